@@ -1,0 +1,29 @@
+package exporter
+
+import (
+	"context"
+	"database/sql"
+)
+
+// OnWriterConn runs fn on the writer's connection, between transactions,
+// and waits for it.
+func OnWriterConn(ctx context.Context, e *Exporter, fn func(*sql.Conn) error) error {
+	done := make(chan error, 1)
+	e.mu.RLock()
+	if e.closed {
+		e.mu.RUnlock()
+		return ErrShutdown
+	}
+	e.queue <- job{control: func(c *sql.Conn) error {
+		err := fn(c)
+		done <- err
+		return err
+	}}
+	e.mu.RUnlock()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

@@ -1,0 +1,368 @@
+package exporter
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/sdk/instrumentation"
+	"go.opentelemetry.io/otel/sdk/resource"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/lonelytrace/lonelytrace/schema"
+)
+
+// rowsPerInsert is how many spans one multi-row INSERT carries. One
+// statement per 32 rows amortises the per-statement cost of database/sql
+// and the driver while staying far below SQLite's variable limit.
+const rowsPerInsert = 32
+
+// traceCacheSize bounds each generation of the trace id cache.
+const traceCacheSize = 1 << 15
+
+// spanColumns are the columns of the spans table the writer fills, in the
+// order of its arguments.
+var spanColumns = []string{
+	"trace", "span_id", "parent_span_id", "parent_remote", "flags", "trace_state",
+	"name", "kind", "start_ns", "end_ns", "status_code", "status_message",
+	"attributes", "events", "links",
+	"dropped_attributes", "dropped_events", "dropped_links", "child_count",
+	"resource", "scope",
+	"op", "topic", "glob", "broadcaster", "body_size", "subscribers", "stateful",
+}
+
+// writer owns the file's only connection. It runs on one goroutine, so
+// nothing in it is locked.
+type writer struct {
+	e    *Exporter
+	db   *sql.DB
+	conn *sql.Conn
+	path string
+	cfg  config
+
+	insertOne, insertMany    *sql.Stmt
+	traceInsert, traceSelect *sql.Stmt
+	keyInsert, keySelect     *sql.Stmt
+	resourceUpsert           *sql.Stmt
+	scopeUpsert              *sql.Stmt
+	addMeta                  *sql.Stmt
+
+	// Id caches. They may hold ids of a transaction that is later rolled
+	// back, so a failed transaction clears them all.
+	traces, oldTraces map[trace.TraceID]int64
+	keys              map[string]int64
+	resources         map[*resource.Resource]int64
+	scopes            map[instrumentation.Scope]int64
+
+	args []any
+	buf  []byte
+
+	persistedDropped, persistedFailed int64
+	failing                           bool
+}
+
+func newWriter(db *sql.DB, path string, cfg config) (*writer, error) {
+	ctx := context.Background()
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	w := &writer{db: db, conn: conn, path: path, cfg: cfg}
+	w.resetCaches()
+	stmts := []struct {
+		dst **sql.Stmt
+		sql string
+	}{
+		{&w.insertOne, insertSQL(1)},
+		{&w.insertMany, insertSQL(rowsPerInsert)},
+		{&w.traceInsert, "INSERT INTO traces (trace_id) VALUES (?) ON CONFLICT (trace_id) DO NOTHING RETURNING id"},
+		{&w.traceSelect, "SELECT id FROM traces WHERE trace_id = ?"},
+		{&w.keyInsert, "INSERT INTO attribute_keys (key) VALUES (?) ON CONFLICT (key) DO NOTHING RETURNING id"},
+		{&w.keySelect, "SELECT id FROM attribute_keys WHERE key = ?"},
+		// The no-op update makes RETURNING yield the existing row's id.
+		{&w.resourceUpsert, "INSERT INTO resources (schema_url, attributes) VALUES (?, ?) ON CONFLICT (attributes, schema_url) DO UPDATE SET schema_url = excluded.schema_url RETURNING id"},
+		{&w.scopeUpsert, "INSERT INTO scopes (name, version, schema_url, attributes) VALUES (?, ?, ?, ?) ON CONFLICT (name, version, schema_url, attributes) DO UPDATE SET name = excluded.name RETURNING id"},
+		{&w.addMeta, "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = value + excluded.value"},
+	}
+	for i, s := range stmts {
+		if *s.dst, err = conn.PrepareContext(ctx, s.sql); err != nil {
+			w.closeStmts()
+			conn.Close()
+			return nil, fmt.Errorf("prepare statement %d on %s: %w", i, path, err)
+		}
+	}
+	return w, nil
+}
+
+func insertSQL(rows int) string {
+	var b strings.Builder
+	b.WriteString("INSERT INTO spans (")
+	b.WriteString(strings.Join(spanColumns, ", "))
+	b.WriteString(") VALUES ")
+	one := "(" + strings.TrimSuffix(strings.Repeat("?, ", len(spanColumns)), ", ") + ")"
+	for i := 0; i < rows; i++ {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(one)
+	}
+	return b.String()
+}
+
+func (w *writer) resetCaches() {
+	w.traces = make(map[trace.TraceID]int64)
+	w.oldTraces = nil
+	w.keys = make(map[string]int64)
+	w.resources = make(map[*resource.Resource]int64)
+	w.scopes = make(map[instrumentation.Scope]int64)
+}
+
+// run is the writer goroutine: it takes every job that is waiting (up to
+// the transaction limit), commits them together, and repeats until the
+// queue is closed.
+func (w *writer) run() {
+	defer close(w.e.done)
+	group := make([]job, 0, w.cfg.queueSize)
+	for {
+		j, ok := <-w.e.queue
+		if !ok {
+			w.e.closeErr = w.close()
+			return
+		}
+		group = append(group[:0], j)
+		n := len(j.spans)
+		open := true
+	drain:
+		for n < w.cfg.maxTxnSpans {
+			select {
+			case j, ok := <-w.e.queue:
+				if !ok {
+					open = false
+					break drain
+				}
+				group = append(group, j)
+				n += len(j.spans)
+			default:
+				break drain
+			}
+		}
+		w.commit(group, n)
+		clear(group) // let the spans be collected
+		if !open {
+			w.e.closeErr = w.close()
+			return
+		}
+	}
+}
+
+// commit writes the spans of group in one transaction and then answers the
+// group's flush markers.
+func (w *writer) commit(group []job, n int) {
+	for _, j := range group {
+		if j.control != nil {
+			if err := j.control(w.conn); err != nil {
+				otel.Handle(fmt.Errorf("lonelytrace exporter: control on %s: %w", w.path, err))
+			}
+		}
+	}
+	dropped := w.e.dropped.Load()
+	failed := w.e.failed.Load()
+	var err error
+	if n > 0 || dropped != w.persistedDropped || failed != w.persistedFailed {
+		err = w.transaction(group, dropped, failed)
+		if err != nil {
+			w.resetCaches()
+			w.e.failed.Add(int64(n))
+			w.e.lastErr.Store(&timedError{err: err, at: time.Now()})
+			if !w.failing {
+				w.failing = true
+				otel.Handle(fmt.Errorf("lonelytrace exporter: writing %d spans to %s failed (further failures are counted, not reported, until a write succeeds): %w", n, w.path, err))
+			}
+		} else {
+			w.e.written.Add(int64(n))
+			w.e.txns.Add(1)
+			w.persistedDropped, w.persistedFailed = dropped, failed
+			if w.failing {
+				w.failing = false
+				otel.Handle(fmt.Errorf("lonelytrace exporter: writing to %s works again (%d spans failed in all)", w.path, failed))
+			}
+		}
+	}
+	for _, j := range group {
+		if j.flushed != nil {
+			j.flushed <- err
+		}
+	}
+	if err != nil && w.cfg.retryBackoff > 0 {
+		time.Sleep(w.cfg.retryBackoff)
+	}
+}
+
+func (w *writer) transaction(group []job, dropped, failed int64) (err error) {
+	ctx := context.Background()
+	if _, err := w.conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			if _, rerr := w.conn.ExecContext(ctx, "ROLLBACK"); rerr != nil && !strings.Contains(rerr.Error(), "no transaction") {
+				err = errors.Join(err, fmt.Errorf("rollback: %w", rerr))
+			}
+		}
+	}()
+	w.args = w.args[:0]
+	rows := 0
+	for _, j := range group {
+		for _, s := range j.spans {
+			if s == nil {
+				continue
+			}
+			if err := w.appendRow(ctx, s); err != nil {
+				return err
+			}
+			rows++
+			if rows == rowsPerInsert {
+				if _, err := w.insertMany.ExecContext(ctx, w.args...); err != nil {
+					return fmt.Errorf("insert spans: %w", err)
+				}
+				w.args, rows = w.args[:0], 0
+			}
+		}
+	}
+	for i := 0; i < rows; i++ {
+		one := w.args[i*len(spanColumns) : (i+1)*len(spanColumns)]
+		if _, err := w.insertOne.ExecContext(ctx, one...); err != nil {
+			return fmt.Errorf("insert span: %w", err)
+		}
+	}
+	clear(w.args) // drop references to this group's strings
+	w.args = w.args[:0]
+	if d := dropped - w.persistedDropped; d != 0 {
+		if _, err := w.addMeta.ExecContext(ctx, "dropped_spans", d); err != nil {
+			return fmt.Errorf("count dropped spans: %w", err)
+		}
+	}
+	if d := failed - w.persistedFailed; d != 0 {
+		if _, err := w.addMeta.ExecContext(ctx, "failed_spans", d); err != nil {
+			return fmt.Errorf("count failed spans: %w", err)
+		}
+	}
+	if _, err := w.conn.ExecContext(ctx, "COMMIT"); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+// close checkpoints the WAL into the main file, so that the file is
+// complete on its own, and closes the connection.
+func (w *writer) close() error {
+	var err error
+	ctx := context.Background()
+	// A last transaction persists drops counted since the last commit.
+	w.commit(nil, 0)
+	if _, e := w.conn.ExecContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)"); e != nil && err == nil {
+		err = fmt.Errorf("lonelytrace exporter: checkpoint %s: %w", w.path, e)
+	}
+	w.closeStmts()
+	if e := w.conn.Close(); e != nil && err == nil {
+		err = fmt.Errorf("lonelytrace exporter: close %s: %w", w.path, e)
+	}
+	if e := w.db.Close(); e != nil && err == nil {
+		err = fmt.Errorf("lonelytrace exporter: close %s: %w", w.path, e)
+	}
+	return err
+}
+
+func (w *writer) closeStmts() {
+	for _, s := range []*sql.Stmt{w.insertOne, w.insertMany, w.traceInsert, w.traceSelect, w.keyInsert, w.keySelect, w.resourceUpsert, w.scopeUpsert, w.addMeta} {
+		if s != nil {
+			s.Close()
+		}
+	}
+}
+
+// traceRef returns the traces.id of id, inserting it on first sight.
+func (w *writer) traceRef(ctx context.Context, id trace.TraceID) (int64, error) {
+	if ref, ok := w.traces[id]; ok {
+		return ref, nil
+	}
+	if ref, ok := w.oldTraces[id]; ok {
+		w.cacheTrace(id, ref)
+		return ref, nil
+	}
+	var ref int64
+	err := w.traceInsert.QueryRowContext(ctx, id[:]).Scan(&ref)
+	if errors.Is(err, sql.ErrNoRows) {
+		err = w.traceSelect.QueryRowContext(ctx, id[:]).Scan(&ref)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("trace %s: %w", id, err)
+	}
+	w.cacheTrace(id, ref)
+	return ref, nil
+}
+
+func (w *writer) cacheTrace(id trace.TraceID, ref int64) {
+	if len(w.traces) >= traceCacheSize {
+		w.oldTraces, w.traces = w.traces, make(map[trace.TraceID]int64, traceCacheSize)
+	}
+	w.traces[id] = ref
+}
+
+// keyID returns the attribute_keys.id of key, inserting it on first sight.
+// A failure is kept in *errp, since the attribute encoder cannot return one.
+func (w *writer) keyID(ctx context.Context, key string, errp *error) int64 {
+	if id, ok := w.keys[key]; ok {
+		return id
+	}
+	var id int64
+	err := w.keyInsert.QueryRowContext(ctx, key).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		err = w.keySelect.QueryRowContext(ctx, key).Scan(&id)
+	}
+	if err != nil {
+		if *errp == nil {
+			*errp = fmt.Errorf("attribute key %q: %w", key, err)
+		}
+		return 0
+	}
+	w.keys[key] = id
+	return id
+}
+
+func (w *writer) resourceID(ctx context.Context, r *resource.Resource) (int64, error) {
+	if id, ok := w.resources[r]; ok {
+		return id, nil
+	}
+	var attrs []byte
+	var schemaURL string
+	if r != nil {
+		attrs = schema.AppendAttributes(nil, r.Attributes(), nil)
+		schemaURL = r.SchemaURL()
+	} else {
+		attrs = []byte("{}")
+	}
+	var id int64
+	if err := w.resourceUpsert.QueryRowContext(ctx, schemaURL, string(attrs)).Scan(&id); err != nil {
+		return 0, fmt.Errorf("resource: %w", err)
+	}
+	w.resources[r] = id
+	return id, nil
+}
+
+func (w *writer) scopeID(ctx context.Context, s instrumentation.Scope) (int64, error) {
+	if id, ok := w.scopes[s]; ok {
+		return id, nil
+	}
+	attrs := schema.AppendAttributes(nil, s.Attributes.ToSlice(), nil)
+	var id int64
+	if err := w.scopeUpsert.QueryRowContext(ctx, s.Name, s.Version, s.SchemaURL, string(attrs)).Scan(&id); err != nil {
+		return 0, fmt.Errorf("scope %q: %w", s.Name, err)
+	}
+	w.scopes[s] = id
+	return id, nil
+}

@@ -1,0 +1,177 @@
+package schema
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+)
+
+// Version is the schema version this package writes, kept in PRAGMA
+// user_version. It is len(migrations).
+const Version = 1
+
+// ApplicationID marks lonelytrace files in PRAGMA application_id ("ltrc").
+const ApplicationID = 0x6c747263
+
+// migrations[i] takes a file from version i to version i+1. A migration
+// that has shipped is never edited, only followed by a new one.
+var migrations = []string{
+	// 1: the first schema. See README.md for what each column holds.
+	`
+CREATE TABLE meta (
+	key   TEXT PRIMARY KEY,
+	value ANY
+) STRICT;
+INSERT INTO meta(key, value) VALUES ('dropped_spans', 0);
+
+CREATE TABLE attribute_keys (
+	id  INTEGER PRIMARY KEY,
+	key TEXT NOT NULL UNIQUE
+) STRICT;
+
+CREATE TABLE resources (
+	id         INTEGER PRIMARY KEY,
+	schema_url TEXT NOT NULL,
+	attributes TEXT NOT NULL,
+	UNIQUE (attributes, schema_url)
+) STRICT;
+
+CREATE TABLE scopes (
+	id         INTEGER PRIMARY KEY,
+	name       TEXT NOT NULL,
+	version    TEXT NOT NULL,
+	schema_url TEXT NOT NULL,
+	attributes TEXT NOT NULL,
+	UNIQUE (name, version, schema_url, attributes)
+) STRICT;
+
+CREATE TABLE traces (
+	id       INTEGER PRIMARY KEY,
+	trace_id BLOB NOT NULL UNIQUE
+) STRICT;
+
+CREATE TABLE spans (
+	id                 INTEGER PRIMARY KEY,
+	trace              INTEGER NOT NULL,
+	span_id            BLOB NOT NULL,
+	parent_span_id     BLOB,
+	parent_remote      INTEGER NOT NULL,
+	flags              INTEGER NOT NULL,
+	trace_state        TEXT,
+	name               TEXT NOT NULL,
+	kind               INTEGER NOT NULL,
+	start_ns           INTEGER NOT NULL,
+	end_ns             INTEGER NOT NULL,
+	status_code        INTEGER NOT NULL,
+	status_message     TEXT,
+	attributes         TEXT,
+	events             TEXT,
+	links              TEXT,
+	dropped_attributes INTEGER NOT NULL,
+	dropped_events     INTEGER NOT NULL,
+	dropped_links      INTEGER NOT NULL,
+	child_count        INTEGER NOT NULL,
+	resource           INTEGER NOT NULL,
+	scope              INTEGER NOT NULL,
+	op                 TEXT,
+	topic              TEXT,
+	glob               TEXT,
+	broadcaster        TEXT,
+	body_size          INTEGER,
+	subscribers        INTEGER,
+	stateful           INTEGER
+) STRICT;
+
+-- Every index grows at its end: trace is an id handed out in order of first
+-- sight, start_ns follows the clock, and the operation index holds only the
+-- few spans that are pub/sub operations.
+CREATE INDEX spans_by_trace ON spans (trace);
+CREATE INDEX spans_by_start ON spans (start_ns);
+CREATE INDEX spans_by_op ON spans (op, start_ns, end_ns) WHERE op IS NOT NULL;
+
+CREATE VIEW spans_view AS
+SELECT
+	s.id,
+	lower(hex(t.trace_id)) AS trace_id,
+	lower(hex(s.span_id)) AS span_id,
+	lower(hex(s.parent_span_id)) AS parent_span_id,
+	s.parent_remote,
+	s.name,
+	CASE s.kind WHEN 1 THEN 'internal' WHEN 2 THEN 'server' WHEN 3 THEN 'client'
+		WHEN 4 THEN 'producer' WHEN 5 THEN 'consumer' ELSE 'unspecified' END AS kind,
+	strftime('%Y-%m-%dT%H:%M:%fZ', s.start_ns / 1e9, 'unixepoch') AS start_time,
+	s.start_ns,
+	s.end_ns,
+	(s.end_ns - s.start_ns) / 1e6 AS duration_ms,
+	CASE s.status_code WHEN 1 THEN 'ok' WHEN 2 THEN 'error' ELSE 'unset' END AS status,
+	s.status_message,
+	(SELECT json_group_object(k.key,
+			CASE a.type WHEN 'true' THEN json('true') WHEN 'false' THEN json('false')
+				WHEN 'array' THEN json(a.value) WHEN 'object' THEN json(a.value)
+				ELSE a.value END)
+		FROM json_each(s.attributes) AS a
+		JOIN attribute_keys AS k ON k.id = CAST(a.key AS INTEGER)) AS attributes,
+	s.events,
+	s.links,
+	json_extract(r.attributes, '$."service.name"') AS service_name,
+	r.attributes AS resource,
+	sc.name AS scope,
+	s.op, s.topic, s.glob, s.broadcaster, s.body_size, s.subscribers, s.stateful
+FROM spans AS s
+JOIN traces AS t ON t.id = s.trace
+JOIN resources AS r ON r.id = s.resource
+JOIN scopes AS sc ON sc.id = s.scope;
+
+CREATE VIEW span_attributes AS
+SELECT s.id AS span, k.key AS key, a.value AS value, a.type AS type
+FROM spans AS s, json_each(s.attributes) AS a
+JOIN attribute_keys AS k ON k.id = CAST(a.key AS INTEGER);
+`,
+}
+
+// migrate brings the database on conn to Version. Each migration runs with
+// its user_version bump in one BEGIN IMMEDIATE transaction, so a crash
+// leaves the file at the old or the new version, never between.
+func migrate(ctx context.Context, conn *sql.Conn) error {
+	for {
+		done, err := migrateOne(ctx, conn)
+		if err != nil || done {
+			return err
+		}
+	}
+}
+
+func migrateOne(ctx context.Context, conn *sql.Conn) (done bool, err error) {
+	if _, err := conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+		return false, fmt.Errorf("begin migration: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			_, _ = conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK")
+		}
+	}()
+	// Read the version inside the write lock: another process may have
+	// migrated the file since we looked.
+	var v int
+	if err := conn.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil {
+		return false, fmt.Errorf("read user_version: %w", err)
+	}
+	if v > Version {
+		return false, fmt.Errorf("%w: file is version %d, this lonelytrace reads up to %d", ErrNewerSchema, v, Version)
+	}
+	if v == Version {
+		_, err := conn.ExecContext(ctx, "COMMIT")
+		return true, err
+	}
+	if _, err := conn.ExecContext(ctx, migrations[v]); err != nil {
+		return false, fmt.Errorf("apply migrations[%d]: %w", v, err)
+	}
+	// PRAGMA takes no parameters; v+1 is our own integer.
+	if _, err := conn.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d; PRAGMA application_id = %d", v+1, ApplicationID)); err != nil {
+		return false, fmt.Errorf("set user_version %d: %w", v+1, err)
+	}
+	if _, err := conn.ExecContext(ctx, "COMMIT"); err != nil {
+		return false, fmt.Errorf("commit migrations[%d]: %w", v, err)
+	}
+	return false, nil
+}

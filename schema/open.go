@@ -1,0 +1,193 @@
+package schema
+
+import (
+	"context"
+	"database/sql"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+)
+
+var (
+	// ErrNewerSchema is returned for a file written by a newer lonelytrace;
+	// the file is not touched.
+	ErrNewerSchema = errors.New("trace file has a newer schema")
+	// ErrNotSQLite is returned for a file that is not an SQLite database.
+	ErrNotSQLite = errors.New("not an SQLite database")
+	// ErrNotTraceFile is returned for an SQLite database of some other
+	// application.
+	ErrNotTraceFile = errors.New("not a lonelytrace trace file")
+)
+
+// DefaultBusyTimeout is how long a statement waits for another connection's
+// lock before failing with SQLITE_BUSY.
+const DefaultBusyTimeout = 5 * time.Second
+
+// sqliteHeader is the first 16 bytes of every SQLite 3 database file.
+const sqliteHeader = "SQLite format 3\x00"
+
+// OpenWrite opens or creates the trace file at path for writing: it checks
+// that the file is a lonelytrace file it can read before SQLite is allowed
+// to change a byte, sets WAL mode, synchronous=NORMAL and the busy timeout,
+// and applies the migrations. The returned DB holds exactly one
+// connection, for the caller's one writer goroutine.
+func OpenWrite(ctx context.Context, path string, busyTimeout time.Duration) (*sql.DB, error) {
+	isNew, err := checkFile(path)
+	if err != nil {
+		return nil, err
+	}
+	db, err := sql.Open("sqlite", dsn(path, "rwc", busyTimeout))
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	db.SetMaxOpenConns(1)
+	db.SetMaxIdleConns(1)
+	db.SetConnMaxLifetime(0)
+	db.SetConnMaxIdleTime(0)
+	if err := prepareWrite(ctx, db, path, isNew); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+func prepareWrite(ctx context.Context, db *sql.DB, path string, isNew bool) error {
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("open %s: %w", path, err)
+	}
+	defer conn.Close()
+	if err := checkVersion(ctx, conn, path); err != nil {
+		return err
+	}
+	if isNew {
+		// Must come before the first table exists; it lets retention give
+		// freed pages back with PRAGMA incremental_vacuum.
+		if _, err := conn.ExecContext(ctx, "PRAGMA auto_vacuum = INCREMENTAL"); err != nil {
+			return fmt.Errorf("set auto_vacuum on %s: %w", path, err)
+		}
+	}
+	var mode string
+	if err := conn.QueryRowContext(ctx, "PRAGMA journal_mode = WAL").Scan(&mode); err != nil {
+		return fmt.Errorf("set WAL mode on %s: %w", path, err)
+	}
+	if !strings.EqualFold(mode, "wal") {
+		return fmt.Errorf("set WAL mode on %s: journal_mode is %q (is the file or its folder read-only?)", path, mode)
+	}
+	if _, err := conn.ExecContext(ctx, "PRAGMA synchronous = NORMAL"); err != nil {
+		return fmt.Errorf("set synchronous on %s: %w", path, err)
+	}
+	if err := migrate(ctx, conn); err != nil {
+		return fmt.Errorf("migrate %s: %w", path, err)
+	}
+	return nil
+}
+
+// OpenRead opens an existing trace file read-only. It never writes to the
+// file (not even to migrate it), so it can sit beside a live writer; a file
+// of another version than this package's is refused.
+func OpenRead(ctx context.Context, path string) (*sql.DB, error) {
+	isNew, err := checkFile(path)
+	if err != nil {
+		return nil, err
+	}
+	if isNew {
+		return nil, fmt.Errorf("open %s: %w", path, os.ErrNotExist)
+	}
+	db, err := sql.Open("sqlite", dsn(path, "ro", DefaultBusyTimeout))
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	conn, err := db.Conn(ctx)
+	if err == nil {
+		err = checkVersion(ctx, conn, path)
+		if err == nil {
+			var v int
+			if err = conn.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err == nil && v < Version {
+				err = fmt.Errorf("open %s: file is version %d, this lonelytrace reads version %d; open it once with the exporter to migrate it", path, v, Version)
+			}
+		}
+		conn.Close()
+	}
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+// dsn builds the modernc.org/sqlite URI for path. The path is escaped so
+// that '?', '#' and '%' in a file name stay part of the name.
+func dsn(path, mode string, busyTimeout time.Duration) string {
+	esc := strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(path)
+	return fmt.Sprintf("file:%s?mode=%s&_pragma=busy_timeout(%d)", esc, mode, busyTimeout.Milliseconds())
+}
+
+// checkFile looks at path with plain file I/O, before SQLite opens it, so
+// that a file we must refuse is never changed. isNew is true when there is
+// nothing at path yet (or an empty file).
+func checkFile(path string) (isNew bool, err error) {
+	fi, err := os.Stat(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return true, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("open %s: %w", path, err)
+	}
+	if fi.IsDir() {
+		return false, fmt.Errorf("open %s: is a directory, not a trace file", path)
+	}
+	if !fi.Mode().IsRegular() {
+		return false, fmt.Errorf("open %s: not a regular file", path)
+	}
+	if fi.Size() == 0 {
+		return true, nil
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return false, fmt.Errorf("open %s: %w", path, err)
+	}
+	defer f.Close()
+	var h [100]byte
+	if _, err := io.ReadFull(f, h[:]); err != nil || string(h[:16]) != sqliteHeader {
+		return false, fmt.Errorf("open %s: %w (its first bytes are not the SQLite header)", path, ErrNotSQLite)
+	}
+	userVersion := binary.BigEndian.Uint32(h[60:64])
+	appID := binary.BigEndian.Uint32(h[68:72])
+	if appID != 0 && appID != ApplicationID {
+		return false, fmt.Errorf("open %s: %w (application_id is %#x)", path, ErrNotTraceFile, appID)
+	}
+	if userVersion > Version {
+		return false, fmt.Errorf("open %s: %w: file is version %d, this lonelytrace reads up to %d", path, ErrNewerSchema, userVersion, Version)
+	}
+	return false, nil
+}
+
+// checkVersion repeats checkFile's header checks through SQLite, which
+// also sees what the WAL holds, and reads the schema, which fails on a
+// corrupt file.
+func checkVersion(ctx context.Context, conn *sql.Conn, path string) error {
+	var appID, v, tables int
+	if err := conn.QueryRowContext(ctx, "PRAGMA application_id").Scan(&appID); err != nil {
+		return fmt.Errorf("open %s: %w", path, err)
+	}
+	if err := conn.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil {
+		return fmt.Errorf("open %s: %w", path, err)
+	}
+	if err := conn.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_schema").Scan(&tables); err != nil {
+		return fmt.Errorf("open %s: read schema (is the file corrupt?): %w", path, err)
+	}
+	if appID != 0 && appID != ApplicationID || appID == 0 && tables > 0 {
+		return fmt.Errorf("open %s: %w", path, ErrNotTraceFile)
+	}
+	if v > Version {
+		return fmt.Errorf("open %s: %w: file is version %d, this lonelytrace reads up to %d", path, ErrNewerSchema, v, Version)
+	}
+	return nil
+}
