@@ -222,8 +222,6 @@ func scopeString(s schema.Scope) string {
 	return s.Name + "|" + s.Version + "|" + s.SchemaURL + "|" + attrString(s.Attributes)
 }
 
-
-
 func mustTraceState(t *testing.T, s string) trace.TraceState {
 	t.Helper()
 	ts, err := trace.ParseTraceState(s)

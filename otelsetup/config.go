@@ -1,0 +1,163 @@
+package otelsetup
+
+import (
+	"os"
+	"strings"
+	"time"
+
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+
+	"github.com/lonelytrace/lonelytrace/exporter"
+)
+
+// The environment variables otelsetup reads, besides the standard OTEL_*
+// ones. They are read in this file only.
+const (
+	// EnvDB names the trace file when WithDBPath is not given.
+	EnvDB = "LONELYTRACE_DB"
+)
+
+// Defaults of the set-up.
+const (
+	// DefaultDBPath is the trace file when neither WithDBPath nor
+	// $LONELYTRACE_DB names one.
+	DefaultDBPath = "traces.db"
+	// DefaultExporters is used when OTEL_TRACES_EXPORTER is unset.
+	DefaultExporters = "sqlite"
+	// DefaultSQLiteQueueSize is the span queue of the batch processor in
+	// front of the SQLite exporter. It is larger than the SDK's 2048 so that
+	// at overload the exporter's own queue fills first and its drops are
+	// counted; the SDK's queue drops without telling anyone.
+	DefaultSQLiteQueueSize = 16384
+	// DefaultSQLiteBatchTimeout is how often the batch processor hands
+	// spans to the SQLite exporter when fewer than a batch are waiting;
+	// writing locally is cheap, so the viewer sees spans within a second.
+	DefaultSQLiteBatchTimeout = time.Second
+	// DefaultSQLiteExportTimeout bounds how long ExportSpans waits for room
+	// in a full exporter queue before it drops the batch and counts it.
+	DefaultSQLiteExportTimeout = 100 * time.Millisecond
+)
+
+type config struct {
+	serviceName  string
+	dbPath       string
+	exporterOpts []exporter.Option
+	batchOpts    []sdktrace.BatchSpanProcessorOption
+	sampler      sdktrace.Sampler
+	processors   []sdktrace.SpanProcessor
+	onExporter   []func(*exporter.Exporter)
+}
+
+func newConfig(opts []Option) config {
+	var c config
+	for _, o := range opts {
+		c = o.apply(c)
+	}
+	if c.dbPath == "" {
+		c.dbPath = os.Getenv(EnvDB)
+	}
+	if c.dbPath == "" {
+		c.dbPath = DefaultDBPath
+	}
+	return c
+}
+
+// exporterNames returns the names of OTEL_TRACES_EXPORTER, lower-cased,
+// without blanks or repeats, in order.
+func exporterNames() []string {
+	v := os.Getenv("OTEL_TRACES_EXPORTER")
+	if strings.TrimSpace(v) == "" {
+		v = DefaultExporters
+	}
+	var names []string
+	seen := map[string]bool{}
+	for _, n := range strings.Split(v, ",") {
+		n = strings.ToLower(strings.TrimSpace(n))
+		if n != "" && !seen[n] {
+			seen[n] = true
+			names = append(names, n)
+		}
+	}
+	return names
+}
+
+func sdkDisabled() bool {
+	return strings.EqualFold(strings.TrimSpace(os.Getenv("OTEL_SDK_DISABLED")), "true")
+}
+
+// otlpProtocol returns the OTLP protocol for traces, as autoexport reads it.
+func otlpProtocol() string {
+	p := os.Getenv("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
+	if p == "" {
+		p = os.Getenv("OTEL_EXPORTER_OTLP_PROTOCOL")
+	}
+	if p == "" {
+		p = "http/protobuf"
+	}
+	return p
+}
+
+// Option configures Start.
+type Option interface {
+	apply(config) config
+}
+
+type optionFunc func(config) config
+
+func (f optionFunc) apply(c config) config { return f(c) }
+
+// WithServiceName sets service.name. OTEL_SERVICE_NAME and a service.name
+// in OTEL_RESOURCE_ATTRIBUTES override it, so operators can rename a
+// service without a rebuild.
+func WithServiceName(name string) Option {
+	return optionFunc(func(c config) config { c.serviceName = name; return c })
+}
+
+// WithDBPath sets the trace file of the sqlite exporter. Without it the
+// file is $LONELYTRACE_DB, else DefaultDBPath.
+func WithDBPath(path string) Option {
+	return optionFunc(func(c config) config { c.dbPath = path; return c })
+}
+
+// WithExporterOptions passes options to the sqlite exporter.
+func WithExporterOptions(opts ...exporter.Option) Option {
+	return optionFunc(func(c config) config {
+		c.exporterOpts = append(c.exporterOpts[:len(c.exporterOpts):len(c.exporterOpts)], opts...)
+		return c
+	})
+}
+
+// WithBatchOptions passes options to the batch processor in front of the
+// sqlite exporter, after otelsetup's own defaults.
+func WithBatchOptions(opts ...sdktrace.BatchSpanProcessorOption) Option {
+	return optionFunc(func(c config) config {
+		c.batchOpts = append(c.batchOpts[:len(c.batchOpts):len(c.batchOpts)], opts...)
+		return c
+	})
+}
+
+// WithSampler sets the sampler, overriding OTEL_TRACES_SAMPLER.
+func WithSampler(s sdktrace.Sampler) Option {
+	return optionFunc(func(c config) config { c.sampler = s; return c })
+}
+
+// WithSpanProcessor adds a span processor of the caller's to the provider,
+// before the exporters' batch processors.
+func WithSpanProcessor(sp sdktrace.SpanProcessor) Option {
+	return optionFunc(func(c config) config {
+		c.processors = append(c.processors[:len(c.processors):len(c.processors)], sp)
+		return c
+	})
+}
+
+// WithSQLiteExporter calls fn with the sqlite exporter once Start has
+// created it (not at all when OTEL_TRACES_EXPORTER has no sqlite), for
+// reading its Stats or handing it spans from elsewhere.
+func WithSQLiteExporter(fn func(*exporter.Exporter)) Option {
+	return optionFunc(func(c config) config {
+		c.onExporter = append(c.onExporter[:len(c.onExporter):len(c.onExporter)], fn)
+		return c
+	})
+}
+
+func envSet(key string) bool { return os.Getenv(key) != "" }
