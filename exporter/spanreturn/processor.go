@@ -25,7 +25,6 @@ import (
 // without one the cut and late ones are counted as dropped.
 type Processor struct {
 	cfg   config
-	open  atomic.Int64 // Gathers not yet finished
 	liveN atomic.Int64 // len(live), read without the lock
 
 	mu   sync.Mutex
@@ -79,7 +78,7 @@ func (p *Processor) OnStart(ctx context.Context, s sdktrace.ReadWriteSpan) {
 	if p.cfg.next != nil {
 		p.cfg.next.OnStart(ctx, s)
 	}
-	if p.open.Load() == 0 {
+	if p.liveN.Load() == 0 {
 		return
 	}
 	parent, sc := s.Parent(), s.SpanContext()
@@ -87,7 +86,8 @@ func (p *Processor) OnStart(ctx context.Context, s sdktrace.ReadWriteSpan) {
 		return
 	}
 	p.mu.Lock()
-	if g := p.live[keyOf(parent)]; g != nil && g.state == stateOpen {
+	// Children of finished requests are tracked too, to count them late.
+	if g := p.live[keyOf(parent)]; g != nil {
 		p.live[keyOf(sc)] = g
 		p.liveN.Add(1)
 	}
@@ -204,7 +204,6 @@ func (p *Processor) Begin(span trace.Span) *Gather {
 	}
 	p.live[g.key] = g
 	p.liveN.Add(1)
-	p.open.Add(1)
 	return g
 }
 
@@ -229,7 +228,6 @@ func (g *Gather) Finish() []byte {
 	g.state = stateEncoding
 	spans := g.ended
 	g.ended = nil
-	p.open.Add(-1)
 	p.mu.Unlock()
 
 	rootEnded := false
@@ -286,7 +284,6 @@ func (g *Gather) Cancel() {
 	g.state = stateDone
 	spans := g.ended
 	g.ended = nil
-	p.open.Add(-1)
 	p.mu.Unlock()
 	for _, s := range spans {
 		p.forwardOrDrop(s)
