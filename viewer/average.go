@@ -1,0 +1,230 @@
+package viewer
+
+import (
+	"cmp"
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"slices"
+)
+
+// DefaultSample is how many of the most recent operations in the window
+// the average trace is computed from: enough for a stable p99, and it
+// keeps the page fast over millions of spans.
+const DefaultSample = 2000
+
+// AverageTrace describes what typically happens inside one operation: its
+// phases (the descendants of its span in the same trace) grouped by name.
+type AverageTrace struct {
+	// Operations is how many operations the phases are computed from: the
+	// most recent ones in the window, at most the sample size.
+	Operations int `json:"operations"`
+	// Total is how many operations there are in the window.
+	Total int64 `json:"total"`
+	// Phases are in order of their typical start.
+	Phases []Phase `json:"phases"`
+}
+
+// Phase aggregates the descendants of the same name.
+type Phase struct {
+	Name string `json:"name"`
+	// StartMs and EndMs are the medians of the start and end offsets from
+	// the operation's start.
+	StartMs float64 `json:"start_ms"`
+	EndMs   float64 `json:"end_ms"`
+	// DurationMs is over every occurrence (a phase may occur several
+	// times in one operation, such as a retry).
+	DurationMs *Percentiles `json:"duration_ms"`
+	// Occurrences counts them.
+	Occurrences int64 `json:"occurrences"`
+	// InPercent is the share of the operations with at least one.
+	InPercent float64 `json:"in_percent"`
+}
+
+// maxPhases bounds the phases listed: the most common ones are kept.
+const maxPhases = 100
+
+// sampled is one operation span of the average trace's sample.
+type sampled struct {
+	key   spanKey
+	start int64
+}
+
+// averageTrace computes the average trace of op over the most recent
+// v.sample operations of q.
+func (v *Viewer) averageTrace(ctx context.Context, op string, q Query, match func(string, string) bool, total int64) (*AverageTrace, error) {
+	avg := &AverageTrace{Total: total, Phases: []Phase{}}
+	if total == 0 {
+		return avg, nil
+	}
+	var ops []sampled
+	seen := make(map[spanKey]struct{})
+	for _, f := range v.files {
+		var err error
+		if ops, err = f.recentOps(ctx, op, q, match, v.sample, seen, ops); err != nil {
+			return nil, err
+		}
+	}
+	slices.SortFunc(ops, func(a, b sampled) int { return cmp.Compare(b.start, a.start) })
+	if len(ops) > v.sample {
+		ops = ops[:v.sample]
+	}
+	avg.Operations = len(ops)
+	traceSet := make(map[[16]byte]struct{})
+	for _, o := range ops {
+		traceSet[[16]byte(o.key[:16])] = struct{}{}
+	}
+	hexIDs := make([]string, 0, len(traceSet))
+	for id := range traceSet {
+		hexIDs = append(hexIDs, hex.EncodeToString(id[:]))
+	}
+	ids, err := json.Marshal(hexIDs)
+	if err != nil {
+		return nil, err
+	}
+	spans := make(map[spanKey]phaseSpan)
+	for _, f := range v.files {
+		if err := f.traceSpans(ctx, string(ids), spans); err != nil {
+			return nil, err
+		}
+	}
+	children := make(map[spanKey][]spanKey)
+	for k, s := range spans {
+		if s.parent != nil {
+			p := makeSpanKey(k[:16], s.parent)
+			children[p] = append(children[p], k)
+		}
+	}
+	type acc struct {
+		starts, ends, durations []int64
+		ops                     int
+	}
+	byName := make(map[string]*acc)
+	for _, o := range ops {
+		root, ok := spans[o.key]
+		if !ok {
+			continue // deleted between the two queries
+		}
+		inThis := make(map[string]bool)
+		stack := slices.Clone(children[o.key])
+		visited := map[spanKey]bool{o.key: true}
+		for len(stack) > 0 {
+			k := stack[len(stack)-1]
+			stack = stack[:len(stack)-1]
+			if visited[k] { // a hostile file may hold a cycle
+				continue
+			}
+			visited[k] = true
+			stack = append(stack, children[k]...)
+			s := spans[k]
+			a := byName[s.name]
+			if a == nil {
+				a = &acc{}
+				byName[s.name] = a
+			}
+			a.starts = append(a.starts, s.start-root.start)
+			a.ends = append(a.ends, s.end-root.start)
+			a.durations = append(a.durations, s.end-s.start)
+			if !inThis[s.name] {
+				inThis[s.name] = true
+				a.ops++
+			}
+		}
+	}
+	for name, a := range byName {
+		avg.Phases = append(avg.Phases, Phase{
+			Name:        name,
+			StartMs:     percentilesOf(a.starts, nsToMs).P50(),
+			EndMs:       percentilesOf(a.ends, nsToMs).P50(),
+			DurationMs:  percentilesOf(a.durations, nsToMs),
+			Occurrences: int64(len(a.durations)),
+			InPercent:   100 * float64(a.ops) / float64(len(ops)),
+		})
+	}
+	if len(avg.Phases) > maxPhases {
+		slices.SortFunc(avg.Phases, func(a, b Phase) int { return cmp.Compare(b.Occurrences, a.Occurrences) })
+		avg.Phases = avg.Phases[:maxPhases]
+	}
+	slices.SortFunc(avg.Phases, func(a, b Phase) int {
+		return cmp.Or(cmp.Compare(a.StartMs, b.StartMs), cmp.Compare(a.EndMs, b.EndMs), cmp.Compare(a.Name, b.Name))
+	})
+	return avg, nil
+}
+
+// recentOps appends to dst up to n of f's operations op in q, newest
+// first, reading the start index backwards and stopping early.
+func (f *file) recentOps(ctx context.Context, op string, q Query, match func(string, string) bool, n int, seen map[spanKey]struct{}, dst []sampled) ([]sampled, error) {
+	where, args := opFilterSQL(op, q)
+	rows, err := f.db.QueryContext(ctx, "SELECT (SELECT trace_id FROM traces WHERE traces.id = spans.trace), span_id, start_ns, topic, glob FROM spans WHERE "+where+" ORDER BY start_ns DESC", args...)
+	if err != nil {
+		return dst, fmt.Errorf("sample %s spans of %s: %w", op, f.path, err)
+	}
+	defer rows.Close()
+	var traceID, spanID []byte
+	var topic, glob *string
+	taken := 0
+	for taken < n && rows.Next() {
+		var s sampled
+		if err := rows.Scan(&traceID, &spanID, &s.start, &topic, &glob); err != nil {
+			return dst, fmt.Errorf("sample %s spans of %s: %w", op, f.path, err)
+		}
+		if match != nil && !match(deref(topic), deref(glob)) {
+			continue
+		}
+		s.key = makeSpanKey(traceID, spanID)
+		if _, dup := seen[s.key]; dup {
+			continue
+		}
+		seen[s.key] = struct{}{}
+		dst = append(dst, s)
+		taken++
+	}
+	if err := rows.Err(); err != nil {
+		return dst, fmt.Errorf("sample %s spans of %s: %w", op, f.path, err)
+	}
+	return dst, nil
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
+
+// phaseSpan is what the average trace reads of every span of a sampled
+// trace.
+type phaseSpan struct {
+	parent     []byte
+	name       string
+	start, end int64
+}
+
+// traceSpans adds to dst every span of f in the traces whose hex ids are
+// the JSON array ids. A span already in dst (from another file) is kept.
+func (f *file) traceSpans(ctx context.Context, ids string, dst map[spanKey]phaseSpan) error {
+	rows, err := f.db.QueryContext(ctx, `
+SELECT t.trace_id, s.span_id, s.parent_span_id, s.name, s.start_ns, s.end_ns
+FROM traces AS t JOIN spans AS s ON s.trace = t.id
+WHERE t.trace_id IN (SELECT unhex(value) FROM json_each(?))`, ids)
+	if err != nil {
+		return fmt.Errorf("read phases of %s: %w", f.path, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var traceID, spanID []byte
+		var s phaseSpan
+		if err := rows.Scan(&traceID, &spanID, &s.parent, &s.name, &s.start, &s.end); err != nil {
+			return fmt.Errorf("read phases of %s: %w", f.path, err)
+		}
+		k := makeSpanKey(traceID, spanID)
+		if _, ok := dst[k]; !ok {
+			dst[k] = s
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("read phases of %s: %w", f.path, err)
+	}
+	return nil
+}

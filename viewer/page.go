@@ -1,0 +1,367 @@
+package viewer
+
+import (
+	"bytes"
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"html/template"
+	"math"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/lonelytrace/lonelytrace/schema"
+)
+
+//go:embed page.html
+var pageFS embed.FS
+
+// pageTemplate is parsed once, at start-up: a broken template fails every
+// test and the first run, not a user's request.
+var pageTemplate = template.Must(template.New("page.html").Funcs(template.FuncMap{
+	"count":      func(n any) string { return countAny(n) },
+	"ms":         fmtMs,
+	"exactMs":    exactMs,
+	"bytes":      func(n any) string { return fmtBytes(toFloat(n)) },
+	"exactBytes": exactBytesAny,
+	"percent":    fmtPercent,
+	"f":          func(f float64) string { return strconv.FormatFloat(f, 'f', 1, 64) },
+	"opLabel":    opLabel,
+	"pcts":       func() []string { return percentileNames[:] },
+	"time":       func(t time.Time) string { return t.Format("2006-01-02 15:04:05.000 MST") },
+	"exactTime":  func(t time.Time) string { return t.Format(time.RFC3339Nano) },
+}).ParseFS(pageFS, "page.html"))
+
+func countAny(n any) string {
+	switch x := n.(type) {
+	case int:
+		return fmtCount(x)
+	case int64:
+		return fmtCount(x)
+	case uint64:
+		return fmtCount(x)
+	}
+	return fmt.Sprint(n)
+}
+
+func exactBytesAny(n any) string {
+	switch x := n.(type) {
+	case uint64:
+		return strconv.FormatUint(x, 10) + " bytes"
+	case int64:
+		return strconv.FormatInt(x, 10) + " bytes"
+	}
+	return exactBytes(toFloat(n))
+}
+
+func toFloat(n any) float64 {
+	switch x := n.(type) {
+	case float64:
+		return x
+	case int64:
+		return float64(x)
+	case uint64:
+		return float64(x)
+	case int:
+		return float64(x)
+	}
+	return math.NaN()
+}
+
+// opLabel is how the page names an operation.
+func opLabel(op string) string {
+	switch op {
+	case schema.OpNotify:
+		return "notify"
+	case schema.OpReceive:
+		return "receive"
+	case schema.OpSubscribeExact:
+		return "subscribe exact"
+	case schema.OpSubscribeGlob:
+		return "subscribe glob"
+	case schema.OpUnsubscribeExact:
+		return "unsubscribe exact"
+	case schema.OpUnsubscribeGlob:
+		return "unsubscribe glob"
+	case schema.OpSetSubscriptions:
+		return "set subscriptions"
+	case schema.OpMissed:
+		return "missed"
+	}
+	return op
+}
+
+// pageModel is everything the template shows, computed before rendering.
+type pageModel struct {
+	Error   string
+	Form    formModel
+	S       *Summary
+	Ops     []opModel
+	Avg     []avgModel
+	Sizes   []sizeModel
+	Traces  *TraceList
+	Trace   *TraceDetail
+	Bars    []waterfallBar
+	TraceID string
+	// NextTraces links to the next page of the trace list.
+	NextTraces, PrevTraces template.URL
+	Self                   url.Values
+}
+
+type formModel struct {
+	Since, Until, TZ, Broadcaster, Topic, Glob string
+	SincePresets, UntilPresets                 []string
+}
+
+type opModel struct {
+	Op    string
+	Label string
+	*Operation
+	Hist *chart
+}
+
+type avgModel struct {
+	Op    string
+	Label string
+	*AverageTrace
+	Chart *chart
+}
+
+type sizeModel struct {
+	Label string
+	*Operation
+	Chart *chart
+}
+
+// chart is an inline SVG bar chart; coordinates are in its viewBox.
+type chart struct {
+	Width, Height float64
+	Bars          []bar
+}
+
+type bar struct {
+	X, Y, W, H     float64
+	Label, Title   string
+	LabelX, LabelY float64
+}
+
+type waterfallBar struct {
+	SpanView
+	Indent float64
+	X, W   float64
+}
+
+// renderPage renders the page for params. On a bad parameter it renders
+// the form with the message, and returns the page and the *ParseError.
+func (v *Viewer) renderPage(ctx context.Context, params url.Values) ([]byte, error) {
+	m := &pageModel{Form: formModel{SincePresets: sincePresets, UntilPresets: untilPresets}}
+	q, perr := ParseQuery(params, v.now(), v.loc)
+	m.Form.Since, m.Form.Until, m.Form.TZ = q.Raw.Since, q.Raw.Until, q.Raw.TZ
+	m.Form.Broadcaster, m.Form.Topic, m.Form.Glob = params.Get("broadcaster"), params.Get("topic"), params.Get("glob")
+	if m.Form.Since == "" {
+		m.Form.Since = defaultSince
+	}
+	if m.Form.Until == "" {
+		m.Form.Until = defaultUntil
+	}
+	var err error
+	if perr == nil {
+		perr = v.fillPage(ctx, m, q, params)
+	}
+	var pe *ParseError
+	if perr != nil {
+		if !errors.As(perr, &pe) {
+			return nil, perr
+		}
+		m.Error = pe.Error()
+	}
+	var buf bytes.Buffer
+	if err = pageTemplate.Execute(&buf, m); err != nil {
+		return nil, fmt.Errorf("viewer: render page: %w", err)
+	}
+	if pe != nil {
+		return buf.Bytes(), pe
+	}
+	return buf.Bytes(), nil
+}
+
+func (v *Viewer) fillPage(ctx context.Context, m *pageModel, q Query, params url.Values) error {
+	offset := 0
+	if s := params.Get("offset"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 0 || n > maxTraceOffset-DefaultTraceLimit {
+			return &ParseError{Param: "offset", Value: clip(s), Want: fmt.Sprintf("an integer from 0 to %d", maxTraceOffset-DefaultTraceLimit)}
+		}
+		offset = n
+	}
+	var traceID string
+	if s := params.Get("trace"); s != "" {
+		id, err := parseTraceID(s)
+		if err != nil {
+			return err
+		}
+		traceID = id.String()
+	}
+	s, err := v.summarize(ctx, q)
+	if err != nil {
+		return err
+	}
+	m.S = s
+	m.Self = q.values()
+	for _, op := range schema.Operations {
+		o := s.Operations[op]
+		m.Ops = append(m.Ops, opModel{Op: op, Label: opLabel(op), Operation: o, Hist: histogramChart(o.Histogram)})
+	}
+	for _, op := range []string{schema.OpNotify, schema.OpReceive} {
+		a := s.AverageTrace[op]
+		m.Avg = append(m.Avg, avgModel{Op: op, Label: opLabel(op), AverageTrace: a, Chart: phaseChart(a.Phases)})
+		o := s.Operations[op]
+		m.Sizes = append(m.Sizes, sizeModel{Label: opLabel(op), Operation: o, Chart: sizeChart(o.BySize)})
+	}
+	if m.Traces, err = v.listTraces(ctx, q, offset, DefaultTraceLimit); err != nil {
+		return err
+	}
+	if m.Traces.More {
+		m.NextTraces = v.link(q, "offset", strconv.Itoa(offset+DefaultTraceLimit))
+	}
+	if offset > 0 {
+		m.PrevTraces = v.link(q, "offset", strconv.Itoa(max(0, offset-DefaultTraceLimit)))
+	}
+	if traceID != "" {
+		id, _ := parseTraceID(traceID)
+		m.TraceID = traceID
+		if m.Trace, err = v.traceDetail(ctx, id, q.Location); err != nil {
+			return err
+		}
+		if m.Trace != nil {
+			m.Bars = waterfall(m.Trace)
+		}
+	}
+	return nil
+}
+
+// link returns a relative link to the page with q's parameters and one
+// more.
+func (v *Viewer) link(q Query, key, value string) template.URL {
+	vals := q.values()
+	vals.Set(key, value)
+	// The query string is built by url.Values.Encode, so it is safe as a
+	// URL; template.URL keeps html/template from escaping it twice.
+	return template.URL("?" + vals.Encode())
+}
+
+// TraceLink is used by the template to link a trace with the current
+// window and filters.
+func (m *pageModel) TraceLink(id string) template.URL {
+	vals := url.Values{}
+	for k, vs := range m.Self {
+		vals[k] = vs
+	}
+	vals.Set("trace", id)
+	return template.URL("?" + vals.Encode() + "#trace")
+}
+
+const chartWidth = 600
+
+// histogramChart draws the duration histogram: one bar per power-of-two
+// bin, its height the bin's share of the largest.
+func histogramChart(bins []HistogramBin) *chart {
+	if len(bins) == 0 {
+		return nil
+	}
+	const h = 80
+	c := &chart{Width: chartWidth, Height: h + 16}
+	var most int64
+	for _, b := range bins {
+		most = max(most, b.Count)
+	}
+	w := float64(chartWidth) / float64(len(bins))
+	for i, b := range bins {
+		bh := float64(h) * float64(b.Count) / float64(most)
+		if b.Count > 0 {
+			bh = max(bh, 1)
+		}
+		c.Bars = append(c.Bars, bar{
+			X: float64(i)*w + 1, Y: h - bh, W: max(w-2, 1), H: bh,
+			Title:  fmt.Sprintf("%s operations from %s to below %s", fmtCount(b.Count), fmtMs(b.FromMs), fmtMs(b.BelowMs)),
+			Label:  "<" + fmtMs(b.BelowMs),
+			LabelX: float64(i)*w + w/2, LabelY: h + 12,
+		})
+	}
+	return c
+}
+
+// sizeChart draws the size buckets.
+func sizeChart(buckets []SizeBucket) *chart {
+	if len(buckets) == 0 {
+		return nil
+	}
+	bins := make([]HistogramBin, len(buckets))
+	c := histogramChart(bins) // layout only
+	var most int64
+	for _, b := range buckets {
+		most = max(most, b.Count)
+	}
+	for i, b := range buckets {
+		bh := 0.0
+		if most > 0 {
+			bh = 80 * float64(b.Count) / float64(most)
+		}
+		if b.Count > 0 {
+			bh = max(bh, 1)
+		}
+		c.Bars[i].Y, c.Bars[i].H = 80-bh, bh
+		c.Bars[i].Title = fmt.Sprintf("%s messages below %s bytes", fmtCount(b.Count), b.Below)
+		c.Bars[i].Label = "<2^" + strconv.Itoa(i)
+		if i == 0 {
+			c.Bars[i].Label = "0"
+		}
+	}
+	return c
+}
+
+// phaseChart draws the average trace: one bar per phase from its typical
+// start to its typical end.
+func phaseChart(phases []Phase) *chart {
+	if len(phases) == 0 {
+		return nil
+	}
+	const rowH, labelW = 18.0, 200.0
+	lo, hi := 0.0, 0.0
+	for _, p := range phases {
+		lo, hi = math.Min(lo, p.StartMs), math.Max(hi, p.EndMs)
+	}
+	span := hi - lo
+	if span <= 0 {
+		span = 1
+	}
+	plotW := chartWidth - labelW
+	c := &chart{Width: chartWidth, Height: rowH * float64(len(phases))}
+	for i, p := range phases {
+		x := labelW + (p.StartMs-lo)/span*plotW
+		w := max((p.EndMs-p.StartMs)/span*plotW, 1)
+		c.Bars = append(c.Bars, bar{
+			X: x, Y: float64(i)*rowH + 3, W: w, H: rowH - 6,
+			Label: p.Name, LabelX: 2, LabelY: float64(i)*rowH + 13,
+			Title: fmt.Sprintf("%s: %s–%s, in %s of operations", p.Name, fmtMs(p.StartMs), fmtMs(p.EndMs), fmtPercent(p.InPercent)),
+		})
+	}
+	return c
+}
+
+// waterfall places each span of d on a 0–1000 scale of the trace's time.
+func waterfall(d *TraceDetail) []waterfallBar {
+	total := d.DurationMs
+	if total <= 0 {
+		total = 1
+	}
+	out := make([]waterfallBar, 0, len(d.Spans))
+	for _, s := range d.Spans {
+		x := s.OffsetMs / total * 1000
+		w := max(s.DurationMs/total*1000, 2)
+		out = append(out, waterfallBar{SpanView: s, Indent: float64(min(s.Depth, 20)) * 12, X: x, W: min(w, 1000-x)})
+	}
+	return out
+}

@@ -1,0 +1,458 @@
+package viewer
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/lonelytrace/lonelytrace/schema"
+)
+
+// Summary is the answer of /api/summary: every aggregate of the window and
+// filters, over all the viewer's files.
+type Summary struct {
+	// Since and Until are the window; with since=beginning, Since is the
+	// start of the oldest span stored (Until when there is none).
+	Since time.Time `json:"since"`
+	Until time.Time `json:"until"`
+	// Now is the instant the named times and since_most_recent_ms count
+	// from.
+	Now time.Time `json:"now"`
+	// TZ is the zone of the named instants.
+	TZ string `json:"tz"`
+	// Filters echoes the filters in force.
+	Filters Filters `json:"filters"`
+	// Spans counts every stored span whose start is in the window, before
+	// the filters (phases included).
+	Spans int64 `json:"spans"`
+	// Dropped is the exporters' count of spans they never wrote (queue
+	// full), and Failed of spans whose write failed, summed over the files
+	// for their whole life, not only the window.
+	Dropped int64 `json:"dropped"`
+	Failed  int64 `json:"failed"`
+	// Broadcasters counts the distinct broadcasters of the notifies in the
+	// window.
+	Broadcasters int `json:"broadcasters"`
+	// Operations has one entry for each of schema.Operations, always.
+	Operations map[string]*Operation `json:"operations"`
+	// AverageTrace has "notify" and "receive".
+	AverageTrace map[string]*AverageTrace `json:"average_trace"`
+	// Files describes each file read.
+	Files []FileSummary `json:"files"`
+}
+
+// Filters are the operation filters of a query; "" means any.
+type Filters struct {
+	Broadcaster string `json:"broadcaster"`
+	Topic       string `json:"topic"`
+	Glob        string `json:"glob"`
+}
+
+// FileSummary describes one trace file.
+type FileSummary struct {
+	Path string `json:"path"`
+	// Spans is every span stored, in or out of the window.
+	Spans   int64 `json:"spans"`
+	Dropped int64 `json:"dropped"`
+	Failed  int64 `json:"failed"`
+	// Oldest and Newest are the earliest and latest span starts stored;
+	// absent for an empty file.
+	Oldest *time.Time `json:"oldest,omitempty"`
+	Newest *time.Time `json:"newest,omitempty"`
+}
+
+// Operation aggregates the spans of one pub/sub operation in the window.
+type Operation struct {
+	Count int64 `json:"count"`
+	// Bytes sums the meaningful bytes; it saturates at 2^64-1.
+	Bytes uint64 `json:"bytes"`
+	// SinceMostRecentMs is the time from the latest start to Now; nil when
+	// there is none in the window.
+	SinceMostRecentMs *float64 `json:"since_most_recent_ms"`
+	// DurationMs is over every span; SizeBytes over the spans that carry a
+	// size. Nil when there is nothing to take percentiles of.
+	DurationMs *Percentiles `json:"duration_ms"`
+	SizeBytes  *Percentiles `json:"size_bytes"`
+	// BySubscribers groups the spans that carry lonelytrace.subscribers.
+	BySubscribers []SubscriberGroup `json:"by_subscribers"`
+	// BySize lists every bucket from "below 1" up to the largest non-empty
+	// one; empty when no span carries a size.
+	BySize []SizeBucket `json:"by_size"`
+	// Stateless holds spans without lonelytrace.stateful or with false.
+	Stateless Split `json:"stateless"`
+	Stateful  Split `json:"stateful"`
+	// Histogram counts durations in power-of-two bins of microseconds,
+	// from the minimum's bin to the maximum's.
+	Histogram []HistogramBin `json:"histogram"`
+}
+
+// SubscriberGroup aggregates the spans that reached the same number of
+// subscribers.
+type SubscriberGroup struct {
+	Subscribers int64        `json:"subscribers"`
+	Count       int64        `json:"count"`
+	DurationMs  *Percentiles `json:"duration_ms"`
+}
+
+// SizeBucket counts the sizes in [Below/2, Below) ("below 1" holds 0).
+type SizeBucket struct {
+	Below string `json:"below"`
+	Count int64  `json:"count"`
+}
+
+// Split counts the operations of one connection style.
+type Split struct {
+	Count int64  `json:"count"`
+	Bytes uint64 `json:"bytes"`
+}
+
+// HistogramBin counts durations in [FromMs, BelowMs).
+type HistogramBin struct {
+	FromMs  float64 `json:"from_ms"`
+	BelowMs float64 `json:"below_ms"`
+	Count   int64   `json:"count"`
+}
+
+// opRow is what the summary reads of one operation span.
+type opRow struct {
+	start, end  int64
+	size, subs  int64 // -1 when NULL
+	stateful    bool
+	broadcaster string
+}
+
+// summarize computes the Summary of q over every file.
+func (v *Viewer) summarize(ctx context.Context, q Query) (*Summary, error) {
+	now := v.now()
+	s := &Summary{
+		Since:        q.Since,
+		Until:        q.Until,
+		Now:          now.In(q.Location),
+		TZ:           q.Location.String(),
+		Filters:      Filters{Broadcaster: q.Broadcaster, Topic: q.Topic, Glob: q.Glob},
+		Operations:   make(map[string]*Operation, len(schema.Operations)),
+		AverageTrace: make(map[string]*AverageTrace, 2),
+	}
+	rows := make(map[string][]opRow, len(schema.Operations))
+	oldest := int64(math.MaxInt64)
+	var seen map[spanKey]struct{}
+	if len(v.files) > 1 {
+		// The same span can be in two files (a broadcaster's span that rode
+		// home to a subscriber, and the broadcaster's own file): count it once.
+		seen = make(map[spanKey]struct{})
+	}
+	match := q.matcher()
+	for _, f := range v.files {
+		fs, err := f.describe(ctx)
+		if err != nil {
+			return nil, err
+		}
+		s.Files = append(s.Files, fs)
+		s.Dropped += fs.Dropped
+		s.Failed += fs.Failed
+		if fs.Oldest != nil {
+			oldest = min(oldest, fs.Oldest.UnixNano())
+		}
+		n, err := f.countSpans(ctx, q)
+		if err != nil {
+			return nil, err
+		}
+		s.Spans += n
+		for _, op := range schema.Operations {
+			rows[op], err = f.readOps(ctx, op, q, match, seen, rows[op])
+			if err != nil {
+				return nil, err
+			}
+		}
+	}
+	if q.SinceBeginning {
+		s.Since = q.Until
+		if oldest != math.MaxInt64 && oldest < q.Until.UnixNano() {
+			s.Since = time.Unix(0, oldest).In(q.Location)
+		}
+	}
+	broadcasters := make(map[string]struct{})
+	for _, r := range rows[schema.OpNotify] {
+		if r.broadcaster != "" {
+			broadcasters[r.broadcaster] = struct{}{}
+		}
+	}
+	s.Broadcasters = len(broadcasters)
+	for _, op := range schema.Operations {
+		s.Operations[op] = aggregate(rows[op], now)
+	}
+	for _, op := range []string{schema.OpNotify, schema.OpReceive} {
+		avg, err := v.averageTrace(ctx, op, q, match, s.Operations[op].Count)
+		if err != nil {
+			return nil, err
+		}
+		s.AverageTrace[op] = avg
+	}
+	return s, nil
+}
+
+// aggregate computes one Operation from its rows.
+func aggregate(rows []opRow, now time.Time) *Operation {
+	o := &Operation{Count: int64(len(rows)), BySubscribers: []SubscriberGroup{}, BySize: []SizeBucket{}, Histogram: []HistogramBin{}}
+	if len(rows) == 0 {
+		return o
+	}
+	durations := make([]int64, 0, len(rows))
+	var sizes []int64
+	latest := int64(math.MinInt64)
+	bySubs := make(map[int64][]int64)
+	var buckets [65]int64
+	maxBucket := -1
+	for _, r := range rows {
+		durations = append(durations, r.end-r.start)
+		latest = max(latest, r.start)
+		split := &o.Stateless
+		if r.stateful {
+			split = &o.Stateful
+		}
+		split.Count++
+		if r.size >= 0 {
+			sizes = append(sizes, r.size)
+			o.Bytes = addSat(o.Bytes, uint64(r.size))
+			split.Bytes = addSat(split.Bytes, uint64(r.size))
+			k := sizeBucket(r.size)
+			buckets[k]++
+			maxBucket = max(maxBucket, k)
+		}
+		if r.subs >= 0 {
+			bySubs[r.subs] = append(bySubs[r.subs], r.end-r.start)
+		}
+	}
+	since := nsToMs(now.UnixNano() - latest)
+	o.SinceMostRecentMs = &since
+	o.DurationMs = percentilesOf(durations, nsToMs)
+	o.SizeBytes = percentilesOf(sizes, int64ToFloat)
+	for k := 0; k <= maxBucket; k++ {
+		o.BySize = append(o.BySize, SizeBucket{Below: bucketBelow(k), Count: buckets[k]})
+	}
+	for _, n := range slices.Sorted(mapsKeys(bySubs)) {
+		d := bySubs[n]
+		o.BySubscribers = append(o.BySubscribers, SubscriberGroup{Subscribers: n, Count: int64(len(d)), DurationMs: percentilesOf(d, nsToMs)})
+	}
+	o.Histogram = histogram(durations)
+	return o
+}
+
+func mapsKeys[K comparable, V any](m map[K]V) func(func(K) bool) {
+	return func(yield func(K) bool) {
+		for k := range m {
+			if !yield(k) {
+				return
+			}
+		}
+	}
+}
+
+func addSat(a, b uint64) uint64 {
+	if s := a + b; s >= a {
+		return s
+	}
+	return math.MaxUint64
+}
+
+// histogram bins sorted durations (ns) by powers of two of microseconds;
+// the first bin holds everything below 1 µs, negative durations included.
+func histogram(sorted []int64) []HistogramBin {
+	bin := func(ns int64) int {
+		if ns < 1000 {
+			return 0
+		}
+		return sizeBucket(ns / 1000) // [2^(k-1), 2^k) µs
+	}
+	lo, hi := bin(sorted[0]), bin(sorted[len(sorted)-1])
+	out := make([]HistogramBin, 0, hi-lo+1)
+	for k := lo; k <= hi; k++ {
+		b := HistogramBin{}
+		if k > 0 {
+			b.FromMs = float64(uint64(1)<<(k-1)) / 1000
+		}
+		b.BelowMs = float64(uint64(1)<<k) / 1000
+		out = append(out, b)
+	}
+	for _, d := range sorted {
+		out[bin(d)-lo].Count++
+	}
+	return out
+}
+
+// matcher returns the Go-side filter of q for the rows SQL cannot filter
+// (glob); nil when SQL does all of it. Results are cached per topic and
+// pattern, as a window holds few distinct topics and many spans.
+func (q Query) matcher() func(topic, glob string) bool {
+	if q.Glob == "" {
+		return nil
+	}
+	g := compileGlob(q.Glob)
+	cache := make(map[string]bool)
+	return func(topic, pattern string) bool {
+		if pattern == q.Glob {
+			return true
+		}
+		m, ok := cache[topic]
+		if !ok {
+			m = g.match([]rune(topic))
+			if len(cache) < 100_000 {
+				cache[topic] = m
+			}
+		}
+		return m
+	}
+}
+
+// spanKey identifies a span across files: trace id then span id.
+type spanKey [24]byte
+
+func makeSpanKey(traceID, spanID []byte) (k spanKey) {
+	copy(k[:16], traceID)
+	copy(k[16:], spanID)
+	return k
+}
+
+// opFilterSQL returns the WHERE clause and arguments shared by the
+// queries over operation spans: the operation, the window and the exact
+// filters. Spans that SQL cannot judge (glob) are filtered in Go.
+func opFilterSQL(op string, q Query) (string, []any) {
+	lo, hi := q.bounds()
+	var b strings.Builder
+	b.WriteString("op = ? AND start_ns >= ? AND start_ns < ?")
+	args := []any{op, lo, hi}
+	if q.Broadcaster != "" {
+		b.WriteString(" AND broadcaster = ?")
+		args = append(args, q.Broadcaster)
+	}
+	if q.Topic != "" {
+		b.WriteString(" AND topic = ?")
+		args = append(args, q.Topic)
+	}
+	return b.String(), args
+}
+
+// readOps appends the rows of operation op in the window to dst. It reads
+// only the columns the aggregates need, through the partial index on op.
+func (f *file) readOps(ctx context.Context, op string, q Query, match func(string, string) bool, seen map[spanKey]struct{}, dst []opRow) ([]opRow, error) {
+	where, args := opFilterSQL(op, q)
+	cols := "start_ns, end_ns, body_size, subscribers, stateful"
+	withBroadcaster := op == schema.OpNotify
+	if withBroadcaster {
+		cols += ", broadcaster"
+	}
+	if match != nil {
+		cols += ", topic, glob"
+	}
+	if seen != nil {
+		cols += ", (SELECT trace_id FROM traces WHERE traces.id = spans.trace), span_id"
+	}
+	rows, err := f.db.QueryContext(ctx, "SELECT "+cols+" FROM spans WHERE "+where, args...)
+	if err != nil {
+		return dst, fmt.Errorf("read %s spans of %s: %w", op, f.path, err)
+	}
+	defer rows.Close()
+	var (
+		size, subs, stateful sql.NullInt64
+		broadcaster          sql.NullString
+		topic, glob          sql.NullString
+		traceID, spanID      []byte
+	)
+	r := opRow{}
+	dests := []any{&r.start, &r.end, &size, &subs, &stateful}
+	if withBroadcaster {
+		dests = append(dests, &broadcaster)
+	}
+	if match != nil {
+		dests = append(dests, &topic, &glob)
+	}
+	if seen != nil {
+		dests = append(dests, &traceID, &spanID)
+	}
+	for rows.Next() {
+		if err := rows.Scan(dests...); err != nil {
+			return dst, fmt.Errorf("read %s spans of %s: %w", op, f.path, err)
+		}
+		if match != nil && !match(topic.String, glob.String) {
+			continue
+		}
+		if seen != nil {
+			k := makeSpanKey(traceID, spanID)
+			if _, dup := seen[k]; dup {
+				continue
+			}
+			seen[k] = struct{}{}
+		}
+		r.size, r.subs = nullOr(size, -1), nullOr(subs, -1)
+		r.stateful = stateful.Valid && stateful.Int64 != 0
+		r.broadcaster = broadcaster.String
+		dst = append(dst, r)
+	}
+	if err := rows.Err(); err != nil {
+		return dst, fmt.Errorf("read %s spans of %s: %w", op, f.path, err)
+	}
+	return dst, nil
+}
+
+func nullOr(n sql.NullInt64, def int64) int64 {
+	if n.Valid {
+		return n.Int64
+	}
+	return def
+}
+
+// countSpans counts the spans of f whose start is in q's window, from the
+// start_ns index alone.
+func (f *file) countSpans(ctx context.Context, q Query) (int64, error) {
+	lo, hi := q.bounds()
+	var n int64
+	err := f.db.QueryRowContext(ctx, "SELECT count(*) FROM spans WHERE start_ns >= ? AND start_ns < ?", lo, hi).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("count spans of %s: %w", f.path, err)
+	}
+	return n, nil
+}
+
+// describe reads f's totals: span count, drop counters and the oldest and
+// newest starts.
+func (f *file) describe(ctx context.Context) (FileSummary, error) {
+	fs := FileSummary{Path: f.path}
+	var oldest, newest sql.NullInt64
+	// max(id) would be cheaper, but retention deletes from the start, so
+	// count the rows; the start_ns index is the smallest to scan.
+	err := f.db.QueryRowContext(ctx, "SELECT (SELECT count(*) FROM spans INDEXED BY spans_by_start), (SELECT min(start_ns) FROM spans), (SELECT max(start_ns) FROM spans)").Scan(&fs.Spans, &oldest, &newest)
+	if err != nil {
+		return fs, fmt.Errorf("describe %s: %w", f.path, err)
+	}
+	if oldest.Valid {
+		o, n := time.Unix(0, oldest.Int64), time.Unix(0, newest.Int64)
+		fs.Oldest, fs.Newest = &o, &n
+	}
+	rows, err := f.db.QueryContext(ctx, "SELECT key, value FROM meta WHERE key IN ('dropped_spans', 'failed_spans')")
+	if err != nil {
+		return fs, fmt.Errorf("read meta of %s: %w", f.path, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var key string
+		var value any
+		if err := rows.Scan(&key, &value); err != nil {
+			return fs, fmt.Errorf("read meta of %s: %w", f.path, err)
+		}
+		n, _ := value.(int64) // meta is ANY; anything but an integer is no count
+		switch key {
+		case "dropped_spans":
+			fs.Dropped = n
+		case "failed_spans":
+			fs.Failed = n
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fs, fmt.Errorf("read meta of %s: %w", f.path, err)
+	}
+	return fs, nil
+}

@@ -1,0 +1,247 @@
+package viewer
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/lonelytrace/lonelytrace/schema"
+)
+
+// MaxFiles is the most trace files one Viewer reads.
+const MaxFiles = 64
+
+// DefaultRequestTimeout bounds the queries of one request.
+const DefaultRequestTimeout = 30 * time.Second
+
+// Viewer serves the aggregates of one or more trace files. It only reads
+// them: it never writes, so it can sit beside live writers, whose
+// uncommitted transactions it does not see and does not wait for.
+type Viewer struct {
+	files []*file
+	// now and loc are the present and the default zone; tests replace now.
+	now    func() time.Time
+	loc    *time.Location
+	sample int
+}
+
+// file is one open trace file.
+type file struct {
+	path string
+	db   *sql.DB
+	// mu guards reader, which is not safe for concurrent use.
+	mu     sync.Mutex
+	reader *schema.Reader
+}
+
+// Open opens the trace files at paths read-only. A missing file, one that
+// is not a lonelytrace file, or one of another schema version is an error
+// naming it, and nothing stays open.
+func Open(paths ...string) (*Viewer, error) {
+	if len(paths) == 0 {
+		return nil, errors.New("viewer: no trace files given")
+	}
+	if len(paths) > MaxFiles {
+		return nil, fmt.Errorf("viewer: %d trace files given, at most %d are read", len(paths), MaxFiles)
+	}
+	v := &Viewer{now: time.Now, loc: time.Local, sample: DefaultSample}
+	seen := make(map[string]bool)
+	for _, p := range paths {
+		if seen[p] {
+			continue
+		}
+		seen[p] = true
+		db, err := schema.OpenRead(context.Background(), p)
+		if err != nil {
+			v.Close()
+			return nil, fmt.Errorf("viewer: %w", err)
+		}
+		v.files = append(v.files, &file{path: p, db: db, reader: schema.NewReader(db)})
+	}
+	return v, nil
+}
+
+// Close closes the files. It is safe to call more than once.
+func (v *Viewer) Close() error {
+	var err error
+	for _, f := range v.files {
+		if e := f.db.Close(); e != nil && err == nil {
+			err = fmt.Errorf("viewer: close %s: %w", f.path, e)
+		}
+	}
+	return err
+}
+
+// Register mounts the viewer on g: the page at "/" and "/index.html", and
+// the JSON API at "/api/summary", "/api/traces" and
+// "/api/traces/:trace_id". A request to the group's bare prefix is
+// redirected to the prefix with a slash, so that the page's relative links
+// work.
+func (v *Viewer) Register(g *echo.Group) {
+	r := g.GET("/", v.servePage, secure)
+	g.GET("/index.html", v.servePage, secure)
+	if r.Path != "/" {
+		g.GET("", func(c echo.Context) error {
+			u := *c.Request().URL
+			u.Path += "/"
+			return c.Redirect(http.StatusFound, u.RequestURI())
+		}, secure)
+	}
+	g.GET("/api/summary", v.serveSummary, secure)
+	g.GET("/api/traces", v.serveTraces, secure)
+	g.GET("/api/traces/:trace_id", v.serveTrace, secure)
+}
+
+// contentSecurityPolicy allows nothing from anywhere: the page is one
+// file of inline CSS and SVG that needs no script, font or image.
+const contentSecurityPolicy = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+
+// secure sets the security headers and bounds the request's time.
+func secure(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		h := c.Response().Header()
+		h.Set("Content-Security-Policy", contentSecurityPolicy)
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "no-referrer")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Cache-Control", "no-store")
+		ctx, cancel := context.WithTimeout(c.Request().Context(), DefaultRequestTimeout)
+		defer cancel()
+		c.SetRequest(c.Request().WithContext(ctx))
+		return next(c)
+	}
+}
+
+// query parses the request's window and filters, or answers 400.
+func (v *Viewer) query(c echo.Context) (Query, error) {
+	q, err := ParseQuery(c.QueryParams(), v.now(), v.loc)
+	if err != nil {
+		return q, echo.NewHTTPError(http.StatusBadRequest, err.Error())
+	}
+	return q, nil
+}
+
+func (v *Viewer) serveSummary(c echo.Context) error {
+	q, err := v.query(c)
+	if err != nil {
+		return err
+	}
+	s, err := v.summarize(c.Request().Context(), q)
+	if err != nil {
+		return err
+	}
+	return writeJSON(c, s)
+}
+
+func (v *Viewer) serveTraces(c echo.Context) error {
+	q, err := v.query(c)
+	if err != nil {
+		return err
+	}
+	offset, err := intParam(c, "offset", 0, 0, maxTraceOffset)
+	if err != nil {
+		return err
+	}
+	limit, err := intParam(c, "limit", DefaultTraceLimit, 1, maxTraceLimit)
+	if err != nil {
+		return err
+	}
+	if offset+limit > maxTraceOffset {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("bad offset %d: want offset+limit at most %d; narrow the window instead", offset, maxTraceOffset))
+	}
+	l, err := v.listTraces(c.Request().Context(), q, offset, limit)
+	if err != nil {
+		return err
+	}
+	return writeJSON(c, l)
+}
+
+func (v *Viewer) serveTrace(c echo.Context) error {
+	id, err := parseTraceID(c.Param("trace_id"))
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, err.Error())
+	}
+	loc := v.loc
+	if tz := c.QueryParam("tz"); tz != "" {
+		if loc, err = time.LoadLocation(tz); err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, (&ParseError{Param: "tz", Value: clip(tz), Want: "an IANA time zone"}).Error())
+		}
+	}
+	d, err := v.traceDetail(c.Request().Context(), id, loc)
+	if err != nil {
+		return err
+	}
+	if d == nil {
+		return echo.NewHTTPError(http.StatusNotFound, fmt.Sprintf("trace %s is in none of the files", id))
+	}
+	return writeJSON(c, d)
+}
+
+func intParam(c echo.Context, name string, def, lo, hi int) (int, error) {
+	s := c.QueryParam(name)
+	if s == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < lo || n > hi {
+		return 0, echo.NewHTTPError(http.StatusBadRequest, (&ParseError{Param: name, Value: clip(s), Want: fmt.Sprintf("an integer from %d to %d", lo, hi)}).Error())
+	}
+	return n, nil
+}
+
+// writeJSON renders into a buffer first, so that an error is still a
+// clean 500 and not half a document.
+func writeJSON(c echo.Context, v any) error {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetIndent("", " ")
+	if err := enc.Encode(v); err != nil {
+		return err
+	}
+	return c.Blob(http.StatusOK, echo.MIMEApplicationJSONCharsetUTF8, buf.Bytes())
+}
+
+// Summary computes the aggregates for the window and filters in params
+// (the parameters of /api/summary). A bad parameter is a *ParseError.
+func (v *Viewer) Summary(ctx context.Context, params url.Values) (*Summary, error) {
+	q, err := ParseQuery(params, v.now(), v.loc)
+	if err != nil {
+		return nil, err
+	}
+	return v.summarize(ctx, q)
+}
+
+// WritePage writes the page for params (the parameters of the page, trace
+// included) to w: the same self-contained document that "/" serves, so
+// that it can be saved as a snapshot. A bad parameter is a *ParseError.
+func (v *Viewer) WritePage(ctx context.Context, w io.Writer, params url.Values) error {
+	b, err := v.renderPage(ctx, params)
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(b)
+	return err
+}
+
+func (v *Viewer) servePage(c echo.Context) error {
+	b, err := v.renderPage(c.Request().Context(), c.QueryParams())
+	var pe *ParseError
+	if errors.As(err, &pe) {
+		return echo.NewHTTPError(http.StatusBadRequest, pe.Error())
+	}
+	if err != nil {
+		return err
+	}
+	return c.HTMLBlob(http.StatusOK, b)
+}

@@ -1,0 +1,223 @@
+package viewer
+
+import (
+	"fmt"
+	"math"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// The names DESIGN.md gives the start and the end of a window.
+var (
+	sincePresets = []string{"beginning", "penultimate-midnight", "24h-ago", "penultimate-hour", "1h-ago", "penultimate-minute", "1m-ago"}
+	untilPresets = []string{"now", "midnight", "top-of-hour", "top-of-minute"}
+)
+
+// Defaults of the window when a parameter is empty or absent.
+const (
+	defaultSince = "24h-ago"
+	defaultUntil = "now"
+)
+
+// maxFilterLen bounds each filter and time parameter, so that a hostile
+// query cannot make the viewer match megabyte patterns.
+const maxFilterLen = 1024
+
+// Query is the window and the filters of one request, parsed from the
+// parameters that the page and the JSON API share.
+type Query struct {
+	// Since and Until bound the window: a span is in it when its start is
+	// in [Since, Until). With SinceBeginning, Since is ignored.
+	Since, Until   time.Time
+	SinceBeginning bool
+	// Location is the zone of the named instants (midnight, top of hour).
+	Location *time.Location
+	// Broadcaster, Topic and Glob filter operations; "" means any.
+	Broadcaster, Topic, Glob string
+	// Raw holds the parameters as given, to carry them along in links.
+	Raw struct{ Since, Until, TZ string }
+}
+
+// ParseError is a query parameter that could not be understood; it
+// becomes a 400 response carrying Error's text.
+type ParseError struct {
+	Param, Value, Want string
+}
+
+func (e *ParseError) Error() string {
+	return fmt.Sprintf("bad %s %q: want %s", e.Param, e.Value, e.Want)
+}
+
+// ParseQuery parses since, until, tz, broadcaster, topic and glob from
+// params, with now as the present and loc as the zone when tz is absent.
+// Unknown parameters are ignored; anything unparseable is a *ParseError.
+func ParseQuery(params url.Values, now time.Time, loc *time.Location) (Query, error) {
+	var q Query
+	get := func(name string) (string, error) {
+		vs := params[name]
+		if len(vs) > 1 {
+			return "", &ParseError{Param: name, Value: strings.Join(vs, ","), Want: "the parameter at most once"}
+		}
+		if len(vs) == 0 {
+			return "", nil
+		}
+		if len(vs[0]) > maxFilterLen {
+			return "", &ParseError{Param: name, Value: vs[0][:32] + "…", Want: fmt.Sprintf("at most %d bytes", maxFilterLen)}
+		}
+		return vs[0], nil
+	}
+	var err error
+	if q.Raw.TZ, err = get("tz"); err != nil {
+		return q, err
+	}
+	q.Location = loc
+	if q.Raw.TZ != "" {
+		l, err := time.LoadLocation(q.Raw.TZ)
+		if err != nil {
+			return q, &ParseError{Param: "tz", Value: q.Raw.TZ, Want: `an IANA time zone such as "UTC" or "America/New_York"`}
+		}
+		q.Location = l
+	}
+	if q.Raw.Since, err = get("since"); err != nil {
+		return q, err
+	}
+	if q.Raw.Until, err = get("until"); err != nil {
+		return q, err
+	}
+	since, until := q.Raw.Since, q.Raw.Until
+	if since == "" {
+		since = defaultSince
+	}
+	if until == "" {
+		until = defaultUntil
+	}
+	now = now.In(q.Location)
+	if q.Until, err = parseUntil(until, now); err != nil {
+		return q, err
+	}
+	if q.Since, q.SinceBeginning, err = parseSince(since, now); err != nil {
+		return q, err
+	}
+	if !q.SinceBeginning && q.Since.After(q.Until) {
+		return q, &ParseError{Param: "since", Value: since, Want: fmt.Sprintf("a time not after until (%s)", q.Until.Format(time.RFC3339Nano))}
+	}
+	for _, f := range []struct {
+		name string
+		dst  *string
+	}{{"broadcaster", &q.Broadcaster}, {"topic", &q.Topic}, {"glob", &q.Glob}} {
+		if *f.dst, err = get(f.name); err != nil {
+			return q, err
+		}
+	}
+	return q, nil
+}
+
+func parseSince(s string, now time.Time) (t time.Time, beginning bool, err error) {
+	switch s {
+	case "beginning":
+		return time.Time{}, true, nil
+	case "penultimate-midnight":
+		return lastMidnight(lastMidnight(now).Add(-1)), false, nil
+	case "24h-ago":
+		return now.Add(-24 * time.Hour), false, nil
+	case "penultimate-hour":
+		return lastTop(lastTop(now, time.Hour).Add(-1), time.Hour), false, nil
+	case "1h-ago":
+		return now.Add(-time.Hour), false, nil
+	case "penultimate-minute":
+		return lastTop(lastTop(now, time.Minute).Add(-1), time.Minute), false, nil
+	case "1m-ago":
+		return now.Add(-time.Minute), false, nil
+	}
+	t, err = parseTime(s)
+	if err != nil {
+		return t, false, &ParseError{Param: "since", Value: s, Want: "an RFC 3339 time (2006-01-02T15:04:05Z07:00) or one of " + strings.Join(sincePresets, ", ")}
+	}
+	return t, false, nil
+}
+
+func parseUntil(s string, now time.Time) (time.Time, error) {
+	switch s {
+	case "now":
+		return now, nil
+	case "midnight":
+		return lastMidnight(now), nil
+	case "top-of-hour":
+		return lastTop(now, time.Hour), nil
+	case "top-of-minute":
+		return lastTop(now, time.Minute), nil
+	}
+	t, err := parseTime(s)
+	if err != nil {
+		return t, &ParseError{Param: "until", Value: s, Want: "an RFC 3339 time (2006-01-02T15:04:05Z07:00) or one of " + strings.Join(untilPresets, ", ")}
+	}
+	return t, nil
+}
+
+// parseTime accepts RFC 3339 with or without fractional seconds, and only
+// times that fit in int64 Unix nanoseconds, the unit of the file.
+func parseTime(s string) (time.Time, error) {
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return t, err
+	}
+	if t.Year() < 1678 || t.Year() > 2261 {
+		return t, fmt.Errorf("year %d out of range", t.Year())
+	}
+	return t, nil
+}
+
+// lastMidnight returns the most recent midnight at or before t in t's
+// zone. Where a DST change skips midnight, the day starts when the clock
+// resumes, which is what time.Date gives.
+func lastMidnight(t time.Time) time.Time {
+	y, m, d := t.Date()
+	mid := time.Date(y, m, d, 0, 0, 0, 0, t.Location())
+	if mid.After(t) { // midnight skipped forward past t's wall time
+		mid = time.Date(y, m, d-1, 0, 0, 0, 0, t.Location())
+	}
+	return mid
+}
+
+// lastTop returns the most recent top of the hour (unit time.Hour) or of
+// the minute at or before t on t's wall clock. It subtracts the wall
+// clock's minutes and seconds instead of truncating the absolute time, so
+// that zones with a half-hour offset get their own tops of the hour and a
+// repeated hour at the end of DST is handled.
+func lastTop(t time.Time, unit time.Duration) time.Time {
+	back := time.Duration(t.Second())*time.Second + time.Duration(t.Nanosecond())
+	if unit == time.Hour {
+		back += time.Duration(t.Minute()) * time.Minute
+	}
+	return t.Add(-back)
+}
+
+// bounds returns the window as Unix nanoseconds [lo, hi).
+func (q Query) bounds() (lo, hi int64) {
+	lo = math.MinInt64
+	if !q.SinceBeginning {
+		lo = q.Since.UnixNano()
+	}
+	return lo, q.Until.UnixNano()
+}
+
+// filtered reports whether any filter is set.
+func (q Query) filtered() bool { return q.Broadcaster != "" || q.Topic != "" || q.Glob != "" }
+
+// values returns the parameters that reproduce q, for links.
+func (q Query) values() url.Values {
+	v := url.Values{}
+	set := func(k, s string) {
+		if s != "" {
+			v.Set(k, s)
+		}
+	}
+	set("since", q.Raw.Since)
+	set("until", q.Raw.Until)
+	set("tz", q.Raw.TZ)
+	set("broadcaster", q.Broadcaster)
+	set("topic", q.Topic)
+	set("glob", q.Glob)
+	return v
+}
