@@ -288,6 +288,8 @@ func TestSpanReturn_ClockSkew(t *testing.T) {
 	}
 	t0, t1, t2, t3 := attr(ClientSentKey), attr(ServerReceivedKey), attr(ServerSentKey), attr(ClientReceivedKey)
 	offset, bound := attr(ClockOffsetKey), attr(ClockErrorKey)
+	t.Logf("offset %v (skew %v), error bound %v, round trip %v, server %v", time.Duration(offset), skew,
+		time.Duration(bound), time.Duration(t3-t0), time.Duration(t2-t1))
 	// The oracle: the bound is half the round trip minus the server's time.
 	if want := ((t3 - t0) - (t2 - t1)) / 2; bound != want {
 		t.Errorf("error bound = %d; want %d", bound, want)
