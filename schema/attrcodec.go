@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"strconv"
 	"strings"
@@ -239,6 +240,9 @@ func DecodeAttributes(data []byte, names KeyNameFunc) ([]attribute.KeyValue, err
 	}
 	if _, err := dec.Token(); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrBadAttributes, err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, fmt.Errorf("%w: data after the object", ErrBadAttributes)
 	}
 	return kvs, nil
 }
