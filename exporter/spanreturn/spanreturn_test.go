@@ -613,7 +613,9 @@ func TestReceiver_Hostile(t *testing.T) {
 		want  Reason
 	}{
 		{"Garbage", func(trace.SpanContext) []string { return []string{"%%% not base64 %%%"} }, ReasonMalformed},
-		{"GarbageBytes", func(trace.SpanContext) []string { return []string{b64([]byte("\x01\x00garbage that is not an answer"))} }, ReasonMalformed},
+		{"GarbageBytes", func(trace.SpanContext) []string {
+			return []string{b64([]byte("\x01\x00garbage that is not an answer"))}
+		}, ReasonMalformed},
 		{"Version", func(trace.SpanContext) []string { return []string{b64(append([]byte{9}, make([]byte, 40)...))} }, ReasonMalformed},
 		{"TwoHeaders", func(sc trace.SpanContext) []string {
 			now := time.Now()
@@ -634,8 +636,8 @@ func TestReceiver_Hostile(t *testing.T) {
 			return []string{forge(sc.TraceID(), now, now, top(sc, now, now), stub(sc, 1, 1, now, now))}
 		}, ReasonWrongTrace},
 		{"HugeSpanCount", func(sc trace.SpanContext) []string {
-			b := []byte{wireVersion, 0}
-			b = append(b, sc.TraceID().String()[:16]...)
+			tid := sc.TraceID()
+			b := append([]byte{wireVersion, 0}, tid[:]...)
 			b = append(b, 1, 0, 0, 0xff, 0xff, 0xff, 0xff, 0x0f)
 			return []string{b64(b)}
 		}, ReasonTooMany},
