@@ -562,6 +562,8 @@ func TestProcessor_LateWithoutNext(t *testing.T) {
 	// Another trace's span is never gathered, even under a live request.
 	_, other := tp.Tracer("t").Start(context.Background(), "other")
 	other.End()
+	proc.mu.Lock()
+	defer proc.mu.Unlock()
 	if proc.live[keyOf(other.SpanContext())] != nil {
 		t.Errorf("span of another trace tracked")
 	}
@@ -700,5 +702,57 @@ func TestReceiver_DropError(t *testing.T) {
 	var de *DropError
 	if !errors.As(err, &de) || de.Reason != ReasonMalformed {
 		t.Errorf("err = %v; want a *DropError of reason %s", err, ReasonMalformed)
+	}
+}
+
+func TestSpanReturn_Concurrent(t *testing.T) {
+	const n = 20
+	b := newBroadcaster(t, 2)
+	exp := tracetest.NewInMemoryExporter()
+	s := newSubscriber(t, exp, nil)
+	errs := make(chan error, n)
+	for range n {
+		go func() {
+			ctx, span := s.tp.Tracer("subscriber").Start(context.Background(), "notify")
+			defer span.End()
+			req, _ := http.NewRequestWithContext(ctx, http.MethodPost, b.srv.URL+"/v1/notify", nil)
+			resp, err := s.client.Do(req)
+			if err == nil {
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+			errs <- err
+		}()
+	}
+	for range n {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	st := s.recv.Stats()
+	if st.Answers != n || st.Spans != n*5 {
+		t.Errorf("stats = %+v; want %d answers of 5 spans", st, n)
+	}
+	for r, c := range st.Dropped {
+		if c != 0 {
+			t.Errorf("dropped %d as %s", c, r)
+		}
+	}
+	// Each notify got exactly its own server span.
+	perTrace := map[trace.TraceID]int{}
+	for _, sp := range exp.GetSpans() {
+		if sp.Name == "POST /v1/notify" {
+			perTrace[sp.SpanContext.TraceID()]++
+		}
+	}
+	if len(perTrace) != n {
+		t.Errorf("server spans in %d traces; want %d", len(perTrace), n)
+	}
+	// Handlers may still be ending their late spans; then nothing is left.
+	for i := 0; b.proc.liveN.Load() != 0 && i < 100; i++ {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := b.proc.liveN.Load(); n != 0 {
+		t.Errorf("processor still tracks %d spans", n)
 	}
 }
