@@ -39,12 +39,12 @@ type optionFunc func(config) config
 func (f optionFunc) apply(c config) config { return f(c) }
 
 type config struct {
-	enabled        bool
-	maxBytes       int
-	maxSpans       int
-	maxClockOffset time.Duration
-	now            func() time.Time
-	next           sdktrace.SpanProcessor
+	enabled        bool                   // default true; EnvVar=off forces false
+	maxBytes       int                    // default DefaultMaxBytes
+	maxSpans       int                    // default DefaultMaxSpans
+	maxClockOffset time.Duration          // default DefaultMaxClockOffset
+	now            func() time.Time       // default time.Now
+	next           sdktrace.SpanProcessor // default none: cut and late spans are dropped
 }
 
 // newConfig applies opts over the defaults, then the environment: EnvVar is
@@ -107,8 +107,9 @@ func WithClock(now func() time.Time) Option {
 // WithNext gives the Processor (server side) the processor of the server's
 // own exporter, typically sdktrace.NewBatchSpanProcessor(exp). Every span
 // not returned to a client goes there: spans of requests that did not ask,
-// spans ending after the response started, spans cut by the size bound.
-// Without it those spans are dropped and counted.
+// spans ending after the response started, spans cut by the bounds. Without
+// it the late and cut spans are counted as dropped (ProcessorStats).
+// The Processor passes OnStart of every span to next, and OnEnd of those.
 func WithNext(next sdktrace.SpanProcessor) Option {
 	return optionFunc(func(c config) config { c.next = next; return c })
 }

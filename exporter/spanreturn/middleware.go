@@ -62,13 +62,19 @@ func (p *Processor) Middleware(tp trace.TracerProvider) func(http.Handler) http.
 				return
 			}
 			rw := &responseWriter{ResponseWriter: w, span: trace.SpanFromContext(ctx), g: g}
+			returned := false
 			defer func() {
+				if !returned { // panicking: no answer will be written
+					g.Cancel()
+					rw.status = http.StatusInternalServerError
+				}
 				rw.start(http.StatusOK) // a handler that wrote nothing answers 200
 				if end != nil {
 					end(rw.status)
 				}
 			}()
 			next.ServeHTTP(rw, r.WithContext(ctx))
+			returned = true
 		})
 	}
 }
@@ -95,8 +101,13 @@ func (p *Processor) Echo(tp trace.TracerProvider) echo.MiddlewareFunc {
 			resp := c.Response()
 			rw := &responseWriter{ResponseWriter: resp.Writer, span: trace.SpanFromContext(ctx), g: g}
 			resp.Writer = rw
+			returned := false
 			defer func() {
 				resp.Writer = rw.ResponseWriter
+				if !returned { // panicking: no answer from here
+					g.Cancel()
+					rw.status = http.StatusInternalServerError
+				}
 				rw.start(http.StatusOK)
 				if end != nil {
 					end(rw.status)
@@ -105,6 +116,7 @@ func (p *Processor) Echo(tp trace.TracerProvider) echo.MiddlewareFunc {
 			if err = next(c); err != nil {
 				c.Error(err)
 			}
+			returned = true
 			return err
 		}
 	}
@@ -156,7 +168,9 @@ func (w *responseWriter) start(status int) {
 		return
 	}
 	w.started = true
-	w.status = status
+	if w.status == 0 {
+		w.status = status
+	}
 	if w.g == nil {
 		return
 	}

@@ -756,3 +756,29 @@ func TestSpanReturn_Concurrent(t *testing.T) {
 		t.Errorf("processor still tracks %d spans", n)
 	}
 }
+
+func TestMiddleware_Panic(t *testing.T) {
+	own := tracetest.NewInMemoryExporter()
+	proc := NewProcessor(WithNext(sdktrace.NewSimpleSpanProcessor(own)))
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(proc))
+	defer tp.Shutdown(context.Background())
+	h := proc.Middleware(tp)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, sp := tp.Tracer("t").Start(r.Context(), "before panic")
+		sp.End()
+		panic(http.ErrAbortHandler)
+	}))
+	req := httptest.NewRequest(http.MethodPost, "/", nil)
+	req.Header.Set("traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")
+	req.Header.Set(AskHeader, "1")
+	rec := httptest.NewRecorder()
+	func() {
+		defer func() { _ = recover() }() // as net/http does
+		h.ServeHTTP(rec, req)
+	}()
+	if rec.Header().Get(Header) != "" || proc.Stats().Requests != 0 {
+		t.Errorf("a panicking handler's spans were returned")
+	}
+	if n := len(own.GetSpans()); n != 2 {
+		t.Errorf("server's own exporter got %d spans; want 2", n)
+	}
+}
