@@ -1,0 +1,377 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/lonelytrace/lonelytrace/schema"
+)
+
+// TestMain lets the test binary play the demo's children: the demo
+// re-executes os.Executable, which under go test is this binary.
+func TestMain(m *testing.M) {
+	if role := os.Getenv(envRole); role != "" {
+		os.Exit(childMain(role, os.Args[1:]))
+	}
+	os.Exit(m.Run())
+}
+
+// demo runs the demo with args until it prints its viewer URL (or exits),
+// and returns the URL ("" with -no-serve), a stop function that ends the
+// run and returns its error, and everything it printed so far.
+func demo(t *testing.T, args ...string) (url string, stop func() error, printed *lockedBuffer) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	pr, pw := io.Pipe()
+	errc := make(chan error, 1)
+	go func() {
+		err := run(ctx, args, pw, &testWriter{t: t})
+		pw.CloseWithError(io.EOF)
+		errc <- err
+	}()
+	printed = new(lockedBuffer)
+	urlc := make(chan string, 1)
+	go func() {
+		s := bufio.NewScanner(pr)
+		sent := false
+		for s.Scan() {
+			line := s.Text()
+			printed.WriteString(line + "\n")
+			if _, rest, ok := strings.Cut(line, "viewer at "); ok && !sent {
+				urlc <- strings.Fields(rest)[0]
+				sent = true
+			}
+		}
+		close(urlc)
+	}()
+	select {
+	case url = <-urlc:
+	case <-time.After(2 * time.Minute):
+		cancel()
+		t.Fatal("demo did not finish its run within 2 minutes")
+	}
+	return url, func() error {
+		cancel()
+		select {
+		case err := <-errc:
+			return err
+		case <-time.After(30 * time.Second):
+			t.Fatal("demo did not stop within 30 s of its context ending")
+			return nil
+		}
+	}, printed
+}
+
+// lockedBuffer is the demo's output, written by one goroutine and read by
+// the test.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) WriteString(s string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.b.WriteString(s)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w *testWriter) Write(b []byte) (int, error) {
+	w.t.Logf("stderr: %s", strings.TrimRight(string(b), "\n"))
+	return len(b), nil
+}
+
+// fileSpans reads every span of a trace file.
+func fileSpans(t *testing.T, path string) []schema.Span {
+	t.Helper()
+	ctx := context.Background()
+	db, err := schema.OpenRead(ctx, path)
+	if err != nil {
+		t.Fatalf("open %s: %v", path, err)
+	}
+	defer db.Close()
+	r := schema.NewReader(db)
+	var all []schema.Span
+	var after int64
+	for {
+		spans, err := r.After(ctx, after, 1000)
+		if err != nil {
+			t.Fatalf("read %s: %v", path, err)
+		}
+		if len(spans) == 0 {
+			return all
+		}
+		all = append(all, spans...)
+		after = spans[len(spans)-1].ID
+	}
+}
+
+func serviceName(s schema.Span) string {
+	for _, kv := range s.Resource.Attributes {
+		if kv.Key == "service.name" {
+			return kv.Value.AsString()
+		}
+	}
+	return ""
+}
+
+func TestDemo(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the demo's processes for several seconds")
+	}
+	dir := t.TempDir()
+	url, stop, printed := demo(t, "-duration", "5s", "-rate", "30", "-out", dir, "-addr", "127.0.0.1:0")
+	if url == "" {
+		t.Fatalf("no viewer URL printed; output:\n%s", printed)
+	}
+
+	subscribers := []string{"subscriber-1-stateful", "subscriber-2-flaky", "subscriber-3", "subscriber-4"}
+	// Every span, by span id, across files, as the viewer stitches them.
+	byID := map[trace.SpanID]schema.Span{}
+	notifies := map[trace.SpanID]bool{}
+	for _, name := range subscribers {
+		path := filepath.Join(dir, name+".db")
+		if !strings.Contains(printed.String(), path) {
+			t.Errorf("file %s not listed in the output", path)
+		}
+		spans := fileSpans(t, path)
+		ops := map[string]int{}
+		returned := 0
+		for _, s := range spans {
+			byID[s.SpanID] = s
+			svc := serviceName(s)
+			switch {
+			case svc == name:
+				ops[s.PubSub.Op]++
+				if s.PubSub.Op == schema.OpNotify {
+					notifies[s.SpanID] = true
+				}
+			case strings.HasPrefix(svc, "broadcaster-"):
+				returned++
+			default:
+				t.Errorf("%s: span %q of service %q", name, s.Name, svc)
+			}
+		}
+		want := []string{schema.OpNotify, schema.OpReceive, schema.OpSubscribeExact, schema.OpSubscribeGlob,
+			schema.OpUnsubscribeExact, schema.OpUnsubscribeGlob, schema.OpSetSubscriptions}
+		if strings.Contains(name, "flaky") {
+			want = append(want, schema.OpMissed)
+		}
+		for _, op := range want {
+			if ops[op] == 0 {
+				t.Errorf("%s: no %s span of its own (ops %v)", name, op, ops)
+			}
+		}
+		if returned == 0 {
+			t.Errorf("%s: no broadcaster spans rode home", name)
+		}
+	}
+	for i := 1; i <= 2; i++ {
+		if _, err := os.Stat(filepath.Join(dir, "broadcaster-"+strconv.Itoa(i)+".db")); !os.IsNotExist(err) {
+			t.Errorf("broadcaster-%d kept a file without -broadcaster-files (stat: %v)", i, err)
+		}
+	}
+
+	// Cross-process links: broadcaster spans hang from the notifier's send
+	// request, and receives (in other files) from the broadcaster's send
+	// receive.
+	var serverUnderSend, receiveUnderSendReceive int
+	for _, s := range byID {
+		p, ok := byID[s.ParentSpanID]
+		if !ok || s.TraceID != p.TraceID {
+			continue
+		}
+		if strings.HasPrefix(serviceName(s), "broadcaster-") && s.ParentRemote && p.Name == "send request" {
+			serverUnderSend++
+		}
+		if s.PubSub.Op == schema.OpReceive && s.ParentRemote && p.Name == "send receive" {
+			receiveUnderSendReceive++
+		}
+	}
+	if serverUnderSend == 0 || receiveUnderSendReceive == 0 {
+		t.Errorf("cross-process parents: %d broadcaster spans under send request, %d receives under send receive; want both > 0",
+			serverUnderSend, receiveUnderSendReceive)
+	}
+
+	sum := summary(t, url)
+	if sum.Broadcasters != 2 {
+		t.Errorf("broadcasters = %d; want 2", sum.Broadcasters)
+	}
+	if got := sum.Operations[schema.OpNotify].Count; got != int64(len(notifies)) {
+		t.Errorf("summary notify count = %d; want %d, the notify spans in the files", got, len(notifies))
+	}
+	for _, op := range schema.Operations {
+		o := sum.Operations[op]
+		if o == nil || o.Count == 0 || o.DurationMs == nil || o.SinceMostRecentMs == nil || o.Stateless.Count == 0 {
+			t.Errorf("summary %s = %+v; want a count, durations, a most recent and stateless ones", op, o)
+			continue
+		}
+		if op != schema.OpMissed && o.Stateful.Count == 0 {
+			t.Errorf("summary %s has no stateful ones", op)
+		}
+	}
+	for _, op := range []string{schema.OpNotify, schema.OpReceive} {
+		o := sum.Operations[op]
+		if o == nil || o.Bytes == 0 || o.SizeBytes == nil || len(o.BySize) < 4 {
+			t.Errorf("summary %s sizes = %+v; want bytes, size percentiles and several buckets", op, o)
+		}
+		avg := sum.AverageTrace[op]
+		if avg == nil || avg.Operations == 0 || len(avg.Phases) == 0 {
+			t.Errorf("average trace of %s = %+v; want phases", op, avg)
+		}
+	}
+	if o := sum.Operations[schema.OpNotify]; o != nil && len(o.BySubscribers) < 2 {
+		t.Errorf("notify by subscribers = %+v; want several subscriber counts", o.BySubscribers)
+	}
+	phases := map[string]bool{}
+	if avg := sum.AverageTrace[schema.OpNotify]; avg != nil {
+		for _, p := range avg.Phases {
+			phases[p.Name] = true
+		}
+	}
+	for _, name := range []string{"hash", "send request", "auth", "find subscribers", "send receive", "receive confirmed", "response received"} {
+		if !phases[name] {
+			t.Errorf("average notify trace lacks phase %q (has %v)", name, phases)
+		}
+	}
+	if sum.Dropped != 0 {
+		t.Errorf("dropped = %d; want 0", sum.Dropped)
+	}
+
+	if err := stop(); err != nil {
+		t.Errorf("run: %v", err)
+	}
+}
+
+// summaryJSON is the part of /api/summary the test reads.
+type summaryJSON struct {
+	Spans        int64 `json:"spans"`
+	Dropped      int64 `json:"dropped"`
+	Broadcasters int   `json:"broadcasters"`
+	Operations   map[string]*struct {
+		Count             int64           `json:"count"`
+		Bytes             uint64          `json:"bytes"`
+		SinceMostRecentMs *float64        `json:"since_most_recent_ms"`
+		DurationMs        json.RawMessage `json:"duration_ms"`
+		SizeBytes         json.RawMessage `json:"size_bytes"`
+		BySubscribers     []struct {
+			Subscribers int `json:"subscribers"`
+		} `json:"by_subscribers"`
+		BySize    []json.RawMessage     `json:"by_size"`
+		Stateless struct{ Count int64 } `json:"stateless"`
+		Stateful  struct{ Count int64 } `json:"stateful"`
+	} `json:"operations"`
+	AverageTrace map[string]*struct {
+		Operations int `json:"operations"`
+		Phases     []struct {
+			Name string `json:"name"`
+		} `json:"phases"`
+	} `json:"average_trace"`
+}
+
+func summary(t *testing.T, url string) summaryJSON {
+	t.Helper()
+	resp, err := http.Get(url + "api/summary?since=beginning")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(resp.Body)
+		t.Fatalf("summary: %s: %s", resp.Status, b)
+	}
+	var s summaryJSON
+	if err := json.NewDecoder(resp.Body).Decode(&s); err != nil {
+		t.Fatal(err)
+	}
+	// A JSON null decodes into a RawMessage as "null".
+	for _, o := range s.Operations {
+		if o != nil && string(o.DurationMs) == "null" {
+			o.DurationMs = nil
+		}
+		if o != nil && string(o.SizeBytes) == "null" {
+			o.SizeBytes = nil
+		}
+	}
+	return s
+}
+
+// TestDemo_BroadcasterFiles checks that with -broadcaster-files the
+// broadcasters keep files too, holding the same spans that rode home.
+func TestDemo_BroadcasterFiles(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the demo's processes for several seconds")
+	}
+	dir := t.TempDir()
+	_, stop, printed := demo(t, "-duration", "2s", "-rate", "20", "-subscribers", "2", "-broadcasters", "1",
+		"-out", dir, "-no-serve", "-broadcaster-files")
+	if err := stop(); err != nil {
+		t.Fatalf("run: %v\n%s", err, printed)
+	}
+	own := map[trace.SpanID]bool{}
+	for _, s := range fileSpans(t, filepath.Join(dir, "broadcaster-1.db")) {
+		if serviceName(s) != "broadcaster-1" {
+			t.Errorf("broadcaster file holds a span of %q", serviceName(s))
+		}
+		own[s.SpanID] = true
+	}
+	if len(own) == 0 {
+		t.Fatal("broadcaster-1.db is empty")
+	}
+	returned, inBoth := 0, 0
+	for _, name := range []string{"subscriber-1-stateful", "subscriber-2-flaky"} {
+		for _, s := range fileSpans(t, filepath.Join(dir, name+".db")) {
+			if serviceName(s) == "broadcaster-1" {
+				returned++
+				if own[s.SpanID] {
+					inBoth++
+				}
+			}
+		}
+	}
+	if returned == 0 || inBoth != returned {
+		t.Errorf("%d broadcaster spans rode home, %d of them also in its own file; want all, and more than 0", returned, inBoth)
+	}
+}
+
+func TestParseOptions(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		args []string
+		ok   bool
+	}{
+		{"Defaults", nil, true},
+		{"OneSubscriber", []string{"-subscribers", "1"}, false},
+		{"ZeroRate", []string{"-rate", "0"}, false},
+		{"NoBroadcaster", []string{"-broadcasters", "0"}, false},
+		{"NotLoopback", []string{"-addr", "0.0.0.0:8080"}, false},
+		{"NotLoopbackNoServe", []string{"-addr", "0.0.0.0:8080", "-no-serve"}, true},
+		{"Extra", []string{"x"}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := parseOptions(tc.args, io.Discard)
+			if (err == nil) != tc.ok {
+				t.Errorf("parseOptions(%q) error = %v; want ok = %v", tc.args, err, tc.ok)
+			}
+		})
+	}
+}
