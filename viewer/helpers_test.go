@@ -285,3 +285,9 @@ func jsonOf(v any) string {
 	b, _ := json.MarshalIndent(v, "", " ")
 	return string(b)
 }
+
+// writeSpansAppend is writeSpans for a file that may already hold spans.
+func writeSpansAppend(tb testing.TB, path string, spans []sdktrace.ReadOnlySpan) {
+	tb.Helper()
+	writeSpans(tb, path, spans)
+}

@@ -5,8 +5,10 @@ import (
 	"database/sql"
 	"fmt"
 	"math"
+	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/lonelytrace/lonelytrace/schema"
@@ -137,42 +139,65 @@ func (v *Viewer) summarize(ctx context.Context, q Query) (*Summary, error) {
 		Operations:   make(map[string]*Operation, len(schema.Operations)),
 		AverageTrace: make(map[string]*AverageTrace, 2),
 	}
+	// Every (file, operation) is one query; they run on as many
+	// connections as there are CPUs, since reading the rows, not sorting
+	// them, is what takes the time.
+	type task struct {
+		f    *file
+		op   string // "" reads the file's totals
+		rows []opRow
+		keys []spanKey
+		fs   FileSummary
+		n    int64
+		err  error
+	}
+	var tasks []*task
+	for _, f := range v.files {
+		tasks = append(tasks, &task{f: f})
+		for _, op := range schema.Operations {
+			tasks = append(tasks, &task{f: f, op: op})
+		}
+	}
+	match := q.matcher
+	withKeys := len(v.files) > 1
+	runTasks(len(tasks), func(i int) {
+		t := tasks[i]
+		if t.op == "" {
+			if t.fs, t.err = t.f.describe(ctx); t.err == nil {
+				t.n, t.err = t.f.countSpans(ctx, q, t.fs)
+			}
+			return
+		}
+		t.rows, t.keys, t.err = t.f.readOps(ctx, t.op, q, match(), withKeys)
+	})
 	rows := make(map[string][]opRow, len(schema.Operations))
 	oldest := int64(math.MaxInt64)
-	var seen map[spanKey]struct{}
-	if len(v.files) > 1 {
-		// The same span can be in two files (a broadcaster's span that rode
-		// home to a subscriber, and the broadcaster's own file): count it once.
-		seen = make(map[spanKey]struct{})
-	}
-	match := q.matcher()
-	for _, f := range v.files {
-		fs, err := f.describe(ctx)
-		if err != nil {
-			return nil, err
+	// The same span can be in two files (a broadcaster's span that rode
+	// home to a subscriber, and the broadcaster's own file): count it once.
+	seen := make(map[spanKey]struct{})
+	for _, t := range tasks {
+		if t.err != nil {
+			return nil, t.err
 		}
-		s.Files = append(s.Files, fs)
-		s.Dropped += fs.Dropped
-		s.Failed += fs.Failed
-		if fs.Oldest != nil {
-			oldest = min(oldest, fs.Oldest.UnixNano())
-		}
-		n, err := f.countSpans(ctx, q)
-		if err != nil {
-			return nil, err
-		}
-		s.Spans += n
-		for _, op := range schema.Operations {
-			rows[op], err = f.readOps(ctx, op, q, match, seen, rows[op])
-			if err != nil {
-				return nil, err
+		if t.op == "" {
+			s.Files = append(s.Files, t.fs)
+			s.Dropped += t.fs.Dropped
+			s.Failed += t.fs.Failed
+			s.Spans += t.n
+			if t.fs.Oldest != nil {
+				oldest = min(oldest, t.fs.Oldest.UnixNano())
 			}
+			continue
 		}
-	}
-	if q.SinceBeginning {
-		s.Since = q.Until
-		if oldest != math.MaxInt64 && oldest < q.Until.UnixNano() {
-			s.Since = time.Unix(0, oldest).In(q.Location)
+		if !withKeys {
+			rows[t.op] = append(rows[t.op], t.rows...)
+			continue
+		}
+		for i, r := range t.rows {
+			if _, dup := seen[t.keys[i]]; !dup {
+				seen[t.keys[i]] = struct{}{}
+				rows[t.op] = append(rows[t.op], r)
+			}
 		}
 	}
 	broadcasters := make(map[string]struct{})
@@ -186,7 +211,7 @@ func (v *Viewer) summarize(ctx context.Context, q Query) (*Summary, error) {
 		s.Operations[op] = aggregate(rows[op], now)
 	}
 	for _, op := range []string{schema.OpNotify, schema.OpReceive} {
-		avg, err := v.averageTrace(ctx, op, q, match, s.Operations[op].Count)
+		avg, err := v.averageTrace(ctx, op, q, match(), s.Operations[op].Count)
 		if err != nil {
 			return nil, err
 		}
@@ -336,9 +361,10 @@ func opFilterSQL(op string, q Query) (string, []any) {
 	return b.String(), args
 }
 
-// readOps appends the rows of operation op in the window to dst. It reads
-// only the columns the aggregates need, through the partial index on op.
-func (f *file) readOps(ctx context.Context, op string, q Query, match func(string, string) bool, seen map[spanKey]struct{}, dst []opRow) ([]opRow, error) {
+// readOps returns the rows of operation op in the window, with their
+// span keys when withKeys is set. It reads only the columns the aggregates
+// need, through the partial index on op.
+func (f *file) readOps(ctx context.Context, op string, q Query, match func(string, string) bool, withKeys bool) ([]opRow, []spanKey, error) {
 	where, args := opFilterSQL(op, q)
 	cols := "start_ns, end_ns, body_size, subscribers, stateful"
 	withBroadcaster := op == schema.OpNotify
@@ -348,12 +374,12 @@ func (f *file) readOps(ctx context.Context, op string, q Query, match func(strin
 	if match != nil {
 		cols += ", topic, glob"
 	}
-	if seen != nil {
+	if withKeys {
 		cols += ", (SELECT trace_id FROM traces WHERE traces.id = spans.trace), span_id"
 	}
 	rows, err := f.db.QueryContext(ctx, "SELECT "+cols+" FROM spans WHERE "+where, args...)
 	if err != nil {
-		return dst, fmt.Errorf("read %s spans of %s: %w", op, f.path, err)
+		return nil, nil, fmt.Errorf("read %s spans of %s: %w", op, f.path, err)
 	}
 	defer rows.Close()
 	var (
@@ -361,6 +387,8 @@ func (f *file) readOps(ctx context.Context, op string, q Query, match func(strin
 		broadcaster          sql.NullString
 		topic, glob          sql.NullString
 		traceID, spanID      []byte
+		out                  []opRow
+		keys                 []spanKey
 	)
 	r := opRow{}
 	dests := []any{&r.start, &r.end, &size, &subs, &stateful}
@@ -370,32 +398,50 @@ func (f *file) readOps(ctx context.Context, op string, q Query, match func(strin
 	if match != nil {
 		dests = append(dests, &topic, &glob)
 	}
-	if seen != nil {
+	if withKeys {
 		dests = append(dests, &traceID, &spanID)
 	}
 	for rows.Next() {
 		if err := rows.Scan(dests...); err != nil {
-			return dst, fmt.Errorf("read %s spans of %s: %w", op, f.path, err)
+			return nil, nil, fmt.Errorf("read %s spans of %s: %w", op, f.path, err)
 		}
 		if match != nil && !match(topic.String, glob.String) {
 			continue
 		}
-		if seen != nil {
-			k := makeSpanKey(traceID, spanID)
-			if _, dup := seen[k]; dup {
-				continue
-			}
-			seen[k] = struct{}{}
+		if withKeys {
+			keys = append(keys, makeSpanKey(traceID, spanID))
 		}
 		r.size, r.subs = nullOr(size, -1), nullOr(subs, -1)
 		r.stateful = stateful.Valid && stateful.Int64 != 0
 		r.broadcaster = broadcaster.String
-		dst = append(dst, r)
+		out = append(out, r)
 	}
 	if err := rows.Err(); err != nil {
-		return dst, fmt.Errorf("read %s spans of %s: %w", op, f.path, err)
+		return nil, nil, fmt.Errorf("read %s spans of %s: %w", op, f.path, err)
 	}
-	return dst, nil
+	return out, keys, nil
+}
+
+// runTasks runs fn(0..n-1) on up to GOMAXPROCS goroutines (at least two,
+// so that one slow query does not hold up the rest) and waits.
+func runTasks(n int, fn func(i int)) {
+	workers := min(max(runtime.GOMAXPROCS(0), 2), n)
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				fn(i)
+			}
+		}()
+	}
+	for i := 0; i < n; i++ {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
 }
 
 func nullOr(n sql.NullInt64, def int64) int64 {
@@ -406,9 +452,16 @@ func nullOr(n sql.NullInt64, def int64) int64 {
 }
 
 // countSpans counts the spans of f whose start is in q's window, from the
-// start_ns index alone.
-func (f *file) countSpans(ctx context.Context, q Query) (int64, error) {
+// start_ns index alone; fs, the file's totals, saves the scan when the
+// window holds the whole file.
+func (f *file) countSpans(ctx context.Context, q Query, fs FileSummary) (int64, error) {
 	lo, hi := q.bounds()
+	if fs.Oldest == nil {
+		return 0, nil
+	}
+	if fs.Oldest.UnixNano() >= lo && fs.Newest.UnixNano() < hi {
+		return fs.Spans, nil
+	}
 	var n int64
 	err := f.db.QueryRowContext(ctx, "SELECT count(*) FROM spans WHERE start_ns >= ? AND start_ns < ?", lo, hi).Scan(&n)
 	if err != nil {
@@ -423,8 +476,8 @@ func (f *file) describe(ctx context.Context) (FileSummary, error) {
 	fs := FileSummary{Path: f.path}
 	var oldest, newest sql.NullInt64
 	// max(id) would be cheaper, but retention deletes from the start, so
-	// count the rows; the start_ns index is the smallest to scan.
-	err := f.db.QueryRowContext(ctx, "SELECT (SELECT count(*) FROM spans INDEXED BY spans_by_start), (SELECT min(start_ns) FROM spans), (SELECT max(start_ns) FROM spans)").Scan(&fs.Spans, &oldest, &newest)
+	// count the rows; SQLite counts them in its smallest index.
+	err := f.db.QueryRowContext(ctx, "SELECT (SELECT count(*) FROM spans), (SELECT min(start_ns) FROM spans), (SELECT max(start_ns) FROM spans)").Scan(&fs.Spans, &oldest, &newest)
 	if err != nil {
 		return fs, fmt.Errorf("describe %s: %w", f.path, err)
 	}

@@ -22,6 +22,11 @@ import (
 // MaxFiles is the most trace files one Viewer reads.
 const MaxFiles = 64
 
+// maxConnsPerFile bounds the read connections open on one file: a few let
+// a summary's queries run in parallel, and bound what a burst of requests
+// can open.
+const maxConnsPerFile = 4
+
 // DefaultRequestTimeout bounds the queries of one request.
 const DefaultRequestTimeout = 30 * time.Second
 
@@ -62,7 +67,7 @@ func Open(paths ...string) (*Viewer, error) {
 			continue
 		}
 		seen[p] = true
-		db, err := schema.OpenRead(context.Background(), p)
+		db, err := openFile(context.Background(), p)
 		if err != nil {
 			v.Close()
 			return nil, fmt.Errorf("viewer: %w", err)
