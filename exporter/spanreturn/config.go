@@ -2,6 +2,7 @@ package spanreturn
 
 import (
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -39,12 +40,12 @@ type optionFunc func(config) config
 func (f optionFunc) apply(c config) config { return f(c) }
 
 type config struct {
-	enabled        bool                   // default true; EnvVar=off forces false
-	maxBytes       int                    // default DefaultMaxBytes
-	maxSpans       int                    // default DefaultMaxSpans
-	maxClockOffset time.Duration          // default DefaultMaxClockOffset
-	now            func() time.Time       // default time.Now
-	next           sdktrace.SpanProcessor // default none: cut and late spans are dropped
+	enabled        bool                     // default true; EnvVar=off forces false
+	maxBytes       int                      // default DefaultMaxBytes
+	maxSpans       int                      // default DefaultMaxSpans
+	maxClockOffset time.Duration            // default DefaultMaxClockOffset
+	now            func() time.Time         // default time.Now
+	next           []sdktrace.SpanProcessor // default none: cut and late spans are dropped
 }
 
 // newConfig applies opts over the defaults, then the environment: EnvVar is
@@ -104,12 +105,16 @@ func WithClock(now func() time.Time) Option {
 	})
 }
 
-// WithNext gives the Processor (server side) the processor of the server's
-// own exporter, typically sdktrace.NewBatchSpanProcessor(exp). Every span
+// WithNext gives the Processor (server side) the processors of the server's
+// own exporters, typically sdktrace.NewBatchSpanProcessor(exp). Every span
 // not returned to a client goes there: spans of requests that did not ask,
 // spans ending after the response started, spans cut by the bounds. Without
 // it the late and cut spans are counted as dropped (ProcessorStats).
-// The Processor passes OnStart of every span to next, and OnEnd of those.
-func WithNext(next sdktrace.SpanProcessor) Option {
-	return optionFunc(func(c config) config { c.next = next; return c })
+// The Processor passes OnStart of every span to next, and OnEnd of those;
+// its ForceFlush and Shutdown call theirs. Each call replaces the last.
+func WithNext(next ...sdktrace.SpanProcessor) Option {
+	return optionFunc(func(c config) config {
+		c.next = slices.DeleteFunc(slices.Clone(next), func(p sdktrace.SpanProcessor) bool { return p == nil })
+		return c
+	})
 }

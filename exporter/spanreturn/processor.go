@@ -2,6 +2,7 @@ package spanreturn
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -75,8 +76,8 @@ func (p *Processor) Stats() ProcessorStats {
 
 // OnStart records s as part of a request when its parent is.
 func (p *Processor) OnStart(ctx context.Context, s sdktrace.ReadWriteSpan) {
-	if p.cfg.next != nil {
-		p.cfg.next.OnStart(ctx, s)
+	for _, n := range p.cfg.next {
+		n.OnStart(ctx, s)
 	}
 	if p.liveN.Load() == 0 {
 		return
@@ -130,34 +131,40 @@ func (p *Processor) OnEnd(s sdktrace.ReadOnlySpan) {
 }
 
 func (p *Processor) forward(s sdktrace.ReadOnlySpan) {
-	if p.cfg.next != nil {
-		p.cfg.next.OnEnd(s)
+	for _, n := range p.cfg.next {
+		n.OnEnd(s)
 	}
 }
 
 func (p *Processor) forwardOrDrop(s sdktrace.ReadOnlySpan) {
-	if p.cfg.next != nil {
-		p.cfg.next.OnEnd(s)
+	if len(p.cfg.next) == 0 {
+		p.dropped.Add(1)
 		return
 	}
-	p.dropped.Add(1)
+	p.forward(s)
 }
 
-// ForceFlush flushes the WithNext processor, if any.
+// ForceFlush flushes the WithNext processors, returning the first error.
 func (p *Processor) ForceFlush(ctx context.Context) error {
-	if p.cfg.next == nil {
-		return nil
+	var err error
+	for i, n := range p.cfg.next {
+		if e := n.ForceFlush(ctx); e != nil && err == nil {
+			err = fmt.Errorf("flush next[%d]: %w", i, e)
+		}
 	}
-	return p.cfg.next.ForceFlush(ctx)
+	return err
 }
 
-// Shutdown shuts the WithNext processor down, if any. Requests still
-// running keep their spans until they finish.
+// Shutdown shuts the WithNext processors down, returning the first error.
+// Requests still running keep their spans until they finish.
 func (p *Processor) Shutdown(ctx context.Context) error {
-	if p.cfg.next == nil {
-		return nil
+	var err error
+	for i, n := range p.cfg.next {
+		if e := n.Shutdown(ctx); e != nil && err == nil {
+			err = fmt.Errorf("shut down next[%d]: %w", i, e)
+		}
 	}
-	return p.cfg.next.Shutdown(ctx)
+	return err
 }
 
 const (
