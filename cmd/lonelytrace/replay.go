@@ -1,0 +1,76 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/lonelytrace/lonelytrace/internal/replay"
+)
+
+// replay registers itself here rather than in main.go's list, so that the
+// command lives in one file.
+func init() {
+	commands["replay"] = command{runReplay,
+		"replay -endpoint http://127.0.0.1:4318 FILE...  send stored spans to an OTLP/HTTP collector"}
+}
+
+func runReplay(args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("replay", flag.ContinueOnError)
+	endpoint := fs.String("endpoint", "", "OTLP/HTTP endpoint, e.g. http://127.0.0.1:4318 (/v1/traces is added when there is no path); default $OTEL_EXPORTER_OTLP_TRACES_ENDPOINT or $OTEL_EXPORTER_OTLP_ENDPOINT")
+	batch := fs.Int("batch", replay.DefaultBatchSize, "spans per request")
+	attempts := fs.Int("attempts", replay.DefaultAttempts, "tries per request before giving up")
+	timeout := fs.Duration("timeout", replay.DefaultTimeout, "timeout of one request")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	files, err := needFiles(fs)
+	if err != nil {
+		return err
+	}
+	if *endpoint == "" {
+		*endpoint = os.Getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+	}
+	if *endpoint == "" {
+		*endpoint = os.Getenv("OTEL_EXPORTER_OTLP_ENDPOINT")
+	}
+	if *endpoint == "" {
+		return fmt.Errorf("replay: no -endpoint given (for example -endpoint http://127.0.0.1:4318)")
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	var last time.Time
+	report := func(p replay.Progress) {
+		switch {
+		case p.Retry > 0:
+			fmt.Fprintf(stdout, "replay: %s: request failed (%s); attempt %d in %s\n",
+				p.File, shortError(p.LastError), p.Retry, p.Wait.Round(time.Millisecond))
+		case p.FileSent == p.FileSpans || time.Since(last) >= time.Second:
+			last = time.Now()
+			fmt.Fprintf(stdout, "replay: %s: %d of %d spans done (%d sent in all)\n", p.File, p.FileSent, p.FileSpans, p.Sent)
+		}
+	}
+	start := time.Now()
+	res, err := replay.Replay(ctx, *endpoint, files,
+		replay.WithBatchSize(*batch), replay.WithAttempts(*attempts), replay.WithTimeout(*timeout),
+		replay.WithProgress(report))
+	fmt.Fprintf(stdout, "replay: sent %d spans from %d of %d files to %s in %d requests (%d retried, %d duplicates skipped) in %s\n",
+		res.Spans, res.Files, len(files), *endpoint, res.Requests, res.Retries, res.Duplicates, time.Since(start).Round(time.Millisecond))
+	return err
+}
+
+// shortError drops the body an OTLP exporter error quotes.
+func shortError(err error) string {
+	s := err.Error()
+	if i := strings.Index(s, " (body:"); i > 0 {
+		s = s[:i]
+	}
+	return s
+}
