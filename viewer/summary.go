@@ -200,6 +200,12 @@ func (v *Viewer) summarize(ctx context.Context, q Query) (*Summary, error) {
 			}
 		}
 	}
+	if q.SinceBeginning {
+		s.Since = s.Until
+		if oldest != math.MaxInt64 && oldest < q.Until.UnixNano() {
+			s.Since = time.Unix(0, oldest).In(q.Location)
+		}
+	}
 	broadcasters := make(map[string]struct{})
 	for _, r := range rows[schema.OpNotify] {
 		if r.broadcaster != "" {

@@ -128,6 +128,9 @@ func ms(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1e6 }
 
 func oracleSummary(all []opSpec, f oracleFilter, sample int) *viewer.Summary {
 	s := &viewer.Summary{Operations: map[string]*viewer.Operation{}, AverageTrace: map[string]*viewer.AverageTrace{}}
+	if !f.since.Equal(time.Unix(0, 0)) {
+		s.Since, s.Until = f.since, f.until
+	}
 	brs := map[string]bool{}
 	for _, o := range all {
 		if f.window(o.start) {
@@ -296,6 +299,11 @@ func (bigPow) of(k int) string {
 // want.
 func compareSummary(t *testing.T, got, want *viewer.Summary) {
 	t.Helper()
+	if want.Since.IsZero() {
+		// since=beginning reports the oldest span stored.
+	} else if !got.Since.Equal(want.Since) || !got.Until.Equal(want.Until) {
+		t.Errorf("window = %s..%s; want %s..%s", got.Since, got.Until, want.Since, want.Until)
+	}
 	if got.Spans != want.Spans {
 		t.Errorf("spans = %d; want %d", got.Spans, want.Spans)
 	}

@@ -1,0 +1,26 @@
+// Package viewer turns one or many lonelytrace trace files into pub/sub
+// answers: how many notifications, to how many broadcasters, how long they
+// took and what happened inside them, as one self-contained HTML page
+// (inline CSS and SVG, no script, no request to anywhere else, so saving
+// it is a snapshot) and as JSON.
+//
+// Open the files read-only and mount the viewer on an Echo group:
+//
+//	v, err := viewer.Open("app.db", "other.db")
+//	if err != nil { ... }
+//	defer v.Close()
+//	v.Register(e.Group("/stats")) // page at /stats/, JSON at /stats/api/...
+//
+// A plain net/http program mounts it through an Echo instance, which is an
+// http.Handler:
+//
+//	e := echo.New()
+//	v.Register(e.Group("/stats"))
+//	http.Handle("/stats/", e)
+//
+// The page and the API take the same parameters: since, until, tz,
+// broadcaster, topic and glob, as DESIGN.md defines them (see ParseQuery).
+// Bad parameters are answered with 400 and a message. Responses carry a
+// content security policy that allows nothing external; the viewer has no
+// access control of its own, so serve it on a loopback address.
+package viewer
