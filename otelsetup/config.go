@@ -8,6 +8,7 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
 	"github.com/lonelytrace/lonelytrace/exporter"
+	"github.com/lonelytrace/lonelytrace/exporter/spanreturn"
 )
 
 // The environment variables otelsetup reads, besides the standard OTEL_*
@@ -46,6 +47,9 @@ type config struct {
 	sampler      sdktrace.Sampler
 	processors   []sdktrace.SpanProcessor
 	onExporter   []func(*exporter.Exporter)
+	onServer     []func(*spanreturn.Processor)
+	onClient     []func(*spanreturn.Receiver)
+	spanReturn   []spanreturn.Option
 }
 
 func newConfig(opts []Option) config {
@@ -156,6 +160,46 @@ func WithSpanProcessor(sp sdktrace.SpanProcessor) Option {
 func WithSQLiteExporter(fn func(*exporter.Exporter)) Option {
 	return optionFunc(func(c config) config {
 		c.onExporter = append(c.onExporter[:len(c.onExporter):len(c.onExporter)], fn)
+		return c
+	})
+}
+
+// WithSpanReturnServer switches on the server side of span return: the
+// spans of each request that asks go back to the client in its response
+// (see package spanreturn), and the rest to this process's exporters. fn
+// receives the processor, whose Middleware or Echo method wraps the
+// server's handler:
+//
+//	otelsetup.WithSpanReturnServer(func(p *spanreturn.Processor) {
+//		handler = p.Middleware(otel.GetTracerProvider())(handler)
+//	})
+//
+// LONELYTRACE_SPANRETURN=off switches it off again without a rebuild.
+func WithSpanReturnServer(fn func(*spanreturn.Processor)) Option {
+	return optionFunc(func(c config) config {
+		c.onServer = append(c.onServer[:len(c.onServer):len(c.onServer)], fn)
+		return c
+	})
+}
+
+// WithSpanReturnClient switches on the client side of span return: fn
+// receives a Receiver whose Transport asks servers for their spans and
+// stores what comes back with this process's own spans, on its clock:
+//
+//	otelsetup.WithSpanReturnClient(func(r *spanreturn.Receiver) {
+//		client.Transport = r.Transport(client.Transport)
+//	})
+func WithSpanReturnClient(fn func(*spanreturn.Receiver)) Option {
+	return optionFunc(func(c config) config {
+		c.onClient = append(c.onClient[:len(c.onClient):len(c.onClient)], fn)
+		return c
+	})
+}
+
+// WithSpanReturnOptions passes options to both sides of span return.
+func WithSpanReturnOptions(opts ...spanreturn.Option) Option {
+	return optionFunc(func(c config) config {
+		c.spanReturn = append(c.spanReturn[:len(c.spanReturn):len(c.spanReturn)], opts...)
 		return c
 	})
 }

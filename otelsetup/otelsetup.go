@@ -19,6 +19,7 @@ import (
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 
 	"github.com/lonelytrace/lonelytrace/exporter"
+	"github.com/lonelytrace/lonelytrace/exporter/spanreturn"
 )
 
 // Start installs the OpenTelemetry SDK for this process in one call: the
@@ -56,12 +57,48 @@ func Start(ctx context.Context, opts ...Option) (shutdown func(context.Context) 
 	for _, sp := range cfg.processors {
 		tpOpts = append(tpOpts, sdktrace.WithSpanProcessor(sp))
 	}
-	for _, e := range exporters {
-		tpOpts = append(tpOpts, sdktrace.WithSpanProcessor(newBatcher(e, cfg)))
+	batchers := make([]sdktrace.SpanProcessor, len(exporters))
+	for i, e := range exporters {
+		batchers[i] = newBatcher(e, cfg)
+	}
+	var server *spanreturn.Processor
+	if len(cfg.onServer) > 0 {
+		// The span-return processor holds a request's spans back for its
+		// response and passes everything else on to the batchers.
+		server = spanreturn.NewProcessor(append(cfg.spanReturn, spanreturn.WithNext(batchers...))...)
+		tpOpts = append(tpOpts, sdktrace.WithSpanProcessor(server))
+	} else {
+		for _, b := range batchers {
+			tpOpts = append(tpOpts, sdktrace.WithSpanProcessor(b))
+		}
 	}
 	tp := sdktrace.NewTracerProvider(tpOpts...)
 	otel.SetTracerProvider(tp)
 	otel.SetTextMapPropagator(autoprop.NewTextMapPropagator())
+
+	// The callbacks run once the globals are set: they typically wrap
+	// handlers with otel.GetTracerProvider().
+	if server != nil {
+		for _, fn := range cfg.onServer {
+			fn(server)
+		}
+	}
+	if len(cfg.onClient) > 0 {
+		// Returned spans join this process's own on their way out, through
+		// the same batch processors, so they reach every exporter without
+		// the request waiting for any of them.
+		r := spanreturn.NewReceiver(processorExporter(batchers), cfg.spanReturn...)
+		for _, fn := range cfg.onClient {
+			fn(r)
+		}
+	}
+	for _, e := range exporters {
+		if le, ok := e.(*exporter.Exporter); ok {
+			for _, fn := range cfg.onExporter {
+				fn(le)
+			}
+		}
+	}
 
 	var once sync.Once
 	var shutdownErr error
@@ -138,9 +175,6 @@ func newExporters(ctx context.Context, cfg config) (exps []sdktrace.SpanExporter
 			if err != nil {
 				return exps, fmt.Errorf("otelsetup: %w", err)
 			}
-			for _, fn := range cfg.onExporter {
-				fn(ex)
-			}
 			e = ex
 		case "otlp":
 			switch p := otlpProtocol(); p {
@@ -203,3 +237,20 @@ func registerAutoexport() {
 // $LONELYTRACE_DB, else DefaultDBPath. Start calls it itself; calling it
 // more than once is harmless.
 func RegisterAutoexport() { registerAutoexport() }
+
+// processorExporter hands spans to span processors as if they had just
+// ended here. OnEnd of a batch processor only queues, so ExportSpans never
+// waits for a disk or a network.
+type processorExporter []sdktrace.SpanProcessor
+
+func (p processorExporter) ExportSpans(_ context.Context, spans []sdktrace.ReadOnlySpan) error {
+	for _, sp := range p {
+		for _, s := range spans {
+			sp.OnEnd(s)
+		}
+	}
+	return nil
+}
+
+// Shutdown does nothing: the provider shuts the processors down.
+func (processorExporter) Shutdown(context.Context) error { return nil }

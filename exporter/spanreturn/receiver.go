@@ -165,21 +165,22 @@ type transport struct {
 
 func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	r := t.r
-	if !r.cfg.enabled {
-		return t.base.RoundTrip(req)
-	}
 	ctx := req.Context()
 	sc := trace.SpanContextFromContext(tracecontext.Extract(context.Background(), propagation.HeaderCarrier(req.Header)))
 	inject := !sc.IsValid()
 	if inject {
 		sc = trace.SpanContextFromContext(ctx)
 	}
-	if !sc.IsSampled() {
+	if !sc.IsValid() {
 		return t.base.RoundTrip(req)
 	}
 	req = req.Clone(ctx) // a RoundTripper must not change the caller's request
 	if inject {
+		// Switched off or not, the trace goes on across the call.
 		tracecontext.Inject(ctx, propagation.HeaderCarrier(req.Header))
+	}
+	if !r.cfg.enabled || !sc.IsSampled() {
+		return t.base.RoundTrip(req)
 	}
 	req.Header.Set(AskHeader, "1")
 	t0 := r.cfg.now()
