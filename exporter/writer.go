@@ -152,6 +152,7 @@ func (w *writer) run() {
 		}
 		w.commit(group, n)
 		clear(group) // let the spans be collected
+		w.maintain()
 		if !open {
 			w.e.closeErr = w.close()
 			return

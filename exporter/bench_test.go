@@ -1,0 +1,248 @@
+package exporter_test
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"go.opentelemetry.io/otel/trace"
+	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
+	resourcepb "go.opentelemetry.io/proto/otlp/resource/v1"
+	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/lonelytrace/lonelytrace/exporter"
+	"github.com/lonelytrace/lonelytrace/otelsetup"
+	"github.com/lonelytrace/lonelytrace/schema"
+)
+
+// The benchmark workload: traces of one notify and three phases, each span
+// started, given four attributes and ended, as an instrumented pub/sub
+// client does.
+const spansPerTrace = 4
+
+var topics = []string{"orders/eu", "orders/us", "stock/levels", "users/signup"}
+
+func recordSpans(tr trace.Tracer, n int) {
+	var ctx context.Context
+	var root trace.Span
+	for i := 0; i < n; i++ {
+		if i%spansPerTrace == 0 {
+			if root != nil {
+				root.End()
+			}
+			ctx, root = tr.Start(context.Background(), "notify")
+			root.SetAttributes(schema.Operation(schema.OpNotify), schema.Topic(topics[i%len(topics)]),
+				schema.BodySize(i%4096), schema.Broadcaster("127.0.0.1:3003"))
+			continue
+		}
+		_, s := tr.Start(ctx, "send request")
+		s.SetAttributes(attribute.String("http.request.method", "POST"), attribute.Int("http.response.status_code", 200),
+			attribute.String("url.full", "http://127.0.0.1:3003/v1/notify"), attribute.Int("attempt", i%3))
+		s.End()
+	}
+	if root != nil {
+		root.End()
+	}
+}
+
+// BenchmarkPipeline measures sustained ingest through otelsetup's whole
+// pipeline into the file: the clock runs until every span is committed.
+func BenchmarkPipeline(b *testing.B) {
+	b.Setenv("OTEL_TRACES_EXPORTER", "sqlite")
+	path := filepath.Join(b.TempDir(), "pipeline.db")
+	var exp *exporter.Exporter
+	shutdown, err := otelsetup.Start(context.Background(), otelsetup.WithDBPath(path),
+		otelsetup.WithServiceName("bench"), otelsetup.WithSQLiteExporter(func(e *exporter.Exporter) { exp = e }))
+	if err != nil {
+		b.Fatal(err)
+	}
+	tr := otel.Tracer("bench")
+	b.ResetTimer()
+	start := time.Now()
+	recordSpans(tr, b.N)
+	if err := shutdown(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	elapsed := time.Since(start)
+	b.StopTimer()
+	s := exp.Stats()
+	b.ReportMetric(float64(s.Written)/elapsed.Seconds(), "stored-spans/s")
+	b.ReportMetric(float64(s.Dropped), "dropped")
+	if fi, err := os.Stat(path); err == nil && s.Written > 0 {
+		b.ReportMetric(float64(fi.Size())/float64(s.Written), "disk-B/span")
+	}
+}
+
+// discard is the cheapest possible exporter: the SDK's cost alone.
+type discard struct{}
+
+func (discard) ExportSpans(context.Context, []sdktrace.ReadOnlySpan) error { return nil }
+func (discard) Shutdown(context.Context) error                             { return nil }
+
+// BenchmarkAppCost measures what the application pays per span (start, four
+// attributes, end) with lonelytrace behind the batch processor, against the
+// same processor with an exporter that discards everything.
+func BenchmarkAppCost(b *testing.B) {
+	run := func(b *testing.B, e sdktrace.SpanExporter) {
+		tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(e,
+			sdktrace.WithMaxQueueSize(otelsetup.DefaultSQLiteQueueSize),
+			sdktrace.WithBatchTimeout(otelsetup.DefaultSQLiteBatchTimeout),
+			sdktrace.WithExportTimeout(otelsetup.DefaultSQLiteExportTimeout)))
+		defer tp.Shutdown(context.Background())
+		b.ReportAllocs()
+		b.ResetTimer()
+		recordSpans(tp.Tracer("bench"), b.N)
+		b.StopTimer()
+	}
+	b.Run("exporter=discard", func(b *testing.B) { run(b, discard{}) })
+	b.Run("exporter=lonelytrace", func(b *testing.B) {
+		e, err := exporter.New(filepath.Join(b.TempDir(), "app.db"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		run(b, e)
+		b.ReportMetric(float64(e.Stats().Dropped), "dropped")
+	})
+}
+
+func snapshots(n int) []sdktrace.ReadOnlySpan {
+	mem := tracetest.NewInMemoryExporter()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(mem))
+	recordSpans(tp.Tracer("bench"), n)
+	return mem.GetSpans().Snapshots()
+}
+
+// BenchmarkWriter measures the writer alone: ready spans handed over in
+// batches of 512 and committed.
+func BenchmarkWriter(b *testing.B) {
+	spans := snapshots(1 << 14)
+	e, err := exporter.New(filepath.Join(b.TempDir(), "writer.db"), exporter.WithQueueSize(1<<12))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer e.Shutdown(context.Background())
+	ctx := context.Background()
+	b.ResetTimer()
+	start := time.Now()
+	for done := 0; done < b.N; {
+		n := min(512, b.N-done)
+		off := done % (len(spans) - 512)
+		if err := e.ExportSpans(ctx, spans[off:off+n]); err != nil {
+			b.Fatal(err)
+		}
+		done += n
+	}
+	if err := e.ForceFlush(ctx); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "spans/s")
+}
+
+// BenchmarkPlainInsert is the yardstick of the performance targets: the
+// same spans as single-row prepared inserts, 512 per transaction, into a
+// table of the same columns with no index at all.
+func BenchmarkPlainInsert(b *testing.B) {
+	spans := snapshots(1 << 14)
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(b.TempDir(), "plain.db")+"?_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	db.SetMaxOpenConns(1)
+	cols := []string{"trace_id BLOB", "span_id BLOB", "parent_span_id BLOB", "name TEXT", "kind INTEGER",
+		"start_ns INTEGER", "end_ns INTEGER", "status_code INTEGER", "attributes TEXT", "resource INTEGER"}
+	if _, err := db.Exec("CREATE TABLE spans (" + strings.Join(cols, ", ") + ")"); err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	conn, _ := db.Conn(ctx)
+	defer conn.Close()
+	stmt, err := conn.PrepareContext(ctx, "INSERT INTO spans VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	start := time.Now()
+	var buf []byte
+	for done := 0; done < b.N; {
+		conn.ExecContext(ctx, "BEGIN")
+		for i := 0; i < 512 && done < b.N; i, done = i+1, done+1 {
+			s := spans[done%len(spans)]
+			tid, sid, pid := s.SpanContext().TraceID(), s.SpanContext().SpanID(), s.Parent().SpanID()
+			buf = schema.AppendAttributes(buf[:0], s.Attributes(), nil)
+			if _, err := stmt.ExecContext(ctx, tid[:], sid[:], pid[:], s.Name(), int64(s.SpanKind()),
+				s.StartTime().UnixNano(), s.EndTime().UnixNano(), 0, string(buf), 1); err != nil {
+				b.Fatal(err)
+			}
+		}
+		conn.ExecContext(ctx, "COMMIT")
+	}
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "spans/s")
+}
+
+// BenchmarkDisk writes 100,000 spans and reports the file's bytes per span
+// (indexes and all, after the final checkpoint) beside the size of the same
+// spans as an OTLP protobuf export request (one resource and scope for the
+// lot, as the OTLP exporter sends them).
+func BenchmarkDisk(b *testing.B) {
+	const n = 100_000
+	spans := snapshots(n)
+	for i := 0; i < b.N; i++ {
+		path := filepath.Join(b.TempDir(), fmt.Sprintf("disk%d.db", i))
+		e, err := exporter.New(path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for off := 0; off < n; off += 512 {
+			e.ExportSpans(context.Background(), spans[off:min(off+512, n)])
+		}
+		if err := e.Shutdown(context.Background()); err != nil {
+			b.Fatal(err)
+		}
+		fi, _ := os.Stat(path)
+		b.ReportMetric(float64(fi.Size())/n, "file-B/span")
+	}
+	b.ReportMetric(float64(otlpSize(spans))/n, "otlp-B/span")
+}
+
+func otlpSize(spans []sdktrace.ReadOnlySpan) int {
+	kv := func(attrs []attribute.KeyValue) []*commonpb.KeyValue {
+		out := make([]*commonpb.KeyValue, len(attrs))
+		for i, a := range attrs {
+			v := &commonpb.AnyValue{}
+			switch a.Value.Type() {
+			case attribute.INT64:
+				v.Value = &commonpb.AnyValue_IntValue{IntValue: a.Value.AsInt64()}
+			default:
+				v.Value = &commonpb.AnyValue_StringValue{StringValue: a.Value.Emit()}
+			}
+			out[i] = &commonpb.KeyValue{Key: string(a.Key), Value: v}
+		}
+		return out
+	}
+	ss := &tracepb.ScopeSpans{}
+	for _, s := range spans {
+		tid, sid := s.SpanContext().TraceID(), s.SpanContext().SpanID()
+		p := &tracepb.Span{TraceId: tid[:], SpanId: sid[:], Name: s.Name(), Kind: tracepb.Span_SpanKind(s.SpanKind()),
+			StartTimeUnixNano: uint64(s.StartTime().UnixNano()), EndTimeUnixNano: uint64(s.EndTime().UnixNano()),
+			Attributes: kv(s.Attributes()), Flags: uint32(s.SpanContext().TraceFlags()) | 0x100}
+		if s.Parent().IsValid() {
+			pid := s.Parent().SpanID()
+			p.ParentSpanId = pid[:]
+		}
+		ss.Spans = append(ss.Spans, p)
+	}
+	req := &tracepb.TracesData{ResourceSpans: []*tracepb.ResourceSpans{{
+		Resource: &resourcepb.Resource{Attributes: kv(spans[0].Resource().Attributes())}, ScopeSpans: []*tracepb.ScopeSpans{ss}}}}
+	return proto.Size(req)
+}
