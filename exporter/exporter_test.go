@@ -649,3 +649,51 @@ func assertNoSidecars(t *testing.T, path string) {
 		}
 	}
 }
+
+// TestExporter_Batches checks the batches table against the spans table:
+// the viewer trusts it to map time windows to span ids.
+func TestExporter_Batches(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "t.db")
+	e := mustNew(t, path)
+	ctx := context.Background()
+	for i := range 5 {
+		for range i + 1 {
+			if err := e.ExportSpans(ctx, spans(37*(i+1))); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := e.ForceFlush(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db, err := schema.OpenRead(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	rows, err := db.Query("SELECT first_span, last_span, spans, min_start_ns, max_start_ns FROM batches ORDER BY id")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	next, batches := int64(1), 0
+	for rows.Next() {
+		var first, last, n, lo, hi int64
+		rows.Scan(&first, &last, &n, &lo, &hi)
+		batches++
+		if first != next {
+			t.Errorf("batch %d starts at span %d; want %d (no gaps, no overlaps)", batches, first, next)
+		}
+		next = last + 1
+		var count, minStart, maxStart int64
+		db.QueryRow("SELECT count(*), min(start_ns), max(start_ns) FROM spans WHERE id BETWEEN ? AND ?", first, last).Scan(&count, &minStart, &maxStart)
+		if count != n || minStart != lo || maxStart != hi {
+			t.Errorf("batch %d says %d spans starting in [%d, %d]; the rows are %d in [%d, %d]", batches, n, lo, hi, count, minStart, maxStart)
+		}
+	}
+	var total int64
+	db.QueryRow("SELECT count(*) FROM spans").Scan(&total)
+	if next-1 != total || batches == 0 {
+		t.Errorf("batches cover spans 1..%d in %d batches; the file has %d spans", next-1, batches, total)
+	}
+}

@@ -59,10 +59,12 @@ func (w *writer) appendRow(ctx context.Context, s sdktrace.ReadOnlySpan) error {
 		linksArg = string(w.buf)
 	}
 
+	start := s.StartTime().UnixNano()
+	w.minStart, w.maxStart = min(w.minStart, start), max(w.maxStart, start)
 	ps := schema.ExtractPubSub(attrs)
 	w.args = append(w.args,
 		traceRef, spanID[:], parentID, boolInt(s.Parent().IsRemote()), int64(sc.TraceFlags()), traceState,
-		s.Name(), int64(s.SpanKind()), s.StartTime().UnixNano(), s.EndTime().UnixNano(),
+		s.Name(), int64(s.SpanKind()), start, s.EndTime().UnixNano(),
 		otlpStatus(status.Code), statusMessage,
 		attrsArg, eventsArg, linksArg,
 		int64(s.DroppedAttributes()), int64(s.DroppedEvents()), int64(s.DroppedLinks()), int64(s.ChildSpanCount()),

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"time"
 
@@ -50,6 +51,7 @@ type writer struct {
 	resourceUpsert           *sql.Stmt
 	scopeUpsert              *sql.Stmt
 	addMeta                  *sql.Stmt
+	lastSpan, addBatch       *sql.Stmt
 
 	// Id caches. They may hold ids of a transaction that is later rolled
 	// back, so a failed transaction clears them all.
@@ -60,6 +62,9 @@ type writer struct {
 
 	args []any
 	buf  []byte
+	// minStart and maxStart bound the start times of the rows of the
+	// transaction being written, for its batches row.
+	minStart, maxStart int64
 
 	persistedDropped, persistedFailed int64
 	failing                           bool
@@ -87,6 +92,8 @@ func newWriter(db *sql.DB, path string, cfg config) (*writer, error) {
 		{&w.resourceUpsert, "INSERT INTO resources (schema_url, attributes) VALUES (?, ?) ON CONFLICT (attributes, schema_url) DO UPDATE SET schema_url = excluded.schema_url RETURNING id"},
 		{&w.scopeUpsert, "INSERT INTO scopes (name, version, schema_url, attributes) VALUES (?, ?, ?, ?) ON CONFLICT (name, version, schema_url, attributes) DO UPDATE SET name = excluded.name RETURNING id"},
 		{&w.addMeta, "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = value + excluded.value"},
+		{&w.lastSpan, "SELECT coalesce(max(id), 0) FROM spans"},
+		{&w.addBatch, "INSERT INTO batches (first_span, last_span, spans, min_start_ns, max_start_ns, written_ns) VALUES (?, ?, ?, ?, ?, ?)"},
 	}
 	for i, s := range stmts {
 		if *s.dst, err = conn.PrepareContext(ctx, s.sql); err != nil {
@@ -215,8 +222,15 @@ func (w *writer) transaction(group []job, dropped, failed int64) (err error) {
 			}
 		}
 	}()
+	// Holding the write lock, the rows we add are exactly those after the
+	// last one now.
+	var before int64
+	if err := w.lastSpan.QueryRowContext(ctx).Scan(&before); err != nil {
+		return fmt.Errorf("read last span id: %w", err)
+	}
+	w.minStart, w.maxStart = math.MaxInt64, math.MinInt64
 	w.args = w.args[:0]
-	rows := 0
+	rows, total := 0, 0
 	for _, j := range group {
 		for _, s := range j.spans {
 			if s == nil {
@@ -226,6 +240,7 @@ func (w *writer) transaction(group []job, dropped, failed int64) (err error) {
 				return err
 			}
 			rows++
+			total++
 			if rows == rowsPerInsert {
 				if _, err := w.insertMany.ExecContext(ctx, w.args...); err != nil {
 					return fmt.Errorf("insert spans: %w", err)
@@ -242,6 +257,12 @@ func (w *writer) transaction(group []job, dropped, failed int64) (err error) {
 	}
 	clear(w.args) // drop references to this group's strings
 	w.args = w.args[:0]
+	if total > 0 {
+		first, last := before+1, before+int64(total)
+		if _, err := w.addBatch.ExecContext(ctx, first, last, total, w.minStart, w.maxStart, time.Now().UnixNano()); err != nil {
+			return fmt.Errorf("record batch: %w", err)
+		}
+	}
 	if d := dropped - w.persistedDropped; d != 0 {
 		if _, err := w.addMeta.ExecContext(ctx, "dropped_spans", d); err != nil {
 			return fmt.Errorf("count dropped spans: %w", err)
@@ -279,7 +300,7 @@ func (w *writer) close() error {
 }
 
 func (w *writer) closeStmts() {
-	for _, s := range []*sql.Stmt{w.insertOne, w.insertMany, w.traceInsert, w.traceSelect, w.keyInsert, w.keySelect, w.resourceUpsert, w.scopeUpsert, w.addMeta} {
+	for _, s := range []*sql.Stmt{w.insertOne, w.insertMany, w.traceInsert, w.traceSelect, w.keyInsert, w.keySelect, w.resourceUpsert, w.scopeUpsert, w.addMeta, w.lastSpan, w.addBatch} {
 		if s != nil {
 			s.Close()
 		}

@@ -82,12 +82,26 @@ CREATE TABLE spans (
 	stateful           INTEGER
 ) STRICT;
 
--- Every index grows at its end: trace is an id handed out in order of first
--- sight, start_ns follows the clock, and the operation index holds only the
--- few spans that are pub/sub operations.
+-- Both indexes grow at their end: trace is an id handed out in order of
+-- first sight, and the operation index holds only the few spans that are
+-- pub/sub operations, in start order within each.
 CREATE INDEX spans_by_trace ON spans (trace);
-CREATE INDEX spans_by_start ON spans (start_ns);
 CREATE INDEX spans_by_op ON spans (op, start_ns, end_ns) WHERE op IS NOT NULL;
+
+-- One row per write transaction: the span rows it added and the range of
+-- their start times. Rows are written in roughly the order they start, so
+-- this small table maps a time window to ranges of span ids, in place of
+-- an index on start_ns that every span would pay for.
+CREATE TABLE batches (
+	id           INTEGER PRIMARY KEY,
+	first_span   INTEGER NOT NULL,
+	last_span    INTEGER NOT NULL,
+	spans        INTEGER NOT NULL,
+	min_start_ns INTEGER NOT NULL,
+	max_start_ns INTEGER NOT NULL,
+	written_ns   INTEGER NOT NULL
+) STRICT;
+CREATE INDEX batches_by_max_start ON batches (max_start_ns);
 
 CREATE VIEW spans_view AS
 SELECT

@@ -153,7 +153,7 @@ func (v *Viewer) averageTrace(ctx context.Context, op string, q Query, match fun
 }
 
 // recentOps appends to dst up to n of f's operations op in q, newest
-// first, reading the start index backwards and stopping early.
+// first, reading the operation index backwards and stopping early.
 func (f *file) recentOps(ctx context.Context, op string, q Query, match func(string, string) bool, n int, seen map[spanKey]struct{}, dst []sampled) ([]sampled, error) {
 	where, args := opFilterSQL(op, q)
 	rows, err := f.db.QueryContext(ctx, "SELECT (SELECT trace_id FROM traces WHERE traces.id = spans.trace), span_id, start_ns, topic, glob FROM spans WHERE "+where+" ORDER BY start_ns DESC", args...)

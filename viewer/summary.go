@@ -457,9 +457,10 @@ func nullOr(n sql.NullInt64, def int64) int64 {
 	return def
 }
 
-// countSpans counts the spans of f whose start is in q's window, from the
-// start_ns index alone; fs, the file's totals, saves the scan when the
-// window holds the whole file.
+// countSpans counts the spans of f whose start is in q's window. The
+// batches table says which span ids each write transaction added and the
+// range of their starts: batches wholly inside the window are counted from
+// it, and only the rows of batches that straddle an edge are read.
 func (f *file) countSpans(ctx context.Context, q Query, fs FileSummary) (int64, error) {
 	lo, hi := q.bounds()
 	if fs.Oldest == nil {
@@ -469,7 +470,13 @@ func (f *file) countSpans(ctx context.Context, q Query, fs FileSummary) (int64, 
 		return fs.Spans, nil
 	}
 	var n int64
-	err := f.db.QueryRowContext(ctx, "SELECT count(*) FROM spans WHERE start_ns >= ? AND start_ns < ?", lo, hi).Scan(&n)
+	err := f.db.QueryRowContext(ctx, `
+SELECT
+	(SELECT coalesce(sum(spans), 0) FROM batches
+		WHERE max_start_ns >= ?1 AND min_start_ns >= ?1 AND max_start_ns < ?2)
+	+ (SELECT count(*) FROM batches AS b JOIN spans AS s ON s.id BETWEEN b.first_span AND b.last_span
+		WHERE b.max_start_ns >= ?1 AND b.min_start_ns < ?2 AND NOT (b.min_start_ns >= ?1 AND b.max_start_ns < ?2)
+		AND s.start_ns >= ?1 AND s.start_ns < ?2)`, lo, hi).Scan(&n)
 	if err != nil {
 		return 0, fmt.Errorf("count spans of %s: %w", f.path, err)
 	}
@@ -481,9 +488,9 @@ func (f *file) countSpans(ctx context.Context, q Query, fs FileSummary) (int64, 
 func (f *file) describe(ctx context.Context) (FileSummary, error) {
 	fs := FileSummary{Path: f.path}
 	var oldest, newest sql.NullInt64
-	// max(id) would be cheaper, but retention deletes from the start, so
-	// count the rows; SQLite counts them in its smallest index.
-	err := f.db.QueryRowContext(ctx, "SELECT (SELECT count(*) FROM spans), (SELECT min(start_ns) FROM spans), (SELECT max(start_ns) FROM spans)").Scan(&fs.Spans, &oldest, &newest)
+	// The batches table keeps, per write transaction, how many spans it
+	// added and the range of their starts, so the totals need no scan.
+	err := f.db.QueryRowContext(ctx, "SELECT coalesce(sum(spans), 0), min(min_start_ns), max(max_start_ns) FROM batches").Scan(&fs.Spans, &oldest, &newest)
 	if err != nil {
 		return fs, fmt.Errorf("describe %s: %w", f.path, err)
 	}

@@ -82,11 +82,22 @@ func (v *Viewer) listTraces(ctx context.Context, q Query, offset, limit int) (*T
 }
 
 func (f *file) recentTraces(ctx context.Context, q Query, match func(string, string) bool, want int, best map[string]TraceItem) error {
+	// One walk of the operation index per operation, newest first: each
+	// stops after want traces, so the list costs the same on any file size.
+	for _, op := range schema.Operations {
+		if err := f.recentTracesOf(ctx, op, q, match, want, best); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (f *file) recentTracesOf(ctx context.Context, op string, q Query, match func(string, string) bool, want int, best map[string]TraceItem) error {
 	lo, hi := q.bounds()
 	query := `SELECT lower(hex((SELECT trace_id FROM traces WHERE traces.id = spans.trace))), name, op, topic, glob, broadcaster, start_ns, end_ns
-FROM spans INDEXED BY spans_by_start
-WHERE start_ns >= ? AND start_ns < ? AND op IS NOT NULL`
-	args := []any{lo, hi}
+FROM spans INDEXED BY spans_by_op
+WHERE op = ? AND start_ns >= ? AND start_ns < ?`
+	args := []any{op, lo, hi}
 	if q.Broadcaster != "" {
 		query += " AND broadcaster = ?"
 		args = append(args, q.Broadcaster)
