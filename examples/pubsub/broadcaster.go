@@ -66,13 +66,14 @@ type subscription struct {
 }
 
 func runBroadcaster(ctx context.Context, cfg childConfig, ctl *control, stdout io.Writer) (err error) {
-	// The span-return processor holds the spans of each request until its
-	// answer, which carries them home to the subscriber that asked.
-	proc := spanreturn.NewProcessor()
+	// The span-return processor holds the spans of each request that
+	// asks until its answer, which carries them home to the subscriber;
+	// the spans that do not ride home go to this process's exporters.
+	var proc *spanreturn.Processor
 	shutdown, err := otelsetup.Start(ctx,
 		otelsetup.WithServiceName(cfg.name),
 		otelsetup.WithDBPath(cfg.db),
-		otelsetup.WithSpanProcessor(proc))
+		otelsetup.WithSpanReturnServer(func(p *spanreturn.Processor) { proc = p }))
 	if err != nil {
 		return err
 	}
@@ -125,7 +126,10 @@ func runBroadcaster(ctx context.Context, cfg childConfig, ctl *control, stdout i
 func (b *broadcaster) handler(tp trace.TracerProvider) http.Handler {
 	// The middleware goes on each route, inside the mux, so that the
 	// route's pattern names the request's server span.
-	withSpans := b.proc.Middleware(tp)
+	withSpans := func(h http.Handler) http.Handler { return h }
+	if b.proc != nil { // nil with OTEL_SDK_DISABLED=true
+		withSpans = b.proc.Middleware(tp)
+	}
 	mux := http.NewServeMux()
 	mux.Handle("POST "+pathNotify, withSpans(http.HandlerFunc(b.serveNotify)))
 	for _, op := range []string{schema.OpSubscribeExact, schema.OpSubscribeGlob, schema.OpUnsubscribeExact, schema.OpUnsubscribeGlob, schema.OpSetSubscriptions} {
@@ -478,7 +482,7 @@ func (b *broadcaster) serveFrame(ctx context.Context, p *wsPeer, f frame) {
 		trace.WithSpanKind(trace.SpanKindServer),
 		trace.WithAttributes(schema.Stateful(true)))
 	var g *spanreturn.Gather
-	if f.ReturnSpans {
+	if f.ReturnSpans && b.proc != nil {
 		g = b.proc.Begin(span)
 	}
 	ans := frame{Type: frameAnswer, ID: f.ID}

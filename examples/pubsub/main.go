@@ -13,8 +13,11 @@
 // glob and set subscriptions. Each process sets up OpenTelemetry with
 // otelsetup.Start under its own service name and its own trace file;
 // broadcasters keep no file of their own by default: their spans ride
-// home in their answers (package exporter/spanreturn) and are stored by the
-// subscriber that asked, so each subscriber's file holds whole traces.
+// home in their answers (package exporter/spanreturn, switched on with
+// otelsetup.WithSpanReturnServer and WithSpanReturnClient) and are stored by
+// the subscriber that asked, so each subscriber's file holds whole traces.
+// With -broadcaster-files a broadcaster also keeps the spans that cannot
+// ride home, those it ends after answering (send missed).
 //
 // When the run ends it lists the files and serves the viewer over all of
 // them at http://127.0.0.1:8080/stats/ until Ctrl-C. The standard

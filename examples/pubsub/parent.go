@@ -73,7 +73,7 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.out, "out", DefaultOut, "folder for the trace files")
 	fs.StringVar(&o.addr, "addr", DefaultAddr, "address of the viewer; loopback only")
 	fs.BoolVar(&o.noServe, "no-serve", false, "exit once the files are written instead of serving the viewer")
-	fs.BoolVar(&o.broadcasterFiles, "broadcaster-files", false, "let broadcasters keep trace files of their own too")
+	fs.BoolVar(&o.broadcasterFiles, "broadcaster-files", false, "let broadcasters keep files of their own, of the spans that do not ride home (send missed)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -235,7 +235,7 @@ wait:
 		return nil
 	}
 	if !o.broadcasterFiles {
-		fmt.Fprintln(stdout, "  (broadcasters keep no file: their spans rode home into the subscribers' files; -broadcaster-files keeps them too)")
+		fmt.Fprintln(stdout, "  (broadcasters keep no file: their spans rode home into the subscribers' files; -broadcaster-files keeps the rest)")
 	}
 	fmt.Fprintf(stdout, "pubsub: view them again later with: go run ./cmd/lonelytrace view %s\n", filepath.Join(o.out, "*.db"))
 	if o.noServe || interrupted || len(files) == 0 {

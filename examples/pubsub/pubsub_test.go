@@ -316,41 +316,46 @@ func summary(t *testing.T, url string) summaryJSON {
 }
 
 // TestDemo_BroadcasterFiles checks that with -broadcaster-files the
-// broadcasters keep files too, holding the same spans that rode home.
+// broadcasters keep files too, of the spans that did not ride home: those
+// ending after the answer, such as send missed.
 func TestDemo_BroadcasterFiles(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the demo's processes for several seconds")
 	}
 	dir := t.TempDir()
-	_, stop, printed := demo(t, "-duration", "2s", "-rate", "20", "-subscribers", "2", "-broadcasters", "1",
+	_, stop, printed := demo(t, "-duration", "3s", "-rate", "30", "-subscribers", "2", "-broadcasters", "1",
 		"-out", dir, "-no-serve", "-broadcaster-files")
 	if err := stop(); err != nil {
 		t.Fatalf("run: %v\n%s", err, printed)
 	}
-	own := map[trace.SpanID]bool{}
+	own := map[trace.SpanID]schema.Span{}
 	for _, s := range fileSpans(t, filepath.Join(dir, "broadcaster-1.db")) {
 		if serviceName(s) != "broadcaster-1" {
 			t.Errorf("broadcaster file holds a span of %q", serviceName(s))
 		}
-		own[s.SpanID] = true
+		own[s.SpanID] = s
 	}
-	if len(own) == 0 {
-		t.Fatal("broadcaster-1.db is empty")
-	}
-	returned, inBoth := 0, 0
+	returned, missed := 0, 0
 	for _, name := range []string{"subscriber-1-stateful", "subscriber-2-flaky"} {
 		for _, s := range fileSpans(t, filepath.Join(dir, name+".db")) {
+			if _, dup := own[s.SpanID]; dup {
+				t.Errorf("span %s (%q) is in %s and in the broadcaster's file", s.SpanID, s.Name, name)
+			}
 			if serviceName(s) == "broadcaster-1" {
 				returned++
-				if own[s.SpanID] {
-					inBoth++
+			}
+			if s.PubSub.Op == schema.OpMissed {
+				missed++
+				if p, ok := own[s.ParentSpanID]; !ok || p.Name != "send missed" {
+					t.Errorf("missed span %s: parent %s is no send missed span of the broadcaster's file", s.SpanID, s.ParentSpanID)
 				}
 			}
 		}
 	}
-	if returned == 0 || inBoth != returned {
-		t.Errorf("%d broadcaster spans rode home, %d of them also in its own file; want all, and more than 0", returned, inBoth)
+	if returned == 0 {
+		t.Error("no broadcaster spans rode home")
 	}
+	t.Logf("%d spans rode home; the broadcaster kept %d, %d missed messages", returned, len(own), missed)
 }
 
 func TestParseOptions(t *testing.T) {

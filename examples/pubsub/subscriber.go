@@ -23,7 +23,6 @@ import (
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
 
-	"github.com/lonelytrace/lonelytrace/exporter"
 	"github.com/lonelytrace/lonelytrace/exporter/spanreturn"
 	"github.com/lonelytrace/lonelytrace/otelsetup"
 	"github.com/lonelytrace/lonelytrace/schema"
@@ -66,7 +65,7 @@ type subscriberProc struct {
 	cfg    childConfig
 	brs    []*remote
 	client *http.Client
-	recv   *spanreturn.Receiver // nil when spans are not stored locally
+	recv   *spanreturn.Receiver // nil when OpenTelemetry is disabled
 	self   string
 	stats  *counters
 
@@ -78,11 +77,13 @@ type subscriberProc struct {
 }
 
 func runSubscriber(ctx context.Context, cfg childConfig, ctl *control, stdout io.Writer) (err error) {
-	var local *exporter.Exporter
+	// The broadcasters' spans of our requests ride home in their answers
+	// and go, on our clock, wherever our own spans go.
+	var recv *spanreturn.Receiver
 	shutdown, err := otelsetup.Start(ctx,
 		otelsetup.WithServiceName(cfg.name),
 		otelsetup.WithDBPath(cfg.db),
-		otelsetup.WithSQLiteExporter(func(e *exporter.Exporter) { local = e }))
+		otelsetup.WithSpanReturnClient(func(r *spanreturn.Receiver) { recv = r }))
 	if err != nil {
 		return err
 	}
@@ -99,12 +100,10 @@ func runSubscriber(ctx context.Context, cfg childConfig, ctl *control, stdout io
 		stats: newCounters("notify", "notify_failed", "retries", "receive", "receive_failed", "missed", "subscription_ops"),
 	}
 	var rt http.RoundTripper = newTransport()
-	if local != nil {
-		// The broadcasters' spans of our requests ride home in their
-		// answers and are stored here, on our clock, beside our own.
-		s.recv = spanreturn.NewReceiver(local)
-		rt = s.recv.Transport(rt)
-		s.stats.poll = func(c *counters) { c.set("spans_returned", s.recv.Stats().Spans) }
+	if recv != nil { // nil with OTEL_SDK_DISABLED=true
+		s.recv = recv
+		rt = recv.Transport(rt)
+		s.stats.poll = func(c *counters) { c.set("spans_returned", recv.Stats().Spans) }
 	}
 	s.client = &http.Client{Transport: rt, Timeout: 5 * time.Second}
 	if s.brs, err = parseBroadcasters(cfg.broadcasters); err != nil {
