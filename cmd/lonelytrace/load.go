@@ -1,0 +1,163 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strconv"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/lonelytrace/lonelytrace/internal/load"
+)
+
+// load registers itself here rather than in main.go's list, so that the
+// command lives in one file.
+func init() {
+	commands["load"] = command{runLoad,
+		"load [-rate 0] [-duration 10s] [-producers 1] [-spans N] [-out DIR] [-compare] [-json]  measure the pipeline under load"}
+}
+
+func runLoad(args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("load", flag.ContinueOnError)
+	rate := fs.Float64("rate", 0, "spans per second all producers together start; 0 is flat out")
+	duration := fs.Duration("duration", load.DefaultDuration, "how long the producers run (0: until -spans)")
+	producers := fs.Int("producers", load.DefaultProducers, "producing goroutines")
+	spans := fs.Int64("spans", 0, "stop after this many spans (0: no limit)")
+	out := fs.String("out", "", "keep the files in this directory, adding to them if they exist (default: a temporary directory, removed)")
+	compare := fs.Bool("compare", false, "run the same load against the SDK with a discarding exporter, plain SQLite inserts and OTLP/HTTP too")
+	asJSON := fs.Bool("json", false, "print the results as JSON as well")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("load: unexpected arguments %q", fs.Args())
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	opts := []load.Option{load.WithRate(*rate), load.WithDuration(*duration), load.WithProducers(*producers),
+		load.WithSpans(*spans), load.WithDir(*out),
+		load.WithProgress(func(p load.Progress) {
+			fmt.Fprintf(stdout, "load: %-11s %3.0fs  produced %9s/s  stored %9s/s  dropped %s  RSS %s\n", p.Mode,
+				p.Elapsed.Seconds(), group(int64(p.ProducedPerSec)), group(int64(p.StoredPerSec)), group(p.Dropped), mib(p.RSS))
+		})}
+	var doc any
+	var err error
+	if *compare {
+		var c load.Comparison
+		c, err = load.Compare(ctx, opts...)
+		for _, r := range c.Runs {
+			printResult(stdout, r)
+		}
+		printComparison(stdout, c)
+		doc = c
+	} else {
+		var r load.Result
+		r, err = load.Run(ctx, load.Lonelytrace, opts...)
+		printResult(stdout, r)
+		doc = r
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		if e := enc.Encode(doc); e != nil && err == nil {
+			err = e
+		}
+	}
+	return err
+}
+
+func printResult(w io.Writer, r load.Result) {
+	if r.Mode == "" {
+		return
+	}
+	rate := "flat out"
+	if r.Rate > 0 {
+		rate = group(int64(r.Rate)) + " spans/s"
+	}
+	fmt.Fprintf(w, "\n%s: %s, %d producer(s), %s (%s until stored), GOMAXPROCS %d, load average %.2f → %.2f\n",
+		r.Mode, rate, r.Producers, r.Duration.Round(time.Millisecond), r.Elapsed.Round(time.Millisecond), r.GOMAXPROCS, r.LoadStart, r.LoadEnd)
+	fmt.Fprintf(w, "  spans produced         %s (%s/s over the producing time)\n", group(r.Produced), group(int64(r.ProducedPerSec)))
+	fmt.Fprintf(w, "  spans stored           %s (%s/s until the last was stored)\n", group(r.Stored), group(int64(r.StoredPerSec)))
+	fmt.Fprintf(w, "  dropped                %s: %s by the exporter, %s by the SDK batch processor (produced − stored − exporter's dropped − failed, after shutdown), %s failed\n",
+		group(r.Dropped+r.SDKDropped+r.Failed), group(r.Dropped), group(r.SDKDropped), group(r.Failed))
+	fmt.Fprintf(w, "  process CPU per span   %s (whole process, first span to end of shutdown, over spans produced)\n", nanos(r.CPUPerSpan))
+	if r.ReceiverCPUPerSpan > 0 {
+		fmt.Fprintf(w, "    of which receiver    %s (the in-process OTLP receiver; %s without it)\n", nanos(r.ReceiverCPUPerSpan), nanos(r.CPUPerSpan-r.ReceiverCPUPerSpan))
+	}
+	fmt.Fprintf(w, "  producer time per span %s (wall time inside the producers' loops, over spans produced)\n", nanos(r.ProducerPerSpan))
+	peak := "since the run started"
+	if !r.PeakReset {
+		peak = "since the process started"
+	}
+	fmt.Fprintf(w, "  peak RSS               %s (VmHWM, %s)\n", mib(r.PeakRSS), peak)
+	if r.RSSSamples > 0 {
+		fmt.Fprintf(w, "  RSS after 5 s          min %s, median %s, max %s (%d samples, one a second)\n",
+			mib(r.RSSMin), mib(r.RSSMedian), mib(r.RSSMax), r.RSSSamples)
+	}
+	switch {
+	case r.Mode == load.OTLP:
+		fmt.Fprintf(w, "  bytes per span         %.1f (OTLP protobuf request bodies)\n", r.BytesPerSpan)
+	case r.FileBytes > 0:
+		fmt.Fprintf(w, "  bytes per span         %.1f (file and -wal after shutdown: %s", r.BytesPerSpan, mib(r.FileBytes))
+		if r.File != "" {
+			fmt.Fprintf(w, ", %s", r.File)
+		}
+		fmt.Fprintln(w, ")")
+	}
+}
+
+func printComparison(w io.Writer, c load.Comparison) {
+	if len(c.Runs) == 0 {
+		return
+	}
+	fmt.Fprintln(w)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "mode\tproduced/s\tstored/s\tdropped\tprocess CPU/span\tproducer/span\tpeak RSS\tbytes/span\t")
+	for _, r := range c.Runs {
+		cpu := nanos(r.CPUPerSpan)
+		if r.ReceiverCPUPerSpan > 0 {
+			cpu += "*"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%.1f\t\n", r.Mode, group(int64(r.ProducedPerSec)), group(int64(r.StoredPerSec)),
+			group(r.Dropped+r.SDKDropped+r.Failed), cpu, nanos(r.ProducerPerSpan), mib(r.PeakRSS), r.BytesPerSpan)
+	}
+	tw.Flush()
+	if r, ok := c.Run(load.OTLP); ok && r.ReceiverCPUPerSpan > 0 {
+		fmt.Fprintf(w, "* includes the in-process OTLP receiver's %s per span\n", nanos(r.ReceiverCPUPerSpan))
+	}
+	fmt.Fprintf(w, "lonelytrace/plain stored spans/s:        %.2f\n", c.StoredVsPlain)
+	fmt.Fprintf(w, "lonelytrace/discard process CPU per span: %.2f\n", c.CPUVsDiscard)
+	fmt.Fprintf(w, "lonelytrace/discard producer time/span:   %.2f\n", c.ProducerVsDiscard)
+}
+
+// group writes n with thousands separators: 1,204,000.
+func group(n int64) string {
+	s := strconv.FormatInt(n, 10)
+	neg := n < 0
+	if neg {
+		s = s[1:]
+	}
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	if neg {
+		s = "-" + s
+	}
+	return s
+}
+
+func nanos(d time.Duration) string {
+	if d >= 10*time.Microsecond {
+		return fmt.Sprintf("%.1f µs", float64(d)/1e3)
+	}
+	return fmt.Sprintf("%d ns", d.Nanoseconds())
+}
+
+func mib(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
