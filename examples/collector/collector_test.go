@@ -332,7 +332,7 @@ func runDemo(t *testing.T, out string, env []string, args ...string) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, bin.pubsub, append([]string{"-duration", "4s", "-rate", "20", "-out", out, "-no-serve"}, args...)...)
+	cmd := exec.CommandContext(ctx, bin.pubsub, append([]string{"-duration", "4s", "-rate", "30", "-out", out, "-no-serve"}, args...)...)
 	cmd.Env = append(os.Environ(), env...)
 	data, err := cmd.CombinedOutput()
 	if err != nil {

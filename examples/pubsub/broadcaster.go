@@ -13,6 +13,7 @@ import (
 	"path"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -132,8 +133,8 @@ func (b *broadcaster) handler(tp trace.TracerProvider) http.Handler {
 	}
 	mux := http.NewServeMux()
 	mux.Handle("POST "+pathNotify, withSpans(http.HandlerFunc(b.serveNotify)))
-	for _, op := range []string{schema.OpSubscribeExact, schema.OpSubscribeGlob, schema.OpUnsubscribeExact, schema.OpUnsubscribeGlob, schema.OpSetSubscriptions} {
-		mux.Handle("POST "+opPath(op), withSpans(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { b.serveSubscription(w, r, op) })))
+	for op, path := range opPaths {
+		mux.Handle("POST "+path, withSpans(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { b.serveSubscription(w, r, op) })))
 	}
 	// A websocket lives as long as its subscriber: each of its frames gets
 	// a server span of its own instead of one for the connection.
@@ -141,20 +142,13 @@ func (b *broadcaster) handler(tp trace.TracerProvider) http.Handler {
 	return mux
 }
 
-func opPath(op string) string {
-	switch op {
-	case schema.OpSubscribeExact:
-		return pathSubscribeExact
-	case schema.OpSubscribeGlob:
-		return pathSubscribeGlob
-	case schema.OpUnsubscribeExact:
-		return pathUnsubscribeExact
-	case schema.OpUnsubscribeGlob:
-		return pathUnsubscribeGlob
-	case schema.OpSetSubscriptions:
-		return pathSetSubscriptions
-	}
-	panic("no path for " + op) // programming error: ops are constants
+// opPaths are the broadcaster's paths of the subscription operations.
+var opPaths = map[string]string{
+	schema.OpSubscribeExact:   pathSubscribeExact,
+	schema.OpSubscribeGlob:    pathSubscribeGlob,
+	schema.OpUnsubscribeExact: pathUnsubscribeExact,
+	schema.OpUnsubscribeGlob:  pathUnsubscribeGlob,
+	schema.OpSetSubscriptions: pathSetSubscriptions,
 }
 
 func (b *broadcaster) serveNotify(w http.ResponseWriter, r *http.Request) {
@@ -227,18 +221,8 @@ func (b *broadcaster) match(topic string) (subs []*subscription, exact, glob int
 			}
 		}
 	}
-	slices.SortFunc(subs, func(a, c *subscription) int { return compareStrings(a.key, c.key) })
+	slices.SortFunc(subs, func(a, c *subscription) int { return strings.Compare(a.key, c.key) })
 	return subs, exact, glob
-}
-
-func compareStrings(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // deliver sends one message to one subscriber, retrying once, and

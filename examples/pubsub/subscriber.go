@@ -474,7 +474,7 @@ func (s *subscriberProc) subscription(ctx context.Context, r *remote, op string,
 		ans, err = s.wsRequest(sctx, r, frame{Type: op, Sub: &req, Auth: auth})
 		answer = func() (setAnswer, error) { return setAnswer{ETag: ans.ETag}, nil }
 	} else {
-		answer, err = s.postJSON(sctx, r.url+opPath(op), data, auth)
+		answer, err = s.postJSON(sctx, r.url+opPaths[op], data, auth)
 	}
 	if err != nil {
 		send.SetStatus(codes.Error, err.Error())
