@@ -44,8 +44,8 @@ func runLoad(args []string, stdout io.Writer) error {
 	opts := []load.Option{load.WithRate(*rate), load.WithDuration(*duration), load.WithProducers(*producers),
 		load.WithSpans(*spans), load.WithDir(*out),
 		load.WithProgress(func(p load.Progress) {
-			fmt.Fprintf(stdout, "load: %-11s %3.0fs  produced %9s/s  stored %9s/s  dropped %s  RSS %s\n", p.Mode,
-				p.Elapsed.Seconds(), group(int64(p.ProducedPerSec)), group(int64(p.StoredPerSec)), group(p.Dropped), mib(p.RSS))
+			fmt.Fprintf(stdout, "load: %-11s %3.0fs  produced %9s/s  stored %9s/s (%s in all)  dropped %s  RSS %s\n", p.Mode,
+				p.Elapsed.Seconds(), group(int64(p.ProducedPerSec)), group(int64(p.StoredPerSec)), group(p.Stored), group(p.Dropped), mib(p.RSS))
 		})}
 	var doc any
 	var err error
