@@ -2,6 +2,7 @@ package exporter
 
 import (
 	"context"
+	"fmt"
 
 	"go.opentelemetry.io/otel/codes"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -13,9 +14,9 @@ import (
 // of spanColumns.
 func (w *writer) appendRow(ctx context.Context, s sdktrace.ReadOnlySpan) error {
 	sc := s.SpanContext()
-	traceRef, err := w.traceRef(ctx, sc.TraceID())
-	if err != nil {
-		return err
+	traceRef, ok := w.traceRef(sc.TraceID())
+	if !ok {
+		return fmt.Errorf("trace %s was not resolved", sc.TraceID())
 	}
 	resID, err := w.resourceID(ctx, s.Resource())
 	if err != nil {

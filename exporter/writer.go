@@ -22,9 +22,6 @@ import (
 // and the driver while staying far below SQLite's variable limit.
 const rowsPerInsert = 32
 
-// traceCacheSize bounds each generation of the trace id cache.
-const traceCacheSize = 1 << 15
-
 // spanColumns are the columns of the spans table the writer fills, in the
 // order of its arguments.
 var spanColumns = []string{
@@ -45,17 +42,21 @@ type writer struct {
 	path string
 	cfg  config
 
-	insertOne, insertMany    *sql.Stmt
-	traceInsert, traceSelect *sql.Stmt
-	keyInsert, keySelect     *sql.Stmt
-	resourceUpsert           *sql.Stmt
-	scopeUpsert              *sql.Stmt
-	addMeta                  *sql.Stmt
-	lastSpan, addBatch       *sql.Stmt
+	insertOne, insertMany           *sql.Stmt
+	traceInsertOne, traceInsertMany *sql.Stmt
+	traceSelect                     *sql.Stmt
+	keyInsert, keySelect            *sql.Stmt
+	resourceUpsert                  *sql.Stmt
+	scopeUpsert                     *sql.Stmt
+	addMeta                         *sql.Stmt
+	lastSpan, addBatch              *sql.Stmt
 
 	// Id caches. They may hold ids of a transaction that is later rolled
 	// back, so a failed transaction clears them all.
 	traces, oldTraces map[trace.TraceID]int64
+	pending           map[trace.TraceID]struct{} // scratch of resolveTraces
+	newTraces         []trace.TraceID            // scratch of resolveTraces
+	traceArgs         []any                      // scratch of insertTraces
 	keys              map[string]int64
 	resources         map[*resource.Resource]int64
 	scopes            map[instrumentation.Scope]int64
@@ -84,7 +85,8 @@ func newWriter(db *sql.DB, path string, cfg config) (*writer, error) {
 	}{
 		{&w.insertOne, insertSQL(1)},
 		{&w.insertMany, insertSQL(rowsPerInsert)},
-		{&w.traceInsert, "INSERT INTO traces (trace_id) VALUES (?) ON CONFLICT (trace_id) DO NOTHING RETURNING id"},
+		{&w.traceInsertOne, traceInsertSQL(1)},
+		{&w.traceInsertMany, traceInsertSQL(tracesPerInsert)},
 		{&w.traceSelect, "SELECT id FROM traces WHERE trace_id = ?"},
 		{&w.keyInsert, "INSERT INTO attribute_keys (key) VALUES (?) ON CONFLICT (key) DO NOTHING RETURNING id"},
 		{&w.keySelect, "SELECT id FROM attribute_keys WHERE key = ?"},
@@ -123,6 +125,7 @@ func insertSQL(rows int) string {
 func (w *writer) resetCaches() {
 	w.traces = make(map[trace.TraceID]int64)
 	w.oldTraces = nil
+	w.pending = make(map[trace.TraceID]struct{})
 	w.keys = make(map[string]int64)
 	w.resources = make(map[*resource.Resource]int64)
 	w.scopes = make(map[instrumentation.Scope]int64)
@@ -228,6 +231,9 @@ func (w *writer) transaction(group []job, dropped, failed int64) (err error) {
 	if err := w.lastSpan.QueryRowContext(ctx).Scan(&before); err != nil {
 		return fmt.Errorf("read last span id: %w", err)
 	}
+	if err := w.resolveTraces(ctx, group); err != nil {
+		return err
+	}
 	w.minStart, w.maxStart = math.MaxInt64, math.MinInt64
 	w.args = w.args[:0]
 	rows, total := 0, 0
@@ -300,39 +306,11 @@ func (w *writer) close() error {
 }
 
 func (w *writer) closeStmts() {
-	for _, s := range []*sql.Stmt{w.insertOne, w.insertMany, w.traceInsert, w.traceSelect, w.keyInsert, w.keySelect, w.resourceUpsert, w.scopeUpsert, w.addMeta, w.lastSpan, w.addBatch} {
+	for _, s := range []*sql.Stmt{w.insertOne, w.insertMany, w.traceInsertOne, w.traceInsertMany, w.traceSelect, w.keyInsert, w.keySelect, w.resourceUpsert, w.scopeUpsert, w.addMeta, w.lastSpan, w.addBatch} {
 		if s != nil {
 			s.Close()
 		}
 	}
-}
-
-// traceRef returns the traces.id of id, inserting it on first sight.
-func (w *writer) traceRef(ctx context.Context, id trace.TraceID) (int64, error) {
-	if ref, ok := w.traces[id]; ok {
-		return ref, nil
-	}
-	if ref, ok := w.oldTraces[id]; ok {
-		w.cacheTrace(id, ref)
-		return ref, nil
-	}
-	var ref int64
-	err := w.traceInsert.QueryRowContext(ctx, id[:]).Scan(&ref)
-	if errors.Is(err, sql.ErrNoRows) {
-		err = w.traceSelect.QueryRowContext(ctx, id[:]).Scan(&ref)
-	}
-	if err != nil {
-		return 0, fmt.Errorf("trace %s: %w", id, err)
-	}
-	w.cacheTrace(id, ref)
-	return ref, nil
-}
-
-func (w *writer) cacheTrace(id trace.TraceID, ref int64) {
-	if len(w.traces) >= traceCacheSize {
-		w.oldTraces, w.traces = w.traces, make(map[trace.TraceID]int64, traceCacheSize)
-	}
-	w.traces[id] = ref
 }
 
 // keyID returns the attribute_keys.id of key, inserting it on first sight.

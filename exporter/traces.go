@@ -1,0 +1,119 @@
+package exporter
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+
+	"go.opentelemetry.io/otel/trace"
+)
+
+// traceCacheSize bounds each generation of the trace id cache.
+const traceCacheSize = 1 << 15
+
+// tracesPerInsert is how many new trace ids one INSERT carries.
+const tracesPerInsert = 64
+
+func traceInsertSQL(rows int) string {
+	return "INSERT INTO traces (trace_id) VALUES " + strings.TrimSuffix(strings.Repeat("(?), ", rows), ", ") +
+		" ON CONFLICT (trace_id) DO NOTHING RETURNING id, trace_id"
+}
+
+// resolveTraces makes sure every trace of group has its traces.id in the
+// cache. A trace is a row of its own, written once when first seen; doing
+// the new ones of a whole group together costs one statement per 64
+// traces instead of one per trace.
+func (w *writer) resolveTraces(ctx context.Context, group []job) error {
+	w.newTraces = w.newTraces[:0]
+	seen := w.pending
+	clear(seen)
+	for _, j := range group {
+		for _, s := range j.spans {
+			if s == nil {
+				continue
+			}
+			id := s.SpanContext().TraceID()
+			if _, ok := w.traceRef(id); ok {
+				continue
+			}
+			if _, dup := seen[id]; !dup {
+				seen[id] = struct{}{}
+				w.newTraces = append(w.newTraces, id)
+			}
+		}
+	}
+	ids := w.newTraces
+	for len(ids) > 0 {
+		n, stmt := tracesPerInsert, w.traceInsertMany
+		if len(ids) < tracesPerInsert {
+			n, stmt = 1, w.traceInsertOne
+		}
+		if err := w.insertTraces(ctx, stmt, ids[:n]); err != nil {
+			return err
+		}
+		ids = ids[n:]
+	}
+	// Ids that were already in the file (written before a restart, or
+	// fallen out of the cache) came back from no INSERT: look them up.
+	for _, id := range w.newTraces {
+		if _, ok := w.traceRef(id); ok {
+			continue
+		}
+		var ref int64
+		if err := w.traceSelect.QueryRowContext(ctx, id[:]).Scan(&ref); err != nil {
+			return fmt.Errorf("trace %s: %w", id, err)
+		}
+		w.cacheTrace(id, ref)
+	}
+	return nil
+}
+
+func (w *writer) insertTraces(ctx context.Context, stmt *sql.Stmt, ids []trace.TraceID) error {
+	args := w.traceArgs[:0]
+	for i := range ids {
+		args = append(args, ids[i][:])
+	}
+	w.traceArgs = args
+	rows, err := stmt.QueryContext(ctx, args...)
+	if err != nil {
+		return fmt.Errorf("insert traces: %w", err)
+	}
+	defer rows.Close()
+	var ref int64
+	var raw []byte
+	for rows.Next() {
+		if err := rows.Scan(&ref, &raw); err != nil {
+			return fmt.Errorf("insert traces: %w", err)
+		}
+		var id trace.TraceID
+		copy(id[:], raw)
+		w.cacheTrace(id, ref)
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("insert traces: %w", err)
+	}
+	return nil
+}
+
+// traceRef returns the cached traces.id of id.
+func (w *writer) traceRef(id trace.TraceID) (int64, bool) {
+	if ref, ok := w.traces[id]; ok {
+		return ref, true
+	}
+	if ref, ok := w.oldTraces[id]; ok {
+		w.cacheTrace(id, ref)
+		return ref, true
+	}
+	return 0, false
+}
+
+// cacheTrace remembers ref for id. The cache has two generations: when the
+// young one is full it becomes the old one, so the traces still being
+// written stay cached while the memory stays bounded.
+func (w *writer) cacheTrace(id trace.TraceID, ref int64) {
+	if len(w.traces) >= traceCacheSize {
+		w.oldTraces, w.traces = w.traces, make(map[trace.TraceID]int64, traceCacheSize)
+	}
+	w.traces[id] = ref
+}
