@@ -4,6 +4,7 @@
 //	lonelytrace view [-addr 127.0.0.1:8080] [-prefix /stats] FILE...
 //	lonelytrace summary [-since 24h-ago] [-until now] [-tz ZONE] FILE...
 //	lonelytrace snapshot -o report.html FILE...
+//	lonelytrace replay -endpoint http://127.0.0.1:4318 FILE...
 package main
 
 import (
@@ -27,6 +28,7 @@ var commands = map[string]command{
 	"view":     {runView, "view [-addr 127.0.0.1:8080] [-prefix /stats] FILE...  serve the viewer"},
 	"summary":  {runSummary, "summary [window flags] FILE...  print the aggregates as text"},
 	"snapshot": {runSnapshot, "snapshot -o report.html [window flags] FILE...  save the page"},
+	"replay":   {runReplay, "replay -endpoint http://127.0.0.1:4318 FILE...  send stored spans to an OTLP/HTTP collector"},
 }
 
 // errUsage makes main print the usage and exit with status 2.

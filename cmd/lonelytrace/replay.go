@@ -16,11 +16,6 @@ import (
 
 // replay registers itself here rather than in main.go's list, so that the
 // command lives in one file.
-func init() {
-	commands["replay"] = command{runReplay,
-		"replay -endpoint http://127.0.0.1:4318 FILE...  send stored spans to an OTLP/HTTP collector"}
-}
-
 func runReplay(args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("replay", flag.ContinueOnError)
 	endpoint := fs.String("endpoint", "", "OTLP/HTTP endpoint, e.g. http://127.0.0.1:4318 (/v1/traces is added when there is no path); default $OTEL_EXPORTER_OTLP_TRACES_ENDPOINT or $OTEL_EXPORTER_OTLP_ENDPOINT")
