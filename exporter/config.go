@@ -19,6 +19,13 @@ const (
 	// transaction before the next one, so that a full or vanished disk
 	// does not spin a core.
 	DefaultRetryBackoff = 250 * time.Millisecond
+	// DefaultMaxAge is how long spans are kept: older ones are deleted, in
+	// small steps between batches. 0 keeps spans for ever.
+	DefaultMaxAge = 7 * 24 * time.Hour
+	// DefaultMaxSize is the most bytes the file's spans may take: beyond
+	// it the oldest spans are deleted and the space given back to the file
+	// system. 0 sets no limit.
+	DefaultMaxSize = 1 << 30
 )
 
 type config struct {
@@ -26,6 +33,13 @@ type config struct {
 	maxTxnSpans  int
 	busyTimeout  time.Duration
 	retryBackoff time.Duration
+	maxAge       time.Duration
+	maxSize      int64
+	// maintainEvery is how often an idle writer wakes to apply retention
+	// and check that its file is still in place; tests shorten it.
+	maintainEvery time.Duration
+	// retentionStep is the fewest spans one retention step deletes.
+	retentionStep int
 }
 
 func newConfig(opts []Option) config {
@@ -34,6 +48,11 @@ func newConfig(opts []Option) config {
 		maxTxnSpans:  DefaultMaxTxnSpans,
 		busyTimeout:  DefaultBusyTimeout,
 		retryBackoff: DefaultRetryBackoff,
+		maxAge:       DefaultMaxAge,
+		maxSize:      DefaultMaxSize,
+
+		maintainEvery: time.Second,
+		retentionStep: defaultRetentionStep,
 	}
 	for _, o := range opts {
 		c = o.apply(c)
@@ -88,6 +107,33 @@ func WithRetryBackoff(d time.Duration) Option {
 	return optionFunc(func(c config) config {
 		if d >= 0 {
 			c.retryBackoff = d
+		}
+		return c
+	})
+}
+
+// WithMaxAge sets how long spans are kept, by their start time; 0 keeps
+// them for ever. Negative values are ignored.
+func WithMaxAge(d time.Duration) Option {
+	return optionFunc(func(c config) config {
+		if d >= 0 {
+			c.maxAge = d
+		}
+		return c
+	})
+}
+
+// WithMaxSize sets the most bytes the file's pages may hold (the WAL
+// beside it is bounded separately); 0 sets no limit. Limits below 1 MiB
+// are raised to 1 MiB, as the schema alone takes tens of kilobytes.
+// Negative values are ignored.
+func WithMaxSize(bytes int64) Option {
+	return optionFunc(func(c config) config {
+		switch {
+		case bytes == 0:
+			c.maxSize = 0
+		case bytes > 0:
+			c.maxSize = max(bytes, minMaxSize)
 		}
 		return c
 	})

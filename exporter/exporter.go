@@ -43,6 +43,10 @@ type Exporter struct {
 	written, dropped, failed, batches, txns atomic.Int64
 	lastErr                                 atomic.Pointer[timedError]
 	dropping                                atomic.Bool
+
+	// maint is the state of the writer's maintenance (maintain.go); only
+	// the writer goroutine touches it.
+	maint maintenance
 }
 
 // job is one unit of the writer's queue: a batch of spans, or a flush
@@ -102,8 +106,33 @@ func New(path string, opts ...Option) (*Exporter, error) {
 		done:  make(chan struct{}),
 	}
 	w.e = e
+	e.maint.remember(path)
 	go w.run()
+	go e.tick()
 	return e, nil
+}
+
+// tick wakes an idle writer every maintainEvery with an empty job, so
+// that retention and the check of the file also happen while no spans
+// arrive. A writer with jobs waiting runs maintain after them anyway.
+func (e *Exporter) tick() {
+	t := time.NewTicker(e.cfg.maintainEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-e.done:
+			return
+		case <-t.C:
+		}
+		e.mu.RLock()
+		if !e.closed && len(e.queue) == 0 && !e.maint.quiet.Load() {
+			select {
+			case e.queue <- job{}:
+			default:
+			}
+		}
+		e.mu.RUnlock()
+	}
 }
 
 // Path returns the file the exporter writes.

@@ -1,5 +1,82 @@
 package exporter
 
+import (
+	"fmt"
+	"os"
+	"sync/atomic"
+	"time"
+
+	"go.opentelemetry.io/otel"
+)
+
+// maintenance is the state of maintain, owned by the writer goroutine.
+type maintenance struct {
+	// lastCheck is when the file was last checked and retention last
+	// looked for work; lastWritten the written count at the last call.
+	lastCheck   time.Time
+	lastWritten int64
+	// opened describes the file at path when it was opened, to notice it
+	// being deleted or replaced; wal and shm its WAL and shared-memory
+	// index, to tell them from those of a file put in its place.
+	opened, wal, shm os.FileInfo
+	// broken is set while the file vanished and could not be reopened:
+	// the writer's connection is closed and every write fails.
+	broken bool
+	// saved is set once the retention in force is in the open file's meta.
+	saved bool
+	// backlog is set when the last retention step left work; trimming
+	// while the file is being brought under its size limit.
+	backlog, trimming bool
+	// retentionFailing is set from a failed retention step's report until
+	// a step succeeds, so that an episode is reported once.
+	retentionFailing bool
+	// quiet is set while the writer fails for a reason other than a
+	// vanished file: the ticks that wake it would only make it retry, and
+	// persist the failure count, between the application's own batches.
+	quiet atomic.Bool
+	// hasBatches is 1 when the open file has a batches table, 2 when not,
+	// 0 before retention looked.
+	hasBatches int
+}
+
 // maintain runs on the writer goroutine between transactions: the place
-// for work that must not stall ingest for more than one batch.
-func (w *writer) maintain() {}
+// for work that must not stall ingest for more than one batch. About once
+// a maintainEvery (the exporter wakes an idle writer that often) it checks
+// that the file is still in place and looks for spans to delete; while a
+// step leaves work behind, it takes another step after every batch.
+func (w *writer) maintain() {
+	m := &w.e.maint
+	written := w.e.written.Load()
+	ingested := written - m.lastWritten
+	m.lastWritten = written
+	now := time.Now()
+	due := now.Sub(m.lastCheck) >= w.cfg.maintainEvery
+	if due {
+		m.lastCheck = now
+		w.watchFile()
+	}
+	m.quiet.Store(w.failing && !m.broken)
+	if m.broken || w.failing {
+		return
+	}
+	if !m.saved {
+		if err := w.saveRetention(); err != nil {
+			if !m.retentionFailing {
+				m.retentionFailing = true
+				otel.Handle(fmt.Errorf("lonelytrace exporter: %s: %w", w.path, err))
+			}
+			return
+		}
+		m.saved = true
+	}
+	if due || m.backlog {
+		w.retain(ingested)
+	}
+}
+
+// remember notes which files the writer has open at path.
+func (m *maintenance) remember(path string) {
+	m.opened, _ = os.Stat(path)
+	m.wal, _ = os.Stat(path + "-wal")
+	m.shm, _ = os.Stat(path + "-shm")
+}

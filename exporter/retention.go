@@ -1,0 +1,331 @@
+package exporter
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/trace"
+)
+
+const (
+	// defaultRetentionStep is the fewest spans one retention step deletes:
+	// a few milliseconds of work, so that a step between two batches is
+	// never felt.
+	defaultRetentionStep = 2000
+	// maxRetentionStep bounds a step that keeps pace with a large batch.
+	maxRetentionStep = 1 << 15
+	// vacuumStepPages is the most free pages one step gives back to the
+	// file system (4 MiB with 4 KiB pages).
+	vacuumStepPages = 1024
+	// idleRetention is how long maintain keeps deleting while no batch
+	// waits: a backlog (after a restart with a smaller limit) drains fast
+	// when the application is quiet.
+	idleRetention = 50 * time.Millisecond
+	// lowWater is the share of the size limit retention deletes down to
+	// once over it, so that it runs in bursts, not after every batch.
+	lowWater = 0.9
+	// minMaxSize is the smallest size limit WithMaxSize accepts.
+	minMaxSize = 1 << 20
+	// walLimit bounds the WAL file left after a checkpoint, which the size
+	// limit does not count.
+	walLimit = 64 << 20
+)
+
+// Meta keys the exporter writes. The viewer reads them to show the
+// retention in force.
+const (
+	metaMaxAge  = "retention_max_age_ns"
+	metaMaxSize = "retention_max_bytes"
+	metaDeleted = "retention_deleted_spans"
+)
+
+// retain runs retention steps: one at least, more while no batch waits,
+// none while the writer is failing (a step would only fail too, and would
+// wait on a lock as long as a batch does). ingested is the number of
+// spans committed since the last call: a step deletes at least twice as
+// many, so that retention keeps pace with any ingest rate while taking
+// about as long as the batch it follows.
+func (w *writer) retain(ingested int64) {
+	m := &w.e.maint
+	if w.cfg.maxAge == 0 && w.cfg.maxSize == 0 {
+		return
+	}
+	if w.failing || m.broken {
+		m.backlog = false
+		return
+	}
+	limit := int(min(max(int64(w.cfg.retentionStep), 2*ingested), maxRetentionStep))
+	deadline := time.Now().Add(idleRetention)
+	for {
+		more, err := w.retentionStep(limit)
+		if err != nil {
+			m.backlog = false
+			if !m.retentionFailing {
+				m.retentionFailing = true
+				otel.Handle(fmt.Errorf("lonelytrace exporter: retention on %s failed (retried every %v, further failures are not reported): %w", w.path, w.cfg.maintainEvery, err))
+			}
+			return
+		}
+		m.retentionFailing = false
+		m.backlog = more
+		if !more || len(w.e.queue) > 0 || time.Now().After(deadline) {
+			return
+		}
+		limit = w.cfg.retentionStep
+	}
+}
+
+// retentionStep deletes up to limit of the oldest spans that are too old,
+// or, while the file is over its size limit, the oldest spans whatever
+// their age; then the traces no span refers to any more; then it gives up
+// to vacuumStepPages free pages back. more reports that another step has
+// work to do.
+func (w *writer) retentionStep(limit int) (more bool, err error) {
+	ctx := context.Background()
+	m := &w.e.maint
+	used, free, err := w.pages(ctx)
+	if err != nil {
+		return false, err
+	}
+	if w.cfg.maxSize > 0 {
+		switch {
+		case used > w.cfg.maxSize:
+			m.trimming = true
+		case float64(used) <= lowWater*float64(w.cfg.maxSize):
+			m.trimming = false
+		}
+	}
+	cutoff := int64(math.MinInt64)
+	if m.trimming {
+		cutoff = math.MaxInt64
+	} else if w.cfg.maxAge > 0 {
+		// Age counts back from the newest span stored, or from now when
+		// that is later: a file whose process was stopped for a month, or
+		// that holds replayed history, keeps its last days until new spans
+		// arrive, and a clock that jumps ahead does not empty the file.
+		newest := time.Now().UnixNano()
+		var last sql.NullInt64
+		if err := w.conn.QueryRowContext(ctx, "SELECT start_ns FROM spans ORDER BY id DESC LIMIT 1").Scan(&last); err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return false, fmt.Errorf("read newest span: %w", err)
+		}
+		if last.Valid && last.Int64 < newest {
+			newest = last.Int64
+		}
+		cutoff = newest - int64(w.cfg.maxAge)
+	}
+	if m.trimming {
+		// Delete about the excess, at the file's mean bytes per span, so
+		// that a small limit is not overshot by a whole step.
+		var lo, hi sql.NullInt64
+		if err := w.conn.QueryRowContext(ctx, "SELECT (SELECT id FROM spans ORDER BY id LIMIT 1), (SELECT id FROM spans ORDER BY id DESC LIMIT 1)").Scan(&lo, &hi); err != nil {
+			return false, fmt.Errorf("read span ids: %w", err)
+		}
+		if lo.Valid {
+			perSpan := max(used/(hi.Int64-lo.Int64+1), 1)
+			excess := used - int64(lowWater*float64(w.cfg.maxSize))
+			limit = int(min(int64(limit), excess/perSpan+1))
+		}
+	}
+	deleted := 0
+	if cutoff != math.MinInt64 {
+		if deleted, err = w.deleteOldest(ctx, limit, cutoff); err != nil {
+			return false, err
+		}
+	}
+	if deleted > 0 || m.trimming && free > 0 {
+		// Only the pages retention freed: giving back free pages the file
+		// had for other reasons would also make room under a full disk
+		// (or max_page_count) behind the writer's back.
+		// Each page is one result row; stepping through them all is what
+		// makes SQLite free them.
+		rows, err := w.conn.QueryContext(ctx, fmt.Sprintf("PRAGMA incremental_vacuum(%d)", vacuumStepPages))
+		if err != nil {
+			return false, fmt.Errorf("incremental vacuum: %w", err)
+		}
+		for rows.Next() {
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return false, fmt.Errorf("incremental vacuum: %w", err)
+		}
+	}
+	_, free, err = w.pages(ctx)
+	if err != nil {
+		return false, err
+	}
+	// The age rule looks at the oldest limit spans in insertion order; a
+	// step that deleted some of them may have left more behind.
+	return deleted > 0 || m.trimming && free > 0, nil
+}
+
+// pages returns the bytes the file's pages in use take, and how many
+// free pages it holds.
+func (w *writer) pages(ctx context.Context) (used int64, free int64, err error) {
+	var count, pageSize int64
+	if err := w.conn.QueryRowContext(ctx, "SELECT (SELECT page_count FROM pragma_page_count), (SELECT freelist_count FROM pragma_freelist_count), (SELECT page_size FROM pragma_page_size)").Scan(&count, &free, &pageSize); err != nil {
+		return 0, 0, fmt.Errorf("read page counts: %w", err)
+	}
+	return (count - free) * pageSize, free, nil
+}
+
+// deleteOldest deletes, among the limit spans inserted first, those that
+// started before cutoff, and the traces left without spans, in one
+// transaction. Insertion order follows time closely enough, and the scan
+// by rowid needs no index on start_ns.
+func (w *writer) deleteOldest(ctx context.Context, limit int, cutoff int64) (deleted int, err error) {
+	if _, err := w.conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+		return 0, fmt.Errorf("begin: %w", err)
+	}
+	var forget []trace.TraceID
+	defer func() {
+		if err != nil {
+			if _, rerr := w.conn.ExecContext(ctx, "ROLLBACK"); rerr != nil {
+				err = errors.Join(err, fmt.Errorf("rollback: %w", rerr))
+			}
+			return
+		}
+		// Only once committed: the writer must not reuse the traces.id of a
+		// deleted trace row for new spans of that trace.
+		for _, id := range forget {
+			delete(w.traces, id)
+			delete(w.oldTraces, id)
+		}
+	}()
+	rows, err := w.conn.QueryContext(ctx, "DELETE FROM spans WHERE id IN (SELECT id FROM spans ORDER BY id LIMIT ?) AND start_ns < ? RETURNING id, trace", limit, cutoff)
+	if err != nil {
+		return 0, fmt.Errorf("delete spans: %w", err)
+	}
+	seen := make(map[int64]struct{})
+	var refs []int64
+	lo, hi := int64(math.MaxInt64), int64(math.MinInt64)
+	for rows.Next() {
+		var id, ref int64
+		if err := rows.Scan(&id, &ref); err != nil {
+			rows.Close()
+			return 0, fmt.Errorf("delete spans: %w", err)
+		}
+		deleted++
+		lo, hi = min(lo, id), max(hi, id)
+		if _, ok := seen[ref]; !ok {
+			seen[ref] = struct{}{}
+			refs = append(refs, ref)
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, fmt.Errorf("delete spans: %w", err)
+	}
+	if deleted == 0 {
+		_, err := w.conn.ExecContext(ctx, "COMMIT")
+		return 0, err
+	}
+	list, _ := json.Marshal(refs)
+	trows, err := w.conn.QueryContext(ctx, `DELETE FROM traces WHERE id IN (SELECT value FROM json_each(?))
+		AND NOT EXISTS (SELECT 1 FROM spans WHERE spans.trace = traces.id) RETURNING trace_id`, string(list))
+	if err != nil {
+		return 0, fmt.Errorf("delete traces: %w", err)
+	}
+	for trows.Next() {
+		var b []byte
+		if err := trows.Scan(&b); err != nil {
+			trows.Close()
+			return 0, fmt.Errorf("delete traces: %w", err)
+		}
+		var id trace.TraceID
+		copy(id[:], b)
+		forget = append(forget, id)
+	}
+	trows.Close()
+	if err := trows.Err(); err != nil {
+		return 0, fmt.Errorf("delete traces: %w", err)
+	}
+	if err := w.fixBatches(ctx, lo, hi); err != nil {
+		return 0, err
+	}
+	if _, err := w.conn.ExecContext(ctx, "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = value + excluded.value", metaDeleted, deleted); err != nil {
+		return 0, fmt.Errorf("count deleted spans: %w", err)
+	}
+	if _, err := w.conn.ExecContext(ctx, "COMMIT"); err != nil {
+		return 0, fmt.Errorf("commit: %w", err)
+	}
+	return deleted, nil
+}
+
+// saveRetention records the retention in force in the file's meta table,
+// for the viewer, and bounds the WAL. It runs once per opened file.
+func (w *writer) saveRetention() error {
+	ctx := context.Background()
+	if _, err := w.conn.ExecContext(ctx, fmt.Sprintf("PRAGMA journal_size_limit = %d", walLimit)); err != nil {
+		return fmt.Errorf("bound the WAL: %w", err)
+	}
+	_, err := w.conn.ExecContext(ctx, `INSERT INTO meta (key, value) VALUES (?, ?), (?, ?)
+		ON CONFLICT (key) DO UPDATE SET value = excluded.value`,
+		metaMaxAge, int64(w.cfg.maxAge), metaMaxSize, w.cfg.maxSize)
+	if err != nil {
+		return fmt.Errorf("record retention: %w", err)
+	}
+	return nil
+}
+
+// fixBatches brings the rows of the batches table (when the file has
+// one) that cover span ids lo..hi back in line with the spans left: their
+// count and range of starts recomputed, and those left empty deleted. The
+// viewer counts spans and finds the oldest from that table. Retention
+// deletes from the oldest end, so the batches concerned are the first
+// ones in id order, and the scan stops at the first batch past hi.
+func (w *writer) fixBatches(ctx context.Context, lo, hi int64) error {
+	m := &w.e.maint
+	if m.hasBatches == 0 {
+		var n int
+		if err := w.conn.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = 'batches'").Scan(&n); err != nil {
+			return fmt.Errorf("look for the batches table: %w", err)
+		}
+		m.hasBatches = 2 - n // 1 yes, 2 no
+	}
+	if m.hasBatches != 1 {
+		return nil
+	}
+	rows, err := w.conn.QueryContext(ctx, "SELECT id, first_span, last_span FROM batches ORDER BY id")
+	if err != nil {
+		return fmt.Errorf("read batches: %w", err)
+	}
+	var ids []int64
+	for rows.Next() {
+		var id, first, last int64
+		if err := rows.Scan(&id, &first, &last); err != nil {
+			rows.Close()
+			return fmt.Errorf("read batches: %w", err)
+		}
+		if first > hi {
+			break
+		}
+		if last >= lo {
+			ids = append(ids, id)
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("read batches: %w", err)
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	list, _ := json.Marshal(ids)
+	if _, err := w.conn.ExecContext(ctx, `UPDATE batches SET
+			spans = (SELECT count(*) FROM spans WHERE spans.id BETWEEN batches.first_span AND batches.last_span),
+			min_start_ns = coalesce((SELECT min(start_ns) FROM spans WHERE spans.id BETWEEN batches.first_span AND batches.last_span), min_start_ns),
+			max_start_ns = coalesce((SELECT max(start_ns) FROM spans WHERE spans.id BETWEEN batches.first_span AND batches.last_span), max_start_ns)
+		WHERE id IN (SELECT value FROM json_each(?1))`, string(list)); err != nil {
+		return fmt.Errorf("update batches: %w", err)
+	}
+	if _, err := w.conn.ExecContext(ctx, "DELETE FROM batches WHERE id IN (SELECT value FROM json_each(?1)) AND spans = 0", string(list)); err != nil {
+		return fmt.Errorf("delete batches: %w", err)
+	}
+	return nil
+}
