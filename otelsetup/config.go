@@ -1,7 +1,10 @@
 package otelsetup
 
 import (
+	"fmt"
+	"math"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -16,6 +19,15 @@ import (
 const (
 	// EnvDB names the trace file when WithDBPath is not given.
 	EnvDB = "LONELYTRACE_DB"
+	// EnvMaxAge is how long the trace file keeps spans: a Go duration
+	// ("168h", "90m") or a number of days ("7d", "1.5d"); "0" keeps them
+	// for ever. Default exporter.DefaultMaxAge.
+	EnvMaxAge = "LONELYTRACE_MAX_AGE"
+	// EnvMaxSize is the most bytes the trace file may take: a number of
+	// bytes with an optional unit, decimal (kB, MB, GB, TB) or binary
+	// (KiB, MiB, GiB, TiB); "0" sets no limit. Default
+	// exporter.DefaultMaxSize.
+	EnvMaxSize = "LONELYTRACE_MAX_SIZE"
 )
 
 // Defaults of the set-up.
@@ -205,3 +217,69 @@ func WithSpanReturnOptions(opts ...spanreturn.Option) Option {
 }
 
 func envSet(key string) bool { return os.Getenv(key) != "" }
+
+// sqliteOptions returns the sqlite exporter's options: the retention of
+// $LONELYTRACE_MAX_AGE and $LONELYTRACE_MAX_SIZE, then WithExporterOptions,
+// which win. A value that does not parse is an error naming the variable.
+func sqliteOptions(cfg config) ([]exporter.Option, error) {
+	var opts []exporter.Option
+	if v := strings.TrimSpace(os.Getenv(EnvMaxAge)); v != "" {
+		d, err := parseAge(v)
+		if err != nil {
+			return nil, fmt.Errorf("otelsetup: %s=%q: %w", EnvMaxAge, v, err)
+		}
+		opts = append(opts, exporter.WithMaxAge(d))
+	}
+	if v := strings.TrimSpace(os.Getenv(EnvMaxSize)); v != "" {
+		n, err := parseSize(v)
+		if err != nil {
+			return nil, fmt.Errorf("otelsetup: %s=%q: %w", EnvMaxSize, v, err)
+		}
+		opts = append(opts, exporter.WithMaxSize(n))
+	}
+	return append(opts, cfg.exporterOpts...), nil
+}
+
+// parseAge reads a Go duration or a number of days ("7d").
+func parseAge(s string) (time.Duration, error) {
+	if s == "0" {
+		return 0, nil
+	}
+	if days, ok := strings.CutSuffix(s, "d"); ok {
+		f, err := strconv.ParseFloat(days, 64)
+		if err != nil || f < 0 || f*24 > float64(math.MaxInt64/int64(time.Hour)) || math.IsNaN(f) {
+			return 0, fmt.Errorf("want a duration such as 7d, 36h or 90m")
+		}
+		return time.Duration(f * 24 * float64(time.Hour)), nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d < 0 {
+		return 0, fmt.Errorf("want a duration such as 7d, 36h or 90m")
+	}
+	return d, nil
+}
+
+// sizeUnits are the units parseSize knows, by their lower-case name.
+var sizeUnits = map[string]float64{
+	"": 1, "b": 1,
+	"k": 1 << 10, "kb": 1e3, "kib": 1 << 10,
+	"m": 1 << 20, "mb": 1e6, "mib": 1 << 20,
+	"g": 1 << 30, "gb": 1e9, "gib": 1 << 30,
+	"t": 1 << 40, "tb": 1e12, "tib": 1 << 40,
+}
+
+// parseSize reads a number of bytes with an optional unit: "1GiB",
+// "500MB", "1048576", "1.5 GiB". A bare K, M, G or T is binary.
+func parseSize(s string) (int64, error) {
+	i := strings.IndexFunc(s, func(r rune) bool { return (r < '0' || r > '9') && r != '.' })
+	num, unit := s, ""
+	if i >= 0 {
+		num, unit = s[:i], strings.ToLower(strings.TrimSpace(s[i:]))
+	}
+	f, err := strconv.ParseFloat(num, 64)
+	mult, ok := sizeUnits[unit]
+	if err != nil || !ok || f < 0 || f*mult >= math.MaxInt64 {
+		return 0, fmt.Errorf("want a size such as 1GiB, 500MB or 1048576")
+	}
+	return int64(f * mult), nil
+}

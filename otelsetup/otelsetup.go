@@ -171,7 +171,11 @@ func newExporters(ctx context.Context, cfg config) (exps []sdktrace.SpanExporter
 		case "none":
 			continue
 		case "sqlite":
-			ex, err := exporter.New(cfg.dbPath, cfg.exporterOpts...)
+			opts, err := sqliteOptions(cfg)
+			if err != nil {
+				return exps, err
+			}
+			ex, err := exporter.New(cfg.dbPath, opts...)
 			if err != nil {
 				return exps, fmt.Errorf("otelsetup: %w", err)
 			}
@@ -223,7 +227,11 @@ func registerAutoexport() {
 				c := newConfig(nil)
 				cfg = &c
 			}
-			e, err := exporter.New(cfg.dbPath, cfg.exporterOpts...)
+			opts, err := sqliteOptions(*cfg)
+			if err != nil {
+				return nil, err
+			}
+			e, err := exporter.New(cfg.dbPath, opts...)
 			if err != nil {
 				return nil, err
 			}
