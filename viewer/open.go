@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"strings"
 
 	"github.com/lonelytrace/lonelytrace/schema"
 )
@@ -18,17 +17,11 @@ import (
 const mmapSize = 1 << 30
 
 // openFile opens path read-only for the viewer: schema.OpenRead checks
-// that it is a trace file of this version, then the viewer's own pool is
-// opened with query_only set and the file mapped into memory.
+// that it is a trace file of this version and maps it into memory.
 func openFile(ctx context.Context, path string) (*sql.DB, error) {
-	checked, err := schema.OpenRead(ctx, path)
+	db, err := schema.OpenRead(ctx, path, schema.WithMmapSize(mmapSize))
 	if err != nil {
 		return nil, err
-	}
-	checked.Close()
-	db, err := sql.Open("sqlite", readDSN(path))
-	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
 	db.SetMaxOpenConns(maxConnsPerFile)
 	db.SetMaxIdleConns(maxConnsPerFile)
@@ -37,12 +30,4 @@ func openFile(ctx context.Context, path string) (*sql.DB, error) {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
 	return db, nil
-}
-
-// readDSN is schema.OpenRead's URI with the viewer's pragmas: '?', '#' and
-// '%' in the path stay part of the name.
-func readDSN(path string) string {
-	esc := strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(path)
-	return fmt.Sprintf("file:%s?mode=ro&_pragma=busy_timeout(%d)&_pragma=query_only(1)&_pragma=mmap_size(%d)",
-		esc, schema.DefaultBusyTimeout.Milliseconds(), mmapSize)
 }
