@@ -105,7 +105,7 @@ func printResult(w io.Writer, r load.Result) {
 	case r.Mode == load.OTLP:
 		fmt.Fprintf(w, "  bytes per span         %.1f (OTLP protobuf request bodies)\n", r.BytesPerSpan)
 	case r.FileBytes > 0:
-		fmt.Fprintf(w, "  bytes per span         %.1f (file and -wal after shutdown: %s", r.BytesPerSpan, mib(r.FileBytes))
+		fmt.Fprintf(w, "  bytes per span         %.1f (file and -wal after shutdown: %s for %s spans", r.BytesPerSpan, mib(r.FileBytes), group(r.FileSpans))
 		if r.File != "" {
 			fmt.Fprintf(w, ", %s", r.File)
 		}

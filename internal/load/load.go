@@ -15,6 +15,7 @@ package load
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"os"
@@ -112,11 +113,13 @@ type Result struct {
 	RSSMax     int64 `json:"rss_max"`
 
 	// File is the database written (lonelytrace and plain), FileBytes its
-	// size with its -wal after shutdown, and BytesPerSpan its growth in
-	// this run over Stored. For OTLP, BytesPerSpan is the request bodies'
-	// bytes over Stored: the protobuf on the wire.
+	// size with its -wal after shutdown, FileSpans the rows of its spans
+	// table (all runs', and fewer than stored once retention trims), and
+	// BytesPerSpan FileBytes over FileSpans. For OTLP, BytesPerSpan is
+	// the request bodies' bytes over Stored: the protobuf on the wire.
 	File         string  `json:"file,omitempty"`
 	FileBytes    int64   `json:"file_bytes,omitempty"`
+	FileSpans    int64   `json:"file_spans,omitempty"`
 	BytesPerSpan float64 `json:"bytes_per_span"`
 
 	// LoadStart and LoadEnd are the machine's one-minute load averages
@@ -191,7 +194,6 @@ func Run(ctx context.Context, mode Mode, opts ...Option) (Result, error) {
 	if err != nil {
 		return res, fmt.Errorf("load: start %s: %w", mode, err)
 	}
-	sizeBefore := fileSize(p.file)
 	res.PeakReset = resetPeakRSS()
 
 	w := newWorkload(p.tracer, cfg)
@@ -264,8 +266,12 @@ func Run(ctx context.Context, mode Mode, opts ...Option) (Result, error) {
 			res.File = p.file
 		}
 		res.FileBytes = fileSize(p.file)
-		if res.Stored > 0 {
-			res.BytesPerSpan = float64(res.FileBytes-sizeBefore) / float64(res.Stored)
+		n, err := countSpans(ctx, p.file)
+		if err != nil && serr == nil {
+			serr = err
+		}
+		if res.FileSpans = n; n > 0 {
+			res.BytesPerSpan = float64(res.FileBytes) / float64(n)
 		}
 	}
 	if p.wire != nil && res.Stored > 0 {
@@ -276,6 +282,21 @@ func Run(ctx context.Context, mode Mode, opts ...Option) (Result, error) {
 		return res, fmt.Errorf("load: shut down %s: %w", mode, serr)
 	}
 	return res, nil
+}
+
+// countSpans counts the rows of the spans table that both the trace file
+// and the plain yardstick have, on a read-only connection of its own.
+func countSpans(ctx context.Context, path string) (int64, error) {
+	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro")
+	if err != nil {
+		return 0, err
+	}
+	defer db.Close()
+	var n int64
+	if err := db.QueryRowContext(context.WithoutCancel(ctx), "SELECT count(*) FROM spans").Scan(&n); err != nil {
+		return 0, fmt.Errorf("count spans in %s: %w", path, err)
+	}
+	return n, nil
 }
 
 // fileSize is the size of a SQLite file with its write-ahead log.

@@ -75,6 +75,9 @@ func TestRun(t *testing.T) {
 	if n := rows(t, r.File); n != r.Stored {
 		t.Errorf("rows in the file = %d; want stored = %d", n, r.Stored)
 	}
+	if r.FileSpans != r.Stored {
+		t.Errorf("file spans = %d; want stored = %d", r.FileSpans, r.Stored)
+	}
 	if r.BytesPerSpan <= 0 || r.FileBytes <= 0 {
 		t.Errorf("bytes per span %.1f, file bytes %d; want > 0", r.BytesPerSpan, r.FileBytes)
 	}
