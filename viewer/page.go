@@ -32,6 +32,7 @@ var pageTemplate = template.Must(template.New("page.html").Funcs(template.FuncMa
 	"pcts":       func() []string { return percentileNames[:] },
 	"time":       func(t time.Time) string { return t.Format("2006-01-02 15:04:05.000 MST") },
 	"exactTime":  func(t time.Time) string { return t.Format(time.RFC3339Nano) },
+	"age":        fmtAge,
 }).ParseFS(pageFS, "page.html"))
 
 func countAny(n any) string {
@@ -108,6 +109,9 @@ type pageModel struct {
 	// NextTraces links to the next page of the trace list.
 	NextTraces, PrevTraces template.URL
 	Self                   url.Values
+	// Token is the request's token parameter, carried along in every
+	// link and in the form (see RequireToken).
+	Token string
 }
 
 type formModel struct {
@@ -156,7 +160,7 @@ type waterfallBar struct {
 // renderPage renders the page for params. On a bad parameter it renders
 // the form with the message, and returns the page and the *ParseError.
 func (v *Viewer) renderPage(ctx context.Context, params url.Values) ([]byte, error) {
-	m := &pageModel{Form: formModel{SincePresets: sincePresets, UntilPresets: untilPresets}}
+	m := &pageModel{Form: formModel{SincePresets: sincePresets, UntilPresets: untilPresets}, Token: params.Get(TokenParam)}
 	q, perr := ParseQuery(params, v.now(), v.loc)
 	m.Form.Since, m.Form.Until, m.Form.TZ = q.Raw.Since, q.Raw.Until, q.Raw.TZ
 	m.Form.Broadcaster, m.Form.Topic, m.Form.Glob = params.Get("broadcaster"), params.Get("topic"), params.Get("glob")
@@ -210,6 +214,9 @@ func (v *Viewer) fillPage(ctx context.Context, m *pageModel, q Query, params url
 	}
 	m.S = s
 	m.Self = q.values()
+	if m.Token != "" {
+		m.Self.Set(TokenParam, m.Token)
+	}
 	for _, op := range schema.Operations {
 		o := s.Operations[op]
 		m.Ops = append(m.Ops, opModel{Op: op, Label: opLabel(op), Operation: o, Hist: histogramChart(o.Histogram)})
@@ -224,10 +231,10 @@ func (v *Viewer) fillPage(ctx context.Context, m *pageModel, q Query, params url
 		return err
 	}
 	if m.Traces.More {
-		m.NextTraces = v.link(q, "offset", strconv.Itoa(offset+DefaultTraceLimit))
+		m.NextTraces = m.link("offset", strconv.Itoa(offset+DefaultTraceLimit))
 	}
 	if offset > 0 {
-		m.PrevTraces = v.link(q, "offset", strconv.Itoa(max(0, offset-DefaultTraceLimit)))
+		m.PrevTraces = m.link("offset", strconv.Itoa(max(0, offset-DefaultTraceLimit)))
 	}
 	if traceID != "" {
 		id, _ := parseTraceID(traceID)
@@ -242,10 +249,13 @@ func (v *Viewer) fillPage(ctx context.Context, m *pageModel, q Query, params url
 	return nil
 }
 
-// link returns a relative link to the page with q's parameters and one
-// more.
-func (v *Viewer) link(q Query, key, value string) template.URL {
-	vals := q.values()
+// link returns a relative link to the page with the query's parameters
+// (token included) and one more.
+func (m *pageModel) link(key, value string) template.URL {
+	vals := url.Values{}
+	for k, vs := range m.Self {
+		vals[k] = vs
+	}
 	vals.Set(key, value)
 	// The query string is built by url.Values.Encode, so it is safe as a
 	// URL; template.URL keeps html/template from escaping it twice.
@@ -364,4 +374,17 @@ func waterfall(d *TraceDetail) []waterfallBar {
 		out = append(out, waterfallBar{SpanView: s, Indent: float64(min(s.Depth, 20)) * 12, X: x, W: min(w, 1000-x)})
 	}
 	return out
+}
+
+// fmtAge formats a retention age in days when it is whole days, else as
+// Go prints durations.
+func fmtAge(d time.Duration) string {
+	const day = 24 * time.Hour
+	if d >= day && d%day == 0 {
+		if d == day {
+			return "1 day"
+		}
+		return strconv.FormatInt(int64(d/day), 10) + " days"
+	}
+	return d.String()
 }

@@ -65,6 +65,12 @@ type FileSummary struct {
 	// absent for an empty file.
 	Oldest *time.Time `json:"oldest,omitempty"`
 	Newest *time.Time `json:"newest,omitempty"`
+	// Bytes is the size of the file's pages (its WAL aside).
+	Bytes int64 `json:"bytes"`
+	// Retention is what the file's exporter keeps: spans older than the
+	// max age or beyond the max size are deleted, so Oldest is the oldest
+	// span kept. Absent when the exporter recorded none.
+	Retention *Retention `json:"retention,omitempty"`
 }
 
 // Operation aggregates the spans of one pub/sub operation in the window.
@@ -497,6 +503,9 @@ func (f *file) describe(ctx context.Context) (FileSummary, error) {
 	if oldest.Valid {
 		o, n := time.Unix(0, oldest.Int64), time.Unix(0, newest.Int64)
 		fs.Oldest, fs.Newest = &o, &n
+	}
+	if fs.Retention, fs.Bytes, err = f.retention(ctx); err != nil {
+		return fs, err
 	}
 	rows, err := f.db.QueryContext(ctx, "SELECT key, value FROM meta WHERE key IN ('dropped_spans', 'failed_spans')")
 	if err != nil {

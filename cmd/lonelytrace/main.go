@@ -25,7 +25,7 @@ type command struct {
 }
 
 var commands = map[string]command{
-	"view":     {runView, "view [-addr 127.0.0.1:8080] [-prefix /stats] FILE...  serve the viewer"},
+	"view":     {runView, "view [-addr 127.0.0.1:8080] [-prefix /stats] [-token T] FILE...  serve the viewer"},
 	"summary":  {runSummary, "summary [window flags] FILE...  print the aggregates as text"},
 	"snapshot": {runSnapshot, "snapshot -o report.html [window flags] FILE...  save the page"},
 	"replay":   {runReplay, "replay -endpoint http://127.0.0.1:4318 FILE...  send stored spans to an OTLP/HTTP collector"},

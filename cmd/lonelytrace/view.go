@@ -19,10 +19,25 @@ import (
 	"github.com/lonelytrace/lonelytrace/viewer"
 )
 
+// envViewerToken is read when -token is not given.
+const envViewerToken = "LONELYTRACE_VIEWER_TOKEN"
+
+// minTokenLen is the shortest token the viewer accepts: a token short
+// enough to guess protects nothing.
+const minTokenLen = 16
+
 func runView(args []string, stdout io.Writer) error {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return serveView(ctx, args, stdout)
+}
+
+// serveView serves the viewer until ctx ends.
+func serveView(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("view", flag.ContinueOnError)
-	addr := fs.String("addr", "127.0.0.1:8080", "address to listen on; loopback only")
+	addr := fs.String("addr", "127.0.0.1:8080", "address to listen on; one that is not loopback needs a token")
 	prefix := fs.String("prefix", "/stats", "path the viewer is served under")
+	token := fs.String("token", "", "token every request must carry, as ?token= or Authorization: Bearer (default $"+envViewerToken+")")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -30,7 +45,14 @@ func runView(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if err := checkLoopback(*addr); err != nil {
+	tok := *token
+	if tok == "" {
+		tok = os.Getenv(envViewerToken)
+	}
+	if tok != "" && len(tok) < minTokenLen {
+		return fmt.Errorf("view: the token is %d bytes; use at least %d (for example: openssl rand -hex 16)", len(tok), minTokenLen)
+	}
+	if err := checkLoopback(*addr); err != nil && tok == "" {
 		return err
 	}
 	p := "/" + strings.Trim(*prefix, "/")
@@ -44,7 +66,11 @@ func runView(args []string, stdout io.Writer) error {
 	defer v.Close()
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
-	v.Register(e.Group(p))
+	var mw []echo.MiddlewareFunc
+	if tok != "" {
+		mw = append(mw, viewer.RequireToken(tok))
+	}
+	v.Register(e.Group(p, mw...))
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		return err
@@ -57,9 +83,11 @@ func runView(args []string, stdout io.Writer) error {
 		IdleTimeout:       60 * time.Second,
 		MaxHeaderBytes:    64 << 10,
 	}
-	fmt.Fprintf(stdout, "lonelytrace: viewing %d file(s) at http://%s%s/\n", len(files), ln.Addr(), p)
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	withToken := ""
+	if tok != "" {
+		withToken = "?" + viewer.TokenParam + "=<token>"
+	}
+	fmt.Fprintf(stdout, "lonelytrace: viewing %d file(s) at http://%s%s/%s\n", len(files), ln.Addr(), p, withToken)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
@@ -78,8 +106,8 @@ func runView(args []string, stdout io.Writer) error {
 	return nil
 }
 
-// checkLoopback refuses addresses other machines can reach: the viewer
-// shows every topic and attribute and has no access control of its own.
+// checkLoopback refuses addresses other machines can reach unless a token
+// guards them: the viewer shows every topic and attribute.
 func checkLoopback(addr string) error {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
@@ -91,5 +119,5 @@ func checkLoopback(addr string) error {
 	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
 		return nil
 	}
-	return fmt.Errorf("view: -addr %q is not a loopback address; the viewer has no access control, so it listens on 127.0.0.1 or ::1 only", addr)
+	return fmt.Errorf("view: -addr %q is not a loopback address: give a token (-token or $%s) that every request must carry, or listen on 127.0.0.1", addr, envViewerToken)
 }
