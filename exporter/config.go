@@ -12,6 +12,12 @@ const (
 	// transaction at most. Larger transactions amortise the commit; smaller
 	// ones let readers see new spans sooner.
 	DefaultMaxTxnSpans = 16384
+	// DefaultCommitInterval is how long the writer gathers batches into
+	// one transaction before it commits, unless the transaction is full or
+	// a ForceFlush or Shutdown is waiting. Each commit rewrites the last
+	// pages of the table and its indexes and one page per new trace in the
+	// trace-id index, so fewer, larger commits write far less.
+	DefaultCommitInterval = 500 * time.Millisecond
 	// DefaultBusyTimeout is how long a write waits for another process's
 	// lock on the same file.
 	DefaultBusyTimeout = 5 * time.Second
@@ -29,6 +35,7 @@ const (
 )
 
 type config struct {
+	commitEvery  time.Duration
 	queueSize    int
 	maxTxnSpans  int
 	busyTimeout  time.Duration
@@ -46,6 +53,7 @@ func newConfig(opts []Option) config {
 	c := config{
 		queueSize:    DefaultQueueSize,
 		maxTxnSpans:  DefaultMaxTxnSpans,
+		commitEvery:  DefaultCommitInterval,
 		busyTimeout:  DefaultBusyTimeout,
 		retryBackoff: DefaultRetryBackoff,
 		maxAge:       DefaultMaxAge,
@@ -87,6 +95,17 @@ func WithMaxTxnSpans(n int) Option {
 	return optionFunc(func(c config) config {
 		if n >= 1 {
 			c.maxTxnSpans = n
+		}
+		return c
+	})
+}
+
+// WithCommitInterval sets how long the writer gathers batches before it
+// commits them; 0 commits whatever is queued at once.
+func WithCommitInterval(d time.Duration) Option {
+	return optionFunc(func(c config) config {
+		if d >= 0 {
+			c.commitEvery = d
 		}
 		return c
 	})

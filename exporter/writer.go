@@ -137,6 +137,8 @@ func (w *writer) resetCaches() {
 func (w *writer) run() {
 	defer close(w.e.done)
 	group := make([]job, 0, w.cfg.queueSize)
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
 	for {
 		j, ok := <-w.e.queue
 		if !ok {
@@ -145,21 +147,26 @@ func (w *writer) run() {
 		}
 		group = append(group[:0], j)
 		n := len(j.spans)
-		open := true
-	drain:
-		for n < w.cfg.maxTxnSpans {
+		open, urgent := true, j.flushed != nil || j.control != nil
+		// Gather until the transaction is full, the commit interval has
+		// passed, or somebody waits for the disk (ForceFlush, Shutdown).
+		timer.Reset(w.cfg.commitEvery)
+	gather:
+		for n < w.cfg.maxTxnSpans && !urgent {
 			select {
 			case j, ok := <-w.e.queue:
 				if !ok {
 					open = false
-					break drain
+					break gather
 				}
 				group = append(group, j)
 				n += len(j.spans)
-			default:
-				break drain
+				urgent = j.flushed != nil || j.control != nil
+			case <-timer.C:
+				break gather
 			}
 		}
+		timer.Stop()
 		w.commit(group, n)
 		clear(group) // let the spans be collected
 		w.maintain()

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strconv"
 	"syscall"
 	"text/tabwriter"
@@ -32,8 +33,20 @@ func runLoad(args []string, stdout io.Writer) error {
 	out := fs.String("out", "", "keep the files in this directory, adding to them if they exist (default: a temporary directory, removed)")
 	compare := fs.Bool("compare", false, "run the same load against the SDK with a discarding exporter, plain SQLite inserts and OTLP/HTTP too")
 	asJSON := fs.Bool("json", false, "print the results as JSON as well")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file (go tool pprof reads it)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return fmt.Errorf("load: %w", err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fmt.Errorf("load: %w", err)
+		}
+		defer pprof.StopCPUProfile()
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("load: unexpected arguments %q", fs.Args())
