@@ -56,9 +56,18 @@ func recordSpans(tr trace.Tracer, n int) {
 	}
 }
 
+// quietDrops keeps the exporter's drop reports off the benchmark output:
+// the benchmarks report drops as a metric.
+func quietDrops(b *testing.B) {
+	prev := otel.GetErrorHandler()
+	otel.SetErrorHandler(otel.ErrorHandlerFunc(func(error) {}))
+	b.Cleanup(func() { otel.SetErrorHandler(prev) })
+}
+
 // BenchmarkPipeline measures sustained ingest through otelsetup's whole
 // pipeline into the file: the clock runs until every span is committed.
 func BenchmarkPipeline(b *testing.B) {
+	quietDrops(b)
 	b.Setenv("OTEL_TRACES_EXPORTER", "sqlite")
 	path := filepath.Join(b.TempDir(), "pipeline.db")
 	var exp *exporter.Exporter
@@ -94,6 +103,7 @@ func (discard) Shutdown(context.Context) error                             { ret
 // attributes, end) with lonelytrace behind the batch processor, against the
 // same processor with an exporter that discards everything.
 func BenchmarkAppCost(b *testing.B) {
+	quietDrops(b)
 	run := func(b *testing.B, e sdktrace.SpanExporter) {
 		tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(e,
 			sdktrace.WithMaxQueueSize(otelsetup.DefaultSQLiteQueueSize),
