@@ -43,6 +43,7 @@ type Exporter struct {
 	written, dropped, failed, batches, txns atomic.Int64
 	lastErr                                 atomic.Pointer[timedError]
 	dropping                                atomic.Bool
+	lastDrop                                atomic.Int64 // Unix ns of the latest drop
 
 	// maint is the state of the writer's maintenance (maintain.go); only
 	// the writer goroutine touches it.
@@ -166,12 +167,18 @@ func (e *Exporter) ExportSpans(ctx context.Context, spans []sdktrace.ReadOnlySpa
 		}
 	}
 	e.batches.Add(1)
-	e.dropping.Store(false)
+	// An episode of drops ends once a batch is queued a second after the
+	// last drop: under a steady overload, queued and dropped batches
+	// alternate, and each would otherwise be a new report.
+	if e.dropping.Load() && time.Now().UnixNano()-e.lastDrop.Load() > int64(time.Second) {
+		e.dropping.Store(false)
+	}
 	return nil
 }
 
 func (e *Exporter) drop(n int) {
 	e.dropped.Add(int64(n))
+	e.lastDrop.Store(time.Now().UnixNano())
 	if !e.dropping.Swap(true) {
 		otel.Handle(fmt.Errorf("lonelytrace exporter: queue of %s full, dropping spans (%d dropped so far; the writer cannot keep up or the disk is stalled)", e.path, e.dropped.Load()))
 	}
