@@ -415,7 +415,7 @@ func TestExporter_FullQueue(t *testing.T) {
 	otel.SetErrorHandler(otel.ErrorHandlerFunc(func(err error) { mu.Lock(); handled = append(handled, err); mu.Unlock() }))
 	t.Cleanup(func() { otel.SetErrorHandler(otel.ErrorHandlerFunc(func(error) {})) })
 
-	e := mustNew(t, path, exporter.WithQueueSize(1), exporter.WithBusyTimeout(10*time.Second))
+	e := mustNew(t, path, exporter.WithQueueSize(1), exporter.WithBusyTimeout(10*time.Second), exporter.WithCommitInterval(0))
 	release := lockFile(t, path)
 	ctx := context.Background()
 	// The writer takes the first batch and blocks on the lock; the second

@@ -63,7 +63,11 @@ func TestPage_Browser(t *testing.T) {
 		chromedp.WaitVisible("#query"),
 		chromedp.SetValue("#since", "beginning"),
 		chromedp.SetValue("#topic", "orders"),
+		// The old page has a trace list too: mark it, and wait for a
+		// document without the mark.
+		chromedp.Evaluate[chromedp.Void](`document.body.dataset.old = "1"`),
 		chromedp.Click("#apply"),
+		chromedp.WaitNotPresent("body[data-old]"),
 		chromedp.WaitVisible("#trace-list"),
 	); err != nil {
 		t.Fatal(err)
