@@ -69,6 +69,9 @@ func (w *writer) maintain() {
 		}
 		m.saved = true
 	}
+	if due {
+		w.boundWAL()
+	}
 	if due || m.backlog {
 		w.retain(ingested)
 	}

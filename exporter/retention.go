@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"os"
 	"time"
 
 	"go.opentelemetry.io/otel"
@@ -29,12 +30,16 @@ const (
 	idleRetention = 50 * time.Millisecond
 	// lowWater is the share of the size limit retention deletes down to
 	// once over it, so that it runs in bursts, not after every batch.
-	lowWater = 0.9
+	lowWater = 0.95
 	// minMaxSize is the smallest size limit WithMaxSize accepts.
 	minMaxSize = 1 << 20
 	// walLimit bounds the WAL file left after a checkpoint, which the size
 	// limit does not count.
 	walLimit = 64 << 20
+	// walWait is how long boundWAL waits for readers of old snapshots,
+	// holding up the writer: a wait of a second, with the checkpoint after
+	// it, outlasted the queue in the soak at 20,000 spans/s.
+	walWait = 200 * time.Millisecond
 )
 
 // Meta keys the exporter writes. The viewer reads them to show the
@@ -138,10 +143,14 @@ func (w *writer) retentionStep(limit int) (more bool, err error) {
 			return false, err
 		}
 	}
-	if deleted > 0 || m.trimming && free > 0 {
-		// Only the pages retention freed: giving back free pages the file
-		// had for other reasons would also make room under a full disk
-		// (or max_page_count) behind the writer's back.
+	// Freed pages are given back when they are a tenth of the file, or
+	// the file is over its limit: under steady ingest new rows reuse them
+	// at once, and moving pages to shrink a large file costs more than
+	// the deletes. Only after a step that deleted: giving back pages free
+	// for other reasons would also make room under a full disk (or
+	// max_page_count) behind the writer's back.
+	total := used + free*w.pageSize(ctx)
+	if deleted > 0 && (free*10 > total/max(w.pageSize(ctx), 1) || w.cfg.maxSize > 0 && total > w.cfg.maxSize) {
 		// Each page is one result row; stepping through them all is what
 		// makes SQLite free them.
 		rows, err := w.conn.QueryContext(ctx, fmt.Sprintf("PRAGMA incremental_vacuum(%d)", vacuumStepPages))
@@ -161,7 +170,7 @@ func (w *writer) retentionStep(limit int) (more bool, err error) {
 	}
 	// The age rule looks at the oldest limit spans in insertion order; a
 	// step that deleted some of them may have left more behind.
-	return deleted > 0 || m.trimming && free > 0, nil
+	return deleted > 0, nil
 }
 
 // pages returns the bytes the file's pages in use take, and how many
@@ -328,4 +337,40 @@ func (w *writer) fixBatches(ctx context.Context, lo, hi int64) error {
 		return fmt.Errorf("delete batches: %w", err)
 	}
 	return nil
+}
+
+// boundWAL checkpoints the WAL and truncates it once it has grown past
+// walLimit. SQLite's own checkpoints after each commit can only restart
+// the WAL from its beginning at a moment when no reader still uses an old
+// snapshot; with a viewer polling a busy file there may be no such moment
+// for hours, and the WAL grows without bound. This waits up to walWait for
+// the readers of old snapshots (new readers are not held up), and tries
+// again a second later if they are still there.
+func (w *writer) boundWAL() {
+	fi, err := os.Stat(w.path + "-wal")
+	if err != nil || fi.Size() <= walLimit {
+		return
+	}
+	ctx := context.Background()
+	if _, err := w.conn.ExecContext(ctx, fmt.Sprintf("PRAGMA busy_timeout = %d", walWait.Milliseconds())); err != nil {
+		return
+	}
+	// The result (busy, frames, frames checkpointed) says whether readers
+	// kept it from finishing; either way the next try is a second away.
+	rows, err := w.conn.QueryContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)")
+	if err == nil {
+		for rows.Next() {
+		}
+		rows.Close()
+	}
+	_, _ = w.conn.ExecContext(ctx, fmt.Sprintf("PRAGMA busy_timeout = %d", w.cfg.busyTimeout.Milliseconds()))
+}
+
+// pageSize returns the file's page size.
+func (w *writer) pageSize(ctx context.Context) int64 {
+	var n int64
+	if err := w.conn.QueryRowContext(ctx, "PRAGMA page_size").Scan(&n); err != nil || n <= 0 {
+		return 4096
+	}
+	return n
 }
