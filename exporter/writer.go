@@ -204,7 +204,9 @@ func (w *writer) commit(group []job, n int) {
 			w.e.written.Add(int64(n))
 			w.e.txns.Add(1)
 			w.persistedDropped, w.persistedFailed = dropped, failed
-			if w.failing {
+			// Only spans written prove the fault has cleared: a transaction
+			// of counters alone can fit on a disk that is still full.
+			if w.failing && n > 0 {
 				w.failing = false
 				otel.Handle(fmt.Errorf("lonelytrace exporter: writing to %s works again (%d spans failed in all)", w.path, failed))
 			}
