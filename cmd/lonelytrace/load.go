@@ -17,13 +17,6 @@ import (
 	"github.com/lonelytrace/lonelytrace/internal/load"
 )
 
-// load registers itself here rather than in main.go's list, so that the
-// command lives in one file.
-func init() {
-	commands["load"] = command{runLoad,
-		"load [-rate 0] [-duration 10s] [-producers 1] [-spans N] [-out DIR] [-compare] [-json]  measure the pipeline under load"}
-}
-
 func runLoad(args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("load", flag.ContinueOnError)
 	rate := fs.Float64("rate", 0, "spans per second all producers together start; 0 is flat out")

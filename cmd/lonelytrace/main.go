@@ -5,6 +5,7 @@
 //	lonelytrace summary [-since 24h-ago] [-until now] [-tz ZONE] FILE...
 //	lonelytrace snapshot -o report.html FILE...
 //	lonelytrace replay -endpoint http://127.0.0.1:4318 FILE...
+//	lonelytrace load [-rate 0] [-duration 10s] [-compare]
 package main
 
 import (
@@ -29,6 +30,7 @@ var commands = map[string]command{
 	"summary":  {runSummary, "summary [window flags] FILE...  print the aggregates as text"},
 	"snapshot": {runSnapshot, "snapshot -o report.html [window flags] FILE...  save the page"},
 	"replay":   {runReplay, "replay -endpoint http://127.0.0.1:4318 FILE...  send stored spans to an OTLP/HTTP collector"},
+	"load":     {runLoad, "load [-rate 0] [-duration 10s] [-producers 1] [-spans N] [-out DIR] [-compare] [-json] [-cpuprofile FILE]  measure the pipeline under load"},
 }
 
 // errUsage makes main print the usage and exit with status 2.
