@@ -71,17 +71,12 @@ func runBroadcaster(ctx context.Context, cfg childConfig, ctl *control, stdout i
 	// asks until its answer, which carries them home to the subscriber;
 	// the spans that do not ride home go to this process's exporters.
 	var proc *spanreturn.Processor
-	shutdown, err := otelsetup.Start(ctx,
-		otelsetup.WithServiceName(cfg.name),
-		otelsetup.WithDBPath(cfg.db),
-		otelsetup.WithSpanReturnServer(func(p *spanreturn.Processor) { proc = p }))
+	shutdown, err := startTracing(ctx, cfg, otelsetup.WithSpanReturnServer(func(p *spanreturn.Processor) { proc = p }))
 	if err != nil {
 		return err
 	}
 	defer func() {
-		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if e := shutdown(sctx); e != nil && err == nil {
+		if e := shutdown(); e != nil && err == nil {
 			err = e
 		}
 	}()

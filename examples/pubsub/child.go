@@ -18,6 +18,8 @@ import (
 
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/trace"
+
+	"github.com/lonelytrace/lonelytrace/otelsetup"
 )
 
 // The environment by which the demo re-executes itself in a role. The
@@ -47,6 +49,24 @@ const (
 const tracerName = "github.com/lonelytrace/lonelytrace/examples/pubsub"
 
 func tracer() trace.Tracer { return otel.Tracer(tracerName) }
+
+// startTracing installs the SDK for a child process under its own service
+// name and trace file, with its side of span return. The shutdown it
+// returns flushes within 10 s.
+func startTracing(ctx context.Context, cfg childConfig, spanReturn otelsetup.Option) (shutdown func() error, err error) {
+	stop, err := otelsetup.Start(ctx,
+		otelsetup.WithServiceName(cfg.name),
+		otelsetup.WithDBPath(cfg.db),
+		spanReturn)
+	if err != nil {
+		return nil, err
+	}
+	return func() error {
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		return stop(sctx)
+	}, nil
+}
 
 // childConfig is what the demo tells a child on its command line.
 type childConfig struct {

@@ -80,17 +80,12 @@ func runSubscriber(ctx context.Context, cfg childConfig, ctl *control, stdout io
 	// The broadcasters' spans of our requests ride home in their answers
 	// and go, on our clock, wherever our own spans go.
 	var recv *spanreturn.Receiver
-	shutdown, err := otelsetup.Start(ctx,
-		otelsetup.WithServiceName(cfg.name),
-		otelsetup.WithDBPath(cfg.db),
-		otelsetup.WithSpanReturnClient(func(r *spanreturn.Receiver) { recv = r }))
+	shutdown, err := startTracing(ctx, cfg, otelsetup.WithSpanReturnClient(func(r *spanreturn.Receiver) { recv = r }))
 	if err != nil {
 		return err
 	}
 	defer func() {
-		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if e := shutdown(sctx); e != nil && err == nil {
+		if e := shutdown(); e != nil && err == nil {
 			err = e
 		}
 	}()
