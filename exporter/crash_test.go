@@ -153,8 +153,8 @@ func TestCrash_Kill9(t *testing.T) {
 		}
 		kills++
 
-		if _, err := os.Stat(path); os.IsNotExist(err) && committed == 0 {
-			t.Logf("kill %d before the file was created", kills)
+		if fi, err := os.Stat(path); (os.IsNotExist(err) || err == nil && fi.Size() == 0) && committed == 0 {
+			t.Logf("kill %d before the file was created or its first page written", kills)
 			continue
 		}
 		db := mustOpenRead(t, path)

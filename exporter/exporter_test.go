@@ -429,8 +429,8 @@ func TestExporter_FullQueue(t *testing.T) {
 	}
 	const wait = 100 * time.Millisecond
 	for range 3 {
-		dctx, cancel := context.WithTimeout(ctx, wait)
 		began := time.Now()
+		dctx, cancel := context.WithTimeout(ctx, wait)
 		err := e.ExportSpans(dctx, spans(7))
 		took := time.Since(began)
 		cancel()

@@ -131,6 +131,9 @@ func OpenRead(ctx context.Context, path string, opts ...ReadOption) (*sql.DB, er
 		return nil, err
 	}
 	if isNew {
+		if _, err := os.Stat(path); err == nil {
+			return nil, fmt.Errorf("open %s: the file is empty: no trace file has been written there yet", path)
+		}
 		return nil, fmt.Errorf("open %s: %w", path, os.ErrNotExist)
 	}
 	uri := dsn(path, "ro", DefaultBusyTimeout) + "&_pragma=query_only(1)"
