@@ -98,6 +98,6 @@ func (w *writer) reopen(gone bool) error {
 	nw.persistedDropped, nw.persistedFailed, nw.failing = w.persistedDropped, w.persistedFailed, w.failing
 	*w = *nw
 	m.remember(w.path)
-	m.broken, m.saved, m.backlog, m.trimming, m.hasBatches = false, false, false, false, 0
+	m.broken, m.saved, m.backlog, m.trimming = false, false, false, false
 	return nil
 }

@@ -34,9 +34,6 @@ type maintenance struct {
 	// vanished file: the ticks that wake it would only make it retry, and
 	// persist the failure count, between the application's own batches.
 	quiet atomic.Bool
-	// hasBatches is 1 when the open file has a batches table, 2 when not,
-	// 0 before retention looked.
-	hasBatches int
 }
 
 // maintain runs on the writer goroutine between transactions: the place

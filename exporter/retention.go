@@ -286,24 +286,13 @@ func (w *writer) saveRetention() error {
 	return nil
 }
 
-// fixBatches brings the rows of the batches table (when the file has
-// one) that cover span ids lo..hi back in line with the spans left: their
+// fixBatches brings the rows of the batches table that cover span ids
+// lo..hi back in line with the spans left: their
 // count and range of starts recomputed, and those left empty deleted. The
 // viewer counts spans and finds the oldest from that table. Retention
 // deletes from the oldest end, so the batches concerned are the first
 // ones in id order, and the scan stops at the first batch past hi.
 func (w *writer) fixBatches(ctx context.Context, lo, hi int64) error {
-	m := &w.e.maint
-	if m.hasBatches == 0 {
-		var n int
-		if err := w.conn.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = 'batches'").Scan(&n); err != nil {
-			return fmt.Errorf("look for the batches table: %w", err)
-		}
-		m.hasBatches = 2 - n // 1 yes, 2 no
-	}
-	if m.hasBatches != 1 {
-		return nil
-	}
 	rows, err := w.conn.QueryContext(ctx, "SELECT id, first_span, last_span FROM batches ORDER BY id")
 	if err != nil {
 		return fmt.Errorf("read batches: %w", err)
