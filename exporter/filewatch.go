@@ -97,6 +97,7 @@ func (w *writer) reopen(gone bool) error {
 	nw.e = w.e
 	nw.persistedDropped, nw.persistedFailed, nw.failing = w.persistedDropped, w.persistedFailed, w.failing
 	*w = *nw
+	w.keyIDs = w.keyID // nw's was bound to nw
 	m.remember(w.path)
 	m.broken, m.saved, m.backlog, m.trimming = false, false, false, false
 	return nil

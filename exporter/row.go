@@ -42,12 +42,12 @@ func (w *writer) appendRow(ctx context.Context, s sdktrace.ReadOnlySpan) error {
 	}
 
 	attrs := s.Attributes()
-	var keyErr error
 	var attrsArg, eventsArg, linksArg any
 	if len(attrs) > 0 {
-		w.buf = schema.AppendAttributes(w.buf[:0], attrs, func(k string) int64 { return w.keyID(ctx, k, &keyErr) })
-		if keyErr != nil {
-			return keyErr
+		w.buf = schema.AppendAttributes(w.buf[:0], attrs, w.keyIDs)
+		if err := w.keyErr; err != nil {
+			w.keyErr = nil
+			return err
 		}
 		attrsArg = string(w.buf)
 	}

@@ -63,6 +63,10 @@ type writer struct {
 
 	args []any
 	buf  []byte
+	// keyIDs is w.keyID as a schema.KeyIDFunc, made once rather than a
+	// closure per span; keyErr is its failure.
+	keyIDs schema.KeyIDFunc
+	keyErr error
 	// minStart and maxStart bound the start times of the rows of the
 	// transaction being written, for its batches row.
 	minStart, maxStart int64
@@ -78,6 +82,7 @@ func newWriter(db *sql.DB, path string, cfg config) (*writer, error) {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
 	w := &writer{db: db, conn: conn, path: path, cfg: cfg}
+	w.keyIDs = w.keyID
 	w.resetCaches()
 	stmts := []struct {
 		dst **sql.Stmt
@@ -323,19 +328,21 @@ func (w *writer) closeStmts() {
 }
 
 // keyID returns the attribute_keys.id of key, inserting it on first sight.
-// A failure is kept in *errp, since the attribute encoder cannot return one.
-func (w *writer) keyID(ctx context.Context, key string, errp *error) int64 {
+// A failure is kept in w.keyErr, since the attribute encoder cannot return
+// one; appendRow checks it after each span.
+func (w *writer) keyID(key string) int64 {
 	if id, ok := w.keys[key]; ok {
 		return id
 	}
+	ctx := context.Background()
 	var id int64
 	err := w.keyInsert.QueryRowContext(ctx, key).Scan(&id)
 	if errors.Is(err, sql.ErrNoRows) {
 		err = w.keySelect.QueryRowContext(ctx, key).Scan(&id)
 	}
 	if err != nil {
-		if *errp == nil {
-			*errp = fmt.Errorf("attribute key %q: %w", key, err)
+		if w.keyErr == nil {
+			w.keyErr = fmt.Errorf("attribute key %q: %w", key, err)
 		}
 		return 0
 	}
