@@ -2,8 +2,9 @@ package exporter
 
 import (
 	"context"
-	"database/sql"
+	"database/sql/driver"
 	"fmt"
+	"io"
 	"strings"
 
 	"go.opentelemetry.io/otel/trace"
@@ -45,11 +46,11 @@ func (w *writer) resolveTraces(ctx context.Context, group []job) error {
 	}
 	ids := w.newTraces
 	for len(ids) > 0 {
-		n, stmt := tracesPerInsert, w.traceInsertMany
+		n, stmt, args := tracesPerInsert, w.traceInsertMany, w.traceArgsMany
 		if len(ids) < tracesPerInsert {
-			n, stmt = 1, w.traceInsertOne
+			n, stmt, args = 1, w.traceInsertOne, w.traceArgsOne
 		}
-		if err := w.insertTraces(ctx, stmt, ids[:n]); err != nil {
+		if err := w.insertTraces(ctx, stmt, args, ids[:n]); err != nil {
 			return err
 		}
 		ids = ids[n:]
@@ -69,28 +70,38 @@ func (w *writer) resolveTraces(ctx context.Context, group []job) error {
 	return nil
 }
 
-func (w *writer) insertTraces(ctx context.Context, stmt *sql.Stmt, ids []trace.TraceID) error {
-	args := w.traceArgs[:0]
+// insertTraces inserts the trace ids ids with stmt, whose arguments are
+// args, and caches the traces.id of those that were new.
+func (w *writer) insertTraces(ctx context.Context, stmt driver.Stmt, args []driver.NamedValue, ids []trace.TraceID) error {
 	for i := range ids {
-		args = append(args, ids[i][:])
+		args[i].Value = ids[i][:]
 	}
-	w.traceArgs = args
-	rows, err := stmt.QueryContext(ctx, args...)
-	if err != nil {
-		return fmt.Errorf("insert traces: %w", err)
-	}
-	defer rows.Close()
-	var ref int64
-	var raw []byte
-	for rows.Next() {
-		if err := rows.Scan(&ref, &raw); err != nil {
-			return fmt.Errorf("insert traces: %w", err)
+	defer clear(w.traceRow)
+	err := w.conn.Raw(func(any) error {
+		rows, err := stmt.(driver.StmtQueryContext).QueryContext(ctx, args)
+		if err != nil {
+			return err
 		}
-		var id trace.TraceID
-		copy(id[:], raw)
-		w.cacheTrace(id, ref)
+		defer rows.Close()
+		for {
+			if err := rows.Next(w.traceRow); err != nil {
+				if err == io.EOF {
+					return nil
+				}
+				return err
+			}
+			ref, ok1 := w.traceRow[0].(int64)
+			raw, ok2 := w.traceRow[1].([]byte)
+			if !ok1 || !ok2 || len(raw) != len(trace.TraceID{}) {
+				return fmt.Errorf("unexpected row (%T, %T)", w.traceRow[0], w.traceRow[1])
+			}
+			w.cacheTrace(trace.TraceID(raw), ref)
+		}
+	})
+	for i := range ids {
+		args[i].Value = nil
 	}
-	if err := rows.Err(); err != nil {
+	if err != nil {
 		return fmt.Errorf("insert traces: %w", err)
 	}
 	return nil

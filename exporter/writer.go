@@ -3,6 +3,7 @@ package exporter
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"math"
@@ -17,22 +18,6 @@ import (
 	"github.com/lonelytrace/lonelytrace/schema"
 )
 
-// rowsPerInsert is how many spans one multi-row INSERT carries. One
-// statement per 32 rows amortises the per-statement cost of database/sql
-// and the driver while staying far below SQLite's variable limit.
-const rowsPerInsert = 32
-
-// spanColumns are the columns of the spans table the writer fills, in the
-// order of its arguments.
-var spanColumns = []string{
-	"trace", "span_id", "parent_span_id", "parent_remote", "flags", "trace_state",
-	"name", "kind", "start_ns", "end_ns", "status_code", "status_message",
-	"attributes", "events", "links",
-	"dropped_attributes", "dropped_events", "dropped_links", "child_count",
-	"resource", "scope",
-	"op", "topic", "glob", "broadcaster", "body_size", "subscribers", "stateful",
-}
-
 // writer owns the file's only connection. It runs on one goroutine, so
 // nothing in it is locked.
 type writer struct {
@@ -42,8 +27,14 @@ type writer struct {
 	path string
 	cfg  config
 
-	insertOne, insertMany           *sql.Stmt
-	traceInsertOne, traceInsertMany *sql.Stmt
+	// inserts has a span statement for each combination of column groups.
+	inserts [groupAll + 1]spanInsert
+	// traceInsertOne and traceInsertMany run on the driver's connection,
+	// as the span inserts do, with the arguments traceArgsOne and
+	// traceArgsMany; traceRow is their scratch row.
+	traceInsertOne, traceInsertMany driver.Stmt
+	traceArgsOne, traceArgsMany     []driver.NamedValue
+	traceRow                        []driver.Value
 	traceSelect                     *sql.Stmt
 	keyInsert, keySelect            *sql.Stmt
 	resourceUpsert                  *sql.Stmt
@@ -56,13 +47,14 @@ type writer struct {
 	traces, oldTraces map[trace.TraceID]int64
 	pending           map[trace.TraceID]struct{} // scratch of resolveTraces
 	newTraces         []trace.TraceID            // scratch of resolveTraces
-	traceArgs         []any                      // scratch of insertTraces
 	keys              map[string]int64
 	resources         map[*resource.Resource]int64
 	scopes            map[instrumentation.Scope]int64
 
-	args []any
-	buf  []byte
+	// row is the span being added; arena holds the bytes of the text
+	// and blob values of the transaction's rows (see text).
+	row   spanRow
+	arena []byte
 	// keyIDs is w.keyID as a schema.KeyIDFunc, made once rather than a
 	// closure per span; keyErr is its failure.
 	keyIDs schema.KeyIDFunc
@@ -88,10 +80,6 @@ func newWriter(db *sql.DB, path string, cfg config) (*writer, error) {
 		dst **sql.Stmt
 		sql string
 	}{
-		{&w.insertOne, insertSQL(1)},
-		{&w.insertMany, insertSQL(rowsPerInsert)},
-		{&w.traceInsertOne, traceInsertSQL(1)},
-		{&w.traceInsertMany, traceInsertSQL(tracesPerInsert)},
 		{&w.traceSelect, "SELECT id FROM traces WHERE trace_id = ?"},
 		{&w.keyInsert, "INSERT INTO attribute_keys (key) VALUES (?) ON CONFLICT (key) DO NOTHING RETURNING id"},
 		{&w.keySelect, "SELECT id FROM attribute_keys WHERE key = ?"},
@@ -109,22 +97,12 @@ func newWriter(db *sql.DB, path string, cfg config) (*writer, error) {
 			return nil, fmt.Errorf("prepare statement %d on %s: %w", i, path, err)
 		}
 	}
-	return w, nil
-}
-
-func insertSQL(rows int) string {
-	var b strings.Builder
-	b.WriteString("INSERT INTO spans (")
-	b.WriteString(strings.Join(spanColumns, ", "))
-	b.WriteString(") VALUES ")
-	one := "(" + strings.TrimSuffix(strings.Repeat("?, ", len(spanColumns)), ", ") + ")"
-	for i := 0; i < rows; i++ {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		b.WriteString(one)
+	if err := w.prepareInserts(ctx); err != nil {
+		w.closeStmts()
+		conn.Close()
+		return nil, fmt.Errorf("prepare the span inserts on %s: %w", path, err)
 	}
-	return b.String()
+	return w, nil
 }
 
 func (w *writer) resetCaches() {
@@ -249,8 +227,8 @@ func (w *writer) transaction(group []job, dropped, failed int64) (err error) {
 		return err
 	}
 	w.minStart, w.maxStart = math.MaxInt64, math.MinInt64
-	w.args = w.args[:0]
-	rows, total := 0, 0
+	defer w.clearRows()
+	total := 0
 	for _, j := range group {
 		for _, s := range j.spans {
 			if s == nil {
@@ -259,24 +237,12 @@ func (w *writer) transaction(group []job, dropped, failed int64) (err error) {
 			if err := w.appendRow(ctx, s); err != nil {
 				return err
 			}
-			rows++
 			total++
-			if rows == rowsPerInsert {
-				if _, err := w.insertMany.ExecContext(ctx, w.args...); err != nil {
-					return fmt.Errorf("insert spans: %w", err)
-				}
-				w.args, rows = w.args[:0], 0
-			}
 		}
 	}
-	for i := 0; i < rows; i++ {
-		one := w.args[i*len(spanColumns) : (i+1)*len(spanColumns)]
-		if _, err := w.insertOne.ExecContext(ctx, one...); err != nil {
-			return fmt.Errorf("insert span: %w", err)
-		}
+	if err := w.flushRows(ctx); err != nil {
+		return err
 	}
-	clear(w.args) // drop references to this group's strings
-	w.args = w.args[:0]
 	if total > 0 {
 		first, last := before+1, before+int64(total)
 		if _, err := w.addBatch.ExecContext(ctx, first, last, total, w.minStart, w.maxStart, time.Now().UnixNano()); err != nil {
@@ -320,7 +286,8 @@ func (w *writer) close() error {
 }
 
 func (w *writer) closeStmts() {
-	for _, s := range []*sql.Stmt{w.insertOne, w.insertMany, w.traceInsertOne, w.traceInsertMany, w.traceSelect, w.keyInsert, w.keySelect, w.resourceUpsert, w.scopeUpsert, w.addMeta, w.lastSpan, w.addBatch} {
+	w.closeInserts()
+	for _, s := range []*sql.Stmt{w.traceSelect, w.keyInsert, w.keySelect, w.resourceUpsert, w.scopeUpsert, w.addMeta, w.lastSpan, w.addBatch} {
 		if s != nil {
 			s.Close()
 		}
