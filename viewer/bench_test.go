@@ -18,7 +18,7 @@ import (
 // a million spans takes longer than the benchmark itself.
 var (
 	benchMu    sync.Mutex
-	benchFiles = map[int]string{}
+	benchFiles = map[string]string{}
 	benchDir   string
 )
 
@@ -30,20 +30,25 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// benchFile returns a trace file of about n spans over the week before
-// testNow: notifies with three phases, receives with two, and the other
-// operations alone, written through the real SDK and exporter.
-func benchFile(b *testing.B, n int) string {
+// benchFile returns a trace file of about n spans spread evenly over the
+// span of time before testNow: notifies with three phases, receives with
+// two, and the other operations alone, written through the real SDK and
+// exporter.
+func benchFile(b *testing.B, n int, over time.Duration) string {
 	benchMu.Lock()
 	defer benchMu.Unlock()
-	if p, ok := benchFiles[n]; ok {
+	name := fmt.Sprintf("%d.db", n)
+	if over != 7*24*time.Hour {
+		name = fmt.Sprintf("%d-%v.db", n, over)
+	}
+	if p, ok := benchFiles[name]; ok {
 		return p
 	}
 	keep := os.Getenv("LONELYTRACE_BENCH_DIR") // keeps the files between runs
 	if keep != "" {
-		path := filepath.Join(keep, fmt.Sprintf("%d.db", n))
+		path := filepath.Join(keep, name)
 		if _, err := os.Stat(path); err == nil {
-			benchFiles[n] = path
+			benchFiles[name] = path
 			return path
 		}
 		if err := os.MkdirAll(keep, 0o755); err != nil {
@@ -60,10 +65,10 @@ func benchFile(b *testing.B, n int) string {
 	if keep != "" {
 		dir = keep
 	}
-	path := filepath.Join(dir, fmt.Sprintf("%d.db", n))
+	path := filepath.Join(dir, name)
 	r := newRecorder()
 	ctx := context.Background()
-	step := 7 * 24 * time.Hour / time.Duration(n)
+	step := over / time.Duration(n)
 	topics := []string{"orders", "orders/eu", "users.new", "metrics", "chat/room1", "chat/room2"}
 	spans := 0
 	var batch []opSpec
@@ -101,33 +106,51 @@ func benchFile(b *testing.B, n int) string {
 		r.record(ctx, o)
 	}
 	writeSpansAppend(b, path, r.c.take())
-	benchFiles[n] = path
+	benchFiles[name] = path
 	return path
 }
 
+// BenchmarkSummary times /api/summary over files of a week of spans, and
+// over a file of two minutes at 20,000 spans/s asked for the last minute,
+// as the soak's dashboard does (1.2 million spans in the window).
 func BenchmarkSummary(b *testing.B) {
+	type benchCase struct {
+		n     int
+		over  time.Duration
+		since string
+	}
+	var cases []benchCase
 	for _, n := range []int{100_000, 1_000_000} {
 		for _, since := range []string{"24h-ago", "beginning"} {
-			b.Run(fmt.Sprintf("spans=%d/since=%s", n, since), func(b *testing.B) {
-				path := benchFile(b, n)
-				v := mustOpen(b, testNow, path)
-				base := server(b, v)
-				params := url.Values{"since": {since}}
-				var times []time.Duration
-				b.ResetTimer()
-				for b.Loop() {
-					t0 := time.Now()
-					s := summary(b, base, params)
-					times = append(times, time.Since(t0))
-					if s.Operations[schema.OpNotify].Count == 0 {
-						b.Fatal("no notify in the window")
-					}
-				}
-				slices.Sort(times)
-				med := times[len(times)/2]
-				b.ReportMetric(float64(med.Microseconds())/1000, "median-ms")
-				b.ReportMetric(float64(n)/med.Seconds(), "spans/s")
-			})
+			cases = append(cases, benchCase{n, 7 * 24 * time.Hour, since})
 		}
+	}
+	cases = append(cases, benchCase{2_400_000, 2 * time.Minute, "1m-ago"})
+	for _, c := range cases {
+		n, since := c.n, c.since
+		name := fmt.Sprintf("spans=%d/since=%s", n, since)
+		if c.over != 7*24*time.Hour {
+			name = fmt.Sprintf("spans=%d/over=%v/since=%s", n, c.over, since)
+		}
+		b.Run(name, func(b *testing.B) {
+			path := benchFile(b, n, c.over)
+			v := mustOpen(b, testNow, path)
+			base := server(b, v)
+			params := url.Values{"since": {since}}
+			var times []time.Duration
+			b.ResetTimer()
+			for b.Loop() {
+				t0 := time.Now()
+				s := summary(b, base, params)
+				times = append(times, time.Since(t0))
+				if s.Operations[schema.OpNotify].Count == 0 {
+					b.Fatal("no notify in the window")
+				}
+			}
+			slices.Sort(times)
+			med := times[len(times)/2]
+			b.ReportMetric(float64(med.Microseconds())/1000, "median-ms")
+			b.ReportMetric(float64(n)/med.Seconds(), "spans/s")
+		})
 	}
 }
