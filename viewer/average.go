@@ -3,6 +3,7 @@ package viewer
 import (
 	"cmp"
 	"context"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -58,11 +59,14 @@ func (v *Viewer) averageTrace(ctx context.Context, op string, q Query, match fun
 	if total == 0 {
 		return avg, nil
 	}
+	// A viewer of one file knows a trace by its row id in that file,
+	// which spares a lookup in the traces table for each span read.
+	local := len(v.files) == 1
 	var ops []sampled
 	seen := make(map[spanKey]struct{})
 	for _, f := range v.files {
 		var err error
-		if ops, err = f.recentOps(ctx, op, q, match, v.sample, seen, ops); err != nil {
+		if ops, err = f.recentOps(ctx, op, q, match, v.sample, seen, ops, local); err != nil {
 			return nil, err
 		}
 	}
@@ -75,17 +79,21 @@ func (v *Viewer) averageTrace(ctx context.Context, op string, q Query, match fun
 	for _, o := range ops {
 		traceSet[[16]byte(o.key[:16])] = struct{}{}
 	}
-	hexIDs := make([]string, 0, len(traceSet))
+	list := make([]any, 0, len(traceSet))
 	for id := range traceSet {
-		hexIDs = append(hexIDs, hex.EncodeToString(id[:]))
+		if local {
+			list = append(list, int64(binary.BigEndian.Uint64(id[:8])))
+		} else {
+			list = append(list, hex.EncodeToString(id[:]))
+		}
 	}
-	ids, err := json.Marshal(hexIDs)
+	ids, err := json.Marshal(list)
 	if err != nil {
 		return nil, err
 	}
 	spans := make(map[spanKey]phaseSpan)
 	for _, f := range v.files {
-		if err := f.traceSpans(ctx, string(ids), spans); err != nil {
+		if err := f.traceSpans(ctx, string(ids), spans, local); err != nil {
 			return nil, err
 		}
 	}
@@ -153,26 +161,41 @@ func (v *Viewer) averageTrace(ctx context.Context, op string, q Query, match fun
 }
 
 // recentOps appends to dst up to n of f's operations op in q, newest
-// first, reading the operation index backwards and stopping early.
-func (f *file) recentOps(ctx context.Context, op string, q Query, match func(string, string) bool, n int, seen map[spanKey]struct{}, dst []sampled) ([]sampled, error) {
+// first, reading the operation index backwards and stopping early. With
+// local, their keys hold the trace's row id (see rowKey).
+func (f *file) recentOps(ctx context.Context, op string, q Query, match func(string, string) bool, n int, seen map[spanKey]struct{}, dst []sampled, local bool) ([]sampled, error) {
 	where, args := opFilterSQL(op, q)
-	rows, err := f.db.QueryContext(ctx, "SELECT (SELECT trace_id FROM traces WHERE traces.id = spans.trace), span_id, start_ns, topic, glob FROM spans WHERE "+where+" ORDER BY start_ns DESC", args...)
+	trace := "(SELECT trace_id FROM traces WHERE traces.id = spans.trace)"
+	if local {
+		trace = "trace"
+	}
+	rows, err := f.db.QueryContext(ctx, "SELECT "+trace+", span_id, start_ns, topic, glob FROM spans WHERE "+where+" ORDER BY start_ns DESC", args...)
 	if err != nil {
 		return dst, fmt.Errorf("sample %s spans of %s: %w", op, f.path, err)
 	}
 	defer rows.Close()
 	var traceID, spanID []byte
+	var traceRow int64
+	dest := []any{&traceID, &spanID, nil, nil, nil}
+	if local {
+		dest[0] = &traceRow
+	}
 	var topic, glob *string
 	taken := 0
 	for taken < n && rows.Next() {
 		var s sampled
-		if err := rows.Scan(&traceID, &spanID, &s.start, &topic, &glob); err != nil {
+		dest[2], dest[3], dest[4] = &s.start, &topic, &glob
+		if err := rows.Scan(dest...); err != nil {
 			return dst, fmt.Errorf("sample %s spans of %s: %w", op, f.path, err)
 		}
 		if match != nil && !match(deref(topic), deref(glob)) {
 			continue
 		}
-		s.key = makeSpanKey(traceID, spanID)
+		if local {
+			s.key = rowKey(traceRow, spanID)
+		} else {
+			s.key = makeSpanKey(traceID, spanID)
+		}
 		if _, dup := seen[s.key]; dup {
 			continue
 		}
@@ -202,23 +225,38 @@ type phaseSpan struct {
 }
 
 // traceSpans adds to dst every span of f in the traces whose hex ids are
-// the JSON array ids. A span already in dst (from another file) is kept.
-func (f *file) traceSpans(ctx context.Context, ids string, dst map[spanKey]phaseSpan) error {
-	rows, err := f.db.QueryContext(ctx, `
+// the JSON array ids, or with local, whose row ids are. A span already in
+// dst (from another file) is kept.
+func (f *file) traceSpans(ctx context.Context, ids string, dst map[spanKey]phaseSpan, local bool) error {
+	query := `
 SELECT t.trace_id, s.span_id, s.parent_span_id, s.name, s.start_ns, s.end_ns
 FROM traces AS t JOIN spans AS s ON s.trace = t.id
-WHERE t.trace_id IN (SELECT unhex(value) FROM json_each(?))`, ids)
+WHERE t.trace_id IN (SELECT unhex(value) FROM json_each(?))`
+	if local {
+		query = `SELECT trace, span_id, parent_span_id, name, start_ns, end_ns FROM spans
+WHERE trace IN (SELECT value FROM json_each(?))`
+	}
+	rows, err := f.db.QueryContext(ctx, query, ids)
 	if err != nil {
 		return fmt.Errorf("read phases of %s: %w", f.path, err)
 	}
 	defer rows.Close()
+	var traceID, spanID []byte
+	var traceRow int64
+	dest := []any{&traceID, &spanID, nil, nil, nil, nil}
+	if local {
+		dest[0] = &traceRow
+	}
 	for rows.Next() {
-		var traceID, spanID []byte
 		var s phaseSpan
-		if err := rows.Scan(&traceID, &spanID, &s.parent, &s.name, &s.start, &s.end); err != nil {
+		dest[2], dest[3], dest[4], dest[5] = &s.parent, &s.name, &s.start, &s.end
+		if err := rows.Scan(dest...); err != nil {
 			return fmt.Errorf("read phases of %s: %w", f.path, err)
 		}
 		k := makeSpanKey(traceID, spanID)
+		if local {
+			k = rowKey(traceRow, spanID)
+		}
 		if _, ok := dst[k]; !ok {
 			dst[k] = s
 		}

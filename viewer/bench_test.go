@@ -147,6 +147,9 @@ func BenchmarkSummary(b *testing.B) {
 					b.Fatal("no notify in the window")
 				}
 			}
+			// The first answer reads every span of the window; the viewer
+			// keeps what it read for the next ones.
+			b.ReportMetric(float64(times[0].Microseconds())/1000, "first-ms")
 			slices.Sort(times)
 			med := times[len(times)/2]
 			b.ReportMetric(float64(med.Microseconds())/1000, "median-ms")

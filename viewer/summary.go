@@ -3,6 +3,7 @@ package viewer
 import (
 	"context"
 	"database/sql"
+	"encoding/binary"
 	"fmt"
 	"math"
 	"runtime"
@@ -125,14 +126,6 @@ type HistogramBin struct {
 	Count   int64   `json:"count"`
 }
 
-// opRow is what the summary reads of one operation span.
-type opRow struct {
-	start, end  int64
-	size, subs  int64 // -1 when NULL
-	stateful    bool
-	broadcaster string
-}
-
 // summarize computes the Summary of q over every file.
 func (v *Viewer) summarize(ctx context.Context, q Query) (*Summary, error) {
 	now := v.now()
@@ -145,64 +138,107 @@ func (v *Viewer) summarize(ctx context.Context, q Query) (*Summary, error) {
 		Operations:   make(map[string]*Operation, len(schema.Operations)),
 		AverageTrace: make(map[string]*AverageTrace, 2),
 	}
-	// Every (file, operation) is one query; they run on as many
-	// connections as there are CPUs, since reading the rows, not sorting
-	// them, is what takes the time.
-	type task struct {
-		f    *file
-		op   string // "" reads the file's totals
-		rows []opRow
-		keys []spanKey
-		fs   FileSummary
-		n    int64
-		err  error
-	}
-	var tasks []*task
-	for _, f := range v.files {
-		tasks = append(tasks, &task{f: f})
-		for _, op := range schema.Operations {
-			tasks = append(tasks, &task{f: f, op: op})
-		}
-	}
-	match := q.matcher
+	lo, hi := q.bounds()
 	withKeys := len(v.files) > 1
-	runTasks(len(tasks), func(i int) {
-		t := tasks[i]
-		if t.op == "" {
-			if t.fs, t.err = t.f.describe(ctx); t.err == nil {
-				t.n, t.err = t.f.countSpans(ctx, q, t.fs)
-			}
+	topics := q.Topic != "" || q.Glob != ""
+	// First each file's totals and the batches of the window; then the
+	// operation spans of the batches the cache does not hold, in short
+	// read transactions on as many connections as there are CPUs.
+	type fileTask struct {
+		fs      FileSummary
+		n       int64
+		batches []batchKey
+		plan    *opsPlan
+		reads   []*readBatches
+		err     error
+	}
+	files := make([]fileTask, len(v.files))
+	runTasks(len(v.files), func(i int) {
+		t, f := &files[i], v.files[i]
+		if t.fs, t.err = f.describe(ctx); t.err != nil {
 			return
 		}
-		t.rows, t.keys, t.err = t.f.readOps(ctx, t.op, q, match(), withKeys)
+		if t.n, t.err = f.countSpans(ctx, q, t.fs); t.err != nil {
+			return
+		}
+		t.batches, t.err = f.windowBatches(ctx, lo, hi)
 	})
-	rows := make(map[string][]opRow, len(schema.Operations))
+	type readTask struct {
+		file int
+		keys []batchKey
+		read *readBatches
+		err  error
+	}
+	var reads []*readTask
+	for i, f := range v.files {
+		t := &files[i]
+		if t.err != nil {
+			return nil, t.err
+		}
+		t.plan = f.ops.plan(f, t.batches, topics)
+		var r *readTask
+		spans := int64(0)
+		for _, k := range t.plan.misses {
+			if r == nil || spans >= readTaskSpans {
+				r = &readTask{file: i}
+				reads = append(reads, r)
+				spans = 0
+			}
+			r.keys = append(r.keys, k)
+			spans += k.last - k.first + 1
+		}
+	}
+	runTasks(len(reads), func(i int) {
+		r := reads[i]
+		r.read, r.err = v.files[r.file].readBatches(ctx, r.keys, topics, withKeys)
+	})
+	for _, r := range reads {
+		if r.err != nil {
+			return nil, r.err
+		}
+		files[r.file].reads = append(files[r.file].reads, r.read)
+	}
+	var accs [len(schema.Operations)]opAcc
 	oldest := int64(math.MaxInt64)
 	// The same span can be in two files (a broadcaster's span that rode
 	// home to a subscriber, and the broadcaster's own file): count it once.
 	seen := make(map[spanKey]struct{})
-	for _, t := range tasks {
-		if t.err != nil {
-			return nil, t.err
+	broadcasters := make(map[string]struct{})
+	for i, f := range v.files {
+		t := &files[i]
+		s.Files = append(s.Files, t.fs)
+		s.Dropped += t.fs.Dropped
+		s.Failed += t.fs.Failed
+		s.Spans += t.n
+		if t.fs.Oldest != nil {
+			oldest = min(oldest, t.fs.Oldest.UnixNano())
 		}
-		if t.op == "" {
-			s.Files = append(s.Files, t.fs)
-			s.Dropped += t.fs.Dropped
-			s.Failed += t.fs.Failed
-			s.Spans += t.n
-			if t.fs.Oldest != nil {
-				oldest = min(oldest, t.fs.Oldest.UnixNano())
+		f.ops.add(t.plan, t.reads)
+		strs := f.ops.strings(t.plan)
+		keep := q.opFilter(strs)
+		notified := make([]bool, len(strs))
+		for _, b := range t.plan.parts {
+			inside := b.key.minStart >= lo && b.key.maxStart < hi
+			for j := range b.ops {
+				o := &b.ops[j]
+				if !inside && (o.start < lo || o.start >= hi) || keep != nil && !keep(o) {
+					continue
+				}
+				if withKeys {
+					if _, dup := seen[b.keys[j]]; dup {
+						continue
+					}
+					seen[b.keys[j]] = struct{}{}
+				}
+				accs[o.op].add(o)
+				if o.op == notifyIndex {
+					notified[o.broadcaster] = true
+				}
 			}
-			continue
 		}
-		if !withKeys {
-			rows[t.op] = append(rows[t.op], t.rows...)
-			continue
-		}
-		for i, r := range t.rows {
-			if _, dup := seen[t.keys[i]]; !dup {
-				seen[t.keys[i]] = struct{}{}
-				rows[t.op] = append(rows[t.op], r)
+		for id, ok := range notified {
+			if ok && strs[id] != "" {
+				broadcasters[strs[id]] = struct{}{}
 			}
 		}
 	}
@@ -212,70 +248,136 @@ func (v *Viewer) summarize(ctx context.Context, q Query) (*Summary, error) {
 			s.Since = time.Unix(0, oldest).In(q.Location)
 		}
 	}
-	broadcasters := make(map[string]struct{})
-	for _, r := range rows[schema.OpNotify] {
-		if r.broadcaster != "" {
-			broadcasters[r.broadcaster] = struct{}{}
-		}
-	}
 	s.Broadcasters = len(broadcasters)
-	for _, op := range schema.Operations {
-		s.Operations[op] = aggregate(rows[op], now)
+	for i, op := range schema.Operations {
+		s.Operations[op] = accs[i].operation(now)
 	}
-	for _, op := range []string{schema.OpNotify, schema.OpReceive} {
-		avg, err := v.averageTrace(ctx, op, q, match(), s.Operations[op].Count)
-		if err != nil {
-			return nil, err
+	avgOps := []string{schema.OpNotify, schema.OpReceive}
+	avgs := make([]*AverageTrace, len(avgOps))
+	errs := make([]error, len(avgOps))
+	runTasks(len(avgOps), func(i int) {
+		avgs[i], errs[i] = v.averageTrace(ctx, avgOps[i], q, q.matcher(), s.Operations[avgOps[i]].Count)
+	})
+	for i, op := range avgOps {
+		if errs[i] != nil {
+			return nil, errs[i]
 		}
-		s.AverageTrace[op] = avg
+		s.AverageTrace[op] = avgs[i]
 	}
 	return s, nil
 }
 
-// aggregate computes one Operation from its rows.
-func aggregate(rows []opRow, now time.Time) *Operation {
-	o := &Operation{Count: int64(len(rows)), BySubscribers: []SubscriberGroup{}, BySize: []SizeBucket{}, Histogram: []HistogramBin{}}
-	if len(rows) == 0 {
+// notifyIndex is the index of notify in schema.Operations.
+const notifyIndex = 0
+
+// opFilter returns the test of q's filters on operation spans whose
+// strings are numbered in strs, nil when q has none.
+func (q Query) opFilter(strs []string) func(*opSpan) bool {
+	if !q.filtered() {
+		return nil
+	}
+	// A filter string absent from the table matches no span.
+	id := func(s string) int64 {
+		for i, t := range strs {
+			if t == s {
+				return int64(i)
+			}
+		}
+		return -1
+	}
+	broadcaster, topic, pattern := int64(0), int64(0), int64(-1)
+	if q.Broadcaster != "" {
+		broadcaster = id(q.Broadcaster)
+	}
+	if q.Topic != "" {
+		topic = id(q.Topic)
+	}
+	var topicMatch []int8 // per topic: 0 unknown, 1 matches the pattern, -1 not
+	var g glob
+	if q.Glob != "" {
+		pattern = id(q.Glob)
+		g = compileGlob(q.Glob)
+		topicMatch = make([]int8, len(strs))
+	}
+	return func(o *opSpan) bool {
+		if q.Broadcaster != "" && int64(o.broadcaster) != broadcaster {
+			return false
+		}
+		if q.Topic != "" && int64(o.topic) != topic {
+			return false
+		}
+		if q.Glob == "" || int64(o.glob) == pattern {
+			return true
+		}
+		m := topicMatch[o.topic]
+		if m == 0 {
+			m = -1
+			if g.match([]rune(strs[o.topic])) {
+				m = 1
+			}
+			topicMatch[o.topic] = m
+		}
+		return m == 1
+	}
+}
+
+// opAcc gathers the spans of one operation for its aggregates.
+type opAcc struct {
+	count               int64
+	bytes               uint64
+	stateless, stateful Split
+	durations, sizes    []int64
+	bySubs              map[int64][]int64
+	buckets             [65]int64
+	maxBucket           int
+	latest              int64
+}
+
+func (a *opAcc) add(o *opSpan) {
+	if a.count == 0 {
+		a.maxBucket, a.latest = -1, math.MinInt64
+		a.bySubs = make(map[int64][]int64)
+	}
+	a.count++
+	a.durations = append(a.durations, o.end-o.start)
+	a.latest = max(a.latest, o.start)
+	split := &a.stateless
+	if o.stateful {
+		split = &a.stateful
+	}
+	split.Count++
+	if o.size >= 0 {
+		a.sizes = append(a.sizes, o.size)
+		a.bytes = addSat(a.bytes, uint64(o.size))
+		split.Bytes = addSat(split.Bytes, uint64(o.size))
+		k := sizeBucket(o.size)
+		a.buckets[k]++
+		a.maxBucket = max(a.maxBucket, k)
+	}
+	if o.subs >= 0 {
+		a.bySubs[o.subs] = append(a.bySubs[o.subs], o.end-o.start)
+	}
+}
+
+// operation computes the aggregates of the spans added.
+func (a *opAcc) operation(now time.Time) *Operation {
+	o := &Operation{Count: a.count, BySubscribers: []SubscriberGroup{}, BySize: []SizeBucket{}, Histogram: []HistogramBin{}}
+	if a.count == 0 {
 		return o
 	}
-	durations := make([]int64, 0, len(rows))
-	var sizes []int64
-	latest := int64(math.MinInt64)
-	bySubs := make(map[int64][]int64)
-	var buckets [65]int64
-	maxBucket := -1
-	for _, r := range rows {
-		durations = append(durations, r.end-r.start)
-		latest = max(latest, r.start)
-		split := &o.Stateless
-		if r.stateful {
-			split = &o.Stateful
-		}
-		split.Count++
-		if r.size >= 0 {
-			sizes = append(sizes, r.size)
-			o.Bytes = addSat(o.Bytes, uint64(r.size))
-			split.Bytes = addSat(split.Bytes, uint64(r.size))
-			k := sizeBucket(r.size)
-			buckets[k]++
-			maxBucket = max(maxBucket, k)
-		}
-		if r.subs >= 0 {
-			bySubs[r.subs] = append(bySubs[r.subs], r.end-r.start)
-		}
-	}
-	since := nsToMs(now.UnixNano() - latest)
+	o.Bytes, o.Stateless, o.Stateful = a.bytes, a.stateless, a.stateful
+	since := nsToMs(now.UnixNano() - a.latest)
 	o.SinceMostRecentMs = &since
-	o.DurationMs = percentilesOf(durations, nsToMs)
-	o.SizeBytes = percentilesOf(sizes, int64ToFloat)
-	for k := 0; k <= maxBucket; k++ {
-		o.BySize = append(o.BySize, SizeBucket{Below: bucketBelow(k), Count: buckets[k]})
+	o.DurationMs = percentilesOf(a.durations, nsToMs)
+	o.SizeBytes = percentilesOf(a.sizes, int64ToFloat)
+	for k := 0; k <= a.maxBucket; k++ {
+		o.BySize = append(o.BySize, SizeBucket{Below: bucketBelow(k), Count: a.buckets[k]})
 	}
-	for _, n := range slices.Sorted(mapsKeys(bySubs)) {
-		d := bySubs[n]
+	for _, n := range slices.Sorted(mapsKeys(a.bySubs)) {
+		d := a.bySubs[n]
 		o.BySubscribers = append(o.BySubscribers, SubscriberGroup{Subscribers: n, Count: int64(len(d)), DurationMs: percentilesOf(d, nsToMs)})
 	}
-	o.Histogram = histogram(durations)
+	o.Histogram = histogram(a.durations)
 	return o
 }
 
@@ -354,6 +456,14 @@ func makeSpanKey(traceID, spanID []byte) (k spanKey) {
 	return k
 }
 
+// rowKey identifies a span within one file: its trace's row id in place
+// of the trace id.
+func rowKey(trace int64, spanID []byte) (k spanKey) {
+	binary.BigEndian.PutUint64(k[:8], uint64(trace))
+	copy(k[16:], spanID)
+	return k
+}
+
 // opFilterSQL returns the WHERE clause and arguments shared by the
 // queries over operation spans: the operation, the window and the exact
 // filters. Spans that SQL cannot judge (glob) are filtered in Go.
@@ -371,67 +481,6 @@ func opFilterSQL(op string, q Query) (string, []any) {
 		args = append(args, q.Topic)
 	}
 	return b.String(), args
-}
-
-// readOps returns the rows of operation op in the window, with their
-// span keys when withKeys is set. It reads only the columns the aggregates
-// need, through the partial index on op.
-func (f *file) readOps(ctx context.Context, op string, q Query, match func(string, string) bool, withKeys bool) ([]opRow, []spanKey, error) {
-	where, args := opFilterSQL(op, q)
-	cols := "start_ns, end_ns, body_size, subscribers, stateful"
-	withBroadcaster := op == schema.OpNotify
-	if withBroadcaster {
-		cols += ", broadcaster"
-	}
-	if match != nil {
-		cols += ", topic, glob"
-	}
-	if withKeys {
-		cols += ", (SELECT trace_id FROM traces WHERE traces.id = spans.trace), span_id"
-	}
-	rows, err := f.db.QueryContext(ctx, "SELECT "+cols+" FROM spans WHERE "+where, args...)
-	if err != nil {
-		return nil, nil, fmt.Errorf("read %s spans of %s: %w", op, f.path, err)
-	}
-	defer rows.Close()
-	var (
-		size, subs, stateful sql.NullInt64
-		broadcaster          sql.NullString
-		topic, glob          sql.NullString
-		traceID, spanID      []byte
-		out                  []opRow
-		keys                 []spanKey
-	)
-	r := opRow{}
-	dests := []any{&r.start, &r.end, &size, &subs, &stateful}
-	if withBroadcaster {
-		dests = append(dests, &broadcaster)
-	}
-	if match != nil {
-		dests = append(dests, &topic, &glob)
-	}
-	if withKeys {
-		dests = append(dests, &traceID, &spanID)
-	}
-	for rows.Next() {
-		if err := rows.Scan(dests...); err != nil {
-			return nil, nil, fmt.Errorf("read %s spans of %s: %w", op, f.path, err)
-		}
-		if match != nil && !match(topic.String, glob.String) {
-			continue
-		}
-		if withKeys {
-			keys = append(keys, makeSpanKey(traceID, spanID))
-		}
-		r.size, r.subs = nullOr(size, -1), nullOr(subs, -1)
-		r.stateful = stateful.Valid && stateful.Int64 != 0
-		r.broadcaster = broadcaster.String
-		out = append(out, r)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, nil, fmt.Errorf("read %s spans of %s: %w", op, f.path, err)
-	}
-	return out, keys, nil
 }
 
 // runTasks runs fn(0..n-1) on up to GOMAXPROCS goroutines (at least two,
@@ -454,13 +503,6 @@ func runTasks(n int, fn func(i int)) {
 	}
 	close(next)
 	wg.Wait()
-}
-
-func nullOr(n sql.NullInt64, def int64) int64 {
-	if n.Valid {
-		return n.Int64
-	}
-	return def
 }
 
 // countSpans counts the spans of f whose start is in q's window. The

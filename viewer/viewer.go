@@ -48,6 +48,8 @@ type file struct {
 	// mu guards reader, which is not safe for concurrent use.
 	mu     sync.Mutex
 	reader *schema.Reader
+	// ops keeps the operation spans of the batches of recent windows.
+	ops opCache
 }
 
 // Open opens the trace files at paths read-only. A missing file, one that
@@ -73,6 +75,9 @@ func Open(paths ...string) (*Viewer, error) {
 			return nil, fmt.Errorf("viewer: %w", err)
 		}
 		v.files = append(v.files, &file{path: p, db: db, reader: schema.NewReader(db)})
+	}
+	for _, f := range v.files {
+		f.ops.budget = maxCachedOps / len(v.files)
 	}
 	return v, nil
 }
