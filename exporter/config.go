@@ -47,6 +47,9 @@ type config struct {
 	maintainEvery time.Duration
 	// retentionStep is the fewest spans one retention step deletes.
 	retentionStep int
+	// walLimit is the WAL size past which boundWAL truncates it, and its
+	// journal_size_limit; tests shrink it.
+	walLimit int64
 }
 
 func newConfig(opts []Option) config {
@@ -61,6 +64,7 @@ func newConfig(opts []Option) config {
 
 		maintainEvery: time.Second,
 		retentionStep: defaultRetentionStep,
+		walLimit:      walLimit,
 	}
 	for _, o := range opts {
 		c = o.apply(c)

@@ -23,3 +23,14 @@ func WithRetentionStep(n int) Option {
 		return c
 	})
 }
+
+// WithWALLimit sets the WAL size past which the writer truncates it (64
+// MiB outside tests).
+func WithWALLimit(bytes int64) Option {
+	return optionFunc(func(c config) config {
+		if bytes > 0 {
+			c.walLimit = bytes
+		}
+		return c
+	})
+}

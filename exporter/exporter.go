@@ -31,8 +31,9 @@ type Exporter struct {
 	done  chan struct{} // closed when the writer has returned
 
 	// mu guards closed: ExportSpans and ForceFlush send on queue under the
-	// read lock, Shutdown closes queue under the write lock, so no send can
-	// race the close.
+	// read lock while closed is false; Shutdown sets it under the write
+	// lock, and closes queue only after that, so no send can race the
+	// close.
 	mu     sync.RWMutex
 	closed bool
 
@@ -48,6 +49,8 @@ type Exporter struct {
 	// maint is the state of the writer's maintenance (maintain.go); only
 	// the writer goroutine touches it.
 	maint maintenance
+	// ckpt is the checkpointer of the writer's file (checkpoint.go).
+	ckpt checkpoints
 }
 
 // job is one unit of the writer's queue: a batch of spans, or a flush
@@ -108,6 +111,7 @@ func New(path string, opts ...Option) (*Exporter, error) {
 	}
 	w.e = e
 	e.maint.remember(path)
+	e.startCheckpointer(w)
 	go w.run()
 	go e.tick()
 	return e, nil
@@ -217,8 +221,15 @@ func (e *Exporter) Shutdown(ctx context.Context) error {
 	e.shutdownOnce.Do(func() {
 		e.mu.Lock()
 		e.closed = true
-		close(e.queue)
 		e.mu.Unlock()
+		// The writer's last checkpoint, which moves the whole WAL into the
+		// file, must not meet one of the checkpointer's: SQLite runs one at
+		// a time, and the other gives up at once. So the checkpointer stops
+		// before the writer is told to finish.
+		go func() {
+			e.stopCheckpointer(true)
+			close(e.queue)
+		}()
 		select {
 		case <-e.done:
 			e.shutdownErr = e.closeErr

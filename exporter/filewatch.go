@@ -53,14 +53,15 @@ func (w *writer) watchFile() {
 }
 
 // reopen closes the writer's connection and opens the file at path
-// afresh, creating it when gone is set. It closes first: a connection
-// left open on the old file would share its WAL and shared-memory index,
-// found by name, with the new file, and corrupt it. On failure the
-// writer is left with its closed connection, on which every write fails
-// cleanly, and m.broken set.
+// afresh, creating it when gone is set. It closes first, the
+// checkpointer's connection too: a connection left open on the old file
+// would share its WAL and shared-memory index, found by name, with the
+// new file, and corrupt it. On failure the writer is left with its closed
+// connection, on which every write fails cleanly, and m.broken set.
 func (w *writer) reopen(gone bool) error {
 	m := &w.e.maint
 	if !m.broken {
+		w.e.stopCheckpointer(false)
 		w.closeStmts()
 		w.conn.Close()
 		w.db.Close()
@@ -100,5 +101,6 @@ func (w *writer) reopen(gone bool) error {
 	w.keyIDs = w.keyID // nw's was bound to nw
 	m.remember(w.path)
 	m.broken, m.saved, m.backlog, m.trimming = false, false, false, false
+	w.e.startCheckpointer(w)
 	return nil
 }

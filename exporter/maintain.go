@@ -42,6 +42,10 @@ type maintenance struct {
 // that the file is still in place and looks for spans to delete; while a
 // step leaves work behind, it takes another step after every batch.
 func (w *writer) maintain() {
+	// The checkpointer copies what was just committed, and after the
+	// deletes of retention what they wrote.
+	w.e.kickCheckpointer()
+	defer w.e.kickCheckpointer()
 	m := &w.e.maint
 	written := w.e.written.Load()
 	ingested := written - m.lastWritten

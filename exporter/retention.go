@@ -37,13 +37,13 @@ const (
 	// limit does not count.
 	walLimit = 64 << 20
 	// walWait is how long boundWAL waits for readers of old snapshots,
-	// holding up the writer. A viewer polled every second answers in about
-	// a second, so with 200 ms the checkpoint never found a moment and the
-	// WAL grew past 6 GB in a 10-minute soak; with a second it stays under
-	// about 100 MB, at the price of drops when a wait and the checkpoint
-	// after it outlast the queues (a few in 10^4 spans at 20,000 spans/s).
-	// A bounded file is the promise that matters more on a small disk.
-	walWait = time.Second
+	// holding up the writer. The checkpointer (checkpoint.go) keeps the
+	// WAL copied into the file off the writer's goroutine, so that SQLite
+	// starts it over at the writer's next transaction unless a reader
+	// still reads from it; boundWAL is the fallback for readers that
+	// overlap for long. A wait of a second stalled the writer past what
+	// its queue holds at 20,000 spans/s; 100 ms is a few batches.
+	walWait = 100 * time.Millisecond
 )
 
 // Meta keys the exporter writes. The viewer reads them to show the
@@ -274,7 +274,7 @@ func (w *writer) deleteOldest(ctx context.Context, limit int, cutoff int64) (del
 // for the viewer, and bounds the WAL. It runs once per opened file.
 func (w *writer) saveRetention() error {
 	ctx := context.Background()
-	if _, err := w.conn.ExecContext(ctx, fmt.Sprintf("PRAGMA journal_size_limit = %d", walLimit)); err != nil {
+	if _, err := w.conn.ExecContext(ctx, fmt.Sprintf("PRAGMA journal_size_limit = %d", w.cfg.walLimit)); err != nil {
 		return fmt.Errorf("bound the WAL: %w", err)
 	}
 	_, err := w.conn.ExecContext(ctx, `INSERT INTO meta (key, value) VALUES (?, ?), (?, ?)
@@ -333,15 +333,17 @@ func (w *writer) fixBatches(ctx context.Context, lo, hi int64) error {
 }
 
 // boundWAL checkpoints the WAL and truncates it once it has grown past
-// walLimit. SQLite's own checkpoints after each commit can only restart
-// the WAL from its beginning at a moment when no reader still uses an old
-// snapshot; with a viewer polling a busy file there may be no such moment
-// for hours, and the WAL grows without bound. This waits up to walWait for
-// the readers of old snapshots (new readers are not held up), and tries
-// again a second later if they are still there.
+// walLimit. SQLite can only start the WAL over at a moment when no reader
+// still reads from it; with readers that overlap (a viewer polling a busy
+// file, answers that take longer than the polls are apart) there may be
+// no such moment for hours, and the WAL grows without bound. This waits
+// up to walWait for those readers (new readers are not held up), and
+// tries again a second later if they are still there. With the
+// checkpointer running, the WAL is already copied and the wait is all
+// it costs.
 func (w *writer) boundWAL() {
 	fi, err := os.Stat(w.path + "-wal")
-	if err != nil || fi.Size() <= walLimit {
+	if err != nil || fi.Size() <= w.cfg.walLimit {
 		return
 	}
 	ctx := context.Background()
