@@ -482,7 +482,8 @@ func TestExporter_WriteErrorsResume(t *testing.T) {
 	if err := e.ForceFlush(ctx); err != nil {
 		t.Fatal(err)
 	}
-	// A full disk: cap the file at its current size.
+	// A full disk: cap the file at its current size. Each batch is more
+	// than the free room left in the file's pages.
 	err := exporter.OnWriterConn(ctx, e, func(c *sql.Conn) error {
 		_, err := c.ExecContext(ctx, "PRAGMA max_page_count = 1")
 		return err
@@ -491,7 +492,7 @@ func TestExporter_WriteErrorsResume(t *testing.T) {
 		t.Fatal(err)
 	}
 	for range 5 {
-		if err := e.ExportSpans(ctx, spans(200)); err != nil {
+		if err := e.ExportSpans(ctx, spans(2000)); err != nil {
 			t.Fatal(err)
 		}
 		if err := e.ForceFlush(ctx); err == nil {
@@ -499,8 +500,8 @@ func TestExporter_WriteErrorsResume(t *testing.T) {
 		}
 	}
 	s := e.Stats()
-	if s.Failed != 1000 || s.LastError == nil || !strings.Contains(s.LastError.Error(), "full") {
-		t.Errorf("Stats on a full disk = %+v; want Failed 1000 and a 'full' error", s)
+	if s.Failed != 10000 || s.LastError == nil || !strings.Contains(s.LastError.Error(), "full") {
+		t.Errorf("Stats on a full disk = %+v; want Failed 10000 and a 'full' error", s)
 	}
 	err = exporter.OnWriterConn(ctx, e, func(c *sql.Conn) error {
 		_, err := c.ExecContext(ctx, "PRAGMA max_page_count = 1000000")
@@ -518,8 +519,8 @@ func TestExporter_WriteErrorsResume(t *testing.T) {
 	if n := countRows(t, path); n != 40 {
 		t.Errorf("rows = %d; want 40", n)
 	}
-	if f := metaValue(t, path, "failed_spans"); f != 1000 {
-		t.Errorf("meta failed_spans = %d; want 1000", f)
+	if f := metaValue(t, path, "failed_spans"); f != 10000 {
+		t.Errorf("meta failed_spans = %d; want 10000", f)
 	}
 	mu.Lock()
 	defer mu.Unlock()

@@ -67,10 +67,16 @@ func prepareWrite(ctx context.Context, db *sql.DB, path string, isNew bool) erro
 		return err
 	}
 	if isNew {
-		// Must come before the first table exists; it lets retention give
-		// freed pages back with PRAGMA incremental_vacuum.
-		if _, err := conn.ExecContext(ctx, "PRAGMA auto_vacuum = INCREMENTAL"); err != nil {
-			return fmt.Errorf("set auto_vacuum on %s: %w", path, err)
+		// Both must come before the first table exists. Incremental auto
+		// vacuum lets retention give freed pages back with PRAGMA
+		// incremental_vacuum. Pages of 16 KiB rather than 4 KiB split and
+		// rebalance a quarter as often as rows are appended, and keep a
+		// fourth of the pointer-map entries: about a tenth less writer CPU
+		// per span (BenchmarkWriter), the same bytes per span.
+		for _, pragma := range []string{"PRAGMA page_size = 16384", "PRAGMA auto_vacuum = INCREMENTAL"} {
+			if _, err := conn.ExecContext(ctx, pragma); err != nil {
+				return fmt.Errorf("%s on %s: %w", pragma, path, err)
+			}
 		}
 	}
 	var mode string
