@@ -132,15 +132,24 @@ func TestSoak(t *testing.T) {
 		st                   exporter.Stats
 	}
 	var samples []sample
+	// The WAL's size, every 100 ms: it can grow and start over between
+	// two samples of the rest.
+	var walSizes []int64
 	began := time.Now()
 	var made int64
 	tick := time.NewTicker(10 * time.Millisecond)
-	next := time.Second
+	next, nextWAL := time.Second, time.Duration(0)
 	for time.Since(began) < run {
 		<-tick.C
 		elapsed := time.Since(began)
 		for due := int64(rate*elapsed.Seconds()) / 4; made < due; made++ {
 			produce(made)
+		}
+		if elapsed >= nextWAL {
+			nextWAL += 100 * time.Millisecond
+			if w, err := os.Stat(path + "-wal"); err == nil {
+				walSizes = append(walSizes, w.Size())
+			}
 		}
 		if elapsed >= next {
 			next += 5 * time.Second
@@ -189,12 +198,23 @@ func TestSoak(t *testing.T) {
 	}
 	t.Logf("soak: %v at %.0f spans/s offered: %d spans made, %d written (%.0f/s), %d dropped, %d failed; otel errors %d",
 		elapsed.Round(time.Second), rate, made*4, st.Written, float64(st.Written)/elapsed.Seconds(), st.Dropped, st.Failed, errs.Load())
-	var walMax uint64
-	for _, sm := range samples {
-		walMax = max(walMax, sm.wal)
+	slices.Sort(walSizes)
+	walAt := func(p float64) float64 {
+		if len(walSizes) == 0 {
+			return 0
+		}
+		return float64(walSizes[min(len(walSizes)-1, int(p*float64(len(walSizes))))]) / (1 << 20)
 	}
-	t.Logf("soak: heap in use peak %.1f MiB (first half) / %.1f MiB (second half), RSS peak %.1f MiB; file %.1f MiB at the end, WAL at most %.1f MiB",
-		float64(heapFirst)/(1<<20), float64(heapLast)/(1<<20), float64(rssMax)/(1<<20), float64(samples[len(samples)-1].file)/(1<<20), float64(walMax)/(1<<20))
+	half := samples[0]
+	for _, sm := range samples {
+		if sm.at <= run/2 {
+			half = sm
+		}
+	}
+	t.Logf("soak: heap in use peak %.1f MiB (first half) / %.1f MiB (second half), at 1 s / half-way / end %.1f / %.1f / %.1f MiB, RSS peak %.1f MiB; file %.1f MiB at the end",
+		float64(heapFirst)/(1<<20), float64(heapLast)/(1<<20), float64(samples[0].heap)/(1<<20), float64(half.heap)/(1<<20), float64(samples[len(samples)-1].heap)/(1<<20),
+		float64(rssMax)/(1<<20), float64(samples[len(samples)-1].file)/(1<<20))
+	t.Logf("soak: WAL sampled every 100 ms: median %.1f MiB, p99 %.1f MiB, max %.1f MiB", walAt(0.5), walAt(0.99), walAt(1))
 	t.Logf("soak: viewer polled %d times, %d errors; answer p50 %v p99 %v max %v",
 		polls.Load(), pollErrs.Load(), pct(0.5).Round(time.Millisecond), pct(0.99).Round(time.Millisecond), pct(1).Round(time.Millisecond))
 	if errs.Load() != 0 || pollErrs.Load() != 0 || st.Failed != 0 || st.Dropped != 0 {
