@@ -98,6 +98,9 @@ func printResult(w io.Writer, r load.Result) {
 		fmt.Fprintf(w, "    of which receiver    %s (the in-process OTLP receiver; %s without it)\n", nanos(r.ReceiverCPUPerSpan), nanos(r.CPUPerSpan-r.ReceiverCPUPerSpan))
 	}
 	fmt.Fprintf(w, "  producer time per span %s (wall time inside the producers' loops, over spans produced)\n", nanos(r.ProducerPerSpan))
+	if r.ProducerCPUPerSpan > 0 {
+		fmt.Fprintf(w, "  producer CPU per span  %s (CPU time of the producers' threads, over spans produced)\n", nanos(r.ProducerCPUPerSpan))
+	}
 	peak := "since the run started"
 	if !r.PeakReset {
 		peak = "since the process started"
@@ -125,14 +128,14 @@ func printComparison(w io.Writer, c load.Comparison) {
 	}
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "mode\tproduced/s\tstored/s\tdropped\tprocess CPU/span\tproducer/span\tpeak RSS\tbytes/span\t")
+	fmt.Fprintln(tw, "mode\tproduced/s\tstored/s\tdropped\tprocess CPU/span\tproducer/span\tproducer CPU/span\tpeak RSS\tbytes/span\t")
 	for _, r := range c.Runs {
 		cpu := nanos(r.CPUPerSpan)
 		if r.ReceiverCPUPerSpan > 0 {
 			cpu += "*"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%.1f\t\n", r.Mode, group(int64(r.ProducedPerSec)), group(int64(r.StoredPerSec)),
-			group(r.Dropped+r.SDKDropped+r.Failed), cpu, nanos(r.ProducerPerSpan), mib(r.PeakRSS), r.BytesPerSpan)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%.1f\t\n", r.Mode, group(int64(r.ProducedPerSec)), group(int64(r.StoredPerSec)),
+			group(r.Dropped+r.SDKDropped+r.Failed), cpu, nanos(r.ProducerPerSpan), nanos(r.ProducerCPUPerSpan), mib(r.PeakRSS), r.BytesPerSpan)
 	}
 	tw.Flush()
 	if r, ok := c.Run(load.OTLP); ok && r.ReceiverCPUPerSpan > 0 {
@@ -141,6 +144,9 @@ func printComparison(w io.Writer, c load.Comparison) {
 	fmt.Fprintf(w, "lonelytrace/plain stored spans/s:        %.2f\n", c.StoredVsPlain)
 	fmt.Fprintf(w, "lonelytrace/discard process CPU per span: %.2f\n", c.CPUVsDiscard)
 	fmt.Fprintf(w, "lonelytrace/discard producer time/span:   %.2f\n", c.ProducerVsDiscard)
+	if c.ProducerCPUVsDiscard > 0 {
+		fmt.Fprintf(w, "lonelytrace/discard producer CPU/span:    %.2f\n", c.ProducerCPUVsDiscard)
+	}
 }
 
 // group writes n with thousands separators: 1,204,000.

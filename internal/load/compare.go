@@ -16,6 +16,10 @@ type Comparison struct {
 	// the application's side alone.
 	CPUVsDiscard      float64 `json:"cpu_vs_discard"`
 	ProducerVsDiscard float64 `json:"producer_vs_discard"`
+	// ProducerCPUVsDiscard is the same for the CPU time of the producers'
+	// threads: the application's own cost, without the time it waited
+	// for a core.
+	ProducerCPUVsDiscard float64 `json:"producer_cpu_vs_discard,omitempty"`
 }
 
 // Run returns the run of mode, and whether there is one.
@@ -50,6 +54,9 @@ func Compare(ctx context.Context, opts ...Option) (Comparison, error) {
 	if d, _ := c.Run(Discard); d.CPUPerSpan > 0 && d.ProducerPerSpan > 0 {
 		c.CPUVsDiscard = float64(lt.CPUPerSpan) / float64(d.CPUPerSpan)
 		c.ProducerVsDiscard = float64(lt.ProducerPerSpan) / float64(d.ProducerPerSpan)
+		if d.ProducerCPUPerSpan > 0 {
+			c.ProducerCPUVsDiscard = float64(lt.ProducerCPUPerSpan) / float64(d.ProducerCPUPerSpan)
+		}
 	}
 	return c, nil
 }

@@ -100,6 +100,11 @@ type Result struct {
 	// the application waits for per span, preemption by the pipeline's
 	// own goroutines included.
 	ProducerPerSpan time.Duration `json:"producer_ns_per_span"`
+	// ProducerCPUPerSpan is the CPU time of the producers' threads (each
+	// producer is locked to one), over Produced: what the application's
+	// own threads spend per span, garbage-collection assists included,
+	// time spent waiting for a core not. Zero where it cannot be measured.
+	ProducerCPUPerSpan time.Duration `json:"producer_cpu_ns_per_span"`
 
 	// PeakRSS is the process's VmHWM at the end; PeakReset says whether it
 	// was reset at the start of the run (else it is the peak since the
@@ -251,6 +256,7 @@ func Run(ctx context.Context, mode Mode, opts ...Option) (Result, error) {
 	if res.Produced > 0 {
 		res.CPUPerSpan = cpu / time.Duration(res.Produced)
 		res.ProducerPerSpan = w.busy() / time.Duration(res.Produced)
+		res.ProducerCPUPerSpan = w.cpu() / time.Duration(res.Produced)
 		if p.receiverCPU != nil {
 			res.ReceiverCPUPerSpan = p.receiverCPU() / time.Duration(res.Produced)
 		}
@@ -348,7 +354,8 @@ type workload struct {
 type counter struct {
 	spans atomic.Int64
 	busy  atomic.Int64 // ns in the producing loop
-	_     [48]byte
+	cpu   atomic.Int64 // ns of CPU of the producer's thread
+	_     [40]byte
 }
 
 func newWorkload(tr trace.Tracer, cfg config) *workload {
@@ -367,6 +374,14 @@ func (w *workload) busy() time.Duration {
 	var n int64
 	for i := range w.counters {
 		n += w.counters[i].busy.Load()
+	}
+	return time.Duration(n)
+}
+
+func (w *workload) cpu() time.Duration {
+	var n int64
+	for i := range w.counters {
+		n += w.counters[i].cpu.Load()
 	}
 	return time.Duration(n)
 }
@@ -419,6 +434,11 @@ func (w *workload) produce(c *counter, id int, start time.Time) {
 	// vary alike whatever their number.
 	n := id
 	step := len(w.counters)
+	// Locked to its thread, the producer's CPU time is the thread's.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	cpu0 := threadCPU()
+	defer func() { c.cpu.Add(int64(threadCPU() - cpu0)) }()
 	if w.cfg.rate == 0 {
 		t0 := time.Now()
 		for w.claim() {
