@@ -109,22 +109,20 @@ type opCache struct {
 // opsPlan is what one request reads of a file: the batches of its window,
 // those found in the cache and those to read.
 type opsPlan struct {
-	f      *file
 	table  *strTable
 	parts  []*batchOps
 	misses []batchKey
-	topics bool
 }
 
 // plan looks up the batches keys in the cache: topics asks for batches
 // read with their topics and patterns.
-func (c *opCache) plan(f *file, keys []batchKey, topics bool) *opsPlan {
+func (c *opCache) plan(keys []batchKey, topics bool) *opsPlan {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.table == nil || len(c.table.strs) > maxStrings {
 		c.table, c.batches, c.held = newStrTable(), make(map[int64]*batchOps), 0
 	}
-	p := &opsPlan{f: f, table: c.table, topics: topics}
+	p := &opsPlan{table: c.table}
 	for _, k := range keys {
 		if b, ok := c.batches[k.id]; ok && b.key == k && (b.topics || !topics) {
 			p.parts = append(p.parts, b)

@@ -175,7 +175,7 @@ func (v *Viewer) summarize(ctx context.Context, q Query) (*Summary, error) {
 		if t.err != nil {
 			return nil, t.err
 		}
-		t.plan = f.ops.plan(f, t.batches, topics)
+		t.plan = f.ops.plan(t.batches, topics)
 		var r *readTask
 		spans := int64(0)
 		for _, k := range t.plan.misses {
