@@ -141,7 +141,7 @@ func (w *writer) prepareInserts(ctx context.Context) error {
 		if w.traceInsertMany, err = prep.PrepareContext(ctx, traceInsertSQL(tracesPerInsert)); err != nil {
 			return err
 		}
-		w.traceArgsOne, w.traceArgsMany = namedValues(1), namedValues(tracesPerInsert)
+		w.traceArgsOne, w.traceArgsMany = namedValues(1+1), namedValues(1+tracesPerInsert)
 		w.traceRow = make([]driver.Value, 2)
 		return nil
 	})

@@ -16,13 +16,27 @@ const traceCacheSize = 1 << 15
 // tracesPerInsert is how many new trace ids one INSERT carries.
 const tracesPerInsert = 64
 
+// traceInsertSQL inserts rows new trace ids (?2 onwards) in generation ?1
+// and returns the rows it added. An id already in the generation before
+// is not added again (nor is one already in ?1): a trace whose spans come
+// on both sides of a generation's start keeps one row. resolveTraces
+// looks those up.
 func traceInsertSQL(rows int) string {
-	return "INSERT INTO traces (trace_id) VALUES " + strings.TrimSuffix(strings.Repeat("(?), ", rows), ", ") +
-		" ON CONFLICT (trace_id) DO NOTHING RETURNING id, trace_id"
+	var b strings.Builder
+	b.WriteString("INSERT INTO traces (gen, trace_id) SELECT ?1, n.column1 FROM (VALUES ")
+	for i := 0; i < rows; i++ {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "(?%d)", i+2)
+	}
+	b.WriteString(") AS n WHERE NOT EXISTS (SELECT 1 FROM traces AS o WHERE o.gen = ?1 - 1 AND o.trace_id = n.column1)")
+	b.WriteString(" ON CONFLICT (gen, trace_id) DO NOTHING RETURNING id, trace_id")
+	return b.String()
 }
 
 // resolveTraces makes sure every trace of group has its traces.id in the
-// cache. A trace is a row of its own, written once when first seen; doing
+// cache; new ones go to generation w.traceGen. A trace is a row of its own, written once when first seen; doing
 // the new ones of a whole group together costs one statement per 64
 // traces instead of one per trace.
 func (w *writer) resolveTraces(ctx context.Context, group []job) error {
@@ -73,8 +87,9 @@ func (w *writer) resolveTraces(ctx context.Context, group []job) error {
 // insertTraces inserts the trace ids ids with stmt, whose arguments are
 // args, and caches the traces.id of those that were new.
 func (w *writer) insertTraces(ctx context.Context, stmt driver.Stmt, args []driver.NamedValue, ids []trace.TraceID) error {
+	args[0].Value = w.traceGen
 	for i := range ids {
-		args[i].Value = ids[i][:]
+		args[i+1].Value = ids[i][:]
 	}
 	defer clear(w.traceRow)
 	err := w.conn.Raw(func(any) error {
@@ -99,7 +114,7 @@ func (w *writer) insertTraces(ctx context.Context, stmt driver.Stmt, args []driv
 		}
 	})
 	for i := range ids {
-		args[i].Value = nil
+		args[i+1].Value = nil
 	}
 	if err != nil {
 		return fmt.Errorf("insert traces: %w", err)

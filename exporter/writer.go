@@ -35,12 +35,14 @@ type writer struct {
 	traceInsertOne, traceInsertMany driver.Stmt
 	traceArgsOne, traceArgsMany     []driver.NamedValue
 	traceRow                        []driver.Value
-	traceSelect                     *sql.Stmt
-	keyInsert, keySelect            *sql.Stmt
-	resourceUpsert                  *sql.Stmt
-	scopeUpsert                     *sql.Stmt
-	addMeta                         *sql.Stmt
-	lastSpan, addBatch              *sql.Stmt
+	// traceGen is the traces.gen of the traces the transaction adds.
+	traceGen             int64
+	traceSelect          *sql.Stmt
+	keyInsert, keySelect *sql.Stmt
+	resourceUpsert       *sql.Stmt
+	scopeUpsert          *sql.Stmt
+	addMeta              *sql.Stmt
+	lastSpan, addBatch   *sql.Stmt
 
 	// Id caches. They may hold ids of a transaction that is later rolled
 	// back, so a failed transaction clears them all.
@@ -87,7 +89,7 @@ func newWriter(db *sql.DB, path string, cfg config) (*writer, error) {
 		{&w.resourceUpsert, "INSERT INTO resources (schema_url, attributes) VALUES (?, ?) ON CONFLICT (attributes, schema_url) DO UPDATE SET schema_url = excluded.schema_url RETURNING id"},
 		{&w.scopeUpsert, "INSERT INTO scopes (name, version, schema_url, attributes) VALUES (?, ?, ?, ?) ON CONFLICT (name, version, schema_url, attributes) DO UPDATE SET name = excluded.name RETURNING id"},
 		{&w.addMeta, "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = value + excluded.value"},
-		{&w.lastSpan, "SELECT coalesce(max(id), 0) FROM spans"},
+		{&w.lastSpan, "SELECT (SELECT coalesce(max(id), 0) FROM spans), (SELECT coalesce(max(id), 0) FROM traces)"},
 		{&w.addBatch, "INSERT INTO batches (first_span, last_span, spans, min_start_ns, max_start_ns, written_ns) VALUES (?, ?, ?, ?, ?, ?)"},
 	}
 	for i, s := range stmts {
@@ -219,10 +221,11 @@ func (w *writer) transaction(group []job, dropped, failed int64) (err error) {
 	}()
 	// Holding the write lock, the rows we add are exactly those after the
 	// last one now.
-	var before int64
-	if err := w.lastSpan.QueryRowContext(ctx).Scan(&before); err != nil {
-		return fmt.Errorf("read last span id: %w", err)
+	var before, lastTrace int64
+	if err := w.lastSpan.QueryRowContext(ctx).Scan(&before, &lastTrace); err != nil {
+		return fmt.Errorf("read the last span and trace ids: %w", err)
 	}
+	w.traceGen = (lastTrace + 1) >> schema.TraceGenerationShift
 	if err := w.resolveTraces(ctx, group); err != nil {
 		return err
 	}

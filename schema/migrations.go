@@ -8,7 +8,12 @@ import (
 
 // Version is the schema version this package writes, kept in PRAGMA
 // user_version. It is len(migrations).
-const Version = 1
+const Version = 2
+
+// TraceGenerationShift sets how often traces.gen advances: a writer gives
+// new traces the generation of the next row id shifted right by it, that
+// is a new generation every 2^18 (262,144) traces.
+const TraceGenerationShift = 18
 
 // ApplicationID marks lonelytrace files in PRAGMA application_id ("ltrc").
 const ApplicationID = 0x6c747263
@@ -140,6 +145,62 @@ CREATE VIEW span_attributes AS
 SELECT s.id AS span, k.key AS key, a.value AS value, a.type AS type
 FROM spans AS s, json_each(s.attributes) AS a
 JOIN attribute_keys AS k ON k.id = CAST(a.key AS INTEGER);
+`,
+	// 2: the trace-id index grows at its end. Trace ids are random, so a
+	// unique index on them alone takes every new trace to a random page:
+	// once the index outgrows the page cache, each new trace reads a page
+	// and rewrites it at the commit. Prefixed with a generation that
+	// advances every 2^18 traces, new ids land in the newest generation's
+	// few megabytes, which stay cached. A lookup by trace id alone probes
+	// each generation (skip-scan; the sqlite_stat1 row tells the planner
+	// that generations are few), a handful of seeks for millions of
+	// traces.
+	`
+DROP VIEW spans_view;
+CREATE TABLE traces_v2 (
+	id       INTEGER PRIMARY KEY,
+	gen      INTEGER NOT NULL,
+	trace_id BLOB NOT NULL
+) STRICT;
+INSERT INTO traces_v2 (id, gen, trace_id) SELECT id, id >> 18, trace_id FROM traces;
+DROP TABLE traces;
+ALTER TABLE traces_v2 RENAME TO traces;
+CREATE UNIQUE INDEX traces_by_gen ON traces (gen, trace_id);
+ANALYZE sqlite_schema;
+DELETE FROM sqlite_stat1 WHERE tbl = 'traces';
+INSERT INTO sqlite_stat1 (tbl, idx, stat) VALUES ('traces', 'traces_by_gen', '1000000 262144 1');
+CREATE VIEW spans_view AS
+SELECT
+	s.id,
+	lower(hex(t.trace_id)) AS trace_id,
+	lower(hex(s.span_id)) AS span_id,
+	lower(hex(s.parent_span_id)) AS parent_span_id,
+	s.parent_remote,
+	s.name,
+	CASE s.kind WHEN 1 THEN 'internal' WHEN 2 THEN 'server' WHEN 3 THEN 'client'
+		WHEN 4 THEN 'producer' WHEN 5 THEN 'consumer' ELSE 'unspecified' END AS kind,
+	strftime('%Y-%m-%dT%H:%M:%fZ', s.start_ns / 1e9, 'unixepoch') AS start_time,
+	s.start_ns,
+	s.end_ns,
+	(s.end_ns - s.start_ns) / 1e6 AS duration_ms,
+	CASE s.status_code WHEN 1 THEN 'ok' WHEN 2 THEN 'error' ELSE 'unset' END AS status,
+	s.status_message,
+	(SELECT json_group_object(k.key,
+			CASE a.type WHEN 'true' THEN json('true') WHEN 'false' THEN json('false')
+				WHEN 'array' THEN json(a.value) WHEN 'object' THEN json(a.value)
+				ELSE a.value END)
+		FROM json_each(s.attributes) AS a
+		JOIN attribute_keys AS k ON k.id = CAST(a.key AS INTEGER)) AS attributes,
+	s.events,
+	s.links,
+	json_extract(r.attributes, '$."service.name"') AS service_name,
+	r.attributes AS resource,
+	sc.name AS scope,
+	s.op, s.topic, s.glob, s.broadcaster, s.body_size, s.subscribers, s.stateful
+FROM spans AS s
+JOIN traces AS t ON t.id = s.trace
+JOIN resources AS r ON r.id = s.resource
+JOIN scopes AS sc ON sc.id = s.scope;
 `,
 }
 
