@@ -4,8 +4,10 @@ import (
 	"context"
 	"database/sql"
 	"path/filepath"
+	"strings"
 	"testing"
 
+	"github.com/lonelytrace/lonelytrace/exporter"
 	"github.com/lonelytrace/lonelytrace/schema"
 )
 
@@ -64,5 +66,36 @@ func TestTraces_Generations(t *testing.T) {
 		if g := queryInt(t, r, "SELECT gen FROM traces WHERE trace_id = ?", id[:]); g != 1 {
 			t.Errorf("new trace %s is in generation %d; want 1", id, g)
 		}
+	}
+}
+
+// TestTraces_WriterLooksUpByIndex checks the plan of the writer's lookup of
+// a trace id on the writer's own connection, the one that created the
+// file: it must have loaded the statistics that make it a skip-scan.
+func TestTraces_WriterLooksUpByIndex(t *testing.T) {
+	ctx := context.Background()
+	e := mustNew(t, filepath.Join(t.TempDir(), "t.db"))
+	var plan strings.Builder
+	err := exporter.OnWriterConn(ctx, e, func(c *sql.Conn) error {
+		rows, err := c.QueryContext(ctx, "EXPLAIN QUERY PLAN SELECT id FROM traces WHERE trace_id = ?", make([]byte, 16))
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var id, parent, unused int
+			var detail string
+			if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+				return err
+			}
+			plan.WriteString(detail + "\n")
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(plan.String(), "traces_by_gen (ANY(gen) AND trace_id=?)") {
+		t.Errorf("the writer's trace lookup plan:\n%swant a skip-scan of traces_by_gen", plan.String())
 	}
 }

@@ -169,6 +169,8 @@ CREATE UNIQUE INDEX traces_by_gen ON traces (gen, trace_id);
 ANALYZE sqlite_schema;
 DELETE FROM sqlite_stat1 WHERE tbl = 'traces';
 INSERT INTO sqlite_stat1 (tbl, idx, stat) VALUES ('traces', 'traces_by_gen', '1000000 262144 1');
+-- Again, so that this connection loads the row too (ANALYZE reloads them).
+ANALYZE sqlite_schema;
 CREATE VIEW spans_view AS
 SELECT
 	s.id,

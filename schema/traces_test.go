@@ -118,6 +118,9 @@ func TestMigration2(t *testing.T) {
 			t.Errorf("spans_view rows of trace %s = %d, %v; want 1", tid, n, err)
 		}
 	}
+	if plan := queryPlan(t, w, "SELECT id FROM traces WHERE trace_id = ?"); !strings.Contains(plan, "traces_by_gen (ANY(gen) AND trace_id=?)") {
+		t.Errorf("after the migration, on its connection, the lookup's plan is\n%swant a skip-scan of traces_by_gen", plan)
+	}
 	if _, err := w.Exec("INSERT INTO traces (gen, trace_id) VALUES (0, unhex(?))", fmt.Sprintf("%032x", 1)); err == nil {
 		t.Error("a second row for a trace id in the same generation was accepted")
 	}
