@@ -25,9 +25,9 @@ const (
 )
 
 // spanColumns are the columns of the spans table the writer fills, in the
-// order of appendRow's values: their group and the literal written when
-// the group is absent.
-var spanColumns = []struct {
+// order of appendRow's values (spanRow's indexes): their group and the
+// literal written when the group is absent.
+var spanColumns = [...]struct {
 	name   string
 	group  int
 	absent string
@@ -63,7 +63,7 @@ var spanColumns = []struct {
 }
 
 // spanRow holds one span's values in the order of spanColumns.
-type spanRow [28]driver.Value
+type spanRow [len(spanColumns)]driver.Value
 
 // spanInsert writes the spans of one combination of column groups: rows
 // are gathered in args and written rowsPerInsert at a time.

@@ -36,9 +36,9 @@ func traceInsertSQL(rows int) string {
 }
 
 // resolveTraces makes sure every trace of group has its traces.id in the
-// cache; new ones go to generation w.traceGen. A trace is a row of its own, written once when first seen; doing
-// the new ones of a whole group together costs one statement per 64
-// traces instead of one per trace.
+// cache; new ones go to generation w.traceGen. A trace is a row of its
+// own, written once when first seen; doing the new ones of a whole group
+// together costs one statement per 64 traces instead of one per trace.
 func (w *writer) resolveTraces(ctx context.Context, group []job) error {
 	w.newTraces = w.newTraces[:0]
 	seen := w.pending
