@@ -29,8 +29,11 @@ const (
 
 // crashBase is the start time of span number 0 of every generation: span
 // n of generation g is named "gen-g" and starts at crashBase + n ns, so
-// the parent can tell exactly which spans a child committed.
-var crashBase = time.Now().Truncate(time.Hour)
+// the parent can tell exactly which spans a child committed. It is a
+// fixed time, the same in the parent and in every child (the children run
+// without retention): one taken from the clock differed between a parent
+// and a child started on either side of an hour.
+var crashBase = time.Date(2026, time.January, 1, 0, 0, 0, 0, time.UTC)
 
 // TestHelperProcess is not a test: run by helper, it writes spans flat
 // out ("write"), printing after each ForceFlush how many are committed,
