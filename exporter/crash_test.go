@@ -25,15 +25,22 @@ const (
 	envHelper = "LONELYTRACE_TEST_HELPER" // "write" or "lock"
 	envPath   = "LONELYTRACE_TEST_PATH"
 	envGen    = "LONELYTRACE_TEST_GEN"
+	envBase   = "LONELYTRACE_TEST_BASE" // crashBase, in Unix ns
 )
 
 // crashBase is the start time of span number 0 of every generation: span
 // n of generation g is named "gen-g" and starts at crashBase + n ns, so
-// the parent can tell exactly which spans a child committed. It is a
-// fixed time, the same in the parent and in every child (the children run
-// without retention): one taken from the clock differed between a parent
-// and a child started on either side of an hour.
-var crashBase = time.Date(2026, time.January, 1, 0, 0, 0, 0, time.UTC)
+// the parent can tell exactly which spans a child committed. The parent
+// takes the hour it starts in and gives it to its children (envBase): a
+// child taking its own clock's hour wrote an hour later than the parent
+// looked when the hour turned between them. It is recent, so that the
+// default retention of an exporter sharing the file keeps it.
+var crashBase = func() time.Time {
+	if ns, err := strconv.ParseInt(os.Getenv(envBase), 10, 64); err == nil {
+		return time.Unix(0, ns)
+	}
+	return time.Now().Truncate(time.Hour)
+}()
 
 // TestHelperProcess is not a test: run by helper, it writes spans flat
 // out ("write"), printing after each ForceFlush how many are committed,
@@ -86,7 +93,8 @@ func TestHelperProcess(t *testing.T) {
 func helper(t *testing.T, mode, path string, gen int) (cmd *exec.Cmd, stdin io.WriteCloser, lines *bufio.Scanner) {
 	t.Helper()
 	cmd = exec.Command(os.Args[0], "-test.run=^TestHelperProcess$", "-test.count=1")
-	cmd.Env = append(os.Environ(), envHelper+"="+mode, envPath+"="+path, envGen+"="+strconv.Itoa(gen))
+	cmd.Env = append(os.Environ(), envHelper+"="+mode, envPath+"="+path, envGen+"="+strconv.Itoa(gen),
+		envBase+"="+strconv.FormatInt(crashBase.UnixNano(), 10))
 	cmd.Stderr = os.Stderr
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
