@@ -185,8 +185,8 @@ func (w *writer) addRow(ctx context.Context, row *spanRow, groups int) error {
 	return w.execRaw(ctx, ins.many, ins.args)
 }
 
-// flushRows writes the rows left in every statement one at a time and
-// drops the references the arguments hold.
+// flushRows writes the rows left in every statement one at a time. The
+// transaction's clearRows then drops the references the arguments hold.
 func (w *writer) flushRows(ctx context.Context) error {
 	for g := range w.inserts {
 		ins := &w.inserts[g]
@@ -201,7 +201,6 @@ func (w *writer) flushRows(ctx context.Context) error {
 		}
 		ins.rows = 0
 	}
-	w.clearRows()
 	return nil
 }
 

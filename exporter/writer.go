@@ -42,7 +42,7 @@ type writer struct {
 	resourceUpsert       *sql.Stmt
 	scopeUpsert          *sql.Stmt
 	addMeta              *sql.Stmt
-	lastSpan, addBatch   *sql.Stmt
+	lastIDs, addBatch    *sql.Stmt
 
 	// Id caches. They may hold ids of a transaction that is later rolled
 	// back, so a failed transaction clears them all.
@@ -89,7 +89,7 @@ func newWriter(db *sql.DB, path string, cfg config) (*writer, error) {
 		{&w.resourceUpsert, "INSERT INTO resources (schema_url, attributes) VALUES (?, ?) ON CONFLICT (attributes, schema_url) DO UPDATE SET schema_url = excluded.schema_url RETURNING id"},
 		{&w.scopeUpsert, "INSERT INTO scopes (name, version, schema_url, attributes) VALUES (?, ?, ?, ?) ON CONFLICT (name, version, schema_url, attributes) DO UPDATE SET name = excluded.name RETURNING id"},
 		{&w.addMeta, "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = value + excluded.value"},
-		{&w.lastSpan, "SELECT (SELECT coalesce(max(id), 0) FROM spans), (SELECT coalesce(max(id), 0) FROM traces)"},
+		{&w.lastIDs, "SELECT (SELECT coalesce(max(id), 0) FROM spans), (SELECT coalesce(max(id), 0) FROM traces)"},
 		{&w.addBatch, "INSERT INTO batches (first_span, last_span, spans, min_start_ns, max_start_ns, written_ns) VALUES (?, ?, ?, ?, ?, ?)"},
 	}
 	for i, s := range stmts {
@@ -222,7 +222,7 @@ func (w *writer) transaction(group []job, dropped, failed int64) (err error) {
 	// Holding the write lock, the rows we add are exactly those after the
 	// last one now.
 	var before, lastTrace int64
-	if err := w.lastSpan.QueryRowContext(ctx).Scan(&before, &lastTrace); err != nil {
+	if err := w.lastIDs.QueryRowContext(ctx).Scan(&before, &lastTrace); err != nil {
 		return fmt.Errorf("read the last span and trace ids: %w", err)
 	}
 	w.traceGen = (lastTrace + 1) >> schema.TraceGenerationShift
@@ -290,7 +290,7 @@ func (w *writer) close() error {
 
 func (w *writer) closeStmts() {
 	w.closeInserts()
-	for _, s := range []*sql.Stmt{w.traceSelect, w.keyInsert, w.keySelect, w.resourceUpsert, w.scopeUpsert, w.addMeta, w.lastSpan, w.addBatch} {
+	for _, s := range []*sql.Stmt{w.traceSelect, w.keyInsert, w.keySelect, w.resourceUpsert, w.scopeUpsert, w.addMeta, w.lastIDs, w.addBatch} {
 		if s != nil {
 			s.Close()
 		}

@@ -14,14 +14,10 @@ import (
 // file of a version this package knows, or not in WAL mode, is refused.
 // The returned DB holds one connection.
 func OpenCheckpoint(ctx context.Context, path string) (*sql.DB, error) {
-	db, err := sql.Open("sqlite", dsn(path, "rw", DefaultBusyTimeout))
+	db, err := openOne(path, "rw", DefaultBusyTimeout)
 	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", path, err)
+		return nil, err
 	}
-	db.SetMaxOpenConns(1)
-	db.SetMaxIdleConns(1)
-	db.SetConnMaxLifetime(0)
-	db.SetConnMaxIdleTime(0)
 	if err := checkCheckpoint(ctx, db, path); err != nil {
 		db.Close()
 		return nil, err

@@ -108,39 +108,7 @@ CREATE TABLE batches (
 ) STRICT;
 CREATE INDEX batches_by_max_start ON batches (max_start_ns);
 
-CREATE VIEW spans_view AS
-SELECT
-	s.id,
-	lower(hex(t.trace_id)) AS trace_id,
-	lower(hex(s.span_id)) AS span_id,
-	lower(hex(s.parent_span_id)) AS parent_span_id,
-	s.parent_remote,
-	s.name,
-	CASE s.kind WHEN 1 THEN 'internal' WHEN 2 THEN 'server' WHEN 3 THEN 'client'
-		WHEN 4 THEN 'producer' WHEN 5 THEN 'consumer' ELSE 'unspecified' END AS kind,
-	strftime('%Y-%m-%dT%H:%M:%fZ', s.start_ns / 1e9, 'unixepoch') AS start_time,
-	s.start_ns,
-	s.end_ns,
-	(s.end_ns - s.start_ns) / 1e6 AS duration_ms,
-	CASE s.status_code WHEN 1 THEN 'ok' WHEN 2 THEN 'error' ELSE 'unset' END AS status,
-	s.status_message,
-	(SELECT json_group_object(k.key,
-			CASE a.type WHEN 'true' THEN json('true') WHEN 'false' THEN json('false')
-				WHEN 'array' THEN json(a.value) WHEN 'object' THEN json(a.value)
-				ELSE a.value END)
-		FROM json_each(s.attributes) AS a
-		JOIN attribute_keys AS k ON k.id = CAST(a.key AS INTEGER)) AS attributes,
-	s.events,
-	s.links,
-	json_extract(r.attributes, '$."service.name"') AS service_name,
-	r.attributes AS resource,
-	sc.name AS scope,
-	s.op, s.topic, s.glob, s.broadcaster, s.body_size, s.subscribers, s.stateful
-FROM spans AS s
-JOIN traces AS t ON t.id = s.trace
-JOIN resources AS r ON r.id = s.resource
-JOIN scopes AS sc ON sc.id = s.scope;
-
+` + spansView + `
 CREATE VIEW span_attributes AS
 SELECT s.id AS span, k.key AS key, a.value AS value, a.type AS type
 FROM spans AS s, json_each(s.attributes) AS a
@@ -171,7 +139,12 @@ DELETE FROM sqlite_stat1 WHERE tbl = 'traces';
 INSERT INTO sqlite_stat1 (tbl, idx, stat) VALUES ('traces', 'traces_by_gen', '1000000 262144 1');
 -- Again, so that this connection loads the row too (ANALYZE reloads them).
 ANALYZE sqlite_schema;
-CREATE VIEW spans_view AS
+` + spansView + ``,
+}
+
+// spansView is the spans_view of versions 1 and 2; migration 2 drops it
+// to rebuild the traces table under it and creates it again.
+const spansView = `CREATE VIEW spans_view AS
 SELECT
 	s.id,
 	lower(hex(t.trace_id)) AS trace_id,
@@ -203,8 +176,7 @@ FROM spans AS s
 JOIN traces AS t ON t.id = s.trace
 JOIN resources AS r ON r.id = s.resource
 JOIN scopes AS sc ON sc.id = s.scope;
-`,
-}
+`
 
 // migrate brings the database on conn to Version. Each migration runs with
 // its user_version bump in one BEGIN IMMEDIATE transaction, so a crash

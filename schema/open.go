@@ -42,14 +42,10 @@ func OpenWrite(ctx context.Context, path string, busyTimeout time.Duration) (*sq
 	if err != nil {
 		return nil, err
 	}
-	db, err := sql.Open("sqlite", dsn(path, "rwc", busyTimeout))
+	db, err := openOne(path, "rwc", busyTimeout)
 	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", path, err)
+		return nil, err
 	}
-	db.SetMaxOpenConns(1)
-	db.SetMaxIdleConns(1)
-	db.SetConnMaxLifetime(0)
-	db.SetConnMaxIdleTime(0)
 	if err := prepareWrite(ctx, db, path, isNew); err != nil {
 		db.Close()
 		return nil, err
@@ -170,6 +166,20 @@ func OpenRead(ctx context.Context, path string, opts ...ReadOption) (*sql.DB, er
 
 // dsn builds the modernc.org/sqlite URI for path. The path is escaped so
 // that '?', '#' and '%' in a file name stay part of the name.
+// openOne opens path in mode as a DB of exactly one connection, kept open
+// for as long as the DB is.
+func openOne(path, mode string, busyTimeout time.Duration) (*sql.DB, error) {
+	db, err := sql.Open("sqlite", dsn(path, mode, busyTimeout))
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	db.SetMaxOpenConns(1)
+	db.SetMaxIdleConns(1)
+	db.SetConnMaxLifetime(0)
+	db.SetConnMaxIdleTime(0)
+	return db, nil
+}
+
 func dsn(path, mode string, busyTimeout time.Duration) string {
 	esc := strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(path)
 	return fmt.Sprintf("file:%s?mode=%s&_pragma=busy_timeout(%d)", esc, mode, busyTimeout.Milliseconds())
