@@ -1,6 +1,10 @@
 package exporter
 
-import "time"
+import (
+	"time"
+
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+)
 
 // WithMaintainEvery sets how often an idle writer wakes for maintenance
 // (one second outside tests), so that tests of retention and of a file
@@ -34,3 +38,23 @@ func WithWALLimit(bytes int64) Option {
 		return c
 	})
 }
+
+// EncodeNow encodes spans as ExportSpans does, with the key ids the writer
+// has published now, and returns a func that queues them, so encoded, for
+// the writer.
+func EncodeNow(e *Exporter, spans []sdktrace.ReadOnlySpan) (queue func()) {
+	j := job{spans: spans, enc: e.encode(spans)}
+	return func() {
+		e.mu.RLock()
+		defer e.mu.RUnlock()
+		e.queue <- j
+	}
+}
+
+// Encoded reports whether the writer has published key ids, so that
+// ExportSpans encodes rows ahead.
+func Encoded(e *Exporter) bool { return e.keys.Load() != nil }
+
+// TracePriorSQL is the writer's query for trace ids of the generation
+// before its own.
+var TracePriorSQL = tracePriorSQL

@@ -51,13 +51,18 @@ type Exporter struct {
 	maint maintenance
 	// ckpt is the checkpointer of the writer's file (checkpoint.go).
 	ckpt checkpoints
+	// keys are the attribute key ids that ExportSpans encodes rows with
+	// (encode.go); nil until the writer publishes them.
+	keys atomic.Pointer[keySnapshot]
 }
 
 // job is one unit of the writer's queue: a batch of spans, or a flush
 // marker whose channel the writer closes once everything before it is
 // committed.
 type job struct {
-	spans   []sdktrace.ReadOnlySpan
+	spans []sdktrace.ReadOnlySpan
+	// enc is spans encoded ahead, or nil.
+	enc     *encoded
 	flushed chan error // buffered, 1
 	// control runs on the writer's connection before the group's
 	// transaction; tests use it to simulate faults.
@@ -160,6 +165,11 @@ func (e *Exporter) ExportSpans(ctx context.Context, spans []sdktrace.ReadOnlySpa
 	// The batch processor reuses its slice once we return; the spans
 	// themselves are immutable snapshots and can be shared.
 	j := job{spans: append([]sdktrace.ReadOnlySpan(nil), spans...)}
+	// Rows are encoded here only when they can be queued at once: with
+	// the queue full, the CPU is better left to the writer.
+	if len(e.queue) < cap(e.queue) {
+		j.enc = e.encode(j.spans)
+	}
 	select {
 	case e.queue <- j:
 	default:

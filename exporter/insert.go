@@ -89,7 +89,7 @@ func spanInsertSQL(groups, rows int) (sql string, cols []int) {
 	}
 	one := "(" + strings.Join(values, ", ") + ")"
 	var b strings.Builder
-	b.WriteString("INSERT INTO spans (" + strings.Join(names, ", ") + ") VALUES ")
+	b.WriteString("INSERT OR FAIL INTO spans (" + strings.Join(names, ", ") + ") VALUES ")
 	for i := 0; i < rows; i++ {
 		if i > 0 {
 			b.WriteString(", ")
@@ -141,8 +141,11 @@ func (w *writer) prepareInserts(ctx context.Context) error {
 		if w.traceInsertMany, err = prep.PrepareContext(ctx, traceInsertSQL(tracesPerInsert)); err != nil {
 			return err
 		}
-		w.traceArgsOne, w.traceArgsMany = namedValues(1+1), namedValues(1+tracesPerInsert)
-		w.traceRow = make([]driver.Value, 2)
+		w.traceArgsOne, w.traceArgsMany = namedValues(1+2), namedValues(1+2*tracesPerInsert)
+		if w.tracePrior, err = prep.PrepareContext(ctx, tracePriorSQL); err != nil {
+			return err
+		}
+		w.priorArgs, w.traceRow = namedValues(1+tracesPerInsert), make([]driver.Value, 2)
 		return nil
 	})
 }
@@ -159,12 +162,12 @@ func (w *writer) closeInserts() {
 			}
 			ins.many, ins.one = nil, nil
 		}
-		for _, s := range []driver.Stmt{w.traceInsertOne, w.traceInsertMany} {
+		for _, s := range []driver.Stmt{w.traceInsertOne, w.traceInsertMany, w.tracePrior} {
 			if s != nil {
 				s.Close()
 			}
 		}
-		w.traceInsertOne, w.traceInsertMany = nil, nil
+		w.traceInsertOne, w.traceInsertMany, w.tracePrior = nil, nil, nil
 		return nil
 	})
 }

@@ -2,7 +2,6 @@ package exporter
 
 import (
 	"context"
-	"fmt"
 	"unsafe"
 
 	"go.opentelemetry.io/otel/codes"
@@ -11,14 +10,20 @@ import (
 	"github.com/lonelytrace/lonelytrace/schema"
 )
 
-// appendRow fills w.row with the spans-table values of s and adds it to
-// the statement of its column groups.
-func (w *writer) appendRow(ctx context.Context, s sdktrace.ReadOnlySpan) error {
-	sc := s.SpanContext()
-	traceRef, ok := w.traceRef(sc.TraceID())
-	if !ok {
-		return fmt.Errorf("trace %s was not resolved", sc.TraceID())
+// appendRow adds s, of the trace whose traces.id is traceRef, to the
+// statement of its column groups, encoding it on the writer goroutine.
+func (w *writer) appendRow(ctx context.Context, s sdktrace.ReadOnlySpan, traceRef int64) error {
+	groups, start := encodeRow(&w.row, &w.arena, s, w.keyIDs)
+	if err := w.keyErr; err != nil {
+		w.keyErr = nil
+		return err
 	}
+	return w.addSpan(ctx, s, traceRef, &w.row, groups, start)
+}
+
+// addSpan completes row, the encoded values of s, with the ids only the
+// writer knows and adds it to the statement of its column groups.
+func (w *writer) addSpan(ctx context.Context, s sdktrace.ReadOnlySpan, traceRef int64, row *spanRow, groups int, start int64) error {
 	resID, err := w.resourceID(ctx, s.Resource())
 	if err != nil {
 		return err
@@ -27,17 +32,35 @@ func (w *writer) appendRow(ctx context.Context, s sdktrace.ReadOnlySpan) error {
 	if err != nil {
 		return err
 	}
-	r := &w.row
-	groups := groupAlways
-	r[0] = traceRef
+	row[colTrace], row[colResource], row[colScope] = traceRef, resID, scopeID
+	w.minStart, w.maxStart = min(w.minStart, start), max(w.maxStart, start)
+	return w.addRow(ctx, row, groups)
+}
+
+// Indexes in spanRow of the values that encodeRow leaves to the writer.
+const (
+	colTrace    = 0
+	colResource = 19
+	colScope    = 20
+)
+
+// encodeRow fills r with the spans-table values of s, all but the trace,
+// resource and scope ids, and returns its column groups and start time.
+// Text and blob values point into the arena a, which must then only grow
+// (see arena.text). keyIDs gives the ids of attribute keys.
+func encodeRow(r *spanRow, a *arena, s sdktrace.ReadOnlySpan, keyIDs schema.KeyIDFunc) (groups int, start int64) {
+	sc := s.SpanContext()
+	groups = groupAlways
+	r[colTrace], r[colResource], r[colScope] = nil, nil, nil
 	spanID := sc.SpanID()
-	r[1] = w.blob(spanID[:])
+	r[1] = a.blob(spanID[:])
 	r[2] = nil
-	if p := s.Parent(); p.SpanID().IsValid() {
-		pid := p.SpanID()
-		r[2] = w.blob(pid[:])
+	parent := s.Parent()
+	if parent.SpanID().IsValid() {
+		pid := parent.SpanID()
+		r[2] = a.blob(pid[:])
 	}
-	r[3] = boolInt(s.Parent().IsRemote())
+	r[3] = boolInt(parent.IsRemote())
 	r[4] = int64(sc.TraceFlags())
 	r[5] = nil
 	if ts := sc.TraceState().String(); ts != "" {
@@ -45,8 +68,7 @@ func (w *writer) appendRow(ctx context.Context, s sdktrace.ReadOnlySpan) error {
 	}
 	r[6] = s.Name()
 	r[7] = int64(s.SpanKind())
-	start := s.StartTime().UnixNano()
-	w.minStart, w.maxStart = min(w.minStart, start), max(w.maxStart, start)
+	start = s.StartTime().UnixNano()
 	r[8] = start
 	r[9] = s.EndTime().UnixNano()
 	status := s.Status()
@@ -59,24 +81,20 @@ func (w *writer) appendRow(ctx context.Context, s sdktrace.ReadOnlySpan) error {
 	attrs := s.Attributes()
 	r[12] = nil
 	if len(attrs) > 0 {
-		at := len(w.arena)
-		w.arena = schema.AppendAttributes(w.arena, attrs, w.keyIDs)
-		if err := w.keyErr; err != nil {
-			w.keyErr = nil
-			return err
-		}
-		r[12] = w.text(at)
+		at := len(*a)
+		*a = schema.AppendAttributes(*a, attrs, keyIDs)
+		r[12] = a.text(at)
 	}
 	r[13], r[14] = nil, nil
 	if ev := s.Events(); len(ev) > 0 {
-		at := len(w.arena)
-		w.arena = schema.AppendEvents(w.arena, ev)
-		r[13], groups = w.text(at), groups|groupExtra
+		at := len(*a)
+		*a = schema.AppendEvents(*a, ev)
+		r[13], groups = a.text(at), groups|groupExtra
 	}
 	if ln := s.Links(); len(ln) > 0 {
-		at := len(w.arena)
-		w.arena = schema.AppendLinks(w.arena, ln)
-		r[14], groups = w.text(at), groups|groupExtra
+		at := len(*a)
+		*a = schema.AppendLinks(*a, ln)
+		r[14], groups = a.text(at), groups|groupExtra
 	}
 	da, de, dl := s.DroppedAttributes(), s.DroppedEvents(), s.DroppedLinks()
 	r[15], r[16], r[17] = int64(da), int64(de), int64(dl)
@@ -84,7 +102,6 @@ func (w *writer) appendRow(ctx context.Context, s sdktrace.ReadOnlySpan) error {
 		groups |= groupExtra
 	}
 	r[18] = int64(s.ChildSpanCount())
-	r[19], r[20] = resID, scopeID
 
 	ps := schema.ExtractPubSub(attrs)
 	r[21], r[22], r[23], r[24] = nullString(ps.Op), nullString(ps.Topic), nullString(ps.Glob), nullString(ps.Broadcaster)
@@ -92,26 +109,29 @@ func (w *writer) appendRow(ctx context.Context, s sdktrace.ReadOnlySpan) error {
 	if ps.Op != "" || ps.Topic != "" || ps.Glob != "" || ps.Broadcaster != "" || ps.BodySize >= 0 || ps.Subscribers >= 0 || ps.Stateful >= 0 {
 		groups |= groupPubSub
 	}
-	return w.addRow(ctx, r, groups)
+	return groups, start
 }
 
+// arena holds the bytes of the text and blob values of encoded rows.
+type arena []byte
+
 // blob copies b into the arena and returns the copy.
-func (w *writer) blob(b []byte) []byte {
-	at := len(w.arena)
-	w.arena = append(w.arena, b...)
-	return w.arena[at:len(w.arena):len(w.arena)]
+func (a *arena) blob(b []byte) []byte {
+	at := len(*a)
+	*a = append(*a, b...)
+	return (*a)[at:len(*a):len(*a)]
 }
 
 // text returns the bytes of the arena from at to its end as a string
-// without copying them. The arena only grows during a transaction (a
+// without copying them. An arena only grows while rows point into it (a
 // reallocation leaves the old array to the strings that point into it)
-// and is reused only after clearRows has dropped every such string; the
-// driver copies text into SQLite's memory when it binds it.
-func (w *writer) text(at int) string {
-	if at == len(w.arena) {
+// and is reused only after every such string is dropped; the driver
+// copies text into SQLite's memory when it binds it.
+func (a *arena) text(at int) string {
+	if at == len(*a) {
 		return ""
 	}
-	return unsafe.String(&w.arena[at], len(w.arena)-at)
+	return unsafe.String(&(*a)[at], len(*a)-at)
 }
 
 // otlpStatus maps the Go API's status codes to OTLP's numbers, which the

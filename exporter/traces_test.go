@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+
 	"github.com/lonelytrace/lonelytrace/exporter"
 	"github.com/lonelytrace/lonelytrace/schema"
 )
@@ -69,33 +71,91 @@ func TestTraces_Generations(t *testing.T) {
 	}
 }
 
-// TestTraces_WriterLooksUpByIndex checks the plan of the writer's lookup of
-// a trace id on the writer's own connection, the one that created the
-// file: it must have loaded the statistics that make it a skip-scan.
+// TestTraces_WriterLooksUpByIndex checks the plans of the writer's lookups
+// of trace ids on the writer's own connection, the one that created the
+// file: a lookup by trace id alone must have loaded the statistics that
+// make it a skip-scan, and the search of the generation before the
+// writer's must seek each id.
 func TestTraces_WriterLooksUpByIndex(t *testing.T) {
 	ctx := context.Background()
 	e := mustNew(t, filepath.Join(t.TempDir(), "t.db"))
-	var plan strings.Builder
-	err := exporter.OnWriterConn(ctx, e, func(c *sql.Conn) error {
-		rows, err := c.QueryContext(ctx, "EXPLAIN QUERY PLAN SELECT id FROM traces WHERE trace_id = ?", make([]byte, 16))
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var id, parent, unused int
-			var detail string
-			if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+	id := make([]byte, 16)
+	prior := []any{int64(0)}
+	for range strings.Count(exporter.TracePriorSQL, "?") - 1 {
+		prior = append(prior, id)
+	}
+	for _, c := range []struct {
+		query string
+		args  []any
+		want  string
+	}{
+		{"SELECT id FROM traces WHERE trace_id = ?", []any{id}, "traces_by_gen (ANY(gen) AND trace_id=?)"},
+		{exporter.TracePriorSQL, prior, "traces_by_gen (gen=? AND trace_id=?)"},
+	} {
+		var plan strings.Builder
+		err := exporter.OnWriterConn(ctx, e, func(conn *sql.Conn) error {
+			rows, err := conn.QueryContext(ctx, "EXPLAIN QUERY PLAN "+c.query, c.args...)
+			if err != nil {
 				return err
 			}
-			plan.WriteString(detail + "\n")
+			defer rows.Close()
+			for rows.Next() {
+				var id, parent, unused int
+				var detail string
+				if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+					return err
+				}
+				plan.WriteString(detail + "\n")
+			}
+			return rows.Err()
+		})
+		if err != nil {
+			t.Fatal(err)
 		}
-		return rows.Err()
-	})
-	if err != nil {
+		if !strings.Contains(plan.String(), c.want) {
+			t.Errorf("the plan of %s:\n%swant %s", c.query, plan.String(), c.want)
+		}
+	}
+}
+
+// TestTraces_KnownAfterRestart checks new writers' spans of traces already
+// in the file's generation: the statement that meets them adds the new
+// traces beside them and they keep their one row, every span under its
+// own trace.
+func TestTraces_KnownAfterRestart(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "t.db")
+	old := spans(10)
+	e := mustNew(t, path)
+	if err := e.ExportSpans(ctx, old); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(plan.String(), "traces_by_gen (ANY(gen) AND trace_id=?)") {
-		t.Errorf("the writer's trace lookup plan:\n%swant a skip-scan of traces_by_gen", plan.String())
+	if err := e.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// Old traces among new ones, in one statement of many rows and in
+	// statements of one.
+	fresh := spans(60)
+	batch := append(append(append([]sdktrace.ReadOnlySpan(nil), old[:5]...), fresh...), old[5:]...)
+	e = mustNew(t, path)
+	if err := e.ExportSpans(ctx, batch); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	r := mustOpenRead(t, path)
+	if n := queryInt(t, r, "SELECT count(*) FROM traces"); n != 70 {
+		t.Errorf("traces = %d; want 70", n)
+	}
+	for i, s := range append(old, fresh...) {
+		id, sid := s.SpanContext().TraceID(), s.SpanContext().SpanID()
+		want := int64(1)
+		if i < len(old) {
+			want = 2 // written by both writers
+		}
+		if n := queryInt(t, r, "SELECT count(*) FROM spans_view WHERE trace_id = lower(hex(?)) AND span_id = lower(hex(?))", id[:], sid[:]); n != want {
+			t.Errorf("span %s of trace %s: %d rows under its trace; want %d", sid, id, n, want)
+		}
 	}
 }

@@ -31,12 +31,15 @@ type writer struct {
 	inserts [groupAll + 1]spanInsert
 	// traceInsertOne and traceInsertMany run on the driver's connection,
 	// as the span inserts do, with the arguments traceArgsOne and
-	// traceArgsMany; traceRow is their scratch row.
-	traceInsertOne, traceInsertMany driver.Stmt
-	traceArgsOne, traceArgsMany     []driver.NamedValue
-	traceRow                        []driver.Value
-	// traceGen is the traces.gen of the traces the transaction adds.
-	traceGen             int64
+	// traceArgsMany; so does tracePrior, with priorArgs, and traceRow is
+	// its scratch row.
+	traceInsertOne, traceInsertMany, tracePrior driver.Stmt
+	traceArgsOne, traceArgsMany, priorArgs      []driver.NamedValue
+	traceRow                                    []driver.Value
+	// traceGen is the traces.gen of the traces the transaction adds, and
+	// lastTrace the highest traces.id it has handed out: holding the
+	// write lock, the writer chooses the ids of the traces it adds.
+	traceGen, lastTrace  int64
 	traceSelect          *sql.Stmt
 	keyInsert, keySelect *sql.Stmt
 	resourceUpsert       *sql.Stmt
@@ -52,11 +55,17 @@ type writer struct {
 	keys              map[string]int64
 	resources         map[*resource.Resource]int64
 	scopes            map[instrumentation.Scope]int64
+	// keyEpoch is the epoch of the ids in keys; keysChanged is set when
+	// keys has ids the encoders have not been given (encode.go).
+	keyEpoch    uint64
+	keysChanged bool
+	// refs are the traces.id of the spans of the transaction, in order.
+	refs []int64
 
 	// row is the span being added; arena holds the bytes of the text
-	// and blob values of the transaction's rows (see text).
+	// and blob values of the rows the writer encodes itself.
 	row   spanRow
-	arena []byte
+	arena arena
 	// keyIDs is w.keyID as a schema.KeyIDFunc, made once rather than a
 	// closure per span; keyErr is its failure.
 	keyIDs schema.KeyIDFunc
@@ -112,6 +121,7 @@ func (w *writer) resetCaches() {
 	w.oldTraces = nil
 	w.pending = make(map[trace.TraceID]struct{})
 	w.keys = make(map[string]int64)
+	w.forgetKeys()
 	w.resources = make(map[*resource.Resource]int64)
 	w.scopes = make(map[instrumentation.Scope]int64)
 }
@@ -188,6 +198,7 @@ func (w *writer) commit(group []job, n int) {
 		} else {
 			w.e.written.Add(int64(n))
 			w.e.txns.Add(1)
+			w.publishKeys()
 			w.persistedDropped, w.persistedFailed = dropped, failed
 			// Only spans written prove the fault has cleared: a transaction
 			// of counters alone can fit on a disk that is still full.
@@ -221,11 +232,11 @@ func (w *writer) transaction(group []job, dropped, failed int64) (err error) {
 	}()
 	// Holding the write lock, the rows we add are exactly those after the
 	// last one now.
-	var before, lastTrace int64
-	if err := w.lastIDs.QueryRowContext(ctx).Scan(&before, &lastTrace); err != nil {
+	var before int64
+	if err := w.lastIDs.QueryRowContext(ctx).Scan(&before, &w.lastTrace); err != nil {
 		return fmt.Errorf("read the last span and trace ids: %w", err)
 	}
-	w.traceGen = (lastTrace + 1) >> schema.TraceGenerationShift
+	w.traceGen = (w.lastTrace + 1) >> schema.TraceGenerationShift
 	if err := w.resolveTraces(ctx, group); err != nil {
 		return err
 	}
@@ -233,11 +244,23 @@ func (w *writer) transaction(group []job, dropped, failed int64) (err error) {
 	defer w.clearRows()
 	total := 0
 	for _, j := range group {
-		for _, s := range j.spans {
+		enc := j.enc
+		if enc != nil && enc.epoch != w.keyEpoch {
+			enc = nil
+		}
+		for i, s := range j.spans {
 			if s == nil {
 				continue
 			}
-			if err := w.appendRow(ctx, s); err != nil {
+			ref := w.refs[total]
+			var err error
+			if enc != nil && enc.rows[i].ok {
+				r := &enc.rows[i]
+				err = w.addSpan(ctx, s, ref, &r.row, r.groups, r.start)
+			} else {
+				err = w.appendRow(ctx, s, ref)
+			}
+			if err != nil {
 				return err
 			}
 			total++
@@ -317,6 +340,7 @@ func (w *writer) keyID(key string) int64 {
 		return 0
 	}
 	w.keys[key] = id
+	w.keysChanged = true
 	return id
 }
 
