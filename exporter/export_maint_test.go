@@ -55,6 +55,5 @@ func EncodeNow(e *Exporter, spans []sdktrace.ReadOnlySpan) (queue func()) {
 // ExportSpans encodes rows ahead.
 func Encoded(e *Exporter) bool { return e.keys.Load() != nil }
 
-// TracePriorSQL is the writer's query for trace ids of the generation
-// before its own.
-var TracePriorSQL = tracePriorSQL
+// TraceKnownSQL is the writer's query for trace ids in a generation.
+var TraceKnownSQL = traceKnownSQL

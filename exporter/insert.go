@@ -141,11 +141,11 @@ func (w *writer) prepareInserts(ctx context.Context) error {
 		if w.traceInsertMany, err = prep.PrepareContext(ctx, traceInsertSQL(tracesPerInsert)); err != nil {
 			return err
 		}
-		w.traceArgsOne, w.traceArgsMany = namedValues(1+2), namedValues(1+2*tracesPerInsert)
-		if w.tracePrior, err = prep.PrepareContext(ctx, tracePriorSQL); err != nil {
+		w.traceArgsOne, w.traceArgsMany = namedValues(1+1), namedValues(1+tracesPerInsert)
+		if w.traceKnown, err = prep.PrepareContext(ctx, traceKnownSQL); err != nil {
 			return err
 		}
-		w.priorArgs, w.traceRow = namedValues(1+tracesPerInsert), make([]driver.Value, 2)
+		w.knownArgs, w.traceRow = namedValues(1+tracesPerInsert), make([]driver.Value, 2)
 		return nil
 	})
 }
@@ -162,12 +162,12 @@ func (w *writer) closeInserts() {
 			}
 			ins.many, ins.one = nil, nil
 		}
-		for _, s := range []driver.Stmt{w.traceInsertOne, w.traceInsertMany, w.tracePrior} {
+		for _, s := range []driver.Stmt{w.traceInsertOne, w.traceInsertMany, w.traceKnown} {
 			if s != nil {
 				s.Close()
 			}
 		}
-		w.traceInsertOne, w.traceInsertMany, w.tracePrior = nil, nil, nil
+		w.traceInsertOne, w.traceInsertMany, w.traceKnown = nil, nil, nil
 		return nil
 	})
 }

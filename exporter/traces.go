@@ -18,48 +18,47 @@ const traceCacheSize = 1 << 15
 const tracesPerInsert = 64
 
 // traceInsertSQL inserts rows new traces in a generation: its arguments
-// are the generation, then an id the writer chose and a trace id for each
-// row. A trace id already in the generation is not added again (OR
-// IGNORE); the writer compares the rows added with rows and looks up the
-// traces of a statement that added fewer (see resolveTraces).
+// are the generation, then the trace ids. A trace id already in the
+// generation is not added again (OR IGNORE); the others are added in the
+// order of the arguments, each new row's id one more than the largest in
+// the table. When every row is added, the writer knows their ids without
+// asking; otherwise it looks them up (see insertTraces).
 //
-// OR IGNORE also keeps SQLite from journalling the statement's pages to
-// undo it alone: on any error the writer rolls the whole transaction back.
-// The statement reads nothing of traces, which would make SQLite gather
-// its rows in a temporary table first, and its parameters are anonymous,
-// since the driver looks each numbered one up by name, a scan of all of
-// them.
+// The ids are SQLite's, not given by the writer, and OR IGNORE rather than
+// the default ABORT: either would make SQLite journal the statement's
+// pages to undo it alone, and on any error the writer rolls the whole
+// transaction back anyway. The statement reads nothing of traces, which
+// would make SQLite gather its rows in a temporary table first, and its
+// parameters are anonymous, since the driver looks each numbered one up by
+// name, a scan of all of them.
 func traceInsertSQL(rows int) string {
 	var b strings.Builder
-	b.WriteString("INSERT OR IGNORE INTO traces (id, gen, trace_id) SELECT column1, ?, column2 FROM (VALUES ")
+	b.WriteString("INSERT OR IGNORE INTO traces (gen, trace_id) SELECT ?, column2 FROM (VALUES ")
 	for i := 0; i < rows; i++ {
 		if i > 0 {
 			b.WriteString(", ")
 		}
-		b.WriteString("(?, ?)")
+		fmt.Fprintf(&b, "(%d, ?)", i)
 	}
-	b.WriteString(")")
+	b.WriteString(") ORDER BY column1")
 	return b.String()
 }
 
-// tracePriorSQL finds which of tracesPerInsert trace ids (the arguments
-// after the first) are in generation ?1, the one before the writer's: a
-// trace whose spans come on both sides of a generation's start keeps its
-// one row.
-var tracePriorSQL = "SELECT id, trace_id FROM traces WHERE gen = ? AND trace_id IN (?" +
+// traceKnownSQL finds which of tracesPerInsert trace ids (the arguments
+// after the first) are in generation ?1.
+var traceKnownSQL = "SELECT id, trace_id FROM traces WHERE gen = ? AND trace_id IN (?" +
 	strings.Repeat(", ?", tracesPerInsert-1) + ")"
 
 // resolveTraces sets w.refs to the traces.id of every span of group, in
 // order; new traces go to generation w.traceGen with the ids after
 // w.lastTrace. A trace is a row of its own, written once when first seen;
-// doing the new ones of a whole group together costs one statement per 64
-// traces instead of one per trace.
+// doing the new ones of a whole group together costs a statement or two
+// per 64 traces instead of one or two per trace.
 func (w *writer) resolveTraces(ctx context.Context, group []job) error {
 	w.newTraces = w.newTraces[:0]
 	w.refs = w.refs[:0]
 	seen := w.pending
 	clear(seen)
-	missing := false
 	for _, j := range group {
 		for _, s := range j.spans {
 			if s == nil {
@@ -71,15 +70,28 @@ func (w *writer) resolveTraces(ctx context.Context, group []job) error {
 			if ok {
 				continue
 			}
-			missing = true
 			if _, dup := seen[id]; !dup {
 				seen[id] = struct{}{}
 				w.newTraces = append(w.newTraces, id)
 			}
 		}
 	}
-	if err := w.priorTraces(ctx); err != nil {
-		return err
+	if len(w.newTraces) == 0 {
+		return nil
+	}
+	// A trace whose spans come on both sides of a generation's start
+	// keeps its one row.
+	if w.traceGen > 0 {
+		found, err := w.knownTraces(ctx, w.traceGen-1, w.newTraces)
+		if err != nil {
+			return err
+		}
+		if found {
+			w.newTraces = slices.DeleteFunc(w.newTraces, func(id trace.TraceID) bool {
+				_, ok := w.traces[id]
+				return ok
+			})
+		}
 	}
 	ids := w.newTraces
 	for len(ids) > 0 {
@@ -91,21 +103,6 @@ func (w *writer) resolveTraces(ctx context.Context, group []job) error {
 			return err
 		}
 		ids = ids[n:]
-	}
-	// Ids that were already in the file (written before a restart, or
-	// fallen out of the cache) were not all added: look them up.
-	for _, id := range w.newTraces {
-		if _, ok := w.traceRef(id); ok {
-			continue
-		}
-		var ref int64
-		if err := w.traceSelect.QueryRowContext(ctx, id[:]).Scan(&ref); err != nil {
-			return fmt.Errorf("trace %s: %w", id, err)
-		}
-		w.cacheTrace(id, ref)
-	}
-	if !missing {
-		return nil
 	}
 	k := 0
 	for _, j := range group {
@@ -127,23 +124,24 @@ func (w *writer) resolveTraces(ctx context.Context, group []job) error {
 	return nil
 }
 
-// priorTraces caches the traces of w.newTraces that are in the generation
-// before w.traceGen and leaves the others in w.newTraces.
-func (w *writer) priorTraces(ctx context.Context) error {
-	if w.traceGen == 0 || len(w.newTraces) == 0 {
-		return nil
-	}
-	args := w.priorArgs
-	args[0].Value = w.traceGen - 1
-	found := false
-	for at := 0; at < len(w.newTraces); at += tracesPerInsert {
-		chunk := w.newTraces[at:min(at+tracesPerInsert, len(w.newTraces))]
+// knownTraces caches the traces of ids that are in generation gen and
+// reports whether there were any.
+func (w *writer) knownTraces(ctx context.Context, gen int64, ids []trace.TraceID) (found bool, err error) {
+	args := w.knownArgs
+	args[0].Value = gen
+	defer func() {
+		for i := 1; i < len(args); i++ {
+			args[i].Value = nil
+		}
+	}()
+	for at := 0; at < len(ids); at += tracesPerInsert {
+		chunk := ids[at:min(at+tracesPerInsert, len(ids))]
 		for i := range tracesPerInsert {
 			// A short chunk repeats its last id.
 			args[1+i].Value = chunk[min(i, len(chunk)-1)][:]
 		}
 		err := w.conn.Raw(func(any) error {
-			rows, err := w.tracePrior.(driver.StmtQueryContext).QueryContext(ctx, args)
+			rows, err := w.traceKnown.(driver.StmtQueryContext).QueryContext(ctx, args)
 			if err != nil {
 				return err
 			}
@@ -161,58 +159,62 @@ func (w *writer) priorTraces(ctx context.Context) error {
 					return fmt.Errorf("unexpected row (%T, %T)", w.traceRow[0], w.traceRow[1])
 				}
 				w.cacheTrace(trace.TraceID(raw), ref)
+				w.lastTrace = max(w.lastTrace, ref)
 				found = true
 			}
 		})
 		clear(w.traceRow)
 		if err != nil {
-			return fmt.Errorf("look for traces in generation %d: %w", w.traceGen-1, err)
+			return found, fmt.Errorf("look for traces in generation %d: %w", gen, err)
 		}
 	}
-	for i := 1; i < len(args); i++ {
-		args[i].Value = nil
-	}
-	if found {
-		w.newTraces = slices.DeleteFunc(w.newTraces, func(id trace.TraceID) bool {
-			_, ok := w.traces[id]
-			return ok
-		})
-	}
-	return nil
+	return found, nil
 }
 
 // insertTraces inserts the trace ids ids with stmt, whose arguments are
-// args, under the ids after w.lastTrace. When every one was added, it
-// caches them; otherwise some were in the file already, and it leaves
-// them all to resolveTraces to look up.
+// args, and caches their traces.id: the ids after w.lastTrace, when every
+// one was added, or else looked up.
 func (w *writer) insertTraces(ctx context.Context, stmt driver.Stmt, args []driver.NamedValue, ids []trace.TraceID) error {
 	args[0].Value = w.traceGen
 	for i := range ids {
-		args[2*i+1].Value = w.lastTrace + 1 + int64(i)
-		args[2*i+2].Value = ids[i][:]
+		args[1+i].Value = ids[i][:]
 	}
-	var added int64
+	var added, last int64
 	err := w.conn.Raw(func(any) error {
 		res, err := stmt.(driver.StmtExecContext).ExecContext(ctx, args)
 		if err != nil {
 			return err
 		}
-		added, err = res.RowsAffected()
+		if added, err = res.RowsAffected(); err != nil {
+			return err
+		}
+		last, err = res.LastInsertId()
 		return err
 	})
 	for i := range ids {
-		args[2*i+2].Value = nil
+		args[1+i].Value = nil
 	}
 	if err != nil {
 		return fmt.Errorf("insert traces: %w", err)
 	}
-	if added == int64(len(ids)) {
+	if n := int64(len(ids)); added == n && last == w.lastTrace+n {
 		for i, id := range ids {
 			w.cacheTrace(id, w.lastTrace+1+int64(i))
 		}
+		w.lastTrace = last
+		return nil
 	}
-	// The ids of rows not added are left unused: gaps are harmless.
-	w.lastTrace += int64(len(ids))
+	// Some were in the generation already (written before a restart, or
+	// fallen out of the cache): which ids the others got, only the file
+	// can tell.
+	if _, err := w.knownTraces(ctx, w.traceGen, ids); err != nil {
+		return err
+	}
+	for _, id := range ids {
+		if _, ok := w.traces[id]; !ok {
+			return fmt.Errorf("insert traces: trace %s neither added nor found", id)
+		}
+	}
 	return nil
 }
 

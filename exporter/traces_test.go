@@ -74,15 +74,14 @@ func TestTraces_Generations(t *testing.T) {
 // TestTraces_WriterLooksUpByIndex checks the plans of the writer's lookups
 // of trace ids on the writer's own connection, the one that created the
 // file: a lookup by trace id alone must have loaded the statistics that
-// make it a skip-scan, and the search of the generation before the
-// writer's must seek each id.
+// make it a skip-scan, and the search of a generation must seek each id.
 func TestTraces_WriterLooksUpByIndex(t *testing.T) {
 	ctx := context.Background()
 	e := mustNew(t, filepath.Join(t.TempDir(), "t.db"))
 	id := make([]byte, 16)
-	prior := []any{int64(0)}
-	for range strings.Count(exporter.TracePriorSQL, "?") - 1 {
-		prior = append(prior, id)
+	known := []any{int64(0)}
+	for range strings.Count(exporter.TraceKnownSQL, "?") - 1 {
+		known = append(known, id)
 	}
 	for _, c := range []struct {
 		query string
@@ -90,7 +89,7 @@ func TestTraces_WriterLooksUpByIndex(t *testing.T) {
 		want  string
 	}{
 		{"SELECT id FROM traces WHERE trace_id = ?", []any{id}, "traces_by_gen (ANY(gen) AND trace_id=?)"},
-		{exporter.TracePriorSQL, prior, "traces_by_gen (gen=? AND trace_id=?)"},
+		{exporter.TraceKnownSQL, known, "traces_by_gen (gen=? AND trace_id=?)"},
 	} {
 		var plan strings.Builder
 		err := exporter.OnWriterConn(ctx, e, func(conn *sql.Conn) error {
@@ -118,9 +117,9 @@ func TestTraces_WriterLooksUpByIndex(t *testing.T) {
 	}
 }
 
-// TestTraces_KnownAfterRestart checks new writers' spans of traces already
-// in the file's generation: the statement that meets them adds the new
-// traces beside them and they keep their one row, every span under its
+// TestTraces_KnownAfterRestart checks a new writer's spans of traces
+// already in the file's generation, among new traces: the known traces
+// keep their one row, the new ones get theirs, and every span is under its
 // own trace.
 func TestTraces_KnownAfterRestart(t *testing.T) {
 	ctx := context.Background()

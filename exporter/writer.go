@@ -31,16 +31,15 @@ type writer struct {
 	inserts [groupAll + 1]spanInsert
 	// traceInsertOne and traceInsertMany run on the driver's connection,
 	// as the span inserts do, with the arguments traceArgsOne and
-	// traceArgsMany; so does tracePrior, with priorArgs, and traceRow is
+	// traceArgsMany; so does traceKnown, with knownArgs, and traceRow is
 	// its scratch row.
-	traceInsertOne, traceInsertMany, tracePrior driver.Stmt
-	traceArgsOne, traceArgsMany, priorArgs      []driver.NamedValue
+	traceInsertOne, traceInsertMany, traceKnown driver.Stmt
+	traceArgsOne, traceArgsMany, knownArgs      []driver.NamedValue
 	traceRow                                    []driver.Value
 	// traceGen is the traces.gen of the traces the transaction adds, and
-	// lastTrace the highest traces.id it has handed out: holding the
-	// write lock, the writer chooses the ids of the traces it adds.
+	// lastTrace the highest traces.id: holding the write lock, the writer
+	// knows the ids SQLite gives the traces it adds.
 	traceGen, lastTrace  int64
-	traceSelect          *sql.Stmt
 	keyInsert, keySelect *sql.Stmt
 	resourceUpsert       *sql.Stmt
 	scopeUpsert          *sql.Stmt
@@ -91,7 +90,6 @@ func newWriter(db *sql.DB, path string, cfg config) (*writer, error) {
 		dst **sql.Stmt
 		sql string
 	}{
-		{&w.traceSelect, "SELECT id FROM traces WHERE trace_id = ?"},
 		{&w.keyInsert, "INSERT INTO attribute_keys (key) VALUES (?) ON CONFLICT (key) DO NOTHING RETURNING id"},
 		{&w.keySelect, "SELECT id FROM attribute_keys WHERE key = ?"},
 		// The no-op update makes RETURNING yield the existing row's id.
@@ -313,7 +311,7 @@ func (w *writer) close() error {
 
 func (w *writer) closeStmts() {
 	w.closeInserts()
-	for _, s := range []*sql.Stmt{w.traceSelect, w.keyInsert, w.keySelect, w.resourceUpsert, w.scopeUpsert, w.addMeta, w.lastIDs, w.addBatch} {
+	for _, s := range []*sql.Stmt{w.keyInsert, w.keySelect, w.resourceUpsert, w.scopeUpsert, w.addMeta, w.lastIDs, w.addBatch} {
 		if s != nil {
 			s.Close()
 		}
