@@ -27,19 +27,13 @@ type keySnapshot struct {
 // a reopened file's writer never takes an epoch of the one before.
 var keyEpochs atomic.Uint64
 
-// encoded is a batch of spans encoded ahead. rows[i] is spans[i]'s row,
-// with ok false for a span the writer has to encode itself.
+// encoded is a batch of spans encoded ahead. rows[i] is the fields of
+// spans[i], unless ok[i] is false: a span the writer has to encode itself.
 type encoded struct {
 	epoch uint64
-	rows  []encodedRow
+	rows  []spanFields
+	ok    []bool
 	arena arena
-}
-
-type encodedRow struct {
-	row    spanRow
-	groups int
-	start  int64
-	ok     bool
 }
 
 // encode encodes spans with the key ids the writer has published, or
@@ -49,7 +43,15 @@ func (e *Exporter) encode(spans []sdktrace.ReadOnlySpan) *encoded {
 	if snap == nil {
 		return nil
 	}
-	enc := &encoded{epoch: snap.epoch, rows: make([]encodedRow, len(spans)), arena: make(arena, 0, 192*len(spans))}
+	// The arena is sized after the last batch, so that it seldom grows:
+	// a grown arena keeps its old array, which its text points into.
+	perSpan := max(e.encodedBytes.Load(), 128)
+	enc := &encoded{
+		epoch: snap.epoch,
+		rows:  make([]spanFields, len(spans)),
+		ok:    make([]bool, len(spans)),
+		arena: make(arena, 0, int(perSpan+perSpan/8)*len(spans)),
+	}
 	missed := false
 	keyIDs := func(key string) int64 {
 		id, ok := snap.ids[key]
@@ -61,10 +63,10 @@ func (e *Exporter) encode(spans []sdktrace.ReadOnlySpan) *encoded {
 			continue
 		}
 		missed = false
-		r := &enc.rows[i]
-		r.groups, r.start = encodeRow(&r.row, &enc.arena, s, keyIDs)
-		r.ok = !missed
+		encodeFields(&enc.rows[i], &enc.arena, s, keyIDs)
+		enc.ok[i] = !missed
 	}
+	e.encodedBytes.Store(int64(len(enc.arena) / len(spans)))
 	return enc
 }
 

@@ -54,6 +54,8 @@ type Exporter struct {
 	// keys are the attribute key ids that ExportSpans encodes rows with
 	// (encode.go); nil until the writer publishes them.
 	keys atomic.Pointer[keySnapshot]
+	// encodedBytes is the arena bytes per span of the last batch encoded.
+	encodedBytes atomic.Int64
 }
 
 // job is one unit of the writer's queue: a batch of spans, or a flush

@@ -61,10 +61,12 @@ type writer struct {
 	// refs are the traces.id of the spans of the transaction, in order.
 	refs []int64
 
-	// row is the span being added; arena holds the bytes of the text
-	// and blob values of the rows the writer encodes itself.
-	row   spanRow
-	arena arena
+	// row is the span being added, fields those of a span the writer
+	// encodes itself, and arena holds the bytes of the text and blob
+	// values they point to.
+	row    spanRow
+	fields spanFields
+	arena  arena
 	// keyIDs is w.keyID as a schema.KeyIDFunc, made once rather than a
 	// closure per span; keyErr is its failure.
 	keyIDs schema.KeyIDFunc
@@ -252,9 +254,8 @@ func (w *writer) transaction(group []job, dropped, failed int64) (err error) {
 			}
 			ref := w.refs[total]
 			var err error
-			if enc != nil && enc.rows[i].ok {
-				r := &enc.rows[i]
-				err = w.addSpan(ctx, s, ref, &r.row, r.groups, r.start)
+			if enc != nil && enc.ok[i] {
+				err = w.addSpan(ctx, s, ref, &enc.rows[i])
 			} else {
 				err = w.appendRow(ctx, s, ref)
 			}
