@@ -59,14 +59,24 @@ func (w *writer) resolveTraces(ctx context.Context, group []job) error {
 	w.refs = w.refs[:0]
 	seen := w.pending
 	clear(seen)
+	// The spans of a trace often come one after another: the previous
+	// span's trace is looked up once.
+	var prev trace.TraceID
+	var prevRef int64
+	havePrev := false
 	for _, j := range group {
 		for _, s := range j.spans {
 			if s == nil {
 				continue
 			}
 			id := s.SpanContext().TraceID()
+			if havePrev && id == prev && prevRef != 0 {
+				w.refs = append(w.refs, prevRef)
+				continue
+			}
 			ref, ok := w.traceRef(id)
 			w.refs = append(w.refs, ref)
+			prev, prevRef, havePrev = id, ref, true
 			if ok {
 				continue
 			}
