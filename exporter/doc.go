@@ -1,9 +1,10 @@
 // Package exporter is an OpenTelemetry span exporter that keeps spans in a
 // local SQLite file, for programs with no tracing back end.
 //
-// ExportSpans never waits for the disk: it hands the batch to one
-// background writer goroutine, which owns the file's only connection (WAL
-// mode, synchronous=NORMAL) and commits everything queued in one
+// ExportSpans never waits for the disk: it encodes the batch's rows, on
+// its caller's goroutine (the batch span processor's), and hands them to
+// one background writer goroutine, which owns the file's only connection
+// (WAL mode, synchronous=NORMAL) and commits everything queued in one
 // transaction with multi-row prepared inserts. The queue is bounded: when
 // the writer cannot keep up, ExportSpans waits until its context ends, then
 // drops the batch and counts it (Stats, and the dropped_spans row of the

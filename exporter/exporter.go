@@ -21,9 +21,9 @@ var ErrShutdown = errors.New("lonelytrace exporter: shut down")
 var _ sdktrace.SpanExporter = (*Exporter)(nil)
 
 // Exporter is an sdktrace.SpanExporter that stores spans in a lonelytrace
-// SQLite file. ExportSpans only hands the spans to a background writer; the
-// writer owns the file's one connection and commits many batches per
-// transaction.
+// SQLite file. ExportSpans encodes the spans and hands them to a background
+// writer; the writer owns the file's one connection and commits many
+// batches per transaction.
 type Exporter struct {
 	path  string
 	cfg   config
@@ -151,7 +151,9 @@ func (e *Exporter) tick() {
 func (e *Exporter) Path() string { return e.path }
 
 // ExportSpans queues spans for the writer and returns without waiting for
-// the disk. When the queue is full it waits until ctx is done, then drops
+// the disk. It also encodes their rows, so that the writer, which cannot
+// work in parallel, only binds them: most when the writer is behind. When
+// the queue is full it waits until ctx is done, then drops
 // the batch, counts it in Stats().Dropped and returns nil: the SDK would
 // otherwise report every dropped batch, and the first drop of an episode
 // is already reported once through otel.Handle.
@@ -167,11 +169,7 @@ func (e *Exporter) ExportSpans(ctx context.Context, spans []sdktrace.ReadOnlySpa
 	// The batch processor reuses its slice once we return; the spans
 	// themselves are immutable snapshots and can be shared.
 	j := job{spans: append([]sdktrace.ReadOnlySpan(nil), spans...)}
-	// Rows are encoded here only when they can be queued at once: with
-	// the queue full, the CPU is better left to the writer.
-	if len(e.queue) < cap(e.queue) {
-		j.enc = e.encode(j.spans)
-	}
+	j.enc = e.encode(j.spans)
 	select {
 	case e.queue <- j:
 	default:
