@@ -21,13 +21,7 @@ func TestTraces_Generations(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "t.db")
 	old := spans(3)
-	e := mustNew(t, path)
-	if err := e.ExportSpans(ctx, old); err != nil {
-		t.Fatal(err)
-	}
-	if err := e.Shutdown(ctx); err != nil {
-		t.Fatal(err)
-	}
+	exportAll(t, path, old)
 	// The next new trace starts generation 1.
 	db, err := sql.Open("sqlite", "file:"+path)
 	if err != nil {
@@ -39,13 +33,7 @@ func TestTraces_Generations(t *testing.T) {
 	db.Close()
 
 	fresh := spans(2)
-	e = mustNew(t, path)
-	if err := e.ExportSpans(ctx, append(append(fresh, old...), old...)); err != nil {
-		t.Fatal(err)
-	}
-	if err := e.Shutdown(ctx); err != nil {
-		t.Fatal(err)
-	}
+	exportAll(t, path, append(append(fresh, old...), old...))
 	r, err := schema.OpenRead(ctx, path)
 	if err != nil {
 		t.Fatal(err)
@@ -122,27 +110,14 @@ func TestTraces_WriterLooksUpByIndex(t *testing.T) {
 // keep their one row, the new ones get theirs, and every span is under its
 // own trace.
 func TestTraces_KnownAfterRestart(t *testing.T) {
-	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "t.db")
 	old := spans(10)
-	e := mustNew(t, path)
-	if err := e.ExportSpans(ctx, old); err != nil {
-		t.Fatal(err)
-	}
-	if err := e.Shutdown(ctx); err != nil {
-		t.Fatal(err)
-	}
+	exportAll(t, path, old)
 	// Old traces among new ones, in one statement of many rows and in
 	// statements of one.
 	fresh := spans(60)
 	batch := append(append(append([]sdktrace.ReadOnlySpan(nil), old[:5]...), fresh...), old[5:]...)
-	e = mustNew(t, path)
-	if err := e.ExportSpans(ctx, batch); err != nil {
-		t.Fatal(err)
-	}
-	if err := e.Shutdown(ctx); err != nil {
-		t.Fatal(err)
-	}
+	exportAll(t, path, batch)
 	r := mustOpenRead(t, path)
 	if n := queryInt(t, r, "SELECT count(*) FROM traces"); n != 70 {
 		t.Errorf("traces = %d; want 70", n)
@@ -156,5 +131,19 @@ func TestTraces_KnownAfterRestart(t *testing.T) {
 		if n := queryInt(t, r, "SELECT count(*) FROM spans_view WHERE trace_id = lower(hex(?)) AND span_id = lower(hex(?))", id[:], sid[:]); n != want {
 			t.Errorf("span %s of trace %s: %d rows under its trace; want %d", sid, id, n, want)
 		}
+	}
+}
+
+// exportAll writes spans to the file at path with an exporter of its own,
+// shut down after.
+func exportAll(t *testing.T, path string, spans []sdktrace.ReadOnlySpan) {
+	t.Helper()
+	ctx := context.Background()
+	e := mustNew(t, path)
+	if err := e.ExportSpans(ctx, spans); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Shutdown(ctx); err != nil {
+		t.Fatal(err)
 	}
 }
