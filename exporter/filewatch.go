@@ -99,6 +99,7 @@ func (w *writer) reopen(gone bool) error {
 	nw.persistedDropped, nw.persistedFailed, nw.failing = w.persistedDropped, w.persistedFailed, w.failing
 	*w = *nw
 	w.keyIDs = w.keyID // nw's was bound to nw
+	w.forgetKeys()     // the old file's key ids mean nothing in this one
 	m.remember(w.path)
 	m.broken, m.saved, m.backlog, m.trimming = false, false, false, false
 	w.e.startCheckpointer(w)
