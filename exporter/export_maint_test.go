@@ -57,3 +57,7 @@ func Encoded(e *Exporter) bool { return e.keys.Load() != nil }
 
 // TraceKnownSQL is the writer's query for trace ids in a generation.
 var TraceKnownSQL = traceKnownSQL
+
+// TraceCacheSize is how many traces each generation of the writer's trace
+// cache holds.
+const TraceCacheSize = traceCacheSize

@@ -45,7 +45,7 @@ func traceInsertSQL(rows int) string {
 }
 
 // traceKnownSQL finds which of tracesPerInsert trace ids (the arguments
-// after the first) are in generation ?1.
+// after the first) are in the generation given first.
 var traceKnownSQL = "SELECT id, trace_id FROM traces WHERE gen = ? AND trace_id IN (?" +
 	strings.Repeat(", ?", tracesPerInsert-1) + ")"
 
@@ -97,10 +97,7 @@ func (w *writer) resolveTraces(ctx context.Context, group []job) error {
 			return err
 		}
 		if found {
-			w.newTraces = slices.DeleteFunc(w.newTraces, func(id trace.TraceID) bool {
-				_, ok := w.traces[id]
-				return ok
-			})
+			w.newTraces = slices.DeleteFunc(w.newTraces, w.cached)
 		}
 	}
 	ids := w.newTraces
@@ -221,7 +218,7 @@ func (w *writer) insertTraces(ctx context.Context, stmt driver.Stmt, args []driv
 		return err
 	}
 	for _, id := range ids {
-		if _, ok := w.traces[id]; !ok {
+		if !w.cached(id) {
 			return fmt.Errorf("insert traces: trace %s neither added nor found", id)
 		}
 	}
@@ -238,6 +235,16 @@ func (w *writer) traceRef(id trace.TraceID) (int64, bool) {
 		return ref, true
 	}
 	return 0, false
+}
+
+// cached reports whether the cache has id, in either generation (a trace
+// cached a moment ago may have moved to the old one).
+func (w *writer) cached(id trace.TraceID) bool {
+	if _, ok := w.traces[id]; ok {
+		return true
+	}
+	_, ok := w.oldTraces[id]
+	return ok
 }
 
 // cacheTrace remembers ref for id. The cache has two generations: when the

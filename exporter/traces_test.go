@@ -147,3 +147,52 @@ func exportAll(t *testing.T, path string, spans []sdktrace.ReadOnlySpan) {
 		t.Fatal(err)
 	}
 }
+
+// TestTraces_KnownWhileTheCacheTurnsOver checks traces of the generation
+// before that the writer finds just as its cache of traces turns over:
+// those cached before the turn are still known, and no trace gets a
+// second row.
+func TestTraces_KnownWhileTheCacheTurnsOver(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "t.db")
+	old := spans(64)
+	exportAll(t, path, old)
+	// The next new trace starts generation 1.
+	db, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec("INSERT INTO traces (id, gen, trace_id) VALUES (?, 0, zeroblob(16))", 1<<schema.TraceGenerationShift-1); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+
+	// A new writer caches this many new traces, 10 short of a full cache,
+	// then finds the 64 old ones in generation 0.
+	ctx := context.Background()
+	e := mustNew(t, path)
+	fresh := spans(exporter.TraceCacheSize - 10)
+	for at := 0; at < len(fresh); at += 8192 {
+		if err := e.ExportSpans(ctx, fresh[at:min(at+8192, len(fresh))]); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.ForceFlush(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := e.ExportSpans(ctx, old); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	r := mustOpenRead(t, path)
+	if n := queryInt(t, r, "SELECT count(*) FROM traces WHERE gen = 1"); n != int64(len(fresh)) {
+		t.Errorf("traces in generation 1 = %d; want %d, the new ones", n, len(fresh))
+	}
+	for _, s := range old {
+		id := s.SpanContext().TraceID()
+		if n := queryInt(t, r, "SELECT count(*) FROM traces WHERE trace_id = ?", id[:]); n != 1 {
+			t.Errorf("trace %s has %d rows; want 1", id, n)
+		}
+	}
+}
