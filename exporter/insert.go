@@ -76,6 +76,9 @@ type spanInsert struct {
 }
 
 // spanInsertSQL is the INSERT of rows spans of the column groups groups.
+// OR FAIL, rather than the default ABORT, keeps SQLite from journalling
+// the statement's pages to undo it alone: on any error the writer rolls
+// the whole transaction back.
 func spanInsertSQL(groups, rows int) (sql string, cols []int) {
 	var names, values []string
 	for i, c := range spanColumns {
