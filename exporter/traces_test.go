@@ -22,15 +22,7 @@ func TestTraces_Generations(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "t.db")
 	old := spans(3)
 	exportAll(t, path, old)
-	// The next new trace starts generation 1.
-	db, err := sql.Open("sqlite", "file:"+path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := db.Exec("INSERT INTO traces (id, gen, trace_id) VALUES (?, 0, zeroblob(16))", 1<<schema.TraceGenerationShift-1); err != nil {
-		t.Fatal(err)
-	}
-	db.Close()
+	startGeneration1(t, path)
 
 	fresh := spans(2)
 	exportAll(t, path, append(append(fresh, old...), old...))
@@ -156,15 +148,7 @@ func TestTraces_KnownWhileTheCacheTurnsOver(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "t.db")
 	old := spans(64)
 	exportAll(t, path, old)
-	// The next new trace starts generation 1.
-	db, err := sql.Open("sqlite", "file:"+path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := db.Exec("INSERT INTO traces (id, gen, trace_id) VALUES (?, 0, zeroblob(16))", 1<<schema.TraceGenerationShift-1); err != nil {
-		t.Fatal(err)
-	}
-	db.Close()
+	startGeneration1(t, path)
 
 	// A new writer caches this many new traces, 10 short of a full cache,
 	// then finds the 64 old ones in generation 0.
@@ -194,5 +178,19 @@ func TestTraces_KnownWhileTheCacheTurnsOver(t *testing.T) {
 		if n := queryInt(t, r, "SELECT count(*) FROM traces WHERE trace_id = ?", id[:]); n != 1 {
 			t.Errorf("trace %s has %d rows; want 1", id, n)
 		}
+	}
+}
+
+// startGeneration1 adds a trace row to the file at path with the last id
+// of generation 0, so that the next new trace starts generation 1.
+func startGeneration1(t *testing.T, path string) {
+	t.Helper()
+	db, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec("INSERT INTO traces (id, gen, trace_id) VALUES (?, 0, zeroblob(16))", 1<<schema.TraceGenerationShift-1); err != nil {
+		t.Fatal(err)
 	}
 }
