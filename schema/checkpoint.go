@@ -26,14 +26,11 @@ func OpenCheckpoint(ctx context.Context, path string) (*sql.DB, error) {
 }
 
 func checkCheckpoint(ctx context.Context, db *sql.DB, path string) error {
-	conn, err := db.Conn(ctx)
+	conn, err := versionedConn(ctx, db, path)
 	if err != nil {
-		return fmt.Errorf("open %s: %w", path, err)
-	}
-	defer conn.Close()
-	if err := checkVersion(ctx, conn, path); err != nil {
 		return err
 	}
+	defer conn.Close()
 	var appID int
 	if err := conn.QueryRowContext(ctx, "PRAGMA application_id").Scan(&appID); err != nil {
 		return fmt.Errorf("open %s: %w", path, err)

@@ -54,14 +54,11 @@ func OpenWrite(ctx context.Context, path string, busyTimeout time.Duration) (*sq
 }
 
 func prepareWrite(ctx context.Context, db *sql.DB, path string, isNew bool) error {
-	conn, err := db.Conn(ctx)
+	conn, err := versionedConn(ctx, db, path)
 	if err != nil {
-		return fmt.Errorf("open %s: %w", path, err)
-	}
-	defer conn.Close()
-	if err := checkVersion(ctx, conn, path); err != nil {
 		return err
 	}
+	defer conn.Close()
 	if isNew {
 		// Both must come before the first table exists. Incremental auto
 		// vacuum lets retention give freed pages back with PRAGMA
@@ -223,6 +220,20 @@ func checkFile(path string) (isNew bool, err error) {
 		return false, fmt.Errorf("open %s: %w: file is version %d, this lonelytrace reads up to %d", path, ErrNewerSchema, userVersion, Version)
 	}
 	return false, nil
+}
+
+// versionedConn takes a connection of db, the file at path, whose
+// version checkVersion accepts.
+func versionedConn(ctx context.Context, db *sql.DB, path string) (*sql.Conn, error) {
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	if err := checkVersion(ctx, conn, path); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	return conn, nil
 }
 
 // checkVersion repeats checkFile's header checks through SQLite, which
