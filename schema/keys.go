@@ -50,10 +50,29 @@ const (
 	OpMissed           = "missed"
 )
 
-// Operations lists every operation in the order the viewer shows them.
+// Operations lists every operation in the order the viewer shows them; an
+// operation's index here is its OpIndex.
 var Operations = [...]string{
 	OpNotify, OpReceive, OpSubscribeExact, OpSubscribeGlob,
 	OpUnsubscribeExact, OpUnsubscribeGlob, OpSetSubscriptions, OpMissed,
+}
+
+// The indexes of the two operations the viewer treats specially in
+// Operations.
+const (
+	NotifyIndex  = 0
+	ReceiveIndex = 1
+)
+
+// OpIndex returns op's index in Operations, and false when op is not one
+// of the glossary's operations.
+func OpIndex(op string) (int, bool) {
+	for i, o := range Operations {
+		if o == op {
+			return i, true
+		}
+	}
+	return 0, false
 }
 
 // Operation returns the attribute that marks a span as the pub/sub

@@ -98,10 +98,6 @@ func ExtractPubSub(attrs []attribute.KeyValue) PubSub {
 
 // IsOperation reports whether op is one of the glossary's operations.
 func IsOperation(op string) bool {
-	for _, o := range Operations {
-		if o == op {
-			return true
-		}
-	}
-	return false
+	_, ok := OpIndex(op)
+	return ok
 }
