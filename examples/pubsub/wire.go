@@ -135,7 +135,7 @@ func extractFrame(ctx context.Context, m map[string]string) context.Context {
 }
 
 // bodyHash is the SHA-512 of a message body, hex-encoded, as the original
-// sends it.
+// pub/sub system (docs/design.md#glossary) sends it.
 func bodyHash(body []byte) string {
 	sum := sha512.Sum512(body)
 	return hex.EncodeToString(sum[:])
