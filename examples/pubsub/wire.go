@@ -5,6 +5,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha512"
 	"encoding/hex"
+	"errors"
 	"net/http"
 	"slices"
 
@@ -150,6 +151,10 @@ func sign(secret, topic, hash string) string {
 	m.Write([]byte(hash))
 	return "hmac " + hex.EncodeToString(m.Sum(nil))
 }
+
+// errBadSignature is the failure of a message whose signature verify
+// rejects.
+var errBadSignature = errors.New("bad signature")
 
 // verify checks a signature made by sign.
 func verify(secret, topic, hash, auth string) bool {
