@@ -1,0 +1,141 @@
+package viewer
+
+import (
+	"math"
+	"math/rand/v2"
+	"slices"
+	"testing"
+)
+
+// sketchCases are distributions of durations in nanoseconds and sizes in
+// bytes, the kinds the viewer sketches, and some it must survive.
+func sketchCases() map[string][]int64 {
+	rng := rand.New(rand.NewPCG(1, 2))
+	gen := func(n int, f func() int64) []int64 {
+		out := make([]int64, n)
+		for i := range out {
+			out[i] = f()
+		}
+		return out
+	}
+	const n = 200_000
+	return map[string][]int64{
+		"uniform":     gen(n, func() int64 { return 1 + rng.Int64N(10_000_000) }),
+		"exponential": gen(n, func() int64 { return int64(rng.ExpFloat64() * 2e6) }),
+		"lognormal":   gen(n, func() int64 { return int64(math.Exp(rng.NormFloat64()*2 + 14)) }),
+		"bimodal": gen(n, func() int64 {
+			if rng.IntN(10) == 0 {
+				return 5e9 + rng.Int64N(1e9)
+			}
+			return 2e5 + rng.Int64N(1e5)
+		}),
+		"constant":    gen(n, func() int64 { return 1_234_567 }),
+		"small":       gen(n, func() int64 { return rng.Int64N(20) }),
+		"sizes":       gen(n, func() int64 { return int64(rng.ExpFloat64() * 2000) }),
+		"signed":      gen(n, func() int64 { return rng.Int64N(2e6) - 1e6 }),
+		"extremes":    {math.MinInt64, -1, 0, 1, math.MaxInt64, math.MaxInt64 - 1, math.MinInt64 + 1},
+		"few":         {7},
+		"powers of γ": gen(5000, func() int64 { return int64(math.Pow(sketchGamma, float64(rng.IntN(1500)))) }),
+	}
+}
+
+// TestSketch_RelativeError checks every reported percentile of a sketch
+// against the exact nearest rank of the sorted values, sorted here.
+func TestSketch_RelativeError(t *testing.T) {
+	for name, values := range sketchCases() {
+		t.Run(name, func(t *testing.T) {
+			var s sketch
+			for _, v := range values {
+				s.add(v)
+			}
+			sorted := slices.Clone(values)
+			slices.Sort(sorted)
+			for _, tenths := range percentileTenths {
+				// 1-based rank ceil(p/100·n), at least 1, computed apart
+				// from rank().
+				r := int(math.Ceil(float64(tenths) * float64(len(sorted)) / 1000))
+				r = max(r, 1)
+				want := float64(sorted[r-1])
+				got := s.at(int64(r - 1))
+				if err := math.Abs(got - want); err > sketchAlpha*math.Abs(want)*(1+1e-9) {
+					t.Errorf("p%.1f = %g; want %g within %g%% (error %.4g%%)", float64(tenths)/10, got, want, 100*sketchAlpha, 100*err/math.Abs(want))
+				}
+			}
+			if s.n != int64(len(values)) {
+				t.Errorf("n = %d; want %d", s.n, len(values))
+			}
+		})
+	}
+}
+
+// TestSketch_Merge checks that a sketch of parts merged is the sketch of
+// the whole, in any order of the parts.
+func TestSketch_Merge(t *testing.T) {
+	values := sketchCases()["lognormal"]
+	values = append(values, sketchCases()["signed"][:1000]...)
+	var whole sketch
+	for _, v := range values {
+		whole.add(v)
+	}
+	parts := make([]sketch, 7)
+	for i, v := range values {
+		parts[(i*31)%len(parts)].add(v)
+	}
+	var merged sketch
+	for i := len(parts) - 1; i >= 0; i-- {
+		merged.merge(&parts[i])
+	}
+	merged.merge(&sketch{})
+	for r := int64(0); r < whole.n; r += 997 {
+		if got, want := merged.at(r), whole.at(r); got != want {
+			t.Fatalf("merged rank %d = %g; want %g", r, got, want)
+		}
+	}
+	if merged.n != whole.n || merged.min != whole.min || merged.max != whole.max {
+		t.Errorf("merged n, min, max = %d, %d, %d; want %d, %d, %d", merged.n, merged.min, merged.max, whole.n, whole.min, whole.max)
+	}
+}
+
+// TestDist_ExactUntilApproximate checks that a dist is the exact nearest
+// rank until it is made approximate, and within the bound after.
+func TestDist_ExactUntilApproximate(t *testing.T) {
+	values := sketchCases()["exponential"][:50_001]
+	var d, e dist
+	for i, v := range values {
+		d.add(v)
+		if i%2 == 0 {
+			e.add(v)
+		}
+	}
+	sorted := slices.Clone(values)
+	slices.Sort(sorted)
+	id := func(f float64) float64 { return f }
+	p := d.percentiles(id)
+	for i, tenths := range percentileTenths {
+		r := max(int(math.Ceil(float64(tenths)*float64(len(sorted))/1000)), 1)
+		if want := float64(sorted[r-1]); p[i] != want {
+			t.Errorf("exact %s = %g; want %g", percentileNames[i], p[i], want)
+		}
+	}
+	d.approximate()
+	if d.values != nil || d.count() != int64(len(values)) {
+		t.Fatalf("approximate: values kept %d, count %d; want none, %d", len(d.values), d.count(), len(values))
+	}
+	p = d.percentiles(id)
+	for i, tenths := range percentileTenths {
+		r := max(int(math.Ceil(float64(tenths)*float64(len(sorted))/1000)), 1)
+		if want := float64(sorted[r-1]); math.Abs(p[i]-want) > sketchAlpha*want*(1+1e-9) {
+			t.Errorf("approximate %s = %g; want %g within 1%%", percentileNames[i], p[i], want)
+		}
+	}
+	// An exact dist merged into a sketch one makes it a sketch of both.
+	var s dist
+	s.approximate()
+	s.merge(&e)
+	if s.sk == nil || s.count() != e.count() {
+		t.Errorf("merge: sketch %v, count %d; want a sketch of %d", s.sk != nil, s.count(), e.count())
+	}
+	if d.percentiles(id) == nil || (&dist{}).percentiles(id) != nil {
+		t.Error("percentiles of nothing should be nil, of something not")
+	}
+}
