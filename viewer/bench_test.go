@@ -23,6 +23,9 @@ var (
 )
 
 func TestMain(m *testing.M) {
+	if path := os.Getenv(envScaleChild); path != "" {
+		scaleChild(path) // a viewer process of BenchmarkScale; never returns
+	}
 	code := m.Run()
 	if benchDir != "" {
 		os.RemoveAll(benchDir)

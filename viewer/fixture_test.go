@@ -206,17 +206,13 @@ func writeFixture(path string, n int, over time.Duration, end time.Time) (int, e
 	if err != nil {
 		return 0, err
 	}
-	// About 7 spans a trace: the step between traces spreads n spans over
-	// the whole span of time.
-	traces := n / 7
-	step := over / time.Duration(max(traces, 1))
+	// A trace starts at the share of the time that the spans before it
+	// are of n, so that the spans spread evenly whatever their number per
+	// trace.
 	start := end.Add(-over)
 	var werr error
 	for i := 0; g.spans+len(g.c.spans) < n; i++ {
-		t := start.Add(time.Duration(i) * step)
-		if !t.Before(end) {
-			t = end.Add(-time.Millisecond)
-		}
+		t := start.Add(time.Duration(float64(over) * float64(g.spans+len(g.c.spans)) / float64(n)))
 		g.trace(i, t)
 		if len(g.c.spans) >= 16384 {
 			if werr = g.flush(); werr != nil {
