@@ -47,7 +47,10 @@ func EncodeNow(e *Exporter, spans []sdktrace.ReadOnlySpan) (queue func()) {
 	return func() {
 		e.mu.RLock()
 		defer e.mu.RUnlock()
-		e.queue <- j
+		select {
+		case e.queue <- j:
+		case <-e.stopping:
+		}
 	}
 }
 

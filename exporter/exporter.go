@@ -30,16 +30,18 @@ type Exporter struct {
 	queue chan job
 	done  chan struct{} // closed when the writer has returned
 
+	// stopping is closed when Shutdown begins: every wait for room in the
+	// queue gives up on it, so that stop's write lock is never held up
+	// for longer than a send takes.
+	stopping chan struct{}
+	stopOnce sync.Once
 	// mu guards closed: ExportSpans and ForceFlush send on queue under the
-	// read lock while closed is false; Shutdown sets it under the write
-	// lock, and closes queue only after that, so no send can race the
-	// close.
+	// read lock while closed is false; stop sets it under the write lock,
+	// and closes queue only after that, so no send can race the close.
 	mu     sync.RWMutex
 	closed bool
 
-	shutdownOnce sync.Once
-	shutdownErr  error
-	closeErr     error // set by the writer before it closes done
+	closeErr error // set by the writer before it closes done
 
 	written, dropped, failed, batches, txns atomic.Int64
 	lastErr                                 atomic.Pointer[timedError]
@@ -111,10 +113,11 @@ func New(path string, opts ...Option) (*Exporter, error) {
 		return nil, fmt.Errorf("lonelytrace exporter: %w", err)
 	}
 	e := &Exporter{
-		path:  path,
-		cfg:   cfg,
-		queue: make(chan job, cfg.queueSize),
-		done:  make(chan struct{}),
+		path:     path,
+		cfg:      cfg,
+		queue:    make(chan job, cfg.queueSize),
+		done:     make(chan struct{}),
+		stopping: make(chan struct{}),
 	}
 	w.e = e
 	e.maint.remember(path)
@@ -153,8 +156,8 @@ func (e *Exporter) Path() string { return e.path }
 // ExportSpans queues spans for the writer and returns without waiting for
 // the disk. It also encodes their rows, so that the writer, which cannot
 // work in parallel, only binds them: most when the writer is behind. When
-// the queue is full it waits until ctx is done, then drops
-// the batch, counts it in Stats().Dropped and returns nil: the SDK would
+// the queue is full it waits until ctx is done or Shutdown begins, then
+// drops the batch, counts it in Stats().Dropped and returns nil: the SDK would
 // otherwise report every dropped batch, and the first drop of an episode
 // is already reported once through otel.Handle.
 func (e *Exporter) ExportSpans(ctx context.Context, spans []sdktrace.ReadOnlySpan) error {
@@ -176,6 +179,9 @@ func (e *Exporter) ExportSpans(ctx context.Context, spans []sdktrace.ReadOnlySpa
 		select {
 		case e.queue <- j:
 		case <-ctx.Done():
+			e.drop(len(spans))
+			return nil
+		case <-e.stopping:
 			e.drop(len(spans))
 			return nil
 		}
@@ -214,6 +220,9 @@ func (e *Exporter) ForceFlush(ctx context.Context) error {
 	case <-ctx.Done():
 		e.mu.RUnlock()
 		return ctx.Err()
+	case <-e.stopping:
+		e.mu.RUnlock()
+		return ErrShutdown
 	}
 	select {
 	case err := <-flushed:
@@ -224,30 +233,39 @@ func (e *Exporter) ForceFlush(ctx context.Context) error {
 }
 
 // Shutdown stops accepting spans, writes everything queued, checkpoints
-// the WAL into the file and closes it. It returns early with ctx's error
-// if ctx ends first; the writer still finishes in the background. Calls
-// after the first return the first call's result.
+// the WAL into the file and closes it. An ExportSpans waiting for room in
+// the queue gives up when Shutdown begins and counts its spans as dropped.
+// Shutdown returns early with ctx's error if ctx ends first; the writer
+// still finishes in the background (a writer stalled by another process's
+// lock writes what is queued once the lock is gone, then closes the file),
+// and a later Shutdown waits for it again. Once the writer has finished,
+// every call returns its result.
 func (e *Exporter) Shutdown(ctx context.Context) error {
-	e.shutdownOnce.Do(func() {
-		e.mu.Lock()
-		e.closed = true
-		e.mu.Unlock()
-		// The writer's last checkpoint, which moves the whole WAL into the
-		// file, must not meet one of the checkpointer's: SQLite runs one at
-		// a time, and the other gives up at once. So the checkpointer stops
-		// before the writer is told to finish.
-		go func() {
-			e.stopCheckpointer(true)
-			close(e.queue)
-		}()
-		select {
-		case <-e.done:
-			e.shutdownErr = e.closeErr
-		case <-ctx.Done():
-			e.shutdownErr = fmt.Errorf("lonelytrace exporter: shutdown of %s: %w", e.path, ctx.Err())
-		}
+	e.stopOnce.Do(func() {
+		close(e.stopping)
+		go e.stop()
 	})
-	return e.shutdownErr
+	select {
+	case <-e.done:
+		return e.closeErr
+	case <-ctx.Done():
+		return fmt.Errorf("lonelytrace exporter: shutdown of %s: %w", e.path, ctx.Err())
+	}
+}
+
+// stop closes the queue, which tells the writer to finish. The write lock
+// waits only for senders, and every one of them gives up once stopping is
+// closed.
+func (e *Exporter) stop() {
+	e.mu.Lock()
+	e.closed = true
+	e.mu.Unlock()
+	// The writer's last checkpoint, which moves the whole WAL into the
+	// file, must not meet one of the checkpointer's: SQLite runs one at a
+	// time, and the other gives up at once. So the checkpointer stops
+	// before the writer is told to finish.
+	e.stopCheckpointer(true)
+	close(e.queue)
 }
 
 // Stats returns the exporter's counters.
