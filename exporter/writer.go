@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"strings"
 	"time"
 
 	"go.opentelemetry.io/otel"
@@ -218,18 +217,14 @@ func (w *writer) commit(group []job, n int) {
 	}
 }
 
-func (w *writer) transaction(group []job, dropped, failed int64) (err error) {
+// transaction writes the spans of group, the batches row that maps them,
+// and the counters that changed, in one transaction.
+func (w *writer) transaction(group []job, dropped, failed int64) error {
 	ctx := context.Background()
-	if _, err := w.conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
-		return fmt.Errorf("begin: %w", err)
-	}
-	defer func() {
-		if err != nil {
-			if _, rerr := w.conn.ExecContext(ctx, "ROLLBACK"); rerr != nil && !strings.Contains(rerr.Error(), "no transaction") {
-				err = errors.Join(err, fmt.Errorf("rollback: %w", rerr))
-			}
-		}
-	}()
+	return schema.ImmediateTx(ctx, w.conn, func() error { return w.write(ctx, group, dropped, failed) })
+}
+
+func (w *writer) write(ctx context.Context, group []job, dropped, failed int64) error {
 	// Holding the write lock, the rows we add are exactly those after the
 	// last one now.
 	var before int64
@@ -275,17 +270,14 @@ func (w *writer) transaction(group []job, dropped, failed int64) (err error) {
 		}
 	}
 	if d := dropped - w.persistedDropped; d != 0 {
-		if _, err := w.addMeta.ExecContext(ctx, "dropped_spans", d); err != nil {
+		if _, err := w.addMeta.ExecContext(ctx, schema.MetaDroppedSpans, d); err != nil {
 			return fmt.Errorf("count dropped spans: %w", err)
 		}
 	}
 	if d := failed - w.persistedFailed; d != 0 {
-		if _, err := w.addMeta.ExecContext(ctx, "failed_spans", d); err != nil {
+		if _, err := w.addMeta.ExecContext(ctx, schema.MetaFailedSpans, d); err != nil {
 			return fmt.Errorf("count failed spans: %w", err)
 		}
-	}
-	if _, err := w.conn.ExecContext(ctx, "COMMIT"); err != nil {
-		return fmt.Errorf("commit: %w", err)
 	}
 	return nil
 }
