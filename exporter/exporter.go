@@ -41,23 +41,23 @@ type Exporter struct {
 	mu     sync.RWMutex
 	closed bool
 
-	closeErr error // set by the writer before it closes done
+	closeErr error // the writer's result, set before done is closed
 
+	// stats are shared with the writer, which counts what it writes.
+	stats counters
+	// enc encodes rows ahead with the key ids the writer publishes to it.
+	enc encoder
+	// dropping is set during an episode of drops, lastDrop the Unix ns of
+	// the latest: the first drop of an episode is reported.
+	dropping atomic.Bool
+	lastDrop atomic.Int64
+}
+
+// counters are the exporter's statistics: ExportSpans counts batches and
+// drops, the writer the rest.
+type counters struct {
 	written, dropped, failed, batches, txns atomic.Int64
 	lastErr                                 atomic.Pointer[timedError]
-	dropping                                atomic.Bool
-	lastDrop                                atomic.Int64 // Unix ns of the latest drop
-
-	// maint is the state of the writer's maintenance (maintain.go); only
-	// the writer goroutine touches it.
-	maint maintenance
-	// ckpt is the checkpointer of the writer's file (checkpoint.go).
-	ckpt checkpoints
-	// keys are the attribute key ids that ExportSpans encodes rows with
-	// (encode.go); nil until the writer publishes them.
-	keys atomic.Pointer[keySnapshot]
-	// encodedBytes is the arena bytes per span of the last batch encoded.
-	encodedBytes atomic.Int64
 }
 
 // job is one unit of the writer's queue: a batch of spans, or a flush
@@ -107,11 +107,6 @@ func New(path string, opts ...Option) (*Exporter, error) {
 	if err != nil {
 		return nil, fmt.Errorf("lonelytrace exporter: %w", err)
 	}
-	w, err := newWriter(db, path, cfg)
-	if err != nil {
-		db.Close()
-		return nil, fmt.Errorf("lonelytrace exporter: %w", err)
-	}
 	e := &Exporter{
 		path:     path,
 		cfg:      cfg,
@@ -119,35 +114,16 @@ func New(path string, opts ...Option) (*Exporter, error) {
 		done:     make(chan struct{}),
 		stopping: make(chan struct{}),
 	}
-	w.e = e
-	e.maint.remember(path)
-	e.startCheckpointer(w)
-	go w.run()
-	go e.tick()
-	return e, nil
-}
-
-// tick wakes an idle writer every maintainEvery with an empty job, so
-// that retention and the check of the file also happen while no spans
-// arrive. A writer with jobs waiting runs maintain after them anyway.
-func (e *Exporter) tick() {
-	t := time.NewTicker(e.cfg.maintainEvery)
-	defer t.Stop()
-	for {
-		select {
-		case <-e.done:
-			return
-		case <-t.C:
-		}
-		e.mu.RLock()
-		if !e.closed && len(e.queue) == 0 && !e.maint.quiet.Load() {
-			select {
-			case e.queue <- job{}:
-			default:
-			}
-		}
-		e.mu.RUnlock()
+	w, err := newWriter(db, path, cfg, e.queue, &e.stats, &e.enc)
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("lonelytrace exporter: %w", err)
 	}
+	go func() {
+		e.closeErr = w.run()
+		close(e.done)
+	}()
+	return e, nil
 }
 
 // Path returns the file the exporter writes.
@@ -172,7 +148,7 @@ func (e *Exporter) ExportSpans(ctx context.Context, spans []sdktrace.ReadOnlySpa
 	// The batch processor reuses its slice once we return; the spans
 	// themselves are immutable snapshots and can be shared.
 	j := job{spans: append([]sdktrace.ReadOnlySpan(nil), spans...)}
-	j.enc = e.encode(j.spans)
+	j.enc = e.enc.encode(j.spans)
 	select {
 	case e.queue <- j:
 	default:
@@ -186,7 +162,7 @@ func (e *Exporter) ExportSpans(ctx context.Context, spans []sdktrace.ReadOnlySpa
 			return nil
 		}
 	}
-	e.batches.Add(1)
+	e.stats.batches.Add(1)
 	// An episode of drops ends once a batch is queued a second after the
 	// last drop: under a steady overload, queued and dropped batches
 	// alternate, and each would otherwise be a new report.
@@ -197,10 +173,10 @@ func (e *Exporter) ExportSpans(ctx context.Context, spans []sdktrace.ReadOnlySpa
 }
 
 func (e *Exporter) drop(n int) {
-	e.dropped.Add(int64(n))
+	e.stats.dropped.Add(int64(n))
 	e.lastDrop.Store(time.Now().UnixNano())
 	if !e.dropping.Swap(true) {
-		otel.Handle(fmt.Errorf("lonelytrace exporter: queue of %s full, dropping spans (%d dropped so far; the writer cannot keep up or the disk is stalled)", e.path, e.dropped.Load()))
+		otel.Handle(fmt.Errorf("lonelytrace exporter: queue of %s full, dropping spans (%d dropped so far; the writer cannot keep up or the disk is stalled)", e.path, e.stats.dropped.Load()))
 	}
 }
 
@@ -260,24 +236,19 @@ func (e *Exporter) stop() {
 	e.mu.Lock()
 	e.closed = true
 	e.mu.Unlock()
-	// The writer's last checkpoint, which moves the whole WAL into the
-	// file, must not meet one of the checkpointer's: SQLite runs one at a
-	// time, and the other gives up at once. So the checkpointer stops
-	// before the writer is told to finish.
-	e.stopCheckpointer(true)
 	close(e.queue)
 }
 
 // Stats returns the exporter's counters.
 func (e *Exporter) Stats() Stats {
 	s := Stats{
-		Written:      e.written.Load(),
-		Dropped:      e.dropped.Load(),
-		Failed:       e.failed.Load(),
-		Batches:      e.batches.Load(),
-		Transactions: e.txns.Load(),
+		Written:      e.stats.written.Load(),
+		Dropped:      e.stats.dropped.Load(),
+		Failed:       e.stats.failed.Load(),
+		Batches:      e.stats.batches.Load(),
+		Transactions: e.stats.txns.Load(),
 	}
-	if le := e.lastErr.Load(); le != nil {
+	if le := e.stats.lastErr.Load(); le != nil {
 		s.LastError, s.LastErrorAt = le.err, le.at
 	}
 	return s

@@ -163,9 +163,10 @@ func (w *writer) closeInserts() {
 	})
 }
 
-// addRow adds row, whose column groups are groups, to its statement's
-// rows, and writes them when there are rowsPerInsert.
-func (w *writer) addRow(ctx context.Context, row *spanRow, groups int) error {
+// bindRow binds row, whose column groups are groups, as the next row of
+// its statement, and writes the statement's rows when there are
+// rowsPerInsert.
+func (w *writer) bindRow(ctx context.Context, row *spanRow, groups int) error {
 	ins := &w.inserts[groups]
 	args := ins.args[ins.rows*len(ins.cols):]
 	for k, c := range ins.cols {

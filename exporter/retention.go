@@ -55,7 +55,7 @@ const (
 // many, so that retention keeps pace with any ingest rate while taking
 // about as long as the batch it follows.
 func (w *writer) retain(ingested int64) {
-	m := &w.e.maint
+	m := &w.maint
 	if w.cfg.maxAge == 0 && w.cfg.maxSize == 0 {
 		return
 	}
@@ -77,7 +77,7 @@ func (w *writer) retain(ingested int64) {
 		}
 		m.retentionFailing = false
 		m.backlog = more
-		if !more || len(w.e.queue) > 0 || time.Now().After(deadline) {
+		if !more || len(w.jobs) > 0 || time.Now().After(deadline) {
 			return
 		}
 		limit = w.cfg.retentionStep
@@ -91,7 +91,7 @@ func (w *writer) retain(ingested int64) {
 // work to do.
 func (w *writer) retentionStep(limit int) (more bool, err error) {
 	ctx := context.Background()
-	m := &w.e.maint
+	m := &w.maint
 	used, free, err := w.pages(ctx)
 	if err != nil {
 		return false, err

@@ -27,20 +27,18 @@ type spanFields struct {
 	groups                            uint8
 }
 
-// appendRow adds s, of the trace whose traces.id is traceRef, to the
-// statement of its column groups, encoding it on the writer goroutine.
-func (w *writer) appendRow(ctx context.Context, s sdktrace.ReadOnlySpan, traceRef int64) error {
-	encodeFields(&w.fields, &w.arena, s, w.keyIDs)
-	if err := w.keyErr; err != nil {
-		w.keyErr = nil
-		return err
-	}
-	return w.addSpan(ctx, s, traceRef, &w.fields)
-}
-
-// addSpan adds the span s, whose fields are f, of the trace whose
-// traces.id is traceRef, to the statement of its column groups.
+// addSpan adds the span s, of the trace whose traces.id is traceRef, to
+// the statement of its column groups. f is its fields encoded ahead, or
+// nil: then the writer encodes it here.
 func (w *writer) addSpan(ctx context.Context, s sdktrace.ReadOnlySpan, traceRef int64, f *spanFields) error {
+	if f == nil {
+		f = &w.fields
+		encodeFields(f, &w.arena, s, w.keyIDs)
+		if err := w.keyErr; err != nil {
+			w.keyErr = nil
+			return err
+		}
+	}
 	resID, err := w.resourceID(ctx, s.Resource())
 	if err != nil {
 		return err
@@ -51,7 +49,7 @@ func (w *writer) addSpan(ctx context.Context, s sdktrace.ReadOnlySpan, traceRef 
 	}
 	w.minStart, w.maxStart = min(w.minStart, f.start), max(w.maxStart, f.start)
 	w.fill(&w.row, f, traceRef, resID, scopeID)
-	return w.addRow(ctx, &w.row, int(f.groups))
+	return w.bindRow(ctx, &w.row, int(f.groups))
 }
 
 // fill sets r to the driver values of a span's row: its fields f and the
