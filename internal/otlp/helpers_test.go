@@ -251,3 +251,5 @@ func diffFlat(t *testing.T, got, want []flat) {
 		}
 	}
 }
+
+func sortFlat(f []flat) { sort.Slice(f, func(i, j int) bool { return f[i].Span < f[j].Span }) }
