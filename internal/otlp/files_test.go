@@ -18,7 +18,7 @@ import (
 
 // importFiles imports inputs into the file at path through a fresh
 // exporter and returns the totals.
-func importFiles(t *testing.T, path string, inputs ...string) (stored, dups, rejected int) {
+func importFiles(t testing.TB, path string, inputs ...string) (stored, dups, rejected int) {
 	t.Helper()
 	ctx := context.Background()
 	exp := mustExporter(t, path)
