@@ -2,7 +2,6 @@ package otlp_test
 
 import (
 	"bufio"
-	"context"
 	"fmt"
 	"os"
 	"path/filepath"
