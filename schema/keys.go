@@ -8,7 +8,8 @@ import (
 
 // The attribute keys the viewer reads. The OpenTelemetry messaging semantic
 // conventions come first; the lonelytrace.* keys exist only where those
-// conventions have nothing to say.
+// conventions have nothing to say. docs/design.md#span-conventions has the
+// table of keys and the rules by which they are read.
 const (
 	// OperationKey names the pub/sub operation of a span; its values are the
 	// Op* constants.

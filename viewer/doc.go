@@ -19,7 +19,8 @@
 //	http.Handle("/stats/", e)
 //
 // The page and the API take the same parameters: since, until, tz,
-// broadcaster, topic and glob, as DESIGN.md defines them (see ParseQuery).
+// broadcaster, topic and glob, as docs/design.md#windows-and-percentiles
+// defines them (see ParseQuery).
 // Bad parameters are answered with 400 and a message. Responses carry a
 // content security policy that allows nothing external; the viewer has no
 // access control of its own, so serve it on a loopback address.

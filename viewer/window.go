@@ -8,7 +8,7 @@ import (
 	"time"
 )
 
-// The names DESIGN.md gives the start and the end of a window.
+// The named starts and ends of a window (docs/design.md#windows-and-percentiles).
 var (
 	sincePresets = []string{"beginning", "penultimate-midnight", "24h-ago", "penultimate-hour", "1h-ago", "penultimate-minute", "1m-ago"}
 	untilPresets = []string{"now", "midnight", "top-of-hour", "top-of-minute"}

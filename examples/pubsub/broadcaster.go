@@ -21,7 +21,6 @@ import (
 	"github.com/coder/websocket"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/lonelytrace/lonelytrace/exporter/spanreturn"
@@ -154,6 +153,7 @@ func (b *broadcaster) serveNotify(w http.ResponseWriter, r *http.Request) {
 	}
 	n, status, err := b.notify(r.Context(), r.Header.Get(headerTopic), body, r.Header.Get(headerHash), r.Header.Get(headerAuth))
 	if err != nil {
+		fail(trace.SpanFromContext(r.Context()), err)
 		http.Error(w, err.Error(), status)
 		return
 	}
@@ -175,11 +175,11 @@ func (b *broadcaster) notify(ctx context.Context, topic string, body []byte, has
 	_, auspan := tracer().Start(ctx, "auth")
 	ok := verify(b.secret, topic, hash, auth) && bodyHash(body) == hash
 	if !ok {
-		auspan.SetStatus(codes.Error, "bad signature")
+		fail(auspan, errBadSignature)
 	}
 	auspan.End()
 	if !ok {
-		return 0, http.StatusUnauthorized, errors.New("bad signature")
+		return 0, http.StatusUnauthorized, errBadSignature
 	}
 
 	_, fspan := tracer().Start(ctx, "find subscribers")
@@ -239,15 +239,14 @@ func (b *broadcaster) deliver(ctx context.Context, s *subscription, topic string
 			confirm, err = b.deliverHTTP(sctx, s.url, topic, body, hash, auth)
 		}
 		if err != nil {
-			span.RecordError(err)
-			span.SetStatus(codes.Error, err.Error())
+			fail(span, err)
 		}
 		span.End()
 		if err == nil {
 			_, cspan := tracer().Start(ctx, "receive confirmed")
 			err = confirm()
 			if err != nil {
-				cspan.SetStatus(codes.Error, err.Error())
+				fail(cspan, err)
 			}
 			cspan.End()
 			if err == nil {
@@ -318,7 +317,7 @@ func (b *broadcaster) sendMissed(recovery, topic string, link trace.Link) {
 	data, _ := json.Marshal(missedMessage{Topic: topic, Broadcaster: b.name})
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, recovery, bytes.NewReader(data))
 	if err != nil {
-		span.SetStatus(codes.Error, err.Error())
+		fail(span, err)
 		return
 	}
 	req.Header.Set("Content-Type", "application/json")
@@ -326,13 +325,12 @@ func (b *broadcaster) sendMissed(recovery, topic string, link trace.Link) {
 	injectHeaders(ctx, req.Header)
 	resp, err := b.client.Do(req)
 	if err != nil {
-		span.RecordError(err)
-		span.SetStatus(codes.Error, err.Error())
+		fail(span, err)
 		return
 	}
 	drain(resp)
 	if resp.StatusCode != http.StatusOK {
-		span.SetStatus(codes.Error, resp.Status)
+		fail(span, fmt.Errorf("missed: %s", resp.Status))
 		return
 	}
 	b.stats.add("missed_sent", 1)
@@ -351,6 +349,7 @@ func (b *broadcaster) serveSubscription(w http.ResponseWriter, r *http.Request, 
 	}
 	ans, status, err := b.subscription(r.Context(), op, req, data, r.Header.Get(headerAuth), nil)
 	if err != nil {
+		fail(trace.SpanFromContext(r.Context()), err)
 		http.Error(w, err.Error(), status)
 		return
 	}
@@ -367,11 +366,11 @@ func (b *broadcaster) subscription(ctx context.Context, op string, req subscript
 	_, auspan := tracer().Start(ctx, "auth")
 	ok := verify(b.secret, op, bodyHash(data), auth)
 	if !ok {
-		auspan.SetStatus(codes.Error, "bad signature")
+		fail(auspan, errBadSignature)
 	}
 	auspan.End()
 	if !ok {
-		return setAnswer{}, http.StatusUnauthorized, errors.New("bad signature")
+		return setAnswer{}, http.StatusUnauthorized, errBadSignature
 	}
 
 	key := req.URL
@@ -383,9 +382,10 @@ func (b *broadcaster) subscription(ctx context.Context, op string, req subscript
 		_, espan := tracer().Start(ctx, "check etag")
 		ans.ETag = etagOf(req.Exact, req.Globs)
 		if ans.ETag != req.ETag {
-			espan.SetStatus(codes.Error, "etag mismatch")
+			err := fmt.Errorf("etag %q does not match the set (%q)", req.ETag, ans.ETag)
+			fail(espan, err)
 			espan.End()
-			return setAnswer{}, http.StatusPreconditionFailed, fmt.Errorf("etag %q does not match the set (%q)", req.ETag, ans.ETag)
+			return setAnswer{}, http.StatusPreconditionFailed, err
 		}
 		b.mu.Lock()
 		if s := b.subs[key]; s != nil && etagOf(keys(s.exact), keys(s.globs)) == ans.ETag {
@@ -485,7 +485,7 @@ func (b *broadcaster) serveFrame(ctx context.Context, p *wsPeer, f frame) {
 		}
 	}
 	if ans.Error != "" {
-		span.SetStatus(codes.Error, ans.Error)
+		fail(span, errors.New(ans.Error))
 	}
 	ans.Spans = g.Finish()
 	span.End()

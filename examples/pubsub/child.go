@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/lonelytrace/lonelytrace/otelsetup"
@@ -49,6 +50,16 @@ const (
 const tracerName = "github.com/lonelytrace/lonelytrace/examples/pubsub"
 
 func tracer() trace.Tracer { return otel.Tracer(tracerName) }
+
+// fail records err on span as real instrumentation does, following the
+// OpenTelemetry exception conventions: an "exception" event carrying
+// exception.type and exception.message, then status Error with the message
+// (docs/design.md#span-conventions). Every span the demo fails goes
+// through here.
+func fail(span trace.Span, err error) {
+	span.RecordError(err)
+	span.SetStatus(codes.Error, err.Error())
+}
 
 // startTracing installs the SDK for a child process under its own service
 // name and trace file, with its side of span return. The shutdown it

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/lonelytrace/lonelytrace/schema"
@@ -211,6 +212,7 @@ func TestDemo(t *testing.T) {
 		t.Errorf("cross-process parents: %d broadcaster spans under send request, %d receives under send receive; want both > 0",
 			serverUnderSend, receiveUnderSendReceive)
 	}
+	checkFailures(t, byID)
 
 	sum := summary(t, url)
 	if sum.Broadcasters != 2 {
@@ -260,6 +262,93 @@ func TestDemo(t *testing.T) {
 	if err := stop(); err != nil {
 		t.Errorf("run: %v", err)
 	}
+}
+
+// checkFailures checks that the demo records failures as real
+// instrumentation does (docs/design.md#span-conventions): every span the
+// demo failed has status Error with a message and an exception event with
+// exception.type and the same exception.message; the flaky subscriber's
+// failed receives are stored as operations with status Error; and every
+// retried notify shows, among its phases, the failed attempt that caused
+// each retry.
+func checkFailures(t *testing.T, byID map[trace.SpanID]schema.Span) {
+	t.Helper()
+	children := map[trace.SpanID][]schema.Span{}
+	failedOps := map[string]int{}
+	failed, exceptions := 0, 0
+	for _, s := range byID {
+		children[s.ParentSpanID] = append(children[s.ParentSpanID], s)
+		var exc *schema.Event
+		for i, e := range s.Events {
+			if e.Name == "exception" {
+				exc = &s.Events[i]
+			}
+		}
+		if exc != nil {
+			exceptions++
+		}
+		if s.StatusCode != codes.Error {
+			if exc != nil && s.Scope.Name == tracerName {
+				t.Errorf("span %s %q has an exception event but status %v", s.SpanID, s.Name, s.StatusCode)
+			}
+			continue
+		}
+		failed++
+		if s.PubSub.Op != "" {
+			failedOps[s.PubSub.Op]++
+		}
+		if s.Scope.Name != tracerName {
+			continue // failed by other instrumentation, such as span return's server span
+		}
+		if exc == nil {
+			t.Errorf("span %s %q of %s: status Error %q without an exception event", s.SpanID, s.Name, serviceName(s), s.StatusMsg)
+			continue
+		}
+		var typ, msg string
+		for _, kv := range exc.Attributes {
+			switch kv.Key {
+			case "exception.type":
+				typ = kv.Value.AsString()
+			case "exception.message":
+				msg = kv.Value.AsString()
+			}
+		}
+		if typ == "" || msg == "" || msg != s.StatusMsg {
+			t.Errorf("span %s %q: exception type %q message %q, status message %q; want a type and the status message",
+				s.SpanID, s.Name, typ, msg, s.StatusMsg)
+		}
+	}
+	t.Logf("%d spans with status Error, %d exception events, failed operations %v", failed, exceptions, failedOps)
+	if failedOps[schema.OpReceive] == 0 || exceptions == 0 {
+		t.Errorf("failed receives = %d, exception events = %d; want both > 0 (the flaky subscriber fails a third of its deliveries)",
+			failedOps[schema.OpReceive], exceptions)
+	}
+
+	retried := 0
+	for _, s := range byID {
+		if s.PubSub.Op != schema.OpNotify || s.Scope.Name != tracerName {
+			continue
+		}
+		waits, attemptsFailed := 0, 0
+		for _, c := range children[s.SpanID] {
+			switch {
+			case c.Name == "waiting to retry":
+				waits++
+			case (c.Name == "send request" || c.Name == "response received") && c.StatusCode == codes.Error:
+				attemptsFailed++
+			}
+		}
+		if waits > 0 {
+			retried++
+		}
+		if attemptsFailed < waits {
+			t.Errorf("notify %s retried %d times after %d failed attempts; want a failed attempt before each retry", s.SpanID, waits, attemptsFailed)
+		}
+		if s.StatusCode == codes.Error && attemptsFailed == 0 {
+			t.Errorf("notify %s failed (%q) with no failed attempt", s.SpanID, s.StatusMsg)
+		}
+	}
+	t.Logf("%d notifies retried", retried)
 }
 
 // summaryJSON is the part of /api/summary the test reads.

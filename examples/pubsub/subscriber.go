@@ -20,13 +20,16 @@ import (
 
 	"github.com/coder/websocket"
 	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/lonelytrace/lonelytrace/exporter/spanreturn"
 	"github.com/lonelytrace/lonelytrace/otelsetup"
 	"github.com/lonelytrace/lonelytrace/schema"
 )
+
+// errAppUnavailable is how a flaky subscriber's application fails a
+// delivery.
+var errAppUnavailable = errors.New("application unavailable")
 
 // Behaviour of a subscriber.
 const (
@@ -260,21 +263,26 @@ func (s *subscriberProc) notify(ctx context.Context) {
 	auth := sign(s.cfg.secret, topic, hash)
 	hspan.End()
 
+	var err error // the last attempt's
 	for attempt := 1; attempt <= notifyAttempts; attempt++ {
 		r := s.brs[(first+attempt-1)%len(s.brs)]
 		span.SetAttributes(schema.Broadcaster(r.name))
 		sctx, send := tracer().Start(ctx, "send request",
 			trace.WithSpanKind(trace.SpanKindClient),
 			trace.WithAttributes(schema.Broadcaster(r.name), attribute.Int("pubsub.attempt", attempt)))
-		answer, err := s.sendNotify(sctx, r, topic, body, hash, auth)
+		var answer func() (int, error)
+		answer, err = s.sendNotify(sctx, r, topic, body, hash, auth)
 		if err != nil {
-			send.RecordError(err)
-			send.SetStatus(codes.Error, err.Error())
+			fail(send, err)
 		}
 		send.End()
 		if err == nil {
 			_, rspan := tracer().Start(ctx, "response received")
-			n, err := answer()
+			var n int
+			n, err = answer()
+			if err != nil {
+				fail(rspan, err)
+			}
 			rspan.End()
 			if err == nil {
 				span.SetAttributes(schema.Subscribers(n))
@@ -289,7 +297,7 @@ func (s *subscriberProc) notify(ctx context.Context) {
 		}
 	}
 	s.stats.add("notify_failed", 1)
-	span.SetStatus(codes.Error, "retries exhausted")
+	fail(span, fmt.Errorf("retries exhausted: %w", err))
 }
 
 // sendNotify sends one notify attempt and returns how to read the answer.
@@ -438,7 +446,7 @@ func (s *subscriberProc) subscription(ctx context.Context, r *remote, op string,
 	ctx, span := tracer().Start(ctx, op, trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(attrs...))
 	defer func() {
 		if err != nil {
-			span.SetStatus(codes.Error, err.Error())
+			fail(span, err)
 		}
 		span.End()
 	}()
@@ -472,7 +480,7 @@ func (s *subscriberProc) subscription(ctx context.Context, r *remote, op string,
 		answer, err = s.postJSON(sctx, r.url+opPaths[op], data, auth)
 	}
 	if err != nil {
-		send.SetStatus(codes.Error, err.Error())
+		fail(send, err)
 	}
 	send.End()
 	if err != nil {
@@ -483,6 +491,9 @@ func (s *subscriberProc) subscription(ctx context.Context, r *remote, op string,
 	ans, err := answer()
 	if err == nil && op == schema.OpSetSubscriptions && ans.ETag != req.ETag {
 		err = fmt.Errorf("broadcaster's etag %s; want %s", ans.ETag, req.ETag)
+	}
+	if err != nil {
+		fail(rspan, err)
 	}
 	return err
 }
@@ -558,13 +569,13 @@ func (s *subscriberProc) receive(ctx context.Context, start time.Time, broadcast
 	_, vspan := tracer().Start(ctx, "verify")
 	ok := verify(s.cfg.secret, topic, hash, auth) && bodyHash(body) == hash
 	if !ok {
-		vspan.SetStatus(codes.Error, "bad signature")
+		fail(vspan, errBadSignature)
 	}
 	vspan.End()
 	if !ok {
 		s.stats.add("receive_failed", 1)
-		span.SetStatus(codes.Error, "bad signature")
-		return http.StatusUnauthorized, errors.New("bad signature")
+		fail(span, errBadSignature)
+		return http.StatusUnauthorized, errBadSignature
 	}
 
 	_, hspan := tracer().Start(ctx, "handle")
@@ -572,10 +583,9 @@ func (s *subscriberProc) receive(ctx context.Context, start time.Time, broadcast
 	time.Sleep(time.Duration(rand.IntN(2000)) * time.Microsecond) // the application's work
 	if s.cfg.flaky && rand.Float64() < flakyRate {
 		s.stats.add("receive_failed", 1)
-		err := errors.New("application unavailable")
-		hspan.SetStatus(codes.Error, err.Error())
-		span.SetStatus(codes.Error, err.Error())
-		return http.StatusServiceUnavailable, err
+		fail(hspan, errAppUnavailable)
+		fail(span, errAppUnavailable)
+		return http.StatusServiceUnavailable, errAppUnavailable
 	}
 	return 0, nil
 }
@@ -602,12 +612,12 @@ func (s *subscriberProc) serveMissed(w http.ResponseWriter, r *http.Request) {
 	_, vspan := tracer().Start(ctx, "verify")
 	ok := verify(s.cfg.secret, schema.OpMissed, bodyHash(data), r.Header.Get(headerAuth))
 	if !ok {
-		vspan.SetStatus(codes.Error, "bad signature")
+		fail(vspan, errBadSignature)
 	}
 	vspan.End()
 	if !ok {
-		span.SetStatus(codes.Error, "bad signature")
-		http.Error(w, "bad signature", http.StatusUnauthorized)
+		fail(span, errBadSignature)
+		http.Error(w, errBadSignature.Error(), http.StatusUnauthorized)
 		return
 	}
 	_, hspan := tracer().Start(ctx, "handle")

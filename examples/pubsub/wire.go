@@ -5,6 +5,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha512"
 	"encoding/hex"
+	"errors"
 	"net/http"
 	"slices"
 
@@ -135,7 +136,7 @@ func extractFrame(ctx context.Context, m map[string]string) context.Context {
 }
 
 // bodyHash is the SHA-512 of a message body, hex-encoded, as the original
-// sends it.
+// pub/sub system (docs/design.md#glossary) sends it.
 func bodyHash(body []byte) string {
 	sum := sha512.Sum512(body)
 	return hex.EncodeToString(sum[:])
@@ -150,6 +151,10 @@ func sign(secret, topic, hash string) string {
 	m.Write([]byte(hash))
 	return "hmac " + hex.EncodeToString(m.Sum(nil))
 }
+
+// errBadSignature is the failure of a message whose signature verify
+// rejects.
+var errBadSignature = errors.New("bad signature")
 
 // verify checks a signature made by sign.
 func verify(secret, topic, hash, auth string) bool {

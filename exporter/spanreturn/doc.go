@@ -32,7 +32,8 @@
 //
 // Setting LONELYTRACE_SPANRETURN=off switches both sides off.
 //
-// The wire format is a compact versioned binary encoding (see encoding.go),
+// The wire format is a compact versioned binary encoding, specified for
+// implementers in docs/design.md#span-return-wire-format (and in encoding.go),
 // about 30 bytes of framing plus some 40 bytes a span and the strings it
 // adds; each distinct string is sent once per answer.
 package spanreturn

@@ -40,6 +40,8 @@ import (
 //	        with "" and so holds each distinct string once.
 //
 // The header carries this base64url-encoded without padding.
+// docs/design.md#span-return-wire-format specifies it in full, with a
+// worked example.
 const wireVersion = 1
 
 const (
