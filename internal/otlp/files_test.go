@@ -238,4 +238,3 @@ func TestStore_HugeAttributeCounts(t *testing.T) {
 	exp.Shutdown(context.Background())
 	diffFlat(t, flatten(t, otlp.Traces(readAll(t, path))), want)
 }
-
