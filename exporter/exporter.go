@@ -51,6 +51,8 @@ type Exporter struct {
 	// the latest: the first drop of an episode is reported.
 	dropping atomic.Bool
 	lastDrop atomic.Int64
+	// records are the resources of ExportRecords' spans (records.go).
+	records recordResources
 }
 
 // counters are the exporter's statistics: ExportSpans counts batches and
