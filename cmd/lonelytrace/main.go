@@ -28,6 +28,8 @@ var commands = []command{
 	snapshotCommand,
 	replayCommand,
 	loadCommand,
+	checkCommand,
+	copyCommand,
 }
 
 type command struct {
