@@ -14,23 +14,38 @@ import (
 	"github.com/lonelytrace/lonelytrace/viewer"
 )
 
-func runExport(args []string, stdout io.Writer) (err error) {
-	fs := flag.NewFlagSet("export", flag.ContinueOnError)
-	format := fs.String("format", string(otlp.FormatJSON), "otlp-json, otlp-jsonl or otlp-proto")
-	out := fs.String("o", "-", "the file to write; - is standard output")
-	params := windowFlags(fs)
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	files, err := needFiles(fs)
-	if err != nil {
-		return err
-	}
-	f, err := otlp.ParseFormat(*format)
+var exportCommand = command{
+	name:    "export",
+	args:    "FILE...",
+	summary: "write the traces that match the window and filters as OTLP",
+	help: `Writes whole traces (every span of each file with a matching trace id)
+from every file, as one OTLP/JSON ExportTraceServiceRequest (otlp-json),
+one request per line (otlp-jsonl, as the collector's file exporter writes
+them) or OTLP protobuf (otlp-proto). Without -since, every trace since the
+beginning. Traces are written in trace-id order, spans in start order, so
+the same spans always give the same bytes.`,
+	flags: func(fs *flag.FlagSet) func(context.Context, []string, io.Writer) error {
+		format := fs.String("format", string(otlp.FormatJSON), "otlp-json, otlp-jsonl or otlp-proto")
+		out := fs.String("o", "-", "the file to write; - is standard output")
+		params := windowFlags(fs)
+		return func(ctx context.Context, args []string, stdout io.Writer) error {
+			files, err := needFiles("export", args)
+			if err != nil {
+				return err
+			}
+			return exportFiles(ctx, files, *format, *out, params(), stdout)
+		}
+	},
+}
+
+// exportFiles writes the traces of files that params select to out in
+// format.
+func exportFiles(ctx context.Context, files []string, format, out string, params map[string][]string, stdout io.Writer) (err error) {
+	f, err := otlp.ParseFormat(format)
 	if err != nil {
 		return fmt.Errorf("export: %w", err)
 	}
-	p := url.Values(params())
+	p := url.Values(params)
 	if p.Get("since") == "" {
 		p.Set("since", "beginning")
 	}
@@ -42,8 +57,8 @@ func runExport(args []string, stdout io.Writer) (err error) {
 		Broadcaster: q.Broadcaster, Topic: q.Topic, Glob: q.Glob}
 
 	dst := stdout
-	if *out != "-" {
-		file, err := os.Create(*out)
+	if out != "-" {
+		file, err := os.Create(out)
 		if err != nil {
 			return fmt.Errorf("export: %w", err)
 		}
@@ -56,7 +71,7 @@ func runExport(args []string, stdout io.Writer) (err error) {
 	}
 	bw := bufio.NewWriterSize(dst, 1<<20)
 	w := otlp.NewWriter(bw, f)
-	traces, spans, err := otlp.Export(context.Background(), files, sel, w)
+	traces, spans, err := otlp.Export(ctx, files, sel, w)
 	if err != nil {
 		return fmt.Errorf("export: %w", err)
 	}
@@ -66,8 +81,8 @@ func runExport(args []string, stdout io.Writer) (err error) {
 	if err := bw.Flush(); err != nil {
 		return fmt.Errorf("export: %w", err)
 	}
-	if *out != "-" {
-		fmt.Fprintf(stdout, "exported %d traces (%d spans) to %s\n", traces, spans, *out)
+	if out != "-" {
+		fmt.Fprintf(stdout, "exported %d traces (%d spans) to %s\n", traces, spans, out)
 	}
 	return nil
 }

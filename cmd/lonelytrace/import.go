@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"sync/atomic"
 	"time"
 
@@ -16,19 +15,26 @@ import (
 	"github.com/lonelytrace/lonelytrace/internal/otlp"
 )
 
-func runImport(args []string, stdout io.Writer) error {
-	fs := flag.NewFlagSet("import", flag.ContinueOnError)
-	db := fs.String("db", "traces.db", "the trace file to import into (created if missing)")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	inputs := fs.Args()
-	if len(inputs) == 0 {
-		return fmt.Errorf("import: no input files given (see lonelytrace help)")
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-	defer stop()
-	return importFiles(ctx, *db, inputs, stdout, os.Stderr, time.Second)
+var importCommand = command{
+	name:    "import",
+	args:    "INPUT...",
+	summary: "store OTLP trace files in a trace file",
+	help: `Reads OTLP/JSON (.json: one ExportTraceServiceRequest; .jsonl or .ndjson:
+one per line, as the collector's file exporter writes them), OTLP protobuf
+(.pb, .binpb) and .gz of each, and stores their spans through the
+exporter's writer. A span whose trace and span id the file already holds
+is skipped, so importing the same input twice stores nothing twice. A
+progress line goes to standard error every second; a bad record is an
+error naming its file and line.`,
+	flags: func(fs *flag.FlagSet) func(context.Context, []string, io.Writer) error {
+		db := fs.String("db", "traces.db", "the trace file to import into (created if missing)")
+		return func(ctx context.Context, inputs []string, stdout io.Writer) error {
+			if len(inputs) == 0 {
+				return fmt.Errorf("import: no input files given (see lonelytrace import -h)")
+			}
+			return importFiles(ctx, *db, inputs, stdout, os.Stderr, time.Second)
+		}
+	},
 }
 
 // importFiles imports inputs into the file at path, printing a progress
