@@ -4,8 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"os"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/lonelytrace/lonelytrace/schema"
@@ -31,7 +29,9 @@ import (
 // snapshots kept it from copying the whole WAL.
 const ckptRetry = 20 * time.Millisecond
 
-// checkpointer copies the WAL of the writer's file into it.
+// checkpointer copies the WAL of the writer's file into it. The writer
+// starts one for each file it opens and stops it before it closes the
+// file.
 type checkpointer struct {
 	db     *sql.DB
 	cancel context.CancelFunc
@@ -39,25 +39,11 @@ type checkpointer struct {
 	done   chan struct{} // closed when run has returned
 }
 
-// checkpoints is the exporter's checkpointer, if one runs.
-type checkpoints struct {
-	// mu serializes starting and stopping: the writer's goroutine starts
-	// one for each file it opens and stops it before it closes the file;
-	// Shutdown stops it for good.
-	mu      sync.Mutex
-	current atomic.Pointer[checkpointer]
-	ended   bool // set by Shutdown: none starts again
-}
-
-// startCheckpointer starts checkpointing the file the writer w has just
-// opened. It runs on the writer's goroutine (or before it starts), so it
-// may use w's connection. If the second connection cannot be had, the
-// writer keeps checkpointing after its commits, as SQLite does by default.
-func (e *Exporter) startCheckpointer(w *writer) {
-	cs := &e.ckpt
-	cs.mu.Lock()
-	defer cs.mu.Unlock()
-	if cs.ended || cs.current.Load() != nil {
+// startCheckpointer starts checkpointing the file the writer has just
+// opened. If the second connection cannot be had, the writer keeps
+// checkpointing after its commits, as SQLite does by default.
+func (w *writer) startCheckpointer() {
+	if w.ckpt != nil {
 		return
 	}
 	ctx := context.Background()
@@ -67,7 +53,7 @@ func (e *Exporter) startCheckpointer(w *writer) {
 	}
 	// The file at the path may have been replaced since the writer opened
 	// its own: the checkpointer must check the same file's WAL.
-	if fi, err := os.Stat(w.path); err != nil || e.maint.opened == nil || !os.SameFile(fi, e.maint.opened) {
+	if fi, err := os.Stat(w.path); err != nil || w.maint.opened == nil || !os.SameFile(fi, w.maint.opened) {
 		db.Close()
 		return
 	}
@@ -77,24 +63,18 @@ func (e *Exporter) startCheckpointer(w *writer) {
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	c := &checkpointer{db: db, cancel: cancel, wake: make(chan struct{}, 1), done: make(chan struct{})}
-	cs.current.Store(c)
+	w.ckpt = c
 	go c.run(ctx)
 }
 
-// stopCheckpointer stops the checkpointer and closes its connection, and
-// with final keeps another from starting. A checkpoint in progress is
-// interrupted; what it copied stays copied.
-func (e *Exporter) stopCheckpointer(final bool) {
-	cs := &e.ckpt
-	cs.mu.Lock()
-	defer cs.mu.Unlock()
-	if final {
-		cs.ended = true
-	}
-	c := cs.current.Swap(nil)
+// stopCheckpointer stops the checkpointer and closes its connection. A
+// checkpoint in progress is interrupted; what it copied stays copied.
+func (w *writer) stopCheckpointer() {
+	c := w.ckpt
 	if c == nil {
 		return
 	}
+	w.ckpt = nil
 	c.cancel()
 	<-c.done
 	c.db.Close()
@@ -102,8 +82,8 @@ func (e *Exporter) stopCheckpointer(final bool) {
 
 // kickCheckpointer asks the checkpointer to copy what the writer has just
 // committed.
-func (e *Exporter) kickCheckpointer() {
-	if c := e.ckpt.current.Load(); c != nil {
+func (w *writer) kickCheckpointer() {
+	if c := w.ckpt; c != nil {
 		select {
 		case c.wake <- struct{}{}:
 		default:

@@ -1,6 +1,10 @@
 package exporter
 
-import "time"
+import (
+	"time"
+
+	"github.com/lonelytrace/lonelytrace/schema"
+)
 
 // Defaults of the exporter's settings.
 const (
@@ -19,8 +23,8 @@ const (
 	// trace-id index, so fewer, larger commits write far less.
 	DefaultCommitInterval = 500 * time.Millisecond
 	// DefaultBusyTimeout is how long a write waits for another process's
-	// lock on the same file.
-	DefaultBusyTimeout = 5 * time.Second
+	// lock on the same file: schema.DefaultBusyTimeout.
+	DefaultBusyTimeout = schema.DefaultBusyTimeout
 	// DefaultRetryBackoff is how long the writer waits after a failed
 	// transaction before the next one, so that a full or vanished disk
 	// does not spin a core.

@@ -10,22 +10,38 @@ import (
 // Rows are encoded ahead, on the goroutine that calls ExportSpans (the
 // batch processor's), so that the writer goroutine, the one that cannot be
 // parallel, spends its time in SQLite. Encoding a span needs the ids of
-// its attribute keys, which the writer hands out: it publishes those it
-// has committed as a keySnapshot, and a span with a key not in it is left
-// for the writer to encode.
+// its attribute keys, which only the writer hands out. The scheme, whole:
+//
+//   - After a transaction that added keys, the writer publishes the ids it
+//     has committed as a keySnapshot (publishKeys); encoders use the
+//     latest one, and leave a span with a key not in it to the writer.
+//   - The writer's ids are valid for one epoch. A failed transaction (its
+//     ids may be rolled back) or a reopened file (another file's ids) makes
+//     the writer forget them all (forgetKeys): it takes a new epoch and
+//     withdraws the snapshot until it publishes again.
+//   - Each batch encoded ahead carries the epoch of its snapshot. The
+//     writer uses the rows of a batch of its current epoch and encodes
+//     those of any other again itself (writer.write).
+//
+// Epochs come from the Exporter's encoder, which outlives every file the
+// writer opens, so a reopened file's writer never takes an old epoch.
+
+// encoder is the encoding ahead that ExportSpans and the writer share.
+type encoder struct {
+	// keys are the key ids the writer has published; nil until it has.
+	keys atomic.Pointer[keySnapshot]
+	// epochs hands out the writer's key epochs.
+	epochs atomic.Uint64
+	// perSpan is the arena bytes per span of the last batch encoded.
+	perSpan atomic.Int64
+}
 
 // keySnapshot is a copy of the writer's attribute key ids, all committed
-// to the file. Its epoch changes whenever the writer forgets its ids (a
-// failed transaction, a reopened file): rows encoded under an older epoch
-// are encoded again by the writer.
+// to the file, valid in its epoch.
 type keySnapshot struct {
 	epoch uint64
 	ids   map[string]int64
 }
-
-// keyEpochs hands out the epochs of every writer in the process, so that
-// a reopened file's writer never takes an epoch of the one before.
-var keyEpochs atomic.Uint64
 
 // encoded is a batch of spans encoded ahead. rows[i] is the fields of
 // spans[i], unless ok[i] is false: a span the writer has to encode itself.
@@ -38,14 +54,14 @@ type encoded struct {
 
 // encode encodes spans with the key ids the writer has published, or
 // returns nil before it has published any.
-func (e *Exporter) encode(spans []sdktrace.ReadOnlySpan) *encoded {
-	snap := e.keys.Load()
+func (c *encoder) encode(spans []sdktrace.ReadOnlySpan) *encoded {
+	snap := c.keys.Load()
 	if snap == nil {
 		return nil
 	}
 	// The arena is sized after the last batch, so that it seldom grows:
 	// a grown arena keeps its old array, which its text points into.
-	perSpan := max(e.encodedBytes.Load(), 128)
+	perSpan := max(c.perSpan.Load(), 128)
 	enc := &encoded{
 		epoch: snap.epoch,
 		rows:  make([]spanFields, len(spans)),
@@ -66,7 +82,7 @@ func (e *Exporter) encode(spans []sdktrace.ReadOnlySpan) *encoded {
 		encodeFields(&enc.rows[i], &enc.arena, s, keyIDs)
 		enc.ok[i] = !missed
 	}
-	e.encodedBytes.Store(int64(len(enc.arena) / len(spans)))
+	c.perSpan.Store(int64(len(enc.arena) / len(spans)))
 	return enc
 }
 
@@ -74,11 +90,9 @@ func (e *Exporter) encode(spans []sdktrace.ReadOnlySpan) *encoded {
 // again by the writer, and encoders wait for the writer's next
 // publishKeys.
 func (w *writer) forgetKeys() {
-	w.keyEpoch = keyEpochs.Add(1)
+	w.keyEpoch = w.enc.epochs.Add(1)
 	w.keysChanged = true
-	if w.e != nil {
-		w.e.keys.Store(nil)
-	}
+	w.enc.keys.Store(nil)
 }
 
 // publishKeys hands the key ids the writer has committed to the encoders,
@@ -88,5 +102,5 @@ func (w *writer) publishKeys() {
 		return
 	}
 	w.keysChanged = false
-	w.e.keys.Store(&keySnapshot{epoch: w.keyEpoch, ids: maps.Clone(w.keys)})
+	w.enc.keys.Store(&keySnapshot{epoch: w.keyEpoch, ids: maps.Clone(w.keys)})
 }

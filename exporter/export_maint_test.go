@@ -43,17 +43,20 @@ func WithWALLimit(bytes int64) Option {
 // has published now, and returns a func that queues them, so encoded, for
 // the writer.
 func EncodeNow(e *Exporter, spans []sdktrace.ReadOnlySpan) (queue func()) {
-	j := job{spans: spans, enc: e.encode(spans)}
+	j := job{spans: spans, enc: e.enc.encode(spans)}
 	return func() {
 		e.mu.RLock()
 		defer e.mu.RUnlock()
-		e.queue <- j
+		select {
+		case e.queue <- j:
+		case <-e.stopping:
+		}
 	}
 }
 
 // Encoded reports whether the writer has published key ids, so that
 // ExportSpans encodes rows ahead.
-func Encoded(e *Exporter) bool { return e.keys.Load() != nil }
+func Encoded(e *Exporter) bool { return e.enc.keys.Load() != nil }
 
 // TraceKnownSQL is the writer's query for trace ids in a generation.
 var TraceKnownSQL = traceKnownSQL

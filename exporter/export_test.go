@@ -14,11 +14,16 @@ func OnWriterConn(ctx context.Context, e *Exporter, fn func(*sql.Conn) error) er
 		e.mu.RUnlock()
 		return ErrShutdown
 	}
-	e.queue <- job{control: func(c *sql.Conn) error {
+	select {
+	case e.queue <- job{control: func(c *sql.Conn) error {
 		err := fn(c)
 		done <- err
 		return err
-	}}
+	}}:
+	case <-e.stopping:
+		e.mu.RUnlock()
+		return ErrShutdown
+	}
 	e.mu.RUnlock()
 	select {
 	case err := <-done:

@@ -30,32 +30,36 @@ type Exporter struct {
 	queue chan job
 	done  chan struct{} // closed when the writer has returned
 
+	// stopping is closed when Shutdown begins: every wait for room in the
+	// queue gives up on it, so that stop's write lock is never held up
+	// for longer than a send takes.
+	stopping chan struct{}
+	stopOnce sync.Once
 	// mu guards closed: ExportSpans and ForceFlush send on queue under the
-	// read lock while closed is false; Shutdown sets it under the write
-	// lock, and closes queue only after that, so no send can race the
-	// close.
+	// read lock while closed is false; stop sets it under the write lock,
+	// and closes queue only after that, so no send can race the close.
 	mu     sync.RWMutex
 	closed bool
 
-	shutdownOnce sync.Once
-	shutdownErr  error
-	closeErr     error // set by the writer before it closes done
+	closeErr error // the writer's result, set before done is closed
 
+	// stats are shared with the writer, which counts what it writes.
+	stats counters
+	// enc encodes rows ahead with the key ids the writer publishes to it.
+	enc encoder
+	// dropping is set during an episode of drops, lastDrop the Unix ns of
+	// the latest: the first drop of an episode is reported.
+	dropping atomic.Bool
+	lastDrop atomic.Int64
+	// records are the resources of ExportRecords' spans (records.go).
+	records recordResources
+}
+
+// counters are the exporter's statistics: ExportSpans counts batches and
+// drops, the writer the rest.
+type counters struct {
 	written, dropped, failed, batches, txns atomic.Int64
 	lastErr                                 atomic.Pointer[timedError]
-	dropping                                atomic.Bool
-	lastDrop                                atomic.Int64 // Unix ns of the latest drop
-
-	// maint is the state of the writer's maintenance (maintain.go); only
-	// the writer goroutine touches it.
-	maint maintenance
-	// ckpt is the checkpointer of the writer's file (checkpoint.go).
-	ckpt checkpoints
-	// keys are the attribute key ids that ExportSpans encodes rows with
-	// (encode.go); nil until the writer publishes them.
-	keys atomic.Pointer[keySnapshot]
-	// encodedBytes is the arena bytes per span of the last batch encoded.
-	encodedBytes atomic.Int64
 }
 
 // job is one unit of the writer's queue: a batch of spans, or a flush
@@ -105,46 +109,23 @@ func New(path string, opts ...Option) (*Exporter, error) {
 	if err != nil {
 		return nil, fmt.Errorf("lonelytrace exporter: %w", err)
 	}
-	w, err := newWriter(db, path, cfg)
+	e := &Exporter{
+		path:     path,
+		cfg:      cfg,
+		queue:    make(chan job, cfg.queueSize),
+		done:     make(chan struct{}),
+		stopping: make(chan struct{}),
+	}
+	w, err := newWriter(db, path, cfg, e.queue, &e.stats, &e.enc)
 	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("lonelytrace exporter: %w", err)
 	}
-	e := &Exporter{
-		path:  path,
-		cfg:   cfg,
-		queue: make(chan job, cfg.queueSize),
-		done:  make(chan struct{}),
-	}
-	w.e = e
-	e.maint.remember(path)
-	e.startCheckpointer(w)
-	go w.run()
-	go e.tick()
+	go func() {
+		e.closeErr = w.run()
+		close(e.done)
+	}()
 	return e, nil
-}
-
-// tick wakes an idle writer every maintainEvery with an empty job, so
-// that retention and the check of the file also happen while no spans
-// arrive. A writer with jobs waiting runs maintain after them anyway.
-func (e *Exporter) tick() {
-	t := time.NewTicker(e.cfg.maintainEvery)
-	defer t.Stop()
-	for {
-		select {
-		case <-e.done:
-			return
-		case <-t.C:
-		}
-		e.mu.RLock()
-		if !e.closed && len(e.queue) == 0 && !e.maint.quiet.Load() {
-			select {
-			case e.queue <- job{}:
-			default:
-			}
-		}
-		e.mu.RUnlock()
-	}
 }
 
 // Path returns the file the exporter writes.
@@ -153,8 +134,8 @@ func (e *Exporter) Path() string { return e.path }
 // ExportSpans queues spans for the writer and returns without waiting for
 // the disk. It also encodes their rows, so that the writer, which cannot
 // work in parallel, only binds them: most when the writer is behind. When
-// the queue is full it waits until ctx is done, then drops
-// the batch, counts it in Stats().Dropped and returns nil: the SDK would
+// the queue is full it waits until ctx is done or Shutdown begins, then
+// drops the batch, counts it in Stats().Dropped and returns nil: the SDK would
 // otherwise report every dropped batch, and the first drop of an episode
 // is already reported once through otel.Handle.
 func (e *Exporter) ExportSpans(ctx context.Context, spans []sdktrace.ReadOnlySpan) error {
@@ -169,7 +150,7 @@ func (e *Exporter) ExportSpans(ctx context.Context, spans []sdktrace.ReadOnlySpa
 	// The batch processor reuses its slice once we return; the spans
 	// themselves are immutable snapshots and can be shared.
 	j := job{spans: append([]sdktrace.ReadOnlySpan(nil), spans...)}
-	j.enc = e.encode(j.spans)
+	j.enc = e.enc.encode(j.spans)
 	select {
 	case e.queue <- j:
 	default:
@@ -178,9 +159,12 @@ func (e *Exporter) ExportSpans(ctx context.Context, spans []sdktrace.ReadOnlySpa
 		case <-ctx.Done():
 			e.drop(len(spans))
 			return nil
+		case <-e.stopping:
+			e.drop(len(spans))
+			return nil
 		}
 	}
-	e.batches.Add(1)
+	e.stats.batches.Add(1)
 	// An episode of drops ends once a batch is queued a second after the
 	// last drop: under a steady overload, queued and dropped batches
 	// alternate, and each would otherwise be a new report.
@@ -191,10 +175,10 @@ func (e *Exporter) ExportSpans(ctx context.Context, spans []sdktrace.ReadOnlySpa
 }
 
 func (e *Exporter) drop(n int) {
-	e.dropped.Add(int64(n))
+	e.stats.dropped.Add(int64(n))
 	e.lastDrop.Store(time.Now().UnixNano())
 	if !e.dropping.Swap(true) {
-		otel.Handle(fmt.Errorf("lonelytrace exporter: queue of %s full, dropping spans (%d dropped so far; the writer cannot keep up or the disk is stalled)", e.path, e.dropped.Load()))
+		otel.Handle(fmt.Errorf("lonelytrace exporter: queue of %s full, dropping spans (%d dropped so far; the writer cannot keep up or the disk is stalled)", e.path, e.stats.dropped.Load()))
 	}
 }
 
@@ -214,6 +198,9 @@ func (e *Exporter) ForceFlush(ctx context.Context) error {
 	case <-ctx.Done():
 		e.mu.RUnlock()
 		return ctx.Err()
+	case <-e.stopping:
+		e.mu.RUnlock()
+		return ErrShutdown
 	}
 	select {
 	case err := <-flushed:
@@ -224,42 +211,46 @@ func (e *Exporter) ForceFlush(ctx context.Context) error {
 }
 
 // Shutdown stops accepting spans, writes everything queued, checkpoints
-// the WAL into the file and closes it. It returns early with ctx's error
-// if ctx ends first; the writer still finishes in the background. Calls
-// after the first return the first call's result.
+// the WAL into the file and closes it. An ExportSpans waiting for room in
+// the queue gives up when Shutdown begins and counts its spans as dropped.
+// Shutdown returns early with ctx's error if ctx ends first; the writer
+// still finishes in the background (a writer stalled by another process's
+// lock writes what is queued once the lock is gone, then closes the file),
+// and a later Shutdown waits for it again. Once the writer has finished,
+// every call returns its result.
 func (e *Exporter) Shutdown(ctx context.Context) error {
-	e.shutdownOnce.Do(func() {
-		e.mu.Lock()
-		e.closed = true
-		e.mu.Unlock()
-		// The writer's last checkpoint, which moves the whole WAL into the
-		// file, must not meet one of the checkpointer's: SQLite runs one at
-		// a time, and the other gives up at once. So the checkpointer stops
-		// before the writer is told to finish.
-		go func() {
-			e.stopCheckpointer(true)
-			close(e.queue)
-		}()
-		select {
-		case <-e.done:
-			e.shutdownErr = e.closeErr
-		case <-ctx.Done():
-			e.shutdownErr = fmt.Errorf("lonelytrace exporter: shutdown of %s: %w", e.path, ctx.Err())
-		}
+	e.stopOnce.Do(func() {
+		close(e.stopping)
+		go e.stop()
 	})
-	return e.shutdownErr
+	select {
+	case <-e.done:
+		return e.closeErr
+	case <-ctx.Done():
+		return fmt.Errorf("lonelytrace exporter: shutdown of %s: %w", e.path, ctx.Err())
+	}
+}
+
+// stop closes the queue, which tells the writer to finish. The write lock
+// waits only for senders, and every one of them gives up once stopping is
+// closed.
+func (e *Exporter) stop() {
+	e.mu.Lock()
+	e.closed = true
+	e.mu.Unlock()
+	close(e.queue)
 }
 
 // Stats returns the exporter's counters.
 func (e *Exporter) Stats() Stats {
 	s := Stats{
-		Written:      e.written.Load(),
-		Dropped:      e.dropped.Load(),
-		Failed:       e.failed.Load(),
-		Batches:      e.batches.Load(),
-		Transactions: e.txns.Load(),
+		Written:      e.stats.written.Load(),
+		Dropped:      e.stats.dropped.Load(),
+		Failed:       e.stats.failed.Load(),
+		Batches:      e.stats.batches.Load(),
+		Transactions: e.stats.txns.Load(),
 	}
-	if le := e.lastErr.Load(); le != nil {
+	if le := e.stats.lastErr.Load(); le != nil {
 		s.LastError, s.LastErrorAt = le.err, le.at
 	}
 	return s

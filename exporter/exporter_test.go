@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -345,6 +346,127 @@ func TestExporter_Shutdown(t *testing.T) {
 	}
 	if n := countRows(t, path); n != 505 {
 		t.Errorf("rows after reopen = %d; want 505", n)
+	}
+}
+
+// TestExporter_ShutdownHonoursContext stalls the writer behind another
+// connection's write lock, fills the queue, and leaves an ExportSpans
+// without a deadline waiting for room: Shutdown must still return when its
+// context ends, and with the context's error; the waiting ExportSpans must
+// return too. Once the lock is released, a second Shutdown finishes the
+// job: everything queued is written and every span is accounted for.
+func TestExporter_ShutdownHonoursContext(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "t.db")
+	e := mustNew(t, path, exporter.WithQueueSize(2), exporter.WithBusyTimeout(30*time.Second))
+	ctx := context.Background()
+	if err := e.ForceFlush(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	other, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(5000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	hold, err := other.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hold.Close()
+	if _, err := hold.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+		t.Fatal(err)
+	}
+	var releaseOnce sync.Once
+	release := func() {
+		releaseOnce.Do(func() {
+			if _, err := hold.ExecContext(ctx, "ROLLBACK"); err != nil {
+				t.Errorf("release the write lock: %v", err)
+			}
+		})
+	}
+	t.Cleanup(release) // before mustNew's Shutdown, should the test stop early
+
+	// One producer exports until a call stays blocked on the full queue.
+	var started, returned, accepted atomic.Int64
+	stop := make(chan struct{})
+	exported := make(chan struct{})
+	go func() {
+		defer close(exported)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			started.Add(1)
+			err := e.ExportSpans(context.Background(), spans(10))
+			returned.Add(1)
+			if errors.Is(err, exporter.ErrShutdown) {
+				return
+			}
+			if err != nil {
+				t.Errorf("ExportSpans = %v", err)
+				return
+			}
+			accepted.Add(10)
+		}
+	}()
+	blockedSince := time.Now()
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		if started.Load() != returned.Load()+1 {
+			blockedSince = time.Now()
+		} else if time.Since(blockedSince) > 300*time.Millisecond {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("ExportSpans never blocked on a full queue")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+
+	close(stop)
+	sctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+	defer cancel()
+	began := time.Now()
+	result := make(chan error, 1)
+	go func() { result <- e.Shutdown(sctx) }()
+	select {
+	case err := <-result:
+		if took := time.Since(began); took > time.Second {
+			t.Errorf("Shutdown took %v; want under a second", took)
+		}
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("Shutdown = %v; want context.DeadlineExceeded", err)
+		}
+	case <-time.After(time.Second):
+		t.Error("Shutdown with a 200 ms context still waits after a second")
+		release()
+		<-result
+	}
+	select {
+	case <-exported:
+	case <-time.After(time.Second):
+		t.Error("the blocked ExportSpans still waits a second after Shutdown began")
+		release()
+		<-exported
+	}
+
+	// The stalled writer finishes once the lock is gone.
+	release()
+	fctx, fcancel := context.WithTimeout(ctx, 30*time.Second)
+	defer fcancel()
+	if err := e.Shutdown(fctx); err != nil {
+		t.Fatalf("Shutdown after the lock is released = %v; want nil", err)
+	}
+	s := e.Stats()
+	if s.Written+s.Dropped != accepted.Load() || s.Failed != 0 {
+		t.Errorf("Stats = %+v; want Written + Dropped = %d spans accepted, none failed", s, accepted.Load())
+	}
+	if n := countRows(t, path); int64(n) != s.Written {
+		t.Errorf("rows = %d; want Written %d", n, s.Written)
+	}
+	if d := metaValue(t, path, "dropped_spans"); d != s.Dropped {
+		t.Errorf("meta dropped_spans = %d; want Dropped %d", d, s.Dropped)
 	}
 }
 

@@ -19,7 +19,7 @@ import (
 // reported once; while reopening fails, it is retried at every check and
 // the writes fail and are counted.
 func (w *writer) watchFile() {
-	m := &w.e.maint
+	m := &w.maint
 	fi, err := os.Stat(w.path)
 	if !m.broken {
 		switch {
@@ -52,19 +52,17 @@ func (w *writer) watchFile() {
 	}
 }
 
-// reopen closes the writer's connection and opens the file at path
-// afresh, creating it when gone is set. It closes first, the
-// checkpointer's connection too: a connection left open on the old file
-// would share its WAL and shared-memory index, found by name, with the
-// new file, and corrupt it. On failure the writer is left with its closed
-// connection, on which every write fails cleanly, and m.broken set.
+// reopen closes the writer's file and opens the one at path afresh
+// (writer.open says what that resets), creating it when gone is set. It
+// closes first, the checkpointer's connection too: a connection left open
+// on the old file would share its WAL and shared-memory index, found by
+// name, with the new file, and corrupt it. On failure the writer is left
+// with its closed connection, on which every write fails cleanly, and
+// m.broken set.
 func (w *writer) reopen(gone bool) error {
-	m := &w.e.maint
+	m := &w.maint
 	if !m.broken {
-		w.e.stopCheckpointer(false)
-		w.closeStmts()
-		w.conn.Close()
-		w.db.Close()
+		_ = w.closeFile() // the file is gone from under it
 		m.broken = true
 	}
 	// SQLite leaves the WAL and index of a file that was renamed or
@@ -87,21 +85,9 @@ func (w *writer) reopen(gone bool) error {
 	if err != nil {
 		return err
 	}
-	nw, err := newWriter(db, w.path, w.cfg)
-	if err != nil {
+	if err := w.open(db); err != nil {
 		db.Close()
 		return err
 	}
-	// Everything newWriter sets comes from the new file; what the writer
-	// learnt since New carries over. Drops and failures not yet recorded
-	// go to the new file's meta with its next transaction.
-	nw.e = w.e
-	nw.persistedDropped, nw.persistedFailed, nw.failing = w.persistedDropped, w.persistedFailed, w.failing
-	*w = *nw
-	w.keyIDs = w.keyID // nw's was bound to nw
-	w.forgetKeys()     // the old file's key ids mean nothing in this one
-	m.remember(w.path)
-	m.broken, m.saved, m.backlog, m.trimming = false, false, false, false
-	w.e.startCheckpointer(w)
 	return nil
 }

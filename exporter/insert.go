@@ -5,6 +5,8 @@ import (
 	"database/sql/driver"
 	"fmt"
 	"strings"
+
+	"github.com/lonelytrace/lonelytrace/schema"
 )
 
 // rowsPerInsert is how many spans one multi-row INSERT carries. One
@@ -24,51 +26,37 @@ const (
 	groupAll    = groupExtra | groupPubSub
 )
 
-// spanColumns are the columns of the spans table the writer fills, in the
-// order of appendRow's values (spanRow's indexes): their group and the
-// literal written when the group is absent.
-var spanColumns = [...]struct {
-	name   string
+// spanColumns gives each column of schema.SpanColumns, at its position,
+// its group and the literal written when the group is absent; the columns
+// not listed are groupAlways.
+var spanColumns = [schema.NumSpanColumns]struct {
 	group  int
 	absent string
 }{
-	{"trace", groupAlways, ""},
-	{"span_id", groupAlways, ""},
-	{"parent_span_id", groupAlways, ""},
-	{"parent_remote", groupAlways, ""},
-	{"flags", groupAlways, ""},
-	{"trace_state", groupExtra, "NULL"},
-	{"name", groupAlways, ""},
-	{"kind", groupAlways, ""},
-	{"start_ns", groupAlways, ""},
-	{"end_ns", groupAlways, ""},
-	{"status_code", groupAlways, ""},
-	{"status_message", groupExtra, "NULL"},
-	{"attributes", groupAlways, ""},
-	{"events", groupExtra, "NULL"},
-	{"links", groupExtra, "NULL"},
-	{"dropped_attributes", groupExtra, "0"},
-	{"dropped_events", groupExtra, "0"},
-	{"dropped_links", groupExtra, "0"},
-	{"child_count", groupAlways, ""},
-	{"resource", groupAlways, ""},
-	{"scope", groupAlways, ""},
-	{"op", groupPubSub, "NULL"},
-	{"topic", groupPubSub, "NULL"},
-	{"glob", groupPubSub, "NULL"},
-	{"broadcaster", groupPubSub, "NULL"},
-	{"body_size", groupPubSub, "NULL"},
-	{"subscribers", groupPubSub, "NULL"},
-	{"stateful", groupPubSub, "NULL"},
+	schema.ColTraceState:        {groupExtra, "NULL"},
+	schema.ColStatusMessage:     {groupExtra, "NULL"},
+	schema.ColEvents:            {groupExtra, "NULL"},
+	schema.ColLinks:             {groupExtra, "NULL"},
+	schema.ColDroppedAttributes: {groupExtra, "0"},
+	schema.ColDroppedEvents:     {groupExtra, "0"},
+	schema.ColDroppedLinks:      {groupExtra, "0"},
+	schema.ColOp:                {groupPubSub, "NULL"},
+	schema.ColTopic:             {groupPubSub, "NULL"},
+	schema.ColGlob:              {groupPubSub, "NULL"},
+	schema.ColBroadcaster:       {groupPubSub, "NULL"},
+	schema.ColBodySize:          {groupPubSub, "NULL"},
+	schema.ColSubscribers:       {groupPubSub, "NULL"},
+	schema.ColStateful:          {groupPubSub, "NULL"},
 }
 
-// spanRow holds one span's values in the order of spanColumns.
-type spanRow [len(spanColumns)]driver.Value
+// spanRow holds one span's values, each at its schema.SpanColumns
+// position.
+type spanRow [schema.NumSpanColumns]driver.Value
 
 // spanInsert writes the spans of one combination of column groups: rows
 // are gathered in args and written rowsPerInsert at a time.
 type spanInsert struct {
-	cols      []int // indexes into spanColumns of the bound columns
+	cols      []int // positions in schema.SpanColumns of the bound columns
 	many, one driver.Stmt
 	args      []driver.NamedValue // rowsPerInsert rows of len(cols) values
 	oneArgs   []driver.NamedValue // one row, for the rows left at the end
@@ -82,7 +70,7 @@ type spanInsert struct {
 func spanInsertSQL(groups, rows int) (sql string, cols []int) {
 	var names, values []string
 	for i, c := range spanColumns {
-		names = append(names, c.name)
+		names = append(names, schema.SpanColumns[i])
 		if c.group == groupAlways || groups&c.group != 0 {
 			values = append(values, "?")
 			cols = append(cols, i)
@@ -92,7 +80,7 @@ func spanInsertSQL(groups, rows int) (sql string, cols []int) {
 	}
 	one := "(" + strings.Join(values, ", ") + ")"
 	var b strings.Builder
-	b.WriteString("INSERT OR FAIL INTO spans (" + strings.Join(names, ", ") + ") VALUES ")
+	b.WriteString("INSERT OR FAIL INTO " + schema.SpansTable + " (" + strings.Join(names, ", ") + ") VALUES ")
 	for i := 0; i < rows; i++ {
 		if i > 0 {
 			b.WriteString(", ")
@@ -175,9 +163,10 @@ func (w *writer) closeInserts() {
 	})
 }
 
-// addRow adds row, whose column groups are groups, to its statement's
-// rows, and writes them when there are rowsPerInsert.
-func (w *writer) addRow(ctx context.Context, row *spanRow, groups int) error {
+// bindRow binds row, whose column groups are groups, as the next row of
+// its statement, and writes the statement's rows when there are
+// rowsPerInsert.
+func (w *writer) bindRow(ctx context.Context, row *spanRow, groups int) error {
 	ins := &w.inserts[groups]
 	args := ins.args[ins.rows*len(ins.cols):]
 	for k, c := range ins.cols {

@@ -3,7 +3,6 @@ package exporter
 import (
 	"fmt"
 	"os"
-	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/otel"
@@ -31,23 +30,23 @@ type maintenance struct {
 	// a step succeeds, so that an episode is reported once.
 	retentionFailing bool
 	// quiet is set while the writer fails for a reason other than a
-	// vanished file: the ticks that wake it would only make it retry, and
+	// vanished file: waking an idle writer would only make it retry, and
 	// persist the failure count, between the application's own batches.
-	quiet atomic.Bool
+	quiet bool
 }
 
 // maintain runs on the writer goroutine between transactions: the place
 // for work that must not stall ingest for more than one batch. About once
-// a maintainEvery (the exporter wakes an idle writer that often) it checks
+// a maintainEvery (an idle writer wakes that often) it checks
 // that the file is still in place and looks for spans to delete; while a
 // step leaves work behind, it takes another step after every batch.
 func (w *writer) maintain() {
 	// The checkpointer copies what was just committed, and after the
 	// deletes of retention what they wrote.
-	w.e.kickCheckpointer()
-	defer w.e.kickCheckpointer()
-	m := &w.e.maint
-	written := w.e.written.Load()
+	w.kickCheckpointer()
+	defer w.kickCheckpointer()
+	m := &w.maint
+	written := w.stats.written.Load()
 	ingested := written - m.lastWritten
 	m.lastWritten = written
 	now := time.Now()
@@ -56,7 +55,7 @@ func (w *writer) maintain() {
 		m.lastCheck = now
 		w.watchFile()
 	}
-	m.quiet.Store(w.failing && !m.broken)
+	m.quiet = w.failing && !m.broken
 	if m.broken || w.failing {
 		return
 	}
@@ -78,9 +77,13 @@ func (w *writer) maintain() {
 	}
 }
 
-// remember notes which files the writer has open at path.
-func (m *maintenance) remember(path string) {
+// reset starts the maintenance of the file the writer has just opened at
+// path: it notes which files those are, and clears what concerned the
+// file before (broken, saved, backlog, trimming). The clocks and the
+// retention failure episode carry over.
+func (m *maintenance) reset(path string) {
 	m.opened, _ = os.Stat(path)
 	m.wal, _ = os.Stat(path + "-wal")
 	m.shm, _ = os.Stat(path + "-shm")
+	m.broken, m.saved, m.backlog, m.trimming = false, false, false, false
 }

@@ -12,6 +12,8 @@ import (
 
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/trace"
+
+	"github.com/lonelytrace/lonelytrace/schema"
 )
 
 const (
@@ -46,14 +48,6 @@ const (
 	walWait = 100 * time.Millisecond
 )
 
-// Meta keys the exporter writes. The viewer reads them to show the
-// retention in force.
-const (
-	metaMaxAge  = "retention_max_age_ns"
-	metaMaxSize = "retention_max_bytes"
-	metaDeleted = "retention_deleted_spans"
-)
-
 // retain runs retention steps: one at least, more while no batch waits,
 // none while the writer is failing (a step would only fail too, and would
 // wait on a lock as long as a batch does). ingested is the number of
@@ -61,7 +55,7 @@ const (
 // many, so that retention keeps pace with any ingest rate while taking
 // about as long as the batch it follows.
 func (w *writer) retain(ingested int64) {
-	m := &w.e.maint
+	m := &w.maint
 	if w.cfg.maxAge == 0 && w.cfg.maxSize == 0 {
 		return
 	}
@@ -83,7 +77,7 @@ func (w *writer) retain(ingested int64) {
 		}
 		m.retentionFailing = false
 		m.backlog = more
-		if !more || len(w.e.queue) > 0 || time.Now().After(deadline) {
+		if !more || len(w.jobs) > 0 || time.Now().After(deadline) {
 			return
 		}
 		limit = w.cfg.retentionStep
@@ -97,7 +91,7 @@ func (w *writer) retain(ingested int64) {
 // work to do.
 func (w *writer) retentionStep(limit int) (more bool, err error) {
 	ctx := context.Background()
-	m := &w.e.maint
+	m := &w.maint
 	used, free, err := w.pages(ctx)
 	if err != nil {
 		return false, err
@@ -192,27 +186,29 @@ func (w *writer) pages(ctx context.Context) (used int64, free int64, err error) 
 // transaction. Insertion order follows time closely enough, and the scan
 // by rowid needs no index on start_ns.
 func (w *writer) deleteOldest(ctx context.Context, limit int, cutoff int64) (deleted int, err error) {
-	if _, err := w.conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
-		return 0, fmt.Errorf("begin: %w", err)
-	}
 	var forget []trace.TraceID
-	defer func() {
-		if err != nil {
-			if _, rerr := w.conn.ExecContext(ctx, "ROLLBACK"); rerr != nil {
-				err = errors.Join(err, fmt.Errorf("rollback: %w", rerr))
-			}
-			return
-		}
-		// Only once committed: the writer must not reuse the traces.id of a
-		// deleted trace row for new spans of that trace.
-		for _, id := range forget {
-			delete(w.traces, id)
-			delete(w.oldTraces, id)
-		}
-	}()
+	err = schema.ImmediateTx(ctx, w.conn, func() (err error) {
+		deleted, forget, err = w.deleteOldestTx(ctx, limit, cutoff)
+		return err
+	})
+	if err != nil {
+		return 0, err
+	}
+	// Only once committed: the writer must not reuse the traces.id of a
+	// deleted trace row for new spans of that trace.
+	for _, id := range forget {
+		delete(w.traces, id)
+		delete(w.oldTraces, id)
+	}
+	return deleted, nil
+}
+
+// deleteOldestTx is deleteOldest's transaction: it returns the spans
+// deleted and the trace ids of the traces deleted with them.
+func (w *writer) deleteOldestTx(ctx context.Context, limit int, cutoff int64) (deleted int, forget []trace.TraceID, err error) {
 	rows, err := w.conn.QueryContext(ctx, "DELETE FROM spans WHERE id IN (SELECT id FROM spans ORDER BY id LIMIT ?) AND start_ns < ? RETURNING id, trace", limit, cutoff)
 	if err != nil {
-		return 0, fmt.Errorf("delete spans: %w", err)
+		return 0, nil, fmt.Errorf("delete spans: %w", err)
 	}
 	seen := make(map[int64]struct{})
 	var refs []int64
@@ -221,7 +217,7 @@ func (w *writer) deleteOldest(ctx context.Context, limit int, cutoff int64) (del
 		var id, ref int64
 		if err := rows.Scan(&id, &ref); err != nil {
 			rows.Close()
-			return 0, fmt.Errorf("delete spans: %w", err)
+			return 0, nil, fmt.Errorf("delete spans: %w", err)
 		}
 		deleted++
 		lo, hi = min(lo, id), max(hi, id)
@@ -232,23 +228,22 @@ func (w *writer) deleteOldest(ctx context.Context, limit int, cutoff int64) (del
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
-		return 0, fmt.Errorf("delete spans: %w", err)
+		return 0, nil, fmt.Errorf("delete spans: %w", err)
 	}
 	if deleted == 0 {
-		_, err := w.conn.ExecContext(ctx, "COMMIT")
-		return 0, err
+		return 0, nil, nil
 	}
 	list, _ := json.Marshal(refs)
 	trows, err := w.conn.QueryContext(ctx, `DELETE FROM traces WHERE id IN (SELECT value FROM json_each(?))
 		AND NOT EXISTS (SELECT 1 FROM spans WHERE spans.trace = traces.id) RETURNING trace_id`, string(list))
 	if err != nil {
-		return 0, fmt.Errorf("delete traces: %w", err)
+		return 0, nil, fmt.Errorf("delete traces: %w", err)
 	}
 	for trows.Next() {
 		var b []byte
 		if err := trows.Scan(&b); err != nil {
 			trows.Close()
-			return 0, fmt.Errorf("delete traces: %w", err)
+			return 0, nil, fmt.Errorf("delete traces: %w", err)
 		}
 		var id trace.TraceID
 		copy(id[:], b)
@@ -256,18 +251,15 @@ func (w *writer) deleteOldest(ctx context.Context, limit int, cutoff int64) (del
 	}
 	trows.Close()
 	if err := trows.Err(); err != nil {
-		return 0, fmt.Errorf("delete traces: %w", err)
+		return 0, nil, fmt.Errorf("delete traces: %w", err)
 	}
 	if err := w.fixBatches(ctx, lo, hi); err != nil {
-		return 0, err
+		return 0, nil, err
 	}
-	if _, err := w.conn.ExecContext(ctx, "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = value + excluded.value", metaDeleted, deleted); err != nil {
-		return 0, fmt.Errorf("count deleted spans: %w", err)
+	if _, err := w.addMeta.ExecContext(ctx, schema.MetaRetentionDeleted, deleted); err != nil {
+		return 0, nil, fmt.Errorf("count deleted spans: %w", err)
 	}
-	if _, err := w.conn.ExecContext(ctx, "COMMIT"); err != nil {
-		return 0, fmt.Errorf("commit: %w", err)
-	}
-	return deleted, nil
+	return deleted, forget, nil
 }
 
 // saveRetention records the retention in force in the file's meta table,
@@ -279,7 +271,7 @@ func (w *writer) saveRetention() error {
 	}
 	_, err := w.conn.ExecContext(ctx, `INSERT INTO meta (key, value) VALUES (?, ?), (?, ?)
 		ON CONFLICT (key) DO UPDATE SET value = excluded.value`,
-		metaMaxAge, int64(w.cfg.maxAge), metaMaxSize, w.cfg.maxSize)
+		schema.MetaRetentionMaxAge, int64(w.cfg.maxAge), schema.MetaRetentionMaxSize, w.cfg.maxSize)
 	if err != nil {
 		return fmt.Errorf("record retention: %w", err)
 	}

@@ -21,26 +21,29 @@ type spanFields struct {
 	bodySize, subscribers             int64 // -1: absent
 	dropAttrs, dropEvents, dropLinks  int64
 	spanID, parentID                  [8]byte
-	flags, kind, status               uint8
+	flags                             uint32 // records keep OTLP's bits 8 and 9 (records.go)
+	kind, status                      uint8
 	stateful                          int8 // -1: absent
 	hasParent, parentRemote, hasAttrs bool
 	groups                            uint8
 }
 
-// appendRow adds s, of the trace whose traces.id is traceRef, to the
-// statement of its column groups, encoding it on the writer goroutine.
-func (w *writer) appendRow(ctx context.Context, s sdktrace.ReadOnlySpan, traceRef int64) error {
-	encodeFields(&w.fields, &w.arena, s, w.keyIDs)
-	if err := w.keyErr; err != nil {
-		w.keyErr = nil
-		return err
-	}
-	return w.addSpan(ctx, s, traceRef, &w.fields)
-}
-
-// addSpan adds the span s, whose fields are f, of the trace whose
-// traces.id is traceRef, to the statement of its column groups.
+// addSpan adds the span s, of the trace whose traces.id is traceRef, to
+// the statement of its column groups. f is its fields encoded ahead, or
+// nil: then the writer encodes it here.
 func (w *writer) addSpan(ctx context.Context, s sdktrace.ReadOnlySpan, traceRef int64, f *spanFields) error {
+	if f == nil {
+		f = &w.fields
+		if r, ok := s.(*recordSpan); ok { // records.go
+			encodeRecord(f, &w.arena, r.rec, w.keyIDs)
+		} else {
+			encodeFields(f, &w.arena, s, w.keyIDs)
+		}
+		if err := w.keyErr; err != nil {
+			w.keyErr = nil
+			return err
+		}
+	}
 	resID, err := w.resourceID(ctx, s.Resource())
 	if err != nil {
 		return err
@@ -51,37 +54,37 @@ func (w *writer) addSpan(ctx context.Context, s sdktrace.ReadOnlySpan, traceRef 
 	}
 	w.minStart, w.maxStart = min(w.minStart, f.start), max(w.maxStart, f.start)
 	w.fill(&w.row, f, traceRef, resID, scopeID)
-	return w.addRow(ctx, &w.row, int(f.groups))
+	return w.bindRow(ctx, &w.row, int(f.groups))
 }
 
 // fill sets r to the driver values of a span's row: its fields f and the
 // ids only the writer knows. The span and parent ids are copied into the
 // writer's arena.
 func (w *writer) fill(r *spanRow, f *spanFields, traceRef, resID, scopeID int64) {
-	r[0] = traceRef
-	r[1] = w.arena.blob(f.spanID[:])
-	r[2] = nil
+	r[schema.ColTrace] = traceRef
+	r[schema.ColSpanID] = w.arena.blob(f.spanID[:])
+	r[schema.ColParentSpanID] = nil
 	if f.hasParent {
-		r[2] = w.arena.blob(f.parentID[:])
+		r[schema.ColParentSpanID] = w.arena.blob(f.parentID[:])
 	}
-	r[3] = boolInt(f.parentRemote)
-	r[4] = int64(f.flags)
-	r[5] = nullString(f.traceState)
-	r[6] = f.name
-	r[7] = int64(f.kind)
-	r[8], r[9] = f.start, f.end
-	r[10] = int64(f.status)
-	r[11] = nullString(f.statusMessage)
-	r[12] = nil
+	r[schema.ColParentRemote] = boolInt(f.parentRemote)
+	r[schema.ColFlags] = int64(f.flags)
+	r[schema.ColTraceState] = nullString(f.traceState)
+	r[schema.ColName] = f.name
+	r[schema.ColKind] = int64(f.kind)
+	r[schema.ColStartNs], r[schema.ColEndNs] = f.start, f.end
+	r[schema.ColStatusCode] = int64(f.status)
+	r[schema.ColStatusMessage] = nullString(f.statusMessage)
+	r[schema.ColAttributes] = nil
 	if f.hasAttrs {
-		r[12] = f.attributes
+		r[schema.ColAttributes] = f.attributes
 	}
-	r[13], r[14] = nullString(f.events), nullString(f.links)
-	r[15], r[16], r[17] = f.dropAttrs, f.dropEvents, f.dropLinks
-	r[18] = f.childCount
-	r[19], r[20] = resID, scopeID
-	r[21], r[22], r[23], r[24] = nullString(f.op), nullString(f.topic), nullString(f.glob), nullString(f.broadcaster)
-	r[25], r[26], r[27] = nullInt(f.bodySize), nullInt(f.subscribers), nullInt(int64(f.stateful))
+	r[schema.ColEvents], r[schema.ColLinks] = nullString(f.events), nullString(f.links)
+	r[schema.ColDroppedAttributes], r[schema.ColDroppedEvents], r[schema.ColDroppedLinks] = f.dropAttrs, f.dropEvents, f.dropLinks
+	r[schema.ColChildCount] = f.childCount
+	r[schema.ColResource], r[schema.ColScope] = resID, scopeID
+	r[schema.ColOp], r[schema.ColTopic], r[schema.ColGlob], r[schema.ColBroadcaster] = nullString(f.op), nullString(f.topic), nullString(f.glob), nullString(f.broadcaster)
+	r[schema.ColBodySize], r[schema.ColSubscribers], r[schema.ColStateful] = nullInt(f.bodySize), nullInt(f.subscribers), nullInt(int64(f.stateful))
 }
 
 // encodeFields sets f to the fields of s. Its text points into the arena
@@ -94,7 +97,7 @@ func encodeFields(f *spanFields, a *arena, s sdktrace.ReadOnlySpan, keyIDs schem
 	parent := s.Parent()
 	f.parentID, f.hasParent = parent.SpanID(), parent.SpanID().IsValid()
 	f.parentRemote = parent.IsRemote()
-	f.flags = uint8(sc.TraceFlags())
+	f.flags = uint32(sc.TraceFlags())
 	f.traceState = sc.TraceState().String()
 	f.name = s.Name()
 	f.kind = uint8(s.SpanKind())

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"strings"
 	"time"
 
 	"go.opentelemetry.io/otel"
@@ -19,13 +18,27 @@ import (
 )
 
 // writer owns the file's only connection. It runs on one goroutine, so
-// nothing in it is locked.
+// nothing in it is locked. Its fields fall in two parts: those of the
+// file it has open, which open sets (statements, id caches, the key
+// epoch, the checkpointer), and those that outlast a reopened file (the
+// links to the Exporter, the counts already recorded, maintenance's
+// clocks, scratch space).
 type writer struct {
-	e    *Exporter
-	db   *sql.DB
-	conn *sql.Conn
 	path string
 	cfg  config
+	// jobs is the Exporter's queue; stats its counters, which the writer
+	// updates; enc the encoder it publishes key ids to (encode.go).
+	jobs  <-chan job
+	stats *counters
+	enc   *encoder
+
+	db   *sql.DB
+	conn *sql.Conn
+	// ckpt copies the WAL of the open file into it, or is nil
+	// (checkpoint.go).
+	ckpt *checkpointer
+	// maint is the state of maintenance (maintain.go).
+	maint maintenance
 
 	// inserts has a span statement for each combination of column groups.
 	inserts [groupAll + 1]spanInsert
@@ -55,7 +68,8 @@ type writer struct {
 	resources         map[*resource.Resource]int64
 	scopes            map[instrumentation.Scope]int64
 	// keyEpoch is the epoch of the ids in keys; keysChanged is set when
-	// keys has ids the encoders have not been given (encode.go).
+	// keys has ids the encoders have not been given (encode.go explains
+	// the scheme).
 	keyEpoch    uint64
 	keysChanged bool
 	// refs are the traces.id of the spans of the transaction, in order.
@@ -75,18 +89,41 @@ type writer struct {
 	// transaction being written, for its batches row.
 	minStart, maxStart int64
 
+	// persistedDropped and persistedFailed are the counts of dropped and
+	// failed spans recorded in the file's meta; failing is set from a
+	// failed transaction's report until spans are written again.
 	persistedDropped, persistedFailed int64
 	failing                           bool
 }
 
-func newWriter(db *sql.DB, path string, cfg config) (*writer, error) {
+// newWriter returns the writer of the file db, at path, which takes its
+// work from jobs.
+func newWriter(db *sql.DB, path string, cfg config, jobs <-chan job, stats *counters, enc *encoder) (*writer, error) {
+	w := &writer{path: path, cfg: cfg, jobs: jobs, stats: stats, enc: enc}
+	w.keyIDs = w.keyID
+	if err := w.open(db); err != nil {
+		return nil, err
+	}
+	return w, nil
+}
+
+// open makes db, the file now at w.path, the writer's file: it prepares
+// the statements on db's connection, starts with empty id caches and a
+// new key epoch (ids of another file mean nothing in this one), notes
+// which file it is, for maintenance, and starts its checkpointer. What
+// the writer learnt before carries over: the counts, the failure episode,
+// maintenance's clocks; drops and failures not yet recorded go to this
+// file's meta with its next transaction. On failure the writer is left
+// with a closed connection, on which every write fails cleanly; the
+// caller closes db.
+func (w *writer) open(db *sql.DB) error {
 	ctx := context.Background()
+	path := w.path
 	conn, err := db.Conn(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", path, err)
+		return fmt.Errorf("open %s: %w", path, err)
 	}
-	w := &writer{db: db, conn: conn, path: path, cfg: cfg}
-	w.keyIDs = w.keyID
+	w.db, w.conn = db, conn
 	w.resetCaches()
 	stmts := []struct {
 		dst **sql.Stmt
@@ -105,15 +142,29 @@ func newWriter(db *sql.DB, path string, cfg config) (*writer, error) {
 		if *s.dst, err = conn.PrepareContext(ctx, s.sql); err != nil {
 			w.closeStmts()
 			conn.Close()
-			return nil, fmt.Errorf("prepare statement %d on %s: %w", i, path, err)
+			return fmt.Errorf("prepare statement %d on %s: %w", i, path, err)
 		}
 	}
 	if err := w.prepareInserts(ctx); err != nil {
 		w.closeStmts()
 		conn.Close()
-		return nil, fmt.Errorf("prepare the span inserts on %s: %w", path, err)
+		return fmt.Errorf("prepare the span inserts on %s: %w", path, err)
 	}
-	return w, nil
+	w.maint.reset(path)
+	w.startCheckpointer()
+	return nil
+}
+
+// closeFile stops the checkpointer and closes the statements, the
+// connection and db, the first error kept.
+func (w *writer) closeFile() error {
+	w.stopCheckpointer()
+	w.closeStmts()
+	err := w.conn.Close()
+	if e := w.db.Close(); e != nil && err == nil {
+		err = e
+	}
+	return err
 }
 
 func (w *writer) resetCaches() {
@@ -128,17 +179,29 @@ func (w *writer) resetCaches() {
 
 // run is the writer goroutine: it takes every job that is waiting (up to
 // the transaction limit), commits them together, and repeats until the
-// queue is closed.
-func (w *writer) run() {
-	defer close(w.e.done)
+// queue is closed; then it closes the file and returns the error of that.
+// While no job comes it still maintains the file every maintainEvery,
+// unless it is quiet (maintain.go).
+func (w *writer) run() error {
 	group := make([]job, 0, w.cfg.queueSize)
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
+	idle := time.NewTicker(w.cfg.maintainEvery)
+	defer idle.Stop()
 	for {
-		j, ok := <-w.e.queue
+		var j job
+		var ok bool
+		select {
+		case j, ok = <-w.jobs:
+		case <-idle.C:
+			if len(w.jobs) == 0 && !w.maint.quiet {
+				w.commit(nil, 0)
+				w.maintain()
+			}
+			continue
+		}
 		if !ok {
-			w.e.closeErr = w.close()
-			return
+			return w.close()
 		}
 		group = append(group[:0], j)
 		n := len(j.spans)
@@ -149,7 +212,7 @@ func (w *writer) run() {
 	gather:
 		for n < w.cfg.maxTxnSpans && !urgent {
 			select {
-			case j, ok := <-w.e.queue:
+			case j, ok := <-w.jobs:
 				if !ok {
 					open = false
 					break gather
@@ -166,8 +229,7 @@ func (w *writer) run() {
 		clear(group) // let the spans be collected
 		w.maintain()
 		if !open {
-			w.e.closeErr = w.close()
-			return
+			return w.close()
 		}
 	}
 }
@@ -182,22 +244,22 @@ func (w *writer) commit(group []job, n int) {
 			}
 		}
 	}
-	dropped := w.e.dropped.Load()
-	failed := w.e.failed.Load()
+	dropped := w.stats.dropped.Load()
+	failed := w.stats.failed.Load()
 	var err error
 	if n > 0 || dropped != w.persistedDropped || failed != w.persistedFailed {
 		err = w.transaction(group, dropped, failed)
 		if err != nil {
 			w.resetCaches()
-			w.e.failed.Add(int64(n))
-			w.e.lastErr.Store(&timedError{err: err, at: time.Now()})
+			w.stats.failed.Add(int64(n))
+			w.stats.lastErr.Store(&timedError{err: err, at: time.Now()})
 			if !w.failing {
 				w.failing = true
 				otel.Handle(fmt.Errorf("lonelytrace exporter: writing %d spans to %s failed (further failures are counted, not reported, until a write succeeds): %w", n, w.path, err))
 			}
 		} else {
-			w.e.written.Add(int64(n))
-			w.e.txns.Add(1)
+			w.stats.written.Add(int64(n))
+			w.stats.txns.Add(1)
 			w.publishKeys()
 			w.persistedDropped, w.persistedFailed = dropped, failed
 			// Only spans written prove the fault has cleared: a transaction
@@ -218,18 +280,14 @@ func (w *writer) commit(group []job, n int) {
 	}
 }
 
-func (w *writer) transaction(group []job, dropped, failed int64) (err error) {
+// transaction writes the spans of group, the batches row that maps them,
+// and the counters that changed, in one transaction.
+func (w *writer) transaction(group []job, dropped, failed int64) error {
 	ctx := context.Background()
-	if _, err := w.conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
-		return fmt.Errorf("begin: %w", err)
-	}
-	defer func() {
-		if err != nil {
-			if _, rerr := w.conn.ExecContext(ctx, "ROLLBACK"); rerr != nil && !strings.Contains(rerr.Error(), "no transaction") {
-				err = errors.Join(err, fmt.Errorf("rollback: %w", rerr))
-			}
-		}
-	}()
+	return schema.ImmediateTx(ctx, w.conn, func() error { return w.write(ctx, group, dropped, failed) })
+}
+
+func (w *writer) write(ctx context.Context, group []job, dropped, failed int64) error {
 	// Holding the write lock, the rows we add are exactly those after the
 	// last one now.
 	var before int64
@@ -246,20 +304,17 @@ func (w *writer) transaction(group []job, dropped, failed int64) (err error) {
 	for _, j := range group {
 		enc := j.enc
 		if enc != nil && enc.epoch != w.keyEpoch {
-			enc = nil
+			enc = nil // encoded with ids of another epoch
 		}
 		for i, s := range j.spans {
 			if s == nil {
 				continue
 			}
-			ref := w.refs[total]
-			var err error
+			var f *spanFields
 			if enc != nil && enc.ok[i] {
-				err = w.addSpan(ctx, s, ref, &enc.rows[i])
-			} else {
-				err = w.appendRow(ctx, s, ref)
+				f = &enc.rows[i]
 			}
-			if err != nil {
+			if err := w.addSpan(ctx, s, w.refs[total], f); err != nil {
 				return err
 			}
 			total++
@@ -275,36 +330,32 @@ func (w *writer) transaction(group []job, dropped, failed int64) (err error) {
 		}
 	}
 	if d := dropped - w.persistedDropped; d != 0 {
-		if _, err := w.addMeta.ExecContext(ctx, "dropped_spans", d); err != nil {
+		if _, err := w.addMeta.ExecContext(ctx, schema.MetaDroppedSpans, d); err != nil {
 			return fmt.Errorf("count dropped spans: %w", err)
 		}
 	}
 	if d := failed - w.persistedFailed; d != 0 {
-		if _, err := w.addMeta.ExecContext(ctx, "failed_spans", d); err != nil {
+		if _, err := w.addMeta.ExecContext(ctx, schema.MetaFailedSpans, d); err != nil {
 			return fmt.Errorf("count failed spans: %w", err)
 		}
-	}
-	if _, err := w.conn.ExecContext(ctx, "COMMIT"); err != nil {
-		return fmt.Errorf("commit: %w", err)
 	}
 	return nil
 }
 
 // close checkpoints the WAL into the main file, so that the file is
-// complete on its own, and closes the connection.
+// complete on its own, and closes it.
 func (w *writer) close() error {
 	var err error
-	ctx := context.Background()
 	// A last transaction persists drops counted since the last commit.
 	w.commit(nil, 0)
-	if _, e := w.conn.ExecContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)"); e != nil && err == nil {
+	// The last checkpoint, which moves the whole WAL into the file, must
+	// not meet one of the checkpointer's: SQLite runs one at a time, and
+	// the other gives up at once.
+	w.stopCheckpointer()
+	if _, e := w.conn.ExecContext(context.Background(), "PRAGMA wal_checkpoint(TRUNCATE)"); e != nil {
 		err = fmt.Errorf("lonelytrace exporter: checkpoint %s: %w", w.path, e)
 	}
-	w.closeStmts()
-	if e := w.conn.Close(); e != nil && err == nil {
-		err = fmt.Errorf("lonelytrace exporter: close %s: %w", w.path, e)
-	}
-	if e := w.db.Close(); e != nil && err == nil {
+	if e := w.closeFile(); e != nil && err == nil {
 		err = fmt.Errorf("lonelytrace exporter: close %s: %w", w.path, e)
 	}
 	return err
@@ -321,7 +372,7 @@ func (w *writer) closeStmts() {
 
 // keyID returns the attribute_keys.id of key, inserting it on first sight.
 // A failure is kept in w.keyErr, since the attribute encoder cannot return
-// one; appendRow checks it after each span.
+// one; addSpan checks it after each span.
 func (w *writer) keyID(key string) int64 {
 	if id, ok := w.keys[key]; ok {
 		return id

@@ -179,8 +179,8 @@ func WithSQLiteExporter(fn func(*exporter.Exporter)) Option {
 // WithSpanReturnServer switches on the server side of span return: the
 // spans of each request that asks go back to the client in its response
 // (see package spanreturn), and the rest to this process's exporters. fn
-// receives the processor, whose Middleware or Echo method wraps the
-// server's handler:
+// receives the processor, whose Middleware wraps the server's handler
+// (spanreturnecho.Middleware(p, tp) for Echo):
 //
 //	otelsetup.WithSpanReturnServer(func(p *spanreturn.Processor) {
 //		handler = p.Middleware(otel.GetTracerProvider())(handler)

@@ -39,7 +39,7 @@ func Start(ctx context.Context, opts ...Option) (shutdown func(context.Context) 
 	}
 	cfg := newConfig(opts)
 	registerAutoexport()
-	current.Store(&cfg)
+	autoexportSQLite.latest.Store(&cfg)
 
 	res, err := newResource(ctx, cfg.serviceName)
 	if err != nil {
@@ -171,13 +171,9 @@ func newExporters(ctx context.Context, cfg config) (exps []sdktrace.SpanExporter
 		case "none":
 			continue
 		case "sqlite":
-			opts, err := sqliteOptions(cfg)
+			ex, err := newSQLiteExporter(cfg)
 			if err != nil {
 				return exps, err
-			}
-			ex, err := exporter.New(cfg.dbPath, opts...)
-			if err != nil {
-				return exps, fmt.Errorf("otelsetup: %w", err)
 			}
 			e = ex
 		case "otlp":
@@ -207,33 +203,46 @@ func newExporters(ctx context.Context, cfg config) (exps []sdktrace.SpanExporter
 	return exps, nil
 }
 
-var (
-	registerOnce sync.Once
-	// current is the configuration of the latest Start, read by the
-	// autoexport factory so that it follows Start's options, not those of
-	// the first call.
-	current atomic.Pointer[config]
-)
+// newSQLiteExporter builds the sqlite exporter of cfg: its file, the
+// retention of the environment, then WithExporterOptions. Start and the
+// autoexport factory both build it here and nowhere else.
+func newSQLiteExporter(cfg config) (*exporter.Exporter, error) {
+	opts, err := sqliteOptions(cfg)
+	if err != nil {
+		return nil, err
+	}
+	e, err := exporter.New(cfg.dbPath, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("otelsetup: %w", err)
+	}
+	return e, nil
+}
 
-// registerAutoexport registers "sqlite" with autoexport, once per process
-// (autoexport panics on a second registration of a name), so that programs
-// that build their exporter with autoexport.NewSpanExporter can choose
-// lonelytrace with OTEL_TRACES_EXPORTER=sqlite alone.
+// autoexportSQLite is the only state otelsetup keeps between calls, and it
+// cannot be a value passed around: autoexport's registry is process-wide
+// and takes each name once (a second registration panics), so the factory
+// registered on first use must find the configuration of the latest Start
+// here, not that of the first.
+var autoexportSQLite struct {
+	once   sync.Once
+	latest atomic.Pointer[config]
+}
+
+// registerAutoexport registers "sqlite" with autoexport, once per process,
+// so that programs that build their exporter with
+// autoexport.NewSpanExporter can choose lonelytrace with
+// OTEL_TRACES_EXPORTER=sqlite alone.
 func registerAutoexport() {
-	registerOnce.Do(func() {
+	autoexportSQLite.once.Do(func() {
 		autoexport.RegisterSpanExporter("sqlite", func(context.Context) (sdktrace.SpanExporter, error) {
-			cfg := current.Load()
+			cfg := autoexportSQLite.latest.Load()
 			if cfg == nil {
 				c := newConfig(nil)
 				cfg = &c
 			}
-			opts, err := sqliteOptions(*cfg)
+			e, err := newSQLiteExporter(*cfg)
 			if err != nil {
-				return nil, err
-			}
-			e, err := exporter.New(cfg.dbPath, opts...)
-			if err != nil {
-				return nil, err
+				return nil, err // not a typed nil in the interface
 			}
 			return e, nil
 		})

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/contrib/exporters/autoexport"
+
 	"github.com/lonelytrace/lonelytrace/exporter"
 	"github.com/lonelytrace/lonelytrace/otelsetup"
 	"github.com/lonelytrace/lonelytrace/schema"
@@ -69,6 +71,38 @@ func TestStart_RetentionFromEnv(t *testing.T) {
 		start(t, path, otelsetup.WithExporterOptions(exporter.WithMaxAge(time.Hour)))
 		if age, size := read(t, path); age != int64(time.Hour) || size != 0 {
 			t.Errorf("retention = %v, %d; want 1h from the option, no size limit from the environment", time.Duration(age), size)
+		}
+	})
+	t.Run("Autoexport", func(t *testing.T) {
+		// The autoexport factory builds the exporter as Start does: the
+		// environment's retention, then the latest Start's options.
+		t.Setenv(otelsetup.EnvMaxAge, "90d")
+		t.Setenv(otelsetup.EnvMaxSize, "")
+		t.Setenv("OTEL_TRACES_EXPORTER", "none")
+		path := filepath.Join(t.TempDir(), "t.db")
+		shutdown, err := otelsetup.Start(ctx, otelsetup.WithDBPath(path),
+			otelsetup.WithExporterOptions(exporter.WithMaxSize(300e6)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		shutdown(ctx)
+		t.Setenv("OTEL_TRACES_EXPORTER", "sqlite")
+		se, err := autoexport.NewSpanExporter(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		exp, ok := se.(*exporter.Exporter)
+		if !ok {
+			t.Fatalf("autoexport gave %T; want *exporter.Exporter", se)
+		}
+		if err := exp.ForceFlush(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if err := exp.Shutdown(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if age, size := read(t, path); age != int64(90*24*time.Hour) || size != 300e6 {
+			t.Errorf("retention = %v, %d; want 90 days from the environment, 300 MB from the option", time.Duration(age), size)
 		}
 	})
 	t.Run("Bad", func(t *testing.T) {

@@ -19,7 +19,13 @@ const TraceGenerationShift = 18
 const ApplicationID = 0x6c747263
 
 // migrations[i] takes a file from version i to version i+1. A migration
-// that has shipped is never edited, only followed by a new one.
+// that has shipped is frozen, byte for byte (TestMigrationsFrozen checks
+// their sha256): never edited, only followed by a new one. So each is
+// written out in full, names included: the literal 'dropped_spans' of
+// migration 1 is MetaDroppedSpans, and the views it and migration 2
+// create are those of their day. Views are derived objects, brought to
+// their current definition after the migrations by ensureViews
+// (views.go).
 var migrations = []string{
 	// 1: the first schema. See README.md for what each column holds.
 	`
@@ -108,43 +114,7 @@ CREATE TABLE batches (
 ) STRICT;
 CREATE INDEX batches_by_max_start ON batches (max_start_ns);
 
-` + spansView + `
-CREATE VIEW span_attributes AS
-SELECT s.id AS span, k.key AS key, a.value AS value, a.type AS type
-FROM spans AS s, json_each(s.attributes) AS a
-JOIN attribute_keys AS k ON k.id = CAST(a.key AS INTEGER);
-`,
-	// 2: the trace-id index grows at its end. Trace ids are random, so a
-	// unique index on them alone takes every new trace to a random page:
-	// once the index outgrows the page cache, each new trace reads a page
-	// and rewrites it at the commit. Prefixed with a generation that
-	// advances every 2^18 traces, new ids land in the newest generation's
-	// few megabytes, which stay cached. A lookup by trace id alone probes
-	// each generation (skip-scan; the sqlite_stat1 row tells the planner
-	// that generations are few), a handful of seeks for millions of
-	// traces.
-	`
-DROP VIEW spans_view;
-CREATE TABLE traces_v2 (
-	id       INTEGER PRIMARY KEY,
-	gen      INTEGER NOT NULL,
-	trace_id BLOB NOT NULL
-) STRICT;
-INSERT INTO traces_v2 (id, gen, trace_id) SELECT id, id >> 18, trace_id FROM traces;
-DROP TABLE traces;
-ALTER TABLE traces_v2 RENAME TO traces;
-CREATE UNIQUE INDEX traces_by_gen ON traces (gen, trace_id);
-ANALYZE sqlite_schema;
-DELETE FROM sqlite_stat1 WHERE tbl = 'traces';
-INSERT INTO sqlite_stat1 (tbl, idx, stat) VALUES ('traces', 'traces_by_gen', '1000000 262144 1');
--- Again, so that this connection loads the row too (ANALYZE reloads them).
-ANALYZE sqlite_schema;
-` + spansView + ``,
-}
-
-// spansView is the spans_view of versions 1 and 2; migration 2 drops it
-// to rebuild the traces table under it and creates it again.
-const spansView = `CREATE VIEW spans_view AS
+CREATE VIEW spans_view AS
 SELECT
 	s.id,
 	lower(hex(t.trace_id)) AS trace_id,
@@ -176,11 +146,76 @@ FROM spans AS s
 JOIN traces AS t ON t.id = s.trace
 JOIN resources AS r ON r.id = s.resource
 JOIN scopes AS sc ON sc.id = s.scope;
-`
+
+CREATE VIEW span_attributes AS
+SELECT s.id AS span, k.key AS key, a.value AS value, a.type AS type
+FROM spans AS s, json_each(s.attributes) AS a
+JOIN attribute_keys AS k ON k.id = CAST(a.key AS INTEGER);
+`,
+	// 2: the trace-id index grows at its end. Trace ids are random, so a
+	// unique index on them alone takes every new trace to a random page:
+	// once the index outgrows the page cache, each new trace reads a page
+	// and rewrites it at the commit. Prefixed with a generation that
+	// advances every 2^18 traces, new ids land in the newest generation's
+	// few megabytes, which stay cached. A lookup by trace id alone probes
+	// each generation (skip-scan; the sqlite_stat1 row tells the planner
+	// that generations are few), a handful of seeks for millions of
+	// traces. It drops spans_view, which reads traces, to rebuild that
+	// table under it.
+	`
+DROP VIEW spans_view;
+CREATE TABLE traces_v2 (
+	id       INTEGER PRIMARY KEY,
+	gen      INTEGER NOT NULL,
+	trace_id BLOB NOT NULL
+) STRICT;
+INSERT INTO traces_v2 (id, gen, trace_id) SELECT id, id >> 18, trace_id FROM traces;
+DROP TABLE traces;
+ALTER TABLE traces_v2 RENAME TO traces;
+CREATE UNIQUE INDEX traces_by_gen ON traces (gen, trace_id);
+ANALYZE sqlite_schema;
+DELETE FROM sqlite_stat1 WHERE tbl = 'traces';
+INSERT INTO sqlite_stat1 (tbl, idx, stat) VALUES ('traces', 'traces_by_gen', '1000000 262144 1');
+-- Again, so that this connection loads the row too (ANALYZE reloads them).
+ANALYZE sqlite_schema;
+CREATE VIEW spans_view AS
+SELECT
+	s.id,
+	lower(hex(t.trace_id)) AS trace_id,
+	lower(hex(s.span_id)) AS span_id,
+	lower(hex(s.parent_span_id)) AS parent_span_id,
+	s.parent_remote,
+	s.name,
+	CASE s.kind WHEN 1 THEN 'internal' WHEN 2 THEN 'server' WHEN 3 THEN 'client'
+		WHEN 4 THEN 'producer' WHEN 5 THEN 'consumer' ELSE 'unspecified' END AS kind,
+	strftime('%Y-%m-%dT%H:%M:%fZ', s.start_ns / 1e9, 'unixepoch') AS start_time,
+	s.start_ns,
+	s.end_ns,
+	(s.end_ns - s.start_ns) / 1e6 AS duration_ms,
+	CASE s.status_code WHEN 1 THEN 'ok' WHEN 2 THEN 'error' ELSE 'unset' END AS status,
+	s.status_message,
+	(SELECT json_group_object(k.key,
+			CASE a.type WHEN 'true' THEN json('true') WHEN 'false' THEN json('false')
+				WHEN 'array' THEN json(a.value) WHEN 'object' THEN json(a.value)
+				ELSE a.value END)
+		FROM json_each(s.attributes) AS a
+		JOIN attribute_keys AS k ON k.id = CAST(a.key AS INTEGER)) AS attributes,
+	s.events,
+	s.links,
+	json_extract(r.attributes, '$."service.name"') AS service_name,
+	r.attributes AS resource,
+	sc.name AS scope,
+	s.op, s.topic, s.glob, s.broadcaster, s.body_size, s.subscribers, s.stateful
+FROM spans AS s
+JOIN traces AS t ON t.id = s.trace
+JOIN resources AS r ON r.id = s.resource
+JOIN scopes AS sc ON sc.id = s.scope;
+`,
+}
 
 // migrate brings the database on conn to Version. Each migration runs with
-// its user_version bump in one BEGIN IMMEDIATE transaction, so a crash
-// leaves the file at the old or the new version, never between.
+// its user_version bump in one immediate transaction (ImmediateTx), so a
+// crash leaves the file at the old or the new version, never between.
 func migrate(ctx context.Context, conn *sql.Conn) error {
 	for {
 		done, err := migrateOne(ctx, conn)
@@ -191,36 +226,28 @@ func migrate(ctx context.Context, conn *sql.Conn) error {
 }
 
 func migrateOne(ctx context.Context, conn *sql.Conn) (done bool, err error) {
-	if _, err := conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
-		return false, fmt.Errorf("begin migration: %w", err)
-	}
-	defer func() {
-		if err != nil {
-			_, _ = conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK")
+	err = ImmediateTx(ctx, conn, func() error {
+		// Read the version inside the write lock: another process may
+		// have migrated the file since we looked.
+		var v int
+		if err := conn.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil {
+			return fmt.Errorf("read user_version: %w", err)
 		}
-	}()
-	// Read the version inside the write lock: another process may have
-	// migrated the file since we looked.
-	var v int
-	if err := conn.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil {
-		return false, fmt.Errorf("read user_version: %w", err)
-	}
-	if v > Version {
-		return false, fmt.Errorf("%w: file is version %d, this lonelytrace reads up to %d", ErrNewerSchema, v, Version)
-	}
-	if v == Version {
-		_, err := conn.ExecContext(ctx, "COMMIT")
-		return true, err
-	}
-	if _, err := conn.ExecContext(ctx, migrations[v]); err != nil {
-		return false, fmt.Errorf("apply migrations[%d]: %w", v, err)
-	}
-	// PRAGMA takes no parameters; v+1 is our own integer.
-	if _, err := conn.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d; PRAGMA application_id = %d", v+1, ApplicationID)); err != nil {
-		return false, fmt.Errorf("set user_version %d: %w", v+1, err)
-	}
-	if _, err := conn.ExecContext(ctx, "COMMIT"); err != nil {
-		return false, fmt.Errorf("commit migrations[%d]: %w", v, err)
-	}
-	return false, nil
+		if v > Version {
+			return fmt.Errorf("%w: file is version %d, this lonelytrace reads up to %d", ErrNewerSchema, v, Version)
+		}
+		if v == Version {
+			done = true
+			return nil
+		}
+		if _, err := conn.ExecContext(ctx, migrations[v]); err != nil {
+			return fmt.Errorf("apply migrations[%d]: %w", v, err)
+		}
+		// PRAGMA takes no parameters; v+1 is our own integer.
+		if _, err := conn.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d; PRAGMA application_id = %d", v+1, ApplicationID)); err != nil {
+			return fmt.Errorf("set user_version %d: %w", v+1, err)
+		}
+		return nil
+	})
+	return done, err
 }

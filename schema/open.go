@@ -35,7 +35,7 @@ const sqliteHeader = "SQLite format 3\x00"
 // OpenWrite opens or creates the trace file at path for writing: it checks
 // that the file is a lonelytrace file it can read before SQLite is allowed
 // to change a byte, sets WAL mode, synchronous=NORMAL and the busy timeout,
-// and applies the migrations. The returned DB holds exactly one
+// applies the migrations and brings the views to their current definition. The returned DB holds exactly one
 // connection, for the caller's one writer goroutine.
 func OpenWrite(ctx context.Context, path string, busyTimeout time.Duration) (*sql.DB, error) {
 	isNew, err := checkFile(path)
@@ -90,6 +90,9 @@ func prepareWrite(ctx context.Context, db *sql.DB, path string, isNew bool) erro
 		}
 	}
 	if err := migrate(ctx, conn); err != nil {
+		return fmt.Errorf("migrate %s: %w", path, err)
+	}
+	if err := ensureViews(ctx, conn); err != nil {
 		return fmt.Errorf("migrate %s: %w", path, err)
 	}
 	return nil

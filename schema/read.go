@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -37,6 +38,10 @@ type Span struct {
 	Resource Resource
 	Scope    Scope
 	PubSub   PubSub
+
+	// OTLPFlags is the flags column whole: Flags in bits 0-7 and, for
+	// spans that came as OTLP, OTLP's bits 8 and 9 (record.go).
+	OTLPFlags uint32
 }
 
 // Event is a span event.
@@ -52,6 +57,7 @@ type Link struct {
 	TraceID           trace.TraceID
 	SpanID            trace.SpanID
 	Flags             trace.TraceFlags
+	OTLPFlags         uint32 // as Span.OTLPFlags
 	TraceState        string
 	Remote            bool
 	Attributes        []attribute.KeyValue
@@ -87,12 +93,21 @@ func NewReader(db *sql.DB) *Reader {
 	return &Reader{db: db}
 }
 
-const spanSelect = `SELECT s.id, t.trace_id, s.span_id, s.parent_span_id, s.parent_remote, s.flags,
-	s.trace_state, s.name, s.kind, s.start_ns, s.end_ns, s.status_code, s.status_message,
-	s.attributes, s.events, s.links, s.dropped_attributes, s.dropped_events, s.dropped_links,
-	s.child_count, s.resource, s.scope,
-	s.op, s.topic, s.glob, s.broadcaster, s.body_size, s.subscribers, s.stateful
-FROM spans AS s JOIN traces AS t ON t.id = s.trace `
+// spanSelect reads the row id, then every column of SpanColumns at its
+// position, the trace's id in place of its traces.id.
+var spanSelect = func() string {
+	cols := make([]string, 0, 1+NumSpanColumns)
+	cols = append(cols, "s.id")
+	for c, name := range SpanColumns {
+		if SpanColumn(c) == ColTrace {
+			name = "t.trace_id"
+		} else {
+			name = "s." + name
+		}
+		cols = append(cols, name)
+	}
+	return "SELECT " + strings.Join(cols, ", ") + " FROM " + SpansTable + " AS s JOIN " + TracesTable + " AS t ON t.id = s.trace "
+}()
 
 // Trace returns every span of the trace id in the file, in start order.
 func (r *Reader) Trace(ctx context.Context, id trace.TraceID) ([]Span, error) {
@@ -139,17 +154,25 @@ func (r *Reader) scan(ctx context.Context, rows *sql.Rows) (Span, error) {
 		bodySize, subscribers, stateful    sql.NullInt64
 		droppedA, droppedE, droppedL, kids int64
 	)
-	if err := rows.Scan(&s.ID, &traceID, &spanID, &parentID, &parentRemote, &flags,
-		&traceState, &s.Name, &kind, &startNs, &endNs, &statusCode, &statusMsg,
-		&attrs, &events, &links, &droppedA, &droppedE, &droppedL, &kids, &resID, &scopeID,
-		&op, &topic, &glob, &broadcaster, &bodySize, &subscribers, &stateful); err != nil {
+	var dest [1 + NumSpanColumns]any
+	at := func(c SpanColumn) *any { return &dest[1+c] }
+	dest[0] = &s.ID
+	*at(ColTrace), *at(ColSpanID), *at(ColParentSpanID), *at(ColParentRemote) = &traceID, &spanID, &parentID, &parentRemote
+	*at(ColFlags), *at(ColTraceState), *at(ColName), *at(ColKind) = &flags, &traceState, &s.Name, &kind
+	*at(ColStartNs), *at(ColEndNs), *at(ColStatusCode), *at(ColStatusMessage) = &startNs, &endNs, &statusCode, &statusMsg
+	*at(ColAttributes), *at(ColEvents), *at(ColLinks) = &attrs, &events, &links
+	*at(ColDroppedAttributes), *at(ColDroppedEvents), *at(ColDroppedLinks), *at(ColChildCount) = &droppedA, &droppedE, &droppedL, &kids
+	*at(ColResource), *at(ColScope) = &resID, &scopeID
+	*at(ColOp), *at(ColTopic), *at(ColGlob), *at(ColBroadcaster) = &op, &topic, &glob, &broadcaster
+	*at(ColBodySize), *at(ColSubscribers), *at(ColStateful) = &bodySize, &subscribers, &stateful
+	if err := rows.Scan(dest[:]...); err != nil {
 		return s, fmt.Errorf("read spans: %w", err)
 	}
 	copy(s.TraceID[:], traceID)
 	copy(s.SpanID[:], spanID)
 	copy(s.ParentSpanID[:], parentID)
 	s.ParentRemote = parentRemote != 0
-	s.Flags = trace.TraceFlags(flags)
+	s.Flags, s.OTLPFlags = trace.TraceFlags(flags), uint32(flags)
 	s.TraceState = traceState.String
 	s.Kind = trace.SpanKind(kind)
 	s.Start, s.End = time.Unix(0, startNs), time.Unix(0, endNs)
@@ -316,7 +339,7 @@ func DecodeLinks(data []byte) ([]Link, error) {
 		if err != nil {
 			return nil, fmt.Errorf("links[%d]: %w", i, err)
 		}
-		out[i] = Link{Flags: trace.TraceFlags(l.Flags), TraceState: l.TraceState, Remote: l.Remote,
+		out[i] = Link{Flags: trace.TraceFlags(l.Flags), OTLPFlags: uint32(l.Flags), TraceState: l.TraceState, Remote: l.Remote,
 			Attributes: attrs, DroppedAttributes: l.DroppedAttributes}
 		if len(l.TraceID) != 32 || len(l.SpanID) != 16 {
 			return nil, fmt.Errorf("%w: links[%d]: ids of the wrong length", ErrBadAttributes, i)

@@ -7,31 +7,43 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"runtime/pprof"
 	"strconv"
-	"syscall"
 	"text/tabwriter"
 	"time"
 
 	"github.com/lonelytrace/lonelytrace/internal/load"
 )
 
-func runLoad(args []string, stdout io.Writer) error {
-	fs := flag.NewFlagSet("load", flag.ContinueOnError)
-	rate := fs.Float64("rate", 0, "spans per second all producers together start; 0 is flat out")
-	duration := fs.Duration("duration", load.DefaultDuration, "how long the producers run (0: until -spans)")
-	producers := fs.Int("producers", load.DefaultProducers, "producing goroutines")
-	spans := fs.Int64("spans", 0, "stop after this many spans (0: no limit)")
-	out := fs.String("out", "", "keep the files in this directory, adding to them if they exist (default: a temporary directory, removed)")
-	compare := fs.Bool("compare", false, "run the same load against the SDK with a discarding exporter, plain SQLite inserts and OTLP/HTTP too")
-	asJSON := fs.Bool("json", false, "print the results as JSON as well")
-	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file (go tool pprof reads it)")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if *cpuProfile != "" {
-		f, err := os.Create(*cpuProfile)
+var loadCommand = command{
+	name:    "load",
+	summary: "measure the pipeline under load, optionally against the SDK alone, plain inserts and OTLP",
+	flags: func(fs *flag.FlagSet) func(context.Context, []string, io.Writer) error {
+		var o loadOptions
+		o.rate = fs.Float64("rate", 0, "spans per second all producers together start; 0 is flat out")
+		o.duration = fs.Duration("duration", load.DefaultDuration, "how long the producers run (0: until -spans)")
+		o.producers = fs.Int("producers", load.DefaultProducers, "producing goroutines")
+		o.spans = fs.Int64("spans", 0, "stop after this many spans (0: no limit)")
+		o.out = fs.String("out", "", "keep the files in this directory, adding to them if they exist (default: a temporary directory, removed)")
+		o.compare = fs.Bool("compare", false, "run the same load against the SDK with a discarding exporter, plain SQLite inserts and OTLP/HTTP too")
+		o.asJSON = fs.Bool("json", false, "print the results as JSON as well")
+		o.cpuProfile = fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file (go tool pprof reads it)")
+		return o.run
+	},
+}
+
+type loadOptions struct {
+	rate            *float64
+	duration        *time.Duration
+	producers       *int
+	spans           *int64
+	out, cpuProfile *string
+	compare, asJSON *bool
+}
+
+func (o loadOptions) run(ctx context.Context, args []string, stdout io.Writer) error {
+	if *o.cpuProfile != "" {
+		f, err := os.Create(*o.cpuProfile)
 		if err != nil {
 			return fmt.Errorf("load: %w", err)
 		}
@@ -41,21 +53,19 @@ func runLoad(args []string, stdout io.Writer) error {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("load: unexpected arguments %q", fs.Args())
+	if len(args) > 0 {
+		return fmt.Errorf("load: unexpected arguments %q", args)
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 
-	opts := []load.Option{load.WithRate(*rate), load.WithDuration(*duration), load.WithProducers(*producers),
-		load.WithSpans(*spans), load.WithDir(*out),
+	opts := []load.Option{load.WithRate(*o.rate), load.WithDuration(*o.duration), load.WithProducers(*o.producers),
+		load.WithSpans(*o.spans), load.WithDir(*o.out),
 		load.WithProgress(func(p load.Progress) {
 			fmt.Fprintf(stdout, "load: %-11s %3.0fs  produced %9s/s  stored %9s/s (%s in all)  dropped %s  RSS %s\n", p.Mode,
 				p.Elapsed.Seconds(), group(int64(p.ProducedPerSec)), group(int64(p.StoredPerSec)), group(p.Stored), group(p.Dropped), mib(p.RSS))
 		})}
 	var doc any
 	var err error
-	if *compare {
+	if *o.compare {
 		var c load.Comparison
 		c, err = load.Compare(ctx, opts...)
 		for _, r := range c.Runs {
@@ -69,7 +79,7 @@ func runLoad(args []string, stdout io.Writer) error {
 		printResult(stdout, r)
 		doc = r
 	}
-	if *asJSON {
+	if *o.asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
 		if e := enc.Encode(doc); e != nil && err == nil {

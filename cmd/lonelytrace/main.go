@@ -1,36 +1,69 @@
 // Command lonelytrace reads lonelytrace trace files: it serves the viewer,
-// prints its aggregates, or saves the page as a snapshot.
+// prints its aggregates, saves the page as a snapshot, checks and copies
+// files, imports and exports OTLP, replays them to a collector and measures
+// the pipeline.
 //
-//	lonelytrace view [-addr 127.0.0.1:8080] [-prefix /stats] FILE...
-//	lonelytrace summary [-since 24h-ago] [-until now] [-tz ZONE] FILE...
-//	lonelytrace snapshot -o report.html FILE...
-//	lonelytrace replay -endpoint http://127.0.0.1:4318 FILE...
-//	lonelytrace load [-rate 0] [-duration 10s] [-compare]
+//	lonelytrace help               lists the commands
+//	lonelytrace COMMAND -h         a command's usage and flags
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
-	"slices"
+	"os/signal"
+	"strings"
+	"syscall"
 	_ "time/tzdata" // the tz parameter must work on machines without a zoneinfo database
 )
 
-// A command runs one subcommand with the arguments after its name. Each
-// lives in its own file; to add one, write the file and list it here.
-type command struct {
-	run   func(args []string, stdout io.Writer) error
-	usage string
+// A command is one subcommand. Each is declared, with its usage and its
+// flags, in its own file (view.go declares viewCommand); to add one, write
+// the file and list its command here.
+var commands = []command{
+	viewCommand,
+	summaryCommand,
+	snapshotCommand,
+	importCommand,
+	exportCommand,
+	replayCommand,
+	loadCommand,
+	checkCommand,
+	copyCommand,
 }
 
-var commands = map[string]command{
-	"view":     {runView, "view [-addr 127.0.0.1:8080] [-prefix /stats] [-token T] FILE...  serve the viewer"},
-	"summary":  {runSummary, "summary [window flags] FILE...  print the aggregates as text"},
-	"snapshot": {runSnapshot, "snapshot -o report.html [window flags] FILE...  save the page"},
-	"replay":   {runReplay, "replay -endpoint http://127.0.0.1:4318 FILE...  send stored spans to an OTLP/HTTP collector"},
-	"load":     {runLoad, "load [-rate 0] [-duration 10s] [-producers 1] [-spans N] [-out DIR] [-compare] [-json] [-cpuprofile FILE]  measure the pipeline under load"},
+type command struct {
+	name    string
+	args    string // the arguments after the flags, as usage shows them: "FILE..."
+	summary string // what the command does, one line
+	help    string // more, printed by -h after the summary; may be empty
+	// flags declares the command's flags on fs and returns what runs the
+	// command once they are parsed, with the arguments left after them.
+	flags func(fs *flag.FlagSet) func(ctx context.Context, args []string, stdout io.Writer) error
+}
+
+// run parses the command's flags and runs it until it ends or ctx does.
+func (c command) run(ctx context.Context, args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet(c.name, flag.ContinueOnError)
+	fs.Usage = func() { c.usage(fs) }
+	exec := c.flags(fs)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	return exec(ctx, fs.Args(), stdout)
+}
+
+func (c command) usage(fs *flag.FlagSet) {
+	w := fs.Output()
+	fmt.Fprintf(w, "usage: %s\n\n%s\n", strings.TrimSpace("lonelytrace "+c.name+" [flags] "+c.args), c.summary)
+	if c.help != "" {
+		fmt.Fprintf(w, "\n%s\n", c.help)
+	}
+	fmt.Fprintln(w, "\nflags:")
+	fs.PrintDefaults()
 }
 
 // errUsage makes main print the usage and exit with status 2.
@@ -49,31 +82,36 @@ func main() {
 	}
 }
 
+// run runs the command args name; an interrupt or SIGTERM ends its context.
 func run(args []string, stdout io.Writer) error {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
 	if len(args) == 0 {
 		return errUsage
 	}
-	if args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+	switch args[0] {
+	case "help", "-h", "-help", "--help":
+		if len(args) > 1 {
+			return run([]string{args[1], "-h"}, stdout)
+		}
 		usage(stdout)
 		return nil
 	}
-	c, ok := commands[args[0]]
-	if !ok {
-		return fmt.Errorf("unknown command %q (try lonelytrace help)", args[0])
+	for _, c := range commands {
+		if c.name == args[0] {
+			return c.run(ctx, args[1:], stdout)
+		}
 	}
-	return c.run(args[1:], stdout)
+	return fmt.Errorf("unknown command %q (try lonelytrace help)", args[0])
 }
 
 func usage(w io.Writer) {
-	fmt.Fprintln(w, "usage: lonelytrace COMMAND [flags] FILE...")
-	names := make([]string, 0, len(commands))
-	for n := range commands {
-		names = append(names, n)
+	fmt.Fprintln(w, "usage: lonelytrace COMMAND [flags] ARGS...")
+	fmt.Fprintln(w)
+	for _, c := range commands {
+		fmt.Fprintf(w, "  %-9s %s\n", c.name, c.summary)
 	}
-	slices.Sort(names)
-	for _, n := range names {
-		fmt.Fprintln(w, "  lonelytrace "+commands[n].usage)
-	}
+	fmt.Fprintln(w, "\n'lonelytrace COMMAND -h' (or 'lonelytrace help COMMAND') lists a command's flags.")
 }
 
 // windowFlags adds the window and filter flags the text and snapshot
@@ -95,10 +133,10 @@ func windowFlags(fs *flag.FlagSet) func() map[string][]string {
 	}
 }
 
-// needFiles checks that fs left at least one file argument.
-func needFiles(fs *flag.FlagSet) ([]string, error) {
-	if fs.NArg() == 0 {
-		return nil, fmt.Errorf("%s: no trace files given (see lonelytrace help)", fs.Name())
+// needFiles checks that the command name was given at least one file.
+func needFiles(name string, args []string) ([]string, error) {
+	if len(args) == 0 {
+		return nil, fmt.Errorf("%s: no trace files given (see lonelytrace %s -h)", name, name)
 	}
-	return fs.Args(), nil
+	return args, nil
 }

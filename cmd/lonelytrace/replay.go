@@ -6,41 +6,42 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/lonelytrace/lonelytrace/internal/replay"
 )
 
-// replay registers itself here rather than in main.go's list, so that the
-// command lives in one file.
-func runReplay(args []string, stdout io.Writer) error {
-	fs := flag.NewFlagSet("replay", flag.ContinueOnError)
-	endpoint := fs.String("endpoint", "", "OTLP/HTTP endpoint, e.g. http://127.0.0.1:4318 (/v1/traces is added when there is no path); default $OTEL_EXPORTER_OTLP_TRACES_ENDPOINT or $OTEL_EXPORTER_OTLP_ENDPOINT")
-	batch := fs.Int("batch", replay.DefaultBatchSize, "spans per request")
-	attempts := fs.Int("attempts", replay.DefaultAttempts, "tries per request before giving up")
-	timeout := fs.Duration("timeout", replay.DefaultTimeout, "timeout of one request")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	files, err := needFiles(fs)
-	if err != nil {
-		return err
-	}
-	if *endpoint == "" {
-		*endpoint = os.Getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
-	}
-	if *endpoint == "" {
-		*endpoint = os.Getenv("OTEL_EXPORTER_OTLP_ENDPOINT")
-	}
-	if *endpoint == "" {
-		return fmt.Errorf("replay: no -endpoint given (for example -endpoint http://127.0.0.1:4318)")
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
+var replayCommand = command{
+	name:    "replay",
+	args:    "FILE...",
+	summary: "send stored spans to an OTLP/HTTP collector",
+	flags: func(fs *flag.FlagSet) func(context.Context, []string, io.Writer) error {
+		endpoint := fs.String("endpoint", "", "OTLP/HTTP endpoint, e.g. http://127.0.0.1:4318 (/v1/traces is added when there is no path); default $OTEL_EXPORTER_OTLP_TRACES_ENDPOINT or $OTEL_EXPORTER_OTLP_ENDPOINT")
+		batch := fs.Int("batch", replay.DefaultBatchSize, "spans per request")
+		attempts := fs.Int("attempts", replay.DefaultAttempts, "tries per request before giving up")
+		timeout := fs.Duration("timeout", replay.DefaultTimeout, "timeout of one request")
+		return func(ctx context.Context, args []string, stdout io.Writer) error {
+			files, err := needFiles("replay", args)
+			if err != nil {
+				return err
+			}
+			if *endpoint == "" {
+				*endpoint = os.Getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+			}
+			if *endpoint == "" {
+				*endpoint = os.Getenv("OTEL_EXPORTER_OTLP_ENDPOINT")
+			}
+			if *endpoint == "" {
+				return fmt.Errorf("replay: no -endpoint given (for example -endpoint http://127.0.0.1:4318)")
+			}
+			return runReplay(ctx, *endpoint, files, stdout, replay.WithBatchSize(*batch), replay.WithAttempts(*attempts), replay.WithTimeout(*timeout))
+		}
+	},
+}
 
+// runReplay replays files to endpoint, reporting progress on stdout.
+func runReplay(ctx context.Context, endpoint string, files []string, stdout io.Writer, opts ...replay.Option) error {
 	var last time.Time
 	report := func(p replay.Progress) {
 		switch {
@@ -53,11 +54,9 @@ func runReplay(args []string, stdout io.Writer) error {
 		}
 	}
 	start := time.Now()
-	res, err := replay.Replay(ctx, *endpoint, files,
-		replay.WithBatchSize(*batch), replay.WithAttempts(*attempts), replay.WithTimeout(*timeout),
-		replay.WithProgress(report))
+	res, err := replay.Replay(ctx, endpoint, files, append(opts, replay.WithProgress(report))...)
 	fmt.Fprintf(stdout, "replay: sent %d spans from %d of %d files to %s in %d requests (%d retried, %d duplicates skipped) in %s\n",
-		res.Spans, res.Files, len(files), *endpoint, res.Requests, res.Retries, res.Duplicates, time.Since(start).Round(time.Millisecond))
+		res.Spans, res.Files, len(files), endpoint, res.Requests, res.Retries, res.Duplicates, time.Since(start).Round(time.Millisecond))
 	return err
 }
 

@@ -9,9 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -26,36 +24,47 @@ const envViewerToken = "LONELYTRACE_VIEWER_TOKEN"
 // enough to guess protects nothing.
 const minTokenLen = 16
 
-func runView(args []string, stdout io.Writer) error {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	return serveView(ctx, args, stdout)
+var viewCommand = command{
+	name:    "view",
+	args:    "FILE...",
+	summary: "serve the viewer over the files",
+	help:    "It listens on 127.0.0.1 unless -addr says otherwise; any other address needs a token.",
+	flags: func(fs *flag.FlagSet) func(context.Context, []string, io.Writer) error {
+		o := viewOptions{
+			addr:   fs.String("addr", "127.0.0.1:8080", "address to listen on; one that is not loopback needs a token"),
+			prefix: fs.String("prefix", "/stats", "path the viewer is served under"),
+			token:  fs.String("token", "", "token every request must carry, as ?token= or Authorization: Bearer (default $"+envViewerToken+")"),
+		}
+		return o.serve
+	},
 }
 
-// serveView serves the viewer until ctx ends.
+// serveView runs the view command with args until ctx ends.
 func serveView(ctx context.Context, args []string, stdout io.Writer) error {
-	fs := flag.NewFlagSet("view", flag.ContinueOnError)
-	addr := fs.String("addr", "127.0.0.1:8080", "address to listen on; one that is not loopback needs a token")
-	prefix := fs.String("prefix", "/stats", "path the viewer is served under")
-	token := fs.String("token", "", "token every request must carry, as ?token= or Authorization: Bearer (default $"+envViewerToken+")")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	files, err := needFiles(fs)
+	return viewCommand.run(ctx, args, stdout)
+}
+
+type viewOptions struct {
+	addr, prefix, token *string
+}
+
+// serve serves the viewer over files until ctx ends.
+func (o viewOptions) serve(ctx context.Context, args []string, stdout io.Writer) error {
+	files, err := needFiles("view", args)
 	if err != nil {
 		return err
 	}
-	tok := *token
+	tok := *o.token
 	if tok == "" {
 		tok = os.Getenv(envViewerToken)
 	}
 	if tok != "" && len(tok) < minTokenLen {
 		return fmt.Errorf("view: the token is %d bytes; use at least %d (for example: openssl rand -hex 16)", len(tok), minTokenLen)
 	}
-	if err := checkLoopback(*addr); err != nil && tok == "" {
+	if err := checkLoopback(*o.addr); err != nil && tok == "" {
 		return err
 	}
-	p := "/" + strings.Trim(*prefix, "/")
+	p := "/" + strings.Trim(*o.prefix, "/")
 	if p == "/" {
 		p = ""
 	}
@@ -71,7 +80,7 @@ func serveView(ctx context.Context, args []string, stdout io.Writer) error {
 		mw = append(mw, viewer.RequireToken(tok))
 	}
 	v.Register(e.Group(p, mw...))
-	ln, err := net.Listen("tcp", *addr)
+	ln, err := net.Listen("tcp", *o.addr)
 	if err != nil {
 		return err
 	}

@@ -5,9 +5,9 @@
 //
 // On the server, a Processor registered with the TracerProvider holds back
 // the spans that descend from a request's server span while the request
-// runs; the Middleware (net/http) or Echo middleware writes them, with the
-// times the request was received (t1) and answered (t2), into the Header of
-// the response as it starts. Headers come before the body, so what rides
+// runs; the Middleware (net/http, or Echo through package spanreturnecho)
+// writes them, with the times the request was received (t1) and answered
+// (t2), into the Header of the response as it starts. Headers come before the body, so what rides
 // home is what has ended by then, bounded by WithMaxBytes (16 KiB by
 // default) and cut oldest first, the cut flagged and counted. Larger sets
 // and spans ending later go to the server's own exporter (WithNext) when it

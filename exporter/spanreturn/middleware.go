@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 
-	"github.com/labstack/echo/v4"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/propagation"
@@ -76,49 +75,6 @@ func (p *Processor) Middleware(tp trace.TracerProvider) func(http.Handler) http.
 			next.ServeHTTP(rw, r.WithContext(ctx))
 			returned = true
 		})
-	}
-}
-
-// Echo returns the Middleware for Echo v4 (use it with e.Use, so that the
-// route is known and names the span). A handler's error is handed to the
-// Echo error handler here, as otelecho does, so that the error response is
-// written while the request's spans are still held; the error is then
-// returned to outer middleware as usual.
-func (p *Processor) Echo(tp trace.TracerProvider) echo.MiddlewareFunc {
-	tracer := tp.Tracer(ScopeName)
-	return func(next echo.HandlerFunc) echo.HandlerFunc {
-		return func(c echo.Context) (err error) {
-			r := c.Request()
-			name := r.Method
-			if path := c.Path(); path != "" {
-				name += " " + path
-			}
-			ctx, end, g := p.begin(tracer, r, name)
-			if end == nil && g == nil {
-				return next(c)
-			}
-			c.SetRequest(r.WithContext(ctx))
-			resp := c.Response()
-			rw := &responseWriter{ResponseWriter: resp.Writer, span: trace.SpanFromContext(ctx), g: g}
-			resp.Writer = rw
-			returned := false
-			defer func() {
-				resp.Writer = rw.ResponseWriter
-				if !returned { // panicking: no answer from here
-					g.Cancel()
-					rw.status = http.StatusInternalServerError
-				}
-				rw.start(http.StatusOK)
-				if end != nil {
-					end(rw.status)
-				}
-			}()
-			if err = next(c); err != nil {
-				c.Error(err)
-			}
-			returned = true
-			return err
-		}
 	}
 }
 

@@ -15,8 +15,9 @@ import (
 // Processor is the server side: an sdktrace.SpanProcessor that holds back,
 // while a request runs, the spans the server ends under that request's
 // server span, so that the response can carry them home. Register it with
-// the server's TracerProvider and put its Middleware (or Echo) in front of
-// the handlers; for a stateful connection call Begin and Finish directly.
+// the server's TracerProvider and put its Middleware (with Echo,
+// spanreturnecho.Middleware) in front of the handlers; for a stateful
+// connection call Begin and Finish directly.
 //
 // A span belongs to a request when it descends, in the request's trace,
 // from the server span given to Begin. Spans of other traces, or of the

@@ -14,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/labstack/echo/v4"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/sdk/resource"
@@ -438,62 +437,6 @@ func TestSpanReturn_Off(t *testing.T) {
 			t.Errorf("server returned spans with WithEnabled(false)")
 		}
 	})
-}
-
-func TestSpanReturn_Echo(t *testing.T) {
-	own := tracetest.NewInMemoryExporter()
-	proc := NewProcessor(WithNext(sdktrace.NewSimpleSpanProcessor(own)))
-	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(proc),
-		sdktrace.WithResource(resource.NewSchemaless(attribute.String("service.name", "broadcaster"))))
-	defer tp.Shutdown(context.Background())
-	e := echo.New()
-	e.Use(proc.Echo(tp))
-	h := notifyHandler(tp, time.Now, 2)
-	e.POST("/v1/notify", echo.WrapHandler(h))
-	e.POST("/v1/fail", func(c echo.Context) error {
-		_, sp := tp.Tracer("broadcaster").Start(c.Request().Context(), "bad auth")
-		sp.End()
-		return echo.NewHTTPError(http.StatusUnauthorized, "bad signature")
-	})
-	srv := httptest.NewServer(e)
-	defer srv.Close()
-
-	exp := tracetest.NewInMemoryExporter()
-	s := newSubscriber(t, exp, nil)
-	s.notify(t, srv.URL)
-	names := map[string]bool{}
-	for _, sp := range exp.GetSpans() {
-		names[sp.Name] = true
-	}
-	if !names["POST /v1/notify"] || !names["find subscribers"] {
-		t.Errorf("stored %v; want the echo server span and its phases", names)
-	}
-
-	ctx, span := s.tp.Tracer("subscriber").Start(context.Background(), "notify")
-	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, srv.URL+"/v1/fail", nil)
-	resp, err := s.client.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	span.End()
-	if resp.StatusCode != http.StatusUnauthorized {
-		t.Errorf("status = %d; want 401", resp.StatusCode)
-	}
-	var found bool
-	for _, sp := range exp.GetSpans() {
-		if sp.Name == "POST /v1/fail" {
-			found = true
-			for _, kv := range sp.Attributes {
-				if kv.Key == "http.response.status_code" && kv.Value.AsInt64() != 401 {
-					t.Errorf("returned status code = %d; want 401", kv.Value.AsInt64())
-				}
-			}
-		}
-	}
-	if !found || !names["find subscribers"] {
-		t.Errorf("error response carried no spans")
-	}
 }
 
 func TestSpanReturn_Stateful(t *testing.T) {

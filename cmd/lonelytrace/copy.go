@@ -1,0 +1,99 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"time"
+
+	"github.com/lonelytrace/lonelytrace/schema"
+	"github.com/lonelytrace/lonelytrace/viewer"
+)
+
+var copyCommand = command{
+	name:    "copy",
+	args:    "SRC DST",
+	summary: "copy a trace file, live or not, consistent and compacted, optionally only some traces",
+	help: `The copy is of one moment of SRC: SQLite's online backup copies SRC's pages
+in steps of 256 within one read transaction, so a writer never waits; it
+only cannot checkpoint its WAL past that moment until the pages are
+copied (at disk speed). Selecting traces and compacting (VACUUM INTO) then
+run on that private copy, never on SRC. DST must not exist (-f replaces
+it).
+
+With no window or filter flag, the copy holds every trace. With any, it
+holds the traces the viewer lists for the same parameters (its defaults
+for the others: since 24h-ago, until now): a trace is copied when at least
+one of its operation spans (a span with a pub/sub operation: notify,
+receive, subscribe, ... see schema/README.md, column op) starts in
+[since, until) and has the -broadcaster and -topic given; it is then
+copied whole, every span SRC holds with its trace id, with their
+resources and scopes. Attribute keys and meta (dropped and failed counts,
+retention) are copied as they are. -glob is not supported yet.`,
+	flags: func(fs *flag.FlagSet) func(context.Context, []string, io.Writer) error {
+		force := fs.Bool("f", false, "replace DST if it exists")
+		params := windowFlags(fs)
+		return func(ctx context.Context, args []string, stdout io.Writer) error {
+			if len(args) != 2 {
+				return fmt.Errorf("copy: want SRC and DST, got %d arguments (see lonelytrace copy -h)", len(args))
+			}
+			src, dst := args[0], args[1]
+			sel, err := copySelection(params())
+			if err != nil {
+				return err
+			}
+			if si, err := os.Stat(src); err == nil {
+				if di, err := os.Stat(dst); err == nil && os.SameFile(si, di) {
+					return fmt.Errorf("copy: %s and %s are the same file", src, dst)
+				}
+			}
+			if _, err := os.Lstat(dst); err == nil {
+				if !*force {
+					return fmt.Errorf("copy: %s exists; give -f to replace it", dst)
+				}
+				// A -wal left beside the old file would be applied to the new one.
+				for _, p := range []string{dst, dst + "-wal", dst + "-shm"} {
+					if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+						return fmt.Errorf("copy: %w", err)
+					}
+				}
+			}
+			start := time.Now()
+			st, err := schema.Copy(ctx, src, dst, sel)
+			if err != nil {
+				return err
+			}
+			what := "every trace"
+			if sel != nil {
+				what = "the selected traces"
+			}
+			fmt.Fprintf(stdout, "lonelytrace: copied %s of %s to %s: %s spans in %s traces, %s, in %s\n",
+				what, src, dst, group(st.Spans), group(st.Traces), bytesText(st.Bytes), time.Since(start).Round(time.Millisecond))
+			return nil
+		}
+	},
+}
+
+// copySelection turns the window and filter flags into a selection; nil
+// when none is given.
+func copySelection(params map[string][]string) (*schema.CopySelection, error) {
+	if len(params) == 0 {
+		return nil, nil
+	}
+	if _, ok := params["glob"]; ok {
+		return nil, fmt.Errorf("copy: -glob is not supported yet; -broadcaster and -topic are")
+	}
+	q, err := viewer.ParseQuery(params, time.Now(), time.Local)
+	if err != nil {
+		return nil, fmt.Errorf("copy: %w", err)
+	}
+	sel := &schema.CopySelection{Since: q.Since.UnixNano(), Until: q.Until.UnixNano(), Broadcaster: q.Broadcaster, Topic: q.Topic}
+	if q.SinceBeginning {
+		sel.Since = math.MinInt64
+	}
+	return sel, nil
+}

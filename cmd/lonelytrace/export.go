@@ -1,0 +1,88 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"time"
+
+	"github.com/lonelytrace/lonelytrace/internal/otlp"
+	"github.com/lonelytrace/lonelytrace/viewer"
+)
+
+var exportCommand = command{
+	name:    "export",
+	args:    "FILE...",
+	summary: "write the traces that match the window and filters as OTLP",
+	help: `Writes whole traces (every span of each file with a matching trace id)
+from every file, as one OTLP/JSON ExportTraceServiceRequest (otlp-json),
+one request per line (otlp-jsonl, as the collector's file exporter writes
+them) or OTLP protobuf (otlp-proto). Without -since, every trace since the
+beginning. Traces are written in trace-id order, spans in start order, so
+the same spans always give the same bytes.`,
+	flags: func(fs *flag.FlagSet) func(context.Context, []string, io.Writer) error {
+		format := fs.String("format", string(otlp.FormatJSON), "otlp-json, otlp-jsonl or otlp-proto")
+		out := fs.String("o", "-", "the file to write; - is standard output")
+		params := windowFlags(fs)
+		return func(ctx context.Context, args []string, stdout io.Writer) error {
+			files, err := needFiles("export", args)
+			if err != nil {
+				return err
+			}
+			return exportFiles(ctx, files, *format, *out, params(), stdout)
+		}
+	},
+}
+
+// exportFiles writes the traces of files that params select to out in
+// format.
+func exportFiles(ctx context.Context, files []string, format, out string, params map[string][]string, stdout io.Writer) (err error) {
+	f, err := otlp.ParseFormat(format)
+	if err != nil {
+		return fmt.Errorf("export: %w", err)
+	}
+	p := url.Values(params)
+	if p.Get("since") == "" {
+		p.Set("since", "beginning")
+	}
+	q, err := viewer.ParseQuery(p, time.Now(), time.Local)
+	if err != nil {
+		return fmt.Errorf("export: %w", err)
+	}
+	sel := otlp.Selection{Since: q.Since, Until: q.Until, SinceBeginning: q.SinceBeginning,
+		Broadcaster: q.Broadcaster, Topic: q.Topic, Glob: q.Glob}
+
+	dst := stdout
+	if out != "-" {
+		file, err := os.Create(out)
+		if err != nil {
+			return fmt.Errorf("export: %w", err)
+		}
+		defer func() {
+			if e := file.Close(); e != nil && err == nil {
+				err = fmt.Errorf("export: %w", e)
+			}
+		}()
+		dst = file
+	}
+	bw := bufio.NewWriterSize(dst, 1<<20)
+	w := otlp.NewWriter(bw, f)
+	traces, spans, err := otlp.Export(ctx, files, sel, w)
+	if err != nil {
+		return fmt.Errorf("export: %w", err)
+	}
+	if err := w.Close(); err != nil {
+		return fmt.Errorf("export: %w", err)
+	}
+	if err := bw.Flush(); err != nil {
+		return fmt.Errorf("export: %w", err)
+	}
+	if out != "-" {
+		fmt.Fprintf(stdout, "exported %d traces (%d spans) to %s\n", traces, spans, out)
+	}
+	return nil
+}

@@ -1,0 +1,87 @@
+package otlp_test
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
+)
+
+// writeJSONL writes n spans as an OTLP/JSON lines file of 1,000 spans a
+// line: traces of 5 spans, a notify and its phases, with the attributes
+// a pub/sub instrumentation sets.
+func writeJSONL(tb testing.TB, path string, n int) {
+	tb.Helper()
+	f, err := os.Create(path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	w := bufio.NewWriterSize(f, 1<<20)
+	base := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	for done := 0; done < n; {
+		td := ptrace.NewTraces()
+		rs := td.ResourceSpans().AppendEmpty()
+		rs.Resource().Attributes().PutStr("service.name", "notifier")
+		ss := rs.ScopeSpans().AppendEmpty()
+		ss.Scope().SetName("lonelypsc")
+		for range min(1000, n-done) {
+			i := done
+			p := ss.Spans().AppendEmpty()
+			p.SetTraceID(pcommon.TraceID{1, byte(i / 5 >> 24), byte(i / 5 >> 16), byte(i / 5 >> 8), byte(i / 5), 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9})
+			p.SetSpanID(pcommon.SpanID{2, byte(i >> 24), byte(i >> 16), byte(i >> 8), byte(i), 1, 1, 1})
+			st := base.Add(time.Duration(i) * time.Millisecond)
+			p.SetStartTimestamp(pcommon.NewTimestampFromTime(st))
+			p.SetEndTimestamp(pcommon.NewTimestampFromTime(st.Add(3 * time.Millisecond)))
+			p.SetFlags(0x101)
+			if i%5 == 0 {
+				p.SetName("notify")
+				p.SetKind(ptrace.SpanKindProducer)
+				a := p.Attributes()
+				a.PutStr("messaging.operation.name", "notify")
+				a.PutStr("messaging.destination.name", fmt.Sprintf("orders/%d", i%50))
+				a.PutInt("messaging.message.body.size", int64(i%4096))
+				a.PutInt("lonelytrace.subscribers", 3)
+				a.PutStr("lonelytrace.broadcaster", "b-1")
+			} else {
+				p.SetName("send request")
+				p.SetParentSpanID(pcommon.SpanID{2, byte((i - i%5) >> 24), byte((i - i%5) >> 16), byte((i - i%5) >> 8), byte(i - i%5), 1, 1, 1})
+				p.Attributes().PutInt("http.response.status_code", 200)
+			}
+			done++
+		}
+		b, err := ptraceotlp.NewExportRequestFromTraces(td).MarshalJSON()
+		if err != nil {
+			tb.Fatal(err)
+		}
+		w.Write(append(b, '\n'))
+	}
+	if err := w.Flush(); err != nil {
+		tb.Fatal(err)
+	}
+	f.Close()
+}
+
+// BenchmarkImport_JSONL1M imports a 1,000,000-span OTLP/JSON lines file
+// into a new trace file, as `lonelytrace import` does.
+func BenchmarkImport_JSONL1M(b *testing.B) {
+	const n = 1_000_000
+	in := filepath.Join(b.TempDir(), "spans.jsonl")
+	writeJSONL(b, in, n)
+	b.ResetTimer()
+	for i := range b.N {
+		b.StopTimer()
+		path := filepath.Join(b.TempDir(), fmt.Sprintf("import%d.db", i))
+		b.StartTimer()
+		stored, _, _ := importFiles(b, path, in)
+		if stored != n {
+			b.Fatalf("stored = %d; want %d", stored, n)
+		}
+	}
+	b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "spans/s")
+}
