@@ -208,7 +208,8 @@ func (v *Viewer) fillPage(ctx context.Context, m *pageModel, q Query, params url
 		}
 		traceID = id.String()
 	}
-	s, err := v.summarize(ctx, q)
+	flt := newFilter(q)
+	s, err := v.summarize(ctx, q, flt)
 	if err != nil {
 		return err
 	}
@@ -227,7 +228,7 @@ func (v *Viewer) fillPage(ctx context.Context, m *pageModel, q Query, params url
 		o := s.Operations[op]
 		m.Sizes = append(m.Sizes, sizeModel{Label: opLabel(op), Operation: o, Chart: sizeChart(o.BySize)})
 	}
-	if m.Traces, err = v.listTraces(ctx, q, offset, DefaultTraceLimit); err != nil {
+	if m.Traces, err = v.listTraces(ctx, flt, q.Location, offset, DefaultTraceLimit); err != nil {
 		return err
 	}
 	if m.Traces.More {
