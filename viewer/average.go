@@ -161,7 +161,7 @@ func (f *file) recentOps(ctx context.Context, op string, flt *filter, n int, see
 		if err := rows.Scan(dest...); err != nil {
 			return dst, fmt.Errorf("sample %s spans of %s: %w", op, f.path, err)
 		}
-		if keep != nil && !keep(deref(topic), deref(glob)) {
+		if keep != nil && !keep(orEmpty(topic), orEmpty(glob)) {
 			continue
 		}
 		if local {
@@ -182,7 +182,8 @@ func (f *file) recentOps(ctx context.Context, op string, flt *filter, n int, see
 	return dst, nil
 }
 
-func deref(s *string) string {
+// orEmpty returns *s, "" for a NULL column.
+func orEmpty(s *string) string {
 	if s == nil {
 		return ""
 	}

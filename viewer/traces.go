@@ -88,7 +88,7 @@ WHERE ` + where + " ORDER BY start_ns DESC"
 		if err := rows.Scan(&it.TraceID, &it.Name, &it.Op, &topic, &glob, &broadcaster, &start, &end); err != nil {
 			return fmt.Errorf("list traces of %s: %w", f.path, err)
 		}
-		if keep != nil && !keep(deref(topic), deref(glob)) {
+		if keep != nil && !keep(orEmpty(topic), orEmpty(glob)) {
 			continue
 		}
 		if mine[it.TraceID] {
@@ -96,7 +96,7 @@ WHERE ` + where + " ORDER BY start_ns DESC"
 		}
 		mine[it.TraceID] = true
 		it.Start = time.Unix(0, start)
-		it.Topic, it.Broadcaster = deref(topic), deref(broadcaster)
+		it.Topic, it.Broadcaster = orEmpty(topic), orEmpty(broadcaster)
 		it.DurationMs = nsToMs(end - start)
 		if old, ok := best[it.TraceID]; !ok || it.Start.After(old.Start) {
 			best[it.TraceID] = it
