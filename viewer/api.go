@@ -88,6 +88,10 @@ type Operation struct {
 	// Histogram counts durations in power-of-two bins of microseconds,
 	// from the minimum's bin to the maximum's.
 	Histogram []HistogramBin `json:"histogram"`
+	// Approximate is set when DurationMs and SizeBytes come from sketches,
+	// within 1 % of the exact values: in windows of more than 1,000,000
+	// operations (docs/design.md, "Windows and percentiles").
+	Approximate bool `json:"approximate,omitempty"`
 }
 
 // SubscriberGroup aggregates the spans that reached the same number of
@@ -96,6 +100,8 @@ type SubscriberGroup struct {
 	Subscribers int64        `json:"subscribers"`
 	Count       int64        `json:"count"`
 	DurationMs  *Percentiles `json:"duration_ms"`
+	// Approximate is set when DurationMs comes from a sketch.
+	Approximate bool `json:"approximate,omitempty"`
 }
 
 // SizeBucket counts the sizes in [Below/2, Below) ("below 1" holds 0).

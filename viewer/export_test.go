@@ -11,6 +11,10 @@ func SetLocation(v *Viewer, loc *time.Location) { v.loc = loc }
 // SetSample replaces how many operations the average trace reads.
 func SetSample(v *Viewer, n int) { v.sample = n }
 
+// SetExactLimit replaces the most operations a window may hold for its
+// percentiles to be exact.
+func SetExactLimit(v *Viewer, n int64) { v.exact = n }
+
 // GlobMatch exposes globMatch.
 var GlobMatch = globMatch
 

@@ -1,8 +1,6 @@
 package viewer
 
 import (
-	"cmp"
-	"slices"
 	"sync"
 	"time"
 
@@ -17,10 +15,12 @@ import (
 
 const (
 	// maxCachedOps bounds the operation spans a Viewer keeps between
-	// requests, over all its files: about 48 bytes each (72 with the span
-	// keys of a viewer of several files). A minute at 20,000 spans/s of
-	// four-span traces is 300,000.
-	maxCachedOps = 1 << 20
+	// requests, over all its files: 48 bytes each (72 with the span keys
+	// of a viewer of several files), 24 MiB in all. A minute at 20,000
+	// spans/s of four-span traces is 300,000, and so is a day of the
+	// 10M-span benchmark file. Larger windows that come back are
+	// answered from the window memo (memo.go).
+	maxCachedOps = 1 << 19
 	// cacheIdle is how long a batch's spans are kept without a request
 	// that needs them.
 	cacheIdle = 30 * time.Second
@@ -41,7 +41,7 @@ type opSpan struct {
 	start, end int64
 	size, subs int64 // -1 when NULL
 	// broadcaster, topic and glob index the cache's string table; 0 is
-	// NULL or "". topic and glob are 0 in a batch read without them.
+	// NULL or "".
 	broadcaster, topic, glob uint32
 	op                       uint8 // index in schema.Operations
 	stateful                 bool
@@ -54,9 +54,7 @@ type batchOps struct {
 	// keys are the span keys of ops, kept when the viewer reads several
 	// files (it counts a span found in two of them once).
 	keys []spanKey
-	// topics is set when topic and glob were read.
-	topics bool
-	used   time.Time
+	used time.Time
 }
 
 // strTable numbers the strings of a file's operation spans; 0 is "".
@@ -97,19 +95,23 @@ type opsPlan struct {
 	table  *strTable
 	parts  []*batchOps
 	misses []schema.Batch
+	// at is when the plan was made; evicted is set once the request has
+	// made room in the cache for its own batches.
+	at      time.Time
+	evicted bool
 }
 
-// plan looks up the batches of a window in the cache: topics asks for batches
-// read with their topics and patterns.
-func (c *opCache) plan(batches []schema.Batch, topics bool) *opsPlan {
+// plan looks up the batches of a window in the cache.
+func (c *opCache) plan(batches []schema.Batch) *opsPlan {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.table == nil || len(c.table.strs) > maxStrings {
+	if c.table == nil || len(c.table.strs) >= maxStrings {
 		c.table, c.batches, c.held = newStrTable(), make(map[int64]*batchOps), 0
 	}
-	p := &opsPlan{table: c.table}
+	p := &opsPlan{table: c.table, at: time.Now()}
 	for _, k := range batches {
-		if b, ok := c.batches[k.ID]; ok && b.batch == k && (b.topics || !topics) {
+		if b, ok := c.batches[k.ID]; ok && b.batch == k {
+			b.used = p.at
 			p.parts = append(p.parts, b)
 		} else {
 			p.misses = append(p.misses, k)
@@ -119,69 +121,67 @@ func (c *opCache) plan(batches []schema.Batch, topics bool) *opsPlan {
 }
 
 // readBatches are batches as one read returns them: their strings are
-// numbered in a table of the read's own, local, until add numbers them in
+// numbered in a table of the read's own, local, until keep numbers them in
 // the cache's.
 type readBatches struct {
 	batches []*batchOps
 	local   []string
 }
 
-// add numbers the strings of each read in p's table, adds the batches to
-// p, keeps them in the cache when p's table is still the cache's, and
-// forgets what the cache may no longer hold.
-func (c *opCache) add(p *opsPlan, reads []*readBatches) {
+// keep numbers the strings of r in p's table and keeps its batches in the
+// cache, while p's table is still the cache's and there is room: the
+// first time there is none, it forgets every batch that p's request does
+// not use. It returns the strings the batches' ids now index.
+func (c *opCache) keep(p *opsPlan, r *readBatches) []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ids := make([]uint32, len(r.local))
+	for i, s := range r.local {
+		ids[i] = p.table.id(s)
+	}
+	now := time.Now()
+	current := c.table == p.table
+	for _, b := range r.batches {
+		for i := range b.ops {
+			o := &b.ops[i]
+			o.broadcaster, o.topic, o.glob = ids[o.broadcaster], ids[o.topic], ids[o.glob]
+		}
+		b.used = now
+		if !current {
+			continue
+		}
+		if c.held+len(b.ops) > c.budget && !p.evicted {
+			p.evicted = true
+			c.forget(func(o *batchOps) bool { return o.used.Before(p.at) })
+		}
+		if old, ok := c.batches[b.batch.ID]; ok {
+			c.held -= len(old.ops)
+			delete(c.batches, b.batch.ID)
+		}
+		if c.held+len(b.ops) <= c.budget {
+			c.batches[b.batch.ID] = b
+			c.held += len(b.ops)
+		}
+	}
+	return p.table.strs
+}
+
+// forget drops the batches that drop says to.
+func (c *opCache) forget(drop func(*batchOps) bool) {
+	for id, b := range c.batches {
+		if drop(b) {
+			delete(c.batches, id)
+			c.held -= len(b.ops)
+		}
+	}
+}
+
+// done forgets the batches nobody asked for lately.
+func (c *opCache) done() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	now := time.Now()
-	current := c.table == p.table
-	for _, r := range reads {
-		ids := make([]uint32, len(r.local))
-		for i, s := range r.local {
-			ids[i] = p.table.id(s)
-		}
-		for _, b := range r.batches {
-			for i := range b.ops {
-				o := &b.ops[i]
-				o.broadcaster, o.topic, o.glob = ids[o.broadcaster], ids[o.topic], ids[o.glob]
-			}
-			p.parts = append(p.parts, b)
-			if current {
-				if old, ok := c.batches[b.batch.ID]; ok {
-					c.held -= len(old.ops)
-				}
-				c.batches[b.batch.ID] = b
-				c.held += len(b.ops)
-			}
-		}
-	}
-	slices.SortFunc(p.parts, func(a, b *batchOps) int { return cmp.Compare(a.batch.ID, b.batch.ID) })
-	for _, b := range p.parts {
-		b.used = now
-	}
-	// Forget batches nobody asked for lately, then, over the budget, the
-	// least recently used, the oldest first.
-	var all []*batchOps
-	for id, b := range c.batches {
-		if now.Sub(b.used) > cacheIdle {
-			delete(c.batches, id)
-			c.held -= len(b.ops)
-			continue
-		}
-		all = append(all, b)
-	}
-	if c.held <= c.budget {
-		return
-	}
-	slices.SortFunc(all, func(a, b *batchOps) int {
-		return cmp.Or(a.used.Compare(b.used), cmp.Compare(a.batch.ID, b.batch.ID))
-	})
-	for _, b := range all {
-		if c.held <= c.budget {
-			break
-		}
-		delete(c.batches, b.batch.ID)
-		c.held -= len(b.ops)
-	}
+	c.forget(func(b *batchOps) bool { return now.Sub(b.used) > cacheIdle })
 }
 
 // strings returns the strings of p's table that its batches refer to.

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/lonelytrace/lonelytrace/schema"
@@ -98,13 +99,41 @@ func (f *file) retention(ctx context.Context) (*Retention, int64, error) {
 	return &r, bytes, nil
 }
 
+// opColumns selects what an opSpan holds of an operation span, in as few
+// columns as can carry it: the driver takes the connection's lock twice
+// for each column of each row, which was a third of a large window's
+// read. The third column packs the operation's index in
+// schema.Operations (opUnknown for any other) and, in bit 8, whether the
+// span is stateful. Its parameters ?3 onwards are the operations' names.
+var opColumns = func() string {
+	var b strings.Builder
+	b.WriteString("start_ns, end_ns, (CASE op")
+	for i := range schema.Operations {
+		fmt.Fprintf(&b, " WHEN ?%d THEN %d", i+3, i)
+	}
+	fmt.Fprintf(&b, " ELSE %d END) | ((coalesce(stateful, 0) != 0) << 8), body_size, subscribers, broadcaster, topic, glob", opUnknown)
+	return b.String()
+}()
+
+// opUnknown is the packed index of an operation this viewer does not know.
+const opUnknown = 255
+
 // readBatches reads the operation spans of batches in one read
 // transaction, each with its batches row as that transaction sees it (a
 // batch that retention changed since it was listed is read as it is now;
 // one it deleted is left out). The string columns are numbered in a
 // table of the read's own.
-func (f *file) readBatches(ctx context.Context, batches []schema.Batch, topics, withKeys bool) (*readBatches, error) {
-	tx, err := f.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+func (f *file) readBatches(ctx context.Context, batches []schema.Batch, withKeys bool) (*readBatches, error) {
+	conn, err := f.db.Conn(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read operations of %s: %w", f.path, err)
+	}
+	defer conn.Close()
+	if err := mapFile(ctx, conn, true); err != nil {
+		return nil, fmt.Errorf("read operations of %s: %w", f.path, err)
+	}
+	defer mapFile(context.WithoutCancel(ctx), conn, false)
+	tx, err := conn.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		return nil, fmt.Errorf("read operations of %s: %w", f.path, err)
 	}
@@ -114,10 +143,7 @@ func (f *file) readBatches(ctx context.Context, batches []schema.Batch, topics, 
 		return nil, fmt.Errorf("read operations of %s: %w", f.path, err)
 	}
 	defer batchStmt.Close()
-	cols := "op, start_ns, end_ns, body_size, subscribers, stateful, broadcaster"
-	if topics {
-		cols += ", topic, glob"
-	}
+	cols := opColumns
 	if withKeys {
 		cols += ", (SELECT trace_id FROM traces WHERE traces.id = spans.trace), span_id"
 	}
@@ -125,11 +151,15 @@ func (f *file) readBatches(ctx context.Context, batches []schema.Batch, topics, 
 	// but in page order: through the operation index it would be one
 	// lookup in the table per operation, which costs about as much at
 	// the share of operations in a pub/sub application's spans.
-	rowStmt, err := tx.PrepareContext(ctx, "SELECT "+cols+" FROM spans WHERE id BETWEEN ? AND ? AND op IS NOT NULL")
+	rowStmt, err := tx.PrepareContext(ctx, "SELECT "+cols+" FROM spans WHERE id BETWEEN ?1 AND ?2 AND op IS NOT NULL")
 	if err != nil {
 		return nil, fmt.Errorf("read operations of %s: %w", f.path, err)
 	}
 	defer rowStmt.Close()
+	args := make([]any, 2, 2+len(schema.Operations))
+	for _, op := range schema.Operations {
+		args = append(args, op)
+	}
 	out := &readBatches{}
 	local := newStrTable()
 	for _, listed := range batches {
@@ -141,7 +171,8 @@ func (f *file) readBatches(ctx context.Context, batches []schema.Batch, topics, 
 		if err != nil {
 			return nil, fmt.Errorf("read batch %d of %s: %w", listed.ID, f.path, err)
 		}
-		b, err := f.readBatch(ctx, rowStmt, now, topics, withKeys, local)
+		args[0], args[1] = now.FirstSpan, now.LastSpan
+		b, err := f.readBatch(ctx, rowStmt, args, now, withKeys, local)
 		if err != nil {
 			return nil, err
 		}
@@ -151,20 +182,17 @@ func (f *file) readBatches(ctx context.Context, batches []schema.Batch, topics, 
 	return out, nil
 }
 
-// readBatch reads the operation spans of batch with rowStmt.
-func (f *file) readBatch(ctx context.Context, rowStmt *sql.Stmt, batch schema.Batch, topics, withKeys bool, local *strTable) (*batchOps, error) {
-	rows, err := rowStmt.QueryContext(ctx, batch.FirstSpan, batch.LastSpan)
+// readBatch reads the operation spans of batch with rowStmt and args.
+func (f *file) readBatch(ctx context.Context, rowStmt *sql.Stmt, args []any, batch schema.Batch, withKeys bool, local *strTable) (*batchOps, error) {
+	rows, err := rowStmt.QueryContext(ctx, args...)
 	if err != nil {
 		return nil, fmt.Errorf("read batch %d of %s: %w", batch.ID, f.path, err)
 	}
 	defer rows.Close()
-	b := &batchOps{batch: batch, topics: topics}
-	var vals [11]any
+	b := &batchOps{batch: batch}
+	var vals [10]any
 	dests := make([]any, 0, len(vals))
-	n := 7
-	if topics {
-		n += 2
-	}
+	n := 8
 	if withKeys {
 		n += 2
 	}
@@ -178,51 +206,40 @@ func (f *file) readBatch(ctx context.Context, rowStmt *sql.Stmt, batch schema.Ba
 		if err := rows.Scan(dests...); err != nil {
 			return nil, fmt.Errorf("read batch %d of %s: %w", batch.ID, f.path, err)
 		}
-		op, ok := vals[0].(string)
-		if !ok {
-			return nil, bad("op", vals[0])
-		}
 		var o opSpan
-		index, known := schema.OpIndex(op)
-		if !known {
+		var ok bool
+		if o.start, ok = vals[0].(int64); !ok {
+			return nil, bad("start_ns", vals[0])
+		}
+		if o.end, ok = vals[1].(int64); !ok {
+			return nil, bad("end_ns", vals[1])
+		}
+		packed, ok := vals[2].(int64)
+		if !ok {
+			return nil, bad("op", vals[2])
+		}
+		if packed&0xff == opUnknown {
 			continue // not one of the operations this viewer knows
 		}
-		o.op = uint8(index)
-		if o.start, ok = vals[1].(int64); !ok {
-			return nil, bad("start_ns", vals[1])
-		}
-		if o.end, ok = vals[2].(int64); !ok {
-			return nil, bad("end_ns", vals[2])
-		}
+		o.op, o.stateful = uint8(packed&0xff), packed&(1<<8) != 0
 		if o.size, ok = intOrNull(vals[3]); !ok {
 			return nil, bad("body_size", vals[3])
 		}
 		if o.subs, ok = intOrNull(vals[4]); !ok {
 			return nil, bad("subscribers", vals[4])
 		}
-		switch x := vals[5].(type) {
-		case nil: // not said: stateless
-		case int64:
-			o.stateful = x != 0
-		default:
-			return nil, bad("stateful", vals[5])
+		if o.broadcaster, ok = textID(vals[5], local); !ok {
+			return nil, bad("broadcaster", vals[5])
 		}
-		if o.broadcaster, ok = textID(vals[6], local); !ok {
-			return nil, bad("broadcaster", vals[6])
+		if o.topic, ok = textID(vals[6], local); !ok {
+			return nil, bad("topic", vals[6])
 		}
-		next := 7
-		if topics {
-			if o.topic, ok = textID(vals[7], local); !ok {
-				return nil, bad("topic", vals[7])
-			}
-			if o.glob, ok = textID(vals[8], local); !ok {
-				return nil, bad("glob", vals[8])
-			}
-			next = 9
+		if o.glob, ok = textID(vals[7], local); !ok {
+			return nil, bad("glob", vals[7])
 		}
 		if withKeys {
-			traceID, _ := vals[next].([]byte)
-			spanID, _ := vals[next+1].([]byte)
+			traceID, _ := vals[8].([]byte)
+			spanID, _ := vals[9].([]byte)
 			b.keys = append(b.keys, makeSpanKey(traceID, spanID))
 		}
 		b.ops = append(b.ops, o)

@@ -201,6 +201,17 @@ func (d *dist) merge(o *dist) {
 	}
 }
 
+// clone returns a copy of d that shares nothing with it.
+func (d *dist) clone() dist {
+	c := dist{values: slices.Clone(d.values)}
+	if d.sk != nil {
+		sk := *d.sk
+		sk.pos.counts, sk.neg.counts = slices.Clone(sk.pos.counts), slices.Clone(sk.neg.counts)
+		c.sk = &sk
+	}
+	return c
+}
+
 // percentiles returns the reported percentiles converted by conv, nil
 // when there are no values; exact values are sorted in place.
 func (d *dist) percentiles(conv func(float64) float64) *Percentiles {

@@ -39,6 +39,11 @@ type Viewer struct {
 	now    func() time.Time
 	loc    *time.Location
 	sample int
+	// exact is the most operations a window may hold for exact
+	// percentiles: exactLimit, but for tests.
+	exact int64
+	// memos keeps the aggregates of recent windows (memo.go).
+	memos memos
 }
 
 // file is one open trace file.
@@ -62,7 +67,7 @@ func Open(paths ...string) (*Viewer, error) {
 	if len(paths) > MaxFiles {
 		return nil, fmt.Errorf("viewer: %d trace files given, at most %d are read", len(paths), MaxFiles)
 	}
-	v := &Viewer{now: time.Now, loc: time.Local, sample: DefaultSample}
+	v := &Viewer{now: time.Now, loc: time.Local, sample: DefaultSample, exact: exactLimit}
 	seen := make(map[string]bool)
 	for _, p := range paths {
 		if seen[p] {

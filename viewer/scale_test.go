@@ -1,0 +1,139 @@
+package viewer_test
+
+import (
+	"math"
+	"net/url"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/lonelytrace/lonelytrace/schema"
+	"github.com/lonelytrace/lonelytrace/viewer"
+)
+
+// TestSummary_Approximate lowers the most operations a window may hold
+// for exact percentiles and checks both sides of it against the oracle:
+// at the limit every aggregate is exact and unflagged; one operation
+// over it, counts, bytes, buckets and histograms stay exact, and every
+// percentile is within 1 % of the oracle's nearest rank, flagged
+// approximate on its owner. A second request of the same window, which
+// starts from the first one's memo, answers the same.
+func TestSummary_Approximate(t *testing.T) {
+	ops := genOps(3, 3000)
+	path := writeOps(t, t.TempDir(), "a.db", ops)
+	begin := time.Unix(0, 0)
+	for _, c := range []struct {
+		name   string
+		params url.Values
+		f      oracleFilter
+	}{
+		{"Beginning", url.Values{"since": {"beginning"}}, oracleFilter{since: begin, until: testNow}},
+		{"Glob", url.Values{"since": {"beginning"}, "glob": {"orders*"}}, oracleFilter{since: begin, until: testNow, glob: "orders*"}},
+		{"Edges", url.Values{"since": {"2026-03-08T12:00:00Z"}, "until": {"2026-03-09T18:00:00Z"}}, oracleFilter{since: time.Date(2026, 3, 8, 12, 0, 0, 0, time.UTC), until: time.Date(2026, 3, 9, 18, 0, 0, 0, time.UTC)}},
+	} {
+		want := oracleSummary(ops, c.f, viewer.DefaultSample)
+		want.Spans = oracleSummary(ops, oracleFilter{since: c.f.since, until: c.f.until}, 1).Spans
+		total := int64(0)
+		for _, o := range want.Operations {
+			total += o.Count
+		}
+		t.Run(c.name+"/Exact", func(t *testing.T) {
+			v := mustOpen(t, testNow, path)
+			viewer.SetExactLimit(v, total)
+			base := server(t, v)
+			for range 2 {
+				got := summary(t, base, c.params)
+				for _, op := range schema.Operations {
+					if got.Operations[op].Approximate {
+						t.Errorf("operations[%s] approximate at %d operations, the limit", op, total)
+					}
+					checkHistogram(t, op, got.Operations[op], ops, c.f)
+				}
+				compareSummary(t, got, want)
+			}
+		})
+		t.Run(c.name+"/Approximate", func(t *testing.T) {
+			v := mustOpen(t, testNow, path)
+			viewer.SetExactLimit(v, total-1)
+			base := server(t, v)
+			first := summary(t, base, c.params)
+			second := summary(t, base, c.params)
+			if !reflect.DeepEqual(first.Operations, second.Operations) {
+				t.Errorf("second answer differs from the first:\n%s\nwant\n%s", jsonOf(second.Operations), jsonOf(first.Operations))
+			}
+			for _, op := range schema.Operations {
+				g, w := first.Operations[op], want.Operations[op]
+				checkHistogram(t, op, g, ops, c.f)
+				if w.Count > 0 && !g.Approximate {
+					t.Errorf("operations[%s] not flagged approximate at %d operations, over the limit", op, total)
+				}
+				checkNear(t, op+".duration_ms", g.DurationMs, w.DurationMs)
+				checkNear(t, op+".size_bytes", g.SizeBytes, w.SizeBytes)
+				if len(g.BySubscribers) != len(w.BySubscribers) {
+					t.Fatalf("operations[%s].by_subscribers has %d groups; want %d", op, len(g.BySubscribers), len(w.BySubscribers))
+				}
+				for i, sg := range g.BySubscribers {
+					ws := w.BySubscribers[i]
+					if sg.Subscribers != ws.Subscribers || sg.Count != ws.Count || !sg.Approximate {
+						t.Errorf("operations[%s].by_subscribers[%d] = %d×%d approximate %v; want %d×%d approximate", op, i, sg.Count, sg.Subscribers, sg.Approximate, ws.Count, ws.Subscribers)
+					}
+					checkNear(t, op+".by_subscribers.duration_ms", sg.DurationMs, ws.DurationMs)
+				}
+				// Everything but the percentiles and the flags is exact.
+				g2, w2 := *g, *w
+				g2.DurationMs, g2.SizeBytes, w2.DurationMs, w2.SizeBytes = nil, nil, nil, nil
+				g2.BySubscribers, w2.BySubscribers, g2.Histogram, w2.Histogram = nil, nil, nil, nil
+				g2.Approximate = false
+				if !reflect.DeepEqual(g2, w2) {
+					t.Errorf("operations[%s] =\n%s\nwant\n%s", op, jsonOf(g2), jsonOf(w2))
+				}
+			}
+		})
+	}
+}
+
+// checkNear fails t when a percentile of got is further than 1 % from
+// the oracle's.
+func checkNear(t *testing.T, name string, got, want *viewer.Percentiles) {
+	t.Helper()
+	if (got == nil) != (want == nil) {
+		t.Errorf("%s = %v; want %v", name, got, want)
+		return
+	}
+	if got == nil {
+		return
+	}
+	for i := range got {
+		if math.Abs(got[i]-want[i]) > 0.01*math.Abs(want[i])*(1+1e-9) {
+			t.Errorf("%s[%d] = %g; want %g within 1%%", name, i, got[i], want[i])
+		}
+	}
+}
+
+// checkHistogram compares the histogram of o with one computed from ops:
+// bin 0 holds durations under 1 µs, bin k durations in [2^(k-1), 2^k) µs,
+// from the shortest's bin to the longest's.
+func checkHistogram(t *testing.T, op string, o *viewer.Operation, ops []opSpec, f oracleFilter) {
+	t.Helper()
+	counts := map[int]int64{}
+	lo, hi := math.MaxInt, -1
+	for _, s := range ops {
+		if s.op != op || !f.window(s.start) || !f.match(s) {
+			continue
+		}
+		k := oracleBucket(s.dur.Nanoseconds() / 1000)
+		counts[k]++
+		lo, hi = min(lo, k), max(hi, k)
+	}
+	want := []viewer.HistogramBin{}
+	for k := lo; k <= hi; k++ {
+		b := viewer.HistogramBin{BelowMs: math.Pow(2, float64(k)) / 1000, Count: counts[k]}
+		if k > 0 {
+			b.FromMs = math.Pow(2, float64(k-1)) / 1000
+		}
+		want = append(want, b)
+	}
+	if !reflect.DeepEqual(o.Histogram, want) {
+		t.Errorf("operations[%s].histogram =\n%s\nwant\n%s", op, jsonOf(o.Histogram), jsonOf(want))
+	}
+}
