@@ -76,6 +76,8 @@ type pageModel struct {
 	// NextTraces links to the next page of the trace list.
 	NextTraces, PrevTraces template.URL
 	Self                   url.Values
+	// Approximate is set when some percentiles come from sketches.
+	Approximate bool
 	// Token is the request's token parameter, carried along in every
 	// link and in the form (see RequireToken).
 	Token string
@@ -188,6 +190,7 @@ func (v *Viewer) fillPage(ctx context.Context, m *pageModel, q Query, params url
 	for _, op := range schema.Operations {
 		o := s.Operations[op]
 		m.Ops = append(m.Ops, opModel{Op: op, Label: opLabel(op), Operation: o, Hist: histogramChart(o.Histogram)})
+		m.Approximate = m.Approximate || o.Approximate
 	}
 	for _, op := range []string{schema.OpNotify, schema.OpReceive} {
 		a := s.AverageTrace[op]

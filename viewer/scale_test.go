@@ -4,6 +4,7 @@ import (
 	"math"
 	"net/url"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -135,5 +136,33 @@ func checkHistogram(t *testing.T, op string, o *viewer.Operation, ops []opSpec, 
 	}
 	if !reflect.DeepEqual(o.Histogram, want) {
 		t.Errorf("operations[%s].histogram =\n%s\nwant\n%s", op, jsonOf(o.Histogram), jsonOf(want))
+	}
+}
+
+// TestPage_Approximate checks that the page says when its percentiles
+// are estimated, and says nothing of it when they are exact.
+func TestPage_Approximate(t *testing.T) {
+	ops := genOps(4, 400)
+	path := writeOps(t, t.TempDir(), "a.db", ops)
+	params := url.Values{"since": {"beginning"}}
+	for _, c := range []struct {
+		name   string
+		limit  int64
+		approx bool
+	}{{"Exact", 400, false}, {"Approximate", 399, true}} {
+		t.Run(c.name, func(t *testing.T) {
+			v := mustOpen(t, testNow, path)
+			viewer.SetExactLimit(v, c.limit)
+			code, body := get(t, server(t, v), "/", params)
+			if code != 200 {
+				t.Fatalf("status %d: %s", code, body)
+			}
+			page := string(body)
+			for _, s := range []string{`id="approximate"`, "more than 1,000,000 operations", "≈", "taking about "} {
+				if got := strings.Contains(page, s); got != c.approx {
+					t.Errorf("page contains %q: %v; want %v", s, got, c.approx)
+				}
+			}
+		})
 	}
 }
