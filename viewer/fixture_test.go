@@ -47,16 +47,25 @@ type fixtureGen struct {
 	tracer map[string]trace.Tracer
 	e      *exporter.Exporter
 	spans  int
+	// chunk is how many spans go to the exporter at a time.
+	chunk int
 }
 
-func newFixtureGen(path string, seed uint64) (*fixtureGen, error) {
+func newFixtureGen(path string, seed uint64, txnSpans int) (*fixtureGen, error) {
 	// No retention: the fixture's times are fixed, and its size is the
 	// point.
-	e, err := exporter.New(path, exporter.WithMaxAge(0), exporter.WithMaxSize(0))
+	opts := []exporter.Option{exporter.WithMaxAge(0), exporter.WithMaxSize(0)}
+	if txnSpans > 0 {
+		opts = append(opts, exporter.WithMaxTxnSpans(txnSpans))
+	}
+	e, err := exporter.New(path, opts...)
 	if err != nil {
 		return nil, err
 	}
-	g := &fixtureGen{rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), c: &collector{}, tracer: map[string]trace.Tracer{}, e: e}
+	g := &fixtureGen{rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), c: &collector{}, tracer: map[string]trace.Tracer{}, e: e, chunk: 512}
+	if txnSpans > 0 {
+		g.chunk = min(txnSpans, 512)
+	}
 	var names []string
 	for i := range fixturePublishers {
 		names = append(names, fmt.Sprintf("publisher-%d", i))
@@ -186,13 +195,13 @@ func (g *fixtureGen) trace(i int, t time.Time) {
 	g.end(n, at.Add(20*time.Microsecond), notifyErr)
 }
 
-// flush hands what the collector holds to the exporter, 512 spans at a
-// time; ExportSpans waits for room in its queue, so nothing is dropped.
+// flush hands what the collector holds to the exporter, g.chunk spans at
+// a time; ExportSpans waits for room in its queue, so nothing is dropped.
 func (g *fixtureGen) flush() error {
 	spans := g.c.take()
 	g.spans += len(spans)
-	for i := 0; i < len(spans); i += 512 {
-		if err := g.e.ExportSpans(context.Background(), spans[i:min(i+512, len(spans))]); err != nil {
+	for i := 0; i < len(spans); i += g.chunk {
+		if err := g.e.ExportSpans(context.Background(), spans[i:min(i+g.chunk, len(spans))]); err != nil {
 			return err
 		}
 	}
@@ -200,9 +209,12 @@ func (g *fixtureGen) flush() error {
 }
 
 // writeFixture writes a fixture of at least n spans at path, evenly over
-// the span of time ending at end, and returns the spans written.
-func writeFixture(path string, n int, over time.Duration, end time.Time) (int, error) {
-	g, err := newFixtureGen(path, uint64(n))
+// the span of time ending at end, and returns the spans written. With
+// txnSpans > 0 the writer commits at most that many spans a transaction,
+// as at a low rate (each commit is one batches row); else as many as it
+// has queued, up to its default.
+func writeFixture(path string, n int, over time.Duration, end time.Time, txnSpans int) (int, error) {
+	g, err := newFixtureGen(path, uint64(n), txnSpans)
 	if err != nil {
 		return 0, err
 	}
@@ -237,7 +249,9 @@ var fixtureEnd = testNow
 
 // TestWriteFixture writes a fixture file when LONELYTRACE_FIXTURE is set
 // to its path, of LONELYTRACE_FIXTURE_SPANS spans (default 1,000,000) over
-// the week before testNow; else it checks the generator on a small file.
+// the week before testNow, LONELYTRACE_FIXTURE_TXN_SPANS at most per write
+// transaction (default: the exporter's); else it checks the generator on a
+// small file.
 //
 //	LONELYTRACE_FIXTURE=/work/fixtures/10m/lonelytrace.db LONELYTRACE_FIXTURE_SPANS=10000000 \
 //		go test -run TestWriteFixture -timeout 1h ./viewer
@@ -249,13 +263,20 @@ func TestWriteFixture(t *testing.T) {
 			t.Fatalf("LONELYTRACE_FIXTURE_SPANS=%q: %v", s, err)
 		}
 	}
+	txnSpans := 0
+	if s := os.Getenv("LONELYTRACE_FIXTURE_TXN_SPANS"); s != "" {
+		var err error
+		if txnSpans, err = strconv.Atoi(s); err != nil {
+			t.Fatalf("LONELYTRACE_FIXTURE_TXN_SPANS=%q: %v", s, err)
+		}
+	}
 	if path == "" {
 		path, n = filepath.Join(t.TempDir(), "fixture.db"), 20_000
 	} else if _, err := os.Stat(path); err == nil {
 		t.Fatalf("%s exists: the fixture is written once, into a new file", path)
 	}
 	t0 := time.Now()
-	written, err := writeFixture(path, n, 7*24*time.Hour, fixtureEnd)
+	written, err := writeFixture(path, n, 7*24*time.Hour, fixtureEnd, txnSpans)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,9 @@
 package viewer
 
 import (
+	"context"
+	"fmt"
+	"math"
 	"slices"
 	"sync"
 	"time"
@@ -12,10 +15,12 @@ import (
 // start and filters again and again, and all that changes between two
 // requests is the batches written in between. The window memo keeps the
 // aggregate of the batches that were wholly inside the last such window,
-// with their batches rows: by the batches rule (schema/batches.go), while
-// each of those rows reads the same and is still wholly inside the window,
-// their spans are what the file holds, so the next request reads only the
-// batches the memo lacks. Aggregates merge exactly, so the answer is the
+// the range of their ids and a print of their rows: by the batches rule
+// (schema/batches.go), while the print of the batches of that range
+// wholly inside the window reads the same, their spans are what the file
+// holds, so the next request lists and reads only the batches outside
+// it. The print is summed up in SQL: a file written at a low rate has a
+// batch for every few spans, too many to list at every request. Aggregates merge exactly, so the answer is the
 // one a scan of the whole window gives: exact values while the window
 // holds at most exactLimit operations, the same sketches after.
 //
@@ -37,11 +42,15 @@ type memoKey struct {
 	filters Filters
 }
 
-// windowMemo is the aggregate of the batches wholly inside a window.
+// windowMemo is the aggregate of the batches wholly inside a window whose
+// ids are lo to hi: every such batch of the window between them.
 type windowMemo struct {
-	key memoKey
-	// batches are the batches rows aggregated, per file.
-	batches []map[int64]schema.Batch
+	key    memoKey
+	lo, hi int64
+	// print sums up the batches rows aggregated, as the file's
+	// WithinPrintQuery does; the memo holds while the file's reads the
+	// same.
+	print schema.Print
 	// acc is never changed once the memo is kept: users clone it.
 	acc    *windowAcc
 	values int
@@ -54,72 +63,57 @@ type memos struct {
 	list []*windowMemo
 }
 
-// find returns the memo of key whose batches are all, as they read now,
-// in windows and wholly inside [flt.since, flt.until); nil when there is
-// none. A memo found stale is forgotten.
-func (m *memos) find(key memoKey, windows [][]schema.Batch, flt *filter) *windowMemo {
+// get returns the memo of key, nil when there is none; the caller checks
+// it against the file (windowMemo.check).
+func (m *memos) get(key memoKey) *windowMemo {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	for i, w := range m.list {
-		if w.key != key {
-			continue
+	for _, w := range m.list {
+		if w.key == key {
+			w.used = time.Now()
+			return w
 		}
-		if !w.valid(windows, flt) {
-			m.list = slices.Delete(m.list, i, i+1)
-			return nil
-		}
-		w.used = time.Now()
-		return w
 	}
 	return nil
 }
 
-func (w *windowMemo) valid(windows [][]schema.Batch, flt *filter) bool {
-	if len(windows) != len(w.batches) {
-		return false
-	}
-	for i, list := range windows {
-		found := 0
-		for _, b := range list {
-			if kept, ok := w.batches[i][b.ID]; ok {
-				if kept != b || !b.Within(flt.since, flt.until) {
-					return false
-				}
-				found++
-			}
-		}
-		if found != len(w.batches[i]) {
-			return false // retention deleted some
-		}
-	}
-	return true
+// forget drops the memo w, found stale.
+func (m *memos) forget(w *windowMemo) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.list = slices.DeleteFunc(m.list, func(o *windowMemo) bool { return o == w })
 }
 
-// keep remembers the inside aggregate of res for key, unless base (the
-// memo the scan started from) already holds every batch of it, or it
-// keeps too many values.
+// check reports whether the batches w holds read the same in the file
+// now, and are still wholly inside flt's window.
+func (w *windowMemo) check(ctx context.Context, f *file, flt *filter) (bool, error) {
+	var p schema.Print
+	if err := p.Scan(f.db.QueryRowContext(ctx, schema.WithinPrintQuery, flt.since, flt.until, w.lo, w.hi)); err != nil {
+		return false, fmt.Errorf("check the window memo of %s: %w", f.path, err)
+	}
+	return p == w.print, nil
+}
+
+// keep remembers the inside aggregate of res for key: base's batches (the
+// memo the scan started from), and those the scan added.
 func (m *memos) keep(key memoKey, res *scanResult, base *windowMemo) {
-	n := 0
-	for _, b := range res.insideBatches {
-		n += len(b)
-	}
-	if n == 0 {
+	added := res.insideBatches[0]
+	if len(added) == 0 {
 		return
-	}
-	if base != nil {
-		same := true
-		for i, b := range res.insideBatches {
-			same = same && len(b) == len(base.batches[i])
-		}
-		if same {
-			return
-		}
 	}
 	values := res.inside.exactValues()
 	if values > maxMemoValues {
 		return
 	}
-	w := &windowMemo{key: key, batches: res.insideBatches, acc: res.inside.clone(), values: values, used: time.Now()}
+	w := &windowMemo{key: key, lo: math.MaxInt64, hi: math.MinInt64, values: values, used: time.Now()}
+	if base != nil {
+		w.lo, w.hi, w.print = base.lo, base.hi, base.print
+	}
+	for _, b := range added {
+		w.lo, w.hi = min(w.lo, b.ID), max(w.hi, b.ID)
+		w.print.Add(b)
+	}
+	w.acc = res.inside.clone()
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.list = slices.DeleteFunc(m.list, func(o *windowMemo) bool { return o.key == key })

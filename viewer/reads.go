@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -103,93 +102,112 @@ func (f *file) retention(ctx context.Context) (*Retention, int64, error) {
 // columns as can carry it: the driver takes the connection's lock twice
 // for each column of each row, which was a third of a large window's
 // read. The third column packs the operation's index in
-// schema.Operations (opUnknown for any other) and, in bit 8, whether the
-// span is stateful. Its parameters ?3 onwards are the operations' names.
+// schema.Operations (opUnknown for any other), in bit 8 whether the span
+// is stateful, and from bit 9 on its row id less ?1, which tells the
+// batch it belongs to. Parameters ?3 onwards are the operations' names.
 var opColumns = func() string {
 	var b strings.Builder
 	b.WriteString("start_ns, end_ns, (CASE op")
 	for i := range schema.Operations {
 		fmt.Fprintf(&b, " WHEN ?%d THEN %d", i+3, i)
 	}
-	fmt.Fprintf(&b, " ELSE %d END) | ((coalesce(stateful, 0) != 0) << 8), body_size, subscribers, broadcaster, topic, glob", opUnknown)
+	fmt.Fprintf(&b, " ELSE %d END) | ((coalesce(stateful, 0) != 0) << 8) | ((id - ?1) << 9), body_size, subscribers, broadcaster, topic, glob", opUnknown)
 	return b.String()
 }()
 
 // opUnknown is the packed index of an operation this viewer does not know.
 const opUnknown = 255
 
-// readBatches reads the operation spans of batches in one read
-// transaction, each with its batches row as that transaction sees it (a
-// batch that retention changed since it was listed is read as it is now;
-// one it deleted is left out). The string columns are numbered in a
-// table of the read's own.
+// readBatches reads the operation spans of batches, in id order, in one
+// read transaction, each with its batches row as that transaction sees
+// it (a batch that retention changed since it was listed is read as it is
+// now; one it deleted is left out). Two queries serve them all, one over
+// their batches rows and one over their span ids, whatever their number:
+// a file written at a low rate has a batch for every few spans. The
+// string columns are numbered in a table of the read's own.
 func (f *file) readBatches(ctx context.Context, batches []schema.Batch, withKeys bool) (*readBatches, error) {
+	out := &readBatches{}
+	if len(batches) == 0 {
+		return out, nil
+	}
+	fail := func(err error) (*readBatches, error) {
+		return nil, fmt.Errorf("read operations of %s: %w", f.path, err)
+	}
 	conn, err := f.db.Conn(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("read operations of %s: %w", f.path, err)
+		return fail(err)
 	}
 	defer conn.Close()
 	if err := mapFile(ctx, conn, true); err != nil {
-		return nil, fmt.Errorf("read operations of %s: %w", f.path, err)
+		return fail(err)
 	}
 	defer mapFile(context.WithoutCancel(ctx), conn, false)
 	tx, err := conn.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
-		return nil, fmt.Errorf("read operations of %s: %w", f.path, err)
+		return fail(err)
 	}
 	defer tx.Rollback()
-	batchStmt, err := tx.PrepareContext(ctx, schema.BatchByIDQuery)
+	listed := make(map[int64]bool, len(batches))
+	for _, b := range batches {
+		listed[b.ID] = true
+	}
+	rows, err := tx.QueryContext(ctx, schema.BatchesByIDQuery, batches[0].ID, batches[len(batches)-1].ID)
 	if err != nil {
-		return nil, fmt.Errorf("read operations of %s: %w", f.path, err)
+		return fail(err)
 	}
-	defer batchStmt.Close()
-	cols := opColumns
-	if withKeys {
-		cols += ", (SELECT trace_id FROM traces WHERE traces.id = spans.trace), span_id"
+	var now []schema.Batch
+	for rows.Next() {
+		var b schema.Batch
+		if err := b.Scan(rows); err != nil {
+			rows.Close()
+			return fail(err)
+		}
+		if listed[b.ID] && b.Spans > 0 {
+			now = append(now, b)
+		}
 	}
-	// The scan by rowid reads every span of the batch, operation or not,
-	// but in page order: through the operation index it would be one
-	// lookup in the table per operation, which costs about as much at
-	// the share of operations in a pub/sub application's spans.
-	rowStmt, err := tx.PrepareContext(ctx, "SELECT "+cols+" FROM spans WHERE id BETWEEN ?1 AND ?2 AND op IS NOT NULL")
-	if err != nil {
-		return nil, fmt.Errorf("read operations of %s: %w", f.path, err)
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fail(err)
 	}
-	defer rowStmt.Close()
-	args := make([]any, 2, 2+len(schema.Operations))
-	for _, op := range schema.Operations {
-		args = append(args, op)
+	if len(now) == 0 {
+		return out, nil
 	}
-	out := &readBatches{}
 	local := newStrTable()
-	for _, listed := range batches {
-		var now schema.Batch
-		err := now.Scan(batchStmt.QueryRowContext(ctx, listed.ID))
-		if errors.Is(err, sql.ErrNoRows) {
-			continue
-		}
-		if err != nil {
-			return nil, fmt.Errorf("read batch %d of %s: %w", listed.ID, f.path, err)
-		}
-		args[0], args[1] = now.FirstSpan, now.LastSpan
-		b, err := f.readBatch(ctx, rowStmt, args, now, withKeys, local)
-		if err != nil {
-			return nil, err
-		}
-		out.batches = append(out.batches, b)
+	if err := f.readSpanRange(ctx, tx, now, withKeys, local, out); err != nil {
+		return nil, err
 	}
 	out.local = local.strs
 	return out, nil
 }
 
-// readBatch reads the operation spans of batch with rowStmt and args.
-func (f *file) readBatch(ctx context.Context, rowStmt *sql.Stmt, args []any, batch schema.Batch, withKeys bool, local *strTable) (*batchOps, error) {
-	rows, err := rowStmt.QueryContext(ctx, args...)
+// readSpanRange reads the operation spans of batches, which are in id
+// order, with one query over their span ids, and adds them to out.
+func (f *file) readSpanRange(ctx context.Context, tx *sql.Tx, batches []schema.Batch, withKeys bool, local *strTable, out *readBatches) error {
+	cols := opColumns
+	if withKeys {
+		cols += ", (SELECT trace_id FROM traces WHERE traces.id = spans.trace), span_id"
+	}
+	first, last := batches[0].FirstSpan, batches[len(batches)-1].LastSpan
+	args := []any{first, last}
+	for _, op := range schema.Operations {
+		args = append(args, op)
+	}
+	// The scan by row id reads every span of the range, operation or not,
+	// but in page order: through the operation index it would be one
+	// lookup in the table per operation, which costs about as much at
+	// the share of operations in a pub/sub application's spans.
+	rows, err := tx.QueryContext(ctx, "SELECT "+cols+" FROM spans WHERE id BETWEEN ?1 AND ?2 AND op IS NOT NULL", args...)
 	if err != nil {
-		return nil, fmt.Errorf("read batch %d of %s: %w", batch.ID, f.path, err)
+		return fmt.Errorf("read operations of %s: %w", f.path, err)
 	}
 	defer rows.Close()
-	b := &batchOps{batch: batch}
+	// The spans of all the batches share one array, each batch a slice of
+	// it: one allocation, not one per batch.
+	var ops []opSpan
+	var keys []spanKey
+	starts := make([]int, len(batches)+1)
+	k := 0 // the batch of the row
 	var vals [10]any
 	dests := make([]any, 0, len(vals))
 	n := 8
@@ -200,54 +218,68 @@ func (f *file) readBatch(ctx context.Context, rowStmt *sql.Stmt, args []any, bat
 		dests = append(dests, &vals[i])
 	}
 	bad := func(col string, v any) error {
-		return fmt.Errorf("read batch %d of %s: a span's %s is %T, not what the schema says", batch.ID, f.path, col, v)
+		return fmt.Errorf("read operations of %s: a span's %s is %T, not what the schema says", f.path, col, v)
 	}
 	for rows.Next() {
 		if err := rows.Scan(dests...); err != nil {
-			return nil, fmt.Errorf("read batch %d of %s: %w", batch.ID, f.path, err)
-		}
-		var o opSpan
-		var ok bool
-		if o.start, ok = vals[0].(int64); !ok {
-			return nil, bad("start_ns", vals[0])
-		}
-		if o.end, ok = vals[1].(int64); !ok {
-			return nil, bad("end_ns", vals[1])
+			return fmt.Errorf("read operations of %s: %w", f.path, err)
 		}
 		packed, ok := vals[2].(int64)
 		if !ok {
-			return nil, bad("op", vals[2])
+			return bad("op", vals[2])
 		}
-		if packed&0xff == opUnknown {
-			continue // not one of the operations this viewer knows
+		id := first + packed>>9
+		for k < len(batches) && id > batches[k].LastSpan {
+			k++
+			starts[k] = len(ops)
 		}
+		if k == len(batches) || id < batches[k].FirstSpan || packed&0xff == opUnknown {
+			continue // not in a batch read, or not an operation this viewer knows
+		}
+		var o opSpan
 		o.op, o.stateful = uint8(packed&0xff), packed&(1<<8) != 0
+		if o.start, ok = vals[0].(int64); !ok {
+			return bad("start_ns", vals[0])
+		}
+		if o.end, ok = vals[1].(int64); !ok {
+			return bad("end_ns", vals[1])
+		}
 		if o.size, ok = intOrNull(vals[3]); !ok {
-			return nil, bad("body_size", vals[3])
+			return bad("body_size", vals[3])
 		}
 		if o.subs, ok = intOrNull(vals[4]); !ok {
-			return nil, bad("subscribers", vals[4])
+			return bad("subscribers", vals[4])
 		}
 		if o.broadcaster, ok = textID(vals[5], local); !ok {
-			return nil, bad("broadcaster", vals[5])
+			return bad("broadcaster", vals[5])
 		}
 		if o.topic, ok = textID(vals[6], local); !ok {
-			return nil, bad("topic", vals[6])
+			return bad("topic", vals[6])
 		}
 		if o.glob, ok = textID(vals[7], local); !ok {
-			return nil, bad("glob", vals[7])
+			return bad("glob", vals[7])
 		}
 		if withKeys {
 			traceID, _ := vals[8].([]byte)
 			spanID, _ := vals[9].([]byte)
-			b.keys = append(b.keys, makeSpanKey(traceID, spanID))
+			keys = append(keys, makeSpanKey(traceID, spanID))
 		}
-		b.ops = append(b.ops, o)
+		ops = append(ops, o)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("read batch %d of %s: %w", batch.ID, f.path, err)
+		return fmt.Errorf("read operations of %s: %w", f.path, err)
 	}
-	return b, nil
+	for k++; k <= len(batches); k++ {
+		starts[k] = len(ops)
+	}
+	for i, b := range batches {
+		bo := &batchOps{batch: b, ops: ops[starts[i]:starts[i+1]:starts[i+1]]}
+		if withKeys {
+			bo.keys = keys[starts[i]:starts[i+1]:starts[i+1]]
+		}
+		out.batches = append(out.batches, bo)
+	}
+	return nil
 }
 
 // intOrNull returns v as an int64, -1 when NULL; ok is false for any

@@ -26,8 +26,9 @@ import (
 // file alike) is the viewer's alone, and so that "cold" is a fresh
 // process: nothing kept from an earlier request. The files are the
 // fixtures of fixture_test.go, named by LONELYTRACE_BENCH_FILE (and
-// LONELYTRACE_BENCH_FILE_1M for the smaller one); without them the
-// benchmarks skip, so that CI stays fast.
+// LONELYTRACE_BENCH_FILE_1M for the smaller one, LONELYTRACE_BENCH_FILE_SMALL
+// for one written in small transactions, as at a low rate); without them
+// the benchmarks skip, so that CI stays fast.
 //
 //	LONELYTRACE_BENCH_FILE=/work/fixtures/10m/lonelytrace.db \
 //		go test -run '^$' -bench Scale -benchtime 3x ./viewer
@@ -113,6 +114,26 @@ func (c *child) peakRSS(b *testing.B) int64 {
 	return 0
 }
 
+// cpuTime reads the child's user and system CPU time so far, in clock
+// ticks of 10 ms: on a machine that other work keeps busy, the CPU a
+// request costs says more than its wall time.
+func (c *child) cpuTime(b *testing.B) time.Duration {
+	b.Helper()
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", c.cmd.Process.Pid))
+	if err != nil {
+		b.Skipf("no /proc: %v", err)
+	}
+	// The command name, in parentheses, may hold spaces: fields count
+	// from the last ')'.
+	f := strings.Fields(string(raw[strings.LastIndexByte(string(raw), ')')+1:]))
+	utime, err1 := strconv.ParseInt(f[11], 10, 64)
+	stime, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		b.Fatalf("/proc/%d/stat: %q", c.cmd.Process.Pid, raw)
+	}
+	return time.Duration(utime+stime) * 10 * time.Millisecond
+}
+
 // timeGet fetches path and returns how long it took, failing on any
 // status but 200.
 func timeGet(b *testing.B, base, path string, params url.Values) time.Duration {
@@ -153,7 +174,8 @@ func BenchmarkScale(b *testing.B) {
 		{"summary-24h", "/api/summary", url.Values{"since": {"24h-ago"}}},
 		{"page", "/", url.Values{"since": {"beginning"}}},
 	}
-	for _, f := range []file{{"10m", "LONELYTRACE_BENCH_FILE"}, {"1m", "LONELYTRACE_BENCH_FILE_1M"}} {
+	files := []file{{"10m", "LONELYTRACE_BENCH_FILE"}, {"1m", "LONELYTRACE_BENCH_FILE_1M"}, {"small-batches", "LONELYTRACE_BENCH_FILE_SMALL"}}
+	for _, f := range files {
 		for _, ep := range endpoints {
 			b.Run(fmt.Sprintf("file=%s/%s", f.name, ep.name), func(b *testing.B) {
 				path := os.Getenv(f.env)
@@ -161,23 +183,30 @@ func BenchmarkScale(b *testing.B) {
 					b.Skipf("%s is not set", f.env)
 				}
 				spans := fileSpans(b, path)
-				var cold, warm []time.Duration
+				var cold, warm, coldCPU, warmCPU []time.Duration
 				var peak int64
 				for b.Loop() {
 					c := startChild(b, path)
+					cpu0 := c.cpuTime(b)
 					cold = append(cold, timeGet(b, c.base, ep.path, ep.params))
+					cpu1 := c.cpuTime(b)
+					coldCPU = append(coldCPU, cpu1-cpu0)
 					var w []time.Duration
 					for range scaleWarm {
 						w = append(w, timeGet(b, c.base, ep.path, ep.params))
 					}
+					warmCPU = append(warmCPU, (c.cpuTime(b)-cpu1)/scaleWarm)
 					slices.Sort(w)
 					warm = append(warm, w[len(w)/2])
 					peak = max(peak, c.peakRSS(b))
 					c.stop()
 				}
-				slices.Sort(cold)
-				slices.Sort(warm)
+				for _, d := range [][]time.Duration{cold, warm, coldCPU, warmCPU} {
+					slices.Sort(d)
+				}
 				coldMed, warmMed := cold[len(cold)/2], warm[len(warm)/2]
+				b.ReportMetric(float64(coldCPU[len(coldCPU)/2].Milliseconds()), "cold-cpu-ms")
+				b.ReportMetric(float64(warmCPU[len(warmCPU)/2].Milliseconds()), "warm-cpu-ms")
 				b.ReportMetric(float64(coldMed.Microseconds())/1000, "cold-ms")
 				b.ReportMetric(float64(warmMed.Microseconds())/1000, "warm-ms")
 				b.ReportMetric(float64(peak)/(1<<20), "peak-RSS-MiB")

@@ -32,31 +32,23 @@ type scanTask struct {
 
 // scanResult is what a scan gathered: the aggregate of the batches
 // wholly inside the window (memo's included), of those across its edges,
-// and the batches of the first, per file.
+// and the batches the scan added to the first, per file.
 type scanResult struct {
 	inside, edges *windowAcc
-	insideBatches []map[int64]schema.Batch
+	insideBatches [][]schema.Batch
 }
 
 // scanWindow aggregates the operation spans of flt's window over every
 // file; windows and plans are each file's batches of the window and what
-// the cache holds of them. base, when not nil, is a memo whose batches
-// need no reading.
+// the cache holds of them. base, when not nil, is the memo that holds
+// the window's batches that windows leaves out.
 func (v *Viewer) scanWindow(ctx context.Context, windows [][]schema.Batch, plans []*opsPlan, flt *filter, base *windowMemo) (*scanResult, error) {
-	res := &scanResult{inside: newWindowAcc(v.exact), edges: newWindowAcc(v.exact), insideBatches: make([]map[int64]schema.Batch, len(v.files))}
+	res := &scanResult{inside: newWindowAcc(v.exact), edges: newWindowAcc(v.exact), insideBatches: make([][]schema.Batch, len(v.files))}
 	if base != nil {
 		res.inside = base.acc.clone()
 	}
 	var tasks []*scanTask
 	for i := range v.files {
-		res.insideBatches[i] = make(map[int64]schema.Batch)
-		var known map[int64]schema.Batch
-		if base != nil {
-			known = base.batches[i]
-			for id, b := range known {
-				res.insideBatches[i][id] = b
-			}
-		}
 		cached := make(map[int64]*batchOps, len(plans[i].parts))
 		for _, b := range plans[i].parts {
 			cached[b.batch.ID] = b
@@ -66,9 +58,6 @@ func (v *Viewer) scanWindow(ctx context.Context, windows [][]schema.Batch, plans
 		var open [2]*scanTask
 		var spans [2]int64
 		for _, b := range windows[i] {
-			if _, ok := known[b.ID]; ok {
-				continue
-			}
 			inside := b.Within(flt.since, flt.until)
 			c := 0
 			if inside {
@@ -109,9 +98,7 @@ func (v *Viewer) scanWindow(ctx context.Context, windows [][]schema.Batch, plans
 			}
 			if t.inside {
 				res.inside.merge(acc)
-				for _, b := range done {
-					res.insideBatches[t.file][b.ID] = b
-				}
+				res.insideBatches[t.file] = append(res.insideBatches[t.file], done...)
 			} else {
 				res.edges.merge(acc)
 			}

@@ -25,7 +25,12 @@ func (v *Viewer) summarize(ctx context.Context, q Query, flt *filter) (*Summary,
 		Operations:   make(map[string]*Operation, len(schema.Operations)),
 		AverageTrace: make(map[string]*AverageTrace, 2),
 	}
-	files, err := v.planFiles(ctx, flt)
+	key := memoKey{since: flt.since, filters: flt.echo()}
+	var base *windowMemo
+	if len(v.files) == 1 {
+		base = v.memos.get(key)
+	}
+	files, base, err := v.planFiles(ctx, flt, base)
 	if err != nil {
 		return nil, err
 	}
@@ -42,11 +47,6 @@ func (v *Viewer) summarize(ctx context.Context, q Query, flt *filter) (*Summary,
 		if t.summary.Oldest != nil {
 			oldest = min(oldest, t.summary.Oldest.UnixNano())
 		}
-	}
-	key := memoKey{since: flt.since, filters: flt.echo()}
-	var base *windowMemo
-	if len(v.files) == 1 {
-		base = v.memos.find(key, windows, flt)
 	}
 	res, err := v.scanWindow(ctx, windows, plans, flt, base)
 	if err != nil {
@@ -94,8 +94,11 @@ type fileTask struct {
 }
 
 // planFiles reads each file's totals and the batches of the window, and
-// looks them up in the file's cache.
-func (v *Viewer) planFiles(ctx context.Context, flt *filter) ([]fileTask, error) {
+// looks them up in the file's cache. With memo, the window memo of a
+// viewer of one file, it lists only the batches the memo does not hold,
+// and returns memo; or it forgets a memo the file no longer agrees with,
+// lists them all and returns nil.
+func (v *Viewer) planFiles(ctx context.Context, flt *filter, memo *windowMemo) ([]fileTask, *windowMemo, error) {
 	files := make([]fileTask, len(v.files))
 	errs := make([]error, len(v.files))
 	runTasks(len(v.files), func(i int) {
@@ -106,15 +109,46 @@ func (v *Viewer) planFiles(ctx context.Context, flt *filter) ([]fileTask, error)
 		if t.spans, errs[i] = f.countSpans(ctx, flt.since, flt.until, t.summary); errs[i] != nil {
 			return
 		}
-		if t.window, errs[i] = schema.BatchesInWindow(ctx, f.db, flt.since, flt.until); errs[i] != nil {
-			errs[i] = fmt.Errorf("%s: %w", f.path, errs[i])
+		if memo != nil {
+			ok, err := memo.check(ctx, f, flt)
+			if errs[i] = err; err != nil {
+				return
+			}
+			if ok {
+				t.window, errs[i] = listBatches(ctx, f, schema.BatchesInWindowExceptQuery, flt.since, flt.until, memo.lo, memo.hi)
+				return
+			}
+			v.memos.forget(memo)
+			memo = nil
 		}
+		t.window, errs[i] = listBatches(ctx, f, schema.BatchesInWindowQuery, flt.since, flt.until)
 	})
 	for i, f := range v.files {
 		if errs[i] != nil {
-			return nil, errs[i]
+			return nil, nil, errs[i]
 		}
 		files[i].plan = f.ops.plan(files[i].window)
 	}
-	return files, nil
+	return files, memo, nil
+}
+
+// listBatches lists the batches query selects with args, in id order.
+func listBatches(ctx context.Context, f *file, query string, args ...any) ([]schema.Batch, error) {
+	rows, err := f.db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("read batches of %s: %w", f.path, err)
+	}
+	defer rows.Close()
+	var out []schema.Batch
+	for rows.Next() {
+		var b schema.Batch
+		if err := b.Scan(rows); err != nil {
+			return nil, fmt.Errorf("read batches of %s: %w", f.path, err)
+		}
+		out = append(out, b)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read batches of %s: %w", f.path, err)
+	}
+	return out, nil
 }
