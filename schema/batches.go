@@ -62,10 +62,18 @@ const (
 	// order, the batches that may hold spans starting in [?1, ?2): every
 	// span that does is in one of them.
 	BatchesInWindowQuery = "SELECT " + batchColumns + " FROM batches WHERE max_start_ns >= ?1 AND min_start_ns < ?2 AND spans > 0 ORDER BY id"
-	// BatchesInWindowExceptQuery is BatchesInWindowQuery without the
-	// batches of ids ?3 to ?4 that are wholly inside [?1, ?2): those a
-	// reader already holds, by WithinPrintQuery.
-	BatchesInWindowExceptQuery = "SELECT " + batchColumns + " FROM batches WHERE max_start_ns >= ?1 AND min_start_ns < ?2 AND spans > 0 AND NOT (id BETWEEN ?3 AND ?4 AND min_start_ns >= ?1 AND max_start_ns < ?2) ORDER BY id"
+	// BatchesPageQuery selects, as Batch.Scan reads them and in id
+	// order, up to ?6 batches of ids above ?5 that may hold spans
+	// starting in [?1, ?2), but for those of ids ?3 to ?4 wholly inside
+	// it (the ones a reader already holds, by WithinPrintQuery; none when
+	// ?3 > ?4). Each page is a short read: a file written at a low rate
+	// has a batch for every few spans, too many to list in one go.
+	BatchesPageQuery = "SELECT " + batchColumns + " FROM batches WHERE id > ?5 AND max_start_ns >= ?1 AND min_start_ns < ?2 AND spans > 0 AND NOT (id BETWEEN ?3 AND ?4 AND min_start_ns >= ?1 AND max_start_ns < ?2) ORDER BY id LIMIT ?6"
+	// FirstBatchQuery selects the smallest id of the batches that may
+	// hold spans starting in [?1, ?2), 0 when there is none: where the
+	// pages of BatchesPageQuery start, found through the index on
+	// max_start_ns.
+	FirstBatchQuery = "SELECT coalesce(min(id), 0) FROM batches WHERE max_start_ns >= ?1 AND min_start_ns < ?2 AND spans > 0"
 	// WithinPrintQuery sums up the batches of ids ?3 to ?4 wholly inside
 	// [?1, ?2) as Print.Scan reads it. By the rule, while the print of a
 	// range reads the same, so does every row it sums up: a row that

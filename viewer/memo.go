@@ -3,7 +3,6 @@ package viewer
 import (
 	"context"
 	"fmt"
-	"math"
 	"slices"
 	"sync"
 	"time"
@@ -97,21 +96,19 @@ func (w *windowMemo) check(ctx context.Context, f *file, flt *filter) (bool, err
 // keep remembers the inside aggregate of res for key: base's batches (the
 // memo the scan started from), and those the scan added.
 func (m *memos) keep(key memoKey, res *scanResult, base *windowMemo) {
-	added := res.insideBatches[0]
-	if len(added) == 0 {
+	if res.added == 0 {
 		return
 	}
 	values := res.inside.exactValues()
 	if values > maxMemoValues {
 		return
 	}
-	w := &windowMemo{key: key, lo: math.MaxInt64, hi: math.MinInt64, values: values, used: time.Now()}
+	w := &windowMemo{key: key, lo: res.lo, hi: res.hi, print: res.print, values: values, used: time.Now()}
 	if base != nil {
-		w.lo, w.hi, w.print = base.lo, base.hi, base.print
-	}
-	for _, b := range added {
-		w.lo, w.hi = min(w.lo, b.ID), max(w.hi, b.ID)
-		w.print.Add(b)
+		w.lo, w.hi = min(w.lo, base.lo), max(w.hi, base.hi)
+		w.print.Batches += base.print.Batches
+		w.print.Spans += base.print.Spans
+		w.print.Written += base.print.Written
 	}
 	w.acc = res.inside.clone()
 	m.mu.Lock()

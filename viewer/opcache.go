@@ -89,35 +89,40 @@ type opCache struct {
 	budget  int // most spans held after a request
 }
 
-// opsPlan is what one request reads of a file: the batches of its window,
-// those found in the cache and those to read.
+// opsPlan is one request's use of a file's cache: the string table its
+// batches number their strings in.
 type opsPlan struct {
-	table  *strTable
-	parts  []*batchOps
-	misses []schema.Batch
-	// at is when the plan was made; evicted is set once the request has
-	// made room in the cache for its own batches.
+	table *strTable
+	// at is when the request began; evicted is set once it has made room
+	// in the cache for its own batches.
 	at      time.Time
 	evicted bool
 }
 
-// plan looks up the batches of a window in the cache.
-func (c *opCache) plan(batches []schema.Batch) *opsPlan {
+// begin starts a request's use of the cache.
+func (c *opCache) begin() *opsPlan {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.table == nil || len(c.table.strs) >= maxStrings {
 		c.table, c.batches, c.held = newStrTable(), make(map[int64]*batchOps), 0
 	}
-	p := &opsPlan{table: c.table, at: time.Now()}
+	return &opsPlan{table: c.table, at: time.Now()}
+}
+
+// lookup returns the batches the cache holds as they read now (parts) and
+// the others (misses), in the order of batches.
+func (c *opCache) lookup(p *opsPlan, batches []schema.Batch) (parts []*batchOps, misses []schema.Batch) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	for _, k := range batches {
-		if b, ok := c.batches[k.ID]; ok && b.batch == k {
+		if b, ok := c.batches[k.ID]; ok && b.batch == k && c.table == p.table {
 			b.used = p.at
-			p.parts = append(p.parts, b)
+			parts = append(parts, b)
 		} else {
-			p.misses = append(p.misses, k)
+			misses = append(misses, k)
 		}
 	}
-	return p
+	return parts, misses
 }
 
 // readBatches are batches as one read returns them: their strings are

@@ -2,7 +2,6 @@ package viewer
 
 import (
 	"context"
-	"fmt"
 	"math"
 	"time"
 
@@ -34,12 +33,9 @@ func (v *Viewer) summarize(ctx context.Context, q Query, flt *filter) (*Summary,
 	if err != nil {
 		return nil, err
 	}
-	windows := make([][]schema.Batch, len(files))
-	plans := make([]*opsPlan, len(files))
 	oldest := int64(math.MaxInt64)
 	for i := range v.files {
 		t := &files[i]
-		windows[i], plans[i] = t.window, t.plan
 		s.Files = append(s.Files, t.summary)
 		s.Dropped += t.summary.Dropped
 		s.Failed += t.summary.Failed
@@ -48,7 +44,7 @@ func (v *Viewer) summarize(ctx context.Context, q Query, flt *filter) (*Summary,
 			oldest = min(oldest, t.summary.Oldest.UnixNano())
 		}
 	}
-	res, err := v.scanWindow(ctx, windows, plans, flt, base)
+	res, err := v.scanWindow(ctx, flt, base)
 	if err != nil {
 		return nil, err
 	}
@@ -82,22 +78,16 @@ func (v *Viewer) summarize(ctx context.Context, q Query, flt *filter) (*Summary,
 	return s, nil
 }
 
-// fileTask is what a summary reads of one file.
+// fileTask is what a summary reads of one file before its scan.
 type fileTask struct {
 	summary FileSummary
 	// spans counts the spans of the window, phases included.
 	spans int64
-	// window is the batches of the window; plan says which of them the
-	// cache holds.
-	window []schema.Batch
-	plan   *opsPlan
 }
 
-// planFiles reads each file's totals and the batches of the window, and
-// looks them up in the file's cache. With memo, the window memo of a
-// viewer of one file, it lists only the batches the memo does not hold,
-// and returns memo; or it forgets a memo the file no longer agrees with,
-// lists them all and returns nil.
+// planFiles reads each file's totals. With memo, the window memo of a
+// viewer of one file, it checks that the file still agrees with it and
+// returns it, or forgets it and returns nil.
 func (v *Viewer) planFiles(ctx context.Context, flt *filter, memo *windowMemo) ([]fileTask, *windowMemo, error) {
 	files := make([]fileTask, len(v.files))
 	errs := make([]error, len(v.files))
@@ -106,49 +96,22 @@ func (v *Viewer) planFiles(ctx context.Context, flt *filter, memo *windowMemo) (
 		if t.summary, errs[i] = f.describe(ctx); errs[i] != nil {
 			return
 		}
-		if t.spans, errs[i] = f.countSpans(ctx, flt.since, flt.until, t.summary); errs[i] != nil {
-			return
-		}
-		if memo != nil {
-			ok, err := memo.check(ctx, f, flt)
-			if errs[i] = err; err != nil {
-				return
-			}
-			if ok {
-				t.window, errs[i] = listBatches(ctx, f, schema.BatchesInWindowExceptQuery, flt.since, flt.until, memo.lo, memo.hi)
-				return
-			}
-			v.memos.forget(memo)
-			memo = nil
-		}
-		t.window, errs[i] = listBatches(ctx, f, schema.BatchesInWindowQuery, flt.since, flt.until)
+		t.spans, errs[i] = f.countSpans(ctx, flt.since, flt.until, t.summary)
 	})
-	for i, f := range v.files {
+	for i := range v.files {
 		if errs[i] != nil {
 			return nil, nil, errs[i]
 		}
-		files[i].plan = f.ops.plan(files[i].window)
+	}
+	if memo != nil {
+		ok, err := memo.check(ctx, v.files[0], flt)
+		if err != nil {
+			return nil, nil, err
+		}
+		if !ok {
+			v.memos.forget(memo)
+			memo = nil
+		}
 	}
 	return files, memo, nil
-}
-
-// listBatches lists the batches query selects with args, in id order.
-func listBatches(ctx context.Context, f *file, query string, args ...any) ([]schema.Batch, error) {
-	rows, err := f.db.QueryContext(ctx, query, args...)
-	if err != nil {
-		return nil, fmt.Errorf("read batches of %s: %w", f.path, err)
-	}
-	defer rows.Close()
-	var out []schema.Batch
-	for rows.Next() {
-		var b schema.Batch
-		if err := b.Scan(rows); err != nil {
-			return nil, fmt.Errorf("read batches of %s: %w", f.path, err)
-		}
-		out = append(out, b)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("read batches of %s: %w", f.path, err)
-	}
-	return out, nil
 }
