@@ -125,6 +125,20 @@ func (w *windowAcc) clone() *windowAcc {
 	return c
 }
 
+// sortValues sorts the values w keeps for exact percentiles: a memo's
+// are sorted once, so that the requests that start from it sort values
+// that are in order but for the few they add.
+func (w *windowAcc) sortValues() {
+	for i := range w.ops {
+		a := &w.ops[i]
+		slices.Sort(a.durations.values)
+		slices.Sort(a.sizes.values)
+		for _, d := range a.bySubs {
+			slices.Sort(d.values)
+		}
+	}
+}
+
 // exactValues is how many values w keeps for exact percentiles.
 func (w *windowAcc) exactValues() int {
 	n := 0

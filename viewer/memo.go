@@ -111,6 +111,7 @@ func (m *memos) keep(key memoKey, res *scanResult, base *windowMemo) {
 		w.print.Written += base.print.Written
 	}
 	w.acc = res.inside.clone()
+	w.acc.sortValues()
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.list = slices.DeleteFunc(m.list, func(o *windowMemo) bool { return o.key == key })
