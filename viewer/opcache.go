@@ -41,7 +41,7 @@ type opSpan struct {
 	start, end int64
 	size, subs int64 // -1 when NULL
 	// broadcaster, topic and glob index the cache's string table; 0 is
-	// NULL or "".
+	// NULL or "". topic and glob are 0 in a batch read without them.
 	broadcaster, topic, glob uint32
 	op                       uint8 // index in schema.Operations
 	stateful                 bool
@@ -54,7 +54,9 @@ type batchOps struct {
 	// keys are the span keys of ops, kept when the viewer reads several
 	// files (it counts a span found in two of them once).
 	keys []spanKey
-	used time.Time
+	// topics is set when topic and glob were read.
+	topics bool
+	used   time.Time
 }
 
 // strTable numbers the strings of a file's operation spans; 0 is "".
@@ -109,13 +111,14 @@ func (c *opCache) begin() *opsPlan {
 	return &opsPlan{table: c.table, at: time.Now()}
 }
 
-// lookup returns the batches the cache holds as they read now (parts) and
-// the others (misses), in the order of batches.
-func (c *opCache) lookup(p *opsPlan, batches []schema.Batch) (parts []*batchOps, misses []schema.Batch) {
+// lookup returns the batches the cache holds as they read now (parts),
+// read with their topics and patterns when topics asks for them, and the
+// others (misses), in the order of batches.
+func (c *opCache) lookup(p *opsPlan, batches []schema.Batch, topics bool) (parts []*batchOps, misses []schema.Batch) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, k := range batches {
-		if b, ok := c.batches[k.ID]; ok && b.batch == k && c.table == p.table {
+		if b, ok := c.batches[k.ID]; ok && b.batch == k && c.table == p.table && (b.topics || !topics) {
 			b.used = p.at
 			parts = append(parts, b)
 		} else {

@@ -111,9 +111,14 @@ var opColumns = func() string {
 	for i := range schema.Operations {
 		fmt.Fprintf(&b, " WHEN ?%d THEN %d", i+3, i)
 	}
-	fmt.Fprintf(&b, " ELSE %d END) | ((coalesce(stateful, 0) != 0) << 8) | ((id - ?1) << 9), body_size, subscribers, broadcaster, topic, glob", opUnknown)
+	fmt.Fprintf(&b, " ELSE %d END) | ((coalesce(stateful, 0) != 0) << 8) | ((id - ?1) << 9), body_size, subscribers, broadcaster", opUnknown)
 	return b.String()
 }()
+
+// topicColumns follow opColumns when the spans' topics and patterns are
+// read: only for filters that need them, as two text columns are a tenth
+// of a scan.
+const topicColumns = ", topic, glob"
 
 // opUnknown is the packed index of an operation this viewer does not know.
 const opUnknown = 255
@@ -125,7 +130,7 @@ const opUnknown = 255
 // their batches rows and one over their span ids, whatever their number:
 // a file written at a low rate has a batch for every few spans. The
 // string columns are numbered in a table of the read's own.
-func (f *file) readBatches(ctx context.Context, batches []schema.Batch, withKeys bool) (*readBatches, error) {
+func (f *file) readBatches(ctx context.Context, batches []schema.Batch, topics, withKeys bool) (*readBatches, error) {
 	out := &readBatches{}
 	if len(batches) == 0 {
 		return out, nil
@@ -174,7 +179,7 @@ func (f *file) readBatches(ctx context.Context, batches []schema.Batch, withKeys
 		return out, nil
 	}
 	local := newStrTable()
-	if err := f.readSpanRange(ctx, tx, now, withKeys, local, out); err != nil {
+	if err := f.readSpanRange(ctx, tx, now, topics, withKeys, local, out); err != nil {
 		return nil, err
 	}
 	out.local = local.strs
@@ -183,8 +188,11 @@ func (f *file) readBatches(ctx context.Context, batches []schema.Batch, withKeys
 
 // readSpanRange reads the operation spans of batches, which are in id
 // order, with one query over their span ids, and adds them to out.
-func (f *file) readSpanRange(ctx context.Context, tx *sql.Tx, batches []schema.Batch, withKeys bool, local *strTable, out *readBatches) error {
+func (f *file) readSpanRange(ctx context.Context, tx *sql.Tx, batches []schema.Batch, topics, withKeys bool, local *strTable, out *readBatches) error {
 	cols := opColumns
+	if topics {
+		cols += topicColumns
+	}
 	if withKeys {
 		cols += ", (SELECT trace_id FROM traces WHERE traces.id = spans.trace), span_id"
 	}
@@ -210,7 +218,10 @@ func (f *file) readSpanRange(ctx context.Context, tx *sql.Tx, batches []schema.B
 	k := 0 // the batch of the row
 	var vals [10]any
 	dests := make([]any, 0, len(vals))
-	n := 8
+	n := 6
+	if topics {
+		n += 2
+	}
 	if withKeys {
 		n += 2
 	}
@@ -253,15 +264,19 @@ func (f *file) readSpanRange(ctx context.Context, tx *sql.Tx, batches []schema.B
 		if o.broadcaster, ok = textID(vals[5], local); !ok {
 			return bad("broadcaster", vals[5])
 		}
-		if o.topic, ok = textID(vals[6], local); !ok {
-			return bad("topic", vals[6])
-		}
-		if o.glob, ok = textID(vals[7], local); !ok {
-			return bad("glob", vals[7])
+		next := 6
+		if topics {
+			if o.topic, ok = textID(vals[6], local); !ok {
+				return bad("topic", vals[6])
+			}
+			if o.glob, ok = textID(vals[7], local); !ok {
+				return bad("glob", vals[7])
+			}
+			next = 8
 		}
 		if withKeys {
-			traceID, _ := vals[8].([]byte)
-			spanID, _ := vals[9].([]byte)
+			traceID, _ := vals[next].([]byte)
+			spanID, _ := vals[next+1].([]byte)
 			keys = append(keys, makeSpanKey(traceID, spanID))
 		}
 		ops = append(ops, o)
@@ -273,7 +288,7 @@ func (f *file) readSpanRange(ctx context.Context, tx *sql.Tx, batches []schema.B
 		starts[k] = len(ops)
 	}
 	for i, b := range batches {
-		bo := &batchOps{batch: b, ops: ops[starts[i]:starts[i+1]:starts[i+1]]}
+		bo := &batchOps{batch: b, ops: ops[starts[i]:starts[i+1]:starts[i+1]], topics: topics}
 		if withKeys {
 			bo.keys = keys[starts[i]:starts[i+1]:starts[i+1]]
 		}

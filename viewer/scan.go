@@ -202,7 +202,8 @@ func listBatches(ctx context.Context, f *file, query string, args ...any) ([]sch
 func (v *Viewer) runScanTask(ctx context.Context, f *file, t *scanTask, plan *opsPlan, flt *filter, seen *seenSpans) (*windowAcc, []schema.Batch, error) {
 	acc := newWindowAcc(v.exact)
 	var done []schema.Batch
-	parts, misses := f.ops.lookup(plan, t.batches)
+	topics := flt.needsTopics()
+	parts, misses := f.ops.lookup(plan, t.batches, topics)
 	if len(parts) > 0 {
 		strs := f.ops.strings(plan)
 		keep := flt.spanTest(strs)
@@ -212,7 +213,7 @@ func (v *Viewer) runScanTask(ctx context.Context, f *file, t *scanTask, plan *op
 		}
 	}
 	if len(misses) > 0 {
-		r, err := f.readBatches(ctx, misses, seen != nil)
+		r, err := f.readBatches(ctx, misses, topics, seen != nil)
 		if err != nil {
 			return nil, nil, err
 		}
