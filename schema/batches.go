@@ -83,9 +83,6 @@ const (
 	// BatchByIDQuery selects the batch of id ?1 as Batch.Scan reads it;
 	// no row when retention has deleted it.
 	BatchByIDQuery = "SELECT " + batchColumns + " FROM batches WHERE id = ?1"
-	// BatchesByIDQuery selects the batches of ids ?1 to ?2, as Batch.Scan
-	// reads them and in id order; those retention deleted are missing.
-	BatchesByIDQuery = "SELECT " + batchColumns + " FROM batches WHERE id BETWEEN ?1 AND ?2 ORDER BY id"
 	// BatchTotalsQuery selects the spans of the file, and the earliest
 	// and latest start among them (NULL when there is none), without a
 	// scan of the spans table.

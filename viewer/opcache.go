@@ -1,8 +1,10 @@
 package viewer
 
 import (
+	"slices"
 	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/lonelytrace/lonelytrace/schema"
 )
@@ -14,13 +16,17 @@ import (
 // the file holds for as long as its batches row reads the same.
 
 const (
-	// maxCachedOps bounds the operation spans a Viewer keeps between
-	// requests, over all its files: 48 bytes each (72 with the span keys
-	// of a viewer of several files), 24 MiB in all. A minute at 20,000
-	// spans/s of four-span traces is 300,000, and so is a day of the
-	// 10M-span benchmark file. Larger windows that come back are
-	// answered from the window memo (memo.go).
-	maxCachedOps = 1 << 19
+	// maxCachedBytes bounds what a Viewer keeps of operation spans
+	// between requests, over all its files: 48 bytes a span (72 with the
+	// span keys of a viewer of several files) and batchCost a batch, 24
+	// MiB in all, about 500,000 spans of large batches. A minute at
+	// 20,000 spans/s of four-span traces is 300,000 spans, 60,000 of them
+	// operations, and a day of the 10M-span benchmark file 290,000
+	// operations. Larger windows that come back are answered from the
+	// window memo (memo.go).
+	maxCachedBytes = 24 << 20
+	// batchCost is what a batch costs in the cache besides its spans.
+	batchCost = 160
 	// cacheIdle is how long a batch's spans are kept without a request
 	// that needs them.
 	cacheIdle = 30 * time.Second
@@ -59,6 +65,11 @@ type batchOps struct {
 	used   time.Time
 }
 
+// cost is what b takes in the cache, in bytes.
+func (b *batchOps) cost() int {
+	return batchCost + len(b.ops)*int(unsafe.Sizeof(opSpan{})) + len(b.keys)*int(unsafe.Sizeof(spanKey{}))
+}
+
 // strTable numbers the strings of a file's operation spans; 0 is "".
 type strTable struct {
 	strs []string
@@ -87,8 +98,8 @@ type opCache struct {
 	// began with the old one keeps using it and stores nothing.
 	table   *strTable
 	batches map[int64]*batchOps
-	held    int // spans in batches
-	budget  int // most spans held after a request
+	held    int // bytes in batches (cost)
+	budget  int // most bytes held
 }
 
 // opsPlan is one request's use of a file's cache: the string table its
@@ -158,17 +169,22 @@ func (c *opCache) keep(p *opsPlan, r *readBatches) []string {
 		if !current {
 			continue
 		}
-		if c.held+len(b.ops) > c.budget && !p.evicted {
+		if c.held+b.cost() > c.budget && !p.evicted {
 			p.evicted = true
 			c.forget(func(o *batchOps) bool { return o.used.Before(p.at) })
 		}
 		if old, ok := c.batches[b.batch.ID]; ok {
-			c.held -= len(old.ops)
+			c.held -= old.cost()
 			delete(c.batches, b.batch.ID)
 		}
-		if c.held+len(b.ops) <= c.budget {
+		if c.held+b.cost() <= c.budget {
+			// The read's batches share one array: a batch kept gets its
+			// own, so that it holds no more than it counts.
+			kept := *b
+			kept.ops, kept.keys = slices.Clone(b.ops), slices.Clone(b.keys)
+			b = &kept
 			c.batches[b.batch.ID] = b
-			c.held += len(b.ops)
+			c.held += b.cost()
 		}
 	}
 	return p.table.strs
@@ -179,7 +195,7 @@ func (c *opCache) forget(drop func(*batchOps) bool) {
 	for id, b := range c.batches {
 		if drop(b) {
 			delete(c.batches, id)
-			c.held -= len(b.ops)
+			c.held -= b.cost()
 		}
 	}
 }

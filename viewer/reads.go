@@ -124,12 +124,14 @@ const topicColumns = ", topic, glob"
 const opUnknown = 255
 
 // readBatches reads the operation spans of batches, in id order, in one
-// read transaction, each with its batches row as that transaction sees
-// it (a batch that retention changed since it was listed is read as it is
-// now; one it deleted is left out). Two queries serve them all, one over
-// their batches rows and one over their span ids, whatever their number:
-// a file written at a low rate has a batch for every few spans. The
-// string columns are numbered in a table of the read's own.
+// read transaction and one query over their span ids, whatever their
+// number: a file written at a low rate has a batch for every few spans.
+// Each batch keeps the row it was listed with. Retention may have deleted
+// some of its spans since: then the spans read are fewer than that row
+// says, and the row reads otherwise now and for good (the batches rule,
+// schema/batches.go), so neither the cache nor the window memo will take
+// them for the batch again. The string columns are numbered in a table of
+// the read's own.
 func (f *file) readBatches(ctx context.Context, batches []schema.Batch, topics, withKeys bool) (*readBatches, error) {
 	out := &readBatches{}
 	if len(batches) == 0 {
@@ -152,34 +154,8 @@ func (f *file) readBatches(ctx context.Context, batches []schema.Batch, topics, 
 		return fail(err)
 	}
 	defer tx.Rollback()
-	listed := make(map[int64]bool, len(batches))
-	for _, b := range batches {
-		listed[b.ID] = true
-	}
-	rows, err := tx.QueryContext(ctx, schema.BatchesByIDQuery, batches[0].ID, batches[len(batches)-1].ID)
-	if err != nil {
-		return fail(err)
-	}
-	var now []schema.Batch
-	for rows.Next() {
-		var b schema.Batch
-		if err := b.Scan(rows); err != nil {
-			rows.Close()
-			return fail(err)
-		}
-		if listed[b.ID] && b.Spans > 0 {
-			now = append(now, b)
-		}
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return fail(err)
-	}
-	if len(now) == 0 {
-		return out, nil
-	}
 	local := newStrTable()
-	if err := f.readSpanRange(ctx, tx, now, topics, withKeys, local, out); err != nil {
+	if err := f.readSpanRange(ctx, tx, batches, topics, withKeys, local, out); err != nil {
 		return nil, err
 	}
 	out.local = local.strs

@@ -82,7 +82,7 @@ func Open(paths ...string) (*Viewer, error) {
 		v.files = append(v.files, &file{path: p, db: db, reader: schema.NewReader(db)})
 	}
 	for _, f := range v.files {
-		f.ops.budget = maxCachedOps / len(v.files)
+		f.ops.budget = maxCachedBytes / len(v.files)
 	}
 	return v, nil
 }
