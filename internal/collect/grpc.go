@@ -67,7 +67,7 @@ func (g *grpcTraces) Export(ctx context.Context, req ptraceotlp.ExportRequest) (
 // grpcError is f as a gRPC status; a retryable one carries RetryInfo, as
 // the OTLP specification asks of a server that throttles.
 func (r *Receiver) grpcError(f *failure) error {
-	st := status.New(f.code, f.msg)
+	st := status.New(f.code, strings.ToValidUTF8(f.msg, "\uFFFD"))
 	if f.retryable() {
 		if d, err := st.WithDetails(&errdetails.RetryInfo{RetryDelay: durationpb.New(r.cfg.retryAfter)}); err == nil {
 			st = d

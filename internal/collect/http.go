@@ -215,7 +215,9 @@ func httpStatus(c codes.Code) int {
 // writeFailure answers with a google.rpc.Status in the request's encoding,
 // and a Retry-After for retryable failures.
 func writeFailure(w http.ResponseWriter, ctype string, f *failure, retryAfter time.Duration) {
-	st := &status.Status{Code: int32(f.code), Message: f.msg}
+	// Decoders quote the bytes they choke on; a Status message must be
+	// UTF-8 to be encoded at all.
+	st := &status.Status{Code: int32(f.code), Message: strings.ToValidUTF8(f.msg, "\uFFFD")}
 	var out []byte
 	var err error
 	if ctype == contentJSON {

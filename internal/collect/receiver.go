@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -136,7 +137,7 @@ func (r *Receiver) export(ctx context.Context, td ptrace.Traces) (ptraceotlp.Exp
 	if rej > 0 {
 		ps := resp.PartialSuccess()
 		ps.SetRejectedSpans(int64(rej))
-		ps.SetErrorMessage(msg)
+		ps.SetErrorMessage(strings.ToValidUTF8(msg, "\uFFFD"))
 	}
 	return resp, nil
 }
