@@ -56,6 +56,8 @@ type Exporter struct {
 	keys atomic.Pointer[keySnapshot]
 	// encodedBytes is the arena bytes per span of the last batch encoded.
 	encodedBytes atomic.Int64
+	// records are the resources of ExportRecords' spans (records.go).
+	records recordResources
 }
 
 // job is one unit of the writer's queue: a batch of spans, or a flush

@@ -21,7 +21,8 @@ type spanFields struct {
 	bodySize, subscribers             int64 // -1: absent
 	dropAttrs, dropEvents, dropLinks  int64
 	spanID, parentID                  [8]byte
-	flags, kind, status               uint8
+	flags                             uint32 // records keep OTLP's bits 8 and 9 (records.go)
+	kind, status                      uint8
 	stateful                          int8 // -1: absent
 	hasParent, parentRemote, hasAttrs bool
 	groups                            uint8
@@ -30,7 +31,11 @@ type spanFields struct {
 // appendRow adds s, of the trace whose traces.id is traceRef, to the
 // statement of its column groups, encoding it on the writer goroutine.
 func (w *writer) appendRow(ctx context.Context, s sdktrace.ReadOnlySpan, traceRef int64) error {
-	encodeFields(&w.fields, &w.arena, s, w.keyIDs)
+	if r, ok := s.(*recordSpan); ok { // records.go
+		encodeRecord(&w.fields, &w.arena, r.rec, w.keyIDs)
+	} else {
+		encodeFields(&w.fields, &w.arena, s, w.keyIDs)
+	}
 	if err := w.keyErr; err != nil {
 		w.keyErr = nil
 		return err
@@ -94,7 +99,7 @@ func encodeFields(f *spanFields, a *arena, s sdktrace.ReadOnlySpan, keyIDs schem
 	parent := s.Parent()
 	f.parentID, f.hasParent = parent.SpanID(), parent.SpanID().IsValid()
 	f.parentRemote = parent.IsRemote()
-	f.flags = uint8(sc.TraceFlags())
+	f.flags = uint32(sc.TraceFlags())
 	f.traceState = sc.TraceState().String()
 	f.name = s.Name()
 	f.kind = uint8(s.SpanKind())

@@ -121,7 +121,10 @@ func appendValue(dst []byte, v attribute.Value) []byte {
 		}
 		return append(dst, ']')
 	default:
-		// INVALID (an empty attribute.Value): keep the key, mark the loss.
+		if out, ok := appendComplexValue(dst, v); ok { // anyvalue.go
+			return out
+		}
+		// EMPTY (an attribute.Value with no value): keep the key, mark it.
 		return append(dst, "null"...)
 	}
 }
@@ -275,6 +278,9 @@ func toValue(v any) (attribute.Value, error) {
 			return attribute.Float64SliceValue([]float64{}), nil
 		case "STRINGSLICE":
 			return attribute.StringSliceValue([]string{}), nil
+		}
+		if v, ok, err := complexValue(x); ok { // anyvalue.go
+			return v, err
 		}
 		return attribute.Value{}, errors.New("unknown tagged value")
 	case []any:

@@ -37,6 +37,10 @@ type Span struct {
 	Resource Resource
 	Scope    Scope
 	PubSub   PubSub
+
+	// OTLPFlags is the flags column whole: Flags in bits 0-7 and, for
+	// spans that came as OTLP, OTLP's bits 8 and 9 (record.go).
+	OTLPFlags uint32
 }
 
 // Event is a span event.
@@ -52,6 +56,7 @@ type Link struct {
 	TraceID           trace.TraceID
 	SpanID            trace.SpanID
 	Flags             trace.TraceFlags
+	OTLPFlags         uint32 // as Span.OTLPFlags
 	TraceState        string
 	Remote            bool
 	Attributes        []attribute.KeyValue
@@ -149,7 +154,7 @@ func (r *Reader) scan(ctx context.Context, rows *sql.Rows) (Span, error) {
 	copy(s.SpanID[:], spanID)
 	copy(s.ParentSpanID[:], parentID)
 	s.ParentRemote = parentRemote != 0
-	s.Flags = trace.TraceFlags(flags)
+	s.Flags, s.OTLPFlags = trace.TraceFlags(flags), uint32(flags)
 	s.TraceState = traceState.String
 	s.Kind = trace.SpanKind(kind)
 	s.Start, s.End = time.Unix(0, startNs), time.Unix(0, endNs)
@@ -316,7 +321,7 @@ func DecodeLinks(data []byte) ([]Link, error) {
 		if err != nil {
 			return nil, fmt.Errorf("links[%d]: %w", i, err)
 		}
-		out[i] = Link{Flags: trace.TraceFlags(l.Flags), TraceState: l.TraceState, Remote: l.Remote,
+		out[i] = Link{Flags: trace.TraceFlags(l.Flags), OTLPFlags: uint32(l.Flags), TraceState: l.TraceState, Remote: l.Remote,
 			Attributes: attrs, DroppedAttributes: l.DroppedAttributes}
 		if len(l.TraceID) != 32 || len(l.SpanID) != 16 {
 			return nil, fmt.Errorf("%w: links[%d]: ids of the wrong length", ErrBadAttributes, i)

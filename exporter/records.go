@@ -1,0 +1,243 @@
+package exporter
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/sdk/instrumentation"
+	"go.opentelemetry.io/otel/sdk/resource"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/lonelytrace/lonelytrace/schema"
+)
+
+// ErrQueueFull is returned by TryExportRecords when the writer's queue has
+// no room: the caller should ask its client to retry later.
+var ErrQueueFull = errors.New("lonelytrace exporter: queue full")
+
+// ExportRecords queues spans that did not come from the Go SDK (OTLP
+// spans from another process, say) for the same writer as ExportSpans,
+// every field as the span has it: the whole flags value, the trace state
+// as written, every attribute value type. The pub/sub columns come from
+// the attributes, as for SDK spans. It queues all of spans or none: when
+// the queue is full it waits until ctx is done and then returns ctx's
+// error, having queued nothing and dropped nothing. A span with an
+// invalid trace or span id is an error, and nothing is queued.
+func (e *Exporter) ExportRecords(ctx context.Context, spans []schema.Span) error {
+	return e.exportRecords(ctx, spans, true)
+}
+
+// TryExportRecords is ExportRecords that does not wait: when the queue
+// is full it returns ErrQueueFull at once.
+func (e *Exporter) TryExportRecords(spans []schema.Span) error {
+	return e.exportRecords(context.Background(), spans, false)
+}
+
+func (e *Exporter) exportRecords(ctx context.Context, spans []schema.Span, wait bool) error {
+	if len(spans) == 0 {
+		return nil
+	}
+	for i := range spans {
+		if !spans[i].TraceID.IsValid() || !spans[i].SpanID.IsValid() {
+			return fmt.Errorf("lonelytrace exporter: records[%d]: invalid trace or span id", i)
+		}
+	}
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	if e.closed {
+		return ErrShutdown
+	}
+	j := job{spans: e.records.wrap(spans)}
+	j.enc = e.encodeRecords(j.spans)
+	select {
+	case e.queue <- j:
+	default:
+		if !wait {
+			return ErrQueueFull
+		}
+		select {
+		case e.queue <- j:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	e.batches.Add(1)
+	return nil
+}
+
+// encodeRecords is encode (encode.go) for wrapped records.
+func (e *Exporter) encodeRecords(spans []sdktrace.ReadOnlySpan) *encoded {
+	snap := e.keys.Load()
+	if snap == nil {
+		return nil
+	}
+	perSpan := max(e.encodedBytes.Load(), 128)
+	enc := &encoded{
+		epoch: snap.epoch,
+		rows:  make([]spanFields, len(spans)),
+		ok:    make([]bool, len(spans)),
+		arena: make(arena, 0, int(perSpan+perSpan/8)*len(spans)),
+	}
+	missed := false
+	keyIDs := func(key string) int64 {
+		id, ok := snap.ids[key]
+		missed = missed || !ok
+		return id
+	}
+	for i, s := range spans {
+		missed = false
+		encodeRecord(&enc.rows[i], &enc.arena, s.(*recordSpan).rec, keyIDs)
+		enc.ok[i] = !missed
+	}
+	return enc
+}
+
+// encodeRecord is encodeFields (row.go) for a record: it keeps what an
+// SDK span cannot hold (OTLP's flag bits above the W3C byte, a trace
+// state as written).
+func encodeRecord(f *spanFields, a *arena, s *schema.Span, keyIDs schema.KeyIDFunc) {
+	groups := groupAlways
+	f.spanID = s.SpanID
+	f.parentID, f.hasParent = s.ParentSpanID, s.ParentSpanID.IsValid()
+	f.parentRemote = s.ParentRemote
+	f.flags = s.StoredFlags()
+	f.traceState = s.TraceState
+	f.name = s.Name
+	f.kind = uint8(s.Kind)
+	f.start, f.end = s.Start.UnixNano(), s.End.UnixNano()
+	f.status, f.statusMessage = otlpStatus(s.StatusCode), s.StatusMsg
+
+	f.attributes, f.hasAttrs = "", len(s.Attributes) > 0
+	if f.hasAttrs {
+		at := len(*a)
+		*a = schema.AppendAttributes(*a, s.Attributes, keyIDs)
+		f.attributes = a.text(at)
+	}
+	f.events, f.links = "", ""
+	if len(s.Events) > 0 {
+		at := len(*a)
+		*a = schema.AppendSpanEvents(*a, s.Events)
+		f.events = a.text(at)
+	}
+	if len(s.Links) > 0 {
+		at := len(*a)
+		*a = schema.AppendSpanLinks(*a, s.Links)
+		f.links = a.text(at)
+	}
+	f.dropAttrs, f.dropEvents, f.dropLinks = int64(s.DroppedAttributes), int64(s.DroppedEvents), int64(s.DroppedLinks)
+	if f.traceState != "" || f.statusMessage != "" || f.events != "" || f.links != "" || f.dropAttrs != 0 || f.dropEvents != 0 || f.dropLinks != 0 {
+		groups |= groupExtra
+	}
+	f.childCount = int64(s.ChildCount)
+
+	ps := schema.ExtractPubSub(s.Attributes)
+	f.op, f.topic, f.glob, f.broadcaster = ps.Op, ps.Topic, ps.Glob, ps.Broadcaster
+	f.bodySize, f.subscribers, f.stateful = ps.BodySize, ps.Subscribers, int8(ps.Stateful)
+	if ps.Op != "" || ps.Topic != "" || ps.Glob != "" || ps.Broadcaster != "" || ps.BodySize >= 0 || ps.Subscribers >= 0 || ps.Stateful >= 0 {
+		groups |= groupPubSub
+	}
+	f.groups = uint8(groups)
+}
+
+// recordSpan carries a record through the writer's queue, which holds
+// sdktrace.ReadOnlySpans: the writer asks it only for its trace id,
+// resource and scope, and encodes it with encodeRecord (appendRow). The
+// other methods answer too, so that nothing can call into the nil
+// embedded interface.
+type recordSpan struct {
+	sdktrace.ReadOnlySpan // nil: only its unexported method is used, to satisfy the interface
+	rec                   *schema.Span
+	res                   *resource.Resource
+	scope                 instrumentation.Scope
+}
+
+func (r *recordSpan) Name() string { return r.rec.Name }
+func (r *recordSpan) SpanContext() trace.SpanContext {
+	ts, _ := trace.ParseTraceState(r.rec.TraceState)
+	return trace.NewSpanContext(trace.SpanContextConfig{TraceID: r.rec.TraceID, SpanID: r.rec.SpanID, TraceFlags: r.rec.Flags, TraceState: ts})
+}
+func (r *recordSpan) Parent() trace.SpanContext {
+	return trace.NewSpanContext(trace.SpanContextConfig{TraceID: r.rec.TraceID, SpanID: r.rec.ParentSpanID, TraceFlags: r.rec.Flags, Remote: r.rec.ParentRemote})
+}
+func (r *recordSpan) SpanKind() trace.SpanKind         { return r.rec.Kind }
+func (r *recordSpan) StartTime() time.Time             { return r.rec.Start }
+func (r *recordSpan) EndTime() time.Time               { return r.rec.End }
+func (r *recordSpan) Attributes() []attribute.KeyValue { return r.rec.Attributes }
+func (r *recordSpan) Links() []sdktrace.Link           { return nil }
+func (r *recordSpan) Events() []sdktrace.Event         { return nil }
+func (r *recordSpan) Status() sdktrace.Status {
+	return sdktrace.Status{Code: r.rec.StatusCode, Description: r.rec.StatusMsg}
+}
+func (r *recordSpan) InstrumentationScope() instrumentation.Scope { return r.scope }
+
+//nolint:staticcheck // the interface still has it
+func (r *recordSpan) InstrumentationLibrary() instrumentation.Library { return r.scope }
+func (r *recordSpan) Resource() *resource.Resource                    { return r.res }
+func (r *recordSpan) DroppedAttributes() int                          { return r.rec.DroppedAttributes }
+func (r *recordSpan) DroppedLinks() int                               { return r.rec.DroppedLinks }
+func (r *recordSpan) DroppedEvents() int                              { return r.rec.DroppedEvents }
+func (r *recordSpan) ChildSpanCount() int                             { return r.rec.ChildCount }
+
+// recordResources hands out one *resource.Resource per distinct resource
+// of the records, since the writer keeps its resource ids by pointer.
+type recordResources struct {
+	mu   sync.Mutex
+	byID map[string]*resource.Resource
+	buf  []byte
+}
+
+// maxRecordResources bounds recordResources; past it, the map starts over.
+const maxRecordResources = 4096
+
+// wrap returns spans as recordSpans for the writer's queue.
+func (c *recordResources) wrap(spans []schema.Span) []sdktrace.ReadOnlySpan {
+	out := make([]sdktrace.ReadOnlySpan, len(spans))
+	recs := make([]recordSpan, len(spans))
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.byID == nil || len(c.byID) > maxRecordResources {
+		c.byID = make(map[string]*resource.Resource)
+	}
+	var last *schema.Span
+	var lastRes *resource.Resource
+	var lastScope instrumentation.Scope
+	for i := range spans {
+		s := &spans[i]
+		r := &recs[i]
+		r.rec = s
+		if last != nil && sameResourceScope(last, s) {
+			r.res, r.scope = lastRes, lastScope
+			out[i] = r
+			continue
+		}
+		c.buf = schema.AppendAttributes(append(c.buf[:0], s.Resource.SchemaURL...), s.Resource.Attributes, nil)
+		res, ok := c.byID[string(c.buf)]
+		if !ok {
+			res = resource.NewWithAttributes(s.Resource.SchemaURL, s.Resource.Attributes...)
+			c.byID[string(c.buf)] = res
+		}
+		r.res = res
+		r.scope = instrumentation.Scope{Name: s.Scope.Name, Version: s.Scope.Version, SchemaURL: s.Scope.SchemaURL,
+			Attributes: attribute.NewSet(s.Scope.Attributes...)}
+		last, lastRes, lastScope = s, r.res, r.scope
+		out[i] = r
+	}
+	return out
+}
+
+// sameResourceScope reports whether a and b share resource and scope
+// slices, as the spans of one OTLP ScopeSpans do after conversion.
+func sameResourceScope(a, b *schema.Span) bool {
+	return a.Resource.SchemaURL == b.Resource.SchemaURL && sameSlice(a.Resource.Attributes, b.Resource.Attributes) &&
+		a.Scope.Name == b.Scope.Name && a.Scope.Version == b.Scope.Version && a.Scope.SchemaURL == b.Scope.SchemaURL &&
+		sameSlice(a.Scope.Attributes, b.Scope.Attributes)
+}
+
+func sameSlice(a, b []attribute.KeyValue) bool {
+	return len(a) == len(b) && (len(a) == 0 || &a[0] == &b[0])
+}

@@ -1,0 +1,111 @@
+package otlp
+
+import (
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.opentelemetry.io/otel/codes"
+
+	"github.com/lonelytrace/lonelytrace/schema"
+)
+
+// Traces converts spans read from lonelytrace files into OTLP traces, one
+// ResourceSpans per resource and one ScopeSpans per scope under it, in the
+// order each is first met; spans keep their order.
+//
+// A span the Go exporter wrote has only the W3C byte in its flags: it goes
+// out with bits 8 and 9 set from its parent_remote column when that is 1
+// (the file does not say whether a local parent was known to be local).
+func Traces(spans []schema.Span) ptrace.Traces {
+	td := ptrace.NewTraces()
+	type scopeKey struct {
+		res                int
+		name, version, url string
+		attrs              string
+	}
+	resIdx := map[string]int{}
+	scopes := map[scopeKey]ptrace.SpanSlice{}
+	var buf []byte
+	for i := range spans {
+		s := &spans[i]
+		buf = schema.AppendAttributes(append(buf[:0], s.Resource.SchemaURL...), s.Resource.Attributes, nil)
+		ri, ok := resIdx[string(buf)]
+		if !ok {
+			ri = td.ResourceSpans().Len()
+			resIdx[string(buf)] = ri
+			rs := td.ResourceSpans().AppendEmpty()
+			rs.SetSchemaUrl(s.Resource.SchemaURL)
+			putAttributes(rs.Resource().Attributes(), s.Resource.Attributes)
+		}
+		buf = schema.AppendAttributes(buf[:0], s.Scope.Attributes, nil)
+		k := scopeKey{res: ri, name: s.Scope.Name, version: s.Scope.Version, url: s.Scope.SchemaURL, attrs: string(buf)}
+		ps, ok := scopes[k]
+		if !ok {
+			ss := td.ResourceSpans().At(ri).ScopeSpans().AppendEmpty()
+			ss.SetSchemaUrl(s.Scope.SchemaURL)
+			ss.Scope().SetName(s.Scope.Name)
+			ss.Scope().SetVersion(s.Scope.Version)
+			putAttributes(ss.Scope().Attributes(), s.Scope.Attributes)
+			ps = ss.Spans()
+			scopes[k] = ps
+		}
+		putSpan(ps.AppendEmpty(), s)
+	}
+	return td
+}
+
+func putSpan(p ptrace.Span, s *schema.Span) {
+	p.SetTraceID(pcommon.TraceID(s.TraceID))
+	p.SetSpanID(pcommon.SpanID(s.SpanID))
+	p.SetParentSpanID(pcommon.SpanID(s.ParentSpanID))
+	p.SetFlags(outFlags(s.StoredFlags(), s.ParentRemote))
+	p.TraceState().FromRaw(s.TraceState)
+	p.SetName(s.Name)
+	p.SetKind(ptrace.SpanKind(s.Kind))
+	p.SetStartTimestamp(timestamp(s.Start))
+	p.SetEndTimestamp(timestamp(s.End))
+	switch s.StatusCode {
+	case codes.Ok:
+		p.Status().SetCode(ptrace.StatusCodeOk)
+	case codes.Error:
+		p.Status().SetCode(ptrace.StatusCodeError)
+	}
+	p.Status().SetMessage(s.StatusMsg)
+	putAttributes(p.Attributes(), s.Attributes)
+	p.SetDroppedAttributesCount(uint32(s.DroppedAttributes))
+	p.SetDroppedEventsCount(uint32(s.DroppedEvents))
+	p.SetDroppedLinksCount(uint32(s.DroppedLinks))
+	if len(s.Events) > 0 {
+		evs := p.Events()
+		evs.EnsureCapacity(len(s.Events))
+		for _, ev := range s.Events {
+			e := evs.AppendEmpty()
+			e.SetName(ev.Name)
+			e.SetTimestamp(timestamp(ev.Time))
+			putAttributes(e.Attributes(), ev.Attributes)
+			e.SetDroppedAttributesCount(uint32(ev.DroppedAttributes))
+		}
+	}
+	if len(s.Links) > 0 {
+		ls := p.Links()
+		ls.EnsureCapacity(len(s.Links))
+		for _, l := range s.Links {
+			o := ls.AppendEmpty()
+			o.SetTraceID(pcommon.TraceID(l.TraceID))
+			o.SetSpanID(pcommon.SpanID(l.SpanID))
+			o.SetFlags(outFlags(l.OTLPFlags|uint32(l.Flags), l.Remote))
+			o.TraceState().FromRaw(l.TraceState)
+			putAttributes(o.Attributes(), l.Attributes)
+			o.SetDroppedAttributesCount(uint32(l.DroppedAttributes))
+		}
+	}
+}
+
+// outFlags is the OTLP flags of stored flags whose remote column or
+// member says remote: a Go exporter's remote parent or link, stored with
+// the W3C byte alone, gets OTLP's bits 8 and 9.
+func outFlags(stored uint32, remote bool) uint32 {
+	if remote {
+		return stored | schema.FlagHasIsRemote | schema.FlagIsRemote
+	}
+	return stored
+}

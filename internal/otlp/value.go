@@ -1,0 +1,141 @@
+package otlp
+
+import (
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/otel/attribute"
+)
+
+// attributes returns m as key-values, in m's order. OpenTelemetry Go's
+// attribute.Value holds every AnyValue type (schema/anyvalue.go writes
+// them), so no value is lost; a map's members come back sorted by key.
+func attributes(m pcommon.Map) []attribute.KeyValue {
+	if m.Len() == 0 {
+		return nil
+	}
+	kvs := make([]attribute.KeyValue, 0, m.Len())
+	for k, v := range m.All() {
+		kvs = append(kvs, attribute.KeyValue{Key: attribute.Key(k), Value: value(v)})
+	}
+	return kvs
+}
+
+func value(v pcommon.Value) attribute.Value {
+	switch v.Type() {
+	case pcommon.ValueTypeStr:
+		return attribute.StringValue(v.Str())
+	case pcommon.ValueTypeBool:
+		return attribute.BoolValue(v.Bool())
+	case pcommon.ValueTypeInt:
+		return attribute.Int64Value(v.Int())
+	case pcommon.ValueTypeDouble:
+		return attribute.Float64Value(v.Double())
+	case pcommon.ValueTypeBytes:
+		return attribute.ByteSliceValue(v.Bytes().AsRaw())
+	case pcommon.ValueTypeSlice:
+		return sliceValue(v.Slice())
+	case pcommon.ValueTypeMap:
+		return attribute.MapValue(attributes(v.Map())...)
+	}
+	return attribute.Value{}
+}
+
+// sliceValue keeps a non-empty array of one scalar type as OpenTelemetry
+// Go's typed slice (a plain JSON array in the file, as the Go exporter
+// writes it); any other array is a slice of values.
+func sliceValue(s pcommon.Slice) attribute.Value {
+	n := s.Len()
+	if n > 0 {
+		t := s.At(0).Type()
+		same := true
+		for i := 1; i < n && same; i++ {
+			same = s.At(i).Type() == t
+		}
+		if same {
+			switch t {
+			case pcommon.ValueTypeStr:
+				out := make([]string, n)
+				for i := range out {
+					out[i] = s.At(i).Str()
+				}
+				return attribute.StringSliceValue(out)
+			case pcommon.ValueTypeBool:
+				out := make([]bool, n)
+				for i := range out {
+					out[i] = s.At(i).Bool()
+				}
+				return attribute.BoolSliceValue(out)
+			case pcommon.ValueTypeInt:
+				out := make([]int64, n)
+				for i := range out {
+					out[i] = s.At(i).Int()
+				}
+				return attribute.Int64SliceValue(out)
+			case pcommon.ValueTypeDouble:
+				out := make([]float64, n)
+				for i := range out {
+					out[i] = s.At(i).Double()
+				}
+				return attribute.Float64SliceValue(out)
+			}
+		}
+	}
+	vals := make([]attribute.Value, n)
+	for i := range vals {
+		vals[i] = value(s.At(i))
+	}
+	return attribute.SliceValue(vals...)
+}
+
+// putAttributes appends kvs to m, in order.
+func putAttributes(m pcommon.Map, kvs []attribute.KeyValue) {
+	if len(kvs) == 0 {
+		return
+	}
+	m.EnsureCapacity(m.Len() + len(kvs))
+	for _, kv := range kvs {
+		putValue(m.PutEmpty(string(kv.Key)), kv.Value)
+	}
+}
+
+// putValue sets dst, an empty value, to v.
+func putValue(dst pcommon.Value, v attribute.Value) {
+	switch v.Type() {
+	case attribute.BOOL:
+		dst.SetBool(v.AsBool())
+	case attribute.INT64:
+		dst.SetInt(v.AsInt64())
+	case attribute.FLOAT64:
+		dst.SetDouble(v.AsFloat64())
+	case attribute.STRING:
+		dst.SetStr(v.AsString())
+	case attribute.BYTESLICE:
+		dst.SetEmptyBytes().FromRaw(v.AsByteSlice())
+	case attribute.BOOLSLICE:
+		s := dst.SetEmptySlice()
+		for _, b := range v.AsBoolSlice() {
+			s.AppendEmpty().SetBool(b)
+		}
+	case attribute.INT64SLICE:
+		s := dst.SetEmptySlice()
+		for _, n := range v.AsInt64Slice() {
+			s.AppendEmpty().SetInt(n)
+		}
+	case attribute.FLOAT64SLICE:
+		s := dst.SetEmptySlice()
+		for _, f := range v.AsFloat64Slice() {
+			s.AppendEmpty().SetDouble(f)
+		}
+	case attribute.STRINGSLICE:
+		s := dst.SetEmptySlice()
+		for _, str := range v.AsStringSlice() {
+			s.AppendEmpty().SetStr(str)
+		}
+	case attribute.SLICE:
+		s := dst.SetEmptySlice()
+		for _, e := range v.AsSlice() {
+			putValue(s.AppendEmpty(), e)
+		}
+	case attribute.MAP:
+		putAttributes(dst.SetEmptyMap(), v.AsMap())
+	}
+}
