@@ -90,7 +90,7 @@ func serveCollect(ctx context.Context, args []string, stdout io.Writer) (err err
 			err = fmt.Errorf("collect: close %s: %w", path, e)
 		}
 	}()
-	rcv := collect.New(exporterStore(ex), collect.WithToken(tok), collect.WithMaxRequestBytes(*maxReq))
+	rcv := collect.New(collect.FileStore(ex), collect.WithToken(tok), collect.WithMaxRequestBytes(*maxReq))
 
 	var lns []net.Listener
 	defer func() {

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"google.golang.org/grpc/codes"
@@ -94,8 +95,17 @@ func TestReceiver_HTTPBusy(t *testing.T) {
 		}
 	}
 	resume()
-	if r := post(t, url, contentProtobuf, "", bytes.NewReader(protoBody(t, makeTraces(2, 1)))); r.code != http.StatusOK {
-		t.Errorf("after the stall: status = %d; want 200", r.code)
+	// As a client would: retry until the writer has caught up.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		r := post(t, url, contentProtobuf, "", bytes.NewReader(protoBody(t, makeTraces(2, 1))))
+		if r.code == http.StatusOK {
+			break
+		}
+		if r.code != http.StatusServiceUnavailable || time.Now().After(deadline) {
+			t.Fatalf("after the stall: status = %d; want 200 (after 503s while the writer catches up)", r.code)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 	if n := st.count(t); n != 2 {
 		t.Errorf("stored %d spans; want 2 (none of the refused)", n)
