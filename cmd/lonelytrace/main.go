@@ -33,6 +33,7 @@ var commands = map[string]command{
 	"snapshot": {runSnapshot, "snapshot -o report.html [window flags] FILE...  save the page"},
 	"import":   {runImport, "import [-db traces.db] INPUT...  store OTLP files (.json, .jsonl, .ndjson, .pb, .binpb, .gz of each) in a trace file"},
 	"export":   {runExport, "export [-format otlp-json|otlp-jsonl|otlp-proto] [-o OUT] [window flags] FILE...  write the matching traces as OTLP"},
+	"collect":  {runCollect, "collect [-db traces.db] [-otlp-grpc 127.0.0.1:4317] [-otlp-http 127.0.0.1:4318] [-view ADDR] [-token T]  receive OTLP traces from any SDK into a trace file"},
 	"replay":   {runReplay, "replay -endpoint http://127.0.0.1:4318 FILE...  send stored spans to an OTLP/HTTP collector"},
 	"load":     {runLoad, "load [-rate 0] [-duration 10s] [-producers 1] [-spans N] [-out DIR] [-compare] [-json] [-cpuprofile FILE]  measure the pipeline under load"},
 }
