@@ -330,3 +330,85 @@ func TestCollect_Clients(t *testing.T) {
 		}
 	}
 }
+
+// TestCollect_Drain stops collect right after its clients were answered:
+// every span it accepted must be in the file, though the writer had not
+// committed them yet.
+func TestCollect_Drain(t *testing.T) {
+	c := startCollect(t)
+	exp, err := otlptracehttp.New(context.Background(), otlptracehttp.WithEndpointURL(c.httpBase+"/v1/traces"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const count = 1000
+	sendGo(t, exp, "drain", count)
+	if _, err := c.stop(); err != nil {
+		t.Fatalf("collect: %v", err)
+	}
+	db, err := schema.OpenRead(context.Background(), c.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var n int
+	if err := db.QueryRow("SELECT count(*) FROM spans").Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != 2*count {
+		t.Errorf("file holds %d spans after the stop; want %d", n, 2*count)
+	}
+}
+
+func TestCollect_Flags(t *testing.T) {
+	t.Setenv(envViewerToken, "")
+	db := filepath.Join(t.TempDir(), "t.db")
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-db", db, "-otlp-grpc", "0.0.0.0:0"}, "token"},
+		{[]string{"-db", db, "-otlp-http", ":0", "-otlp-grpc", ""}, "token"},
+		{[]string{"-db", db, "-view", "[::]:0"}, "token"},
+		{[]string{"-db", db, "-token", "short"}, "at least"},
+		{[]string{"-db", db, "-otlp-grpc", "", "-otlp-http", ""}, "nothing to receive"},
+		{[]string{"-db", db, "extra"}, "unexpected argument"},
+	} {
+		err := serveCollect(context.Background(), c.args, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("collect %q = %v; want an error saying %q", c.args, err, c.want)
+		}
+	}
+	if _, err := os.Stat(db); err == nil {
+		t.Errorf("a refused collect created %s", db)
+	}
+}
+
+// TestCollect_Token listens beyond loopback with a token: requests
+// without it are refused, with it stored.
+func TestCollect_Token(t *testing.T) {
+	const tok = "0123456789abcdef0123"
+	t.Setenv(envViewerToken, tok)
+	c := startCollect(t, "-otlp-http", "0.0.0.0:0")
+	_, port, _ := strings.Cut(strings.TrimPrefix(c.httpBase, "http://"), "]:")
+	if port == "" {
+		_, port, _ = strings.Cut(strings.TrimPrefix(c.httpBase, "http://"), ":")
+	}
+	url := "http://127.0.0.1:" + port + "/v1/traces"
+	for _, h := range []string{"", "Bearer " + tok} {
+		exp, err := otlptracehttp.New(context.Background(), otlptracehttp.WithEndpointURL(url), otlptracehttp.WithHeaders(map[string]string{"Authorization": h}), otlptracehttp.WithRetry(otlptracehttp.RetryConfig{Enabled: false}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
+		_, s := tp.Tracer("t").Start(context.Background(), "x")
+		s.End()
+		tp.Shutdown(context.Background())
+	}
+	out, err := c.stop()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out, "1 spans accepted") || !strings.Contains(out, "1 refused") {
+		t.Errorf("collect printed %q; want 1 span accepted, 1 request refused", out)
+	}
+}
