@@ -15,34 +15,6 @@ import (
 // keeps the page fast over millions of spans.
 const DefaultSample = 2000
 
-// AverageTrace describes what typically happens inside one operation: its
-// phases (the descendants of its span in the same trace) grouped by name.
-type AverageTrace struct {
-	// Operations is how many operations the phases are computed from: the
-	// most recent ones in the window, at most the sample size.
-	Operations int `json:"operations"`
-	// Total is how many operations there are in the window.
-	Total int64 `json:"total"`
-	// Phases are in order of their typical start.
-	Phases []Phase `json:"phases"`
-}
-
-// Phase aggregates the descendants of the same name.
-type Phase struct {
-	Name string `json:"name"`
-	// StartMs and EndMs are the medians of the start and end offsets from
-	// the operation's start.
-	StartMs float64 `json:"start_ms"`
-	EndMs   float64 `json:"end_ms"`
-	// DurationMs is over every occurrence (a phase may occur several
-	// times in one operation, such as a retry).
-	DurationMs *Percentiles `json:"duration_ms"`
-	// Occurrences counts them.
-	Occurrences int64 `json:"occurrences"`
-	// InPercent is the share of the operations with at least one.
-	InPercent float64 `json:"in_percent"`
-}
-
 // maxPhases bounds the phases listed: the most common ones are kept.
 const maxPhases = 100
 
@@ -53,8 +25,8 @@ type sampled struct {
 }
 
 // averageTrace computes the average trace of op over the most recent
-// v.sample operations of q.
-func (v *Viewer) averageTrace(ctx context.Context, op string, q Query, match func(string, string) bool, total int64) (*AverageTrace, error) {
+// v.sample operations that pass flt.
+func (v *Viewer) averageTrace(ctx context.Context, op string, flt *filter, total int64) (*AverageTrace, error) {
 	avg := &AverageTrace{Total: total, Phases: []Phase{}}
 	if total == 0 {
 		return avg, nil
@@ -66,7 +38,7 @@ func (v *Viewer) averageTrace(ctx context.Context, op string, q Query, match fun
 	seen := make(map[spanKey]struct{})
 	for _, f := range v.files {
 		var err error
-		if ops, err = f.recentOps(ctx, op, q, match, v.sample, seen, ops, local); err != nil {
+		if ops, err = f.recentOps(ctx, op, flt, v.sample, seen, ops, local); err != nil {
 			return nil, err
 		}
 	}
@@ -160,11 +132,12 @@ func (v *Viewer) averageTrace(ctx context.Context, op string, q Query, match fun
 	return avg, nil
 }
 
-// recentOps appends to dst up to n of f's operations op in q, newest
+// recentOps appends to dst up to n of f's operations op that pass flt, newest
 // first, reading the operation index backwards and stopping early. With
 // local, their keys hold the trace's row id (see rowKey).
-func (f *file) recentOps(ctx context.Context, op string, q Query, match func(string, string) bool, n int, seen map[spanKey]struct{}, dst []sampled, local bool) ([]sampled, error) {
-	where, args := opFilterSQL(op, q)
+func (f *file) recentOps(ctx context.Context, op string, flt *filter, n int, seen map[spanKey]struct{}, dst []sampled, local bool) ([]sampled, error) {
+	where, args := flt.where(op)
+	keep := flt.rowTest()
 	trace := "(SELECT trace_id FROM traces WHERE traces.id = spans.trace)"
 	if local {
 		trace = "trace"
@@ -188,7 +161,7 @@ func (f *file) recentOps(ctx context.Context, op string, q Query, match func(str
 		if err := rows.Scan(dest...); err != nil {
 			return dst, fmt.Errorf("sample %s spans of %s: %w", op, f.path, err)
 		}
-		if match != nil && !match(deref(topic), deref(glob)) {
+		if keep != nil && !keep(orEmpty(topic), orEmpty(glob)) {
 			continue
 		}
 		if local {
@@ -209,7 +182,8 @@ func (f *file) recentOps(ctx context.Context, op string, q Query, match func(str
 	return dst, nil
 }
 
-func deref(s *string) string {
+// orEmpty returns *s, "" for a NULL column.
+func orEmpty(s *string) string {
 	if s == nil {
 		return ""
 	}

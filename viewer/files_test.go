@@ -234,7 +234,7 @@ func TestSummary_DuringWriteTransaction(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if _, err := conn.ExecContext(ctx, "UPDATE meta SET value = 99 WHERE key = 'dropped_spans'"); err != nil {
+	if _, err := conn.ExecContext(ctx, "UPDATE meta SET value = 99 WHERE key = ?", schema.MetaDroppedSpans); err != nil {
 		t.Fatal(err)
 	}
 	t0 := time.Now()

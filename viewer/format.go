@@ -12,26 +12,18 @@ import (
 
 // fmtCount writes n with thousands separators: 1,204.
 func fmtCount[T int | int64 | uint64](n T) string {
-	neg := n < 0
-	s := strconv.FormatUint(uint64(absInt(int64(n), neg, uint64(n))), 10)
+	digits, neg := strings.CutPrefix(fmt.Sprint(n), "-")
 	var b strings.Builder
 	if neg {
 		b.WriteByte('-')
 	}
-	for i, c := range s {
-		if i > 0 && (len(s)-i)%3 == 0 {
+	for i, c := range digits {
+		if i > 0 && (len(digits)-i)%3 == 0 {
 			b.WriteByte(',')
 		}
 		b.WriteRune(c)
 	}
 	return b.String()
-}
-
-func absInt(n int64, neg bool, u uint64) uint64 {
-	if !neg {
-		return u
-	}
-	return uint64(-(n + 1)) + 1
 }
 
 // fmtMs writes a duration given in milliseconds with two or three
@@ -49,20 +41,20 @@ func fmtMs(ms float64) string {
 	case ms == 0:
 		return "0 ms"
 	case ms < 1000:
-		return neg + sig(ms) + " ms"
+		return neg + significant(ms) + " ms"
 	case ms < 60_000:
-		return neg + sig(ms/1000) + " s"
+		return neg + significant(ms/1000) + " s"
 	case ms < 3_600_000:
-		return neg + sig(ms/60_000) + " min"
+		return neg + significant(ms/60_000) + " min"
 	case ms < 86_400_000:
-		return neg + sig(ms/3_600_000) + " h"
+		return neg + significant(ms/3_600_000) + " h"
 	}
-	return neg + sig(ms/86_400_000) + " d"
+	return neg + significant(ms/86_400_000) + " d"
 }
 
-// sig writes f (positive) with two significant digits below 10 and no
+// significant writes f (positive) with two significant digits below 10 and no
 // decimals above.
-func sig(f float64) string {
+func significant(f float64) string {
 	switch {
 	case f < 0.01:
 		return strconv.FormatFloat(f, 'g', 2, 64)

@@ -19,57 +19,24 @@ import (
 var pageFS embed.FS
 
 // pageTemplate is parsed once, at start-up: a broken template fails every
-// test and the first run, not a user's request.
+// test and the first run, not a user's request. Each function takes the
+// type its values have in the model.
 var pageTemplate = template.Must(template.New("page.html").Funcs(template.FuncMap{
-	"count":      func(n any) string { return countAny(n) },
+	"count":      fmtCount[int64],
+	"countInt":   fmtCount[int],
 	"ms":         fmtMs,
 	"exactMs":    exactMs,
-	"bytes":      func(n any) string { return fmtBytes(toFloat(n)) },
-	"exactBytes": exactBytesAny,
+	"bytes":      fmtBytes,
+	"sumBytes":   func(n uint64) string { return fmtBytes(float64(n)) },
+	"fileBytes":  func(n int64) string { return fmtBytes(float64(n)) },
+	"exactBytes": exactBytes,
 	"percent":    fmtPercent,
-	"f":          func(f float64) string { return strconv.FormatFloat(f, 'f', 1, 64) },
 	"opLabel":    opLabel,
 	"pcts":       func() []string { return percentileNames[:] },
 	"time":       func(t time.Time) string { return t.Format("2006-01-02 15:04:05.000 MST") },
 	"exactTime":  func(t time.Time) string { return t.Format(time.RFC3339Nano) },
 	"age":        fmtAge,
 }).ParseFS(pageFS, "page.html"))
-
-func countAny(n any) string {
-	switch x := n.(type) {
-	case int:
-		return fmtCount(x)
-	case int64:
-		return fmtCount(x)
-	case uint64:
-		return fmtCount(x)
-	}
-	return fmt.Sprint(n)
-}
-
-func exactBytesAny(n any) string {
-	switch x := n.(type) {
-	case uint64:
-		return strconv.FormatUint(x, 10) + " bytes"
-	case int64:
-		return strconv.FormatInt(x, 10) + " bytes"
-	}
-	return exactBytes(toFloat(n))
-}
-
-func toFloat(n any) float64 {
-	switch x := n.(type) {
-	case float64:
-		return x
-	case int64:
-		return float64(x)
-	case uint64:
-		return float64(x)
-	case int:
-		return float64(x)
-	}
-	return math.NaN()
-}
 
 // opLabel is how the page names an operation.
 func opLabel(op string) string {
@@ -98,7 +65,7 @@ func opLabel(op string) string {
 type pageModel struct {
 	Error   string
 	Form    formModel
-	S       *Summary
+	Summary *Summary
 	Ops     []opModel
 	Avg     []avgModel
 	Sizes   []sizeModel
@@ -182,7 +149,7 @@ func (v *Viewer) renderPage(ctx context.Context, params url.Values) ([]byte, err
 		m.Error = pe.Error()
 	}
 	var buf bytes.Buffer
-	if err = pageTemplate.Execute(&buf, m); err != nil {
+	if err = pageTemplate.ExecuteTemplate(&buf, "page", m); err != nil {
 		return nil, fmt.Errorf("viewer: render page: %w", err)
 	}
 	if pe != nil {
@@ -208,11 +175,12 @@ func (v *Viewer) fillPage(ctx context.Context, m *pageModel, q Query, params url
 		}
 		traceID = id.String()
 	}
-	s, err := v.summarize(ctx, q)
+	flt := newFilter(q)
+	s, err := v.summarize(ctx, q, flt)
 	if err != nil {
 		return err
 	}
-	m.S = s
+	m.Summary = s
 	m.Self = q.values()
 	if m.Token != "" {
 		m.Self.Set(TokenParam, m.Token)
@@ -227,7 +195,7 @@ func (v *Viewer) fillPage(ctx context.Context, m *pageModel, q Query, params url
 		o := s.Operations[op]
 		m.Sizes = append(m.Sizes, sizeModel{Label: opLabel(op), Operation: o, Chart: sizeChart(o.BySize)})
 	}
-	if m.Traces, err = v.listTraces(ctx, q, offset, DefaultTraceLimit); err != nil {
+	if m.Traces, err = v.listTraces(ctx, flt, q.Location, offset, DefaultTraceLimit); err != nil {
 		return err
 	}
 	if m.Traces.More {

@@ -27,38 +27,15 @@ const (
 	maxTraceSpans = 10_000
 )
 
-// TraceList is a page of the traces with an operation in the window that
-// matches the filters, most recent operation first.
-type TraceList struct {
-	Traces []TraceItem `json:"traces"`
-	Offset int         `json:"offset"`
-	Limit  int         `json:"limit"`
-	// More is true when there are traces after this page.
-	More bool `json:"more"`
-}
-
-// TraceItem is one trace of the list, described by its most recent
-// matching operation.
-type TraceItem struct {
-	TraceID     string    `json:"trace_id"`
-	Start       time.Time `json:"start"`
-	Op          string    `json:"op"`
-	Name        string    `json:"name"`
-	Topic       string    `json:"topic"`
-	Broadcaster string    `json:"broadcaster"`
-	DurationMs  float64   `json:"duration_ms"`
-}
-
 // listTraces returns the page [offset, offset+limit) of q's traces.
-func (v *Viewer) listTraces(ctx context.Context, q Query, offset, limit int) (*TraceList, error) {
+func (v *Viewer) listTraces(ctx context.Context, flt *filter, loc *time.Location, offset, limit int) (*TraceList, error) {
 	want := offset + limit + 1 // one more tells whether there is a next page
-	match := q.matcher()
 	best := make(map[string]TraceItem)
 	for _, f := range v.files {
 		// Each file's own top `want` traces hold the global top `want`:
 		// a trace ranks no better globally than in the file of its newest
 		// operation.
-		if err := f.recentTraces(ctx, q, match, want, best); err != nil {
+		if err := f.recentTraces(ctx, flt, want, best); err != nil {
 			return nil, err
 		}
 	}
@@ -76,37 +53,28 @@ func (v *Viewer) listTraces(ctx context.Context, q Query, offset, limit int) (*T
 		l.More = len(items) > end
 	}
 	for i := range l.Traces {
-		l.Traces[i].Start = l.Traces[i].Start.In(q.Location)
+		l.Traces[i].Start = l.Traces[i].Start.In(loc)
 	}
 	return l, nil
 }
 
-func (f *file) recentTraces(ctx context.Context, q Query, match func(string, string) bool, want int, best map[string]TraceItem) error {
+func (f *file) recentTraces(ctx context.Context, flt *filter, want int, best map[string]TraceItem) error {
 	// One walk of the operation index per operation, newest first: each
 	// stops after want traces, so the list costs the same on any file size.
 	for _, op := range schema.Operations {
-		if err := f.recentTracesOf(ctx, op, q, match, want, best); err != nil {
+		if err := f.recentTracesOf(ctx, op, flt, want, best); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func (f *file) recentTracesOf(ctx context.Context, op string, q Query, match func(string, string) bool, want int, best map[string]TraceItem) error {
-	lo, hi := q.bounds()
+func (f *file) recentTracesOf(ctx context.Context, op string, flt *filter, want int, best map[string]TraceItem) error {
+	where, args := flt.where(op)
 	query := `SELECT lower(hex((SELECT trace_id FROM traces WHERE traces.id = spans.trace))), name, op, topic, glob, broadcaster, start_ns, end_ns
 FROM spans INDEXED BY spans_by_op
-WHERE op = ? AND start_ns >= ? AND start_ns < ?`
-	args := []any{op, lo, hi}
-	if q.Broadcaster != "" {
-		query += " AND broadcaster = ?"
-		args = append(args, q.Broadcaster)
-	}
-	if q.Topic != "" {
-		query += " AND topic = ?"
-		args = append(args, q.Topic)
-	}
-	query += " ORDER BY start_ns DESC"
+WHERE ` + where + " ORDER BY start_ns DESC"
+	keep := flt.rowTest()
 	rows, err := f.db.QueryContext(ctx, query, args...)
 	if err != nil {
 		return fmt.Errorf("list traces of %s: %w", f.path, err)
@@ -120,7 +88,7 @@ WHERE op = ? AND start_ns >= ? AND start_ns < ?`
 		if err := rows.Scan(&it.TraceID, &it.Name, &it.Op, &topic, &glob, &broadcaster, &start, &end); err != nil {
 			return fmt.Errorf("list traces of %s: %w", f.path, err)
 		}
-		if match != nil && !match(deref(topic), deref(glob)) {
+		if keep != nil && !keep(orEmpty(topic), orEmpty(glob)) {
 			continue
 		}
 		if mine[it.TraceID] {
@@ -128,7 +96,7 @@ WHERE op = ? AND start_ns >= ? AND start_ns < ?`
 		}
 		mine[it.TraceID] = true
 		it.Start = time.Unix(0, start)
-		it.Topic, it.Broadcaster = deref(topic), deref(broadcaster)
+		it.Topic, it.Broadcaster = orEmpty(topic), orEmpty(broadcaster)
 		it.DurationMs = nsToMs(end - start)
 		if old, ok := best[it.TraceID]; !ok || it.Start.After(old.Start) {
 			best[it.TraceID] = it
@@ -138,63 +106,6 @@ WHERE op = ? AND start_ns >= ? AND start_ns < ?`
 		return fmt.Errorf("list traces of %s: %w", f.path, err)
 	}
 	return nil
-}
-
-// TraceDetail is every span of one trace from all files, stitched into
-// one tree by parent ids and listed depth first in start order.
-type TraceDetail struct {
-	TraceID    string     `json:"trace_id"`
-	Start      time.Time  `json:"start"`
-	DurationMs float64    `json:"duration_ms"`
-	Spans      []SpanView `json:"spans"`
-	// Truncated is true when the trace had more spans than are shown.
-	Truncated bool `json:"truncated"`
-}
-
-// SpanView is one span of a TraceDetail.
-type SpanView struct {
-	SpanID       string `json:"span_id"`
-	ParentSpanID string `json:"parent_span_id,omitempty"`
-	ParentRemote bool   `json:"parent_remote"`
-	// ParentMissing is true when the parent is in none of the files.
-	ParentMissing bool        `json:"parent_missing"`
-	Depth         int         `json:"depth"`
-	Name          string      `json:"name"`
-	Kind          string      `json:"kind"`
-	Status        string      `json:"status"`
-	StatusMessage string      `json:"status_message,omitempty"`
-	Start         time.Time   `json:"start"`
-	OffsetMs      float64     `json:"offset_ms"`
-	DurationMs    float64     `json:"duration_ms"`
-	Op            string      `json:"op,omitempty"`
-	Service       string      `json:"service"`
-	Scope         string      `json:"scope"`
-	File          string      `json:"file"`
-	Attributes    []KeyValue  `json:"attributes"`
-	Events        []EventView `json:"events"`
-	Links         []LinkView  `json:"links"`
-}
-
-// KeyValue is an attribute with its value as text.
-type KeyValue struct {
-	Key   string `json:"key"`
-	Value string `json:"value"`
-	Type  string `json:"type"`
-}
-
-// EventView is a span event.
-type EventView struct {
-	Name       string     `json:"name"`
-	Time       time.Time  `json:"time"`
-	OffsetMs   float64    `json:"offset_ms"`
-	Attributes []KeyValue `json:"attributes"`
-}
-
-// LinkView is a span link.
-type LinkView struct {
-	TraceID    string     `json:"trace_id"`
-	SpanID     string     `json:"span_id"`
-	Attributes []KeyValue `json:"attributes"`
 }
 
 // parseTraceID accepts 32 hex digits of a valid (non-zero) trace id.

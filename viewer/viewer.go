@@ -147,7 +147,7 @@ func (v *Viewer) serveSummary(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	s, err := v.summarize(c.Request().Context(), q)
+	s, err := v.summarize(c.Request().Context(), q, newFilter(q))
 	if err != nil {
 		return err
 	}
@@ -170,7 +170,7 @@ func (v *Viewer) serveTraces(c echo.Context) error {
 	if offset+limit > maxTraceOffset {
 		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("bad offset %d: want offset+limit at most %d; narrow the window instead", offset, maxTraceOffset))
 	}
-	l, err := v.listTraces(c.Request().Context(), q, offset, limit)
+	l, err := v.listTraces(c.Request().Context(), newFilter(q), q.Location, offset, limit)
 	if err != nil {
 		return err
 	}
@@ -229,7 +229,7 @@ func (v *Viewer) Summary(ctx context.Context, params url.Values) (*Summary, erro
 	if err != nil {
 		return nil, err
 	}
-	return v.summarize(ctx, q)
+	return v.summarize(ctx, q, newFilter(q))
 }
 
 // WritePage writes the page for params (the parameters of the page, trace

@@ -202,9 +202,6 @@ func (q Query) bounds() (lo, hi int64) {
 	return lo, q.Until.UnixNano()
 }
 
-// filtered reports whether any filter is set.
-func (q Query) filtered() bool { return q.Broadcaster != "" || q.Topic != "" || q.Glob != "" }
-
 // values returns the parameters that reproduce q, for links.
 func (q Query) values() url.Values {
 	v := url.Values{}

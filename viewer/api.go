@@ -1,0 +1,239 @@
+package viewer
+
+import "time"
+
+// The JSON API's answers: /api/summary answers a Summary,
+// /api/traces a TraceList and /api/traces/:trace_id a TraceDetail. The
+// page and the terminal summary show the same values.
+
+// Summary is the answer of /api/summary: every aggregate of the window and
+// filters, over all the viewer's files.
+type Summary struct {
+	// Since and Until are the window; with since=beginning, Since is the
+	// start of the oldest span stored (Until when there is none).
+	Since time.Time `json:"since"`
+	Until time.Time `json:"until"`
+	// Now is the instant the named times and since_most_recent_ms count
+	// from.
+	Now time.Time `json:"now"`
+	// TZ is the zone of the named instants.
+	TZ string `json:"tz"`
+	// Filters echoes the filters in force.
+	Filters Filters `json:"filters"`
+	// Spans counts every stored span whose start is in the window, before
+	// the filters (phases included).
+	Spans int64 `json:"spans"`
+	// Dropped is the exporters' count of spans they never wrote (queue
+	// full), and Failed of spans whose write failed, summed over the files
+	// for their whole life, not only the window.
+	Dropped int64 `json:"dropped"`
+	Failed  int64 `json:"failed"`
+	// Broadcasters counts the distinct broadcasters of the notifies in the
+	// window.
+	Broadcasters int `json:"broadcasters"`
+	// Operations has one entry for each of schema.Operations, always.
+	Operations map[string]*Operation `json:"operations"`
+	// AverageTrace has "notify" and "receive".
+	AverageTrace map[string]*AverageTrace `json:"average_trace"`
+	// Files describes each file read.
+	Files []FileSummary `json:"files"`
+}
+
+// Filters are the operation filters of a query; "" means any.
+type Filters struct {
+	Broadcaster string `json:"broadcaster"`
+	Topic       string `json:"topic"`
+	Glob        string `json:"glob"`
+}
+
+// FileSummary describes one trace file.
+type FileSummary struct {
+	Path string `json:"path"`
+	// Spans is every span stored, in or out of the window.
+	Spans   int64 `json:"spans"`
+	Dropped int64 `json:"dropped"`
+	Failed  int64 `json:"failed"`
+	// Oldest and Newest are the earliest and latest span starts stored;
+	// absent for an empty file.
+	Oldest *time.Time `json:"oldest,omitempty"`
+	Newest *time.Time `json:"newest,omitempty"`
+	// Bytes is the size of the file's pages (its WAL aside).
+	Bytes int64 `json:"bytes"`
+	// Retention is what the file's exporter keeps: spans older than the
+	// max age or beyond the max size are deleted, so Oldest is the oldest
+	// span kept. Absent when the exporter recorded none.
+	Retention *Retention `json:"retention,omitempty"`
+}
+
+// Operation aggregates the spans of one pub/sub operation in the window.
+type Operation struct {
+	Count int64 `json:"count"`
+	// Bytes sums the meaningful bytes; it saturates at 2^64-1.
+	Bytes uint64 `json:"bytes"`
+	// SinceMostRecentMs is the time from the latest start to Now; nil when
+	// there is none in the window.
+	SinceMostRecentMs *float64 `json:"since_most_recent_ms"`
+	// DurationMs is over every span; SizeBytes over the spans that carry a
+	// size. Nil when there is nothing to take percentiles of.
+	DurationMs *Percentiles `json:"duration_ms"`
+	SizeBytes  *Percentiles `json:"size_bytes"`
+	// BySubscribers groups the spans that carry lonelytrace.subscribers.
+	BySubscribers []SubscriberGroup `json:"by_subscribers"`
+	// BySize lists every bucket from "below 1" up to the largest non-empty
+	// one; empty when no span carries a size.
+	BySize []SizeBucket `json:"by_size"`
+	// Stateless holds spans without lonelytrace.stateful or with false.
+	Stateless Split `json:"stateless"`
+	Stateful  Split `json:"stateful"`
+	// Histogram counts durations in power-of-two bins of microseconds,
+	// from the minimum's bin to the maximum's.
+	Histogram []HistogramBin `json:"histogram"`
+}
+
+// SubscriberGroup aggregates the spans that reached the same number of
+// subscribers.
+type SubscriberGroup struct {
+	Subscribers int64        `json:"subscribers"`
+	Count       int64        `json:"count"`
+	DurationMs  *Percentiles `json:"duration_ms"`
+}
+
+// SizeBucket counts the sizes in [Below/2, Below) ("below 1" holds 0).
+type SizeBucket struct {
+	Below string `json:"below"`
+	Count int64  `json:"count"`
+}
+
+// Split counts the operations of one connection style.
+type Split struct {
+	Count int64  `json:"count"`
+	Bytes uint64 `json:"bytes"`
+}
+
+// HistogramBin counts durations in [FromMs, BelowMs).
+type HistogramBin struct {
+	FromMs  float64 `json:"from_ms"`
+	BelowMs float64 `json:"below_ms"`
+	Count   int64   `json:"count"`
+}
+
+// Retention is what a file's exporter keeps, as it last recorded it in
+// the file's meta table.
+type Retention struct {
+	// MaxAgeNs is how long spans are kept, in nanoseconds; 0 for ever.
+	MaxAgeNs int64 `json:"max_age_ns"`
+	// MaxBytes is the most bytes the file may take; 0 for no limit.
+	MaxBytes int64 `json:"max_bytes"`
+	// DeletedSpans counts the spans retention deleted over the file's life.
+	DeletedSpans int64 `json:"deleted_spans"`
+}
+
+// MaxAge is MaxAgeNs as a duration.
+func (r *Retention) MaxAge() time.Duration { return time.Duration(r.MaxAgeNs) }
+
+// AverageTrace describes what typically happens inside one operation: its
+// phases (the descendants of its span in the same trace) grouped by name.
+type AverageTrace struct {
+	// Operations is how many operations the phases are computed from: the
+	// most recent ones in the window, at most the sample size.
+	Operations int `json:"operations"`
+	// Total is how many operations there are in the window.
+	Total int64 `json:"total"`
+	// Phases are in order of their typical start.
+	Phases []Phase `json:"phases"`
+}
+
+// Phase aggregates the descendants of the same name.
+type Phase struct {
+	Name string `json:"name"`
+	// StartMs and EndMs are the medians of the start and end offsets from
+	// the operation's start.
+	StartMs float64 `json:"start_ms"`
+	EndMs   float64 `json:"end_ms"`
+	// DurationMs is over every occurrence (a phase may occur several
+	// times in one operation, such as a retry).
+	DurationMs *Percentiles `json:"duration_ms"`
+	// Occurrences counts them.
+	Occurrences int64 `json:"occurrences"`
+	// InPercent is the share of the operations with at least one.
+	InPercent float64 `json:"in_percent"`
+}
+
+// TraceList is a page of the traces with an operation in the window that
+// matches the filters, most recent operation first.
+type TraceList struct {
+	Traces []TraceItem `json:"traces"`
+	Offset int         `json:"offset"`
+	Limit  int         `json:"limit"`
+	// More is true when there are traces after this page.
+	More bool `json:"more"`
+}
+
+// TraceItem is one trace of the list, described by its most recent
+// matching operation.
+type TraceItem struct {
+	TraceID     string    `json:"trace_id"`
+	Start       time.Time `json:"start"`
+	Op          string    `json:"op"`
+	Name        string    `json:"name"`
+	Topic       string    `json:"topic"`
+	Broadcaster string    `json:"broadcaster"`
+	DurationMs  float64   `json:"duration_ms"`
+}
+
+// TraceDetail is every span of one trace from all files, stitched into
+// one tree by parent ids and listed depth first in start order.
+type TraceDetail struct {
+	TraceID    string     `json:"trace_id"`
+	Start      time.Time  `json:"start"`
+	DurationMs float64    `json:"duration_ms"`
+	Spans      []SpanView `json:"spans"`
+	// Truncated is true when the trace had more spans than are shown.
+	Truncated bool `json:"truncated"`
+}
+
+// SpanView is one span of a TraceDetail.
+type SpanView struct {
+	SpanID       string `json:"span_id"`
+	ParentSpanID string `json:"parent_span_id,omitempty"`
+	ParentRemote bool   `json:"parent_remote"`
+	// ParentMissing is true when the parent is in none of the files.
+	ParentMissing bool        `json:"parent_missing"`
+	Depth         int         `json:"depth"`
+	Name          string      `json:"name"`
+	Kind          string      `json:"kind"`
+	Status        string      `json:"status"`
+	StatusMessage string      `json:"status_message,omitempty"`
+	Start         time.Time   `json:"start"`
+	OffsetMs      float64     `json:"offset_ms"`
+	DurationMs    float64     `json:"duration_ms"`
+	Op            string      `json:"op,omitempty"`
+	Service       string      `json:"service"`
+	Scope         string      `json:"scope"`
+	File          string      `json:"file"`
+	Attributes    []KeyValue  `json:"attributes"`
+	Events        []EventView `json:"events"`
+	Links         []LinkView  `json:"links"`
+}
+
+// KeyValue is an attribute with its value as text.
+type KeyValue struct {
+	Key   string `json:"key"`
+	Value string `json:"value"`
+	Type  string `json:"type"`
+}
+
+// EventView is a span event.
+type EventView struct {
+	Name       string     `json:"name"`
+	Time       time.Time  `json:"time"`
+	OffsetMs   float64    `json:"offset_ms"`
+	Attributes []KeyValue `json:"attributes"`
+}
+
+// LinkView is a span link.
+type LinkView struct {
+	TraceID    string     `json:"trace_id"`
+	SpanID     string     `json:"span_id"`
+	Attributes []KeyValue `json:"attributes"`
+}

@@ -1,0 +1,154 @@
+package viewer
+
+import "strings"
+
+// filter is the window and the operation filters of one request, built
+// once from the parsed Query. Each filter's rule is written once, as a
+// method on one column's value; the rules have an SQL form (where), for
+// the queries that walk the operation index, and a Go form, for what SQL
+// cannot judge (the glob) and for the spans the operation cache holds
+// (rowTest and spanTest apply the same rules to strings and to the cache's
+// numbered strings).
+//
+// To add a filter: a field set in newFilter, its rule as a method, its
+// clause in where when SQL can judge it, its test in keep and spanTest,
+// and its echo in echo (and its parameter in ParseQuery).
+type filter struct {
+	// since and until are the window in Unix ns: a span is in it when its
+	// start is in [since, until).
+	since, until int64
+	// broadcaster and topic keep the spans whose column equals them; ""
+	// keeps all.
+	broadcaster, topic string
+	// glob keeps the spans whose topic it matches, and the glob
+	// subscriptions to that very pattern; "" keeps all. pattern is glob
+	// compiled.
+	glob    string
+	pattern glob
+}
+
+// newFilter returns the filter of q.
+func newFilter(q Query) *filter {
+	f := &filter{broadcaster: q.Broadcaster, topic: q.Topic, glob: q.Glob}
+	f.since, f.until = q.bounds()
+	if f.glob != "" {
+		f.pattern = compileGlob(f.glob)
+	}
+	return f
+}
+
+// echo returns the filters as the API reports them.
+func (f *filter) echo() Filters {
+	return Filters{Broadcaster: f.broadcaster, Topic: f.topic, Glob: f.glob}
+}
+
+// none reports whether f keeps every span of its window.
+func (f *filter) none() bool { return f.broadcaster == "" && f.topic == "" && f.glob == "" }
+
+// needsTopics reports whether the Go form reads topic and glob.
+func (f *filter) needsTopics() bool { return f.topic != "" || f.glob != "" }
+
+// The rules, one per filter, on the column values of a span.
+
+// inWindow reports whether a span that starts at start is in the window.
+func (f *filter) inWindow(start int64) bool { return start >= f.since && start < f.until }
+
+func (f *filter) broadcasterOK(broadcaster string) bool {
+	return f.broadcaster == "" || broadcaster == f.broadcaster
+}
+
+func (f *filter) topicOK(topic string) bool { return f.topic == "" || topic == f.topic }
+
+// isPattern and topicMatches are the two halves of the glob's rule: a
+// span passes when its own pattern is the glob or its topic matches it.
+func (f *filter) isPattern(glob string) bool { return glob == f.glob }
+
+func (f *filter) topicMatches(topic string) bool { return f.pattern.match([]rune(topic)) }
+
+// keep is the Go form on a span's strings, the window aside.
+func (f *filter) keep(broadcaster, topic, glob string) bool {
+	return f.broadcasterOK(broadcaster) && f.topicOK(topic) &&
+		(f.glob == "" || f.isPattern(glob) || f.topicMatches(topic))
+}
+
+// where returns the WHERE clause and arguments of the queries over the
+// operation spans of op: the operation, the window and what SQL can judge
+// of the filters. Rows that pass it still go through rowTest.
+func (f *filter) where(op string) (string, []any) {
+	var b strings.Builder
+	b.WriteString("op = ? AND start_ns >= ? AND start_ns < ?")
+	args := []any{op, f.since, f.until}
+	if f.broadcaster != "" {
+		b.WriteString(" AND broadcaster = ?")
+		args = append(args, f.broadcaster)
+	}
+	if f.topic != "" {
+		b.WriteString(" AND topic = ?")
+		args = append(args, f.topic)
+	}
+	return b.String(), args
+}
+
+// rowTest returns the Go form for the rows where selects, by their topic
+// and glob: what where leaves out. It is nil when where judges it all.
+// Matches are remembered per topic, as a window holds few distinct topics
+// and many spans.
+func (f *filter) rowTest() func(topic, glob string) bool {
+	if f.glob == "" {
+		return nil
+	}
+	matches := make(map[string]bool)
+	return func(topic, glob string) bool {
+		if f.isPattern(glob) {
+			return true
+		}
+		m, ok := matches[topic]
+		if !ok {
+			m = f.topicMatches(topic)
+			if len(matches) < 100_000 {
+				matches[topic] = m
+			}
+		}
+		return m
+	}
+}
+
+// spanTest returns the Go form on cached operation spans whose strings
+// are numbered in strs, the window aside; nil when f keeps every span.
+// Each rule is applied once per string.
+func (f *filter) spanTest(strs []string) func(*opSpan) bool {
+	if f.none() {
+		return nil
+	}
+	broadcasterOK := newStringMemo(strs, f.broadcasterOK)
+	topicOK := newStringMemo(strs, f.topicOK)
+	isPattern := newStringMemo(strs, f.isPattern)
+	topicMatches := newStringMemo(strs, f.topicMatches)
+	return func(o *opSpan) bool {
+		return broadcasterOK.test(o.broadcaster) && topicOK.test(o.topic) &&
+			(f.glob == "" || isPattern.test(o.glob) || topicMatches.test(o.topic))
+	}
+}
+
+// stringMemo remembers a rule's answer for each string of a table.
+type stringMemo struct {
+	strs    []string
+	rule    func(string) bool
+	answers []int8 // 0 not asked yet, 1 true, -1 false
+}
+
+func newStringMemo(strs []string, rule func(string) bool) *stringMemo {
+	return &stringMemo{strs: strs, rule: rule, answers: make([]int8, len(strs))}
+}
+
+func (m *stringMemo) test(id uint32) bool {
+	a := m.answers[id]
+	if a == 0 {
+		a = -1
+		if m.rule(m.strs[id]) {
+			a = 1
+		}
+		m.answers[id] = a
+	}
+	return a == 1
+}
