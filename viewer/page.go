@@ -230,6 +230,28 @@ func (m *pageModel) link(key, value string) template.URL {
 	return template.URL("?" + vals.Encode())
 }
 
+// Door links a number on the page to the operations behind it: the page's
+// trace list with the current window, filters and token, and the search
+// parameters kv (pairs of name and value, replacing those of the same
+// name; an empty value removes one). Every number the page shows is a
+// door, so that a user who sees a bad one can get to its traces.
+func (m *pageModel) Door(kv ...string) template.URL {
+	vals := url.Values{}
+	for k, vs := range m.Self {
+		vals[k] = vs
+	}
+	vals.Del("offset")
+	vals.Del("trace")
+	for i := 0; i+1 < len(kv); i += 2 {
+		if kv[i+1] == "" {
+			vals.Del(kv[i])
+			continue
+		}
+		vals.Set(kv[i], kv[i+1])
+	}
+	return template.URL("?" + vals.Encode() + "#traces")
+}
+
 // TraceLink is used by the template to link a trace with the current
 // window and filters.
 func (m *pageModel) TraceLink(id string) template.URL {
