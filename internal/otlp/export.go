@@ -19,9 +19,9 @@ const tracesPerWrite = 256
 
 // Export writes every trace that sel selects in any of files to w,
 // whole: the spans of the trace from every file, a span that sits in
-// several files once. Traces go in order of trace id and the spans of a trace in order
-// of start and span id, so that the same spans always give the same
-// bytes. It returns the numbers of traces and spans written. It does not
+// several files once. Traces go in order of trace id and the spans of a
+// trace in order of start and span id, so that the same spans always
+// give the same bytes. It returns the numbers of traces and spans written. It does not
 // Close w.
 func Export(ctx context.Context, files []string, sel schema.TraceSelection, w *Writer) (traces, spans int, err error) {
 	readers := make([]*schema.Reader, len(files))
