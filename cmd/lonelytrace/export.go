@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/lonelytrace/lonelytrace/internal/otlp"
+	"github.com/lonelytrace/lonelytrace/schema"
 	"github.com/lonelytrace/lonelytrace/viewer"
 )
 
@@ -18,12 +19,15 @@ var exportCommand = command{
 	name:    "export",
 	args:    "FILE...",
 	summary: "write the traces that match the window and filters as OTLP",
-	help: `Writes whole traces (every span of each file with a matching trace id)
-from every file, as one OTLP/JSON ExportTraceServiceRequest (otlp-json),
-one request per line (otlp-jsonl, as the collector's file exporter writes
-them) or OTLP protobuf (otlp-proto). Without -since, every trace since the
-beginning. Traces are written in trace-id order, spans in start order, so
-the same spans always give the same bytes.`,
+	help: `Writes the traces that the window and filters select, whole (every span
+of every file with a selected trace id), as one OTLP/JSON
+ExportTraceServiceRequest (otlp-json), one request per line (otlp-jsonl,
+as the collector's file exporter writes them) or OTLP protobuf
+(otlp-proto). Without -since, the window starts at the beginning; without
+-until, it ends now. Traces are written in trace-id order, spans in start
+order, so the same spans always give the same bytes.
+
+` + selectionHelp,
 	flags: func(fs *flag.FlagSet) func(context.Context, []string, io.Writer) error {
 		format := fs.String("format", string(otlp.FormatJSON), "otlp-json, otlp-jsonl or otlp-proto")
 		out := fs.String("o", "-", "the file to write; - is standard output")
@@ -53,8 +57,7 @@ func exportFiles(ctx context.Context, files []string, format, out string, params
 	if err != nil {
 		return fmt.Errorf("export: %w", err)
 	}
-	sel := otlp.Selection{Since: q.Since, Until: q.Until, SinceBeginning: q.SinceBeginning,
-		Broadcaster: q.Broadcaster, Topic: q.Topic, Glob: q.Glob}
+	sel := traceSelection(q)
 
 	dst := stdout
 	if out != "-" {
@@ -85,4 +88,21 @@ func exportFiles(ctx context.Context, files []string, format, out string, params
 		fmt.Fprintf(stdout, "exported %d traces (%d spans) to %s\n", traces, spans, out)
 	}
 	return nil
+}
+
+// selectionHelp is the rule of schema.TraceSelection, for the help of
+// the commands that select traces.
+const selectionHelp = `A trace is selected when one of its spans starts in [since, until) and,
+with any of -broadcaster, -topic and -glob, that span is a pub/sub
+operation (a span with an op: notify, receive, subscribe_exact, ...; see
+schema/README.md) whose broadcaster equals -broadcaster, whose topic
+equals -topic, and whose topic matches the -glob pattern or whose own glob
+pattern (a glob subscription's) equals it. Patterns are fnmatch-style:
+* any run of characters, / included; ? one character; [seq] one character
+in seq, [!seq] one not in it. These are the viewer's filters.`
+
+// traceSelection returns the selection of q's window and filters.
+func traceSelection(q viewer.Query) schema.TraceSelection {
+	return schema.TraceSelection{Since: q.Since.UnixNano(), Until: q.Until.UnixNano(), SinceBeginning: q.SinceBeginning,
+		Broadcaster: q.Broadcaster, Topic: q.Topic, Glob: q.Glob}
 }
