@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/lonelytrace/lonelytrace/schema"
-	"github.com/lonelytrace/lonelytrace/viewer"
 )
 
 var copyCommand = command{
@@ -25,8 +24,8 @@ run on that private copy, never on SRC. DST must not exist (-f replaces
 it).
 
 With no window or filter flag, the copy holds every trace. With any, it
-holds the traces they select (the defaults of the others are the
-viewer's: since 24h-ago, until now), each whole: every span SRC holds
+holds the traces they select (without -since, from the beginning;
+without -until, until now), each whole: every span SRC holds
 with its trace id, with their resources and scopes. Attribute keys and
 meta (dropped and failed counts, retention) are copied as they are.
 
@@ -81,10 +80,9 @@ func copySelection(params map[string][]string) (*schema.TraceSelection, error) {
 	if len(params) == 0 {
 		return nil, nil
 	}
-	q, err := viewer.ParseQuery(params, time.Now(), time.Local)
+	sel, err := selectionOf(params)
 	if err != nil {
 		return nil, fmt.Errorf("copy: %w", err)
 	}
-	sel := traceSelection(q)
 	return &sel, nil
 }

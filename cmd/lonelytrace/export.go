@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"net/url"
 	"os"
 	"time"
@@ -49,15 +50,10 @@ func exportFiles(ctx context.Context, files []string, format, out string, params
 	if err != nil {
 		return fmt.Errorf("export: %w", err)
 	}
-	p := url.Values(params)
-	if p.Get("since") == "" {
-		p.Set("since", "beginning")
-	}
-	q, err := viewer.ParseQuery(p, time.Now(), time.Local)
+	sel, err := selectionOf(params)
 	if err != nil {
 		return fmt.Errorf("export: %w", err)
 	}
-	sel := traceSelection(q)
 
 	dst := stdout
 	if out != "-" {
@@ -101,8 +97,20 @@ pattern (a glob subscription's) equals it. Patterns are fnmatch-style:
 * any run of characters, / included; ? one character; [seq] one character
 in seq, [!seq] one not in it. These are the viewer's filters.`
 
-// traceSelection returns the selection of q's window and filters.
-func traceSelection(q viewer.Query) schema.TraceSelection {
+// selectionOf returns the selection of the window and filter flags in
+// params, parsed as the viewer parses its query, except that the window
+// starts at the beginning when -since is not given: a command that selects
+// traces from a file takes all of them unless told otherwise.
+func selectionOf(params map[string][]string) (schema.TraceSelection, error) {
+	p := url.Values(params)
+	if p.Get("since") == "" {
+		p = maps.Clone(p)
+		p.Set("since", "beginning")
+	}
+	q, err := viewer.ParseQuery(p, time.Now(), time.Local)
+	if err != nil {
+		return schema.TraceSelection{}, err
+	}
 	return schema.TraceSelection{Since: q.Since.UnixNano(), Until: q.Until.UnixNano(), SinceBeginning: q.SinceBeginning,
-		Broadcaster: q.Broadcaster, Topic: q.Topic, Glob: q.Glob}
+		Broadcaster: q.Broadcaster, Topic: q.Topic, Glob: q.Glob}, nil
 }
