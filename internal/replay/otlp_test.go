@@ -240,7 +240,7 @@ func spanLines(t *testing.T, td ptrace.Traces) []string {
 					"start": uint64(p.StartTimestamp()), "end": uint64(p.EndTimestamp()),
 					"status": []any{int(p.Status().Code()), p.Status().Message()}, "attrs": typedMap(p.Attributes()),
 					"dropped": []uint32{p.DroppedAttributesCount(), p.DroppedEventsCount(), p.DroppedLinksCount()},
-					"events": evs, "links": links,
+					"events":  evs, "links": links,
 				})
 				if err != nil {
 					t.Fatal(err)
