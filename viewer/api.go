@@ -160,17 +160,20 @@ type Phase struct {
 }
 
 // TraceList is a page of the traces with an operation in the window that
-// matches the filters, most recent operation first.
+// matches the filters and the search, in the search's order.
 type TraceList struct {
 	Traces []TraceItem `json:"traces"`
 	Offset int         `json:"offset"`
 	Limit  int         `json:"limit"`
+	// Sort is the order: "newest" (the operation's start, latest first)
+	// or "slowest" (its duration, longest first).
+	Sort string `json:"sort"`
 	// More is true when there are traces after this page.
 	More bool `json:"more"`
 }
 
-// TraceItem is one trace of the list, described by its most recent
-// matching operation.
+// TraceItem is one trace of the list, described by its first matching
+// operation in the list's order (its newest, or its slowest).
 type TraceItem struct {
 	TraceID     string    `json:"trace_id"`
 	Start       time.Time `json:"start"`
@@ -179,6 +182,10 @@ type TraceItem struct {
 	Topic       string    `json:"topic"`
 	Broadcaster string    `json:"broadcaster"`
 	DurationMs  float64   `json:"duration_ms"`
+	// Status is the operation span's: "ok", "error" or "unset".
+	Status string `json:"status"`
+	// Service is its resource's service.name.
+	Service string `json:"service"`
 }
 
 // TraceDetail is every span of one trace from all files, stitched into
@@ -214,6 +221,33 @@ type SpanView struct {
 	Attributes    []KeyValue  `json:"attributes"`
 	Events        []EventView `json:"events"`
 	Links         []LinkView  `json:"links"`
+	// PubSub holds the pub/sub facts of an operation span; absent on
+	// other spans.
+	PubSub *PubSubFacts `json:"pubsub,omitempty"`
+	// LinkedFrom lists the spans, in any file, with a link to this one
+	// (docs/design.md#links-both-ways for how far they are looked for).
+	LinkedFrom []SpanRef `json:"linked_from"`
+}
+
+// PubSubFacts are what the span conventions say of one operation
+// (docs/design.md#span-conventions).
+type PubSubFacts struct {
+	Op          string `json:"op"`
+	Topic       string `json:"topic,omitempty"`
+	Glob        string `json:"glob,omitempty"`
+	Broadcaster string `json:"broadcaster,omitempty"`
+	// Subscribers reached and meaningful Bytes; nil when not recorded.
+	Subscribers *int64 `json:"subscribers"`
+	Bytes       *int64 `json:"bytes"`
+	Stateful    bool   `json:"stateful"`
+	// Failed is true when the span's status is Error.
+	Failed bool `json:"failed"`
+}
+
+// SpanRef names a span.
+type SpanRef struct {
+	TraceID string `json:"trace_id"`
+	SpanID  string `json:"span_id"`
 }
 
 // KeyValue is an attribute with its value as text.

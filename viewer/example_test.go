@@ -44,6 +44,7 @@ func ExampleViewer_Register() {
 	// /stats/api/summary
 	// /stats/api/traces
 	// /stats/api/traces/:trace_id
+	// /stats/trace/:trace_id
 }
 
 func makeExampleFile(path string) {
