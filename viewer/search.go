@@ -393,9 +393,10 @@ func (q *searchSQL) slowestQuery(limit int) (string, []any) {
 	if q.rest != "" {
 		ok = "coalesce(" + q.rest + ", 0)"
 	}
-	args := slices.Clone(q.indexArgs)
+	// Parameters are numbered in the order of the text: ok's first.
+	args := slices.Clone(q.restArgs)
+	args = append(args, q.indexArgs...)
 	args = append(args, limit)
-	args = append(args, q.restArgs...)
 	return "SELECT c.id, " + ok + " FROM (SELECT s.id AS id, s.end_ns - s.start_ns AS d FROM spans AS s INDEXED BY spans_by_op WHERE " + q.index +
 		" ORDER BY d DESC, s.id LIMIT ?) AS c JOIN spans AS s ON s.id = c.id ORDER BY c.d DESC, c.id", args
 }

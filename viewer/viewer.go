@@ -307,7 +307,9 @@ func (v *Viewer) servePage(c echo.Context) error {
 	b, err := v.renderPage(c.Request().Context(), c.QueryParams())
 	var pe *ParseError
 	if errors.As(err, &pe) {
-		return echo.NewHTTPError(http.StatusBadRequest, pe.Error())
+		// The page with the form and the message, so that the user can
+		// correct the value where it was typed.
+		return c.HTMLBlob(http.StatusBadRequest, b)
 	}
 	if err != nil {
 		return err
