@@ -55,7 +55,9 @@ func (v *Viewer) backlinks(ctx context.Context, id trace.TraceID, start, end int
 		}
 	}
 	for _, refs := range out {
-		slices.SortFunc(refs, func(a, b SpanRef) int { return cmp.Or(cmp.Compare(a.TraceID, b.TraceID), cmp.Compare(a.SpanID, b.SpanID)) })
+		slices.SortFunc(refs, func(a, b SpanRef) int {
+			return cmp.Or(cmp.Compare(a.TraceID, b.TraceID), cmp.Compare(a.SpanID, b.SpanID))
+		})
 	}
 	return out, nil
 }
