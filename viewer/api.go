@@ -68,6 +68,9 @@ type FileSummary struct {
 // Operation aggregates the spans of one pub/sub operation in the window.
 type Operation struct {
 	Count int64 `json:"count"`
+	// Errors counts the operations that failed: their span's status is
+	// Error.
+	Errors int64 `json:"errors"`
 	// Bytes sums the meaningful bytes; it saturates at 2^64-1.
 	Bytes uint64 `json:"bytes"`
 	// SinceMostRecentMs is the time from the latest start to Now; nil when
@@ -95,6 +98,7 @@ type Operation struct {
 type SubscriberGroup struct {
 	Subscribers int64        `json:"subscribers"`
 	Count       int64        `json:"count"`
+	Errors      int64        `json:"errors"`
 	DurationMs  *Percentiles `json:"duration_ms"`
 }
 
@@ -157,6 +161,9 @@ type Phase struct {
 	Occurrences int64 `json:"occurrences"`
 	// InPercent is the share of the operations with at least one.
 	InPercent float64 `json:"in_percent"`
+	// ErrorPercent is the share of the operations in which at least one
+	// occurrence failed (its own span's status is Error).
+	ErrorPercent float64 `json:"error_percent"`
 }
 
 // TraceList is a page of the traces with an operation in the window that
