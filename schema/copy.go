@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 
 	"modernc.org/sqlite"
 )
@@ -123,7 +122,6 @@ func snapshot(ctx context.Context, db *sql.DB, r *CheckReport, path string) (err
 	if r.MigrationPending {
 		return fmt.Errorf("copy %s: the file is version %d, this lonelytrace copies version %d; open it once with the exporter to migrate it", r.Path, r.Version, Version)
 	}
-	esc := strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(path)
 	return conn.Raw(func(dc any) error {
 		b, ok := dc.(interface {
 			NewBackup(string) (*sqlite.Backup, error)
@@ -131,7 +129,7 @@ func snapshot(ctx context.Context, db *sql.DB, r *CheckReport, path string) (err
 		if !ok {
 			return fmt.Errorf("copy %s: the SQLite driver has no backup", r.Path)
 		}
-		bk, err := b.NewBackup("file:" + esc)
+		bk, err := b.NewBackup(fileURI(path))
 		if err != nil {
 			return checkErr(r.Path, "start the backup", err)
 		}
@@ -156,8 +154,7 @@ func snapshot(ctx context.Context, db *sql.DB, r *CheckReport, path string) (err
 // not select, then writes it compacted to out (an empty file).
 func selectAndCompact(ctx context.Context, tmp, out string, sel *CopySelection) (CopyStats, error) {
 	var st CopyStats
-	esc := strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(tmp)
-	db, err := sql.Open("sqlite", "file:"+esc+"?mode=rw")
+	db, err := sql.Open("sqlite", fileURI(tmp)+"?mode=rw")
 	if err != nil {
 		return st, err
 	}
