@@ -244,3 +244,37 @@ type LinkView struct {
 	SpanID     string     `json:"span_id"`
 	Attributes []KeyValue `json:"attributes"`
 }
+
+// Series is the answer of /api/series: the window cut into buckets of
+// one step, and per bucket the measures of each operation.
+type Series struct {
+	// Since and Until are the window, as in the Summary (with
+	// since=beginning, Since is the start of the oldest span stored).
+	Since time.Time `json:"since"`
+	Until time.Time `json:"until"`
+	// StepMs is the length of a bucket.
+	StepMs int64 `json:"step_ms"`
+	// Buckets start at Since rounded down to a multiple of the step since
+	// the Unix epoch, one step apart, up to the last that meets the
+	// window; empty ones included.
+	Buckets []SeriesBucket `json:"buckets"`
+}
+
+// SeriesBucket holds the operations whose start is in the window and in
+// [Start, Start+step).
+type SeriesBucket struct {
+	Start time.Time `json:"start"`
+	// Ops has one entry for each of schema.Operations, always.
+	Ops map[string]*SeriesPoint `json:"ops"`
+}
+
+// SeriesPoint is one operation's measures in one bucket.
+type SeriesPoint struct {
+	Count  int64  `json:"count"`
+	Errors int64  `json:"errors"`
+	Bytes  uint64 `json:"bytes"`
+	// P50Ms and P99Ms are duration percentiles within the bucket by
+	// nearest rank; nil when the bucket has none of the operation.
+	P50Ms *float64 `json:"p50_ms"`
+	P99Ms *float64 `json:"p99_ms"`
+}

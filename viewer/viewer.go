@@ -94,7 +94,7 @@ func (v *Viewer) Close() error {
 }
 
 // Register mounts the viewer on g: the page at "/" and "/index.html", and
-// the JSON API at "/api/summary", "/api/traces" and
+// the JSON API at "/api/summary", "/api/series", "/api/traces" and
 // "/api/traces/:trace_id". A request to the group's bare prefix is
 // redirected to the prefix with a slash, so that the page's relative links
 // work.
@@ -109,6 +109,10 @@ func (v *Viewer) Register(g *echo.Group) {
 		}, secure)
 	}
 	g.GET("/api/summary", v.serveSummary, secure)
+	g.GET("/api/series", func(c echo.Context) error {
+		s, err := v.Series(c.Request().Context(), c.QueryParams())
+		return answer(c, s, err)
+	}, secure)
 	g.GET("/api/traces", v.serveTraces, secure)
 	g.GET("/api/traces/:trace_id", v.serveTrace, secure)
 }
@@ -196,6 +200,19 @@ func (v *Viewer) serveTrace(c echo.Context) error {
 		return echo.NewHTTPError(http.StatusNotFound, fmt.Sprintf("trace %s is in none of the files", id))
 	}
 	return writeJSON(c, d)
+}
+
+// answer writes v as JSON, or err: a *ParseError as a 400 with its
+// message.
+func answer(c echo.Context, v any, err error) error {
+	var pe *ParseError
+	if errors.As(err, &pe) {
+		return echo.NewHTTPError(http.StatusBadRequest, pe.Error())
+	}
+	if err != nil {
+		return err
+	}
+	return writeJSON(c, v)
 }
 
 func intParam(c echo.Context, name string, def, lo, hi int) (int, error) {
