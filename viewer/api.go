@@ -68,6 +68,9 @@ type FileSummary struct {
 // Operation aggregates the spans of one pub/sub operation in the window.
 type Operation struct {
 	Count int64 `json:"count"`
+	// Errors counts the operations that failed: their span's status is
+	// Error.
+	Errors int64 `json:"errors"`
 	// Bytes sums the meaningful bytes; it saturates at 2^64-1.
 	Bytes uint64 `json:"bytes"`
 	// SinceMostRecentMs is the time from the latest start to Now; nil when
@@ -95,6 +98,7 @@ type Operation struct {
 type SubscriberGroup struct {
 	Subscribers int64        `json:"subscribers"`
 	Count       int64        `json:"count"`
+	Errors      int64        `json:"errors"`
 	DurationMs  *Percentiles `json:"duration_ms"`
 }
 
@@ -157,6 +161,9 @@ type Phase struct {
 	Occurrences int64 `json:"occurrences"`
 	// InPercent is the share of the operations with at least one.
 	InPercent float64 `json:"in_percent"`
+	// ErrorPercent is the share of the operations in which at least one
+	// occurrence failed (its own span's status is Error).
+	ErrorPercent float64 `json:"error_percent"`
 }
 
 // TraceList is a page of the traces with an operation in the window that
@@ -270,4 +277,38 @@ type LinkView struct {
 	TraceID    string     `json:"trace_id"`
 	SpanID     string     `json:"span_id"`
 	Attributes []KeyValue `json:"attributes"`
+}
+
+// Series is the answer of /api/series: the window cut into buckets of
+// one step, and per bucket the measures of each operation.
+type Series struct {
+	// Since and Until are the window, as in the Summary (with
+	// since=beginning, Since is the start of the oldest span stored).
+	Since time.Time `json:"since"`
+	Until time.Time `json:"until"`
+	// StepMs is the length of a bucket.
+	StepMs int64 `json:"step_ms"`
+	// Buckets start at Since rounded down to a multiple of the step since
+	// the Unix epoch, one step apart, up to the last that meets the
+	// window; empty ones included.
+	Buckets []SeriesBucket `json:"buckets"`
+}
+
+// SeriesBucket holds the operations whose start is in the window and in
+// [Start, Start+step).
+type SeriesBucket struct {
+	Start time.Time `json:"start"`
+	// Ops has one entry for each of schema.Operations, always.
+	Ops map[string]*SeriesPoint `json:"ops"`
+}
+
+// SeriesPoint is one operation's measures in one bucket.
+type SeriesPoint struct {
+	Count  int64  `json:"count"`
+	Errors int64  `json:"errors"`
+	Bytes  uint64 `json:"bytes"`
+	// P50Ms and P99Ms are duration percentiles within the bucket by
+	// nearest rank; nil when the bucket has none of the operation.
+	P50Ms *float64 `json:"p50_ms"`
+	P99Ms *float64 `json:"p99_ms"`
 }

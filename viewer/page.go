@@ -22,21 +22,24 @@ var pageFS embed.FS
 // test and the first run, not a user's request. Each function takes the
 // type its values have in the model.
 var pageTemplate = template.Must(template.New("page.html").Funcs(template.FuncMap{
-	"count":      fmtCount[int64],
-	"countInt":   fmtCount[int],
-	"ms":         fmtMs,
-	"exactMs":    exactMs,
-	"bytes":      fmtBytes,
-	"sumBytes":   func(n uint64) string { return fmtBytes(float64(n)) },
-	"fileBytes":  func(n int64) string { return fmtBytes(float64(n)) },
-	"exactBytes": exactBytes,
-	"percent":    fmtPercent,
-	"opLabel":    opLabel,
-	"pcts":       func() []string { return percentileNames[:] },
-	"time":       func(t time.Time) string { return t.Format("2006-01-02 15:04:05.000 MST") },
-	"msParam":    msParam,
-	"exactTime":  func(t time.Time) string { return t.Format(time.RFC3339Nano) },
-	"age":        fmtAge,
+	"count":        fmtCount[int64],
+	"countInt":     fmtCount[int],
+	"ms":           fmtMs,
+	"exactMs":      exactMs,
+	"bytes":        fmtBytes,
+	"sumBytes":     func(n uint64) string { return fmtBytes(float64(n)) },
+	"fileBytes":    func(n int64) string { return fmtBytes(float64(n)) },
+	"exactBytes":   exactBytes,
+	"percent":      fmtPercent,
+	"opLabel":      opLabel,
+	"pcts":         func() []string { return percentileNames[:] },
+	"time":         func(t time.Time) string { return t.Format("2006-01-02 15:04:05.000 MST") },
+	"exactTime":    func(t time.Time) string { return t.Format(time.RFC3339Nano) },
+	"age":          fmtAge,
+	"share":        share,
+	"msArg":        msArg,
+	"subsAttr":     func(n int64) string { return attrArg(string(schema.SubscribersKey), strconv.FormatInt(n, 10)) },
+	"statefulAttr": func() string { return attrArg(string(schema.StatefulKey), "true") },
 }).ParseFS(pageFS, "page.html"))
 
 // opLabel is how the page names an operation.
@@ -122,8 +125,11 @@ type bar struct {
 	X, Y, W, H     float64
 	Label, Title   string
 	LabelX, LabelY float64
-	// Href is the bar's door; empty for none.
-	Href template.URL
+	// Class is the bar's CSS class where the template does not fix it:
+	// "b", or "e" for failures.
+	Class string
+	// Door is where the bar leads, where it is a door.
+	Door template.URL
 }
 
 type waterfallBar struct {
@@ -210,14 +216,14 @@ func (v *Viewer) fillPage(ctx context.Context, m *pageModel, q Query, params url
 		hist := histogramChart(o.Histogram)
 		if hist != nil {
 			for i, b := range o.Histogram {
-				lo, hi := msParam(b.FromMs), msParam(b.BelowMs)
+				lo, hi := msArg(b.FromMs), msArg(b.BelowMs)
 				if i == 0 && b.FromMs == 0 {
 					lo = "" // the first bin holds negative durations too
 				}
 				if b.BelowMs > maxSearchMs {
 					hi = ""
 				}
-				hist.Bars[i].Href = m.Door("op", op, "min_ms", lo, "max_ms", hi)
+				hist.Bars[i].Door = m.Door("op", op, "min_ms", lo, "max_ms", hi)
 			}
 		}
 		m.Ops = append(m.Ops, opModel{Op: op, Label: opLabel(op), Operation: o, Hist: hist})
@@ -296,10 +302,6 @@ func merged(sets ...url.Values) url.Values {
 	}
 	return out
 }
-
-// msParam writes a number of milliseconds as min_ms and max_ms read it:
-// exact, so that ceil(value·10^6) is the nanoseconds it came from.
-func msParam(ms float64) string { return strconv.FormatFloat(ms, 'f', -1, 64) }
 
 const chartWidth = 600
 
@@ -380,11 +382,17 @@ func phaseChart(phases []Phase) *chart {
 	for i, p := range phases {
 		x := labelW + (p.StartMs-lo)/span*plotW
 		w := max((p.EndMs-p.StartMs)/span*plotW, 1)
-		c.Bars = append(c.Bars, bar{
+		b := bar{
 			X: x, Y: float64(i)*rowH + 3, W: w, H: rowH - 6,
 			Label: p.Name, LabelX: 2, LabelY: float64(i)*rowH + 13,
 			Title: fmt.Sprintf("%s: %s–%s, in %s of operations", p.Name, fmtMs(p.StartMs), fmtMs(p.EndMs), fmtPercent(p.InPercent)),
-		})
+			Class: "b",
+		}
+		if p.ErrorPercent > 0 {
+			b.Class = "e"
+			b.Title += fmt.Sprintf(", failed in %s", fmtPercent(p.ErrorPercent))
+		}
+		c.Bars = append(c.Bars, b)
 	}
 	return c
 }
@@ -408,6 +416,22 @@ func waterfall(d *TraceDetail) []waterfallBar {
 	}
 	return out
 }
+
+// share is part's share of whole in percent, 0 when whole is.
+func share(part, whole int64) float64 {
+	if whole == 0 {
+		return 0
+	}
+	return 100 * float64(part) / float64(whole)
+}
+
+// msArg writes milliseconds exactly as a search parameter (min_ms,
+// max_ms) takes them.
+func msArg(ms float64) string { return strconv.FormatFloat(ms, 'f', -1, 64) }
+
+// attrArg is the value of the attr search parameter: the attribute key
+// and the value in its string form.
+func attrArg(key, value string) string { return key + "=" + value }
 
 // fmtAge formats a retention age in days when it is whole days, else as
 // Go prints durations.

@@ -98,8 +98,8 @@ func (v *Viewer) Close() error {
 
 // Register mounts the viewer on g: the page at "/" and "/index.html", a
 // trace's page at "/trace/:trace_id", and the JSON API at "/api/summary",
-// "/api/traces" and "/api/traces/:trace_id" (with ?format=otlp, the
-// trace as an OTLP/JSON download). A request to the group's bare prefix is
+// "/api/series", "/api/traces" and "/api/traces/:trace_id" (with
+// ?format=otlp, the trace as an OTLP/JSON download). A request to the group's bare prefix is
 // redirected to the prefix with a slash, so that the page's relative links
 // work.
 func (v *Viewer) Register(g *echo.Group) {
@@ -113,6 +113,10 @@ func (v *Viewer) Register(g *echo.Group) {
 		}, secure)
 	}
 	g.GET("/api/summary", v.serveSummary, secure)
+	g.GET("/api/series", func(c echo.Context) error {
+		s, err := v.Series(c.Request().Context(), c.QueryParams())
+		return answer(c, s, err)
+	}, secure)
 	g.GET("/api/traces", v.serveTraces, secure)
 	g.GET("/api/traces/:trace_id", v.serveTrace, secure)
 	g.GET("/trace/:trace_id", v.serveTracePage, secure)
@@ -231,6 +235,19 @@ func (v *Viewer) serveTraceOTLP(c echo.Context, id trace.TraceID) error {
 	}
 	c.Response().Header().Set(echo.HeaderContentDisposition, fmt.Sprintf(`attachment; filename="trace-%s.json"`, id))
 	return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, b)
+}
+
+// answer writes v as JSON, or err: a *ParseError as a 400 with its
+// message.
+func answer(c echo.Context, v any, err error) error {
+	var pe *ParseError
+	if errors.As(err, &pe) {
+		return echo.NewHTTPError(http.StatusBadRequest, pe.Error())
+	}
+	if err != nil {
+		return err
+	}
+	return writeJSON(c, v)
 }
 
 func intParam(c echo.Context, name string, def, lo, hi int) (int, error) {
