@@ -9,56 +9,65 @@ import (
 	"github.com/lonelytrace/lonelytrace/schema"
 )
 
-// windowAcc gathers the operation spans of a window, over every file,
-// for the Summary's aggregates. To add a measure over all operations:
-// a field here or in opAcc, its update in add, its result in the
-// Summary or Operation.
+// windowAcc gathers the operation spans of a window for the Summary's
+// aggregates. To add a measure over all operations: a field here or in
+// opAcc, its update in add, its result in the Summary or Operation.
 type windowAcc struct {
 	ops [len(schema.Operations)]opAcc
-	// seen holds the keys of the spans added, when the viewer reads
-	// several files: the same span can be in two of them (a
-	// broadcaster's span that rode home to a subscriber, and the
-	// broadcaster's own file), and counts once.
-	seen map[spanKey]struct{}
 	// broadcasters holds the broadcasters of the notifies added.
 	broadcasters map[string]struct{}
 }
 
-func newWindowAcc(severalFiles bool) *windowAcc {
-	w := &windowAcc{broadcasters: make(map[string]struct{})}
-	if severalFiles {
-		w.seen = make(map[spanKey]struct{})
-	}
-	return w
+func newWindowAcc() *windowAcc {
+	return &windowAcc{broadcasters: make(map[string]struct{})}
 }
 
-// firstSight reports whether the span of key is added for the first
-// time; it always is in a viewer of one file.
-func (w *windowAcc) firstSight(key spanKey) bool {
-	if w.seen == nil {
-		return true
+// visitor is the windowAcc's opVisitor.
+func (w *windowAcc) visitor(strs []string) func(*opSpan) {
+	notified := make([]bool, len(strs))
+	return func(o *opSpan) {
+		w.ops[o.op].add(o)
+		if o.op == schema.NotifyIndex && !notified[o.broadcaster] {
+			notified[o.broadcaster] = true
+			if o.broadcaster != 0 {
+				w.broadcasters[strs[o.broadcaster]] = struct{}{}
+			}
+		}
 	}
-	if _, dup := w.seen[key]; dup {
-		return false
-	}
-	w.seen[key] = struct{}{}
-	return true
 }
 
-// addBroadcaster counts the broadcaster of a notify added.
-func (w *windowAcc) addBroadcaster(name string) {
-	if name != "" {
-		w.broadcasters[name] = struct{}{}
-	}
+// groupAcc gathers the measures of one group of operation spans: a
+// bucket of a series, a row of a breakdown, an edge of the map, the
+// notifies that reached a number of subscribers. Its durations are the
+// only part that grows with the spans.
+type groupAcc struct {
+	count, errors int64
+	// bytes sums the meaningful bytes, saturating at 2^64-1.
+	bytes     uint64
+	durations []int64
 }
+
+func (g *groupAcc) add(o *opSpan) {
+	g.count++
+	if o.failed {
+		g.errors++
+	}
+	if o.size >= 0 {
+		g.bytes = addSat(g.bytes, uint64(o.size))
+	}
+	g.durations = append(g.durations, o.end-o.start)
+}
+
+// percentiles returns the duration percentiles in ms, nil for no span.
+func (g *groupAcc) percentiles() *Percentiles { return percentilesOf(g.durations, nsToMs) }
 
 // opAcc gathers the spans of one operation for its aggregates.
 type opAcc struct {
-	count               int64
+	count, errors       int64
 	bytes               uint64
 	stateless, stateful Split
 	durations, sizes    []int64
-	bySubs              map[int64][]int64
+	bySubs              map[int64]*groupAcc
 	buckets             [65]int64
 	maxBucket           int
 	latest              int64
@@ -67,9 +76,12 @@ type opAcc struct {
 func (a *opAcc) add(o *opSpan) {
 	if a.count == 0 {
 		a.maxBucket, a.latest = -1, math.MinInt64
-		a.bySubs = make(map[int64][]int64)
+		a.bySubs = make(map[int64]*groupAcc)
 	}
 	a.count++
+	if o.failed {
+		a.errors++
+	}
 	a.durations = append(a.durations, o.end-o.start)
 	a.latest = max(a.latest, o.start)
 	split := &a.stateless
@@ -86,7 +98,12 @@ func (a *opAcc) add(o *opSpan) {
 		a.maxBucket = max(a.maxBucket, k)
 	}
 	if o.subs >= 0 {
-		a.bySubs[o.subs] = append(a.bySubs[o.subs], o.end-o.start)
+		g := a.bySubs[o.subs]
+		if g == nil {
+			g = &groupAcc{}
+			a.bySubs[o.subs] = g
+		}
+		g.add(o)
 	}
 }
 
@@ -96,7 +113,7 @@ func (a *opAcc) operation(now time.Time) *Operation {
 	if a.count == 0 {
 		return o
 	}
-	o.Bytes, o.Stateless, o.Stateful = a.bytes, a.stateless, a.stateful
+	o.Errors, o.Bytes, o.Stateless, o.Stateful = a.errors, a.bytes, a.stateless, a.stateful
 	since := nsToMs(now.UnixNano() - a.latest)
 	o.SinceMostRecentMs = &since
 	o.DurationMs = percentilesOf(a.durations, nsToMs)
@@ -105,8 +122,8 @@ func (a *opAcc) operation(now time.Time) *Operation {
 		o.BySize = append(o.BySize, SizeBucket{Below: bucketBelow(k), Count: a.buckets[k]})
 	}
 	for _, n := range slices.Sorted(maps.Keys(a.bySubs)) {
-		d := a.bySubs[n]
-		o.BySubscribers = append(o.BySubscribers, SubscriberGroup{Subscribers: n, Count: int64(len(d)), DurationMs: percentilesOf(d, nsToMs)})
+		g := a.bySubs[n]
+		o.BySubscribers = append(o.BySubscribers, SubscriberGroup{Subscribers: n, Count: g.count, Errors: g.errors, DurationMs: g.percentiles()})
 	}
 	o.Histogram = histogram(a.durations)
 	return o

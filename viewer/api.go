@@ -68,6 +68,9 @@ type FileSummary struct {
 // Operation aggregates the spans of one pub/sub operation in the window.
 type Operation struct {
 	Count int64 `json:"count"`
+	// Errors counts the operations that failed: their span's status is
+	// Error.
+	Errors int64 `json:"errors"`
 	// Bytes sums the meaningful bytes; it saturates at 2^64-1.
 	Bytes uint64 `json:"bytes"`
 	// SinceMostRecentMs is the time from the latest start to Now; nil when
@@ -95,6 +98,7 @@ type Operation struct {
 type SubscriberGroup struct {
 	Subscribers int64        `json:"subscribers"`
 	Count       int64        `json:"count"`
+	Errors      int64        `json:"errors"`
 	DurationMs  *Percentiles `json:"duration_ms"`
 }
 
@@ -157,20 +161,26 @@ type Phase struct {
 	Occurrences int64 `json:"occurrences"`
 	// InPercent is the share of the operations with at least one.
 	InPercent float64 `json:"in_percent"`
+	// ErrorPercent is the share of the operations in which at least one
+	// occurrence failed (its own span's status is Error).
+	ErrorPercent float64 `json:"error_percent"`
 }
 
 // TraceList is a page of the traces with an operation in the window that
-// matches the filters, most recent operation first.
+// matches the filters and the search, in the search's order.
 type TraceList struct {
 	Traces []TraceItem `json:"traces"`
 	Offset int         `json:"offset"`
 	Limit  int         `json:"limit"`
+	// Sort is the order: "newest" (the operation's start, latest first)
+	// or "slowest" (its duration, longest first).
+	Sort string `json:"sort"`
 	// More is true when there are traces after this page.
 	More bool `json:"more"`
 }
 
-// TraceItem is one trace of the list, described by its most recent
-// matching operation.
+// TraceItem is one trace of the list, described by its first matching
+// operation in the list's order (its newest, or its slowest).
 type TraceItem struct {
 	TraceID     string    `json:"trace_id"`
 	Start       time.Time `json:"start"`
@@ -179,6 +189,10 @@ type TraceItem struct {
 	Topic       string    `json:"topic"`
 	Broadcaster string    `json:"broadcaster"`
 	DurationMs  float64   `json:"duration_ms"`
+	// Status is the operation span's: "ok", "error" or "unset".
+	Status string `json:"status"`
+	// Service is its resource's service.name.
+	Service string `json:"service"`
 }
 
 // TraceDetail is every span of one trace from all files, stitched into
@@ -214,6 +228,33 @@ type SpanView struct {
 	Attributes    []KeyValue  `json:"attributes"`
 	Events        []EventView `json:"events"`
 	Links         []LinkView  `json:"links"`
+	// PubSub holds the pub/sub facts of an operation span; absent on
+	// other spans.
+	PubSub *PubSubFacts `json:"pubsub,omitempty"`
+	// LinkedFrom lists the spans, in any file, with a link to this one
+	// (docs/design.md#links-both-ways for how far they are looked for).
+	LinkedFrom []SpanRef `json:"linked_from"`
+}
+
+// PubSubFacts are what the span conventions say of one operation
+// (docs/design.md#span-conventions).
+type PubSubFacts struct {
+	Op          string `json:"op"`
+	Topic       string `json:"topic,omitempty"`
+	Glob        string `json:"glob,omitempty"`
+	Broadcaster string `json:"broadcaster,omitempty"`
+	// Subscribers reached and meaningful Bytes; nil when not recorded.
+	Subscribers *int64 `json:"subscribers"`
+	Bytes       *int64 `json:"bytes"`
+	Stateful    bool   `json:"stateful"`
+	// Failed is true when the span's status is Error.
+	Failed bool `json:"failed"`
+}
+
+// SpanRef names a span.
+type SpanRef struct {
+	TraceID string `json:"trace_id"`
+	SpanID  string `json:"span_id"`
 }
 
 // KeyValue is an attribute with its value as text.
@@ -236,4 +277,38 @@ type LinkView struct {
 	TraceID    string     `json:"trace_id"`
 	SpanID     string     `json:"span_id"`
 	Attributes []KeyValue `json:"attributes"`
+}
+
+// Series is the answer of /api/series: the window cut into buckets of
+// one step, and per bucket the measures of each operation.
+type Series struct {
+	// Since and Until are the window, as in the Summary (with
+	// since=beginning, Since is the start of the oldest span stored).
+	Since time.Time `json:"since"`
+	Until time.Time `json:"until"`
+	// StepMs is the length of a bucket.
+	StepMs int64 `json:"step_ms"`
+	// Buckets start at Since rounded down to a multiple of the step since
+	// the Unix epoch, one step apart, up to the last that meets the
+	// window; empty ones included.
+	Buckets []SeriesBucket `json:"buckets"`
+}
+
+// SeriesBucket holds the operations whose start is in the window and in
+// [Start, Start+step).
+type SeriesBucket struct {
+	Start time.Time `json:"start"`
+	// Ops has one entry for each of schema.Operations, always.
+	Ops map[string]*SeriesPoint `json:"ops"`
+}
+
+// SeriesPoint is one operation's measures in one bucket.
+type SeriesPoint struct {
+	Count  int64  `json:"count"`
+	Errors int64  `json:"errors"`
+	Bytes  uint64 `json:"bytes"`
+	// P50Ms and P99Ms are duration percentiles within the bucket by
+	// nearest rank; nil when the bucket has none of the operation.
+	P50Ms *float64 `json:"p50_ms"`
+	P99Ms *float64 `json:"p99_ms"`
 }

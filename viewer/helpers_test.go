@@ -17,6 +17,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
 
@@ -35,6 +36,10 @@ type opSpec struct {
 	size, subs               int64 // -1: absent
 	stateful                 int8  // -1: absent
 	phases                   []phaseSpec
+	// failed sets the span's status to Error, service its resource's
+	// service.name (recordAs).
+	failed  bool
+	service string
 }
 
 // phaseSpec is a descendant of an operation's span, offset from the
@@ -43,6 +48,7 @@ type phaseSpec struct {
 	name     string
 	off, dur time.Duration
 	kids     []phaseSpec
+	failed   bool
 }
 
 func newOp(op string, start time.Time, dur time.Duration) opSpec {
@@ -112,6 +118,9 @@ func (r *recorder) record(parent context.Context, o opSpec) trace.SpanContext {
 	}
 	ctx, span := r.tracer.Start(parent, o.name, trace.WithTimestamp(o.start), trace.WithAttributes(attrs...))
 	r.phases(ctx, o.start, o.phases)
+	if o.failed {
+		span.SetStatus(codes.Error, "failed")
+	}
 	span.End(trace.WithTimestamp(o.start.Add(o.dur)))
 	return span.SpanContext()
 }
@@ -120,6 +129,9 @@ func (r *recorder) phases(ctx context.Context, opStart time.Time, ps []phaseSpec
 	for _, p := range ps {
 		c, s := r.tracer.Start(ctx, p.name, trace.WithTimestamp(opStart.Add(p.off)))
 		r.phases(c, opStart, p.kids)
+		if p.failed {
+			s.SetStatus(codes.Error, "phase failed")
+		}
 		s.End(trace.WithTimestamp(opStart.Add(p.off + p.dur)))
 	}
 }

@@ -17,7 +17,7 @@ import (
 
 const (
 	// maxCachedOps bounds the operation spans a Viewer keeps between
-	// requests, over all its files: about 48 bytes each (72 with the span
+	// requests, over all its files: about 56 bytes each (80 with the span
 	// keys of a viewer of several files). A minute at 20,000 spans/s of
 	// four-span traces is 300,000.
 	maxCachedOps = 1 << 20
@@ -40,11 +40,14 @@ const (
 type opSpan struct {
 	start, end int64
 	size, subs int64 // -1 when NULL
-	// broadcaster, topic and glob index the cache's string table; 0 is
-	// NULL or "". topic and glob are 0 in a batch read without them.
-	broadcaster, topic, glob uint32
-	op                       uint8 // index in schema.Operations
-	stateful                 bool
+	// broadcaster, topic, glob and service (the resource's service.name)
+	// index the cache's string table; 0 is NULL or "". topic and glob are
+	// 0 in a batch read without them.
+	broadcaster, topic, glob, service uint32
+	op                                uint8 // index in schema.Operations
+	stateful                          bool
+	// failed is set when the span's status is Error.
+	failed bool
 }
 
 // batchOps holds the operation spans of one batch, in id order.
@@ -142,7 +145,7 @@ func (c *opCache) add(p *opsPlan, reads []*readBatches) {
 		for _, b := range r.batches {
 			for i := range b.ops {
 				o := &b.ops[i]
-				o.broadcaster, o.topic, o.glob = ids[o.broadcaster], ids[o.topic], ids[o.glob]
+				o.broadcaster, o.topic, o.glob, o.service = ids[o.broadcaster], ids[o.topic], ids[o.glob], ids[o.service]
 			}
 			p.parts = append(p.parts, b)
 			if current {

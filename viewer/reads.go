@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"time"
 
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
+
 	"github.com/lonelytrace/lonelytrace/schema"
 )
 
@@ -114,7 +116,12 @@ func (f *file) readBatches(ctx context.Context, batches []schema.Batch, topics, 
 		return nil, fmt.Errorf("read operations of %s: %w", f.path, err)
 	}
 	defer batchStmt.Close()
-	cols := "op, start_ns, end_ns, body_size, subscribers, stateful, broadcaster"
+	serviceStmt, err := tx.PrepareContext(ctx, serviceQuery)
+	if err != nil {
+		return nil, fmt.Errorf("read operations of %s: %w", f.path, err)
+	}
+	defer serviceStmt.Close()
+	cols := "op, start_ns, end_ns, body_size, subscribers, stateful, broadcaster, status_code, resource"
 	if topics {
 		cols += ", topic, glob"
 	}
@@ -132,6 +139,7 @@ func (f *file) readBatches(ctx context.Context, batches []schema.Batch, topics, 
 	defer rowStmt.Close()
 	out := &readBatches{}
 	local := newStrTable()
+	services := &serviceNames{stmt: serviceStmt, local: local, ids: make(map[int64]uint32)}
 	for _, listed := range batches {
 		var now schema.Batch
 		err := now.Scan(batchStmt.QueryRowContext(ctx, listed.ID))
@@ -141,7 +149,7 @@ func (f *file) readBatches(ctx context.Context, batches []schema.Batch, topics, 
 		if err != nil {
 			return nil, fmt.Errorf("read batch %d of %s: %w", listed.ID, f.path, err)
 		}
-		b, err := f.readBatch(ctx, rowStmt, now, topics, withKeys, local)
+		b, err := f.readBatch(ctx, rowStmt, now, topics, withKeys, local, services)
 		if err != nil {
 			return nil, err
 		}
@@ -152,16 +160,16 @@ func (f *file) readBatches(ctx context.Context, batches []schema.Batch, topics, 
 }
 
 // readBatch reads the operation spans of batch with rowStmt.
-func (f *file) readBatch(ctx context.Context, rowStmt *sql.Stmt, batch schema.Batch, topics, withKeys bool, local *strTable) (*batchOps, error) {
+func (f *file) readBatch(ctx context.Context, rowStmt *sql.Stmt, batch schema.Batch, topics, withKeys bool, local *strTable, services *serviceNames) (*batchOps, error) {
 	rows, err := rowStmt.QueryContext(ctx, batch.FirstSpan, batch.LastSpan)
 	if err != nil {
 		return nil, fmt.Errorf("read batch %d of %s: %w", batch.ID, f.path, err)
 	}
 	defer rows.Close()
 	b := &batchOps{batch: batch, topics: topics}
-	var vals [11]any
+	var vals [13]any
 	dests := make([]any, 0, len(vals))
-	n := 7
+	n := 9
 	if topics {
 		n += 2
 	}
@@ -210,15 +218,27 @@ func (f *file) readBatch(ctx context.Context, rowStmt *sql.Stmt, batch schema.Ba
 		if o.broadcaster, ok = textID(vals[6], local); !ok {
 			return nil, bad("broadcaster", vals[6])
 		}
-		next := 7
+		status, ok := vals[7].(int64)
+		if !ok {
+			return nil, bad("status_code", vals[7])
+		}
+		o.failed = status == statusError
+		resource, ok := vals[8].(int64)
+		if !ok {
+			return nil, bad("resource", vals[8])
+		}
+		if o.service, err = services.id(ctx, resource); err != nil {
+			return nil, fmt.Errorf("read batch %d of %s: %w", batch.ID, f.path, err)
+		}
+		next := 9
 		if topics {
-			if o.topic, ok = textID(vals[7], local); !ok {
-				return nil, bad("topic", vals[7])
+			if o.topic, ok = textID(vals[9], local); !ok {
+				return nil, bad("topic", vals[9])
 			}
-			if o.glob, ok = textID(vals[8], local); !ok {
-				return nil, bad("glob", vals[8])
+			if o.glob, ok = textID(vals[10], local); !ok {
+				return nil, bad("glob", vals[10])
 			}
-			next = 9
+			next = 11
 		}
 		if withKeys {
 			traceID, _ := vals[next].([]byte)
@@ -231,6 +251,45 @@ func (f *file) readBatch(ctx context.Context, rowStmt *sql.Stmt, batch schema.Ba
 		return nil, fmt.Errorf("read batch %d of %s: %w", batch.ID, f.path, err)
 	}
 	return b, nil
+}
+
+// statusError is the status_code of a span whose status is Error: the
+// file stores OTLP's numbering (schema/README.md), not Go's codes.Error.
+// Its operation or phase failed.
+const statusError = int64(2)
+
+// serviceQuery selects the service.name of the resource of id ?1, NULL
+// when it has none.
+const serviceQuery = `SELECT json_extract(attributes, '$."` + string(semconv.ServiceNameKey) + `"') FROM ` + schema.ResourcesTable + ` WHERE id = ?1`
+
+// serviceNames numbers the service names of a file's resources in a
+// read's string table, reading each resource once: a file holds few
+// resources and many spans.
+type serviceNames struct {
+	stmt  *sql.Stmt
+	local *strTable
+	ids   map[int64]uint32
+}
+
+func (s *serviceNames) id(ctx context.Context, resource int64) (uint32, error) {
+	if id, ok := s.ids[resource]; ok {
+		return id, nil
+	}
+	var name any
+	err := s.stmt.QueryRowContext(ctx, resource).Scan(&name)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return 0, fmt.Errorf("read resources[%d]: %w", resource, err)
+	}
+	id := uint32(0)
+	switch x := name.(type) {
+	case string:
+		id = s.local.id(x)
+	case nil:
+	default: // a number or a boolean: its text, as the trace page shows it
+		id = s.local.id(fmt.Sprint(x))
+	}
+	s.ids[resource] = id
+	return id, nil
 }
 
 // intOrNull returns v as an int64, -1 when NULL; ok is false for any
