@@ -42,6 +42,9 @@ func ExampleViewer_Register() {
 	// /stats/
 	// /stats/index.html
 	// /stats/api/summary
+	// /stats/api/series
+	// /stats/api/breakdown
+	// /stats/api/map
 	// /stats/api/traces
 	// /stats/api/traces/:trace_id
 }
