@@ -11,9 +11,6 @@ func SetLocation(v *Viewer, loc *time.Location) { v.loc = loc }
 // SetSample replaces how many operations the average trace reads.
 func SetSample(v *Viewer, n int) { v.sample = n }
 
-// GlobMatch exposes globMatch.
-var GlobMatch = globMatch
-
 // BucketOf, BucketBelow and Rank expose the rules.
 var (
 	BucketOf    = sizeBucket
