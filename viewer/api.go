@@ -312,3 +312,60 @@ type SeriesPoint struct {
 	P50Ms *float64 `json:"p50_ms"`
 	P99Ms *float64 `json:"p99_ms"`
 }
+
+// Breakdown is the answer of /api/breakdown: the operations of one kind
+// in the window, grouped by one of their facts.
+type Breakdown struct {
+	// By is what the rows group by: broadcaster, topic, service or
+	// subscribers.
+	By string `json:"by"`
+	// Op is the operation.
+	Op string `json:"op"`
+	// Rows has every group, the largest first, then by key.
+	Rows []BreakdownRow `json:"rows"`
+}
+
+// BreakdownRow aggregates the operations whose fact is Key: "" for
+// those without it (no broadcaster, topic, service.name or subscribers
+// reached); subscribers in decimal.
+type BreakdownRow struct {
+	Key    string `json:"key"`
+	Count  int64  `json:"count"`
+	Errors int64  `json:"errors"`
+	// Bytes sums the meaningful bytes; it saturates at 2^64-1.
+	Bytes      uint64       `json:"bytes"`
+	DurationMs *Percentiles `json:"duration_ms"`
+}
+
+// PubSubMap is the answer of /api/map: who publishes to which topic and
+// who receives from it in the window. A notify makes an edge from its
+// service to its topic, a receive one from its topic to its service;
+// operations without a topic are left out.
+type PubSubMap struct {
+	// Nodes are the services, by name, then the topics, by name.
+	Nodes []MapNode `json:"nodes"`
+	// Edges are the largest first.
+	Edges []MapEdge `json:"edges"`
+}
+
+// MapNode is a service or a topic.
+type MapNode struct {
+	// ID is "service:" or "topic:" followed by the label.
+	ID string `json:"id"`
+	// Kind is "service" or "topic".
+	Kind string `json:"kind"`
+	// Label is the service's name ("" when its resource has no
+	// service.name) or the topic.
+	Label string `json:"label"`
+}
+
+// MapEdge aggregates the operations of one kind between a service and a
+// topic.
+type MapEdge struct {
+	From   string  `json:"from"`
+	To     string  `json:"to"`
+	Op     string  `json:"op"`
+	Count  int64   `json:"count"`
+	Errors int64   `json:"errors"`
+	P99Ms  float64 `json:"p99_ms"`
+}

@@ -97,6 +97,21 @@ func TestServe_SQLInjection(t *testing.T) {
 		if code, _ := get(t, base, "/api/traces/0123456789abcdef0123456789abcdef", url.Values{"format": {inj}}); code != http.StatusBadRequest {
 			t.Errorf("format=%q: status %d; want 400", inj, code)
 		}
+		for _, c := range []struct{ path, param string }{{"/api/series", "step"}, {"/", "step"}, {"/api/breakdown", "by"}, {"/api/breakdown", "op"}} {
+			params := url.Values{"by": {"topic"}, c.param: {inj}}
+			if code, _ := get(t, base, c.path, params); code != http.StatusBadRequest {
+				t.Errorf("%s with %s=%q: status %d; want 400", c.path, c.param, inj, code)
+			}
+		}
+		for _, param := range []string{"broadcaster", "topic", "glob"} {
+			params := url.Values{"since": {"beginning"}, "by": {"topic"}, param: {inj}}
+			for _, p := range []string{"/api/series", "/api/breakdown", "/api/map"} {
+				code, body := get(t, base, p, params)
+				if code != http.StatusOK || strings.Contains(string(body), `"count": 1`) {
+					t.Errorf("%s with %s=%q: status %d; want 200 and nothing counted", p, param, inj, code)
+				}
+			}
+		}
 		if code, _ := get(t, base, "/", url.Values{"trace": {inj}}); code != http.StatusBadRequest {
 			t.Errorf("page with trace=%q: status %d; want 400", inj, code)
 		}
@@ -159,7 +174,8 @@ func TestPage_MarkupIsText(t *testing.T) {
 		}
 	}
 	// The JSON API is JSON, never HTML.
-	for _, p := range []string{"/api/summary?since=beginning", "/api/traces?since=beginning", "/api/traces/" + id.String()} {
+	for _, p := range []string{"/api/summary?since=beginning", "/api/traces?since=beginning", "/api/traces/" + id.String(),
+		"/api/series?since=beginning", "/api/breakdown?since=beginning&by=topic", "/api/map?since=beginning"} {
 		resp, err := http.Get(base + p)
 		if err != nil {
 			t.Fatal(err)

@@ -73,7 +73,12 @@ type pageModel struct {
 	Ops     []opModel
 	Avg     []avgModel
 	Sizes   []sizeModel
-	Traces  *TraceList
+	// Series, Breakdowns and Map are the investigation sections.
+	Series     []seriesModel
+	Step       string
+	Breakdowns []breakdownModel
+	Map        *mapModel
+	Traces     *TraceList
 	// NextTraces links to the next page of the trace list.
 	NextTraces, PrevTraces template.URL
 	// Self holds the window and filters; Search the search parameters
@@ -200,8 +205,36 @@ func (v *Viewer) fillPage(ctx context.Context, m *pageModel, q Query, params url
 	if err != nil {
 		return err
 	}
+	step, err := parseStep(params)
+	if err != nil {
+		return err
+	}
 	flt := newFilter(q)
-	s, err := v.summarize(ctx, q, flt)
+	// One read of the window's operations feeds every section.
+	w, err := v.plan(ctx, flt, true)
+	if err != nil {
+		return err
+	}
+	acc := newWindowAcc()
+	series, err := seriesFor(w, q, step)
+	if err != nil {
+		return err
+	}
+	pubsub := newMapAcc()
+	visitors := []opVisitor{acc.visitor, series.visitor, pubsub.visitor}
+	var breakdowns []*breakdownAcc
+	for _, op := range []int{schema.NotifyIndex, schema.ReceiveIndex} {
+		for _, by := range breakdownBys {
+			if by == "subscribers" && op != schema.NotifyIndex {
+				continue // only a notify reaches subscribers
+			}
+			b := newBreakdownAcc(by, op)
+			breakdowns = append(breakdowns, b)
+			visitors = append(visitors, b.visitor)
+		}
+	}
+	w.visit(visitors...)
+	s, err := v.summaryOf(ctx, q, w, acc)
 	if err != nil {
 		return err
 	}
@@ -211,6 +244,12 @@ func (v *Viewer) fillPage(ctx context.Context, m *pageModel, q Query, params url
 		m.Self.Set(TokenParam, m.Token)
 	}
 	m.Search = srch.values()
+	m.Series = m.seriesModels(series.series(s.Since, s.Until, q.Location), s.Since, s.Until)
+	m.Step = (time.Duration(series.layout.step)).String()
+	for _, b := range breakdowns {
+		m.Breakdowns = append(m.Breakdowns, m.breakdownModel(b.breakdown()))
+	}
+	m.Map = m.mapModel(pubsub.pubsubMap())
 	for _, op := range schema.Operations {
 		o := s.Operations[op]
 		hist := histogramChart(o.Histogram)

@@ -132,3 +132,19 @@ func failedShare(errors, count int64) string {
 	}
 	return fmt.Sprintf("%s (%s)", fmtCount(errors), fmtPercent(share(errors, count)))
 }
+
+// WriteText writes b for a terminal: one line per group, the largest
+// first.
+func (b *Breakdown) WriteText(w io.Writer) error {
+	out := bufio.NewWriter(w)
+	fmt.Fprintf(out, "\n%s BY %s\n%-30s %12s %16s %12s %9s %9s\n", strings.ToUpper(opLabel(b.Op)), strings.ToUpper(b.By), b.By, "count", "failed", "bytes", "p50", "p99")
+	for _, r := range b.Rows {
+		key := r.Key
+		if key == "" {
+			key = "(none)"
+		}
+		fmt.Fprintf(out, "%-30s %12s %16s %12s %9s %9s\n", key, fmtCount(r.Count), failedShare(r.Errors, r.Count), fmtBytes(float64(r.Bytes)), fmtMs(r.DurationMs.P50()), fmtMs(r.DurationMs.P99()))
+	}
+	fmt.Fprintf(out, "  (the %s operations of the window by %s, the largest groups first; (none) holds those without it)\n", opLabel(b.Op), b.By)
+	return out.Flush()
+}

@@ -98,8 +98,9 @@ func (v *Viewer) Close() error {
 
 // Register mounts the viewer on g: the page at "/" and "/index.html", a
 // trace's page at "/trace/:trace_id", and the JSON API at "/api/summary",
-// "/api/series", "/api/traces" and "/api/traces/:trace_id" (with
-// ?format=otlp, the trace as an OTLP/JSON download). A request to the group's bare prefix is
+// "/api/series", "/api/breakdown", "/api/map", "/api/traces" and
+// "/api/traces/:trace_id" (with ?format=otlp, the trace as an OTLP/JSON
+// download). A request to the group's bare prefix is
 // redirected to the prefix with a slash, so that the page's relative links
 // work.
 func (v *Viewer) Register(g *echo.Group) {
@@ -116,6 +117,14 @@ func (v *Viewer) Register(g *echo.Group) {
 	g.GET("/api/series", func(c echo.Context) error {
 		s, err := v.Series(c.Request().Context(), c.QueryParams())
 		return answer(c, s, err)
+	}, secure)
+	g.GET("/api/breakdown", func(c echo.Context) error {
+		b, err := v.Breakdown(c.Request().Context(), c.QueryParams())
+		return answer(c, b, err)
+	}, secure)
+	g.GET("/api/map", func(c echo.Context) error {
+		m, err := v.PubSubMap(c.Request().Context(), c.QueryParams())
+		return answer(c, m, err)
 	}, secure)
 	g.GET("/api/traces", v.serveTraces, secure)
 	g.GET("/api/traces/:trace_id", v.serveTrace, secure)
