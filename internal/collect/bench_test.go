@@ -1,6 +1,7 @@
 package collect
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -17,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
 	"go.opentelemetry.io/otel/sdk/instrumentation"
@@ -26,6 +28,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/lonelytrace/lonelytrace/exporter"
+	"github.com/lonelytrace/lonelytrace/internal/otlp"
 	"github.com/lonelytrace/lonelytrace/schema"
 )
 
@@ -391,4 +394,50 @@ func (j *jaeger) stored(total int64) error {
 		}
 		time.Sleep(2 * time.Millisecond)
 	}
+}
+
+// convertOnly is a Store that converts the spans as FileStore does and
+// keeps none: BenchmarkReceiver measures the receiver's own work, apart
+// from the writer's.
+type convertOnly struct{}
+
+func (convertOnly) Store(_ context.Context, td ptrace.Traces, _ bool) (int, int, string, error) {
+	spans, rej, msg := otlp.Spans(td)
+	return len(spans), rej, msg, nil
+}
+
+// BenchmarkReceiver measures what collect does on each request before the
+// spans are queued for the writer: read the body, decode it, convert the
+// spans, answer. The body is BenchmarkCollect's batch as otlptracehttp
+// sends it.
+//
+//	go test ./internal/collect -run XXX -bench Receiver -benchmem -count 6
+func BenchmarkReceiver(b *testing.B) {
+	ctx := context.Background()
+	var body []byte
+	capture := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		body, _ = io.ReadAll(req.Body)
+	}))
+	defer capture.Close()
+	exp, err := otlptracehttp.New(ctx, otlptracehttp.WithEndpointURL(capture.URL+TracesPath))
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := exp.ExportSpans(ctx, benchSpans()()); err != nil {
+		b.Fatal(err)
+	}
+	exp.Shutdown(ctx)
+	rcv := New(convertOnly{})
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		req := httptest.NewRequest(http.MethodPost, TracesPath, bytes.NewReader(body))
+		req.Header.Set("Content-Type", contentProtobuf)
+		w := httptest.NewRecorder()
+		rcv.ServeHTTP(w, req)
+		if w.Code != http.StatusOK {
+			b.Fatalf("status %d: %s", w.Code, w.Body)
+		}
+	}
+	b.ReportMetric(float64(b.N*benchBatch)/b.Elapsed().Seconds(), "spans/s")
 }
