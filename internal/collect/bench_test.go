@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -91,21 +92,26 @@ type benchTarget struct {
 	settle func(total int64) error
 	next   func() []sdktrace.ReadOnlySpan
 	sent   int64
-	// rates are the spans/s stored in each round.
-	rates []float64
+	// cpu returns the CPU ns spent by the target's processes other than
+	// this one (Jaeger's), or is nil.
+	cpu func() int64
+	// rates are the spans/s stored in each round, cpus the CPU ns per
+	// span of this process and the target's others.
+	rates, cpus []float64
 }
 
 // round sends benchRoundBatches new batches through t's clients at once,
 // each client its share in sequence, and returns the spans/s from the
-// first send until every span is stored. The batches are made before the
-// clock starts: the rate is the receiver's, not the span generator's.
-func (t *benchTarget) round(ctx context.Context) (float64, error) {
+// first send until every span is stored, and the CPU ns per span meanwhile
+// of clients and receiver together. The batches are made before the clock
+// starts: the rate is the receiver's, not the span generator's.
+func (t *benchTarget) round(ctx context.Context) (rate, cpuPerSpan float64, err error) {
 	batches := make([][]sdktrace.ReadOnlySpan, benchRoundBatches)
 	for i := range batches {
 		batches[i] = t.next()
 	}
 	runtime.GC() // the garbage of the previous target is not this one's cost
-	start := time.Now()
+	start, cpu0 := time.Now(), t.cpuTime()
 	errs := make(chan error, len(t.clients))
 	for c, exp := range t.clients {
 		go func() {
@@ -116,20 +122,31 @@ func (t *benchTarget) round(ctx context.Context) (float64, error) {
 			errs <- err
 		}()
 	}
-	var err error
 	for range t.clients {
 		if e := <-errs; e != nil && err == nil {
 			err = e
 		}
 	}
 	if err != nil {
-		return 0, fmt.Errorf("%s: export: %w", t.name, err)
+		return 0, 0, fmt.Errorf("%s: export: %w", t.name, err)
 	}
 	t.sent += benchRoundBatches * benchBatch
 	if err := t.settle(t.sent); err != nil {
-		return 0, fmt.Errorf("%s: %w", t.name, err)
+		return 0, 0, fmt.Errorf("%s: %w", t.name, err)
 	}
-	return float64(benchRoundBatches*benchBatch) / time.Since(start).Seconds(), nil
+	const n = benchRoundBatches * benchBatch
+	return n / time.Since(start).Seconds(), float64(t.cpuTime()-cpu0) / n, nil
+}
+
+// cpuTime is the CPU ns spent so far by this process and t's others.
+func (t *benchTarget) cpuTime() int64 {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	ns := ru.Utime.Nano() + ru.Stime.Nano()
+	if t.cpu != nil {
+		ns += t.cpu()
+	}
+	return ns
 }
 
 // BenchmarkCollect measures spans/s stored by collect from the Go SDK's
@@ -143,8 +160,10 @@ func (t *benchTarget) round(ctx context.Context) (float64, error) {
 // send until its spans are stored: committed to the file (ForceFlush) for
 // collect and the in-process exporter, handed to its storage by Jaeger's
 // storage exporter (its otelcol_exporter_sent_spans counter) for Jaeger.
-// Reported: each target's median spans/s over the rounds, and the median
-// of the per-round ratios collect/inprocess and collect/jaeger.
+// Reported: each target's median spans/s over the rounds and median CPU ns
+// per span (this process, clients and receivers, and Jaeger's process
+// for Jaeger: on a shared machine the CPU is the steadier figure), and
+// the median of the per-round ratios collect/inprocess and collect/jaeger.
 //
 //	LONELYTRACE_JAEGER_BIN=/path/to/jaeger go test ./internal/collect -run XXX -bench Collect -benchtime 15x
 func BenchmarkCollect(b *testing.B) {
@@ -211,7 +230,7 @@ func benchCollect(b *testing.B, clients int) {
 
 	if bin := os.Getenv(envJaegerBin); bin != "" {
 		j := startJaeger(b, bin)
-		targets = append(targets, &benchTarget{name: "jaeger", clients: otlpClients("http://" + j.otlp + "/v1/traces"), settle: j.stored})
+		targets = append(targets, &benchTarget{name: "jaeger", clients: otlpClients("http://" + j.otlp + "/v1/traces"), settle: j.stored, cpu: j.cpuTime})
 	} else {
 		b.Logf("$%s is not set: no comparison with Jaeger", envJaegerBin)
 	}
@@ -223,16 +242,17 @@ func benchCollect(b *testing.B, clients int) {
 	for i := range b.N {
 		for k := range targets {
 			t := targets[(i+k)%len(targets)]
-			r, err := t.round(ctx)
+			r, c, err := t.round(ctx)
 			if err != nil {
 				b.Fatal(err)
 			}
-			t.rates = append(t.rates, r)
+			t.rates, t.cpus = append(t.rates, r), append(t.cpus, c)
 		}
 	}
 	b.StopTimer()
 	for _, t := range targets {
 		b.ReportMetric(median(t.rates), t.name+"-spans/s")
+		b.ReportMetric(median(t.cpus), t.name+"-cpu-ns/span")
 	}
 	for _, t := range targets[1:] {
 		ratios := make([]float64, len(t.rates))
@@ -258,6 +278,26 @@ func median(xs []float64) float64 {
 // jaeger is a running Jaeger all-in-one.
 type jaeger struct {
 	otlp, metrics string
+	pid           int
+}
+
+// cpuTime is the CPU ns Jaeger has spent so far, from /proc (in clock
+// ticks of 10 ms, assumed: USER_HZ is 100 on Linux), or 0 where there is
+// no /proc.
+func (j *jaeger) cpuTime() int64 {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", j.pid))
+	if err != nil {
+		return 0
+	}
+	// The fields after the command's closing parenthesis: state is the
+	// first, utime and stime the 12th and 13th.
+	f := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return (ut + st) * int64(10*time.Millisecond)
 }
 
 // jaegerConfig is Jaeger v2 all-in-one's default configuration
@@ -334,6 +374,7 @@ func startJaeger(b *testing.B, bin string) *jaeger {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	j.pid = cmd.Process.Pid
 	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
 		if _, err := j.sent(); err != nil {
 			continue
