@@ -1,7 +1,6 @@
 package collect
 
 import (
-	"bytes"
 	"compress/gzip"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -69,10 +68,13 @@ func (r *Receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	ereq := ptraceotlp.NewExportRequest()
 	var err error
 	if ctype == contentJSON {
-		err = ereq.UnmarshalJSON(body)
+		err = ereq.UnmarshalJSON(body.b)
 	} else {
-		err = ereq.UnmarshalProto(body)
+		err = ereq.UnmarshalProto(body.b)
 	}
+	// pdata copies what it keeps (strings, bytes values), so the body's
+	// buffer can serve the next request at once.
+	r.putBody(body)
 	if err != nil {
 		writeFailure(w, ctype, r.refuse(codes.InvalidArgument, "collect: bad %s ExportTraceServiceRequest: %v", encodingName(ctype), err), 0)
 		return
@@ -143,10 +145,32 @@ func tokenMatches(want, got string) bool {
 // errTooLarge marks a body beyond the limit, compressed or not.
 var errTooLarge = errors.New("too large")
 
+// body is a request body read into a reusable buffer.
+type body struct{ b []byte }
+
+// maxPooledBody is the largest buffer kept for reuse: the rare large
+// request does not keep its memory in the pool.
+const maxPooledBody = 1 << 20
+
+func (r *Receiver) getBody() *body {
+	if b, ok := r.bodies.Get().(*body); ok {
+		return b
+	}
+	return new(body)
+}
+
+func (r *Receiver) putBody(b *body) {
+	if cap(b.b) <= maxPooledBody {
+		b.b = b.b[:0]
+		r.bodies.Put(b)
+	}
+}
+
 // readBody reads the whole body, decompressed, refusing more than the
 // request limit: the limit applies to what gzip expands to, so that a
-// small bomb cannot take the memory a large one would.
-func (r *Receiver) readBody(w http.ResponseWriter, req *http.Request) ([]byte, *failure) {
+// small bomb cannot take the memory a large one would. The caller hands
+// the body back with r.putBody once it no longer uses its bytes.
+func (r *Receiver) readBody(w http.ResponseWriter, req *http.Request) (*body, *failure) {
 	max := r.cfg.maxRequestBytes
 	if req.ContentLength > max {
 		return nil, r.tooLarge()
@@ -155,27 +179,55 @@ func (r *Receiver) readBody(w http.ResponseWriter, req *http.Request) ([]byte, *
 	switch enc := strings.ToLower(strings.TrimSpace(req.Header.Get("Content-Encoding"))); enc {
 	case "", "identity":
 	case "gzip", "x-gzip":
-		zr, err := gzip.NewReader(src)
+		// A gzip.Reader holds some 40 KiB of tables: reuse them.
+		zr, _ := r.gzips.Get().(*gzip.Reader)
+		var err error
+		if zr == nil {
+			zr, err = gzip.NewReader(src)
+		} else {
+			err = zr.Reset(src)
+		}
 		if err != nil {
 			return nil, r.readFailure(err)
 		}
-		defer zr.Close()
+		defer r.gzips.Put(zr)
 		src = zr
 	default:
 		return nil, r.refuse(codes.InvalidArgument, "collect: Content-Encoding %q is not supported: send gzip or nothing", enc)
 	}
-	var buf bytes.Buffer
-	if req.ContentLength > 0 {
-		buf.Grow(int(req.ContentLength))
+	b := r.getBody()
+	// One byte more than the announced length, so that the read that
+	// meets the end finds room and the buffer is not grown for it.
+	if want := int(req.ContentLength) + 1; req.ContentLength > 0 && cap(b.b) < want {
+		b.b = make([]byte, 0, want)
 	}
-	n, err := buf.ReadFrom(io.LimitReader(src, max+1))
-	if err != nil {
+	err := readAll(b, io.LimitReader(src, max+1))
+	switch {
+	case err != nil:
+		r.putBody(b)
 		return nil, r.readFailure(err)
-	}
-	if n > max {
+	case int64(len(b.b)) > max:
+		r.putBody(b)
 		return nil, r.tooLarge()
 	}
-	return buf.Bytes(), nil
+	return b, nil
+}
+
+// readAll appends what src has to b.b, as io.ReadAll does.
+func readAll(b *body, src io.Reader) error {
+	for {
+		if len(b.b) == cap(b.b) {
+			b.b = append(b.b, 0)[:len(b.b)]
+		}
+		n, err := src.Read(b.b[len(b.b):cap(b.b)])
+		b.b = b.b[:len(b.b)+n]
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
 }
 
 func (r *Receiver) tooLarge() *failure {

@@ -252,3 +252,75 @@ func TestReceiver_HTTPRoutes(t *testing.T) {
 		t.Errorf("POST /v1/metrics = %d; want 404", res.StatusCode)
 	}
 }
+
+// TestReceiver_HTTPReuse sends requests of every encoding at once, a bad
+// gzip body among them, to one receiver, which reuses its body buffers
+// and gzip readers from request to request: every stored span keeps the
+// name and attributes its own request gave it.
+func TestReceiver_HTTPReuse(t *testing.T) {
+	st := mustStore(t)
+	url := serve(t, New(st))
+	const rounds = 8
+	type sent struct {
+		ctype, enc string
+		body       []byte
+	}
+	var reqs []sent
+	want := map[string]int64{} // span name → body size attribute
+	for seed := range byte(rounds * 4) {
+		n := 1 + int(seed)*13%97
+		td := makeTraces(n, seed)
+		ps := td.ResourceSpans().At(0).ScopeSpans().At(0).Spans()
+		for i := range ps.Len() {
+			name := "op-" + itoa(int(seed)) + "-" + itoa(i) + strings.Repeat("x", int(seed)%5*40)
+			ps.At(i).SetName(name)
+			want[name] = int64(i)
+		}
+		ctype, body := contentProtobuf, protoBody(t, td)
+		if seed%2 == 1 {
+			ctype, body = contentJSON, jsonBody(t, td)
+		}
+		enc := ""
+		if seed%4 >= 2 {
+			enc, body = "gzip", gzipped(t, body)
+		}
+		reqs = append(reqs, sent{ctype, enc, body})
+	}
+	errs := make(chan string, len(reqs)*2)
+	for _, r := range reqs {
+		go func() {
+			if a := post(t, url, r.ctype, r.enc, bytes.NewReader(r.body)); a.code != http.StatusOK {
+				errs <- "status " + itoa(a.code) + ": " + string(a.raw)
+				return
+			}
+			errs <- ""
+		}()
+		go func() {
+			if a := post(t, url, contentProtobuf, "gzip", strings.NewReader("\x1f\x8bnot gzip at all")); a.code != http.StatusBadRequest {
+				errs <- "bad gzip: status " + itoa(a.code) + "; want 400"
+				return
+			}
+			errs <- ""
+		}()
+	}
+	for range len(reqs) * 2 {
+		if e := <-errs; e != "" {
+			t.Error(e)
+		}
+	}
+	got := st.spans(t)
+	if len(got) != len(want) {
+		t.Fatalf("stored %d spans; want %d", len(got), len(want))
+	}
+	for _, s := range got {
+		size, ok := want[s.Name]
+		if !ok {
+			t.Errorf("stored a span named %q, which was not sent", s.Name)
+			continue
+		}
+		if s.PubSub.BodySize != size {
+			t.Errorf("span %q: body size %d; want %d", s.Name, s.PubSub.BodySize, size)
+		}
+		delete(want, s.Name)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -20,6 +21,9 @@ type Receiver struct {
 	cfg   config
 	// slots bounds the requests being read, decoded and stored at once.
 	slots chan struct{}
+	// bodies and gzips are request bodies' buffers (*body) and
+	// decompressors (*gzip.Reader) for reuse (http.go).
+	bodies, gzips sync.Pool
 
 	accepted, rejected, retried, refused atomic.Int64
 }
