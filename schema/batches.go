@@ -63,23 +63,16 @@ const (
 	// span that does is in one of them.
 	BatchesInWindowQuery = "SELECT " + batchColumns + " FROM batches WHERE max_start_ns >= ?1 AND min_start_ns < ?2 AND spans > 0 ORDER BY id"
 	// BatchesPageQuery selects, as Batch.Scan reads them and in id
-	// order, up to ?6 batches of ids above ?5 that may hold spans
-	// starting in [?1, ?2), but for those of ids ?3 to ?4 wholly inside
-	// it (the ones a reader already holds, by WithinPrintQuery; none when
-	// ?3 > ?4). Each page is a short read: a file written at a low rate
-	// has a batch for every few spans, too many to list in one go.
-	BatchesPageQuery = "SELECT " + batchColumns + " FROM batches WHERE id > ?5 AND max_start_ns >= ?1 AND min_start_ns < ?2 AND spans > 0 AND NOT (id BETWEEN ?3 AND ?4 AND min_start_ns >= ?1 AND max_start_ns < ?2) ORDER BY id LIMIT ?6"
+	// order, up to ?4 batches of ids above ?3 that may hold spans
+	// starting in [?1, ?2): BatchesInWindowQuery a page at a time, each
+	// page a short read (a file written at a low rate has a batch for
+	// every few spans, too many to list in one go).
+	BatchesPageQuery = "SELECT " + batchColumns + " FROM batches WHERE id > ?3 AND max_start_ns >= ?1 AND min_start_ns < ?2 AND spans > 0 ORDER BY id LIMIT ?4"
 	// FirstBatchQuery selects the smallest id of the batches that may
 	// hold spans starting in [?1, ?2), 0 when there is none: where the
 	// pages of BatchesPageQuery start, found through the index on
 	// max_start_ns.
 	FirstBatchQuery = "SELECT coalesce(min(id), 0) FROM batches WHERE max_start_ns >= ?1 AND min_start_ns < ?2 AND spans > 0"
-	// WithinPrintQuery sums up the batches of ids ?3 to ?4 wholly inside
-	// [?1, ?2) as Print.Scan reads it. By the rule, while the print of a
-	// range reads the same, so does every row it sums up: a row that
-	// retention changed has fewer spans, one it deleted counts no more,
-	// and one that came back with its id has another written_ns.
-	WithinPrintQuery = "SELECT count(*), coalesce(sum(spans), 0), coalesce(sum(written_ns % " + printModulus + "), 0) FROM batches WHERE id BETWEEN ?3 AND ?4 AND min_start_ns >= ?1 AND max_start_ns < ?2 AND spans > 0"
 	// BatchByIDQuery selects the batch of id ?1 as Batch.Scan reads it;
 	// no row when retention has deleted it.
 	BatchByIDQuery = "SELECT " + batchColumns + " FROM batches WHERE id = ?1"
@@ -98,26 +91,6 @@ SELECT
 		WHERE b.max_start_ns >= ?1 AND b.min_start_ns < ?2 AND NOT (b.min_start_ns >= ?1 AND b.max_start_ns < ?2)
 		AND s.start_ns >= ?1 AND s.start_ns < ?2)`
 )
-
-// printModulus keeps the sum of written_ns in a print within int64.
-const printModulus = "1000000007"
-
-// Print sums up a set of batches rows (WithinPrintQuery).
-type Print struct {
-	Batches, Spans, Written int64
-}
-
-// Add adds b to p, as WithinPrintQuery sums it up.
-func (p *Print) Add(b Batch) {
-	p.Batches++
-	p.Spans += b.Spans
-	p.Written += b.WrittenNs % 1000000007
-}
-
-// Scan reads p from a row of WithinPrintQuery.
-func (p *Print) Scan(row interface{ Scan(...any) error }) error {
-	return row.Scan(&p.Batches, &p.Spans, &p.Written)
-}
 
 // BatchesInWindow returns the batches that may hold spans starting in
 // [since, until), Unix ns, in id order (BatchesInWindowQuery).

@@ -149,8 +149,7 @@ func checkHeader(path string) error {
 // openCheck opens path read-only: with locks when live, else immutable,
 // which takes no lock and creates no -wal or -shm.
 func openCheck(path string, live bool) (*sql.DB, error) {
-	esc := strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(path)
-	uri := "file:" + esc + "?mode=ro&_pragma=query_only(1)"
+	uri := fileURI(path) + "?mode=ro&_pragma=query_only(1)"
 	if live {
 		uri += fmt.Sprintf("&_pragma=busy_timeout(%d)", DefaultBusyTimeout.Milliseconds())
 	} else {

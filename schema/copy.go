@@ -6,20 +6,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 
+	"go.opentelemetry.io/otel/trace"
 	"modernc.org/sqlite"
 )
-
-// CopySelection chooses the traces Copy keeps. A trace is kept whole
-// (every span of the source with its trace id, with their resources and
-// scopes) when at least one of its operation spans (op not NULL) starts
-// in [Since, Until), Unix ns, and has the Broadcaster and Topic given
-// ("" matches any).
-type CopySelection struct {
-	Since, Until       int64
-	Broadcaster, Topic string
-}
 
 // CopyStats says what Copy wrote.
 type CopyStats struct {
@@ -32,7 +22,8 @@ type CopyStats struct {
 const copyStepPages = 256
 
 // Copy writes a consistent, compacted copy of the trace file src to dst,
-// which must not exist; with sel, only the traces it selects.
+// which must not exist; with sel, only the traces it selects, each whole
+// (every span of src with its trace id, with their resources and scopes).
 //
 // It copies from a snapshot: one read transaction on src, held while
 // SQLite's online backup copies its pages to a private file beside dst
@@ -40,7 +31,7 @@ const copyStepPages = 256
 // cannot be checkpointed past the snapshot meanwhile. Selecting and
 // compacting (VACUUM INTO dst) then run on the private file, away from
 // src.
-func Copy(ctx context.Context, src, dst string, sel *CopySelection) (CopyStats, error) {
+func Copy(ctx context.Context, src, dst string, sel *TraceSelection) (CopyStats, error) {
 	var st CopyStats
 	if _, err := os.Lstat(dst); err == nil {
 		return st, fmt.Errorf("copy to %s: %w", dst, os.ErrExist)
@@ -123,7 +114,6 @@ func snapshot(ctx context.Context, db *sql.DB, r *CheckReport, path string) (err
 	if r.MigrationPending {
 		return fmt.Errorf("copy %s: the file is version %d, this lonelytrace copies version %d; open it once with the exporter to migrate it", r.Path, r.Version, Version)
 	}
-	esc := strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(path)
 	return conn.Raw(func(dc any) error {
 		b, ok := dc.(interface {
 			NewBackup(string) (*sqlite.Backup, error)
@@ -131,7 +121,7 @@ func snapshot(ctx context.Context, db *sql.DB, r *CheckReport, path string) (err
 		if !ok {
 			return fmt.Errorf("copy %s: the SQLite driver has no backup", r.Path)
 		}
-		bk, err := b.NewBackup("file:" + esc)
+		bk, err := b.NewBackup(fileURI(path))
 		if err != nil {
 			return checkErr(r.Path, "start the backup", err)
 		}
@@ -154,10 +144,9 @@ func snapshot(ctx context.Context, db *sql.DB, r *CheckReport, path string) (err
 
 // selectAndCompact deletes from the private snapshot at tmp what sel does
 // not select, then writes it compacted to out (an empty file).
-func selectAndCompact(ctx context.Context, tmp, out string, sel *CopySelection) (CopyStats, error) {
+func selectAndCompact(ctx context.Context, tmp, out string, sel *TraceSelection) (CopyStats, error) {
 	var st CopyStats
-	esc := strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(tmp)
-	db, err := sql.Open("sqlite", "file:"+esc+"?mode=rw")
+	db, err := sql.Open("sqlite", fileURI(tmp)+"?mode=rw")
 	if err != nil {
 		return st, err
 	}
@@ -191,39 +180,54 @@ func selectAndCompact(ctx context.Context, tmp, out string, sel *CopySelection) 
 // deleteUnselected keeps the traces sel selects, whole, and what they
 // reference, and brings the batches rows to what is left as retention
 // does (schema/README.md, batches).
-func deleteUnselected(ctx context.Context, conn *sql.Conn, sel *CopySelection) error {
-	where := "s.op IS NOT NULL AND s.start_ns >= ? AND s.start_ns < ?"
-	args := []any{sel.Since, sel.Until}
-	if sel.Broadcaster != "" {
-		where += " AND s.broadcaster = ?"
-		args = append(args, sel.Broadcaster)
+func deleteUnselected(ctx context.Context, conn *sql.Conn, sel *TraceSelection) error {
+	ids, err := sel.Traces(ctx, conn)
+	if err != nil {
+		return err
 	}
-	if sel.Topic != "" {
-		where += " AND s.topic = ?"
-		args = append(args, sel.Topic)
+	if _, err := conn.ExecContext(ctx, "CREATE TEMP TABLE keep (trace_id BLOB PRIMARY KEY) WITHOUT ROWID"); err != nil {
+		return fmt.Errorf("select traces: %w", err)
 	}
-	steps := []struct {
-		sql  string
-		args []any
-	}{
-		{"CREATE TEMP TABLE keep (trace_id BLOB PRIMARY KEY) WITHOUT ROWID", nil},
-		{"INSERT OR IGNORE INTO keep SELECT t.trace_id FROM spans s JOIN traces t ON t.id = s.trace WHERE " + where, args},
+	if err := fillKeep(ctx, conn, ids); err != nil {
+		return fmt.Errorf("select traces: %w", err)
+	}
+	steps := []string{
 		// A trace may have a row in two generations: keep both.
-		{"DELETE FROM traces WHERE trace_id NOT IN (SELECT trace_id FROM keep)", nil},
-		{"DELETE FROM spans WHERE trace NOT IN (SELECT id FROM traces)", nil},
-		{"DELETE FROM resources WHERE id NOT IN (SELECT DISTINCT resource FROM spans)", nil},
-		{"DELETE FROM scopes WHERE id NOT IN (SELECT DISTINCT scope FROM spans)", nil},
-		{`UPDATE batches SET
+		"DELETE FROM traces WHERE trace_id NOT IN (SELECT trace_id FROM keep)",
+		"DELETE FROM spans WHERE trace NOT IN (SELECT id FROM traces)",
+		"DELETE FROM resources WHERE id NOT IN (SELECT DISTINCT resource FROM spans)",
+		"DELETE FROM scopes WHERE id NOT IN (SELECT DISTINCT scope FROM spans)",
+		`UPDATE batches SET
 			spans = (SELECT count(*) FROM spans WHERE spans.id BETWEEN batches.first_span AND batches.last_span),
 			min_start_ns = coalesce((SELECT min(start_ns) FROM spans WHERE spans.id BETWEEN batches.first_span AND batches.last_span), min_start_ns),
-			max_start_ns = coalesce((SELECT max(start_ns) FROM spans WHERE spans.id BETWEEN batches.first_span AND batches.last_span), max_start_ns)`, nil},
-		{"DELETE FROM batches WHERE spans = 0", nil},
-		{"DROP TABLE keep", nil},
+			max_start_ns = coalesce((SELECT max(start_ns) FROM spans WHERE spans.id BETWEEN batches.first_span AND batches.last_span), max_start_ns)`,
+		"DELETE FROM batches WHERE spans = 0",
+		"DROP TABLE keep",
 	}
-	for i, s := range steps {
-		if _, err := conn.ExecContext(ctx, s.sql, s.args...); err != nil {
+	for i, q := range steps {
+		if _, err := conn.ExecContext(ctx, q); err != nil {
 			return fmt.Errorf("select traces, step %d: %w", i, err)
 		}
 	}
 	return nil
+}
+
+// fillKeep writes ids into the temporary table keep, in one transaction.
+func fillKeep(ctx context.Context, conn *sql.Conn, ids []trace.TraceID) error {
+	tx, err := conn.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	ins, err := tx.PrepareContext(ctx, "INSERT INTO keep (trace_id) VALUES (?)")
+	if err != nil {
+		return err
+	}
+	defer ins.Close()
+	for _, id := range ids {
+		if _, err := ins.ExecContext(ctx, id[:]); err != nil {
+			return err
+		}
+	}
+	return tx.Commit()
 }

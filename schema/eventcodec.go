@@ -6,6 +6,7 @@ import (
 
 	"go.opentelemetry.io/otel/attribute"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // AppendEvents appends the JSON array the spans.events column holds:
@@ -17,12 +18,7 @@ func AppendEvents(dst []byte, events []sdktrace.Event) []byte {
 		if i > 0 {
 			dst = append(dst, ',')
 		}
-		dst = append(dst, `{"name":`...)
-		dst = AppendJSONString(dst, ev.Name)
-		dst = append(dst, `,"time_ns":`...)
-		dst = strconv.AppendInt(dst, ev.Time.UnixNano(), 10)
-		dst = appendAttrsMember(dst, ev.Attributes, ev.DroppedAttributeCount)
-		dst = append(dst, '}')
+		dst = appendEvent(dst, ev.Name, ev.Time.UnixNano(), ev.Attributes, ev.DroppedAttributeCount)
 	}
 	return append(dst, ']')
 }
@@ -37,24 +33,38 @@ func AppendLinks(dst []byte, links []sdktrace.Link) []byte {
 			dst = append(dst, ',')
 		}
 		sc := l.SpanContext
-		tid, sid := sc.TraceID(), sc.SpanID()
-		dst = append(dst, `{"trace_id":"`...)
-		dst = hex.AppendEncode(dst, tid[:])
-		dst = append(dst, `","span_id":"`...)
-		dst = hex.AppendEncode(dst, sid[:])
-		dst = append(dst, `","flags":`...)
-		dst = strconv.AppendInt(dst, int64(sc.TraceFlags()), 10)
-		if ts := sc.TraceState().String(); ts != "" {
-			dst = append(dst, `,"trace_state":`...)
-			dst = AppendJSONString(dst, ts)
-		}
-		if sc.IsRemote() {
-			dst = append(dst, `,"remote":true`...)
-		}
-		dst = appendAttrsMember(dst, l.Attributes, l.DroppedAttributeCount)
-		dst = append(dst, '}')
+		dst = appendLink(dst, sc.TraceID(), sc.SpanID(), uint64(sc.TraceFlags()), sc.TraceState().String(), sc.IsRemote(), l.Attributes, l.DroppedAttributeCount)
 	}
 	return append(dst, ']')
+}
+
+// appendEvent appends one member of the events array.
+func appendEvent(dst []byte, name string, timeNs int64, attrs []attribute.KeyValue, dropped int) []byte {
+	dst = append(dst, `{"name":`...)
+	dst = AppendJSONString(dst, name)
+	dst = append(dst, `,"time_ns":`...)
+	dst = strconv.AppendInt(dst, timeNs, 10)
+	dst = appendAttrsMember(dst, attrs, dropped)
+	return append(dst, '}')
+}
+
+// appendLink appends one member of the links array.
+func appendLink(dst []byte, tid trace.TraceID, sid trace.SpanID, flags uint64, traceState string, remote bool, attrs []attribute.KeyValue, dropped int) []byte {
+	dst = append(dst, `{"trace_id":"`...)
+	dst = hex.AppendEncode(dst, tid[:])
+	dst = append(dst, `","span_id":"`...)
+	dst = hex.AppendEncode(dst, sid[:])
+	dst = append(dst, `","flags":`...)
+	dst = strconv.AppendUint(dst, flags, 10)
+	if traceState != "" {
+		dst = append(dst, `,"trace_state":`...)
+		dst = AppendJSONString(dst, traceState)
+	}
+	if remote {
+		dst = append(dst, `,"remote":true`...)
+	}
+	dst = appendAttrsMember(dst, attrs, dropped)
+	return append(dst, '}')
 }
 
 func appendAttrsMember(dst []byte, attrs []attribute.KeyValue, dropped int) []byte {

@@ -164,8 +164,6 @@ func OpenRead(ctx context.Context, path string, opts ...ReadOption) (*sql.DB, er
 	return db, nil
 }
 
-// dsn builds the modernc.org/sqlite URI for path. The path is escaped so
-// that '?', '#' and '%' in a file name stay part of the name.
 // openOne opens path in mode as a DB of exactly one connection, kept open
 // for as long as the DB is.
 func openOne(path, mode string, busyTimeout time.Duration) (*sql.DB, error) {
@@ -180,10 +178,19 @@ func openOne(path, mode string, busyTimeout time.Duration) (*sql.DB, error) {
 	return db, nil
 }
 
+// dsn builds the modernc.org/sqlite URI that opens path in mode with a
+// busy timeout.
 func dsn(path, mode string, busyTimeout time.Duration) string {
-	esc := strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(path)
-	return fmt.Sprintf("file:%s?mode=%s&_pragma=busy_timeout(%d)", esc, mode, busyTimeout.Milliseconds())
+	return fmt.Sprintf("%s?mode=%s&_pragma=busy_timeout(%d)", fileURI(path), mode, busyTimeout.Milliseconds())
 }
+
+// fileURI is the SQLite URI of path, without parameters. The path is
+// escaped so that '?', '#' and '%' in a file name stay part of the name.
+func fileURI(path string) string {
+	return "file:" + uriEscaper.Replace(path)
+}
+
+var uriEscaper = strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23")
 
 // checkFile looks at path with plain file I/O, before SQLite opens it, so
 // that a file we must refuse is never changed. isNew is true when there is

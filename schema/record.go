@@ -1,10 +1,5 @@
 package schema
 
-import (
-	"encoding/hex"
-	"strconv"
-)
-
 // A Span is also what a writer is handed for a span that did not come
 // from the Go SDK (an OTLP span, say): its events and links are written
 // by AppendSpanEvents and AppendSpanLinks, in the same JSON as
@@ -33,12 +28,7 @@ func AppendSpanEvents(dst []byte, events []Event) []byte {
 		if i > 0 {
 			dst = append(dst, ',')
 		}
-		dst = append(dst, `{"name":`...)
-		dst = AppendJSONString(dst, ev.Name)
-		dst = append(dst, `,"time_ns":`...)
-		dst = strconv.AppendInt(dst, ev.Time.UnixNano(), 10)
-		dst = appendAttrsMember(dst, ev.Attributes, ev.DroppedAttributes)
-		dst = append(dst, '}')
+		dst = appendEvent(dst, ev.Name, ev.Time.UnixNano(), ev.Attributes, ev.DroppedAttributes)
 	}
 	return append(dst, ']')
 }
@@ -51,21 +41,7 @@ func AppendSpanLinks(dst []byte, links []Link) []byte {
 		if i > 0 {
 			dst = append(dst, ',')
 		}
-		dst = append(dst, `{"trace_id":"`...)
-		dst = hex.AppendEncode(dst, l.TraceID[:])
-		dst = append(dst, `","span_id":"`...)
-		dst = hex.AppendEncode(dst, l.SpanID[:])
-		dst = append(dst, `","flags":`...)
-		dst = strconv.AppendUint(dst, uint64(l.OTLPFlags|uint32(l.Flags)), 10)
-		if l.TraceState != "" {
-			dst = append(dst, `,"trace_state":`...)
-			dst = AppendJSONString(dst, l.TraceState)
-		}
-		if l.Remote {
-			dst = append(dst, `,"remote":true`...)
-		}
-		dst = appendAttrsMember(dst, l.Attributes, l.DroppedAttributes)
-		dst = append(dst, '}')
+		dst = appendLink(dst, l.TraceID, l.SpanID, uint64(l.OTLPFlags|uint32(l.Flags)), l.TraceState, l.Remote, l.Attributes, l.DroppedAttributes)
 	}
 	return append(dst, ']')
 }

@@ -4,187 +4,97 @@ import (
 	"maps"
 	"math"
 	"slices"
-	"sync"
 	"time"
 
 	"github.com/lonelytrace/lonelytrace/schema"
 )
 
-// windowAcc gathers the operation spans of a window, over every file,
-// for the Summary's aggregates. A read task fills one of its own, merged
-// into the window's when the task ends, so that memory holds the spans of
-// the tasks under way, not of the window. To add a measure over all
-// operations: a field here or in opAcc, its update in add, its merge, its
-// result in the Summary or Operation.
+// windowAcc gathers the operation spans of a window for the Summary's
+// aggregates. To add a measure over all operations: a field here or in
+// opAcc, its update in add, its result in the Summary or Operation; a
+// set of values for percentiles is a dist that shares the window's
+// exactness.
 type windowAcc struct {
-	// limit is the most operations whose values are kept for exact
-	// percentiles: exactLimit, but for tests.
-	limit int64
-	ops   [len(schema.Operations)]opAcc
+	ops [len(schema.Operations)]opAcc
 	// broadcasters holds the broadcasters of the notifies added.
 	broadcasters map[string]struct{}
 }
 
-func newWindowAcc(limit int64) *windowAcc {
-	return &windowAcc{limit: limit, broadcasters: make(map[string]struct{})}
+func newWindowAcc(ex *exactness) *windowAcc {
+	w := &windowAcc{broadcasters: make(map[string]struct{})}
+	for i := range w.ops {
+		a := &w.ops[i]
+		a.durations.ex, a.sizes.ex = ex, ex
+		a.maxBucket, a.latest = -1, math.MinInt64
+		a.bySubs = make(map[int64]*groupAcc)
+	}
+	return w
 }
 
-// addBatch adds the operation spans of b that are in flt's window and
-// pass keep (nil keeps all), and that seen has not seen; strs are the
-// strings b's spans number.
-func (w *windowAcc) addBatch(b *batchOps, strs []string, flt *filter, keep func(*opSpan) bool, seen *seenSpans) {
-	within := b.batch.Within(flt.since, flt.until)
-	var first []bool
-	if b.keys != nil && seen != nil {
-		first = seen.firstSights(b, within, flt, keep)
-	}
-	var notified []bool
-	for j := range b.ops {
-		o := &b.ops[j]
-		if first != nil {
-			if !first[j] {
-				continue
-			}
-		} else if !within && !flt.inWindow(o.start) || keep != nil && !keep(o) {
-			continue
-		}
+// visitor is the windowAcc's opVisitor.
+func (w *windowAcc) visitor(strs []string) func(*opSpan) {
+	notified := make([]bool, len(strs))
+	return func(o *opSpan) {
 		w.ops[o.op].add(o)
-		if o.op == schema.NotifyIndex && o.broadcaster != 0 {
-			if notified == nil {
-				notified = make([]bool, len(strs))
-			}
+		if o.op == schema.NotifyIndex && !notified[o.broadcaster] {
 			notified[o.broadcaster] = true
-		}
-	}
-	for id, ok := range notified {
-		if ok {
-			w.addBroadcaster(strs[id])
-		}
-	}
-}
-
-// seenSpans holds the keys of the spans added, when the viewer reads
-// several files: the same span can be in two of them (a broadcaster's
-// span that rode home to a subscriber, and the broadcaster's own file),
-// and counts once.
-type seenSpans struct {
-	mu   sync.Mutex
-	keys map[spanKey]struct{}
-}
-
-// firstSights returns, for each span of b, whether it is in the window,
-// passes keep and is seen for the first time.
-func (s *seenSpans) firstSights(b *batchOps, within bool, flt *filter, keep func(*opSpan) bool) []bool {
-	out := make([]bool, len(b.ops))
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for j := range b.ops {
-		o := &b.ops[j]
-		if !within && !flt.inWindow(o.start) || keep != nil && !keep(o) {
-			continue
-		}
-		if _, dup := s.keys[b.keys[j]]; dup {
-			continue
-		}
-		s.keys[b.keys[j]] = struct{}{}
-		out[j] = true
-	}
-	return out
-}
-
-// count is how many operations were added.
-func (w *windowAcc) count() int64 {
-	var n int64
-	for i := range w.ops {
-		n += w.ops[i].count
-	}
-	return n
-}
-
-// merge adds what o gathered to w. A window of more than exactLimit operations keeps sketches from then on.
-func (w *windowAcc) merge(o *windowAcc) {
-	for i := range w.ops {
-		w.ops[i].merge(&o.ops[i])
-	}
-	for b := range o.broadcasters {
-		w.broadcasters[b] = struct{}{}
-	}
-	if w.count() > w.limit {
-		for i := range w.ops {
-			w.ops[i].approximate()
+			if o.broadcaster != 0 {
+				w.broadcasters[strs[o.broadcaster]] = struct{}{}
+			}
 		}
 	}
 }
 
-// clone returns a deep copy of w.
-func (w *windowAcc) clone() *windowAcc {
-	c := &windowAcc{limit: w.limit, broadcasters: maps.Clone(w.broadcasters)}
-	for i := range w.ops {
-		c.ops[i] = w.ops[i].clone()
-	}
-	return c
+// groupAcc gathers the measures of one group of operation spans: a
+// bucket of a series, a row of a breakdown, an edge of the map, the
+// notifies that reached a number of subscribers. Its durations are the
+// only part that grows with the spans, while the window is exact.
+type groupAcc struct {
+	count, errors int64
+	// bytes sums the meaningful bytes, saturating at 2^64-1.
+	bytes     uint64
+	durations dist
 }
 
-// sortValues sorts the values w keeps for exact percentiles: a memo's
-// are sorted once, so that the requests that start from it sort values
-// that are in order but for the few they add.
-func (w *windowAcc) sortValues() {
-	for i := range w.ops {
-		a := &w.ops[i]
-		slices.Sort(a.durations.values)
-		slices.Sort(a.sizes.values)
-		for _, d := range a.bySubs {
-			slices.Sort(d.values)
-		}
+// newGroupAcc returns a groupAcc of a window of exactness ex.
+func newGroupAcc(ex *exactness) *groupAcc { return &groupAcc{durations: dist{ex: ex}} }
+
+func (g *groupAcc) add(o *opSpan) {
+	g.count++
+	if o.failed {
+		g.errors++
 	}
+	if o.size >= 0 {
+		g.bytes = addSat(g.bytes, uint64(o.size))
+	}
+	g.durations.add(o.end - o.start)
 }
 
-// exactValues is how many values w keeps for exact percentiles.
-func (w *windowAcc) exactValues() int {
-	n := 0
-	for i := range w.ops {
-		a := &w.ops[i]
-		n += len(a.durations.values) + len(a.sizes.values)
-		for _, d := range a.bySubs {
-			n += len(d.values)
-		}
-	}
-	return n
-}
+// percentiles returns the duration percentiles in ms, nil for no span.
+func (g *groupAcc) percentiles() *Percentiles { return g.durations.percentiles(msOfNs) }
 
-// addBroadcaster counts the broadcaster of a notify added.
-func (w *windowAcc) addBroadcaster(name string) {
-	if name != "" {
-		w.broadcasters[name] = struct{}{}
-	}
-}
+// approximate reports whether the percentiles come from a sketch.
+func (g *groupAcc) approximate() bool { return g.durations.approximated() }
 
-// opAcc gathers the spans of one operation for its aggregates. Every
-// measure is mergeable: accumulators of parts of a window, read in any
-// order, merge into the accumulator of the whole.
+// opAcc gathers the spans of one operation for its aggregates.
 type opAcc struct {
-	count               int64
+	count, errors       int64
 	bytes               uint64
 	stateless, stateful Split
 	durations, sizes    dist
-	bySubs              map[int64]*dist
+	bySubs              map[int64]*groupAcc
 	buckets             [65]int64
 	maxBucket           int
-	// bins counts durations in the histogram's bins (see durationBin).
+	// bins counts durations in the histogram's bins (durationBin).
 	bins   [65]int64
 	latest int64
 }
 
-func (a *opAcc) init() {
-	a.maxBucket, a.latest = -1, math.MinInt64
-	a.bySubs = make(map[int64]*dist)
-}
-
 func (a *opAcc) add(o *opSpan) {
-	if a.count == 0 {
-		a.init()
-	}
 	a.count++
+	if o.failed {
+		a.errors++
+	}
 	d := o.end - o.start
 	a.durations.add(d)
 	a.bins[durationBin(d)]++
@@ -205,69 +115,11 @@ func (a *opAcc) add(o *opSpan) {
 	if o.subs >= 0 {
 		g := a.bySubs[o.subs]
 		if g == nil {
-			g = &dist{}
-			if a.durations.sk != nil {
-				g.approximate()
-			}
+			g = newGroupAcc(a.durations.ex)
 			a.bySubs[o.subs] = g
 		}
-		g.add(d)
+		g.add(o)
 	}
-}
-
-// merge adds what o gathered to a.
-func (a *opAcc) merge(o *opAcc) {
-	if o.count == 0 {
-		return
-	}
-	if a.count == 0 {
-		a.init()
-	}
-	a.count += o.count
-	a.bytes = addSat(a.bytes, o.bytes)
-	a.stateless.Count += o.stateless.Count
-	a.stateless.Bytes = addSat(a.stateless.Bytes, o.stateless.Bytes)
-	a.stateful.Count += o.stateful.Count
-	a.stateful.Bytes = addSat(a.stateful.Bytes, o.stateful.Bytes)
-	a.durations.merge(&o.durations)
-	a.sizes.merge(&o.sizes)
-	for n, d := range o.bySubs {
-		g := a.bySubs[n]
-		if g == nil {
-			g = &dist{}
-			a.bySubs[n] = g
-		}
-		g.merge(d)
-	}
-	for k := range a.buckets {
-		a.buckets[k] += o.buckets[k]
-		a.bins[k] += o.bins[k]
-	}
-	a.maxBucket = max(a.maxBucket, o.maxBucket)
-	a.latest = max(a.latest, o.latest)
-}
-
-// approximate turns every set of values into a sketch.
-func (a *opAcc) approximate() {
-	a.durations.approximate()
-	a.sizes.approximate()
-	for _, d := range a.bySubs {
-		d.approximate()
-	}
-}
-
-// clone returns a deep copy of a.
-func (a *opAcc) clone() opAcc {
-	c := *a
-	c.durations, c.sizes = a.durations.clone(), a.sizes.clone()
-	if a.bySubs != nil {
-		c.bySubs = make(map[int64]*dist, len(a.bySubs))
-		for n, d := range a.bySubs {
-			dc := d.clone()
-			c.bySubs[n] = &dc
-		}
-	}
-	return c
 }
 
 // operation computes the aggregates of the spans added.
@@ -276,18 +128,18 @@ func (a *opAcc) operation(now time.Time) *Operation {
 	if a.count == 0 {
 		return o
 	}
-	o.Approximate = a.durations.sk != nil
-	o.Bytes, o.Stateless, o.Stateful = a.bytes, a.stateless, a.stateful
+	o.Errors, o.Bytes, o.Stateless, o.Stateful = a.errors, a.bytes, a.stateless, a.stateful
 	since := nsToMs(now.UnixNano() - a.latest)
 	o.SinceMostRecentMs = &since
 	o.DurationMs = a.durations.percentiles(msOfNs)
 	o.SizeBytes = a.sizes.percentiles(same)
+	o.Approximate = a.durations.approximated()
 	for k := 0; k <= a.maxBucket; k++ {
 		o.BySize = append(o.BySize, SizeBucket{Below: bucketBelow(k), Count: a.buckets[k]})
 	}
 	for _, n := range slices.Sorted(maps.Keys(a.bySubs)) {
-		d := a.bySubs[n]
-		o.BySubscribers = append(o.BySubscribers, SubscriberGroup{Subscribers: n, Count: d.count(), DurationMs: d.percentiles(msOfNs), Approximate: d.sk != nil})
+		g := a.bySubs[n]
+		o.BySubscribers = append(o.BySubscribers, SubscriberGroup{Subscribers: n, Count: g.count, Errors: g.errors, DurationMs: g.percentiles(), Approximate: g.approximate()})
 	}
 	o.Histogram = histogram(&a.bins)
 	return o

@@ -68,6 +68,9 @@ type FileSummary struct {
 // Operation aggregates the spans of one pub/sub operation in the window.
 type Operation struct {
 	Count int64 `json:"count"`
+	// Errors counts the operations that failed: their span's status is
+	// Error.
+	Errors int64 `json:"errors"`
 	// Bytes sums the meaningful bytes; it saturates at 2^64-1.
 	Bytes uint64 `json:"bytes"`
 	// SinceMostRecentMs is the time from the latest start to Now; nil when
@@ -99,6 +102,7 @@ type Operation struct {
 type SubscriberGroup struct {
 	Subscribers int64        `json:"subscribers"`
 	Count       int64        `json:"count"`
+	Errors      int64        `json:"errors"`
 	DurationMs  *Percentiles `json:"duration_ms"`
 	// Approximate is set when DurationMs comes from a sketch.
 	Approximate bool `json:"approximate,omitempty"`
@@ -163,20 +167,26 @@ type Phase struct {
 	Occurrences int64 `json:"occurrences"`
 	// InPercent is the share of the operations with at least one.
 	InPercent float64 `json:"in_percent"`
+	// ErrorPercent is the share of the operations in which at least one
+	// occurrence failed (its own span's status is Error).
+	ErrorPercent float64 `json:"error_percent"`
 }
 
 // TraceList is a page of the traces with an operation in the window that
-// matches the filters, most recent operation first.
+// matches the filters and the search, in the search's order.
 type TraceList struct {
 	Traces []TraceItem `json:"traces"`
 	Offset int         `json:"offset"`
 	Limit  int         `json:"limit"`
+	// Sort is the order: "newest" (the operation's start, latest first)
+	// or "slowest" (its duration, longest first).
+	Sort string `json:"sort"`
 	// More is true when there are traces after this page.
 	More bool `json:"more"`
 }
 
-// TraceItem is one trace of the list, described by its most recent
-// matching operation.
+// TraceItem is one trace of the list, described by its first matching
+// operation in the list's order (its newest, or its slowest).
 type TraceItem struct {
 	TraceID     string    `json:"trace_id"`
 	Start       time.Time `json:"start"`
@@ -185,6 +195,10 @@ type TraceItem struct {
 	Topic       string    `json:"topic"`
 	Broadcaster string    `json:"broadcaster"`
 	DurationMs  float64   `json:"duration_ms"`
+	// Status is the operation span's: "ok", "error" or "unset".
+	Status string `json:"status"`
+	// Service is its resource's service.name.
+	Service string `json:"service"`
 }
 
 // TraceDetail is every span of one trace from all files, stitched into
@@ -220,6 +234,33 @@ type SpanView struct {
 	Attributes    []KeyValue  `json:"attributes"`
 	Events        []EventView `json:"events"`
 	Links         []LinkView  `json:"links"`
+	// PubSub holds the pub/sub facts of an operation span; absent on
+	// other spans.
+	PubSub *PubSubFacts `json:"pubsub,omitempty"`
+	// LinkedFrom lists the spans, in any file, with a link to this one
+	// (docs/design.md#links-both-ways for how far they are looked for).
+	LinkedFrom []SpanRef `json:"linked_from"`
+}
+
+// PubSubFacts are what the span conventions say of one operation
+// (docs/design.md#span-conventions).
+type PubSubFacts struct {
+	Op          string `json:"op"`
+	Topic       string `json:"topic,omitempty"`
+	Glob        string `json:"glob,omitempty"`
+	Broadcaster string `json:"broadcaster,omitempty"`
+	// Subscribers reached and meaningful Bytes; nil when not recorded.
+	Subscribers *int64 `json:"subscribers"`
+	Bytes       *int64 `json:"bytes"`
+	Stateful    bool   `json:"stateful"`
+	// Failed is true when the span's status is Error.
+	Failed bool `json:"failed"`
+}
+
+// SpanRef names a span.
+type SpanRef struct {
+	TraceID string `json:"trace_id"`
+	SpanID  string `json:"span_id"`
 }
 
 // KeyValue is an attribute with its value as text.
@@ -242,4 +283,101 @@ type LinkView struct {
 	TraceID    string     `json:"trace_id"`
 	SpanID     string     `json:"span_id"`
 	Attributes []KeyValue `json:"attributes"`
+}
+
+// Series is the answer of /api/series: the window cut into buckets of
+// one step, and per bucket the measures of each operation.
+type Series struct {
+	// Since and Until are the window, as in the Summary (with
+	// since=beginning, Since is the start of the oldest span stored).
+	Since time.Time `json:"since"`
+	Until time.Time `json:"until"`
+	// StepMs is the length of a bucket.
+	StepMs int64 `json:"step_ms"`
+	// Buckets start at Since rounded down to a multiple of the step since
+	// the Unix epoch, one step apart, up to the last that meets the
+	// window; empty ones included.
+	Buckets []SeriesBucket `json:"buckets"`
+}
+
+// SeriesBucket holds the operations whose start is in the window and in
+// [Start, Start+step).
+type SeriesBucket struct {
+	Start time.Time `json:"start"`
+	// Ops has one entry for each of schema.Operations, always.
+	Ops map[string]*SeriesPoint `json:"ops"`
+}
+
+// SeriesPoint is one operation's measures in one bucket.
+type SeriesPoint struct {
+	Count  int64  `json:"count"`
+	Errors int64  `json:"errors"`
+	Bytes  uint64 `json:"bytes"`
+	// P50Ms and P99Ms are duration percentiles within the bucket by
+	// nearest rank; nil when the bucket has none of the operation.
+	P50Ms *float64 `json:"p50_ms"`
+	P99Ms *float64 `json:"p99_ms"`
+	// Approximate is set when P50Ms and P99Ms come from a sketch.
+	Approximate bool `json:"approximate,omitempty"`
+}
+
+// Breakdown is the answer of /api/breakdown: the operations of one kind
+// in the window, grouped by one of their facts.
+type Breakdown struct {
+	// By is what the rows group by: broadcaster, topic, service or
+	// subscribers.
+	By string `json:"by"`
+	// Op is the operation.
+	Op string `json:"op"`
+	// Rows has every group, the largest first, then by key.
+	Rows []BreakdownRow `json:"rows"`
+}
+
+// BreakdownRow aggregates the operations whose fact is Key: "" for
+// those without it (no broadcaster, topic, service.name or subscribers
+// reached); subscribers in decimal.
+type BreakdownRow struct {
+	Key    string `json:"key"`
+	Count  int64  `json:"count"`
+	Errors int64  `json:"errors"`
+	// Bytes sums the meaningful bytes; it saturates at 2^64-1.
+	Bytes      uint64       `json:"bytes"`
+	DurationMs *Percentiles `json:"duration_ms"`
+	// Approximate is set when DurationMs comes from a sketch.
+	Approximate bool `json:"approximate,omitempty"`
+}
+
+// PubSubMap is the answer of /api/map: who publishes to which topic and
+// who receives from it in the window. A notify makes an edge from its
+// service to its topic, a receive one from its topic to its service;
+// operations without a topic are left out.
+type PubSubMap struct {
+	// Nodes are the services, by name, then the topics, by name.
+	Nodes []MapNode `json:"nodes"`
+	// Edges are the largest first.
+	Edges []MapEdge `json:"edges"`
+}
+
+// MapNode is a service or a topic.
+type MapNode struct {
+	// ID is "service:" or "topic:" followed by the label.
+	ID string `json:"id"`
+	// Kind is "service" or "topic".
+	Kind string `json:"kind"`
+	// Label is the service's name ("" when its resource has no
+	// service.name) or the topic.
+	Label string `json:"label"`
+}
+
+// MapEdge aggregates the operations of one kind between a service and a
+// topic.
+type MapEdge struct {
+	From   string  `json:"from"`
+	To     string  `json:"to"`
+	Op     string  `json:"op"`
+	Count  int64   `json:"count"`
+	Errors int64   `json:"errors"`
+	P99Ms  float64 `json:"p99_ms"`
+	// Approximate is set when P99Ms comes from a sketch.
+	Approximate bool `json:"approximate,omitempty"`
 }

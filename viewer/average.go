@@ -78,7 +78,7 @@ func (v *Viewer) averageTrace(ctx context.Context, op string, flt *filter, total
 	}
 	type acc struct {
 		starts, ends, durations []int64
-		ops                     int
+		ops, failedOps          int
 	}
 	byName := make(map[string]*acc)
 	for _, o := range ops {
@@ -87,6 +87,7 @@ func (v *Viewer) averageTrace(ctx context.Context, op string, flt *filter, total
 			continue // deleted between the two queries
 		}
 		inThis := make(map[string]bool)
+		failedIn := make(map[string]bool)
 		stack := slices.Clone(children[o.key])
 		visited := map[spanKey]bool{o.key: true}
 		for len(stack) > 0 {
@@ -110,16 +111,21 @@ func (v *Viewer) averageTrace(ctx context.Context, op string, flt *filter, total
 				inThis[s.name] = true
 				a.ops++
 			}
+			if s.failed && !failedIn[s.name] {
+				failedIn[s.name] = true
+				a.failedOps++
+			}
 		}
 	}
 	for name, a := range byName {
 		avg.Phases = append(avg.Phases, Phase{
-			Name:        name,
-			StartMs:     percentilesOf(a.starts, nsToMs).P50(),
-			EndMs:       percentilesOf(a.ends, nsToMs).P50(),
-			DurationMs:  percentilesOf(a.durations, nsToMs),
-			Occurrences: int64(len(a.durations)),
-			InPercent:   100 * float64(a.ops) / float64(len(ops)),
+			Name:         name,
+			StartMs:      percentilesOf(a.starts, nsToMs).P50(),
+			EndMs:        percentilesOf(a.ends, nsToMs).P50(),
+			DurationMs:   percentilesOf(a.durations, nsToMs),
+			Occurrences:  int64(len(a.durations)),
+			InPercent:    100 * float64(a.ops) / float64(len(ops)),
+			ErrorPercent: 100 * float64(a.failedOps) / float64(len(ops)),
 		})
 	}
 	if len(avg.Phases) > maxPhases {
@@ -196,6 +202,7 @@ type phaseSpan struct {
 	parent     []byte
 	name       string
 	start, end int64
+	failed     bool
 }
 
 // traceSpans adds to dst every span of f in the traces whose hex ids are
@@ -203,27 +210,27 @@ type phaseSpan struct {
 // dst (from another file) is kept.
 func (f *file) traceSpans(ctx context.Context, ids string, dst map[spanKey]phaseSpan, local bool) error {
 	query := `
-SELECT t.trace_id, s.span_id, s.parent_span_id, s.name, s.start_ns, s.end_ns
+SELECT t.trace_id, s.span_id, s.parent_span_id, s.name, s.start_ns, s.end_ns, s.status_code = ?2
 FROM traces AS t JOIN spans AS s ON s.trace = t.id
-WHERE t.trace_id IN (SELECT unhex(value) FROM json_each(?))`
+WHERE t.trace_id IN (SELECT unhex(value) FROM json_each(?1))`
 	if local {
-		query = `SELECT trace, span_id, parent_span_id, name, start_ns, end_ns FROM spans
-WHERE trace IN (SELECT value FROM json_each(?))`
+		query = `SELECT trace, span_id, parent_span_id, name, start_ns, end_ns, status_code = ?2 FROM spans
+WHERE trace IN (SELECT value FROM json_each(?1))`
 	}
-	rows, err := f.db.QueryContext(ctx, query, ids)
+	rows, err := f.db.QueryContext(ctx, query, ids, statusError)
 	if err != nil {
 		return fmt.Errorf("read phases of %s: %w", f.path, err)
 	}
 	defer rows.Close()
 	var traceID, spanID []byte
 	var traceRow int64
-	dest := []any{&traceID, &spanID, nil, nil, nil, nil}
+	dest := []any{&traceID, &spanID, nil, nil, nil, nil, nil}
 	if local {
 		dest[0] = &traceRow
 	}
 	for rows.Next() {
 		var s phaseSpan
-		dest[2], dest[3], dest[4], dest[5] = &s.parent, &s.name, &s.start, &s.end
+		dest[2], dest[3], dest[4], dest[5], dest[6] = &s.parent, &s.name, &s.start, &s.end, &s.failed
 		if err := rows.Scan(dest...); err != nil {
 			return fmt.Errorf("read phases of %s: %w", f.path, err)
 		}

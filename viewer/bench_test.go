@@ -160,3 +160,40 @@ func BenchmarkSummary(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkSearch times /api/traces over a file of a million spans (a
+// week), with since=beginning: the default list, each order, the filters
+// that need a table row per operation, and one that matches nothing (the
+// walk over every operation of the window, the worst case).
+func BenchmarkSearch(b *testing.B) {
+	path := benchFile(b, 1_000_000, 7*24*time.Hour)
+	base := server(b, mustOpen(b, testNow, path))
+	for _, c := range []struct{ name, query string }{
+		{"newest", ""},
+		{"slowest", "sort=slowest"},
+		{"notify-slowest-min", "op=notify&sort=slowest&min_ms=3"},
+		{"receive-broadcaster", "op=notify&broadcaster=b2:3003&name=notify"},
+		{"slowest-status-ok", "sort=slowest&status=ok&service=viewer_test"},
+		{"attr", "op=notify&attr=lonelytrace.subscribers=3"},
+		{"newest-no-match", "status=error"},
+		{"slowest-no-match", "sort=slowest&status=error"},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			params, err := url.ParseQuery("since=beginning&" + c.query)
+			if err != nil {
+				b.Fatal(err)
+			}
+			var times []time.Duration
+			for b.Loop() {
+				t0 := time.Now()
+				code, body := get(b, base, "/api/traces", params)
+				times = append(times, time.Since(t0))
+				if code != 200 {
+					b.Fatalf("status %d: %s", code, body)
+				}
+			}
+			slices.Sort(times)
+			b.ReportMetric(float64(times[len(times)/2].Microseconds())/1000, "median-ms")
+		})
+	}
+}

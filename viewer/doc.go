@@ -20,7 +20,10 @@
 //
 // The page and the API take the same parameters: since, until, tz,
 // broadcaster, topic and glob, as docs/design.md#windows-and-percentiles
-// defines them (see ParseQuery).
+// defines them (see ParseQuery). The API answers /api/summary (Summary),
+// /api/series with step (Series), /api/breakdown with by and op
+// (Breakdown), /api/map (PubSubMap), /api/traces and
+// /api/traces/:trace_id.
 // Bad parameters are answered with 400 and a message. Responses carry a
 // content security policy that allows nothing external; the viewer has no
 // access control of its own, so serve it on a loopback address.

@@ -42,8 +42,12 @@ func ExampleViewer_Register() {
 	// /stats/
 	// /stats/index.html
 	// /stats/api/summary
+	// /stats/api/series
+	// /stats/api/breakdown
+	// /stats/api/map
 	// /stats/api/traces
 	// /stats/api/traces/:trace_id
+	// /stats/trace/:trace_id
 }
 
 func makeExampleFile(path string) {

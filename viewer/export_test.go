@@ -11,16 +11,36 @@ func SetLocation(v *Viewer, loc *time.Location) { v.loc = loc }
 // SetSample replaces how many operations the average trace reads.
 func SetSample(v *Viewer, n int) { v.sample = n }
 
-// SetExactLimit replaces the most operations a window may hold for its
-// percentiles to be exact.
-func SetExactLimit(v *Viewer, n int64) { v.exact = n }
-
-// GlobMatch exposes globMatch.
-var GlobMatch = globMatch
-
 // BucketOf, BucketBelow and Rank expose the rules.
 var (
 	BucketOf    = sizeBucket
 	BucketBelow = bucketBelow
 	Rank        = rank
 )
+
+// PlanQuery is a query of the viewer's with arguments, and what its plan
+// must contain.
+type PlanQuery struct {
+	Name, Query, Want string
+	Args              []any
+}
+
+// SearchPlanQueries returns the search's and the backlinks' queries with
+// every term in use.
+func SearchPlanQueries() []PlanQuery {
+	flt := &filter{since: 0, until: 1 << 62, broadcaster: "b", topic: "t"}
+	s := &search{op: "notify", service: "svc", name: "n", status: "error", minNs: 1, maxNs: 1 << 40, attrs: []attrTerm{{"k", "v"}}, sort: SortNewest}
+	q := newSearchSQL("notify", flt, s, []string{`$."1"`})
+	newest, newestArgs := q.newestQuery()
+	slowest, slowestArgs := q.slowestQuery(100)
+	return []PlanQuery{
+		{Name: "newest", Query: newest, Args: newestArgs, Want: "SEARCH s USING INDEX spans_by_op (op=? AND start_ns>? AND start_ns<?)"},
+		{Name: "slowest", Query: slowest, Args: slowestArgs, Want: "USING COVERING INDEX spans_by_op (op=? AND start_ns>? AND start_ns<?)"},
+		{Name: "row", Query: q.rowQuery(), Args: append(q.colArgs, 1), Want: "SEARCH s USING INTEGER PRIMARY KEY (rowid=?)"},
+		{Name: "backlinks", Query: backlinkQuery, Args: []any{1, 2, 3, 4, "x"}, Want: "SEARCH s USING INTEGER PRIMARY KEY (rowid>? AND rowid<?)"},
+	}
+}
+
+// SetExactLimit replaces the most operations a window may hold for its
+// percentiles to be exact.
+func SetExactLimit(v *Viewer, n int64) { v.exact = n }

@@ -1,6 +1,10 @@
 package viewer
 
-import "strings"
+import (
+	"strings"
+
+	"github.com/lonelytrace/lonelytrace/schema"
+)
 
 // filter is the window and the operation filters of one request, built
 // once from the parsed Query. Each filter's rule is written once, as a
@@ -24,7 +28,7 @@ type filter struct {
 	// subscriptions to that very pattern; "" keeps all. pattern is glob
 	// compiled.
 	glob    string
-	pattern glob
+	pattern schema.GlobPattern
 }
 
 // newFilter returns the filter of q.
@@ -32,7 +36,7 @@ func newFilter(q Query) *filter {
 	f := &filter{broadcaster: q.Broadcaster, topic: q.Topic, glob: q.Glob}
 	f.since, f.until = q.bounds()
 	if f.glob != "" {
-		f.pattern = compileGlob(f.glob)
+		f.pattern = schema.CompileGlob(f.glob)
 	}
 	return f
 }
@@ -63,7 +67,7 @@ func (f *filter) topicOK(topic string) bool { return f.topic == "" || topic == f
 // span passes when its own pattern is the glob or its topic matches it.
 func (f *filter) isPattern(glob string) bool { return glob == f.glob }
 
-func (f *filter) topicMatches(topic string) bool { return f.pattern.match([]rune(topic)) }
+func (f *filter) topicMatches(topic string) bool { return f.pattern.Match(topic) }
 
 // keep is the Go form on a span's strings, the window aside.
 func (f *filter) keep(broadcaster, topic, glob string) bool {

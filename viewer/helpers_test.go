@@ -17,6 +17,8 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
 
@@ -35,6 +37,10 @@ type opSpec struct {
 	size, subs               int64 // -1: absent
 	stateful                 int8  // -1: absent
 	phases                   []phaseSpec
+	// failed sets the span's status to Error, service its resource's
+	// service.name (recordAs).
+	failed  bool
+	service string
 }
 
 // phaseSpec is a descendant of an operation's span, offset from the
@@ -43,6 +49,7 @@ type phaseSpec struct {
 	name     string
 	off, dur time.Duration
 	kids     []phaseSpec
+	failed   bool
 }
 
 func newOp(op string, start time.Time, dur time.Duration) opSpec {
@@ -77,12 +84,29 @@ func (c *collector) take() []sdktrace.ReadOnlySpan {
 type recorder struct {
 	c      *collector
 	tracer trace.Tracer
+	// services holds a tracer per service.name, for opSpec.service.
+	services map[string]trace.Tracer
 }
 
 func newRecorder() *recorder {
 	c := &collector{}
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(c), sdktrace.WithSampler(sdktrace.AlwaysSample()))
-	return &recorder{c: c, tracer: tp.Tracer("viewer_test")}
+	return &recorder{c: c, tracer: tp.Tracer("viewer_test"), services: map[string]trace.Tracer{}}
+}
+
+// tracerOf returns the tracer of service, the default one for "".
+func (r *recorder) tracerOf(service string) trace.Tracer {
+	if service == "" {
+		return r.tracer
+	}
+	t, ok := r.services[service]
+	if !ok {
+		tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(r.c), sdktrace.WithSampler(sdktrace.AlwaysSample()),
+			sdktrace.WithResource(resource.NewSchemaless(attribute.String("service.name", service))))
+		t = tp.Tracer("viewer_test")
+		r.services[service] = t
+	}
+	return t
 }
 
 // record makes the spans of o under parent (a fresh trace when parent has
@@ -110,16 +134,23 @@ func (r *recorder) record(parent context.Context, o opSpec) trace.SpanContext {
 	if o.stateful >= 0 {
 		attrs = append(attrs, schema.Stateful(o.stateful == 1))
 	}
-	ctx, span := r.tracer.Start(parent, o.name, trace.WithTimestamp(o.start), trace.WithAttributes(attrs...))
-	r.phases(ctx, o.start, o.phases)
+	tracer := r.tracerOf(o.service)
+	ctx, span := tracer.Start(parent, o.name, trace.WithTimestamp(o.start), trace.WithAttributes(attrs...))
+	r.phases(tracer, ctx, o.start, o.phases)
+	if o.failed {
+		span.SetStatus(codes.Error, "failed")
+	}
 	span.End(trace.WithTimestamp(o.start.Add(o.dur)))
 	return span.SpanContext()
 }
 
-func (r *recorder) phases(ctx context.Context, opStart time.Time, ps []phaseSpec) {
+func (r *recorder) phases(tracer trace.Tracer, ctx context.Context, opStart time.Time, ps []phaseSpec) {
 	for _, p := range ps {
-		c, s := r.tracer.Start(ctx, p.name, trace.WithTimestamp(opStart.Add(p.off)))
-		r.phases(c, opStart, p.kids)
+		c, s := tracer.Start(ctx, p.name, trace.WithTimestamp(opStart.Add(p.off)))
+		r.phases(tracer, c, opStart, p.kids)
+		if p.failed {
+			s.SetStatus(codes.Error, "phase failed")
+		}
 		s.End(trace.WithTimestamp(opStart.Add(p.off + p.dur)))
 	}
 }

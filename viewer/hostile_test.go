@@ -74,6 +74,44 @@ func TestServe_SQLInjection(t *testing.T) {
 				t.Errorf("traces with %s=%q: status %d; want 400", param, inj, code)
 			}
 		}
+		// The search's text parameters match nothing; the others are refused.
+		for _, p := range []url.Values{{"service": {inj}}, {"name": {inj}}, {"attr": {"tenant=" + inj}}, {"attr": {inj + "=x"}}, {"op": {"notify"}, "name": {inj}, "sort": {"slowest"}}} {
+			p.Set("since", "beginning")
+			code, body := get(t, base, "/api/traces", p)
+			var l viewer.TraceList
+			if err := json.Unmarshal(body, &l); code != http.StatusOK || err != nil || len(l.Traces) != 0 {
+				t.Errorf("traces with %s: status %d, %d traces; want 200 and none", p.Encode(), code, len(l.Traces))
+			}
+			if code, _ := get(t, base, "/", p); code != http.StatusOK {
+				t.Errorf("page with %s: status %d; want 200", p.Encode(), code)
+			}
+		}
+		for _, param := range []string{"op", "status", "min_ms", "max_ms", "sort"} {
+			if code, _ := get(t, base, "/api/traces", url.Values{param: {inj}}); code != http.StatusBadRequest {
+				t.Errorf("traces with %s=%q: status %d; want 400", param, inj, code)
+			}
+		}
+		if code, _ := get(t, base, "/trace/"+url.PathEscape(inj), nil); code != http.StatusBadRequest && code != http.StatusNotFound {
+			t.Errorf("trace page %q: status %d; want 400 or 404", inj, code)
+		}
+		if code, _ := get(t, base, "/api/traces/0123456789abcdef0123456789abcdef", url.Values{"format": {inj}}); code != http.StatusBadRequest {
+			t.Errorf("format=%q: status %d; want 400", inj, code)
+		}
+		for _, c := range []struct{ path, param string }{{"/api/series", "step"}, {"/", "step"}, {"/api/breakdown", "by"}, {"/api/breakdown", "op"}} {
+			params := url.Values{"by": {"topic"}, c.param: {inj}}
+			if code, _ := get(t, base, c.path, params); code != http.StatusBadRequest {
+				t.Errorf("%s with %s=%q: status %d; want 400", c.path, c.param, inj, code)
+			}
+		}
+		for _, param := range []string{"broadcaster", "topic", "glob"} {
+			params := url.Values{"since": {"beginning"}, "by": {"topic"}, param: {inj}}
+			for _, p := range []string{"/api/series", "/api/breakdown", "/api/map"} {
+				code, body := get(t, base, p, params)
+				if code != http.StatusOK || strings.Contains(string(body), `"count": 1`) {
+					t.Errorf("%s with %s=%q: status %d; want 200 and nothing counted", p, param, inj, code)
+				}
+			}
+		}
 		if code, _ := get(t, base, "/", url.Values{"trace": {inj}}); code != http.StatusBadRequest {
 			t.Errorf("page with trace=%q: status %d; want 400", inj, code)
 		}
@@ -115,10 +153,16 @@ func TestPage_MarkupIsText(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "t.db")
 	id := hostileSpans(t, path)
 	base := server(t, mustOpen(t, testNow, path))
-	code, page := get(t, base, "/", url.Values{"since": {"beginning"}, "trace": {id.String()}})
+	code, page := get(t, base, "/trace/"+id.String(), url.Values{"since": {"beginning"}})
 	if code != http.StatusOK {
 		t.Fatalf("status %d: %s", code, page)
 	}
+	// The list, searched with markup in every text parameter, shows it as
+	// text in the form and in the links it builds.
+	_, list := get(t, base, "/", url.Values{"since": {"beginning"}, "service": {`"><script>alert(1)</script>`}, "name": {`<img src=x>`}, "attr": {`k=<svg onload=alert(1)>`}})
+	page = append(page, list...)
+	_, list = get(t, base, "/", url.Values{"since": {"beginning"}})
+	page = append(page, list...)
 	tags := regexp.MustCompile(`(?i)<(script|img|iframe|svg[^>]*onload|b onmouseover|style>body)`)
 	if m := tags.FindAll(page, -1); len(m) > 0 {
 		t.Errorf("the page holds live markup from the spans: %q", m)
@@ -130,7 +174,8 @@ func TestPage_MarkupIsText(t *testing.T) {
 		}
 	}
 	// The JSON API is JSON, never HTML.
-	for _, p := range []string{"/api/summary?since=beginning", "/api/traces?since=beginning", "/api/traces/" + id.String()} {
+	for _, p := range []string{"/api/summary?since=beginning", "/api/traces?since=beginning", "/api/traces/" + id.String(),
+		"/api/series?since=beginning", "/api/breakdown?since=beginning&by=topic", "/api/map?since=beginning"} {
 		resp, err := http.Get(base + p)
 		if err != nil {
 			t.Fatal(err)

@@ -17,14 +17,13 @@ import (
 
 const (
 	// maxCachedBytes bounds what a Viewer keeps of operation spans
-	// between requests, over all its files: 48 bytes a span (72 with the
-	// span keys of a viewer of several files) and batchCost a batch, 24
-	// MiB in all, about 500,000 spans of large batches. A minute at
-	// 20,000 spans/s of four-span traces is 300,000 spans, 60,000 of them
-	// operations, and a day of the 10M-span benchmark file 290,000
-	// operations. Larger windows that come back are answered from the
-	// window memo (memo.go).
-	maxCachedBytes = 24 << 20
+	// between requests, over all its files: 56 bytes a span (80 with the
+	// span keys of a viewer of several files) and batchCost a batch, 48
+	// MiB in all, about 880,000 operation spans of large batches. A
+	// minute at 20,000 spans/s of four-span traces is 60,000 operation
+	// spans, and a day of the 10M-span benchmark file 290,000. A larger
+	// window that comes back reads again what the cache cannot hold.
+	maxCachedBytes = 48 << 20
 	// batchCost is what a batch costs in the cache besides its spans.
 	batchCost = 160
 	// cacheIdle is how long a batch's spans are kept without a request
@@ -46,11 +45,14 @@ const (
 type opSpan struct {
 	start, end int64
 	size, subs int64 // -1 when NULL
-	// broadcaster, topic and glob index the cache's string table; 0 is
-	// NULL or "". topic and glob are 0 in a batch read without them.
-	broadcaster, topic, glob uint32
-	op                       uint8 // index in schema.Operations
-	stateful                 bool
+	// broadcaster, topic, glob and service (the resource's service.name)
+	// index the cache's string table; 0 is NULL or "". topic and glob are
+	// 0 in a batch read without them.
+	broadcaster, topic, glob, service uint32
+	op                                uint8 // index in schema.Operations
+	stateful                          bool
+	// failed is set when the span's status is Error.
+	failed bool
 }
 
 // batchOps holds the operation spans of one batch, in id order.
@@ -163,7 +165,7 @@ func (c *opCache) keep(p *opsPlan, r *readBatches) []string {
 	for _, b := range r.batches {
 		for i := range b.ops {
 			o := &b.ops[i]
-			o.broadcaster, o.topic, o.glob = ids[o.broadcaster], ids[o.topic], ids[o.glob]
+			o.broadcaster, o.topic, o.glob, o.service = ids[o.broadcaster], ids[o.topic], ids[o.glob], ids[o.service]
 		}
 		b.used = now
 		if !current {

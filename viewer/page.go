@@ -22,20 +22,24 @@ var pageFS embed.FS
 // test and the first run, not a user's request. Each function takes the
 // type its values have in the model.
 var pageTemplate = template.Must(template.New("page.html").Funcs(template.FuncMap{
-	"count":      fmtCount[int64],
-	"countInt":   fmtCount[int],
-	"ms":         fmtMs,
-	"exactMs":    exactMs,
-	"bytes":      fmtBytes,
-	"sumBytes":   func(n uint64) string { return fmtBytes(float64(n)) },
-	"fileBytes":  func(n int64) string { return fmtBytes(float64(n)) },
-	"exactBytes": exactBytes,
-	"percent":    fmtPercent,
-	"opLabel":    opLabel,
-	"pcts":       func() []string { return percentileNames[:] },
-	"time":       func(t time.Time) string { return t.Format("2006-01-02 15:04:05.000 MST") },
-	"exactTime":  func(t time.Time) string { return t.Format(time.RFC3339Nano) },
-	"age":        fmtAge,
+	"count":        fmtCount[int64],
+	"countInt":     fmtCount[int],
+	"ms":           fmtMs,
+	"exactMs":      exactMs,
+	"bytes":        fmtBytes,
+	"sumBytes":     func(n uint64) string { return fmtBytes(float64(n)) },
+	"fileBytes":    func(n int64) string { return fmtBytes(float64(n)) },
+	"exactBytes":   exactBytes,
+	"percent":      fmtPercent,
+	"opLabel":      opLabel,
+	"pcts":         func() []string { return percentileNames[:] },
+	"time":         func(t time.Time) string { return t.Format("2006-01-02 15:04:05.000 MST") },
+	"exactTime":    func(t time.Time) string { return t.Format(time.RFC3339Nano) },
+	"age":          fmtAge,
+	"share":        share,
+	"msArg":        msArg,
+	"subsAttr":     func(n int64) string { return attrArg(string(schema.SubscribersKey), strconv.FormatInt(n, 10)) },
+	"statefulAttr": func() string { return attrArg(string(schema.StatefulKey), "true") },
 }).ParseFS(pageFS, "page.html"))
 
 // opLabel is how the page names an operation.
@@ -69,15 +73,20 @@ type pageModel struct {
 	Ops     []opModel
 	Avg     []avgModel
 	Sizes   []sizeModel
-	Traces  *TraceList
-	Trace   *TraceDetail
-	Bars    []waterfallBar
-	TraceID string
+	// Series, Breakdowns and Map are the investigation sections.
+	Series     []seriesModel
+	Step       string
+	Breakdowns []breakdownModel
+	Map        *mapModel
+	Traces     *TraceList
 	// NextTraces links to the next page of the trace list.
 	NextTraces, PrevTraces template.URL
-	Self                   url.Values
+	// Self holds the window and filters; Search the search parameters
+	// of the trace list.
+	Self   url.Values
 	// Approximate is set when some percentiles come from sketches.
 	Approximate bool
+	Search url.Values
 	// Token is the request's token parameter, carried along in every
 	// link and in the form (see RequireToken).
 	Token string
@@ -86,6 +95,10 @@ type pageModel struct {
 type formModel struct {
 	Since, Until, TZ, Broadcaster, Topic, Glob string
 	SincePresets, UntilPresets                 []string
+	// The search of the trace list.
+	Op, Service, Status, MinMs, MaxMs, Name, Sort string
+	Attrs                                         []string
+	Ops                                           []string
 }
 
 type opModel struct {
@@ -103,6 +116,7 @@ type avgModel struct {
 }
 
 type sizeModel struct {
+	Op    string
 	Label string
 	*Operation
 	Chart *chart
@@ -118,12 +132,28 @@ type bar struct {
 	X, Y, W, H     float64
 	Label, Title   string
 	LabelX, LabelY float64
+	// Class is the bar's CSS class where the template does not fix it:
+	// "b", or "e" for failures.
+	Class string
+	// Door is where the bar leads, where it is a door.
+	Door template.URL
 }
 
 type waterfallBar struct {
 	SpanView
 	Indent float64
 	X, W   float64
+	// Exceptions are the span's exception events, shown inline; Marks
+	// place each event on the bar's scale.
+	Exceptions []exceptionView
+	Marks      []eventMark
+}
+
+// eventMark is an event's tick on the waterfall.
+type eventMark struct {
+	X         float64
+	Title     string
+	Exception bool
 }
 
 // renderPage renders the page for params. On a bad parameter it renders
@@ -133,6 +163,10 @@ func (v *Viewer) renderPage(ctx context.Context, params url.Values) ([]byte, err
 	q, perr := ParseQuery(params, v.now(), v.loc)
 	m.Form.Since, m.Form.Until, m.Form.TZ = q.Raw.Since, q.Raw.Until, q.Raw.TZ
 	m.Form.Broadcaster, m.Form.Topic, m.Form.Glob = params.Get("broadcaster"), params.Get("topic"), params.Get("glob")
+	m.Form.Op, m.Form.Service, m.Form.Status = params.Get("op"), params.Get("service"), params.Get("status")
+	m.Form.MinMs, m.Form.MaxMs, m.Form.Name, m.Form.Sort = params.Get("min_ms"), params.Get("max_ms"), params.Get("name"), params.Get("sort")
+	m.Form.Attrs = params["attr"]
+	m.Form.Ops = schema.Operations[:]
 	if m.Form.Since == "" {
 		m.Form.Since = defaultSince
 	}
@@ -169,16 +203,42 @@ func (v *Viewer) fillPage(ctx context.Context, m *pageModel, q Query, params url
 		}
 		offset = n
 	}
-	var traceID string
-	if s := params.Get("trace"); s != "" {
-		id, err := parseTraceID(s)
-		if err != nil {
-			return err
-		}
-		traceID = id.String()
+	srch, err := parseSearch(params)
+	if err != nil {
+		return err
+	}
+	step, err := parseStep(params)
+	if err != nil {
+		return err
 	}
 	flt := newFilter(q)
-	s, err := v.summarize(ctx, q, flt)
+	// One read of the window's operations feeds every section.
+	w, err := v.plan(ctx, flt, true)
+	if err != nil {
+		return err
+	}
+	acc := newWindowAcc(w.ex)
+	series, err := seriesFor(w, q, step)
+	if err != nil {
+		return err
+	}
+	pubsub := newMapAcc(w.ex)
+	visitors := []opVisitor{acc.visitor, series.visitor, pubsub.visitor}
+	var breakdowns []*breakdownAcc
+	for _, op := range []int{schema.NotifyIndex, schema.ReceiveIndex} {
+		for _, by := range breakdownBys {
+			if by == "subscribers" && op != schema.NotifyIndex {
+				continue // only a notify reaches subscribers
+			}
+			b := newBreakdownAcc(by, op, w.ex)
+			breakdowns = append(breakdowns, b)
+			visitors = append(visitors, b.visitor)
+		}
+	}
+	if err := w.visit(ctx, visitors...); err != nil {
+		return err
+	}
+	s, err := v.summaryOf(ctx, q, w, acc)
 	if err != nil {
 		return err
 	}
@@ -187,18 +247,38 @@ func (v *Viewer) fillPage(ctx context.Context, m *pageModel, q Query, params url
 	if m.Token != "" {
 		m.Self.Set(TokenParam, m.Token)
 	}
+	m.Search = srch.values()
+	m.Series = m.seriesModels(series.series(s.Since, s.Until, q.Location), s.Since, s.Until)
+	m.Step = (time.Duration(series.layout.step)).String()
+	for _, b := range breakdowns {
+		m.Breakdowns = append(m.Breakdowns, m.breakdownModel(b.breakdown()))
+	}
+	m.Map = m.mapModel(pubsub.pubsubMap())
 	for _, op := range schema.Operations {
 		o := s.Operations[op]
-		m.Ops = append(m.Ops, opModel{Op: op, Label: opLabel(op), Operation: o, Hist: histogramChart(o.Histogram)})
+		hist := histogramChart(o.Histogram)
+		if hist != nil {
+			for i, b := range o.Histogram {
+				lo, hi := msArg(b.FromMs), msArg(b.BelowMs)
+				if i == 0 && b.FromMs == 0 {
+					lo = "" // the first bin holds negative durations too
+				}
+				if b.BelowMs > maxSearchMs {
+					hi = ""
+				}
+				hist.Bars[i].Door = m.Door("op", op, "min_ms", lo, "max_ms", hi)
+			}
+		}
+		m.Ops = append(m.Ops, opModel{Op: op, Label: opLabel(op), Operation: o, Hist: hist})
 		m.Approximate = m.Approximate || o.Approximate
 	}
 	for _, op := range []string{schema.OpNotify, schema.OpReceive} {
 		a := s.AverageTrace[op]
 		m.Avg = append(m.Avg, avgModel{Op: op, Label: opLabel(op), AverageTrace: a, Chart: phaseChart(a.Phases)})
 		o := s.Operations[op]
-		m.Sizes = append(m.Sizes, sizeModel{Label: opLabel(op), Operation: o, Chart: sizeChart(o.BySize)})
+		m.Sizes = append(m.Sizes, sizeModel{Op: op, Label: opLabel(op), Operation: o, Chart: sizeChart(o.BySize)})
 	}
-	if m.Traces, err = v.listTraces(ctx, flt, q.Location, offset, DefaultTraceLimit); err != nil {
+	if m.Traces, err = v.listTraces(ctx, flt, &srch, q.Location, offset, DefaultTraceLimit); err != nil {
 		return err
 	}
 	if m.Traces.More {
@@ -207,41 +287,64 @@ func (v *Viewer) fillPage(ctx context.Context, m *pageModel, q Query, params url
 	if offset > 0 {
 		m.PrevTraces = m.link("offset", strconv.Itoa(max(0, offset-DefaultTraceLimit)))
 	}
-	if traceID != "" {
-		id, _ := parseTraceID(traceID)
-		m.TraceID = traceID
-		if m.Trace, err = v.traceDetail(ctx, id, q.Location); err != nil {
-			return err
-		}
-		if m.Trace != nil {
-			m.Bars = waterfall(m.Trace)
-		}
-	}
 	return nil
 }
 
 // link returns a relative link to the page with the query's parameters
-// (token included) and one more.
+// (token and search included) and one more.
 func (m *pageModel) link(key, value string) template.URL {
-	vals := url.Values{}
-	for k, vs := range m.Self {
-		vals[k] = vs
-	}
+	vals := merged(m.Self, m.Search)
 	vals.Set(key, value)
 	// The query string is built by url.Values.Encode, so it is safe as a
 	// URL; template.URL keeps html/template from escaping it twice.
 	return template.URL("?" + vals.Encode())
 }
 
-// TraceLink is used by the template to link a trace with the current
-// window and filters.
-func (m *pageModel) TraceLink(id string) template.URL {
-	vals := url.Values{}
-	for k, vs := range m.Self {
-		vals[k] = vs
+// Door links a number on the page to the operations behind it: the page's
+// trace list with the current window, filters and token, and the search
+// parameters kv (pairs of name and value, replacing those of the same
+// name; an empty value removes one; a name given again, such as attr,
+// adds a value). Every number the page shows is a door, so that a user
+// who sees a bad one can get to its traces. The door starts a new search:
+// the search in force is not carried, the window and filters are.
+func (m *pageModel) Door(kv ...string) template.URL {
+	return template.URL("?" + doorValues(m.Self, kv).Encode() + "#traces")
+}
+
+// doorValues is base with the pairs of kv applied as Door applies them.
+func doorValues(base url.Values, kv []string) url.Values {
+	vals := merged(base)
+	vals.Del("offset")
+	vals.Del("trace")
+	given := make(map[string]bool)
+	for i := 0; i+1 < len(kv); i += 2 {
+		k, v := kv[i], kv[i+1]
+		if !given[k] {
+			vals.Del(k)
+			given[k] = true
+		}
+		if v != "" {
+			vals.Add(k, v)
+		}
 	}
-	vals.Set("trace", id)
-	return template.URL("?" + vals.Encode() + "#trace")
+	return vals
+}
+
+// TraceLink links a trace's page from the list, with the window, filters,
+// search and token carried along so that its way back is the same list.
+func (m *pageModel) TraceLink(id string) template.URL {
+	return template.URL("trace/" + url.PathEscape(id) + "?" + merged(m.Self, m.Search).Encode())
+}
+
+// merged is a copy of the union of sets of parameters.
+func merged(sets ...url.Values) url.Values {
+	out := url.Values{}
+	for _, set := range sets {
+		for k, vs := range set {
+			out[k] = append(out[k], vs...)
+		}
+	}
+	return out
 }
 
 const chartWidth = 600
@@ -323,11 +426,17 @@ func phaseChart(phases []Phase) *chart {
 	for i, p := range phases {
 		x := labelW + (p.StartMs-lo)/span*plotW
 		w := max((p.EndMs-p.StartMs)/span*plotW, 1)
-		c.Bars = append(c.Bars, bar{
+		b := bar{
 			X: x, Y: float64(i)*rowH + 3, W: w, H: rowH - 6,
 			Label: p.Name, LabelX: 2, LabelY: float64(i)*rowH + 13,
 			Title: fmt.Sprintf("%s: %s–%s, in %s of operations", p.Name, fmtMs(p.StartMs), fmtMs(p.EndMs), fmtPercent(p.InPercent)),
-		})
+			Class: "b",
+		}
+		if p.ErrorPercent > 0 {
+			b.Class = "e"
+			b.Title += fmt.Sprintf(", failed in %s", fmtPercent(p.ErrorPercent))
+		}
+		c.Bars = append(c.Bars, b)
 	}
 	return c
 }
@@ -342,10 +451,31 @@ func waterfall(d *TraceDetail) []waterfallBar {
 	for _, s := range d.Spans {
 		x := s.OffsetMs / total * 1000
 		w := max(s.DurationMs/total*1000, 2)
-		out = append(out, waterfallBar{SpanView: s, Indent: float64(min(s.Depth, 20)) * 12, X: x, W: min(w, 1000-x)})
+		b := waterfallBar{SpanView: s, Indent: float64(min(s.Depth, 20)) * 12, X: x, W: min(w, 1000-x), Exceptions: exceptions(s)}
+		for _, e := range s.Events {
+			ex := min(max((s.OffsetMs+e.OffsetMs)/total*1000, 0), 998)
+			b.Marks = append(b.Marks, eventMark{X: ex, Title: e.Name + " at +" + fmtMs(s.OffsetMs+e.OffsetMs), Exception: e.Name == "exception"})
+		}
+		out = append(out, b)
 	}
 	return out
 }
+
+// share is part's share of whole in percent, 0 when whole is.
+func share(part, whole int64) float64 {
+	if whole == 0 {
+		return 0
+	}
+	return 100 * float64(part) / float64(whole)
+}
+
+// msArg writes milliseconds exactly as a search parameter (min_ms,
+// max_ms) takes them.
+func msArg(ms float64) string { return strconv.FormatFloat(ms, 'f', -1, 64) }
+
+// attrArg is the value of the attr search parameter: the attribute key
+// and the value in its string form.
+func attrArg(key, value string) string { return key + "=" + value }
 
 // fmtAge formats a retention age in days when it is whole days, else as
 // Go prints durations.

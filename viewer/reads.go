@@ -4,9 +4,12 @@ import (
 	"context"
 	"database/sql"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
+
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 
 	"github.com/lonelytrace/lonelytrace/schema"
 )
@@ -100,28 +103,29 @@ func (f *file) retention(ctx context.Context) (*Retention, int64, error) {
 
 // opColumns selects what an opSpan holds of an operation span, in as few
 // columns as can carry it: the driver takes the connection's lock twice
-// for each column of each row, which was a third of a large window's
-// read. The third column packs the operation's index in
-// schema.Operations (opUnknown for any other), in bit 8 whether the span
-// is stateful, and from bit 9 on its row id less ?1, which tells the
-// batch it belongs to. Parameters ?3 onwards are the operations' names.
+// for each column of each row, a third of a large window's read. The
+// third column packs the operation's index in schema.Operations
+// (opUnknown for any other), in bit 8 whether the span is stateful, in
+// bit 9 whether it failed, and from bit 10 on its row id less ?1, which
+// tells the batch it belongs to. Parameters ?3 onwards are the
+// operations' names, then the status code of an error.
 var opColumns = func() string {
 	var b strings.Builder
 	b.WriteString("start_ns, end_ns, (CASE op")
 	for i := range schema.Operations {
 		fmt.Fprintf(&b, " WHEN ?%d THEN %d", i+3, i)
 	}
-	fmt.Fprintf(&b, " ELSE %d END) | ((coalesce(stateful, 0) != 0) << 8) | ((id - ?1) << 9), body_size, subscribers, broadcaster", opUnknown)
+	fmt.Fprintf(&b, " ELSE %d END) | ((coalesce(stateful, 0) != 0) << 8) | ((status_code = ?%d) << 9) | ((id - ?1) << 10), body_size, subscribers, broadcaster, resource", opUnknown, len(schema.Operations)+3)
 	return b.String()
 }()
 
-// topicColumns follow opColumns when the spans' topics and patterns are
-// read: only for filters that need them, as two text columns are a tenth
-// of a scan.
-const topicColumns = ", topic, glob"
-
 // opUnknown is the packed index of an operation this viewer does not know.
 const opUnknown = 255
+
+// topicColumns follow opColumns when the spans' topics and patterns are
+// read: only when they are needed, as two text columns are a tenth of a
+// scan.
+const topicColumns = ", topic, glob"
 
 // readBatches reads the operation spans of batches, in id order, in one
 // read transaction and one query over their span ids, whatever their
@@ -129,9 +133,12 @@ const opUnknown = 255
 // Each batch keeps the row it was listed with. Retention may have deleted
 // some of its spans since: then the spans read are fewer than that row
 // says, and the row reads otherwise now and for good (the batches rule,
-// schema/batches.go), so neither the cache nor the window memo will take
-// them for the batch again. The string columns are numbered in a table of
-// the read's own.
+// schema/batches.go), so the cache will not take them for the batch
+// again. The string columns are numbered in a table of the read's own.
+//
+// The connection maps the file for this one transaction (mapFile): every
+// page of the map that the read touches counts in the process's resident
+// set until the map goes.
 func (f *file) readBatches(ctx context.Context, batches []schema.Batch, topics, withKeys bool) (*readBatches, error) {
 	out := &readBatches{}
 	if len(batches) == 0 {
@@ -154,8 +161,14 @@ func (f *file) readBatches(ctx context.Context, batches []schema.Batch, topics, 
 		return fail(err)
 	}
 	defer tx.Rollback()
+	serviceStmt, err := tx.PrepareContext(ctx, serviceQuery)
+	if err != nil {
+		return fail(err)
+	}
+	defer serviceStmt.Close()
 	local := newStrTable()
-	if err := f.readSpanRange(ctx, tx, batches, topics, withKeys, local, out); err != nil {
+	services := &serviceNames{stmt: serviceStmt, local: local, ids: make(map[int64]uint32)}
+	if err := f.readSpanRange(ctx, tx, batches, topics, withKeys, local, services, out); err != nil {
 		return nil, err
 	}
 	out.local = local.strs
@@ -164,7 +177,7 @@ func (f *file) readBatches(ctx context.Context, batches []schema.Batch, topics, 
 
 // readSpanRange reads the operation spans of batches, which are in id
 // order, with one query over their span ids, and adds them to out.
-func (f *file) readSpanRange(ctx context.Context, tx *sql.Tx, batches []schema.Batch, topics, withKeys bool, local *strTable, out *readBatches) error {
+func (f *file) readSpanRange(ctx context.Context, tx *sql.Tx, batches []schema.Batch, topics, withKeys bool, local *strTable, services *serviceNames, out *readBatches) error {
 	cols := opColumns
 	if topics {
 		cols += topicColumns
@@ -177,6 +190,7 @@ func (f *file) readSpanRange(ctx context.Context, tx *sql.Tx, batches []schema.B
 	for _, op := range schema.Operations {
 		args = append(args, op)
 	}
+	args = append(args, statusError)
 	// The scan by row id reads every span of the range, operation or not,
 	// but in page order: through the operation index it would be one
 	// lookup in the table per operation, which costs about as much at
@@ -192,9 +206,9 @@ func (f *file) readSpanRange(ctx context.Context, tx *sql.Tx, batches []schema.B
 	var keys []spanKey
 	starts := make([]int, len(batches)+1)
 	k := 0 // the batch of the row
-	var vals [10]any
+	var vals [11]any
 	dests := make([]any, 0, len(vals))
-	n := 6
+	n := 7
 	if topics {
 		n += 2
 	}
@@ -215,7 +229,7 @@ func (f *file) readSpanRange(ctx context.Context, tx *sql.Tx, batches []schema.B
 		if !ok {
 			return bad("op", vals[2])
 		}
-		id := first + packed>>9
+		id := first + packed>>10
 		for k < len(batches) && id > batches[k].LastSpan {
 			k++
 			starts[k] = len(ops)
@@ -224,7 +238,7 @@ func (f *file) readSpanRange(ctx context.Context, tx *sql.Tx, batches []schema.B
 			continue // not in a batch read, or not an operation this viewer knows
 		}
 		var o opSpan
-		o.op, o.stateful = uint8(packed&0xff), packed&(1<<8) != 0
+		o.op, o.stateful, o.failed = uint8(packed&0xff), packed&(1<<8) != 0, packed&(1<<9) != 0
 		if o.start, ok = vals[0].(int64); !ok {
 			return bad("start_ns", vals[0])
 		}
@@ -240,15 +254,22 @@ func (f *file) readSpanRange(ctx context.Context, tx *sql.Tx, batches []schema.B
 		if o.broadcaster, ok = textID(vals[5], local); !ok {
 			return bad("broadcaster", vals[5])
 		}
-		next := 6
+		resource, ok := vals[6].(int64)
+		if !ok {
+			return bad("resource", vals[6])
+		}
+		if o.service, err = services.id(ctx, resource); err != nil {
+			return fmt.Errorf("read operations of %s: %w", f.path, err)
+		}
+		next := 7
 		if topics {
-			if o.topic, ok = textID(vals[6], local); !ok {
-				return bad("topic", vals[6])
+			if o.topic, ok = textID(vals[7], local); !ok {
+				return bad("topic", vals[7])
 			}
-			if o.glob, ok = textID(vals[7], local); !ok {
-				return bad("glob", vals[7])
+			if o.glob, ok = textID(vals[8], local); !ok {
+				return bad("glob", vals[8])
 			}
-			next = 8
+			next = 9
 		}
 		if withKeys {
 			traceID, _ := vals[next].([]byte)
@@ -271,6 +292,45 @@ func (f *file) readSpanRange(ctx context.Context, tx *sql.Tx, batches []schema.B
 		out.batches = append(out.batches, bo)
 	}
 	return nil
+}
+
+// statusError is the status_code of a span whose status is Error: the
+// file stores OTLP's numbering (schema/README.md), not Go's codes.Error.
+// Its operation or phase failed.
+const statusError = int64(2)
+
+// serviceQuery selects the service.name of the resource of id ?1, NULL
+// when it has none.
+const serviceQuery = `SELECT json_extract(attributes, '$."` + string(semconv.ServiceNameKey) + `"') FROM ` + schema.ResourcesTable + ` WHERE id = ?1`
+
+// serviceNames numbers the service names of a file's resources in a
+// read's string table, reading each resource once: a file holds few
+// resources and many spans.
+type serviceNames struct {
+	stmt  *sql.Stmt
+	local *strTable
+	ids   map[int64]uint32
+}
+
+func (s *serviceNames) id(ctx context.Context, resource int64) (uint32, error) {
+	if id, ok := s.ids[resource]; ok {
+		return id, nil
+	}
+	var name any
+	err := s.stmt.QueryRowContext(ctx, resource).Scan(&name)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return 0, fmt.Errorf("read resources[%d]: %w", resource, err)
+	}
+	id := uint32(0)
+	switch x := name.(type) {
+	case string:
+		id = s.local.id(x)
+	case nil:
+	default: // a number or a boolean: its text, as the trace page shows it
+		id = s.local.id(fmt.Sprint(x))
+	}
+	s.ids[resource] = id
+	return id, nil
 }
 
 // intOrNull returns v as an int64, -1 when NULL; ok is false for any

@@ -6,114 +6,172 @@ import (
 	"math"
 	"runtime"
 	"sync"
+	"time"
 
 	"github.com/lonelytrace/lonelytrace/schema"
 )
 
-// The scan of a window streams: the window's batches are listed a page
-// at a time and split into tasks of about readTaskSpans spans, run on as
-// many goroutines as there are CPUs; each task aggregates its batches
-// (held by the cache, or read in one short read transaction) into a
-// windowAcc of its own, merged into the window's as it ends. So memory
-// holds the aggregates, a page of batches, the spans of the tasks under
-// way and the cache's bounded share, whatever the size of the window or
-// the number of its batches; a window of more than exactLimit operations
-// keeps sketches, not values.
+// window is one request's window over every file: each file's totals,
+// and the filter and columns its operation spans are read with. Every
+// aggregate (the summary, a series, a breakdown, the map) is an
+// opVisitor that visit hands the spans to, so that one read serves them
+// all.
 //
-// The batches wholly inside the window are aggregated apart from those
-// across its edges: their aggregate is what the window memo (memo.go)
-// keeps for the next request of the same window start and filters.
-
-// batchPage is how many batches rows one listing query returns.
-const batchPage = 4096
-
-// scanTask is one unit of a window's scan: batches of one file, all
-// wholly inside the window or all across its edges.
-type scanTask struct {
-	inside  bool
-	batches []schema.Batch
-	spans   int64
+// The read streams: visit lists the window's batches a page at a time,
+// cuts them into tasks of about readTaskSpans spans, and reads the
+// tasks (the batches the cache does not hold, in one short read
+// transaction each) on as many goroutines as there are CPUs; as each
+// task ends, its spans go to the visitors, one task at a time. So memory
+// holds a page of batches, the spans of the tasks under way, the
+// aggregates and the cache's bounded share, whatever the size of the
+// window or its number of batches; and percentiles keep values only
+// while the window holds at most exactLimit operations (ex, dist).
+type window struct {
+	flt    *filter
+	v      *Viewer
+	files  []fileTask
+	topics bool
+	// ex counts the window's operations for its percentiles' rule.
+	ex *exactness
 }
 
-// scanResult is what a scan gathered: the aggregate of the batches
-// wholly inside the window (the memo's included), of those across its
-// edges, and the range of ids and the print of the batches the scan
-// added to the first (of a viewer of one file).
-type scanResult struct {
-	inside, edges *windowAcc
-	added         int
-	lo, hi        int64
-	print         schema.Print
+// opVisitor is one aggregate's view of a window's operation spans: called
+// with the strings the spans of a task number, it returns what to do
+// with each span.
+type opVisitor func(strs []string) func(o *opSpan)
+
+// fileTask is what a request reads of one file before its scan.
+type fileTask struct {
+	summary FileSummary
+	// spans counts the spans of the window, phases included.
+	spans int64
 }
 
-// scanWindow aggregates the operation spans of flt's window over every
-// file. base, when not nil, is the window memo of the viewer's one file:
-// the batches it holds are neither listed nor read.
-func (v *Viewer) scanWindow(ctx context.Context, flt *filter, base *windowMemo) (*scanResult, error) {
-	res := &scanResult{inside: newWindowAcc(v.exact), edges: newWindowAcc(v.exact), lo: math.MaxInt64, hi: math.MinInt64}
-	skipLo, skipHi := int64(1), int64(0) // none
-	if base != nil {
-		res.inside = base.acc.clone()
-		skipLo, skipHi = base.lo, base.hi
-	}
-	var seen *seenSpans
-	if len(v.files) > 1 {
-		seen = &seenSpans{keys: make(map[spanKey]struct{})}
-	}
-	// A span in two files counts as the first file's: files in order.
-	for _, f := range v.files {
-		if err := v.scanFile(ctx, f, flt, skipLo, skipHi, seen, res); err != nil {
+// plan reads each file's totals; topics asks for topics and glob
+// patterns even when flt does not need them.
+func (v *Viewer) plan(ctx context.Context, flt *filter, topics bool) (*window, error) {
+	files := make([]fileTask, len(v.files))
+	errs := make([]error, len(v.files))
+	runTasks(len(v.files), func(i int) {
+		t, f := &files[i], v.files[i]
+		if t.summary, errs[i] = f.describe(ctx); errs[i] != nil {
+			return
+		}
+		t.spans, errs[i] = f.countSpans(ctx, flt.since, flt.until, t.summary)
+	})
+	for _, err := range errs {
+		if err != nil {
 			return nil, err
 		}
 	}
-	return res, nil
+	return &window{flt: flt, v: v, files: files, topics: topics || flt.needsTopics(), ex: &exactness{limit: v.exact}}, nil
 }
 
-// scanFile lists the batches of f in flt's window, but for the inside
-// ones of ids skipLo to skipHi, and aggregates them into res.
-func (v *Viewer) scanFile(ctx context.Context, f *file, flt *filter, skipLo, skipHi int64, seen *seenSpans, res *scanResult) error {
+// since returns where the window starts: q.Since, or with since=beginning
+// the start of the oldest span stored in any file (Until when there is
+// none before it).
+func (w *window) since(q Query) time.Time {
+	if !q.SinceBeginning {
+		return q.Since
+	}
+	oldest := int64(math.MaxInt64)
+	for _, t := range w.files {
+		if t.summary.Oldest != nil {
+			oldest = min(oldest, t.summary.Oldest.UnixNano())
+		}
+	}
+	if oldest != math.MaxInt64 && oldest < q.Until.UnixNano() {
+		return time.Unix(0, oldest).In(q.Location)
+	}
+	return q.Until
+}
+
+// visit hands every operation span of the window that passes the filter
+// to each visitor, once: a span stored in several files (same trace and
+// span id) goes to them from the first file only, files in order.
+func (w *window) visit(ctx context.Context, visitors ...opVisitor) error {
+	var seen map[spanKey]struct{}
+	if len(w.files) > 1 {
+		seen = make(map[spanKey]struct{})
+	}
+	for _, f := range w.v.files {
+		if err := w.visitFile(ctx, f, seen, visitors); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// visitFile reads the window's operation spans of f and hands them to
+// the visitors.
+func (w *window) visitFile(ctx context.Context, f *file, seen map[spanKey]struct{}, visitors []opVisitor) error {
 	plan := f.ops.begin()
 	defer f.ops.done()
-	tasks := make(chan *scanTask)
-	var mu sync.Mutex
+	withKeys := len(w.files) > 1
+	flt := w.flt
+	tasks := make(chan []schema.Batch)
+	var mu sync.Mutex // the visitors, seen, ex and firstErr
 	var firstErr error
-	fail := func(err error) {
-		mu.Lock()
-		defer mu.Unlock()
-		if firstErr == nil {
-			firstErr = err
+	fns := make([]func(*opSpan), len(visitors))
+	hand := func(parts []*batchOps, strs []string) {
+		keep := flt.spanTest(strs)
+		for j, vis := range visitors {
+			fns[j] = vis(strs)
+		}
+		for _, b := range parts {
+			within := b.batch.Within(flt.since, flt.until)
+			for j := range b.ops {
+				o := &b.ops[j]
+				if !within && !flt.inWindow(o.start) || keep != nil && !keep(o) {
+					continue
+				}
+				if seen != nil && b.keys != nil {
+					if _, dup := seen[b.keys[j]]; dup {
+						continue
+					}
+					seen[b.keys[j]] = struct{}{}
+				}
+				w.ex.ops++
+				for _, fn := range fns {
+					fn(o)
+				}
+			}
 		}
 	}
 	var wg sync.WaitGroup
 	for range max(runtime.GOMAXPROCS(0), 2) {
 		wg.Go(func() {
-			for t := range tasks {
-				acc, done, err := v.runScanTask(ctx, f, t, plan, flt, seen)
-				if err != nil {
-					fail(err)
-					continue
+			for batches := range tasks {
+				parts, misses := f.ops.lookup(plan, batches, w.topics)
+				var read *readBatches
+				var err error
+				if len(misses) > 0 {
+					read, err = f.readBatches(ctx, misses, w.topics, withKeys)
+				}
+				var strs []string
+				if err == nil && read != nil {
+					strs = f.ops.keep(plan, read)
+					parts = append(parts, read.batches...)
+				} else {
+					strs = f.ops.strings(plan)
 				}
 				mu.Lock()
-				if t.inside {
-					res.inside.merge(acc)
-					for _, b := range done {
-						res.added++
-						res.lo, res.hi = min(res.lo, b.ID), max(res.hi, b.ID)
-						res.print.Add(b)
-					}
-				} else {
-					res.edges.merge(acc)
+				if err != nil && firstErr == nil {
+					firstErr = err
+				}
+				if firstErr == nil {
+					hand(parts, strs)
 				}
 				mu.Unlock()
 			}
 		})
 	}
-	err := listWindow(ctx, f, flt, skipLo, skipHi, func(t *scanTask) bool {
+	err := listWindow(ctx, f, flt, func(batches []schema.Batch) bool {
 		mu.Lock()
 		stop := firstErr != nil
 		mu.Unlock()
 		if !stop {
-			tasks <- t
+			tasks <- batches
 		}
 		return !stop
 	})
@@ -125,11 +183,13 @@ func (v *Viewer) scanFile(ctx context.Context, f *file, flt *filter, skipLo, ski
 	return firstErr
 }
 
-// listWindow lists the batches of f in flt's window, but for the inside
-// ones of ids skipLo to skipHi, a page at a time, and hands them to emit
-// as tasks of about readTaskSpans spans, inside and edge batches apart,
-// in id order, until emit returns false.
-func listWindow(ctx context.Context, f *file, flt *filter, skipLo, skipHi int64, emit func(*scanTask) bool) error {
+// batchPage is how many batches rows one listing query returns.
+const batchPage = 4096
+
+// listWindow lists the batches of f in flt's window, a page at a time,
+// and hands them to emit in id order, about readTaskSpans spans at a
+// time, until emit returns false.
+func listWindow(ctx context.Context, f *file, flt *filter, emit func([]schema.Batch) bool) error {
 	var after int64
 	if err := f.db.QueryRowContext(ctx, schema.FirstBatchQuery, flt.since, flt.until).Scan(&after); err != nil {
 		return fmt.Errorf("read batches of %s: %w", f.path, err)
@@ -138,29 +198,21 @@ func listWindow(ctx context.Context, f *file, flt *filter, skipLo, skipHi int64,
 		return nil
 	}
 	after--
-	var open [2]*scanTask
+	var task []schema.Batch
+	var spans int64
 	for {
-		page, err := listBatches(ctx, f, schema.BatchesPageQuery, flt.since, flt.until, skipLo, skipHi, after, batchPage)
+		page, err := listBatches(ctx, f, schema.BatchesPageQuery, flt.since, flt.until, after, batchPage)
 		if err != nil {
 			return err
 		}
 		for _, b := range page {
-			inside := b.Within(flt.since, flt.until)
-			c := 0
-			if inside {
-				c = 1
-			}
-			if open[c] == nil {
-				open[c] = &scanTask{inside: inside}
-			}
-			t := open[c]
-			t.batches = append(t.batches, b)
-			t.spans += b.LastSpan - b.FirstSpan + 1
-			if t.spans >= readTaskSpans {
-				open[c] = nil
-				if !emit(t) {
+			task = append(task, b)
+			spans += b.LastSpan - b.FirstSpan + 1
+			if spans >= readTaskSpans {
+				if !emit(task) {
 					return nil
 				}
+				task, spans = nil, 0
 			}
 		}
 		if len(page) < batchPage {
@@ -168,10 +220,8 @@ func listWindow(ctx context.Context, f *file, flt *filter, skipLo, skipHi int64,
 		}
 		after = page[len(page)-1].ID
 	}
-	for _, t := range open {
-		if t != nil && !emit(t) {
-			return nil
-		}
+	if len(task) > 0 {
+		emit(task)
 	}
 	return nil
 }
@@ -195,34 +245,4 @@ func listBatches(ctx context.Context, f *file, query string, args ...any) ([]sch
 		return nil, fmt.Errorf("read batches of %s: %w", f.path, err)
 	}
 	return out, nil
-}
-
-// runScanTask aggregates the batches of t, those the cache holds and the
-// others read, and returns the batches rows as aggregated.
-func (v *Viewer) runScanTask(ctx context.Context, f *file, t *scanTask, plan *opsPlan, flt *filter, seen *seenSpans) (*windowAcc, []schema.Batch, error) {
-	acc := newWindowAcc(v.exact)
-	var done []schema.Batch
-	topics := flt.needsTopics()
-	parts, misses := f.ops.lookup(plan, t.batches, topics)
-	if len(parts) > 0 {
-		strs := f.ops.strings(plan)
-		keep := flt.spanTest(strs)
-		for _, b := range parts {
-			acc.addBatch(b, strs, flt, keep, seen)
-			done = append(done, b.batch)
-		}
-	}
-	if len(misses) > 0 {
-		r, err := f.readBatches(ctx, misses, topics, seen != nil)
-		if err != nil {
-			return nil, nil, err
-		}
-		strs := f.ops.keep(plan, r)
-		keep := flt.spanTest(strs)
-		for _, b := range r.batches {
-			acc.addBatch(b, strs, flt, keep, seen)
-			done = append(done, b.batch)
-		}
-	}
-	return acc, done, nil
 }

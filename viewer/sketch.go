@@ -148,14 +148,32 @@ func (s *sketch) clamp(v float64) float64 {
 	return min(max(v, float64(s.min)), float64(s.max))
 }
 
+// exactness is a window's count of operations, against the most it may
+// hold for exact percentiles. Every dist of the window's aggregates
+// shares it: once the window holds more, each of them turns its values
+// into a sketch at its next value or when asked for percentiles, so the
+// values kept for exact percentiles never outnumber the first limit
+// operations (times the few measures each feeds).
+type exactness struct {
+	limit, ops int64
+}
+
+// over reports whether the window holds too many operations for exact
+// percentiles; a nil exactness never does.
+func (e *exactness) over() bool { return e != nil && e.ops > e.limit }
+
 // dist gathers a set of int64 values for their percentiles: every value
-// while its window is exact, a sketch once it is not.
+// while its window is exact (ex), a sketch once it is not.
 type dist struct {
 	values []int64
 	sk     *sketch
+	ex     *exactness
 }
 
 func (d *dist) add(v int64) {
+	if d.sk == nil && d.ex.over() {
+		d.approximate()
+	}
 	if d.sk != nil {
 		d.sk.add(v)
 		return
@@ -203,7 +221,7 @@ func (d *dist) merge(o *dist) {
 
 // clone returns a copy of d that shares nothing with it.
 func (d *dist) clone() dist {
-	c := dist{values: slices.Clone(d.values)}
+	c := dist{values: slices.Clone(d.values), ex: d.ex}
 	if d.sk != nil {
 		sk := *d.sk
 		sk.pos.counts, sk.neg.counts = slices.Clone(sk.pos.counts), slices.Clone(sk.neg.counts)
@@ -212,9 +230,15 @@ func (d *dist) clone() dist {
 	return c
 }
 
+// approximated reports whether d's percentiles come from a sketch.
+func (d *dist) approximated() bool { return d.sk != nil || d.ex.over() }
+
 // percentiles returns the reported percentiles converted by conv, nil
 // when there are no values; exact values are sorted in place.
 func (d *dist) percentiles(conv func(float64) float64) *Percentiles {
+	if d.sk == nil && d.ex.over() {
+		d.approximate()
+	}
 	n := d.count()
 	if n == 0 {
 		return nil

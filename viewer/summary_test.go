@@ -52,17 +52,21 @@ func genOps(seed uint64, n int) []opSpec {
 			o.subs = rng.Int64N(4)
 		}
 		o.stateful = int8(rng.IntN(3)) - 1
+		// Failures come from i, so that the other values stay as they
+		// were before failures were generated.
+		o.failed = i%7 == 3 || i%11 == 5
 		switch op {
 		case schema.OpNotify:
 			o.phases = []phaseSpec{{name: "hash", off: 0, dur: time.Duration(rng.Int64N(1e6))}}
-			send := phaseSpec{name: "send request", off: time.Millisecond, dur: time.Duration(rng.Int64N(5e6)),
+			send := phaseSpec{name: "send request", off: time.Millisecond, dur: time.Duration(rng.Int64N(5e6)), failed: i%5 == 1,
 				kids: []phaseSpec{{name: "find subscribers", off: 2 * time.Millisecond, dur: time.Duration(rng.Int64N(1e6))}}}
 			o.phases = append(o.phases, send)
 			for r := rng.IntN(3); r > 0; r-- {
-				o.phases = append(o.phases, phaseSpec{name: "retry", off: time.Duration(5+r) * time.Millisecond, dur: time.Duration(rng.Int64N(2e6))})
+				// Of two retries, only the second fails.
+				o.phases = append(o.phases, phaseSpec{name: "retry", off: time.Duration(5+r) * time.Millisecond, dur: time.Duration(rng.Int64N(2e6)), failed: r == 2})
 			}
 		case schema.OpReceive:
-			o.phases = []phaseSpec{{name: "verify", off: time.Duration(rng.Int64N(1e5)), dur: time.Duration(rng.Int64N(1e6))},
+			o.phases = []phaseSpec{{name: "verify", off: time.Duration(rng.Int64N(1e5)), dur: time.Duration(rng.Int64N(1e6)), failed: i%4 == 2},
 				{name: "handle", off: time.Millisecond, dur: time.Duration(rng.Int64N(3e6))}}
 		}
 		ops = append(ops, o)
@@ -151,6 +155,7 @@ func oracleSummary(all []opSpec, f oracleFilter, sample int) *viewer.Summary {
 		e := &viewer.Operation{BySubscribers: []viewer.SubscriberGroup{}, BySize: []viewer.SizeBucket{}}
 		var durs, sizes []float64
 		bySubs := map[int64][]float64{}
+		subsErrors := map[int64]int64{}
 		buckets := map[int]int64{}
 		top := -1
 		var latest time.Time
@@ -160,6 +165,9 @@ func oracleSummary(all []opSpec, f oracleFilter, sample int) *viewer.Summary {
 				continue
 			}
 			e.Count++
+			if o.failed {
+				e.Errors++
+			}
 			if o.start.After(latest) {
 				latest = o.start
 			}
@@ -183,6 +191,9 @@ func oracleSummary(all []opSpec, f oracleFilter, sample int) *viewer.Summary {
 			}
 			if o.subs >= 0 {
 				bySubs[o.subs] = append(bySubs[o.subs], ms(o.dur))
+				if o.failed {
+					subsErrors[o.subs]++
+				}
 			}
 			if op == schema.OpNotify && o.broadcaster != "" {
 				brs[o.broadcaster] = true
@@ -203,7 +214,7 @@ func oracleSummary(all []opSpec, f oracleFilter, sample int) *viewer.Summary {
 		}
 		for n := int64(0); n < 1000; n++ {
 			if d, ok := bySubs[n]; ok {
-				e.BySubscribers = append(e.BySubscribers, viewer.SubscriberGroup{Subscribers: n, Count: int64(len(d)), DurationMs: oraclePct(d)})
+				e.BySubscribers = append(e.BySubscribers, viewer.SubscriberGroup{Subscribers: n, Count: int64(len(d)), Errors: subsErrors[n], DurationMs: oraclePct(d)})
 			}
 		}
 		s.Operations[op] = e
@@ -230,11 +241,12 @@ func oracleAverage(all []opSpec, f oracleFilter, op string, sample int) *viewer.
 	}
 	type acc struct {
 		starts, ends, durs []float64
-		in                 int
+		in, failedIn       int
 	}
 	byName := map[string]*acc{}
 	for _, o := range ops {
 		seen := map[string]bool{}
+		failed := map[string]bool{}
 		var walk func([]phaseSpec)
 		walk = func(ps []phaseSpec) {
 			for _, p := range ps {
@@ -250,6 +262,10 @@ func oracleAverage(all []opSpec, f oracleFilter, op string, sample int) *viewer.
 					seen[p.name] = true
 					x.in++
 				}
+				if p.failed && !failed[p.name] {
+					failed[p.name] = true
+					x.failedIn++
+				}
 				walk(p.kids)
 			}
 		}
@@ -257,7 +273,8 @@ func oracleAverage(all []opSpec, f oracleFilter, op string, sample int) *viewer.
 	}
 	for name, x := range byName {
 		a.Phases = append(a.Phases, viewer.Phase{Name: name, StartMs: oraclePct(x.starts)[2], EndMs: oraclePct(x.ends)[2],
-			DurationMs: oraclePct(x.durs), Occurrences: int64(len(x.durs)), InPercent: 100 * float64(x.in) / float64(len(ops))})
+			DurationMs: oraclePct(x.durs), Occurrences: int64(len(x.durs)), InPercent: 100 * float64(x.in) / float64(len(ops)),
+			ErrorPercent: 100 * float64(x.failedIn) / float64(len(ops))})
 	}
 	slices.SortFunc(a.Phases, func(x, y viewer.Phase) int {
 		return cmp.Or(cmp.Compare(x.StartMs, y.StartMs), cmp.Compare(x.EndMs, y.EndMs), cmp.Compare(x.Name, y.Name))

@@ -32,29 +32,40 @@ func (s *Summary) WriteText(w io.Writer) error {
 	if sizes := n.SizeBytes; sizes != nil {
 		printf(" to transmit %s (25%% %s, 75%% %s, 99%% %s) of meaningful data", fmtBytes(sizes.P50()), fmtBytes(sizes.P25()), fmtBytes(sizes.P75()), fmtBytes(sizes.P99()))
 	}
+	switch {
+	case n.Count == 0:
+	case n.Errors == 0:
+		printf(", and none of them failed")
+	default:
+		printf(", and %s of them failed", fmtCount(n.Errors))
+	}
 	printf(".\n")
-	how("medians, with the 25th, 75th and 99th percentiles in brackets; meaningful data is the message body only")
+	how("medians, with the 25th, 75th and 99th percentiles in brackets; meaningful data is the message body only; a notification failed when its span's status is Error")
 
 	for _, op := range []string{schema.OpNotify, schema.OpReceive} {
 		a := s.AverageTrace[op]
 		printf("AVERAGE TRACE OF %s (from the %s most recent of %s)\n", strings.ToUpper(opLabel(op)), fmtCount(a.Operations), fmtCount(a.Total))
 		for _, ph := range a.Phases {
-			printf("%s-%s: %s (25%% %s, 75%% %s, 99%% %s) (in %s of traces)\n", fmtMs(ph.StartMs), fmtMs(ph.EndMs), ph.Name,
-				fmtMs(ph.DurationMs.P25()), fmtMs(ph.DurationMs.P75()), fmtMs(ph.DurationMs.P99()), fmtPercent(ph.InPercent))
+			failed := ""
+			if ph.ErrorPercent > 0 {
+				failed = ", failed in " + fmtPercent(ph.ErrorPercent)
+			}
+			printf("%s-%s: %s (25%% %s, 75%% %s, 99%% %s) (in %s of traces%s)\n", fmtMs(ph.StartMs), fmtMs(ph.EndMs), ph.Name,
+				fmtMs(ph.DurationMs.P25()), fmtMs(ph.DurationMs.P75()), fmtMs(ph.DurationMs.P99()), fmtPercent(ph.InPercent), failed)
 		}
-		how("each phase (span below the operation's span, by name) from its median start to its median end after the operation's start, its duration percentiles, and the share of operations that had it")
+		how("each phase (span below the operation's span, by name) from its median start to its median end after the operation's start, its duration percentiles, the share of operations that had it and of those in which it failed")
 	}
 
-	printf("COUNTS\n%-18s %12s %12s %12s %12s %14s\n", "operation", "total", "stateless", "stateful", "bytes", "latest")
+	printf("COUNTS\n%-18s %12s %16s %12s %12s %12s %14s\n", "operation", "total", "failed", "stateless", "stateful", "bytes", "latest")
 	for _, op := range schema.Operations {
 		o := s.Operations[op]
 		latest := "never"
 		if o.SinceMostRecentMs != nil {
 			latest = fmtMs(*o.SinceMostRecentMs) + " ago"
 		}
-		printf("%-18s %12s %12s %12s %12s %14s\n", opLabel(op), fmtCount(o.Count), fmtCount(o.Stateless.Count), fmtCount(o.Stateful.Count), fmtBytes(float64(o.Bytes)), latest)
+		printf("%-18s %12s %16s %12s %12s %12s %14s\n", opLabel(op), fmtCount(o.Count), failedShare(o.Errors, o.Count), fmtCount(o.Stateless.Count), fmtCount(o.Stateful.Count), fmtBytes(float64(o.Bytes)), latest)
 	}
-	how("operations that started in the window, by connection style, with their meaningful bytes and how long ago the latest started")
+	how("operations that started in the window, those that failed (status Error) and their share, by connection style, with their meaningful bytes and how long ago the latest started")
 
 	printf("DURATIONS\n%-18s", "operation")
 	for _, name := range percentileNames {
@@ -80,6 +91,14 @@ func (s *Summary) WriteText(w io.Writer) error {
 	}
 	how("end minus start of each operation's span; p50 is the median, p99 is exceeded by one in a hundred, p100 is the slowest")
 
+	if len(n.BySubscribers) > 0 {
+		printf("NOTIFY BY SUBSCRIBERS REACHED\n%-18s %12s %16s\n", "subscribers", "count", "failed")
+		for _, g := range n.BySubscribers {
+			printf("%-18s %12s %16s\n", fmtCount(g.Subscribers), fmtCount(g.Count), failedShare(g.Errors, g.Count))
+		}
+		how("notifications by how many subscribers the broadcaster reached, and how many of them failed")
+	}
+
 	printf("SIZES\n")
 	for _, op := range []string{schema.OpNotify, schema.OpReceive} {
 		row(opLabel(op), s.Operations[op].SizeBytes, fmtBytes)
@@ -103,5 +122,29 @@ func (s *Summary) WriteText(w io.Writer) error {
 	for _, f := range s.Files {
 		printf("%s: %s spans, %s dropped, %s failed\n", f.Path, fmtCount(f.Spans), fmtCount(f.Dropped), fmtCount(f.Failed))
 	}
+	return out.Flush()
+}
+
+// failedShare writes a count of failures with its share: "3 (2.5%)".
+func failedShare(errors, count int64) string {
+	if count == 0 {
+		return fmtCount(errors)
+	}
+	return fmt.Sprintf("%s (%s)", fmtCount(errors), fmtPercent(share(errors, count)))
+}
+
+// WriteText writes b for a terminal: one line per group, the largest
+// first.
+func (b *Breakdown) WriteText(w io.Writer) error {
+	out := bufio.NewWriter(w)
+	fmt.Fprintf(out, "\n%s BY %s\n%-30s %12s %16s %12s %9s %9s\n", strings.ToUpper(opLabel(b.Op)), strings.ToUpper(b.By), b.By, "count", "failed", "bytes", "p50", "p99")
+	for _, r := range b.Rows {
+		key := r.Key
+		if key == "" {
+			key = "(none)"
+		}
+		fmt.Fprintf(out, "%-30s %12s %16s %12s %9s %9s\n", key, fmtCount(r.Count), failedShare(r.Errors, r.Count), fmtBytes(float64(r.Bytes)), fmtMs(r.DurationMs.P50()), fmtMs(r.DurationMs.P99()))
+	}
+	fmt.Fprintf(out, "  (the %s operations of the window by %s, the largest groups first; (none) holds those without it)\n", opLabel(b.Op), b.By)
 	return out.Flush()
 }

@@ -27,15 +27,16 @@ const (
 	maxTraceSpans = 10_000
 )
 
-// listTraces returns the page [offset, offset+limit) of q's traces.
-func (v *Viewer) listTraces(ctx context.Context, flt *filter, loc *time.Location, offset, limit int) (*TraceList, error) {
+// listTraces returns the page [offset, offset+limit) of the traces that
+// have an operation in flt's window matching flt and s, in s's order.
+func (v *Viewer) listTraces(ctx context.Context, flt *filter, s *search, loc *time.Location, offset, limit int) (*TraceList, error) {
 	want := offset + limit + 1 // one more tells whether there is a next page
 	best := make(map[string]TraceItem)
 	for _, f := range v.files {
 		// Each file's own top `want` traces hold the global top `want`:
-		// a trace ranks no better globally than in the file of its newest
-		// operation.
-		if err := f.recentTraces(ctx, flt, want, best); err != nil {
+		// a trace ranks no better globally than in the file of its best
+		// matching operation.
+		if err := f.searchTraces(ctx, flt, s, want, best); err != nil {
 			return nil, err
 		}
 	}
@@ -43,10 +44,8 @@ func (v *Viewer) listTraces(ctx context.Context, flt *filter, loc *time.Location
 	for _, it := range best {
 		items = append(items, it)
 	}
-	slices.SortFunc(items, func(a, b TraceItem) int {
-		return cmp.Or(b.Start.Compare(a.Start), cmp.Compare(a.TraceID, b.TraceID))
-	})
-	l := &TraceList{Offset: offset, Limit: limit, Traces: []TraceItem{}}
+	slices.SortFunc(items, s.compare)
+	l := &TraceList{Offset: offset, Limit: limit, Sort: s.sort, Traces: []TraceItem{}}
 	if offset < len(items) {
 		end := min(offset+limit, len(items))
 		l.Traces = items[offset:end]
@@ -56,56 +55,6 @@ func (v *Viewer) listTraces(ctx context.Context, flt *filter, loc *time.Location
 		l.Traces[i].Start = l.Traces[i].Start.In(loc)
 	}
 	return l, nil
-}
-
-func (f *file) recentTraces(ctx context.Context, flt *filter, want int, best map[string]TraceItem) error {
-	// One walk of the operation index per operation, newest first: each
-	// stops after want traces, so the list costs the same on any file size.
-	for _, op := range schema.Operations {
-		if err := f.recentTracesOf(ctx, op, flt, want, best); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func (f *file) recentTracesOf(ctx context.Context, op string, flt *filter, want int, best map[string]TraceItem) error {
-	where, args := flt.where(op)
-	query := `SELECT lower(hex((SELECT trace_id FROM traces WHERE traces.id = spans.trace))), name, op, topic, glob, broadcaster, start_ns, end_ns
-FROM spans INDEXED BY spans_by_op
-WHERE ` + where + " ORDER BY start_ns DESC"
-	keep := flt.rowTest()
-	rows, err := f.db.QueryContext(ctx, query, args...)
-	if err != nil {
-		return fmt.Errorf("list traces of %s: %w", f.path, err)
-	}
-	defer rows.Close()
-	mine := make(map[string]bool)
-	for len(mine) < want && rows.Next() {
-		var it TraceItem
-		var topic, glob, broadcaster *string
-		var start, end int64
-		if err := rows.Scan(&it.TraceID, &it.Name, &it.Op, &topic, &glob, &broadcaster, &start, &end); err != nil {
-			return fmt.Errorf("list traces of %s: %w", f.path, err)
-		}
-		if keep != nil && !keep(orEmpty(topic), orEmpty(glob)) {
-			continue
-		}
-		if mine[it.TraceID] {
-			continue
-		}
-		mine[it.TraceID] = true
-		it.Start = time.Unix(0, start)
-		it.Topic, it.Broadcaster = orEmpty(topic), orEmpty(broadcaster)
-		it.DurationMs = nsToMs(end - start)
-		if old, ok := best[it.TraceID]; !ok || it.Start.After(old.Start) {
-			best[it.TraceID] = it
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("list traces of %s: %w", f.path, err)
-	}
-	return nil
 }
 
 // parseTraceID accepts 32 hex digits of a valid (non-zero) trace id.
@@ -127,27 +76,39 @@ func clip(s string) string {
 	return s
 }
 
-// traceDetail reads trace id from every file; nil when no file has it.
-func (v *Viewer) traceDetail(ctx context.Context, id trace.TraceID, loc *time.Location) (*TraceDetail, error) {
-	byID := make(map[trace.SpanID]schema.Span)
-	fileOf := make(map[trace.SpanID]string)
-	var order []trace.SpanID
+// traceSpans reads trace id from every file, each span once (the first
+// file's copy), in the order the files give them; fileOf names the file
+// of each.
+func (v *Viewer) traceSpans(ctx context.Context, id trace.TraceID) (spans []schema.Span, fileOf map[trace.SpanID]string, err error) {
+	fileOf = make(map[trace.SpanID]string)
 	for _, f := range v.files {
-		spans, err := f.trace(ctx, id)
+		got, err := f.trace(ctx, id)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		for _, s := range spans {
-			if _, dup := byID[s.SpanID]; dup {
+		for _, s := range got {
+			if _, dup := fileOf[s.SpanID]; dup {
 				continue // the same span rode home to another file
 			}
-			byID[s.SpanID] = s
 			fileOf[s.SpanID] = f.path
-			order = append(order, s.SpanID)
+			spans = append(spans, s)
 		}
 	}
-	if len(order) == 0 {
-		return nil, nil
+	return spans, fileOf, nil
+}
+
+// traceDetail reads trace id from every file, with the spans that link
+// to it; nil when no file has it.
+func (v *Viewer) traceDetail(ctx context.Context, id trace.TraceID, loc *time.Location) (*TraceDetail, error) {
+	spans, fileOf, err := v.traceSpans(ctx, id)
+	if err != nil || len(spans) == 0 {
+		return nil, err
+	}
+	byID := make(map[trace.SpanID]schema.Span, len(spans))
+	order := make([]trace.SpanID, 0, len(spans))
+	for _, s := range spans {
+		byID[s.SpanID] = s
+		order = append(order, s.SpanID)
 	}
 	children := make(map[trace.SpanID][]trace.SpanID)
 	var roots []trace.SpanID
@@ -191,6 +152,16 @@ func (v *Viewer) traceDetail(ctx context.Context, id trace.TraceID, loc *time.Lo
 	for _, r := range roots {
 		walk(r, 0)
 	}
+	linkedFrom, err := v.backlinks(ctx, id, start.UnixNano(), end.UnixNano())
+	if err != nil {
+		return nil, err
+	}
+	for i := range d.Spans {
+		d.Spans[i].LinkedFrom = linkedFrom[d.Spans[i].SpanID]
+		if d.Spans[i].LinkedFrom == nil {
+			d.Spans[i].LinkedFrom = []SpanRef{}
+		}
+	}
 	return d, nil
 }
 
@@ -222,6 +193,16 @@ func spanView(s schema.Span, depth int, traceStart time.Time, file string, byID 
 		Attributes:    keyValues(s.Attributes),
 		Events:        []EventView{},
 		Links:         []LinkView{},
+	}
+	if p := s.PubSub; p.Op != "" {
+		sv.PubSub = &PubSubFacts{Op: p.Op, Topic: p.Topic, Glob: p.Glob, Broadcaster: p.Broadcaster,
+			Stateful: p.Stateful == 1, Failed: s.StatusCode == codes.Error}
+		if p.Subscribers >= 0 {
+			sv.PubSub.Subscribers = &p.Subscribers
+		}
+		if p.BodySize >= 0 {
+			sv.PubSub.Bytes = &p.BodySize
+		}
 	}
 	if s.ParentSpanID.IsValid() {
 		sv.ParentSpanID = s.ParentSpanID.String()

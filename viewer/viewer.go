@@ -15,6 +15,9 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/lonelytrace/lonelytrace/internal/otlp"
 
 	"github.com/lonelytrace/lonelytrace/schema"
 )
@@ -42,8 +45,6 @@ type Viewer struct {
 	// exact is the most operations a window may hold for exact
 	// percentiles: exactLimit, but for tests.
 	exact int64
-	// memos keeps the aggregates of recent windows (memo.go).
-	memos memos
 }
 
 // file is one open trace file.
@@ -98,9 +99,11 @@ func (v *Viewer) Close() error {
 	return err
 }
 
-// Register mounts the viewer on g: the page at "/" and "/index.html", and
-// the JSON API at "/api/summary", "/api/traces" and
-// "/api/traces/:trace_id". A request to the group's bare prefix is
+// Register mounts the viewer on g: the page at "/" and "/index.html", a
+// trace's page at "/trace/:trace_id", and the JSON API at "/api/summary",
+// "/api/series", "/api/breakdown", "/api/map", "/api/traces" and
+// "/api/traces/:trace_id" (with ?format=otlp, the trace as an OTLP/JSON
+// download). A request to the group's bare prefix is
 // redirected to the prefix with a slash, so that the page's relative links
 // work.
 func (v *Viewer) Register(g *echo.Group) {
@@ -114,8 +117,21 @@ func (v *Viewer) Register(g *echo.Group) {
 		}, secure)
 	}
 	g.GET("/api/summary", v.serveSummary, secure)
+	g.GET("/api/series", func(c echo.Context) error {
+		s, err := v.Series(c.Request().Context(), c.QueryParams())
+		return answer(c, s, err)
+	}, secure)
+	g.GET("/api/breakdown", func(c echo.Context) error {
+		b, err := v.Breakdown(c.Request().Context(), c.QueryParams())
+		return answer(c, b, err)
+	}, secure)
+	g.GET("/api/map", func(c echo.Context) error {
+		m, err := v.PubSubMap(c.Request().Context(), c.QueryParams())
+		return answer(c, m, err)
+	}, secure)
 	g.GET("/api/traces", v.serveTraces, secure)
 	g.GET("/api/traces/:trace_id", v.serveTrace, secure)
+	g.GET("/trace/:trace_id", v.serveTracePage, secure)
 }
 
 // contentSecurityPolicy allows nothing from anywhere: the page is one
@@ -175,7 +191,11 @@ func (v *Viewer) serveTraces(c echo.Context) error {
 	if offset+limit > maxTraceOffset {
 		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("bad offset %d: want offset+limit at most %d; narrow the window instead", offset, maxTraceOffset))
 	}
-	l, err := v.listTraces(c.Request().Context(), newFilter(q), q.Location, offset, limit)
+	srch, err := parseSearch(c.QueryParams())
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, err.Error())
+	}
+	l, err := v.listTraces(c.Request().Context(), newFilter(q), &srch, q.Location, offset, limit)
 	if err != nil {
 		return err
 	}
@@ -186,6 +206,13 @@ func (v *Viewer) serveTrace(c echo.Context) error {
 	id, err := parseTraceID(c.Param("trace_id"))
 	if err != nil {
 		return echo.NewHTTPError(http.StatusBadRequest, err.Error())
+	}
+	switch format := c.QueryParam("format"); format {
+	case "", "json":
+	case "otlp":
+		return v.serveTraceOTLP(c, id)
+	default:
+		return echo.NewHTTPError(http.StatusBadRequest, (&ParseError{Param: "format", Value: clip(format), Want: `"json" (the default) or "otlp" (OTLP/JSON, as a download)`}).Error())
 	}
 	loc := v.loc
 	if tz := c.QueryParam("tz"); tz != "" {
@@ -201,6 +228,38 @@ func (v *Viewer) serveTrace(c echo.Context) error {
 		return echo.NewHTTPError(http.StatusNotFound, fmt.Sprintf("trace %s is in none of the files", id))
 	}
 	return writeJSON(c, d)
+}
+
+// serveTraceOTLP answers trace id as one OTLP/JSON
+// ExportTraceServiceRequest, a file to download that Jaeger's and the
+// Aspire dashboard's upload read.
+func (v *Viewer) serveTraceOTLP(c echo.Context, id trace.TraceID) error {
+	spans, _, err := v.traceSpans(c.Request().Context(), id)
+	if err != nil {
+		return err
+	}
+	if len(spans) == 0 {
+		return echo.NewHTTPError(http.StatusNotFound, fmt.Sprintf("trace %s is in none of the files", id))
+	}
+	b, err := otlp.TraceJSON(spans)
+	if err != nil {
+		return fmt.Errorf("viewer: trace %s as OTLP: %w", id, err)
+	}
+	c.Response().Header().Set(echo.HeaderContentDisposition, fmt.Sprintf(`attachment; filename="trace-%s.json"`, id))
+	return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, b)
+}
+
+// answer writes v as JSON, or err: a *ParseError as a 400 with its
+// message.
+func answer(c echo.Context, v any, err error) error {
+	var pe *ParseError
+	if errors.As(err, &pe) {
+		return echo.NewHTTPError(http.StatusBadRequest, pe.Error())
+	}
+	if err != nil {
+		return err
+	}
+	return writeJSON(c, v)
 }
 
 func intParam(c echo.Context, name string, def, lo, hi int) (int, error) {
@@ -241,6 +300,19 @@ func (v *Viewer) Summary(ctx context.Context, params url.Values) (*Summary, erro
 // included) to w: the same self-contained document that "/" serves, so
 // that it can be saved as a snapshot. A bad parameter is a *ParseError.
 func (v *Viewer) WritePage(ctx context.Context, w io.Writer, params url.Values) error {
+	if id := params.Get("trace"); id != "" {
+		rest := merged(params)
+		rest.Del("trace")
+		b, found, err := v.renderTracePage(ctx, id, rest)
+		if err == nil && !found {
+			err = fmt.Errorf("viewer: trace %s is in none of the files", id)
+		}
+		if err != nil {
+			return err
+		}
+		_, err = w.Write(b)
+		return err
+	}
 	b, err := v.renderPage(ctx, params)
 	if err != nil {
 		return err
@@ -250,10 +322,23 @@ func (v *Viewer) WritePage(ctx context.Context, w io.Writer, params url.Values) 
 }
 
 func (v *Viewer) servePage(c echo.Context) error {
+	if vs := c.QueryParams()["trace"]; len(vs) > 0 {
+		// The page used to show a trace below the list (?trace=ID); a
+		// trace has its own page now, and old links lead there.
+		id, err := parseTraceID(vs[0])
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, err.Error())
+		}
+		rest := merged(c.QueryParams())
+		rest.Del("trace")
+		return c.Redirect(http.StatusFound, "trace/"+id.String()+"?"+rest.Encode())
+	}
 	b, err := v.renderPage(c.Request().Context(), c.QueryParams())
 	var pe *ParseError
 	if errors.As(err, &pe) {
-		return echo.NewHTTPError(http.StatusBadRequest, pe.Error())
+		// The page with the form and the message, so that the user can
+		// correct the value where it was typed.
+		return c.HTMLBlob(http.StatusBadRequest, b)
 	}
 	if err != nil {
 		return err

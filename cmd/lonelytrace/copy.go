@@ -6,12 +6,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"math"
 	"os"
 	"time"
 
 	"github.com/lonelytrace/lonelytrace/schema"
-	"github.com/lonelytrace/lonelytrace/viewer"
 )
 
 var copyCommand = command{
@@ -26,14 +24,12 @@ run on that private copy, never on SRC. DST must not exist (-f replaces
 it).
 
 With no window or filter flag, the copy holds every trace. With any, it
-holds the traces the viewer lists for the same parameters (its defaults
-for the others: since 24h-ago, until now): a trace is copied when at least
-one of its operation spans (a span with a pub/sub operation: notify,
-receive, subscribe, ... see schema/README.md, column op) starts in
-[since, until) and has the -broadcaster and -topic given; it is then
-copied whole, every span SRC holds with its trace id, with their
-resources and scopes. Attribute keys and meta (dropped and failed counts,
-retention) are copied as they are. -glob is not supported yet.`,
+holds the traces they select (without -since, from the beginning;
+without -until, until now), each whole: every span SRC holds
+with its trace id, with their resources and scopes. Attribute keys and
+meta (dropped and failed counts, retention) are copied as they are.
+
+` + selectionHelp,
 	flags: func(fs *flag.FlagSet) func(context.Context, []string, io.Writer) error {
 		force := fs.Bool("f", false, "replace DST if it exists")
 		params := windowFlags(fs)
@@ -80,20 +76,13 @@ retention) are copied as they are. -glob is not supported yet.`,
 
 // copySelection turns the window and filter flags into a selection; nil
 // when none is given.
-func copySelection(params map[string][]string) (*schema.CopySelection, error) {
+func copySelection(params map[string][]string) (*schema.TraceSelection, error) {
 	if len(params) == 0 {
 		return nil, nil
 	}
-	if _, ok := params["glob"]; ok {
-		return nil, fmt.Errorf("copy: -glob is not supported yet; -broadcaster and -topic are")
-	}
-	q, err := viewer.ParseQuery(params, time.Now(), time.Local)
+	sel, err := selectionOf(params)
 	if err != nil {
 		return nil, fmt.Errorf("copy: %w", err)
 	}
-	sel := &schema.CopySelection{Since: q.Since.UnixNano(), Until: q.Until.UnixNano(), Broadcaster: q.Broadcaster, Topic: q.Topic}
-	if q.SinceBeginning {
-		sel.Since = math.MinInt64
-	}
-	return sel, nil
+	return &sel, nil
 }

@@ -12,6 +12,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -319,4 +321,71 @@ func TestCheck_Refusals(t *testing.T) {
 			t.Errorf("report of the good file = %+v, %v; want 1 span in 1 trace", doc.Report, err)
 		}
 	})
+}
+
+// TestCopyAndExport_Glob checks that copy and export select the same
+// traces with -glob, the viewer's rule: a topic matched across '/', a
+// subscription to the very pattern, and neither a topic it does not match
+// nor a trace without operations.
+func TestCopyAndExport_Glob(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src.db")
+	e, err := exporter.New(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(e))
+	start := time.Now().Add(-time.Minute)
+	traces := map[string]string{} // name → trace id
+	for _, c := range []struct {
+		name  string
+		attrs []attribute.KeyValue
+	}{
+		{"deep", []attribute.KeyValue{schema.Operation(schema.OpNotify), schema.Topic("orders/eu/paris")}},
+		{"pattern", []attribute.KeyValue{schema.Operation(schema.OpSubscribeGlob), schema.Glob("orders/*")}},
+		{"other", []attribute.KeyValue{schema.Operation(schema.OpNotify), schema.Topic("ordersX")}},
+		{"plain", []attribute.KeyValue{schema.Topic("orders/eu")}},
+	} {
+		_, s := tp.Tracer("test").Start(context.Background(), c.name, trace.WithTimestamp(start), trace.WithAttributes(c.attrs...))
+		s.End(trace.WithTimestamp(start.Add(time.Millisecond)))
+		traces[c.name] = s.SpanContext().TraceID().String()
+	}
+	if err := tp.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{traces["deep"], traces["pattern"]}
+	slices.Sort(want)
+
+	dst := filepath.Join(dir, "glob.db")
+	var out bytes.Buffer
+	if err := run([]string{"copy", "-since", "beginning", "-glob", "orders/*", src, dst}, &out); err != nil {
+		t.Fatalf("copy -glob: %v\n%s", err, out.String())
+	}
+	var copied []string
+	rows, err := openRO(t, dst).Query("SELECT DISTINCT lower(hex(trace_id)) FROM traces ORDER BY 1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var id string
+		rows.Scan(&id)
+		copied = append(copied, id)
+	}
+	rows.Close()
+	if !slices.Equal(copied, want) {
+		t.Errorf("copy -glob 'orders/*' holds traces %v; want %v (%v)", copied, want, traces)
+	}
+
+	out.Reset()
+	if err := run([]string{"export", "-format", "otlp-jsonl", "-glob", "orders/*", src}, &out); err != nil {
+		t.Fatalf("export -glob: %v", err)
+	}
+	var exported []string
+	for _, m := range regexp.MustCompile(`"traceId":"([0-9a-f]{32})"`).FindAllStringSubmatch(out.String(), -1) {
+		exported = append(exported, m[1])
+	}
+	slices.Sort(exported)
+	if !slices.Equal(exported, want) {
+		t.Errorf("export -glob 'orders/*' writes traces %v; want %v (%v)", exported, want, traces)
+	}
 }

@@ -6,11 +6,13 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"net/url"
 	"os"
 	"time"
 
 	"github.com/lonelytrace/lonelytrace/internal/otlp"
+	"github.com/lonelytrace/lonelytrace/schema"
 	"github.com/lonelytrace/lonelytrace/viewer"
 )
 
@@ -18,12 +20,15 @@ var exportCommand = command{
 	name:    "export",
 	args:    "FILE...",
 	summary: "write the traces that match the window and filters as OTLP",
-	help: `Writes whole traces (every span of each file with a matching trace id)
-from every file, as one OTLP/JSON ExportTraceServiceRequest (otlp-json),
-one request per line (otlp-jsonl, as the collector's file exporter writes
-them) or OTLP protobuf (otlp-proto). Without -since, every trace since the
-beginning. Traces are written in trace-id order, spans in start order, so
-the same spans always give the same bytes.`,
+	help: `Writes the traces that the window and filters select, whole (every span
+of every file with a selected trace id), as one OTLP/JSON
+ExportTraceServiceRequest (otlp-json), one request per line (otlp-jsonl,
+as the collector's file exporter writes them) or OTLP protobuf
+(otlp-proto). Without -since, the window starts at the beginning; without
+-until, it ends now. Traces are written in trace-id order, spans in start
+order, so the same spans always give the same bytes.
+
+` + selectionHelp,
 	flags: func(fs *flag.FlagSet) func(context.Context, []string, io.Writer) error {
 		format := fs.String("format", string(otlp.FormatJSON), "otlp-json, otlp-jsonl or otlp-proto")
 		out := fs.String("o", "-", "the file to write; - is standard output")
@@ -45,16 +50,10 @@ func exportFiles(ctx context.Context, files []string, format, out string, params
 	if err != nil {
 		return fmt.Errorf("export: %w", err)
 	}
-	p := url.Values(params)
-	if p.Get("since") == "" {
-		p.Set("since", "beginning")
-	}
-	q, err := viewer.ParseQuery(p, time.Now(), time.Local)
+	sel, err := selectionOf(params)
 	if err != nil {
 		return fmt.Errorf("export: %w", err)
 	}
-	sel := otlp.Selection{Since: q.Since, Until: q.Until, SinceBeginning: q.SinceBeginning,
-		Broadcaster: q.Broadcaster, Topic: q.Topic, Glob: q.Glob}
 
 	dst := stdout
 	if out != "-" {
@@ -85,4 +84,33 @@ func exportFiles(ctx context.Context, files []string, format, out string, params
 		fmt.Fprintf(stdout, "exported %d traces (%d spans) to %s\n", traces, spans, out)
 	}
 	return nil
+}
+
+// selectionHelp is the rule of schema.TraceSelection, for the help of
+// the commands that select traces.
+const selectionHelp = `A trace is selected when one of its spans starts in [since, until) and,
+with any of -broadcaster, -topic and -glob, that span is a pub/sub
+operation (a span with an op: notify, receive, subscribe_exact, ...; see
+schema/README.md) whose broadcaster equals -broadcaster, whose topic
+equals -topic, and whose topic matches the -glob pattern or whose own glob
+pattern (a glob subscription's) equals it. Patterns are fnmatch-style:
+* any run of characters, / included; ? one character; [seq] one character
+in seq, [!seq] one not in it. These are the viewer's filters.`
+
+// selectionOf returns the selection of the window and filter flags in
+// params, parsed as the viewer parses its query, except that the window
+// starts at the beginning when -since is not given: a command that selects
+// traces from a file takes all of them unless told otherwise.
+func selectionOf(params map[string][]string) (schema.TraceSelection, error) {
+	p := url.Values(params)
+	if p.Get("since") == "" {
+		p = maps.Clone(p)
+		p.Set("since", "beginning")
+	}
+	q, err := viewer.ParseQuery(p, time.Now(), time.Local)
+	if err != nil {
+		return schema.TraceSelection{}, err
+	}
+	return schema.TraceSelection{Since: q.Since.UnixNano(), Until: q.Until.UnixNano(), SinceBeginning: q.SinceBeginning,
+		Broadcaster: q.Broadcaster, Topic: q.Topic, Glob: q.Glob}, nil
 }

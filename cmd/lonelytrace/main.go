@@ -27,6 +27,7 @@ var commands = []command{
 	viewCommand,
 	summaryCommand,
 	snapshotCommand,
+	collectCommand,
 	importCommand,
 	exportCommand,
 	replayCommand,

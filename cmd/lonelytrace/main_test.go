@@ -44,6 +44,20 @@ func TestRun_Commands(t *testing.T) {
 			t.Errorf("summary output:\n%s", out.String())
 		}
 	})
+	t.Run("SummaryBy", func(t *testing.T) {
+		var out bytes.Buffer
+		if err := run([]string{"summary", "-since", "beginning", "-by", "topic,broadcaster", path}, &out); err != nil {
+			t.Fatal(err)
+		}
+		for _, want := range []string{"and none of them failed.", "NOTIFY BY TOPIC", "\norders ", "NOTIFY BY BROADCASTER", "\nb1 "} {
+			if !strings.Contains(out.String(), want) {
+				t.Errorf("summary -by lacks %q:\n%s", want, out.String())
+			}
+		}
+		if err := run([]string{"summary", "-by", "nope", path}, &bytes.Buffer{}); err == nil || !strings.Contains(err.Error(), "want one of broadcaster") {
+			t.Errorf("-by nope: %v", err)
+		}
+	})
 	t.Run("Snapshot", func(t *testing.T) {
 		html := filepath.Join(t.TempDir(), "report.html")
 		var out bytes.Buffer

@@ -57,6 +57,9 @@ func runReplay(ctx context.Context, endpoint string, files []string, stdout io.W
 	res, err := replay.Replay(ctx, endpoint, files, append(opts, replay.WithProgress(report))...)
 	fmt.Fprintf(stdout, "replay: sent %d spans from %d of %d files to %s in %d requests (%d retried, %d duplicates skipped) in %s\n",
 		res.Spans, res.Files, len(files), endpoint, res.Requests, res.Retries, res.Duplicates, time.Since(start).Round(time.Millisecond))
+	if res.Rejected > 0 || res.RejectMessage != "" {
+		fmt.Fprintf(stdout, "replay: the collector rejected %d of the spans sent: %s\n", res.Rejected, res.RejectMessage)
+	}
 	return err
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"io"
+	"strings"
 
 	"github.com/lonelytrace/lonelytrace/viewer"
 )
@@ -12,9 +13,11 @@ var summaryCommand = command{
 	name:    "summary",
 	args:    "FILE...",
 	summary: "print the viewer's aggregates as text",
-	help:    "The window and filters are the viewer's query parameters (go doc ./viewer ParseQuery).",
+	help:    "The window and filters are the viewer's query parameters (go doc ./viewer ParseQuery). -by adds the breakdowns of /api/breakdown after the summary.",
 	flags: func(fs *flag.FlagSet) func(context.Context, []string, io.Writer) error {
 		params := windowFlags(fs)
+		by := fs.String("by", "", "also print breakdowns of -op by these comma-separated facts: broadcaster, topic, service, subscribers")
+		op := fs.String("op", "", "the operation of the breakdowns (default notify)")
 		return func(ctx context.Context, args []string, stdout io.Writer) error {
 			files, err := needFiles("summary", args)
 			if err != nil {
@@ -29,7 +32,24 @@ var summaryCommand = command{
 			if err != nil {
 				return err
 			}
-			return s.WriteText(stdout)
+			if err := s.WriteText(stdout); err != nil {
+				return err
+			}
+			for _, b := range strings.Split(*by, ",") {
+				if *by == "" {
+					break
+				}
+				p := params()
+				p["by"], p["op"] = []string{strings.TrimSpace(b)}, []string{*op}
+				bd, err := v.Breakdown(ctx, p)
+				if err != nil {
+					return err
+				}
+				if err := bd.WriteText(stdout); err != nil {
+					return err
+				}
+			}
+			return nil
 		}
 	},
 }

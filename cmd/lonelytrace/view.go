@@ -54,49 +54,24 @@ func (o viewOptions) serve(ctx context.Context, args []string, stdout io.Writer)
 	if err != nil {
 		return err
 	}
-	tok := *o.token
-	if tok == "" {
-		tok = os.Getenv(envViewerToken)
-	}
-	if tok != "" && len(tok) < minTokenLen {
-		return fmt.Errorf("view: the token is %d bytes; use at least %d (for example: openssl rand -hex 16)", len(tok), minTokenLen)
-	}
-	if err := checkLoopback(*o.addr); err != nil && tok == "" {
+	tok, err := tokenFlag("view", *o.token)
+	if err != nil {
 		return err
 	}
-	p := "/" + strings.Trim(*o.prefix, "/")
-	if p == "/" {
-		p = ""
+	if err := checkLoopback("view", "-addr", *o.addr); err != nil && tok == "" {
+		return err
 	}
 	v, err := viewer.Open(files...)
 	if err != nil {
 		return err
 	}
 	defer v.Close()
-	e := echo.New()
-	e.HideBanner, e.HidePort = true, true
-	var mw []echo.MiddlewareFunc
-	if tok != "" {
-		mw = append(mw, viewer.RequireToken(tok))
-	}
-	v.Register(e.Group(p, mw...))
+	srv, p := viewServer(v, *o.prefix, tok)
 	ln, err := net.Listen("tcp", *o.addr)
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{
-		Handler:           e,
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       10 * time.Second,
-		WriteTimeout:      viewer.DefaultRequestTimeout + 10*time.Second,
-		IdleTimeout:       60 * time.Second,
-		MaxHeaderBytes:    64 << 10,
-	}
-	withToken := ""
-	if tok != "" {
-		withToken = "?" + viewer.TokenParam + "=<token>"
-	}
-	fmt.Fprintf(stdout, "lonelytrace: viewing %d file(s) at http://%s%s/%s\n", len(files), ln.Addr(), p, withToken)
+	fmt.Fprintf(stdout, "lonelytrace: viewing %d file(s) at http://%s%s/%s\n", len(files), ln.Addr(), p, tokenHint(tok))
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
@@ -115,12 +90,58 @@ func (o viewOptions) serve(ctx context.Context, args []string, stdout io.Writer)
 	return nil
 }
 
+// tokenFlag returns the token of cmd's -token flag, else of
+// $LONELYTRACE_VIEWER_TOKEN, refusing one too short to protect anything.
+func tokenFlag(cmd, flagValue string) (string, error) {
+	tok := flagValue
+	if tok == "" {
+		tok = os.Getenv(envViewerToken)
+	}
+	if tok != "" && len(tok) < minTokenLen {
+		return "", fmt.Errorf("%s: the token is %d bytes; use at least %d (for example: openssl rand -hex 16)", cmd, len(tok), minTokenLen)
+	}
+	return tok, nil
+}
+
+// viewServer returns the HTTP server of v under prefix, behind tok when it
+// is not empty, and the path prefix it serves (without a trailing slash).
+func viewServer(v *viewer.Viewer, prefix, tok string) (*http.Server, string) {
+	p := "/" + strings.Trim(prefix, "/")
+	if p == "/" {
+		p = ""
+	}
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	var mw []echo.MiddlewareFunc
+	if tok != "" {
+		mw = append(mw, viewer.RequireToken(tok))
+	}
+	v.Register(e.Group(p, mw...))
+	return &http.Server{
+		Handler:           e,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		WriteTimeout:      viewer.DefaultRequestTimeout + 10*time.Second,
+		IdleTimeout:       60 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+	}, p
+}
+
+// tokenHint is what the printed address ends with when a token guards it.
+func tokenHint(tok string) string {
+	if tok == "" {
+		return ""
+	}
+	return "?" + viewer.TokenParam + "=<token>"
+}
+
 // checkLoopback refuses addresses other machines can reach unless a token
-// guards them: the viewer shows every topic and attribute.
-func checkLoopback(addr string) error {
+// guards them: the viewer shows every topic and attribute, and a receiver
+// would take spans from anyone. cmd and flag name the command and its flag.
+func checkLoopback(cmd, flag, addr string) error {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
-		return fmt.Errorf("view: bad -addr %q: %w", addr, err)
+		return fmt.Errorf("%s: bad %s %q: %w", cmd, flag, addr, err)
 	}
 	if host == "localhost" {
 		return nil
@@ -128,5 +149,5 @@ func checkLoopback(addr string) error {
 	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
 		return nil
 	}
-	return fmt.Errorf("view: -addr %q is not a loopback address: give a token (-token or $%s) that every request must carry, or listen on 127.0.0.1", addr, envViewerToken)
+	return fmt.Errorf("%s: %s %q is not a loopback address: give a token (-token or $%s) that every request must carry, or listen on 127.0.0.1", cmd, flag, addr, envViewerToken)
 }

@@ -95,10 +95,7 @@ func (p *Processor) begin(tracer trace.Tracer, r *http.Request, name string) (ct
 				attribute.String("url.path", r.URL.Path),
 			))
 		end = func(status int) {
-			span.SetAttributes(attribute.Int("http.response.status_code", status))
-			if status >= 500 {
-				span.SetStatus(codes.Error, "")
-			}
+			setResponseStatus(span, status)
 			span.End(trace.WithTimestamp(p.cfg.now()))
 		}
 	}
@@ -107,6 +104,17 @@ func (p *Processor) begin(tracer trace.Tracer, r *http.Request, name string) (ct
 		g = p.Begin(span)
 	}
 	return ctx, end, g
+}
+
+// setResponseStatus records the answer's status code on a server span and
+// sets the span's status as the HTTP semantic conventions do for a
+// server: Error for a 5xx answer; a 4xx is the client's error, not the
+// server's, and leaves it unset.
+func setResponseStatus(span trace.Span, status int) {
+	span.SetAttributes(attribute.Int("http.response.status_code", status))
+	if status >= 500 {
+		span.SetStatus(codes.Error, "")
+	}
 }
 
 // responseWriter adds the Header when the response starts.
@@ -130,8 +138,9 @@ func (w *responseWriter) start(status int) {
 	if w.g == nil {
 		return
 	}
-	// The snapshot that rides home should show how the request ended.
-	w.span.SetAttributes(attribute.Int("http.response.status_code", status))
+	// The snapshot that rides home shows how the request ended: its
+	// status is final before the spans are encoded.
+	setResponseStatus(w.span, w.status)
 	if data := w.g.Finish(); data != nil {
 		w.Header().Set(Header, base64.RawURLEncoding.EncodeToString(data))
 	}

@@ -4,12 +4,8 @@ import (
 	"bytes"
 	"cmp"
 	"context"
-	"database/sql"
 	"fmt"
-	"math"
 	"slices"
-	"strings"
-	"time"
 
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 	"go.opentelemetry.io/otel/trace"
@@ -17,28 +13,17 @@ import (
 	"github.com/lonelytrace/lonelytrace/schema"
 )
 
-// Selection says which traces Export writes: those with a span that
-// starts in [Since, Until) (any start with SinceBeginning) and, when a
-// filter is set, is a pub/sub operation that passes it, as the viewer's
-// filters: Broadcaster and Topic exact, Glob matching the topic (SQLite's
-// GLOB, with fnmatch's [!…] read as [^…]) or equal to the span's own glob.
-type Selection struct {
-	Since, Until             time.Time
-	SinceBeginning           bool
-	Broadcaster, Topic, Glob string
-}
-
 // tracesPerWrite is how many traces Export hands Writer.Write at once:
 // one line of FormatJSONL.
 const tracesPerWrite = 256
 
-// Export writes every trace of files that sel selects to w, whole: the
-// spans of the trace from every file, a span that sits in several files
-// once. Traces go in order of trace id and the spans of a trace in order
-// of start and span id, so that the same spans always give the same
-// bytes. It returns the numbers of traces and spans written. It does not
+// Export writes every trace that sel selects in any of files to w,
+// whole: the spans of the trace from every file, a span that sits in
+// several files once. Traces go in order of trace id and the spans of a
+// trace in order of start and span id, so that the same spans always
+// give the same bytes. It returns the numbers of traces and spans written. It does not
 // Close w.
-func Export(ctx context.Context, files []string, sel Selection, w *Writer) (traces, spans int, err error) {
+func Export(ctx context.Context, files []string, sel schema.TraceSelection, w *Writer) (traces, spans int, err error) {
 	readers := make([]*schema.Reader, len(files))
 	ids := map[trace.TraceID]struct{}{}
 	for i, path := range files {
@@ -48,8 +33,12 @@ func Export(ctx context.Context, files []string, sel Selection, w *Writer) (trac
 		}
 		defer db.Close()
 		readers[i] = schema.NewReader(db)
-		if err := selectTraces(ctx, db, sel, ids); err != nil {
+		got, err := sel.Traces(ctx, db)
+		if err != nil {
 			return 0, 0, fmt.Errorf("%s: %w", path, err)
+		}
+		for _, id := range got {
+			ids[id] = struct{}{}
 		}
 	}
 	sorted := make([]trace.TraceID, 0, len(ids))
@@ -75,50 +64,6 @@ func Export(ctx context.Context, files []string, sel Selection, w *Writer) (trac
 		sorted = sorted[n:]
 	}
 	return traces, spans, nil
-}
-
-func selectTraces(ctx context.Context, db *sql.DB, sel Selection, ids map[trace.TraceID]struct{}) error {
-	since := int64(math.MinInt64)
-	if !sel.SinceBeginning {
-		since = sel.Since.UnixNano()
-	}
-	until := int64(math.MaxInt64)
-	if !sel.Until.IsZero() {
-		until = sel.Until.UnixNano()
-	}
-	q := `SELECT DISTINCT t.trace_id FROM spans AS s JOIN traces AS t ON t.id = s.trace
-WHERE s.start_ns >= ? AND s.start_ns < ?`
-	args := []any{since, until}
-	if sel.Broadcaster != "" || sel.Topic != "" || sel.Glob != "" {
-		q += " AND s.op IS NOT NULL"
-	}
-	if sel.Broadcaster != "" {
-		q += " AND s.broadcaster = ?"
-		args = append(args, sel.Broadcaster)
-	}
-	if sel.Topic != "" {
-		q += " AND s.topic = ?"
-		args = append(args, sel.Topic)
-	}
-	if sel.Glob != "" {
-		q += " AND (s.topic GLOB ? OR s.glob = ?)"
-		args = append(args, strings.ReplaceAll(sel.Glob, "[!", "[^"), sel.Glob)
-	}
-	rows, err := db.QueryContext(ctx, q, args...)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var b []byte
-		if err := rows.Scan(&b); err != nil {
-			return err
-		}
-		var id trace.TraceID
-		copy(id[:], b)
-		ids[id] = struct{}{}
-	}
-	return rows.Err()
 }
 
 // traceSpans returns the spans of trace id from every reader, each span

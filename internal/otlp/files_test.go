@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"math"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -14,6 +15,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 
 	"github.com/lonelytrace/lonelytrace/internal/otlp"
+	"github.com/lonelytrace/lonelytrace/schema"
 )
 
 // importFiles imports inputs into the file at path through a fresh
@@ -47,7 +49,7 @@ func exportJSON(t *testing.T, format otlp.Format, files ...string) []byte {
 	t.Helper()
 	var buf bytes.Buffer
 	w := otlp.NewWriter(&buf, format)
-	if _, _, err := otlp.Export(context.Background(), files, otlp.Selection{SinceBeginning: true}, w); err != nil {
+	if _, _, err := otlp.Export(context.Background(), files, schema.TraceSelection{SinceBeginning: true, Until: math.MaxInt64}, w); err != nil {
 		t.Fatal(err)
 	}
 	if err := w.Close(); err != nil {

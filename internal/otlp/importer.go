@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"slices"
+	"strings"
 
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/otel/trace"
@@ -19,29 +21,74 @@ import (
 type Importer struct {
 	sink Sink
 	db   *sql.DB // nil when the file held no spans at the start
-	// seen holds the ids of the spans handed on, and of those the file
-	// holds for the traces in loaded.
-	seen   map[spanKey]struct{}
-	loaded map[trace.TraceID]struct{}
-	lookup *sql.Stmt
+	path string
+	// traces holds, for every trace met so far, the ids of its spans
+	// handed on and of those the file held for it.
+	traces map[trace.TraceID]*spanSet
 }
 
-type spanKey struct {
-	trace trace.TraceID
-	span  trace.SpanID
+// spanSet is the set of span ids of one trace: a short list, which
+// most traces are, or a map once it grows.
+type spanSet struct {
+	ids []trace.SpanID
+	set map[trace.SpanID]struct{}
+}
+
+// listSpans is how many span ids a spanSet keeps in its list before
+// it moves them to a map.
+const listSpans = 32
+
+func (t *spanSet) has(id trace.SpanID) bool {
+	if t.set != nil {
+		_, ok := t.set[id]
+		return ok
+	}
+	for _, x := range t.ids {
+		if x == id {
+			return true
+		}
+	}
+	return false
+}
+
+func (t *spanSet) add(id trace.SpanID) {
+	if t.set != nil {
+		t.set[id] = struct{}{}
+		return
+	}
+	if len(t.ids) < listSpans {
+		t.ids = append(t.ids, id)
+		return
+	}
+	t.set = make(map[trace.SpanID]struct{}, 2*listSpans)
+	for _, x := range t.ids {
+		t.set[x] = struct{}{}
+	}
+	t.set[id] = struct{}{}
+	t.ids = nil
+}
+
+func (t *spanSet) remove(id trace.SpanID) {
+	if t.set != nil {
+		delete(t.set, id)
+		return
+	}
+	if i := slices.Index(t.ids, id); i >= 0 {
+		t.ids = slices.Delete(t.ids, i, i+1)
+	}
 }
 
 // NewImporter returns an Importer that hands spans to sink, the writer
 // of the trace file at path; it reads the file (read-only) to skip the
 // spans it already holds.
 func NewImporter(ctx context.Context, sink Sink, path string) (*Importer, error) {
-	im := &Importer{sink: sink, seen: make(map[spanKey]struct{}), loaded: make(map[trace.TraceID]struct{})}
+	im := &Importer{sink: sink, path: path, traces: make(map[trace.TraceID]*spanSet)}
 	db, err := schema.OpenRead(ctx, path)
 	if err != nil {
 		return nil, err
 	}
 	var any bool
-	if err := db.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM spans)").Scan(&any); err != nil {
+	if err := db.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM "+schema.SpansTable+")").Scan(&any); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
@@ -50,11 +97,6 @@ func NewImporter(ctx context.Context, sink Sink, path string) (*Importer, error)
 		return im, nil
 	}
 	im.db = db
-	im.lookup, err = db.PrepareContext(ctx, "SELECT s.span_id FROM spans AS s JOIN traces AS t ON t.id = s.trace WHERE t.trace_id = ?")
-	if err != nil {
-		db.Close()
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
 	return im, nil
 }
 
@@ -64,58 +106,108 @@ func NewImporter(ctx context.Context, sink Sink, path string) (*Importer, error)
 // msg says why those were rejected.
 func (im *Importer) Import(ctx context.Context, td ptrace.Traces) (stored, duplicates, rejected int, msg string, err error) {
 	spans, rejected, msg := Spans(td)
+	if err := im.load(ctx, spans); err != nil {
+		return 0, 0, rejected, msg, err
+	}
+	// The spans of a trace mostly come together: one map lookup serves
+	// a run of them.
+	var last trace.TraceID
+	var ts *spanSet
 	keep := spans[:0]
 	for i := range spans {
 		s := &spans[i]
-		if err := im.load(ctx, s.TraceID); err != nil {
-			return 0, 0, rejected, msg, err
+		if ts == nil || s.TraceID != last {
+			last, ts = s.TraceID, im.traces[s.TraceID]
+			if ts == nil {
+				ts = &spanSet{}
+				im.traces[s.TraceID] = ts
+			}
 		}
-		k := spanKey{s.TraceID, s.SpanID}
-		if _, dup := im.seen[k]; dup {
+		if ts.has(s.SpanID) {
 			duplicates++
 			continue
 		}
-		im.seen[k] = struct{}{}
-		keep = append(keep, *s)
+		ts.add(s.SpanID)
+		if len(keep) < i {
+			keep = append(keep, *s)
+		} else {
+			keep = keep[:i+1] // no duplicate yet: the span is in place
+		}
 	}
 	if len(keep) == 0 {
 		return 0, duplicates, rejected, msg, nil
 	}
 	if err := im.sink.ExportRecords(ctx, keep); err != nil {
 		for i := range keep {
-			delete(im.seen, spanKey{keep[i].TraceID, keep[i].SpanID})
+			im.traces[keep[i].TraceID].remove(keep[i].SpanID)
 		}
 		return 0, duplicates, rejected, msg, err
 	}
 	return len(keep), duplicates, rejected, msg, nil
 }
 
-// load adds the spans the file holds for trace id to seen, once.
-func (im *Importer) load(ctx context.Context, id trace.TraceID) error {
+// loadChunk is how many trace ids load looks up in one query.
+const loadChunk = 256
+
+// load adds, for each trace of spans not met before, the ids of the
+// spans the file holds for it, a query per loadChunk traces.
+func (im *Importer) load(ctx context.Context, spans []schema.Span) error {
 	if im.db == nil {
 		return nil
 	}
-	if _, ok := im.loaded[id]; ok {
-		return nil
+	var ids []any
+	var last trace.TraceID
+	for i := range spans {
+		id := spans[i].TraceID
+		if i > 0 && id == last {
+			continue
+		}
+		last = id
+		if _, ok := im.traces[id]; ok {
+			continue
+		}
+		im.traces[id] = &spanSet{}
+		ids = append(ids, id[:])
 	}
-	rows, err := im.lookup.QueryContext(ctx, id[:])
+	for len(ids) > 0 {
+		n := min(len(ids), loadChunk)
+		if err := im.lookup(ctx, ids[:n]); err != nil {
+			for _, b := range ids {
+				delete(im.traces, trace.TraceID(b.([]byte)))
+			}
+			return err
+		}
+		ids = ids[n:]
+	}
+	return nil
+}
+
+// lookup adds the span ids the file holds for the traces ids, each
+// already in im.traces.
+func (im *Importer) lookup(ctx context.Context, ids []any) error {
+	q := "SELECT t.trace_id, s.span_id FROM " + schema.TracesTable + " AS t JOIN " + schema.SpansTable +
+		" AS s ON s.trace = t.id WHERE t.trace_id IN (?" + strings.Repeat(",?", len(ids)-1) + ")"
+	rows, err := im.db.QueryContext(ctx, q, ids...)
 	if err != nil {
-		return fmt.Errorf("look up trace %s: %w", id, err)
+		return fmt.Errorf("%s: look up %d traces: %w", im.path, len(ids), err)
 	}
 	defer rows.Close()
+	var tid, sid []byte
 	for rows.Next() {
-		var b []byte
-		if err := rows.Scan(&b); err != nil {
-			return fmt.Errorf("look up trace %s: %w", id, err)
+		if err := rows.Scan(&tid, &sid); err != nil {
+			return fmt.Errorf("%s: look up %d traces: %w", im.path, len(ids), err)
 		}
-		var sid trace.SpanID
-		copy(sid[:], b)
-		im.seen[spanKey{id, sid}] = struct{}{}
+		ts := im.traces[trace.TraceID(tid)]
+		if ts == nil || len(sid) != len(trace.SpanID{}) {
+			continue
+		}
+		if id := trace.SpanID(sid); !ts.has(id) {
+			ts.add(id)
+		}
 	}
 	if err := rows.Err(); err != nil {
-		return fmt.Errorf("look up trace %s: %w", id, err)
+		return fmt.Errorf("%s: look up %d traces: %w", im.path, len(ids), err)
 	}
-	im.loaded[id] = struct{}{}
 	return nil
 }
 
@@ -124,6 +216,5 @@ func (im *Importer) Close() error {
 	if im.db == nil {
 		return nil
 	}
-	im.lookup.Close()
 	return im.db.Close()
 }

@@ -6,6 +6,7 @@ import (
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
 
@@ -22,6 +23,7 @@ import (
 // of resources and scopes. Everything else comes back out of Traces.
 func Spans(td ptrace.Traces) (spans []schema.Span, rejected int, msg string) {
 	spans = make([]schema.Span, 0, td.SpanCount())
+	kvs := spanAttributes(td)
 	var first string
 	rss := td.ResourceSpans()
 	for i := range rss.Len() {
@@ -42,7 +44,7 @@ func Spans(td ptrace.Traces) (spans []schema.Span, rejected int, msg string) {
 					rejected++
 					continue
 				}
-				s := span(p)
+				s := span(p, &kvs)
 				s.Resource, s.Scope = res, scope
 				spans = append(spans, s)
 			}
@@ -64,8 +66,26 @@ func invalidIDs(p ptrace.Span) string {
 	return ""
 }
 
-// span converts p, leaving out its resource and scope.
-func span(p ptrace.Span) schema.Span {
+// spanAttributes returns room for the attributes of every span of td, so
+// that converting them takes one allocation rather than one per span.
+func spanAttributes(td ptrace.Traces) []attribute.KeyValue {
+	n := 0
+	rss := td.ResourceSpans()
+	for i := range rss.Len() {
+		sss := rss.At(i).ScopeSpans()
+		for j := range sss.Len() {
+			ps := sss.At(j).Spans()
+			for k := range ps.Len() {
+				n += ps.At(k).Attributes().Len()
+			}
+		}
+	}
+	return make([]attribute.KeyValue, 0, n)
+}
+
+// span converts p, leaving out its resource and scope. Its attributes are
+// appended to *kvs, which has room for them, and keep their part of it.
+func span(p ptrace.Span, kvs *[]attribute.KeyValue) schema.Span {
 	flags := p.Flags()
 	s := schema.Span{
 		TraceID:           trace.TraceID(p.TraceID()),
@@ -80,7 +100,7 @@ func span(p ptrace.Span) schema.Span {
 		Start:             nsTime(p.StartTimestamp()),
 		End:               nsTime(p.EndTimestamp()),
 		StatusMsg:         p.Status().Message(),
-		Attributes:        attributes(p.Attributes()),
+		Attributes:        appendAttributes(kvs, p.Attributes()),
 		DroppedAttributes: int(p.DroppedAttributesCount()),
 		DroppedEvents:     int(p.DroppedEventsCount()),
 		DroppedLinks:      int(p.DroppedLinksCount()),

@@ -102,9 +102,11 @@ func putSpan(p ptrace.Span, s *schema.Span) {
 
 // outFlags is the OTLP flags of stored flags whose remote column or
 // member says remote: a Go exporter's remote parent or link, stored with
-// the W3C byte alone, gets OTLP's bits 8 and 9.
+// the W3C byte alone, gets OTLP's bits 8 and 9. Flags with bits above the
+// W3C byte came as OTLP and go out as they came, even bit 9 without
+// bit 8.
 func outFlags(stored uint32, remote bool) uint32 {
-	if remote {
+	if remote && stored&^0xff == 0 {
 		return stored | schema.FlagHasIsRemote | schema.FlagIsRemote
 	}
 	return stored

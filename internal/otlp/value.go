@@ -19,6 +19,26 @@ func attributes(m pcommon.Map) []attribute.KeyValue {
 	return kvs
 }
 
+// appendAttributes is attributes into the free room of *kvs, which it
+// uses when it has room for all of m (capped, so that no later append
+// reaches the next span's part) and otherwise leaves for a new slice.
+func appendAttributes(kvs *[]attribute.KeyValue, m pcommon.Map) []attribute.KeyValue {
+	n := m.Len()
+	if n == 0 {
+		return nil
+	}
+	free := *kvs
+	if cap(free)-len(free) < n {
+		return attributes(m)
+	}
+	at := len(free)
+	for k, v := range m.All() {
+		free = append(free, attribute.KeyValue{Key: attribute.Key(k), Value: value(v)})
+	}
+	*kvs = free
+	return free[at:len(free):len(free)]
+}
+
 func value(v pcommon.Value) attribute.Value {
 	switch v.Type() {
 	case pcommon.ValueTypeStr:

@@ -1,6 +1,16 @@
 package replay
 
-import "time"
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"maps"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+)
 
 // Defaults of Replay.
 const (
@@ -26,6 +36,7 @@ type config struct {
 	timeout    time.Duration
 	progress   func(Progress)
 	headers    map[string]string
+	gzip       *bool // nil: as the environment says
 }
 
 func newConfig(opts []Option) config {
@@ -40,6 +51,112 @@ func newConfig(opts []Option) config {
 		c = o.apply(c)
 	}
 	return c
+}
+
+// The OTLP exporter variables Replay reads (the endpoint is the caller's):
+// each OTEL_EXPORTER_OTLP_TRACES_* variable wins over its
+// OTEL_EXPORTER_OTLP_* one.
+const (
+	envHeaders     = "HEADERS"            // key=value,… with percent-encoded values
+	envCompression = "COMPRESSION"        // gzip or none
+	envCertificate = "CERTIFICATE"        // PEM file of the CAs to trust
+	envClientCert  = "CLIENT_CERTIFICATE" // PEM file of the client's certificate…
+	envClientKey   = "CLIENT_KEY"         // …and of its key
+)
+
+// getenv returns the OTLP exporter variable of name for traces.
+func getenv(name string) (key, value string) {
+	for _, key := range []string{"OTEL_EXPORTER_OTLP_TRACES_" + name, "OTEL_EXPORTER_OTLP_" + name} {
+		if v, ok := os.LookupEnv(key); ok && strings.TrimSpace(v) != "" {
+			return key, strings.TrimSpace(v)
+		}
+	}
+	return "", ""
+}
+
+// newClient builds the OTLP/HTTP client of c for url: headers and gzip
+// from the environment, then from the options; TLS from the environment.
+func (c config) newClient(url string) (*client, error) {
+	cl := &client{url: url, timeout: c.timeout, headers: map[string]string{}}
+	if key, v := getenv(envHeaders); v != "" {
+		h, err := parseHeaders(v)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", key, err)
+		}
+		maps.Copy(cl.headers, h)
+	}
+	maps.Copy(cl.headers, c.headers)
+	switch key, v := getenv(envCompression); v {
+	case "", "none":
+	case "gzip":
+		cl.gzip = true
+	default:
+		return nil, fmt.Errorf("%s: %q: want gzip or none", key, v)
+	}
+	if c.gzip != nil {
+		cl.gzip = *c.gzip
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tc, err := tlsConfig()
+	if err != nil {
+		return nil, err
+	}
+	if tc != nil {
+		tr.TLSClientConfig = tc
+	}
+	cl.http = &http.Client{Transport: tr}
+	return cl, nil
+}
+
+// parseHeaders reads the OTEL_EXPORTER_OTLP_HEADERS form:
+// key1=value1,key2=value2, values percent-encoded.
+func parseHeaders(s string) (map[string]string, error) {
+	h := map[string]string{}
+	for i, item := range strings.Split(s, ",") {
+		k, v, ok := strings.Cut(item, "=")
+		k = strings.TrimSpace(k)
+		if !ok || k == "" {
+			return nil, fmt.Errorf("header %d (%q): want key=value", i+1, strings.TrimSpace(item))
+		}
+		val, err := url.PathUnescape(strings.TrimSpace(v))
+		if err != nil {
+			return nil, fmt.Errorf("header %d (%q): %w", i+1, k, err)
+		}
+		h[k] = val
+	}
+	return h, nil
+}
+
+// tlsConfig is the TLS set-up the environment asks for, or nil.
+func tlsConfig() (*tls.Config, error) {
+	caKey, ca := getenv(envCertificate)
+	certKey, cert := getenv(envClientCert)
+	keyKey, key := getenv(envClientKey)
+	if ca == "" && cert == "" && key == "" {
+		return nil, nil
+	}
+	tc := &tls.Config{MinVersion: tls.VersionTLS12}
+	if ca != "" {
+		pem, err := os.ReadFile(ca)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", caKey, err)
+		}
+		tc.RootCAs = x509.NewCertPool()
+		if !tc.RootCAs.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("%s: %s holds no PEM certificate", caKey, ca)
+		}
+	}
+	if cert != "" || key != "" {
+		if cert == "" || key == "" {
+			return nil, fmt.Errorf("OTEL_EXPORTER_OTLP_[TRACES_]%s and %s: set both or neither", envClientCert, envClientKey)
+		}
+		pair, err := tls.LoadX509KeyPair(cert, key)
+		if err != nil {
+			return nil, fmt.Errorf("%s, %s: %w", certKey, keyKey, err)
+		}
+		tc.Certificates = []tls.Certificate{pair}
+	}
+	return tc, nil
 }
 
 // Option configures Replay.
@@ -78,9 +195,17 @@ func WithTimeout(d time.Duration) Option {
 }
 
 // WithHeaders adds HTTP headers to every request (for a collector that
-// wants an API key). OTEL_EXPORTER_OTLP_HEADERS works too.
+// wants an API key), over those of OTEL_EXPORTER_OTLP_HEADERS and
+// OTEL_EXPORTER_OTLP_TRACES_HEADERS.
 func WithHeaders(h map[string]string) Option {
 	return optionFunc(func(c config) config { c.headers = h; return c })
+}
+
+// WithGzip sets whether request bodies are gzipped. Default: as
+// OTEL_EXPORTER_OTLP_TRACES_COMPRESSION or OTEL_EXPORTER_OTLP_COMPRESSION
+// say (gzip or none), else none.
+func WithGzip(on bool) Option {
+	return optionFunc(func(c config) config { c.gzip = &on; return c })
 }
 
 // WithProgress calls fn after each request that succeeded and before each

@@ -1,15 +1,19 @@
 // Package replay sends the spans stored in lonelytrace trace files to an
-// OpenTelemetry collector over OTLP/HTTP, with their original trace and
-// span ids, parents, times, attributes, events, links, status, resources
-// and instrumentation scopes, so that a history kept in files moves to the
-// collector with the application.
+// OpenTelemetry collector over OTLP/HTTP (protobuf), as they are in the
+// files: the requests hold what internal/otlp's conversion makes of the
+// stored spans (otlp.Traces), so ids, parents, flags (OTLP's bits 8 and 9
+// included), trace state as written, times, attributes of every type,
+// events, links, status, dropped counts, resources and instrumentation
+// scopes reach the collector unchanged.
 //
 //	res, err := replay.Replay(ctx, "http://127.0.0.1:4318", []string{"orders.db"})
 //
-// Requests that fail (a network error or any non-2xx answer) are retried
-// with exponential backoff; a span that sits in several files (a
-// broadcaster's span that rode home to several subscribers' files, or that
-// the broadcaster also kept) is sent once.
+// It follows the OTLP specification's client rules: a request that gets
+// no answer, a 429 or a 5xx is sent again with exponential backoff, or
+// after the answer's Retry-After; any other failure ends the replay; a
+// partial success is not sent again and is counted in Result. A span that
+// sits in several files (a broadcaster's span that rode home to several
+// subscribers' files, or that the broadcaster also kept) is sent once.
 package replay
 
 import (
@@ -20,14 +24,9 @@ import (
 	"net/url"
 	"time"
 
-	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
-	"go.opentelemetry.io/otel/sdk/instrumentation"
-	"go.opentelemetry.io/otel/sdk/resource"
-	sdktrace "go.opentelemetry.io/otel/sdk/trace"
-	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/lonelytrace/lonelytrace/internal/otlp"
 	"github.com/lonelytrace/lonelytrace/schema"
 )
 
@@ -56,11 +55,18 @@ type Result struct {
 	// Requests counts the requests that succeeded, Retries the failed
 	// attempts that were tried again.
 	Requests, Retries int
+	// Rejected is the number of sent spans the collector said it
+	// rejected (OTLP partial success), and RejectMessage the first
+	// message it gave about rejected or accepted spans.
+	Rejected      int64
+	RejectMessage string
 }
 
 // Replay sends every span of files to the OTLP/HTTP endpoint, a URL such
 // as http://127.0.0.1:4318; the traces path /v1/traces is added when the
-// URL has no path. It returns what it sent even when it fails part way.
+// URL has no path. Headers, compression and TLS also follow the standard
+// OTEL_EXPORTER_OTLP_* variables (WithHeaders, WithGzip). It returns what
+// it sent even when it fails part way.
 func Replay(ctx context.Context, endpoint string, files []string, opts ...Option) (Result, error) {
 	cfg := newConfig(opts)
 	var res Result
@@ -68,28 +74,13 @@ func Replay(ctx context.Context, endpoint string, files []string, opts ...Option
 	if err != nil {
 		return res, err
 	}
-	expOpts := []otlptracehttp.Option{
-		otlptracehttp.WithEndpointURL(u),
-		otlptracehttp.WithTimeout(cfg.timeout),
-		// Replay retries itself, so that it can report each retry and
-		// retry every failure, not only the codes the exporter deems
-		// transient.
-		otlptracehttp.WithRetry(otlptracehttp.RetryConfig{Enabled: false}),
-	}
-	if len(cfg.headers) > 0 {
-		expOpts = append(expOpts, otlptracehttp.WithHeaders(cfg.headers))
-	}
-	exp, err := otlptracehttp.New(ctx, expOpts...)
+	cl, err := cfg.newClient(u)
 	if err != nil {
 		return res, fmt.Errorf("replay: %w", err)
 	}
-	defer func() {
-		if e := exp.Shutdown(context.WithoutCancel(ctx)); e != nil && err == nil {
-			err = fmt.Errorf("replay: %w", e)
-		}
-	}()
+	defer cl.http.CloseIdleConnections()
 
-	s := &sender{cfg: cfg, exp: exp, res: &res, sent: make(map[spanKey]struct{}), resources: make(map[string]*resource.Resource)}
+	s := &sender{cfg: cfg, client: cl, res: &res, sent: make(map[spanKey]struct{})}
 	for _, f := range files {
 		if err := s.file(ctx, f); err != nil {
 			return res, err
@@ -118,11 +109,10 @@ type spanKey struct {
 
 // sender holds the state of one Replay.
 type sender struct {
-	cfg       config
-	exp       sdktrace.SpanExporter
-	res       *Result
-	sent      map[spanKey]struct{}
-	resources map[string]*resource.Resource
+	cfg    config
+	client *client
+	res    *Result
+	sent   map[spanKey]struct{}
 }
 
 func (s *sender) file(ctx context.Context, path string) error {
@@ -146,23 +136,21 @@ func (s *sender) file(ctx context.Context, path string) error {
 			return nil
 		}
 		after = rows[len(rows)-1].ID
-		batch := make([]sdktrace.ReadOnlySpan, 0, len(rows))
-		var keys []spanKey
+		batch := rows[:0:0]
 		for _, row := range rows {
 			k := spanKey{row.TraceID, row.SpanID}
 			if _, dup := s.sent[k]; dup {
 				s.res.Duplicates++
 				continue
 			}
-			keys = append(keys, k)
-			batch = append(batch, s.snapshot(row))
+			batch = append(batch, row)
 		}
 		if len(batch) > 0 {
 			if err := s.export(ctx, batch, p); err != nil {
 				return fmt.Errorf("replay: %s: spans up to row %d: %w", path, after, err)
 			}
-			for _, k := range keys {
-				s.sent[k] = struct{}{}
+			for _, row := range batch {
+				s.sent[spanKey{row.TraceID, row.SpanID}] = struct{}{}
 			}
 			s.res.Spans += int64(len(batch))
 		}
@@ -174,24 +162,42 @@ func (s *sender) file(ctx context.Context, path string) error {
 	}
 }
 
-// export sends one batch, retrying with backoff.
-func (s *sender) export(ctx context.Context, batch []sdktrace.ReadOnlySpan, p Progress) error {
-	wait := s.cfg.minBackoff
+// export sends one batch as one request, trying again as the OTLP
+// specification allows: after the collector's Retry-After when it gave
+// one, else after an exponential backoff with jitter.
+func (s *sender) export(ctx context.Context, batch []schema.Span, p Progress) error {
+	req, err := s.client.encode(otlp.Traces(batch))
+	if err != nil {
+		return err
+	}
+	backoff := s.cfg.minBackoff
 	for attempt := 1; ; attempt++ {
-		err := s.exp.ExportSpans(ctx, batch)
+		ps, err := s.client.send(ctx, req)
 		if err == nil {
 			s.res.Requests++
+			s.res.Rejected += ps.rejected
+			if ps.message != "" && s.res.RejectMessage == "" {
+				s.res.RejectMessage = ps.message
+			}
 			return nil
 		}
 		if ctx.Err() != nil {
-			return ctx.Err()
+			return errors.Join(ctx.Err(), err)
+		}
+		again, after := retryable(err)
+		if !again {
+			return fmt.Errorf("not retryable: %w", err)
 		}
 		if attempt >= s.cfg.attempts {
 			return fmt.Errorf("giving up after %d attempts: %w", attempt, err)
 		}
 		s.res.Retries++
-		// Full jitter keeps many replays from retrying in step.
-		d := wait/2 + rand.N(wait/2+1)
+		d := after
+		if d == 0 {
+			// Full jitter keeps many replays from retrying in step.
+			d = backoff/2 + rand.N(backoff/2+1)
+		}
+		backoff = min(2*backoff, s.cfg.maxBackoff)
 		if s.cfg.progress != nil {
 			p.Retry, p.Wait, p.LastError = attempt+1, d, err
 			s.cfg.progress(p)
@@ -203,73 +209,5 @@ func (s *sender) export(ctx context.Context, batch []sdktrace.ReadOnlySpan, p Pr
 			return errors.Join(ctx.Err(), err)
 		case <-t.C:
 		}
-		wait = min(2*wait, s.cfg.maxBackoff)
-	}
-}
-
-// snapshot rebuilds the span as the SDK had it when it ended.
-func (s *sender) snapshot(row schema.Span) sdktrace.ReadOnlySpan {
-	ts, _ := trace.ParseTraceState(row.TraceState)
-	sc := trace.NewSpanContext(trace.SpanContextConfig{
-		TraceID: row.TraceID, SpanID: row.SpanID, TraceFlags: row.Flags, TraceState: ts,
-	})
-	var parent trace.SpanContext
-	if row.ParentSpanID.IsValid() {
-		parent = trace.NewSpanContext(trace.SpanContextConfig{
-			TraceID: row.TraceID, SpanID: row.ParentSpanID, TraceFlags: row.Flags, Remote: row.ParentRemote,
-		})
-	}
-	events := make([]sdktrace.Event, len(row.Events))
-	for i, e := range row.Events {
-		events[i] = sdktrace.Event{Name: e.Name, Time: e.Time, Attributes: e.Attributes, DroppedAttributeCount: e.DroppedAttributes}
-	}
-	links := make([]sdktrace.Link, len(row.Links))
-	for i, l := range row.Links {
-		lts, _ := trace.ParseTraceState(l.TraceState)
-		links[i] = sdktrace.Link{
-			SpanContext: trace.NewSpanContext(trace.SpanContextConfig{
-				TraceID: l.TraceID, SpanID: l.SpanID, TraceFlags: l.Flags, TraceState: lts, Remote: l.Remote,
-			}),
-			Attributes:            l.Attributes,
-			DroppedAttributeCount: l.DroppedAttributes,
-		}
-	}
-	return tracetest.SpanStub{
-		Name:                 row.Name,
-		SpanContext:          sc,
-		Parent:               parent,
-		SpanKind:             row.Kind,
-		StartTime:            row.Start,
-		EndTime:              row.End,
-		Attributes:           row.Attributes,
-		Events:               events,
-		Links:                links,
-		Status:               sdktrace.Status{Code: row.StatusCode, Description: row.StatusMsg},
-		DroppedAttributes:    row.DroppedAttributes,
-		DroppedEvents:        row.DroppedEvents,
-		DroppedLinks:         row.DroppedLinks,
-		ChildSpanCount:       row.ChildCount,
-		Resource:             s.resource(row.Resource),
-		InstrumentationScope: scope(row.Scope),
-	}.Snapshot()
-}
-
-// resource returns one *Resource per distinct stored resource, so that the
-// exporter groups spans by resource as the SDK would.
-func (s *sender) resource(r schema.Resource) *resource.Resource {
-	set := attribute.NewSet(r.Attributes...)
-	key := r.SchemaURL + "\x00" + set.Encoded(attribute.DefaultEncoder())
-	if res, ok := s.resources[key]; ok {
-		return res
-	}
-	res := resource.NewWithAttributes(r.SchemaURL, r.Attributes...)
-	s.resources[key] = res
-	return res
-}
-
-func scope(sc schema.Scope) instrumentation.Scope {
-	return instrumentation.Scope{
-		Name: sc.Name, Version: sc.Version, SchemaURL: sc.SchemaURL,
-		Attributes: attribute.NewSet(sc.Attributes...),
 	}
 }

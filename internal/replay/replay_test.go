@@ -289,8 +289,7 @@ func compare(w tracetest.SpanStub, g received) string {
 	for i := range min(len(s.Links), len(w.Links)) {
 		check("link span", hex.EncodeToString(s.Links[i].SpanId), w.Links[i].SpanContext.SpanID().String())
 		check("link trace", hex.EncodeToString(s.Links[i].TraceId), w.Links[i].SpanContext.TraceID().String())
-		// The link's trace state is not compared: the OpenTelemetry Go
-		// OTLP exporter does not send it (tracetransform.links).
+		check("link trace state", s.Links[i].TraceState, w.Links[i].SpanContext.TraceState().String())
 		check("link remote", s.Links[i].Flags&uint32(tracepb.SpanFlags_SPAN_FLAGS_CONTEXT_IS_REMOTE_MASK) != 0, w.Links[i].SpanContext.IsRemote())
 		check("link attributes", kvs(s.Links[i].Attributes), attrs(w.Links[i].Attributes))
 		check("link dropped", s.Links[i].DroppedAttributesCount, w.Links[i].DroppedAttributeCount)

@@ -1,0 +1,139 @@
+package viewer
+
+import (
+	"cmp"
+	"context"
+	"database/sql"
+	"encoding/hex"
+	"fmt"
+	"slices"
+	"time"
+
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/lonelytrace/lonelytrace/schema"
+)
+
+// Links both ways (docs/design.md#links-both-ways): a span's own links are
+// in its row; the spans that link *to* a trace are found by a bounded scan,
+// as no index leads from a trace to the spans that link to it (one would
+// cost every span with links on the way in).
+const (
+	// backlinkReach is how far before the trace's start and after its end
+	// the spans that link to it are looked for.
+	backlinkReach = time.Hour
+	// maxBacklinkSpans bounds the spans read per file for one trace: the
+	// batches nearest the trace first.
+	maxBacklinkSpans = 2_000_000
+)
+
+// backlinkQuery selects the spans of a range of row ids that start in a
+// window and whose links name a trace: ?1 and ?2 are the row ids, ?3 and
+// ?4 the window in Unix ns, ?5 the trace id as the links column spells it.
+const backlinkQuery = `SELECT (SELECT trace_id FROM traces WHERE traces.id = s.trace), s.span_id, s.links
+FROM spans AS s WHERE s.id BETWEEN ?1 AND ?2 AND s.start_ns >= ?3 AND s.start_ns < ?4
+AND s.links IS NOT NULL AND instr(s.links, ?5) > 0`
+
+// backlinks returns, per span id of trace id (which spans [start, end]
+// Unix ns), the spans of every file that link to it.
+func (v *Viewer) backlinks(ctx context.Context, id trace.TraceID, start, end int64) (map[string][]SpanRef, error) {
+	lo, hi := satAdd(start, -int64(backlinkReach)), satAdd(end, int64(backlinkReach))
+	out := make(map[string][]SpanRef)
+	seen := make(map[SpanRef]map[string]bool)
+	for _, f := range v.files {
+		if err := f.backlinks(ctx, id, lo, hi, func(from SpanRef, to string) {
+			if seen[from][to] {
+				return // the same span in two files
+			}
+			if seen[from] == nil {
+				seen[from] = make(map[string]bool)
+			}
+			seen[from][to] = true
+			out[to] = append(out[to], from)
+		}); err != nil {
+			return nil, err
+		}
+	}
+	for _, refs := range out {
+		slices.SortFunc(refs, func(a, b SpanRef) int {
+			return cmp.Or(cmp.Compare(a.TraceID, b.TraceID), cmp.Compare(a.SpanID, b.SpanID))
+		})
+	}
+	return out, nil
+}
+
+// backlinks calls found for each link, from a span of f that starts in
+// [lo, hi), to a span of trace id.
+func (f *file) backlinks(ctx context.Context, id trace.TraceID, lo, hi int64, found func(from SpanRef, to string)) error {
+	batches, err := schema.BatchesInWindow(ctx, f.db, lo, hi)
+	if err != nil {
+		return fmt.Errorf("find links to %s in %s: %w", id, f.path, err)
+	}
+	mid := lo/2 + hi/2
+	distance := func(b schema.Batch) int64 {
+		switch {
+		case b.MaxStartNs < mid:
+			return mid - b.MaxStartNs
+		case b.MinStartNs > mid:
+			return b.MinStartNs - mid
+		}
+		return 0
+	}
+	slices.SortStableFunc(batches, func(a, b schema.Batch) int { return cmp.Compare(distance(a), distance(b)) })
+	needle := `"trace_id":"` + hex.EncodeToString(id[:]) + `"`
+	stmt, err := f.db.PrepareContext(ctx, backlinkQuery)
+	if err != nil {
+		return fmt.Errorf("find links to %s in %s: %w", id, f.path, err)
+	}
+	defer stmt.Close()
+	read := int64(0)
+	for _, b := range batches {
+		if read >= maxBacklinkSpans {
+			break
+		}
+		read += b.Spans
+		if err := scanBacklinks(ctx, stmt, b, lo, hi, needle, id, found); err != nil {
+			return fmt.Errorf("find links to %s in %s: %w", id, f.path, err)
+		}
+	}
+	return nil
+}
+
+func scanBacklinks(ctx context.Context, stmt interface {
+	QueryContext(context.Context, ...any) (*sql.Rows, error)
+}, b schema.Batch, lo, hi int64, needle string, id trace.TraceID, found func(SpanRef, string)) error {
+	rows, err := stmt.QueryContext(ctx, b.FirstSpan, b.LastSpan, lo, hi, needle)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var traceID, spanID, links []byte
+		if err := rows.Scan(&traceID, &spanID, &links); err != nil {
+			return err
+		}
+		ls, err := schema.DecodeLinks(links)
+		if err != nil {
+			continue // a span whose links cannot be read links nowhere
+		}
+		from := SpanRef{TraceID: hex.EncodeToString(traceID), SpanID: hex.EncodeToString(spanID)}
+		for _, l := range ls {
+			if l.TraceID == id {
+				found(from, l.SpanID.String())
+			}
+		}
+	}
+	return rows.Err()
+}
+
+// satAdd is a+b, saturated at the int64 range.
+func satAdd(a, b int64) int64 {
+	s := a + b
+	if b > 0 && s < a {
+		return 1<<63 - 1
+	}
+	if b < 0 && s > a {
+		return -1 << 63
+	}
+	return s
+}

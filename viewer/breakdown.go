@@ -1,0 +1,154 @@
+package viewer
+
+import (
+	"cmp"
+	"context"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/lonelytrace/lonelytrace/schema"
+)
+
+// breakdownBys are the facts a breakdown groups by, in the page's order.
+var breakdownBys = []string{"broadcaster", "topic", "service", "subscribers"}
+
+// parseBreakdown reads by and op from params; op defaults to notify.
+func parseBreakdown(params url.Values) (by string, op int, err error) {
+	one := func(name string) (string, error) {
+		vs := params[name]
+		if len(vs) > 1 {
+			return "", &ParseError{Param: name, Value: clip(strings.Join(vs, ",")), Want: "the parameter at most once"}
+		}
+		if len(vs) == 0 {
+			return "", nil
+		}
+		return vs[0], nil
+	}
+	if by, err = one("by"); err != nil {
+		return "", 0, err
+	}
+	if !slices.Contains(breakdownBys, by) {
+		return "", 0, &ParseError{Param: "by", Value: clip(by), Want: "one of " + strings.Join(breakdownBys, ", ")}
+	}
+	name, err := one("op")
+	if err != nil {
+		return "", 0, err
+	}
+	if op, err = parseOp(name); err != nil {
+		return "", 0, err
+	}
+	return by, op, nil
+}
+
+// parseOp reads an operation parameter: one of schema.Operations, notify
+// when empty.
+func parseOp(name string) (int, error) {
+	if name == "" {
+		return schema.NotifyIndex, nil
+	}
+	i, ok := schema.OpIndex(name)
+	if !ok {
+		return 0, &ParseError{Param: "op", Value: clip(name), Want: "one of " + strings.Join(schema.Operations[:], ", ")}
+	}
+	return i, nil
+}
+
+// breakdownAcc gathers the operations of one kind by one fact.
+type breakdownAcc struct {
+	by   string
+	op   uint8
+	rows map[string]*groupAcc
+	ex   *exactness
+}
+
+func newBreakdownAcc(by string, op int, ex *exactness) *breakdownAcc {
+	return &breakdownAcc{by: by, op: uint8(op), rows: make(map[string]*groupAcc), ex: ex}
+}
+
+// visitor is the breakdownAcc's opVisitor: it finds each span's row once
+// per string of the file, not once per span.
+func (a *breakdownAcc) visitor(strs []string) func(*opSpan) {
+	row := func(key string) *groupAcc {
+		g := a.rows[key]
+		if g == nil {
+			g = newGroupAcc(a.ex)
+			a.rows[key] = g
+		}
+		return g
+	}
+	if a.by == "subscribers" {
+		bySubs := make(map[int64]*groupAcc)
+		return func(o *opSpan) {
+			if o.op != a.op {
+				return
+			}
+			g := bySubs[o.subs]
+			if g == nil {
+				key := ""
+				if o.subs >= 0 {
+					key = strconv.FormatInt(o.subs, 10)
+				}
+				g = row(key)
+				bySubs[o.subs] = g
+			}
+			g.add(o)
+		}
+	}
+	field := func(o *opSpan) uint32 { return o.broadcaster }
+	switch a.by {
+	case "topic":
+		field = func(o *opSpan) uint32 { return o.topic }
+	case "service":
+		field = func(o *opSpan) uint32 { return o.service }
+	}
+	byID := make([]*groupAcc, len(strs))
+	return func(o *opSpan) {
+		if o.op != a.op {
+			return
+		}
+		id := field(o)
+		g := byID[id]
+		if g == nil {
+			g = row(strs[id])
+			byID[id] = g
+		}
+		g.add(o)
+	}
+}
+
+// breakdown returns the rows gathered, the largest first, then by key.
+func (a *breakdownAcc) breakdown() *Breakdown {
+	b := &Breakdown{By: a.by, Op: schema.Operations[a.op], Rows: make([]BreakdownRow, 0, len(a.rows))}
+	for key, g := range a.rows {
+		b.Rows = append(b.Rows, BreakdownRow{Key: key, Count: g.count, Errors: g.errors, Bytes: g.bytes, DurationMs: g.percentiles(), Approximate: g.approximate()})
+	}
+	slices.SortFunc(b.Rows, func(x, y BreakdownRow) int {
+		return cmp.Or(cmp.Compare(y.Count, x.Count), cmp.Compare(x.Key, y.Key))
+	})
+	return b
+}
+
+// Breakdown computes the breakdown for the window, filters, by and op in
+// params (the parameters of /api/breakdown). A bad parameter is a
+// *ParseError.
+func (v *Viewer) Breakdown(ctx context.Context, params url.Values) (*Breakdown, error) {
+	q, err := ParseQuery(params, v.now(), v.loc)
+	if err != nil {
+		return nil, err
+	}
+	by, op, err := parseBreakdown(params)
+	if err != nil {
+		return nil, err
+	}
+	w, err := v.plan(ctx, newFilter(q), by == "topic")
+	if err != nil {
+		return nil, err
+	}
+	acc := newBreakdownAcc(by, op, w.ex)
+	if err := w.visit(ctx, acc.visitor); err != nil {
+		return nil, err
+	}
+	return acc.breakdown(), nil
+}

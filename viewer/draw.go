@@ -1,0 +1,344 @@
+package viewer
+
+import (
+	"cmp"
+	"fmt"
+	"html/template"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/lonelytrace/lonelytrace/schema"
+)
+
+// The page's drawings of the investigation sections (trends, breakdowns,
+// the pub/sub map), built from the API's answers: inline SVG, no script,
+// each bucket, row, node and edge a door to its traces.
+
+// seriesModel is the trends of one operation.
+type seriesModel struct {
+	Op, Label string
+	// Open is set for the operations shown unfolded.
+	Open   bool
+	Total  int64
+	Charts []*bucketChart
+}
+
+// bucketChart is one measure of a series: one column per bucket.
+type bucketChart struct {
+	Name          string
+	Width, Height float64
+	// Top is the largest value, for the chart's one scale label.
+	Top     string
+	Columns []bucketColumn
+}
+
+// bucketColumn is one bucket of a chart: a door over its full height
+// with the bucket's exact numbers, and its bars.
+type bucketColumn struct {
+	X, W  float64
+	Door  template.URL
+	Title string
+	Bars  []bar
+}
+
+const seriesChartH = 50.0
+
+// seriesModels draws the series s of the window [since, until) for each
+// operation, notify and receive open.
+func (m *pageModel) seriesModels(s *Series, since, until time.Time) []seriesModel {
+	var out []seriesModel
+	step := time.Duration(s.StepMs) * time.Millisecond
+	for _, op := range schema.Operations {
+		sm := seriesModel{Op: op, Label: opLabel(op), Open: op == schema.OpNotify || op == schema.OpReceive}
+		var most, mostErr int64
+		var slowest float64
+		for _, b := range s.Buckets {
+			p := b.Ops[op]
+			sm.Total += p.Count
+			most, mostErr = max(most, p.Count), max(mostErr, p.Errors)
+			if p.P99Ms != nil {
+				slowest = max(slowest, *p.P99Ms)
+			}
+		}
+		rate := &bucketChart{Name: "operations per " + step.String(), Top: fmtCount(most)}
+		errs := &bucketChart{Name: "failed per " + step.String(), Top: fmtCount(mostErr)}
+		lat := &bucketChart{Name: "p50 (dark) and p99 (light) duration", Top: fmtMs(slowest)}
+		w := float64(chartWidth) / float64(max(len(s.Buckets), 1))
+		height := func(v, top float64) float64 {
+			if top <= 0 || v <= 0 {
+				return 0
+			}
+			return max(seriesChartH*v/top, 1)
+		}
+		for i, b := range s.Buckets {
+			p := b.Ops[op]
+			lo, hi := b.Start, b.Start.Add(step)
+			if lo.Before(since) {
+				lo = since
+			}
+			if hi.After(until) {
+				hi = until
+			}
+			col := bucketColumn{X: float64(i) * w, W: w,
+				Door: m.Door("op", op, "since", lo.Format(time.RFC3339Nano), "until", hi.Format(time.RFC3339Nano)),
+				Title: fmt.Sprintf("%s to %s: %s %s, %s failed, %s bytes", lo.Format("2006-01-02 15:04:05.000"), hi.Format("15:04:05.000 MST"),
+					fmtCount(p.Count), opLabel(op), fmtCount(p.Errors), fmtCount(p.Bytes))}
+			if p.P50Ms != nil {
+				col.Title += fmt.Sprintf(", p50 %s, p99 %s", exactMs(*p.P50Ms), exactMs(*p.P99Ms))
+			}
+			bw := max(w-1, 0.5)
+			r := col
+			h := height(float64(p.Count), float64(most))
+			r.Bars = []bar{{X: col.X, Y: seriesChartH - h, W: bw, H: h, Class: "b"}}
+			rate.Columns = append(rate.Columns, r)
+			e := col
+			h = height(float64(p.Errors), float64(mostErr))
+			e.Bars = []bar{{X: col.X, Y: seriesChartH - h, W: bw, H: h, Class: "e"}}
+			errs.Columns = append(errs.Columns, e)
+			l := col
+			if p.P50Ms != nil {
+				h99, h50 := height(*p.P99Ms, slowest), height(*p.P50Ms, slowest)
+				l.Bars = []bar{{X: col.X, Y: seriesChartH - h99, W: bw, H: h99, Class: "p99"}, {X: col.X, Y: seriesChartH - h50, W: bw, H: h50, Class: "b"}}
+			}
+			lat.Columns = append(lat.Columns, l)
+		}
+		for _, c := range []*bucketChart{rate, errs, lat} {
+			c.Width, c.Height = chartWidth, seriesChartH
+		}
+		sm.Charts = []*bucketChart{rate, errs, lat}
+		out = append(out, sm)
+	}
+	return out
+}
+
+// pageBreakdownRows is how many rows of each breakdown the page shows.
+const pageBreakdownRows = 20
+
+// breakdownModel is one breakdown table of the page.
+type breakdownModel struct {
+	ID, Title, By string
+	Rows          []breakdownRowModel
+	// More counts the rows not shown.
+	More int
+}
+
+// breakdownRowModel is a row with its doors; the doors are empty for the
+// row of the operations without the fact, which no filter selects.
+type breakdownRowModel struct {
+	BreakdownRow
+	Label                   string
+	Count, Errors, P50, P99 template.URL
+}
+
+// breakdownModel lists the top rows of b with their doors.
+func (m *pageModel) breakdownModel(b *Breakdown) breakdownModel {
+	bm := breakdownModel{ID: "breakdown-" + b.Op + "-" + b.By, Title: opLabel(b.Op) + " by " + b.By, By: b.By}
+	for i, r := range b.Rows {
+		if i == pageBreakdownRows {
+			bm.More = len(b.Rows) - i
+			break
+		}
+		rm := breakdownRowModel{BreakdownRow: r, Label: r.Key}
+		if r.Key == "" {
+			rm.Label = "(none)"
+		} else {
+			name, value := b.By, r.Key
+			if b.By == "subscribers" {
+				name, value = "attr", attrArg(string(schema.SubscribersKey), r.Key)
+			}
+			rm.Count = m.Door("op", b.Op, name, value)
+			rm.Errors = m.Door("op", b.Op, name, value, "status", "error")
+			rm.P50 = m.Door("op", b.Op, name, value, "min_ms", msArg(r.DurationMs.P50()))
+			rm.P99 = m.Door("op", b.Op, name, value, "min_ms", msArg(r.DurationMs.P99()))
+		}
+		bm.Rows = append(bm.Rows, rm)
+	}
+	return bm
+}
+
+// pageMapTopics is how many topics the page's map draws; the others
+// share one node.
+const pageMapTopics = 30
+
+// mapModel is the pub/sub map drawn in three columns: publishing
+// services, topics, receiving services.
+type mapModel struct {
+	Width, Height float64
+	Nodes         []mapNodeModel
+	Edges         []mapEdgeModel
+	// Topics counts every topic, OtherTopics those in the "other topics"
+	// node.
+	Topics, OtherTopics int
+}
+
+type mapNodeModel struct {
+	X, Y, W, H   float64
+	TextX, TextY float64
+	Label, Title string
+	Door         template.URL
+	Other        bool
+}
+
+type mapEdgeModel struct {
+	D     string
+	Width float64
+	Op    string
+	Title string
+	Door  template.URL
+}
+
+const (
+	mapNodeW, mapRowH, mapWidth = 190.0, 24.0, 800.0
+	mapOtherTopics              = "other topics"
+)
+
+// mapModel lays out pm: the pageMapTopics busiest topics, the rest in
+// one node, services by how busy they are.
+func (m *pageModel) mapModel(pm *PubSubMap) *mapModel {
+	if len(pm.Edges) == 0 {
+		return nil
+	}
+	kinds := make(map[string]MapNode)
+	for _, n := range pm.Nodes {
+		kinds[n.ID] = n
+	}
+	topicCount := make(map[string]int64)
+	pubCount, recvCount := make(map[string]int64), make(map[string]int64)
+	for _, e := range pm.Edges {
+		if e.Op == schema.OpNotify {
+			topicCount[e.To] += e.Count
+			pubCount[e.From] += e.Count
+		} else {
+			topicCount[e.From] += e.Count
+			recvCount[e.To] += e.Count
+		}
+	}
+	busiest := func(counts map[string]int64) []string {
+		ids := make([]string, 0, len(counts))
+		for id := range counts {
+			ids = append(ids, id)
+		}
+		slices.SortFunc(ids, func(a, b string) int { return cmp.Or(cmp.Compare(counts[b], counts[a]), cmp.Compare(a, b)) })
+		return ids
+	}
+	topics := busiest(topicCount)
+	mm := &mapModel{Width: mapWidth, Topics: len(topics)}
+	shown := topics
+	if len(topics) > pageMapTopics {
+		shown, mm.OtherTopics = topics[:pageMapTopics], len(topics)-pageMapTopics
+	}
+	type place struct{ x, y float64 }
+	at := make(map[string]place) // by column and id
+	add := func(col int, id, label, title string, door template.URL, other bool, row int) {
+		x := [3]float64{0, (mapWidth - mapNodeW) / 2, mapWidth - mapNodeW}[col]
+		y := float64(row)*mapRowH + 2
+		at[strconv.Itoa(col)+id] = place{x, y + (mapRowH-4)/2}
+		mm.Nodes = append(mm.Nodes, mapNodeModel{X: x, Y: y, W: mapNodeW, H: mapRowH - 4, TextX: x + 5, TextY: y + 14,
+			Label: clipLabel(label), Title: title, Door: door, Other: other})
+	}
+	serviceNode := func(col int, id string, row int, n int64, verb string) {
+		name := kinds[id].Label
+		label, door := name, m.Door("service", name)
+		if name == "" {
+			label, door = "(no service.name)", ""
+		}
+		add(col, id, label, fmt.Sprintf("service %s: %s %s", label, fmtCount(n), verb), door, false, row)
+	}
+	for i, id := range busiest(pubCount) {
+		serviceNode(0, id, i, pubCount[id], "notifies")
+	}
+	for i, id := range shown {
+		name := kinds[id].Label
+		add(1, id, name, fmt.Sprintf("topic %s: %s notifies and receives", name, fmtCount(topicCount[id])), m.Door("topic", name), false, i)
+	}
+	if mm.OtherTopics > 0 {
+		var n int64
+		for _, id := range topics[pageMapTopics:] {
+			n += topicCount[id]
+		}
+		add(1, mapOtherTopics, fmt.Sprintf("%d other topics", mm.OtherTopics), fmt.Sprintf("%d other topics: %s notifies and receives (see the breakdowns by topic)", mm.OtherTopics, fmtCount(n)), "#breakdown-notify-topic", true, len(shown))
+	}
+	for i, id := range busiest(recvCount) {
+		serviceNode(2, id, i, recvCount[id], "receives")
+	}
+	rows := max(len(pubCount), len(recvCount), len(shown)+min(mm.OtherTopics, 1))
+	mm.Height = float64(rows)*mapRowH + 4
+	// Edges to the other topics are merged per service and operation.
+	type otherKey struct{ service, op string }
+	others := make(map[otherKey]*MapEdge)
+	var edges []MapEdge
+	inShown := make(map[string]bool, len(shown))
+	for _, id := range shown {
+		inShown[id] = true
+	}
+	for _, e := range pm.Edges {
+		topic, service := e.To, e.From
+		if e.Op == schema.OpReceive {
+			topic, service = e.From, e.To
+		}
+		if inShown[topic] {
+			edges = append(edges, e)
+			continue
+		}
+		k := otherKey{service, e.Op}
+		o := others[k]
+		if o == nil {
+			o = &MapEdge{Op: e.Op, From: service, To: mapOtherTopics}
+			if e.Op == schema.OpReceive {
+				o.From, o.To = mapOtherTopics, service
+			}
+			others[k] = o
+		}
+		o.Count += e.Count
+		o.Errors += e.Errors
+		o.P99Ms = math.NaN() // a p99 of p99s is no p99
+	}
+	for _, o := range others {
+		edges = append(edges, *o)
+	}
+	var most int64
+	for _, e := range edges {
+		most = max(most, e.Count)
+	}
+	for _, e := range edges {
+		from, to := at["0"+e.From], at["1"+e.To]
+		topic, service := e.To, e.From
+		if e.Op == schema.OpReceive {
+			from, to = at["1"+e.From], at["2"+e.To]
+			topic, service = e.From, e.To
+		}
+		x1, x2 := from.x+mapNodeW, to.x
+		em := mapEdgeModel{
+			D:     fmt.Sprintf("M %.1f %.1f C %.1f %.1f, %.1f %.1f, %.1f %.1f", x1, from.y, (x1+x2)/2, from.y, (x1+x2)/2, to.y, x2, to.y),
+			Width: 1 + 5*math.Log1p(float64(e.Count))/math.Log1p(float64(most)),
+			Op:    e.Op,
+		}
+		svcName, topicName := kinds[service].Label, kinds[topic].Label
+		em.Title = fmt.Sprintf("%s %s %s: %s, %s failed", svcName, map[string]string{schema.OpNotify: "notifies", schema.OpReceive: "receives from"}[e.Op], topicName, fmtCount(e.Count), fmtCount(e.Errors))
+		if topic == mapOtherTopics {
+			em.Title = fmt.Sprintf("%s %s %d other topics: %s, %s failed", svcName, map[string]string{schema.OpNotify: "notifies", schema.OpReceive: "receives from"}[e.Op], mm.OtherTopics, fmtCount(e.Count), fmtCount(e.Errors))
+			em.Door = template.URL("#breakdown-" + e.Op + "-topic")
+		} else {
+			em.Title += ", p99 " + exactMs(e.P99Ms)
+			em.Door = m.Door("op", e.Op, "service", svcName, "topic", topicName)
+			if svcName == "" {
+				em.Door = m.Door("op", e.Op, "topic", topicName)
+			}
+		}
+		mm.Edges = append(mm.Edges, em)
+	}
+	slices.SortFunc(mm.Edges, func(a, b mapEdgeModel) int { return cmp.Compare(a.Width, b.Width) })
+	return mm
+}
+
+// clipLabel shortens a node's label to what its box holds.
+func clipLabel(s string) string {
+	r := []rune(s)
+	if len(r) <= 28 {
+		return s
+	}
+	return strings.TrimSpace(string(r[:27])) + "…"
+}

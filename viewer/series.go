@@ -1,0 +1,175 @@
+package viewer
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/lonelytrace/lonelytrace/schema"
+)
+
+// seriesSteps are the steps a series picks from when the request names
+// none: the smallest that cuts the window into at most
+// defaultSeriesBuckets.
+var seriesSteps = []time.Duration{
+	time.Second, 5 * time.Second, 10 * time.Second, 30 * time.Second,
+	time.Minute, 5 * time.Minute, 10 * time.Minute, 30 * time.Minute,
+	time.Hour, 3 * time.Hour, 6 * time.Hour, 12 * time.Hour, 24 * time.Hour,
+}
+
+const (
+	// minStep and maxStep bound the step parameter.
+	minStep, maxStep = time.Second, 24 * time.Hour
+	// defaultSeriesBuckets is the most buckets of a default step (a
+	// chart the width of the page).
+	defaultSeriesBuckets = 120
+	// maxSeriesBuckets is the most buckets a named step may make: a day
+	// of minutes. A smaller step over a longer window is refused, as its
+	// answer would grow without bound.
+	maxSeriesBuckets = 1440
+)
+
+// parseStep reads the step parameter of params: 0 when absent.
+func parseStep(params url.Values) (time.Duration, error) {
+	vs := params["step"]
+	if len(vs) > 1 {
+		return 0, &ParseError{Param: "step", Value: clip(strings.Join(vs, ",")), Want: "the parameter at most once"}
+	}
+	if len(vs) == 0 || vs[0] == "" {
+		return 0, nil
+	}
+	want := fmt.Sprintf("a Go duration from %s to %s in whole milliseconds, such as 10s or 5m", minStep, maxStep)
+	d, err := time.ParseDuration(vs[0])
+	if err != nil || d < minStep || d > maxStep || d%time.Millisecond != 0 {
+		return 0, &ParseError{Param: "step", Value: clip(vs[0]), Want: want}
+	}
+	return d, nil
+}
+
+// seriesLayout is where a series' buckets lie: the first starts at first
+// (Unix ns), each is step long, and there are n.
+type seriesLayout struct {
+	first, step int64
+	n           int
+}
+
+// layoutSeries cuts [since, until) into buckets of step, or of the
+// default step when step is 0 (docs/design.md#failures-services-and-series).
+func layoutSeries(since, until int64, step time.Duration) (seriesLayout, error) {
+	buckets := func(step int64) (seriesLayout, uint64) {
+		first := since / step * step
+		if first > since { // since before 1970: round down, not toward 0
+			first -= step
+		}
+		l := seriesLayout{first: first, step: step}
+		if until <= since {
+			return l, 0
+		}
+		// until-first may not fit in int64 (a window from 1678 to 2261),
+		// but it does in uint64.
+		span := uint64(until) - uint64(first)
+		return l, (span + uint64(step) - 1) / uint64(step)
+	}
+	if step == 0 {
+		for _, s := range seriesSteps {
+			l, n := buckets(int64(s))
+			if n <= defaultSeriesBuckets || s == seriesSteps[len(seriesSteps)-1] {
+				if n > maxSeriesBuckets {
+					return l, &ParseError{Param: "since", Value: time.Unix(0, since).UTC().Format(time.RFC3339), Want: fmt.Sprintf("a window of at most %d days for a series", maxSeriesBuckets)}
+				}
+				l.n = int(n)
+				return l, nil
+			}
+		}
+	}
+	l, n := buckets(int64(step))
+	if n > maxSeriesBuckets {
+		return l, &ParseError{Param: "step", Value: step.String(), Want: fmt.Sprintf("a step that cuts the window into at most %d buckets (%d here)", maxSeriesBuckets, n)}
+	}
+	l.n = int(n)
+	return l, nil
+}
+
+// seriesAcc gathers the operation spans of a window by bucket.
+type seriesAcc struct {
+	layout  seriesLayout
+	buckets [][len(schema.Operations)]groupAcc
+}
+
+func newSeriesAcc(l seriesLayout, ex *exactness) *seriesAcc {
+	a := &seriesAcc{layout: l, buckets: make([][len(schema.Operations)]groupAcc, l.n)}
+	for i := range a.buckets {
+		for j := range a.buckets[i] {
+			a.buckets[i][j].durations.ex = ex
+		}
+	}
+	return a
+}
+
+// visitor is the seriesAcc's opVisitor.
+func (a *seriesAcc) visitor([]string) func(*opSpan) {
+	return func(o *opSpan) {
+		i := (uint64(o.start) - uint64(a.layout.first)) / uint64(a.layout.step)
+		if i < uint64(len(a.buckets)) { // always, for a span of the window
+			a.buckets[i][o.op].add(o)
+		}
+	}
+}
+
+// series returns the Series of the spans added; since and until are the
+// window, reported in loc.
+func (a *seriesAcc) series(since, until time.Time, loc *time.Location) *Series {
+	s := &Series{Since: since, Until: until, StepMs: a.layout.step / 1e6, Buckets: make([]SeriesBucket, 0, len(a.buckets))}
+	for i := range a.buckets {
+		b := SeriesBucket{Start: time.Unix(0, a.layout.first+int64(i)*a.layout.step).In(loc), Ops: make(map[string]*SeriesPoint, len(schema.Operations))}
+		for j, op := range schema.Operations {
+			g := &a.buckets[i][j]
+			p := &SeriesPoint{Count: g.count, Errors: g.errors, Bytes: g.bytes, Approximate: g.count > 0 && g.approximate()}
+			if pc := g.percentiles(); pc != nil {
+				p50, p99 := pc.P50(), pc.P99()
+				p.P50Ms, p.P99Ms = &p50, &p99
+			}
+			b.Ops[op] = p
+		}
+		s.Buckets = append(s.Buckets, b)
+	}
+	return s
+}
+
+// seriesFor returns the accumulator of the series of q over w with step
+// (0 for the default).
+func seriesFor(w *window, q Query, step time.Duration) (*seriesAcc, error) {
+	since := w.since(q)
+	l, err := layoutSeries(since.UnixNano(), q.Until.UnixNano(), step)
+	if err != nil {
+		return nil, err
+	}
+	return newSeriesAcc(l, w.ex), nil
+}
+
+// Series computes the series for the window, filters and step in params
+// (the parameters of /api/series). A bad parameter is a *ParseError.
+func (v *Viewer) Series(ctx context.Context, params url.Values) (*Series, error) {
+	q, err := ParseQuery(params, v.now(), v.loc)
+	if err != nil {
+		return nil, err
+	}
+	step, err := parseStep(params)
+	if err != nil {
+		return nil, err
+	}
+	w, err := v.plan(ctx, newFilter(q), false)
+	if err != nil {
+		return nil, err
+	}
+	acc, err := seriesFor(w, q, step)
+	if err != nil {
+		return nil, err
+	}
+	if err := w.visit(ctx, acc.visitor); err != nil {
+		return nil, err
+	}
+	return acc.series(w.since(q), q.Until, q.Location), nil
+}
