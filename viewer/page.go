@@ -83,10 +83,10 @@ type pageModel struct {
 	NextTraces, PrevTraces template.URL
 	// Self holds the window and filters; Search the search parameters
 	// of the trace list.
-	Self   url.Values
+	Self url.Values
 	// Approximate is set when some percentiles come from sketches.
 	Approximate bool
-	Search url.Values
+	Search      url.Values
 	// Token is the request's token parameter, carried along in every
 	// link and in the form (see RequireToken).
 	Token string

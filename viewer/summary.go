@@ -58,4 +58,3 @@ func (v *Viewer) summaryOf(ctx context.Context, q Query, w *window, acc *windowA
 	}
 	return s, nil
 }
-
