@@ -1,43 +1,46 @@
 package viewer
 
 import (
-	"slices"
+	"encoding/binary"
+	"hash/fnv"
 	"sync"
 	"time"
-	"unsafe"
 
 	"github.com/lonelytrace/lonelytrace/schema"
 )
 
-// A dashboard asks for the summary of the last minute every second or so,
-// and all but the newest second of what it reads it read the time before.
-// The batches rule (schema/batches.go) makes keeping those spans between
-// requests exact: the operation spans of a batch, once read, stay what
-// the file holds for as long as its batches row reads the same.
+// A dashboard asks for the same window, or one a second later, every
+// second or so, and all but the newest batches of what it reads it read
+// the time before. The batches rule (schema/batches.go) makes keeping
+// those spans between requests exact: the operation spans of a set of
+// batches, once read, stay what the file holds for as long as their
+// batches rows read the same.
+//
+// The cache keeps the operation spans of chunks: the batches of a window
+// whose first span ids share their top bits (chunkShift), so that every
+// window cuts the file at the same places, whatever its start. A chunk is
+// known by a print of the batches rows it was read from; the spans are
+// kept encoded, about 15 bytes each, so that the cache holds the whole
+// window of a 10M-span file.
 
 const (
 	// maxCachedBytes bounds what a Viewer keeps of operation spans
-	// between requests, over all its files: 56 bytes a span (80 with the
-	// span keys of a viewer of several files) and batchCost a batch, 48
-	// MiB in all, about 880,000 operation spans of large batches. A
-	// minute at 20,000 spans/s of four-span traces is 60,000 operation
-	// spans, and a day of the 10M-span benchmark file 290,000. A larger
-	// window that comes back reads again what the cache cannot hold.
-	maxCachedBytes = 48 << 20
-	// batchCost is what a batch costs in the cache besides its spans.
-	batchCost = 160
-	// cacheIdle is how long a batch's spans are kept without a request
-	// that needs them.
+	// between requests, over all its files: 64 MiB, about 4 million
+	// operation spans, the 2 million of a 10M-span file among them.
+	maxCachedBytes = 64 << 20
+	// chunkCost is what a chunk costs in the cache besides its spans.
+	chunkCost = 256
+	// chunkShift cuts the span ids into chunks of 65,536: one read task
+	// covers at most one chunk, a short read transaction that never
+	// holds an old snapshot for long (a reader of an old snapshot keeps
+	// the writer's WAL from starting over).
+	chunkShift = 16
+	// cacheIdle is how long a chunk is kept without a request that
+	// needs it.
 	cacheIdle = 30 * time.Second
-	// readTaskSpans is about how many spans (operations or not) one read
-	// transaction covers: reads of a large window are split into short
-	// transactions, which run in parallel and never hold an old snapshot
-	// for long (a reader of an old snapshot keeps the writer's WAL from
-	// starting over).
-	readTaskSpans = 1 << 16
 	// maxStrings bounds the string table of a file's cache: a file of
-	// more distinct broadcasters, topics and patterns starts its cache
-	// afresh at the next request.
+	// more distinct broadcasters, topics, patterns and services starts
+	// its cache afresh at the next request.
 	maxStrings = 1 << 16
 )
 
@@ -55,21 +58,131 @@ type opSpan struct {
 	failed bool
 }
 
-// batchOps holds the operation spans of one batch, in id order.
-type batchOps struct {
-	batch schema.Batch
+// readBatches are the operation spans of batches as one read returns
+// them: their strings are numbered in a table of the read's own, local,
+// until keep numbers them in the cache's.
+type readBatches struct {
+	// ops are the spans of the batches in id order; keys their keys, when
+	// read.
 	ops   []opSpan
-	// keys are the span keys of ops, kept when the viewer reads several
-	// files (it counts a span found in two of them once).
+	keys  []spanKey
+	local []string
+}
+
+// chunkKey is the print of the batches rows a chunk was read from.
+type chunkKey struct {
+	batches, spans int64
+	hash           uint64
+}
+
+// keyOf prints batches: any change to any of their rows, or one more or
+// one less, prints otherwise.
+func keyOf(batches []schema.Batch) chunkKey {
+	h := fnv.New64a()
+	var buf [7 * 8]byte
+	k := chunkKey{batches: int64(len(batches))}
+	for _, b := range batches {
+		for i, v := range [...]int64{b.ID, b.FirstSpan, b.LastSpan, b.Spans, b.MinStartNs, b.MaxStartNs, b.WrittenNs} {
+			binary.LittleEndian.PutUint64(buf[i*8:], uint64(v))
+		}
+		h.Write(buf[:])
+		k.spans += b.Spans
+	}
+	k.hash = h.Sum64()
+	return k
+}
+
+// chunkOps is the operation spans of a chunk, encoded (encodeOps).
+type chunkOps struct {
+	key  chunkKey
+	n    int
+	data []byte
 	keys []spanKey
 	// topics is set when topic and glob were read.
 	topics bool
 	used   time.Time
 }
 
-// cost is what b takes in the cache, in bytes.
-func (b *batchOps) cost() int {
-	return batchCost + len(b.ops)*int(unsafe.Sizeof(opSpan{})) + len(b.keys)*int(unsafe.Sizeof(spanKey{}))
+func (c *chunkOps) cost() int { return chunkCost + len(c.data) + len(c.keys)*len(spanKey{}) }
+
+// Each span is a flags byte (operation index, stateful, failed, size
+// and subscribers present), then varints: its start less the previous
+// span's, its duration, its size and subscribers when present, and its
+// four string ids.
+const (
+	flagStateful = 1 << 3
+	flagFailed   = 1 << 4
+	flagSize     = 1 << 5
+	flagSubs     = 1 << 6
+)
+
+// encodeOps appends the encoding of ops to dst.
+func encodeOps(dst []byte, ops []opSpan) []byte {
+	var prev int64
+	for i := range ops {
+		o := &ops[i]
+		f := o.op & 7
+		if o.stateful {
+			f |= flagStateful
+		}
+		if o.failed {
+			f |= flagFailed
+		}
+		if o.size >= 0 {
+			f |= flagSize
+		}
+		if o.subs >= 0 {
+			f |= flagSubs
+		}
+		dst = append(dst, f)
+		dst = binary.AppendVarint(dst, o.start-prev)
+		dst = binary.AppendVarint(dst, o.end-o.start)
+		prev = o.start
+		if o.size >= 0 {
+			dst = binary.AppendUvarint(dst, uint64(o.size))
+		}
+		if o.subs >= 0 {
+			dst = binary.AppendUvarint(dst, uint64(o.subs))
+		}
+		for _, id := range [...]uint32{o.broadcaster, o.topic, o.glob, o.service} {
+			dst = binary.AppendUvarint(dst, uint64(id))
+		}
+	}
+	return dst
+}
+
+// decodeOps decodes n spans of data into dst[:0].
+func decodeOps(dst []opSpan, data []byte, n int) []opSpan {
+	dst = dst[:0]
+	var prev int64
+	i := 0
+	varint := func() int64 {
+		v, k := binary.Varint(data[i:])
+		i += k
+		return v
+	}
+	uvarint := func() uint64 {
+		v, k := binary.Uvarint(data[i:])
+		i += k
+		return v
+	}
+	for range n {
+		f := data[i]
+		i++
+		o := opSpan{op: f & 7, stateful: f&flagStateful != 0, failed: f&flagFailed != 0, size: -1, subs: -1}
+		o.start = prev + varint()
+		o.end = o.start + varint()
+		prev = o.start
+		if f&flagSize != 0 {
+			o.size = int64(uvarint())
+		}
+		if f&flagSubs != 0 {
+			o.subs = int64(uvarint())
+		}
+		o.broadcaster, o.topic, o.glob, o.service = uint32(uvarint()), uint32(uvarint()), uint32(uvarint()), uint32(uvarint())
+		dst = append(dst, o)
+	}
+	return dst
 }
 
 // strTable numbers the strings of a file's operation spans; 0 is "".
@@ -92,24 +205,24 @@ func (t *strTable) id(s string) uint32 {
 	return n
 }
 
-// opCache keeps the operation spans of a file's batches between requests.
+// opCache keeps the operation spans of a file's chunks between requests.
 type opCache struct {
 	mu sync.Mutex
-	// table numbers the strings of the spans in batches. It is replaced,
-	// with batches emptied, when it grows past maxStrings; a request that
+	// table numbers the strings of the spans in chunks. It is replaced,
+	// with chunks emptied, when it grows past maxStrings; a request that
 	// began with the old one keeps using it and stores nothing.
-	table   *strTable
-	batches map[int64]*batchOps
-	held    int // bytes in batches (cost)
-	budget  int // most bytes held
+	table  *strTable
+	chunks map[int64]*chunkOps
+	held   int // bytes in chunks (cost)
+	budget int // most bytes held
 }
 
 // opsPlan is one request's use of a file's cache: the string table its
-// batches number their strings in.
+// spans number their strings in.
 type opsPlan struct {
 	table *strTable
 	// at is when the request began; evicted is set once it has made room
-	// in the cache for its own batches.
+	// in the cache for its own chunks.
 	at      time.Time
 	evicted bool
 }
@@ -119,99 +232,78 @@ func (c *opCache) begin() *opsPlan {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.table == nil || len(c.table.strs) >= maxStrings {
-		c.table, c.batches, c.held = newStrTable(), make(map[int64]*batchOps), 0
+		c.table, c.chunks, c.held = newStrTable(), make(map[int64]*chunkOps), 0
 	}
 	return &opsPlan{table: c.table, at: time.Now()}
 }
 
-// lookup returns the batches the cache holds as they read now (parts),
-// read with their topics and patterns when topics asks for them, and the
-// others (misses), in the order of batches.
-func (c *opCache) lookup(p *opsPlan, batches []schema.Batch, topics bool) (parts []*batchOps, misses []schema.Batch) {
+// lookup returns the chunk k as read from batches, read with their
+// topics and patterns when topics asks for them; nil when the cache does
+// not hold it.
+func (c *opCache) lookup(p *opsPlan, k int64, key chunkKey, topics bool) *chunkOps {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for _, k := range batches {
-		if b, ok := c.batches[k.ID]; ok && b.batch == k && c.table == p.table && (b.topics || !topics) {
-			b.used = p.at
-			parts = append(parts, b)
-		} else {
-			misses = append(misses, k)
-		}
+	if ch, ok := c.chunks[k]; ok && ch.key == key && c.table == p.table && (ch.topics || !topics) {
+		ch.used = p.at
+		return ch
 	}
-	return parts, misses
+	return nil
 }
 
-// readBatches are batches as one read returns them: their strings are
-// numbered in a table of the read's own, local, until keep numbers them in
-// the cache's.
-type readBatches struct {
-	batches []*batchOps
-	local   []string
-}
-
-// keep numbers the strings of r in p's table and keeps its batches in the
-// cache, while p's table is still the cache's and there is room: the
-// first time there is none, it forgets every batch that p's request does
-// not use. It returns the strings the batches' ids now index.
-func (c *opCache) keep(p *opsPlan, r *readBatches) []string {
+// keep numbers the strings of r in p's table, and keeps its spans as
+// chunk k of print key while p's table is still the cache's and there is
+// room: the first time there is none, it forgets every chunk that p's
+// request does not use. It returns the strings the spans' ids now index.
+func (c *opCache) keep(p *opsPlan, r *readBatches, k int64, key chunkKey, topics bool) []string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	ids := make([]uint32, len(r.local))
 	for i, s := range r.local {
 		ids[i] = p.table.id(s)
 	}
-	now := time.Now()
-	current := c.table == p.table
-	for _, b := range r.batches {
-		for i := range b.ops {
-			o := &b.ops[i]
-			o.broadcaster, o.topic, o.glob, o.service = ids[o.broadcaster], ids[o.topic], ids[o.glob], ids[o.service]
-		}
-		b.used = now
-		if !current {
-			continue
-		}
-		if c.held+b.cost() > c.budget && !p.evicted {
-			p.evicted = true
-			c.forget(func(o *batchOps) bool { return o.used.Before(p.at) })
-		}
-		if old, ok := c.batches[b.batch.ID]; ok {
-			c.held -= old.cost()
-			delete(c.batches, b.batch.ID)
-		}
-		if c.held+b.cost() <= c.budget {
-			// The read's batches share one array: a batch kept gets its
-			// own, so that it holds no more than it counts.
-			kept := *b
-			kept.ops, kept.keys = slices.Clone(b.ops), slices.Clone(b.keys)
-			b = &kept
-			c.batches[b.batch.ID] = b
-			c.held += b.cost()
-		}
+	for i := range r.ops {
+		o := &r.ops[i]
+		o.broadcaster, o.topic, o.glob, o.service = ids[o.broadcaster], ids[o.topic], ids[o.glob], ids[o.service]
+	}
+	if c.table != p.table {
+		return p.table.strs
+	}
+	ch := &chunkOps{key: key, n: len(r.ops), data: encodeOps(nil, r.ops), keys: r.keys, topics: topics, used: time.Now()}
+	if old, ok := c.chunks[k]; ok {
+		c.held -= old.cost()
+		delete(c.chunks, k)
+	}
+	if c.held+ch.cost() > c.budget && !p.evicted {
+		p.evicted = true
+		c.forget(func(o *chunkOps) bool { return o.used.Before(p.at) })
+	}
+	if c.held+ch.cost() <= c.budget {
+		c.chunks[k] = ch
+		c.held += ch.cost()
 	}
 	return p.table.strs
 }
 
-// forget drops the batches that drop says to.
-func (c *opCache) forget(drop func(*batchOps) bool) {
-	for id, b := range c.batches {
-		if drop(b) {
-			delete(c.batches, id)
-			c.held -= b.cost()
+// forget drops the chunks that drop says to.
+func (c *opCache) forget(drop func(*chunkOps) bool) {
+	for k, ch := range c.chunks {
+		if drop(ch) {
+			delete(c.chunks, k)
+			c.held -= ch.cost()
 		}
 	}
 }
 
-// done forgets the batches nobody asked for lately.
+// done forgets the chunks nobody asked for lately.
 func (c *opCache) done() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	now := time.Now()
-	c.forget(func(b *batchOps) bool { return now.Sub(b.used) > cacheIdle })
+	c.forget(func(ch *chunkOps) bool { return now.Sub(ch.used) > cacheIdle })
 }
 
-// strings returns the strings of p's table that its batches refer to.
-// The table only grows, so the slice stays valid for them.
+// strings returns the strings of p's table that its spans refer to. The
+// table only grows, so the slice stays valid for them.
 func (c *opCache) strings(p *opsPlan) []string {
 	c.mu.Lock()
 	defer c.mu.Unlock()

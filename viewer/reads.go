@@ -130,11 +130,12 @@ const topicColumns = ", topic, glob"
 // readBatches reads the operation spans of batches, in id order, in one
 // read transaction and one query over their span ids, whatever their
 // number: a file written at a low rate has a batch for every few spans.
-// Each batch keeps the row it was listed with. Retention may have deleted
-// some of its spans since: then the spans read are fewer than that row
-// says, and the row reads otherwise now and for good (the batches rule,
-// schema/batches.go), so the cache will not take them for the batch
-// again. The string columns are numbered in a table of the read's own.
+// The cache keeps them under the print of the rows they were listed
+// with. Retention may have deleted some of the spans since: then the
+// spans read are fewer than those rows say, and the rows read otherwise
+// now and for good (the batches rule, schema/batches.go), so the cache
+// will not take them for those rows again. The string columns are
+// numbered in a table of the read's own.
 //
 // The connection maps the file for this one transaction (mapFile): every
 // page of the map that the read touches counts in the process's resident
@@ -200,11 +201,8 @@ func (f *file) readSpanRange(ctx context.Context, tx *sql.Tx, batches []schema.B
 		return fmt.Errorf("read operations of %s: %w", f.path, err)
 	}
 	defer rows.Close()
-	// The spans of all the batches share one array, each batch a slice of
-	// it: one allocation, not one per batch.
 	var ops []opSpan
 	var keys []spanKey
-	starts := make([]int, len(batches)+1)
 	k := 0 // the batch of the row
 	var vals [11]any
 	dests := make([]any, 0, len(vals))
@@ -232,7 +230,6 @@ func (f *file) readSpanRange(ctx context.Context, tx *sql.Tx, batches []schema.B
 		id := first + packed>>10
 		for k < len(batches) && id > batches[k].LastSpan {
 			k++
-			starts[k] = len(ops)
 		}
 		if k == len(batches) || id < batches[k].FirstSpan || packed&0xff == opUnknown {
 			continue // not in a batch read, or not an operation this viewer knows
@@ -281,16 +278,7 @@ func (f *file) readSpanRange(ctx context.Context, tx *sql.Tx, batches []schema.B
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("read operations of %s: %w", f.path, err)
 	}
-	for k++; k <= len(batches); k++ {
-		starts[k] = len(ops)
-	}
-	for i, b := range batches {
-		bo := &batchOps{batch: b, ops: ops[starts[i]:starts[i+1]:starts[i+1]], topics: topics}
-		if withKeys {
-			bo.keys = keys[starts[i]:starts[i+1]:starts[i+1]]
-		}
-		out.batches = append(out.batches, bo)
-	}
+	out.ops, out.keys = ops, keys
 	return nil
 }
 

@@ -18,10 +18,10 @@ import (
 // all.
 //
 // The read streams: visit lists the window's batches a page at a time,
-// cuts them into tasks of about readTaskSpans spans, and reads the
-// tasks (the batches the cache does not hold, in one short read
-// transaction each) on as many goroutines as there are CPUs; as each
-// task ends, its spans go to the visitors, one task at a time. So memory
+// cuts them into chunks (chunkShift), and reads the chunks the cache does
+// not hold, each in one short read transaction, on as many goroutines as
+// there are CPUs; as each chunk is read or found in the cache, its spans
+// go to the visitors, one chunk at a time. So memory
 // holds a page of batches, the spans of the tasks under way, the
 // aggregates and the cache's bounded share, whatever the size of the
 // window or its number of batches; and percentiles keep values only
@@ -109,69 +109,76 @@ func (w *window) visitFile(ctx context.Context, f *file, seen map[spanKey]struct
 	defer f.ops.done()
 	withKeys := len(w.files) > 1
 	flt := w.flt
-	tasks := make(chan []schema.Batch)
+	type task struct {
+		chunk   int64
+		batches []schema.Batch
+	}
+	tasks := make(chan task)
 	var mu sync.Mutex // the visitors, seen, ex and firstErr
 	var firstErr error
 	fns := make([]func(*opSpan), len(visitors))
-	hand := func(parts []*batchOps, strs []string) {
+	// hand gives the spans of the window that pass the filter to the
+	// visitors; keys are the spans' keys, when read.
+	hand := func(ops []opSpan, keys []spanKey, strs []string) {
 		keep := flt.spanTest(strs)
 		for j, vis := range visitors {
 			fns[j] = vis(strs)
 		}
-		for _, b := range parts {
-			within := b.batch.Within(flt.since, flt.until)
-			for j := range b.ops {
-				o := &b.ops[j]
-				if !within && !flt.inWindow(o.start) || keep != nil && !keep(o) {
+		for j := range ops {
+			o := &ops[j]
+			if !flt.inWindow(o.start) || keep != nil && !keep(o) {
+				continue
+			}
+			if seen != nil && keys != nil {
+				if _, dup := seen[keys[j]]; dup {
 					continue
 				}
-				if seen != nil && b.keys != nil {
-					if _, dup := seen[b.keys[j]]; dup {
-						continue
-					}
-					seen[b.keys[j]] = struct{}{}
-				}
-				w.ex.ops++
-				for _, fn := range fns {
-					fn(o)
-				}
+				seen[keys[j]] = struct{}{}
+			}
+			w.ex.ops++
+			for _, fn := range fns {
+				fn(o)
 			}
 		}
 	}
 	var wg sync.WaitGroup
 	for range max(runtime.GOMAXPROCS(0), 2) {
 		wg.Go(func() {
-			for batches := range tasks {
-				parts, misses := f.ops.lookup(plan, batches, w.topics)
-				var read *readBatches
-				var err error
-				if len(misses) > 0 {
-					read, err = f.readBatches(ctx, misses, w.topics, withKeys)
+			var buf []opSpan
+			for t := range tasks {
+				key := keyOf(t.batches)
+				if ch := f.ops.lookup(plan, t.chunk, key, w.topics); ch != nil {
+					buf = decodeOps(buf, ch.data, ch.n)
+					strs := f.ops.strings(plan)
+					mu.Lock()
+					if firstErr == nil {
+						hand(buf, ch.keys, strs)
+					}
+					mu.Unlock()
+					continue
 				}
+				r, err := f.readBatches(ctx, t.batches, w.topics, withKeys)
 				var strs []string
-				if err == nil && read != nil {
-					strs = f.ops.keep(plan, read)
-					parts = append(parts, read.batches...)
-				} else {
-					strs = f.ops.strings(plan)
+				if err == nil {
+					strs = f.ops.keep(plan, r, t.chunk, key, w.topics)
 				}
 				mu.Lock()
 				if err != nil && firstErr == nil {
 					firstErr = err
 				}
 				if firstErr == nil {
-					hand(parts, strs)
+					hand(r.ops, r.keys, strs)
 				}
 				mu.Unlock()
 			}
 		})
 	}
-	err := listWindow(ctx, f, flt, func(batches []schema.Batch) bool {
+	err := listWindow(ctx, f, flt, func(chunk int64, batches []schema.Batch) bool {
 		mu.Lock()
 		stop := firstErr != nil
 		mu.Unlock()
 		if !stop {
-			tasks <- batches
+			tasks <- task{chunk, batches}
 		}
 		return !stop
 	})
@@ -187,9 +194,9 @@ func (w *window) visitFile(ctx context.Context, f *file, seen map[spanKey]struct
 const batchPage = 4096
 
 // listWindow lists the batches of f in flt's window, a page at a time,
-// and hands them to emit in id order, about readTaskSpans spans at a
-// time, until emit returns false.
-func listWindow(ctx context.Context, f *file, flt *filter, emit func([]schema.Batch) bool) error {
+// and hands them to emit in id order, a chunk at a time (chunkShift),
+// until emit returns false.
+func listWindow(ctx context.Context, f *file, flt *filter, emit func(chunk int64, batches []schema.Batch) bool) error {
 	var after int64
 	if err := f.db.QueryRowContext(ctx, schema.FirstBatchQuery, flt.since, flt.until).Scan(&after); err != nil {
 		return fmt.Errorf("read batches of %s: %w", f.path, err)
@@ -199,21 +206,20 @@ func listWindow(ctx context.Context, f *file, flt *filter, emit func([]schema.Ba
 	}
 	after--
 	var task []schema.Batch
-	var spans int64
+	chunk := int64(-1)
 	for {
 		page, err := listBatches(ctx, f, schema.BatchesPageQuery, flt.since, flt.until, after, batchPage)
 		if err != nil {
 			return err
 		}
 		for _, b := range page {
-			task = append(task, b)
-			spans += b.LastSpan - b.FirstSpan + 1
-			if spans >= readTaskSpans {
-				if !emit(task) {
+			if c := b.FirstSpan >> chunkShift; c != chunk {
+				if len(task) > 0 && !emit(chunk, task) {
 					return nil
 				}
-				task, spans = nil, 0
+				task, chunk = nil, c
 			}
+			task = append(task, b)
 		}
 		if len(page) < batchPage {
 			break
@@ -221,7 +227,7 @@ func listWindow(ctx context.Context, f *file, flt *filter, emit func([]schema.Ba
 		after = page[len(page)-1].ID
 	}
 	if len(task) > 0 {
-		emit(task)
+		emit(chunk, task)
 	}
 	return nil
 }
