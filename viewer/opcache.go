@@ -25,9 +25,9 @@ import (
 
 const (
 	// maxCachedBytes bounds what a Viewer keeps of operation spans
-	// between requests, over all its files: 64 MiB, about 4 million
+	// between requests, over all its files: 48 MiB, about 3 million
 	// operation spans, the 2 million of a 10M-span file among them.
-	maxCachedBytes = 64 << 20
+	maxCachedBytes = 48 << 20
 	// chunkCost is what a chunk costs in the cache besides its spans.
 	chunkCost = 256
 	// chunkShift cuts the span ids into chunks of 65,536: one read task

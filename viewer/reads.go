@@ -140,8 +140,11 @@ const topicColumns = ", topic, glob"
 // The connection maps the file for this one transaction (mapFile): every
 // page of the map that the read touches counts in the process's resident
 // set until the map goes.
-func (f *file) readBatches(ctx context.Context, batches []schema.Batch, topics, withKeys bool) (*readBatches, error) {
-	out := &readBatches{}
+//
+// buf, when not nil, is an array the spans may go in: a reader that reads
+// one chunk after another passes the last one's.
+func (f *file) readBatches(ctx context.Context, batches []schema.Batch, topics, withKeys bool, buf []opSpan) (*readBatches, error) {
+	out := &readBatches{ops: buf[:0]}
 	if len(batches) == 0 {
 		return out, nil
 	}
@@ -201,7 +204,7 @@ func (f *file) readSpanRange(ctx context.Context, tx *sql.Tx, batches []schema.B
 		return fmt.Errorf("read operations of %s: %w", f.path, err)
 	}
 	defer rows.Close()
-	var ops []opSpan
+	ops := out.ops
 	var keys []spanKey
 	k := 0 // the batch of the row
 	var vals [11]any

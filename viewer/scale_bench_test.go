@@ -172,6 +172,9 @@ func BenchmarkScale(b *testing.B) {
 	}{
 		{"summary", "/api/summary", url.Values{"since": {"beginning"}}},
 		{"summary-24h", "/api/summary", url.Values{"since": {"24h-ago"}}},
+		{"series", "/api/series", url.Values{"since": {"beginning"}}},
+		{"breakdown-topic", "/api/breakdown", url.Values{"since": {"beginning"}, "by": {"topic"}}},
+		{"map", "/api/map", url.Values{"since": {"beginning"}}},
 		{"page", "/", url.Values{"since": {"beginning"}}},
 	}
 	files := []file{{"10m", "LONELYTRACE_BENCH_FILE"}, {"1m", "LONELYTRACE_BENCH_FILE_1M"}, {"small-batches", "LONELYTRACE_BENCH_FILE_SMALL"}}

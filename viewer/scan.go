@@ -135,7 +135,7 @@ func (w *window) visitFile(ctx context.Context, f *file, seen map[spanKey]struct
 				}
 				seen[keys[j]] = struct{}{}
 			}
-			w.ex.ops++
+			w.ex.count()
 			for _, fn := range fns {
 				fn(o)
 			}
@@ -157,7 +157,7 @@ func (w *window) visitFile(ctx context.Context, f *file, seen map[spanKey]struct
 					mu.Unlock()
 					continue
 				}
-				r, err := f.readBatches(ctx, t.batches, w.topics, withKeys)
+				r, err := f.readBatches(ctx, t.batches, w.topics, withKeys, buf)
 				var strs []string
 				if err == nil {
 					strs = f.ops.keep(plan, r, t.chunk, key, w.topics)
@@ -170,6 +170,9 @@ func (w *window) visitFile(ctx context.Context, f *file, seen map[spanKey]struct
 					hand(r.ops, r.keys, strs)
 				}
 				mu.Unlock()
+				if r != nil {
+					buf = r.ops // the cache keeps an encoding, not the array
+				}
 			}
 		})
 	}

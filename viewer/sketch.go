@@ -156,6 +156,21 @@ func (s *sketch) clamp(v float64) float64 {
 // operations (times the few measures each feeds).
 type exactness struct {
 	limit, ops int64
+	// dists are those holding values, until the window goes over.
+	dists []*dist
+}
+
+// count counts one more operation of the window; the one that takes it
+// over the limit turns every dist's values into a sketch at once, so
+// that none keeps them until the end for want of another value.
+func (e *exactness) count() {
+	e.ops++
+	if e.ops == e.limit+1 {
+		for _, d := range e.dists {
+			d.approximate()
+		}
+		e.dists = nil
+	}
 }
 
 // over reports whether the window holds too many operations for exact
@@ -177,6 +192,9 @@ func (d *dist) add(v int64) {
 	if d.sk != nil {
 		d.sk.add(v)
 		return
+	}
+	if len(d.values) == 0 && d.ex != nil {
+		d.ex.dists = append(d.ex.dists, d)
 	}
 	d.values = append(d.values, v)
 }
