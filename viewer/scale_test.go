@@ -1,6 +1,8 @@
 package viewer_test
 
 import (
+	"encoding/json"
+	"fmt"
 	"math"
 	"net/url"
 	"reflect"
@@ -164,5 +166,92 @@ func TestPage_Approximate(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestAggregates_Approximate checks that series buckets, breakdown rows
+// and map edges say when their percentiles come from sketches: never at
+// the limit, always over it (for every owner with operations), and that
+// their p99 stays within 1 % of the exact one.
+func TestAggregates_Approximate(t *testing.T) {
+	ops := genOps(5, 600)
+	path := writeOps(t, t.TempDir(), "a.db", ops)
+	type owner struct {
+		count  int64
+		p99    float64
+		approx bool
+	}
+	// owners fetches path and returns its percentile owners by a name.
+	owners := func(t *testing.T, base, path string, extra url.Values) map[string]owner {
+		t.Helper()
+		p := url.Values{"since": {"beginning"}}
+		for k, v := range extra {
+			p[k] = v
+		}
+		code, body := get(t, base, path, p)
+		if code != 200 {
+			t.Fatalf("GET %s: %d %s", path, code, body)
+		}
+		out := map[string]owner{}
+		switch path {
+		case "/api/series":
+			var s viewer.Series
+			mustJSON(t, body, &s)
+			for i, b := range s.Buckets {
+				for op, pt := range b.Ops {
+					if pt.Count > 0 {
+						out[fmt.Sprintf("bucket %d %s", i, op)] = owner{pt.Count, *pt.P99Ms, pt.Approximate}
+					}
+				}
+			}
+		case "/api/breakdown":
+			var b viewer.Breakdown
+			mustJSON(t, body, &b)
+			for _, r := range b.Rows {
+				out["row "+r.Key] = owner{r.Count, r.DurationMs.P99(), r.Approximate}
+			}
+		case "/api/map":
+			var m viewer.PubSubMap
+			mustJSON(t, body, &m)
+			for _, e := range m.Edges {
+				out["edge "+e.From+"→"+e.To] = owner{e.Count, e.P99Ms, e.Approximate}
+			}
+		}
+		if len(out) == 0 {
+			t.Fatalf("GET %s: no owner of percentiles", path)
+		}
+		return out
+	}
+	exact := mustOpen(t, testNow, path)
+	viewer.SetExactLimit(exact, int64(len(ops)))
+	over := mustOpen(t, testNow, path)
+	viewer.SetExactLimit(over, int64(len(ops))-1)
+	exactBase, overBase := server(t, exact), server(t, over)
+	for _, c := range []struct {
+		path  string
+		extra url.Values
+	}{{"/api/series", url.Values{"step": {"6h"}}}, {"/api/breakdown", url.Values{"by": {"topic"}}}, {"/api/map", nil}} {
+		t.Run(c.path, func(t *testing.T) {
+			want, got := owners(t, exactBase, c.path, c.extra), owners(t, overBase, c.path, c.extra)
+			for name, w := range want {
+				g, ok := got[name]
+				if w.approx {
+					t.Errorf("%s approximate at the limit", name)
+				}
+				if !ok || g.count != w.count || !g.approx {
+					t.Errorf("%s over the limit = %+v; want count %d, approximate", name, g, w.count)
+				}
+				if math.Abs(g.p99-w.p99) > 0.01*math.Abs(w.p99)*(1+1e-9) {
+					t.Errorf("%s p99 = %g; want %g within 1%%", name, g.p99, w.p99)
+				}
+			}
+		})
+	}
+}
+
+func mustJSON(t *testing.T, body []byte, v any) {
+	t.Helper()
+	if err := json.Unmarshal(body, v); err != nil {
+		t.Fatalf("decode: %v\n%s", err, body)
 	}
 }

@@ -219,35 +219,6 @@ func (d *dist) approximate() {
 	d.values = nil
 }
 
-// merge adds o's values to d: d becomes a sketch when either is one.
-func (d *dist) merge(o *dist) {
-	if o.sk != nil {
-		d.approximate()
-	}
-	if d.sk == nil {
-		d.values = append(d.values, o.values...)
-		return
-	}
-	if o.sk != nil {
-		d.sk.merge(o.sk)
-		return
-	}
-	for _, v := range o.values {
-		d.sk.add(v)
-	}
-}
-
-// clone returns a copy of d that shares nothing with it.
-func (d *dist) clone() dist {
-	c := dist{values: slices.Clone(d.values), ex: d.ex}
-	if d.sk != nil {
-		sk := *d.sk
-		sk.pos.counts, sk.neg.counts = slices.Clone(sk.pos.counts), slices.Clone(sk.neg.counts)
-		c.sk = &sk
-	}
-	return c
-}
-
 // approximated reports whether d's percentiles come from a sketch.
 func (d *dist) approximated() bool { return d.sk != nil || d.ex.over() }
 
