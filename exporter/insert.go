@@ -212,6 +212,8 @@ func (w *writer) clearRows() {
 			ins.oneArgs[k].Value = nil
 		}
 	}
+	// The row's text may point into a job's arena, which is reused.
+	clear(w.row[:])
 	w.arena = w.arena[:0]
 }
 

@@ -26,9 +26,12 @@ import (
 type writer struct {
 	path string
 	cfg  config
-	// jobs is the Exporter's queue; stats its counters, which the writer
-	// updates; enc the encoder it publishes key ids to (encode.go).
+	// jobs is the Exporter's queue and room its bound in bytes, which the
+	// writer gives back as it commits jobs (queue.go); stats its counters,
+	// which the writer updates; enc the encoder it publishes key ids to
+	// and gives encoded rows back to (encode.go).
 	jobs  <-chan job
+	room  *room
 	stats *counters
 	enc   *encoder
 
@@ -94,12 +97,15 @@ type writer struct {
 	// failed transaction's report until spans are written again.
 	persistedDropped, persistedFailed int64
 	failing                           bool
+	// checkpointsBlocked counts the episodes of checkpoints blocked by
+	// readers (boundWAL), persistedBlocked those recorded in the meta.
+	checkpointsBlocked, persistedBlocked int64
 }
 
 // newWriter returns the writer of the file db, at path, which takes its
 // work from jobs.
-func newWriter(db *sql.DB, path string, cfg config, jobs <-chan job, stats *counters, enc *encoder) (*writer, error) {
-	w := &writer{path: path, cfg: cfg, jobs: jobs, stats: stats, enc: enc}
+func newWriter(db *sql.DB, path string, cfg config, jobs <-chan job, room *room, stats *counters, enc *encoder) (*writer, error) {
+	w := &writer{path: path, cfg: cfg, jobs: jobs, room: room, stats: stats, enc: enc}
 	w.keyIDs = w.keyID
 	if err := w.open(db); err != nil {
 		return nil, err
@@ -178,7 +184,7 @@ func (w *writer) resetCaches() {
 }
 
 // run is the writer goroutine: it takes every job that is waiting (up to
-// the transaction limit), commits them together, and repeats until the
+// the transaction's limits in spans and in bytes), commits them together, and repeats until the
 // queue is closed; then it closes the file and returns the error of that.
 // While no job comes it still maintains the file every maintainEvery,
 // unless it is quiet (maintain.go).
@@ -204,13 +210,17 @@ func (w *writer) run() error {
 			return w.close()
 		}
 		group = append(group[:0], j)
-		n := len(j.spans)
+		n, bytes := len(j.spans), j.bytes
 		open, urgent := true, j.flushed != nil || j.control != nil
 		// Gather until the transaction is full, the commit interval has
 		// passed, or somebody waits for the disk (ForceFlush, Shutdown).
+		// Full is maxTxnSpans spans or maxTxnBytes of queue bytes: the
+		// queue's bytes are given back only once committed, so a writer
+		// that gathered the whole bound would leave ExportSpans no room.
 		timer.Reset(w.cfg.commitEvery)
+		maxBytes := w.cfg.maxTxnBytes()
 	gather:
-		for n < w.cfg.maxTxnSpans && !urgent {
+		for n < w.cfg.maxTxnSpans && bytes < maxBytes && !urgent {
 			select {
 			case j, ok := <-w.jobs:
 				if !ok {
@@ -218,7 +228,7 @@ func (w *writer) run() error {
 					break gather
 				}
 				group = append(group, j)
-				n += len(j.spans)
+				n, bytes = n+len(j.spans), bytes+j.bytes
 				urgent = j.flushed != nil || j.control != nil
 			case <-timer.C:
 				break gather
@@ -226,12 +236,22 @@ func (w *writer) run() error {
 		}
 		timer.Stop()
 		w.commit(group, n)
-		clear(group) // let the spans be collected
+		w.release(group)
 		w.maintain()
 		if !open {
 			return w.close()
 		}
 	}
+}
+
+// release gives back the room and the encoded rows of the jobs of group,
+// now committed or failed, and lets their spans be collected.
+func (w *writer) release(group []job) {
+	for _, j := range group {
+		w.room.give(j.bytes)
+		w.enc.recycle(j.enc)
+	}
+	clear(group)
 }
 
 // commit writes the spans of group in one transaction and then answers the
@@ -246,9 +266,10 @@ func (w *writer) commit(group []job, n int) {
 	}
 	dropped := w.stats.dropped.Load()
 	failed := w.stats.failed.Load()
+	blocked := w.checkpointsBlocked
 	var err error
-	if n > 0 || dropped != w.persistedDropped || failed != w.persistedFailed {
-		err = w.transaction(group, dropped, failed)
+	if n > 0 || dropped != w.persistedDropped || failed != w.persistedFailed || blocked != w.persistedBlocked {
+		err = w.transaction(group, dropped, failed, blocked)
 		if err != nil {
 			w.resetCaches()
 			w.stats.failed.Add(int64(n))
@@ -261,7 +282,7 @@ func (w *writer) commit(group []job, n int) {
 			w.stats.written.Add(int64(n))
 			w.stats.txns.Add(1)
 			w.publishKeys()
-			w.persistedDropped, w.persistedFailed = dropped, failed
+			w.persistedDropped, w.persistedFailed, w.persistedBlocked = dropped, failed, blocked
 			// Only spans written prove the fault has cleared: a transaction
 			// of counters alone can fit on a disk that is still full.
 			if w.failing && n > 0 {
@@ -282,12 +303,12 @@ func (w *writer) commit(group []job, n int) {
 
 // transaction writes the spans of group, the batches row that maps them,
 // and the counters that changed, in one transaction.
-func (w *writer) transaction(group []job, dropped, failed int64) error {
+func (w *writer) transaction(group []job, dropped, failed, blocked int64) error {
 	ctx := context.Background()
-	return schema.ImmediateTx(ctx, w.conn, func() error { return w.write(ctx, group, dropped, failed) })
+	return schema.ImmediateTx(ctx, w.conn, func() error { return w.write(ctx, group, dropped, failed, blocked) })
 }
 
-func (w *writer) write(ctx context.Context, group []job, dropped, failed int64) error {
+func (w *writer) write(ctx context.Context, group []job, dropped, failed, blocked int64) error {
 	// Holding the write lock, the rows we add are exactly those after the
 	// last one now.
 	var before int64
@@ -337,6 +358,11 @@ func (w *writer) write(ctx context.Context, group []job, dropped, failed int64) 
 	if d := failed - w.persistedFailed; d != 0 {
 		if _, err := w.addMeta.ExecContext(ctx, schema.MetaFailedSpans, d); err != nil {
 			return fmt.Errorf("count failed spans: %w", err)
+		}
+	}
+	if d := blocked - w.persistedBlocked; d != 0 {
+		if _, err := w.addMeta.ExecContext(ctx, schema.MetaCheckpointsBlocked, d); err != nil {
+			return fmt.Errorf("count blocked checkpoints: %w", err)
 		}
 	}
 	return nil
