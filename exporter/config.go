@@ -14,14 +14,15 @@ const (
 	// first.
 	DefaultQueueSize = 64
 	// DefaultQueueBytes is how many bytes of spans may wait for the
-	// writer: 8 MiB. A batch counts as its encoded rows plus an estimate
+	// writer: 4 MiB. A batch counts as its encoded rows plus an estimate
 	// of the spans they came from (about 1 KiB a span of a few
-	// attributes), so 8 MiB is some 8,000 such spans, a fifth of a second
+	// attributes), so 4 MiB is some 4,000 such spans, a tenth of a second
 	// of what the writer stores flat out on two cores. The writer commits
 	// once half of it is gathered, so that ExportSpans finds room while a
-	// transaction is written. This is the memory the exporter holds for
-	// its queue.
-	DefaultQueueBytes = 8 << 20
+	// transaction is written. This bounds the memory the exporter holds
+	// for its queue: 8 MiB held the same ingest in 15 MiB more at 20,000
+	// spans/s and 10 MiB more flat out (docs/performance.md).
+	DefaultQueueBytes = 4 << 20
 	// DefaultMaxTxnSpans is how many queued spans the writer commits in one
 	// transaction at most. Larger transactions amortise the commit; smaller
 	// ones let readers see new spans sooner.
