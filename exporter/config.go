@@ -20,8 +20,8 @@ const (
 	// of what the writer stores flat out on two cores. The writer commits
 	// once half of it is gathered, so that ExportSpans finds room while a
 	// transaction is written. This bounds the memory the exporter holds
-	// for its queue: 8 MiB held the same ingest in 15 MiB more at 20,000
-	// spans/s and 10 MiB more flat out (docs/performance.md).
+	// for its queue: 8 MiB took about 5 MiB more resident memory at 20,000
+	// spans/s and 15 MiB more flat out (docs/performance.md).
 	DefaultQueueBytes = 4 << 20
 	// DefaultMaxTxnSpans is how many queued spans the writer commits in one
 	// transaction at most. Larger transactions amortise the commit; smaller
