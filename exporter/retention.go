@@ -144,22 +144,24 @@ func (w *writer) retentionStep(limit int) (more bool, err error) {
 		}
 	}
 	// Freed pages are given back when they are a tenth of the file, or
-	// the file is over its limit: under steady ingest new rows reuse them
-	// at once, and moving pages to shrink a large file costs more than
-	// the deletes. Only after a step that deleted, and the steps after it
-	// until the file is back under its limit (shrinking): giving back
-	// pages free for other reasons would also make room under a full disk
-	// (or max_page_count) behind the writer's back. Each page moved is
-	// written to the WAL, so a step moves at most a quarter of the WAL's
-	// bound.
+	// the file and the WAL's bound are a sixteenth over the size limit
+	// (shrinking, until they are back within it): under steady ingest new
+	// rows reuse the pages that retention frees, down to 95 % of the
+	// limit, at once, and moving pages to shrink the file costs more than
+	// the deletes and is written to the WAL. Only after a step that
+	// deleted, and the steps after it while shrinking: giving back pages
+	// free for other reasons would also make room under a full disk (or
+	// max_page_count) behind the writer's back. A step moves at most a
+	// quarter of the WAL's bound.
 	pageSize := w.pageSize(ctx)
 	total := used + free*pageSize
-	over := w.cfg.maxSize > 0 && total+w.walShare() > w.cfg.maxSize
-	if deleted > 0 && over {
-		m.shrinking = true
-	}
-	if free == 0 || !over {
-		m.shrinking = false
+	if limit := w.cfg.maxSize; limit > 0 {
+		if deleted > 0 && total+w.walShare() > limit+limit/16 {
+			m.shrinking = true
+		}
+		if free == 0 || total+w.walShare() <= limit {
+			m.shrinking = false
+		}
 	}
 	if free > 0 && (m.shrinking || deleted > 0 && free*10 > total/pageSize) {
 		// Each page is one result row; stepping through them all is what
