@@ -208,9 +208,6 @@ func diskFullTmpfs(t *testing.T, dir string) {
 	t.Logf("disk full after %d spans written: file %d, WAL %d, index %d bytes", full.Written, file, wal, shm)
 	// Stay full for a while: every transaction fails, the producer goes on.
 	time.Sleep(500 * time.Millisecond)
-	if err := flush(); err == nil {
-		t.Error("ForceFlush on a full disk = nil; want the write error")
-	}
 	stuck := e.Stats().Written
 
 	freed := time.Now()

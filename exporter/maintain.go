@@ -30,10 +30,13 @@ type maintenance struct {
 	// retentionFailing is set from a failed retention step's report until
 	// a step succeeds, so that an episode is reported once.
 	retentionFailing bool
-	// walBlocked is set from the report of a checkpoint that readers kept
-	// from finishing, with the WAL past its bound, until one finishes or
-	// the WAL is back under its bound (boundWAL).
-	walBlocked bool
+	// walFailing is when boundWAL's checkpoints began to fail, in a row,
+	// with the WAL past its bound (zero while they do not), walTried when
+	// it last tried; walBlocked is set from the report of an episode, once
+	// they have failed for a maintainEvery, until one finishes or the WAL
+	// is back under its bound.
+	walFailing, walTried time.Time
+	walBlocked           bool
 	// quiet is set while the writer fails for a reason other than a
 	// vanished file: waking an idle writer would only make it retry, and
 	// persist the failure count, between the application's own batches.
@@ -76,11 +79,14 @@ func (w *writer) maintain() {
 		}
 		m.saved = true
 	}
+	// Before retention and after it, whose deletes are written to the WAL
+	// too: a WAL at its bound holds either the commit or the deletes
+	// beyond it, not both.
+	w.boundWAL()
 	if due || m.backlog || w.overSize() {
 		w.retain(ingested)
+		w.boundWAL()
 	}
-	// After retention, whose deletes are written to the WAL too.
-	w.boundWAL(due)
 }
 
 // reset starts the maintenance of the file the writer has just opened at

@@ -47,6 +47,10 @@ const (
 	// overlap for long. A wait of a second stalled the writer past what
 	// its queue holds at 20,000 spans/s; 100 ms is a few batches.
 	walWait = 100 * time.Millisecond
+	// walRetry is how soon boundWAL tries again after readers kept its
+	// checkpoint from finishing: each try may hold up the writer for
+	// walWait.
+	walRetry = 250 * time.Millisecond
 )
 
 // retain runs retention steps: one at least, more while no batch waits,
@@ -369,19 +373,22 @@ func (w *writer) fixBatches(ctx context.Context, lo, hi int64) error {
 // checkpointer running, the WAL is already copied and the wait is all it
 // costs. It looks after every commit, as the WAL's bound under a small
 // size limit is a few transactions; while readers keep the checkpoint
-// from finishing, it tries again once a maintainEvery (due), and the
-// episode is reported once through otel.Handle and counted in the file's
-// meta (MetaCheckpointsBlocked).
-func (w *writer) boundWAL(due bool) {
+// from finishing, it tries again every walRetry, and once they have kept
+// it from finishing for a maintainEvery the episode is reported once
+// through otel.Handle and counted in the file's meta
+// (MetaCheckpointsBlocked).
+func (w *writer) boundWAL() {
 	m := &w.maint
 	fi, err := os.Stat(w.path + "-wal")
 	if err != nil || fi.Size() <= w.cfg.walLimit {
 		w.walBlockedEnds()
 		return
 	}
-	if m.walBlocked && !due {
+	now := time.Now()
+	if !m.walFailing.IsZero() && now.Sub(m.walTried) < min(walRetry, w.cfg.maintainEvery) {
 		return
 	}
+	m.walTried = now
 	ctx := context.Background()
 	if _, err := w.conn.ExecContext(ctx, fmt.Sprintf("PRAGMA busy_timeout = %d", walWait.Milliseconds())); err != nil {
 		return
@@ -402,7 +409,12 @@ func (w *writer) boundWAL(due bool) {
 		w.walBlockedEnds()
 		return
 	}
-	if m.walBlocked {
+	// A failure may be a reader that took longer than walWait, as a
+	// viewer's answer may; failures for a maintainEvery are an episode.
+	if m.walFailing.IsZero() {
+		m.walFailing = now
+	}
+	if m.walBlocked || now.Sub(m.walFailing) < w.cfg.maintainEvery {
 		return
 	}
 	m.walBlocked = true
@@ -417,6 +429,7 @@ func (w *writer) boundWAL(due bool) {
 
 // walBlockedEnds ends an episode of blocked checkpoints, if one is on.
 func (w *writer) walBlockedEnds() {
+	w.maint.walFailing = time.Time{}
 	if !w.maint.walBlocked {
 		return
 	}
