@@ -14,15 +14,15 @@ const (
 	// first.
 	DefaultQueueSize = 64
 	// DefaultQueueBytes is how many bytes of spans may wait for the
-	// writer: 4 MiB. A batch counts as its encoded rows plus an estimate
+	// writer: 6 MiB. A batch counts as its encoded rows plus an estimate
 	// of the spans they came from (about 1 KiB a span of a few
-	// attributes), so 4 MiB is some 4,000 such spans, a tenth of a second
-	// of what the writer stores flat out on two cores. The writer commits
-	// once three quarters of it are gathered, so that ExportSpans finds
-	// room while a transaction is written. This bounds the memory the exporter holds
-	// for its queue: 8 MiB took about 5 MiB more resident memory at 20,000
-	// spans/s and 15 MiB more flat out (docs/performance.md).
-	DefaultQueueBytes = 4 << 20
+	// attributes), so 6 MiB is some 6,000 such spans. The writer gives a
+	// batch's bytes back as soon as its rows are in the transaction, and
+	// the transaction goes on with what is queued meanwhile, so the bound
+	// holds memory, not the size of transactions. In `lonelytrace load`
+	// flat out, 4 MiB stored 5 % fewer spans a second and 8 MiB took
+	// 10 MiB more memory (docs/performance.md).
+	DefaultQueueBytes = 6 << 20
 	// DefaultMaxTxnSpans is how many queued spans the writer commits in one
 	// transaction at most. Larger transactions amortise the commit; smaller
 	// ones let readers see new spans sooner.
@@ -83,13 +83,11 @@ func walBound(maxSize int64) int64 {
 	return min(max(maxSize/8, minWAL), maxWAL)
 }
 
-// maxTxnBytes is the most queue bytes (job.bytes) the writer gathers into
-// one transaction: three quarters of the queue's bound, so that
-// ExportSpans finds room while it is written (a quarter, several
-// batches), and half the WAL's, which one transaction must leave room in.
-// Each commit rewrites the last pages of the table and its indexes: with
-// half the queue's bound BenchmarkWriter spent 13 % more CPU per span than
-// with no bound in bytes, with three quarters 7 %.
+// maxTxnBytes is the most queue bytes (job.bytes) the writer gathers
+// before it begins a transaction: three quarters of the queue's bound, so
+// that ExportSpans finds room meanwhile, and half the WAL's, which one
+// transaction must leave room in. The transaction then goes on with what
+// is queued while it is written (writer.extend).
 func (c config) maxTxnBytes() int64 {
 	return max(min(c.queueBytes/4*3, c.walLimit/2), 1)
 }

@@ -97,13 +97,15 @@ func (c *encoder) encode(spans []sdktrace.ReadOnlySpan) *encoded {
 }
 
 // recycle gives enc, which nothing refers to any more, back for encode to
-// reuse. Its rows are cleared, so that they keep no span's strings alive;
-// the text they pointed to in the arena is overwritten by the next use.
+// reuse. Its rows are cleared, so that they keep no span's strings alive,
+// and so is its arena: text that still pointed into it would read as
+// zeros at once, not as another batch's text later.
 func (c *encoder) recycle(enc *encoded) {
 	if enc == nil {
 		return
 	}
 	clear(enc.rows)
+	clear(enc.arena)
 	enc.arena = enc.arena[:0]
 	c.free.Put(enc)
 }
