@@ -110,9 +110,9 @@ type writer struct {
 	txnSpans, txnBytes int64
 	// txnDropped and txnFailed are the counts the transaction recorded.
 	txnDropped, txnFailed int64
-	added              int64
-	held               *job
-	closing            bool
+	added                 int64
+	held                  *job
+	closing               bool
 }
 
 // newWriter returns the writer of the file db, at path, which takes its
