@@ -14,8 +14,9 @@ import (
 // batches (the channel's capacity, WithQueueSize) and by bytes
 // (WithQueueBytes). Every entry that queues work goes through enqueue,
 // which takes room for the job's bytes and then its place in the
-// channel; the writer gives the bytes back once the job is committed
-// (or failed), so the bound covers what the writer is writing too.
+// channel; the writer gives the bytes back once the job's rows are in a
+// transaction (or the transaction failed), so the bound covers what the
+// writer holds too.
 
 // errQueueFull is enqueue's answer when the queue had no room before ctx
 // ended, Shutdown began, or at once when it was not to wait.

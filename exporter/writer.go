@@ -27,7 +27,8 @@ type writer struct {
 	path string
 	cfg  config
 	// jobs is the Exporter's queue and room its bound in bytes, which the
-	// writer gives back as it commits jobs (queue.go); stats its counters,
+	// writer gives back as it adds jobs' rows to a transaction (queue.go);
+	// stats its counters,
 	// which the writer updates; enc the encoder it publishes key ids to
 	// and gives encoded rows back to (encode.go).
 	jobs  <-chan job
@@ -102,15 +103,15 @@ type writer struct {
 	checkpointsBlocked, persistedBlocked int64
 
 	// A transaction goes on with the jobs queued meanwhile (extend): extra
-	// are those it took, txnSpans and txnBytes count its spans and queue
-	// bytes, added the rows added. held is a job it took but left for the
-	// next transaction (a control job), closing is set when it found the
-	// queue closed.
-	extra              []job
-	txnSpans, txnBytes int64
-	// txnDropped and txnFailed are the counts the transaction recorded.
-	txnDropped, txnFailed int64
+	// are those it took; txnSpans and txnBytes count its spans and queue
+	// bytes, added its rows, txnDropped and txnFailed the counts it
+	// recorded in the meta. held is a job it took but left for the next
+	// transaction (a control job); closing is set when it found the queue
+	// closed.
+	extra                 []job
+	txnSpans, txnBytes    int64
 	added                 int64
+	txnDropped, txnFailed int64
 	held                  *job
 	closing               bool
 }
@@ -197,8 +198,8 @@ func (w *writer) resetCaches() {
 }
 
 // run is the writer goroutine: it takes every job that is waiting (up to
-// the transaction's limits in spans and in bytes), commits them together, and repeats until the
-// queue is closed; then it closes the file and returns the error of that.
+// the transaction's limits in spans and in bytes), commits them together,
+// and repeats until the queue is closed; then it closes the file and returns the error of that.
 // While no job comes it still maintains the file every maintainEvery,
 // unless it is quiet (maintain.go).
 func (w *writer) run() error {
