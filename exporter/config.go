@@ -207,7 +207,7 @@ func WithMaxAge(d time.Duration) Option {
 // limit. The WAL beside the file counts: its own bound is an eighth of the
 // limit (at least 256 KiB, at most 64 MiB), retention keeps the file's
 // pages within the rest, and the file, WAL and shared-memory index
-// together stay within 1.25 times the limit from limits of 8 MiB up,
+// together stay within 1.25 times the limit from limits of 16 MiB up,
 // unless a reader holds the WAL (a read transaction left open), which
 // SQLite cannot start over under it: that is reported through otel.Handle
 // and counted in the file's meta. Limits below 1 MiB are raised to 1 MiB,
