@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/lonelytrace/lonelytrace/schema"
@@ -33,7 +34,12 @@ const ckptRetry = 20 * time.Millisecond
 // starts one for each file it opens and stops it before it closes the
 // file.
 type checkpointer struct {
-	db     *sql.DB
+	db *sql.DB
+	// mu is held during each of its checkpoints. SQLite runs one
+	// checkpoint at a time and fails another at once, without waiting;
+	// the writer's boundWAL takes mu so that its checkpoint does not fail
+	// on this one's, which would look like a reader holding the WAL.
+	mu     sync.Mutex
 	cancel context.CancelFunc
 	wake   chan struct{} // buffered, 1
 	done   chan struct{} // closed when run has returned
@@ -114,7 +120,9 @@ func (c *checkpointer) run(ctx context.Context) {
 		// WAL, another process) holds the lock; log is the WAL's frames
 		// and copied those now in the file.
 		var busy, log, copied int64
+		c.mu.Lock()
 		err := conn.QueryRowContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &log, &copied)
+		c.mu.Unlock()
 		if err == nil && (busy != 0 || copied < log) {
 			retry.Reset(ckptRetry)
 		}

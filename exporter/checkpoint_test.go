@@ -92,10 +92,12 @@ func TestCheckpointer_WALStartsOver(t *testing.T) {
 // writer commits: SQLite cannot start the WAL over, and it grows past its
 // limit. The writer must wait for the reader only briefly each time it
 // tries to bound the WAL, and once the reader is gone the WAL must come
-// back under its limit.
+// back under its limit. The episode is reported once when it starts and
+// once when it ends, and counted in the file.
 func TestCheckpointer_StuckReader(t *testing.T) {
 	const limit = 1 << 20
 	path := filepath.Join(t.TempDir(), "t.db")
+	h := collectHandled(t)
 	e := mustNew(t, path, exporter.WithWALLimit(limit), exporter.WithMaintainEvery(20*time.Millisecond))
 	ctx := context.Background()
 	flush := func(n int) time.Duration {
@@ -157,6 +159,12 @@ func TestCheckpointer_StuckReader(t *testing.T) {
 	}
 	if err := e.Shutdown(ctx); err != nil {
 		t.Fatal(err)
+	}
+	if a, b := h.count("cannot finish, a reader"), h.count("finish again"); a != 1 || b != 1 {
+		t.Errorf("reports = %d blocked, %d finished again; want 1 and 1: %v", a, b, h)
+	}
+	if n := metaValue(t, path, "checkpoints_blocked"); n != 1 {
+		t.Errorf("meta checkpoints_blocked = %d; want 1", n)
 	}
 	checkConsistent(t, path)
 }

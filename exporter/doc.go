@@ -5,10 +5,13 @@
 // its caller's goroutine (the batch span processor's), and hands them to
 // one background writer goroutine, which owns the file's only connection
 // (WAL mode, synchronous=NORMAL) and commits everything queued in one
-// transaction with multi-row prepared inserts. The queue is bounded: when
-// the writer cannot keep up, ExportSpans waits until its context ends or
-// Shutdown begins, then drops the batch and counts it (Stats, and the
+// transaction with multi-row prepared inserts. The queue is bounded, in
+// batches and in bytes (WithQueueSize, WithQueueBytes): when the writer
+// cannot keep up, ExportSpans waits until its context ends or Shutdown
+// begins, then drops the batch and counts it (Stats, and the
 // dropped_spans row of the file's meta table, which the viewer shows).
+// Retention keeps the file and its WAL within a size (WithMaxSize) and an
+// age (WithMaxAge).
 // Write errors (a full disk, a vanished file) are reported once per
 // episode through otel.Handle and counted; the writer carries on when
 // writes succeed again.

@@ -2,6 +2,7 @@ package exporter
 
 import (
 	"maps"
+	"sync"
 	"sync/atomic"
 
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -34,6 +35,11 @@ type encoder struct {
 	epochs atomic.Uint64
 	// perSpan is the arena bytes per span of the last batch encoded.
 	perSpan atomic.Int64
+	// free holds *encoded the writer is done with, for encode to reuse:
+	// a batch's rows and arena are as large as the last ones, and
+	// allocating them for every batch made the garbage collector's work
+	// and the heap's peak grow with the rate.
+	free sync.Pool
 }
 
 // keySnapshot is a copy of the writer's attribute key ids, all committed
@@ -62,11 +68,15 @@ func (c *encoder) encode(spans []sdktrace.ReadOnlySpan) *encoded {
 	// The arena is sized after the last batch, so that it seldom grows:
 	// a grown arena keeps its old array, which its text points into.
 	perSpan := max(c.perSpan.Load(), 128)
-	enc := &encoded{
-		epoch: snap.epoch,
-		rows:  make([]spanFields, len(spans)),
-		ok:    make([]bool, len(spans)),
-		arena: make(arena, 0, int(perSpan+perSpan/8)*len(spans)),
+	enc, _ := c.free.Get().(*encoded)
+	if enc == nil {
+		enc = &encoded{}
+	}
+	enc.epoch = snap.epoch
+	enc.rows = slicesGrow(enc.rows, len(spans))
+	enc.ok = slicesGrow(enc.ok, len(spans))
+	if need := int(perSpan+perSpan/8) * len(spans); cap(enc.arena) < need {
+		enc.arena = make(arena, 0, need)
 	}
 	missed := false
 	keyIDs := func(key string) int64 {
@@ -84,6 +94,31 @@ func (c *encoder) encode(spans []sdktrace.ReadOnlySpan) *encoded {
 	}
 	c.perSpan.Store(int64(len(enc.arena) / len(spans)))
 	return enc
+}
+
+// recycle gives enc, which nothing refers to any more, back for encode to
+// reuse. Its rows are cleared, so that they keep no span's strings alive,
+// and so is its arena: text that still pointed into it would read as
+// zeros at once, not as another batch's text later.
+func (c *encoder) recycle(enc *encoded) {
+	if enc == nil {
+		return
+	}
+	clear(enc.rows)
+	clear(enc.arena)
+	enc.arena = enc.arena[:0]
+	c.free.Put(enc)
+}
+
+// slicesGrow returns s with length n and every element zero, reusing its
+// array when it is large enough.
+func slicesGrow[T any](s []T, n int) []T {
+	if cap(s) < n {
+		return make([]T, n)
+	}
+	s = s[:n]
+	clear(s)
+	return s
 }
 
 // forgetKeys starts a new key epoch: rows encoded before it are encoded

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -119,5 +120,46 @@ func TestEncode_Ahead(t *testing.T) {
 	checkKeys(t, path, "fourth", 50, "a", "c")
 	if s := e.Stats(); s.Dropped != 0 || s.Failed != 0 {
 		t.Errorf("Stats = %+v; want nothing dropped or failed", s)
+	}
+}
+
+// TestEncode_Reused has four producers queue batches encoded ahead, of 45
+// spans each, so that every batch leaves rows bound but not yet written
+// when the writer is done with it and gives its encoded rows back, to be
+// reused by a producer while the transaction goes on: every span must
+// keep its own attributes.
+func TestEncode_Reused(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "t.db")
+	e := mustNew(t, path, exporter.WithCommitInterval(0))
+	if err := e.ExportSpans(ctx, keyed("first", 10, "a", "b")); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.ForceFlush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	const producers, batches = 4, 50
+	made := make([][]sdktrace.ReadOnlySpan, producers*batches)
+	for i := range made {
+		made[i] = keyed(fmt.Sprint("batch-", i), 45, "a", "b")
+	}
+	var wg sync.WaitGroup
+	for p := range producers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := p; i < len(made); i += producers {
+				if err := e.ExportSpans(ctx, made[i]); err != nil {
+					t.Error(err)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if err := e.ForceFlush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for i := range made {
+		checkKeys(t, path, fmt.Sprint("batch-", i), 45, "a", "b")
 	}
 }

@@ -2,7 +2,7 @@ package exporter
 
 import (
 	"context"
-	"database/sql"
+
 	"errors"
 	"fmt"
 	"sync"
@@ -28,7 +28,10 @@ type Exporter struct {
 	path  string
 	cfg   config
 	queue chan job
-	done  chan struct{} // closed when the writer has returned
+	// room bounds the bytes of the jobs in queue and in the writer's
+	// hands (queue.go); the writer gives them back.
+	room *room
+	done chan struct{} // closed when the writer has returned
 
 	// stopping is closed when Shutdown begins: every wait for room in the
 	// queue gives up on it, so that stop's write lock is never held up
@@ -60,19 +63,6 @@ type Exporter struct {
 type counters struct {
 	written, dropped, failed, batches, txns atomic.Int64
 	lastErr                                 atomic.Pointer[timedError]
-}
-
-// job is one unit of the writer's queue: a batch of spans, or a flush
-// marker whose channel the writer closes once everything before it is
-// committed.
-type job struct {
-	spans []sdktrace.ReadOnlySpan
-	// enc is spans encoded ahead, or nil.
-	enc     *encoded
-	flushed chan error // buffered, 1
-	// control runs on the writer's connection before the group's
-	// transaction; tests use it to simulate faults.
-	control func(*sql.Conn) error
 }
 
 type timedError struct {
@@ -113,10 +103,11 @@ func New(path string, opts ...Option) (*Exporter, error) {
 		path:     path,
 		cfg:      cfg,
 		queue:    make(chan job, cfg.queueSize),
+		room:     newRoom(cfg.queueBytes),
 		done:     make(chan struct{}),
 		stopping: make(chan struct{}),
 	}
-	w, err := newWriter(db, path, cfg, e.queue, &e.stats, &e.enc)
+	w, err := newWriter(db, path, cfg, e.queue, e.room, &e.stats, &e.enc)
 	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("lonelytrace exporter: %w", err)
@@ -134,7 +125,8 @@ func (e *Exporter) Path() string { return e.path }
 // ExportSpans queues spans for the writer and returns without waiting for
 // the disk. It also encodes their rows, so that the writer, which cannot
 // work in parallel, only binds them: most when the writer is behind. When
-// the queue is full it waits until ctx is done or Shutdown begins, then
+// the queue is full (in batches or in bytes: WithQueueSize,
+// WithQueueBytes) it waits until ctx is done or Shutdown begins, then
 // drops the batch, counts it in Stats().Dropped and returns nil: the SDK would
 // otherwise report every dropped batch, and the first drop of an episode
 // is already reported once through otel.Handle.
@@ -142,27 +134,24 @@ func (e *Exporter) ExportSpans(ctx context.Context, spans []sdktrace.ReadOnlySpa
 	if len(spans) == 0 {
 		return nil
 	}
-	e.mu.RLock()
-	defer e.mu.RUnlock()
-	if e.closed {
-		return ErrShutdown
-	}
 	// The batch processor reuses its slice once we return; the spans
 	// themselves are immutable snapshots and can be shared.
 	j := job{spans: append([]sdktrace.ReadOnlySpan(nil), spans...)}
 	j.enc = e.enc.encode(j.spans)
-	select {
-	case e.queue <- j:
+	arena := int64(-1)
+	if j.enc != nil {
+		arena = int64(len(j.enc.arena))
+	}
+	j.bytes = batchBytes(len(spans), arena, e.enc.perSpan.Load())
+	switch err := e.enqueue(ctx, j, true); err {
+	case nil:
+	case errQueueFull:
+		e.enc.recycle(j.enc)
+		e.drop(len(spans))
+		return nil
 	default:
-		select {
-		case e.queue <- j:
-		case <-ctx.Done():
-			e.drop(len(spans))
-			return nil
-		case <-e.stopping:
-			e.drop(len(spans))
-			return nil
-		}
+		e.enc.recycle(j.enc)
+		return err
 	}
 	e.stats.batches.Add(1)
 	// An episode of drops ends once a batch is queued a second after the

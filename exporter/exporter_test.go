@@ -589,6 +589,60 @@ func TestExporter_FullQueue(t *testing.T) {
 	}
 }
 
+// TestExporter_QueueBytes fills the queue's bound in bytes with the
+// writer held up, far below its bound in batches: a batch that does not
+// fit waits for its context and is dropped, one that fits is queued, and
+// one larger than the whole bound is queued once the queue is empty.
+func TestExporter_QueueBytes(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "t.db")
+	collectHandled(t)
+	// About 1 KiB a span of one attribute (see batchBytes): 40 spans are
+	// about 35 KiB, two of them fit in 80 KiB, three do not.
+	const bound = 80 << 10
+	e := mustNew(t, path, exporter.WithQueueSize(1000), exporter.WithQueueBytes(bound), exporter.WithBusyTimeout(10*time.Second))
+	ctx := context.Background()
+	if err := e.ForceFlush(ctx); err != nil { // key ids published: rows encoded ahead
+		t.Fatal(err)
+	}
+	release := lockFile(t, path)
+	offer := func(n int) time.Duration {
+		t.Helper()
+		began := time.Now()
+		dctx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+		defer cancel()
+		if err := e.ExportSpans(dctx, spans(n)); err != nil {
+			t.Fatal(err)
+		}
+		return time.Since(began)
+	}
+	// The writer takes the first batch, and waits for the lock holding
+	// its bytes; the second fits beside it, the third does not.
+	offer(40)
+	time.Sleep(50 * time.Millisecond)
+	offer(40)
+	if took := offer(40); took < 50*time.Millisecond {
+		t.Errorf("ExportSpans past the bound in bytes returned after %v; want it to wait for its context (50 ms)", took)
+	}
+	if s := e.Stats(); s.Dropped != 40 || s.Batches != 2 {
+		t.Errorf("Stats = %+v; want 40 dropped, 2 batches queued, far below the 1,000 batches the channel holds", s)
+	}
+	release()
+	if err := e.ForceFlush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// Larger than the whole bound, into an empty queue: queued.
+	offer(200)
+	if err := e.ForceFlush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if s := e.Stats(); s.Written != 280 || s.Dropped != 40 {
+		t.Errorf("Stats = %+v; want 280 written, 40 dropped", s)
+	}
+	if n := countRows(t, path); n != 280 {
+		t.Errorf("rows = %d; want 280", n)
+	}
+}
+
 func TestExporter_WriteErrorsResume(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "t.db")
 	var handled []error

@@ -269,50 +269,6 @@ func TestFault_ReadOnly(t *testing.T) {
 	p.checkNeverBlocked(t)
 }
 
-func TestFault_DiskFull(t *testing.T) {
-	// A full disk, as SQLite sees it: the file may not grow.
-	path := filepath.Join(t.TempDir(), "t.db")
-	h := collectHandled(t)
-	e := mustNew(t, path, exporter.WithRetryBackoff(time.Millisecond))
-	p := newProducer(t, e)
-	ctx := context.Background()
-	p.run("before", 100)
-	if err := p.flush(t); err != nil {
-		t.Fatal(err)
-	}
-	setMax := func(n int) {
-		err := exporter.OnWriterConn(ctx, e, func(c *sql.Conn) error {
-			_, err := c.ExecContext(ctx, fmt.Sprintf("PRAGMA max_page_count = %d", n))
-			return err
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	setMax(1)
-	for range 5 {
-		p.run("full", 1000)
-		time.Sleep(20 * time.Millisecond)
-	}
-	waitFor(t, nil, "the failures", func() bool { s := e.Stats(); return s.Failed+s.Dropped >= 5000 })
-	setMax(1 << 30)
-	p.run("after", 100)
-	if err := p.flush(t); err != nil {
-		t.Fatal(err)
-	}
-	if n := countNamed(t, path, "after"); n != 100 {
-		t.Errorf("spans after the disk has room = %d; want 100", n)
-	}
-	s := e.Stats()
-	if s.Failed+s.Dropped+s.Written != int64(p.n) {
-		t.Errorf("written %d + failed %d + dropped %d != %d ended", s.Written, s.Failed, s.Dropped, p.n)
-	}
-	if a, b := h.count("failed (further"), h.count("works again"); a != 1 || b != 1 {
-		t.Errorf("reports = %d failures, %d recoveries; want 1 and 1: %v", a, b, h)
-	}
-	p.checkNeverBlocked(t)
-}
-
 func TestFault_SecondProcess(t *testing.T) {
 	t.Run("BothWrite", func(t *testing.T) {
 		// Another process writes the same file flat out: both wait their

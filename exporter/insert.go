@@ -199,6 +199,27 @@ func (w *writer) flushRows(ctx context.Context) error {
 	return nil
 }
 
+// detachRows copies the text of the rows bound but not yet written that
+// may point into a job's arena (attributes, events, links), so that the
+// job's encoded rows can be reused; and clears the row being filled.
+func (w *writer) detachRows() {
+	for g := range w.inserts {
+		ins := &w.inserts[g]
+		n := len(ins.cols)
+		for k, c := range ins.cols {
+			if c := schema.SpanColumn(c); c != schema.ColAttributes && c != schema.ColEvents && c != schema.ColLinks {
+				continue
+			}
+			for i := 0; i < ins.rows; i++ {
+				if s, ok := ins.args[i*n+k].Value.(string); ok {
+					ins.args[i*n+k].Value = strings.Clone(s)
+				}
+			}
+		}
+	}
+	clear(w.row[:])
+}
+
 // clearRows forgets the rows gathered, after a failure or once written,
 // so that the arguments keep no span's strings alive.
 func (w *writer) clearRows() {
@@ -212,6 +233,8 @@ func (w *writer) clearRows() {
 			ins.oneArgs[k].Value = nil
 		}
 	}
+	// The row's text may point into a job's arena, which is reused.
+	clear(w.row[:])
 	w.arena = w.arena[:0]
 }
 

@@ -24,11 +24,19 @@ type maintenance struct {
 	// saved is set once the retention in force is in the open file's meta.
 	saved bool
 	// backlog is set when the last retention step left work; trimming
-	// while the file is being brought under its size limit.
-	backlog, trimming bool
+	// while spans are deleted to bring the file under its size limit,
+	// shrinking while its free pages are given back for it.
+	backlog, trimming, shrinking bool
 	// retentionFailing is set from a failed retention step's report until
 	// a step succeeds, so that an episode is reported once.
 	retentionFailing bool
+	// walFailing is when boundWAL's checkpoints began to fail, in a row,
+	// with the WAL past its bound (zero while they do not), walTried when
+	// it last tried; walBlocked is set from the report of an episode, once
+	// they have failed for a maintainEvery, until one finishes or the WAL
+	// is back under its bound.
+	walFailing, walTried time.Time
+	walBlocked           bool
 	// quiet is set while the writer fails for a reason other than a
 	// vanished file: waking an idle writer would only make it retry, and
 	// persist the failure count, between the application's own batches.
@@ -39,7 +47,9 @@ type maintenance struct {
 // for work that must not stall ingest for more than one batch. About once
 // a maintainEvery (an idle writer wakes that often) it checks
 // that the file is still in place and looks for spans to delete; while a
-// step leaves work behind, it takes another step after every batch.
+// step leaves work behind, or the file and its WAL are over the size
+// limit, it takes another step after every batch. After every batch it
+// also bounds the WAL.
 func (w *writer) maintain() {
 	// The checkpointer copies what was just committed, and after the
 	// deletes of retention what they wrote.
@@ -69,21 +79,23 @@ func (w *writer) maintain() {
 		}
 		m.saved = true
 	}
-	if due {
-		w.boundWAL()
-	}
-	if due || m.backlog {
+	// Before retention and after it, whose deletes are written to the WAL
+	// too: a WAL at its bound holds either the commit or the deletes
+	// beyond it, not both.
+	w.boundWAL()
+	if due || m.backlog || w.overSize() {
 		w.retain(ingested)
+		w.boundWAL()
 	}
 }
 
 // reset starts the maintenance of the file the writer has just opened at
 // path: it notes which files those are, and clears what concerned the
-// file before (broken, saved, backlog, trimming). The clocks and the
+// file before (broken, saved, backlog, trimming, shrinking). The clocks and the
 // retention failure episode carry over.
 func (m *maintenance) reset(path string) {
 	m.opened, _ = os.Stat(path)
 	m.wal, _ = os.Stat(path + "-wal")
 	m.shm, _ = os.Stat(path + "-shm")
-	m.broken, m.saved, m.backlog, m.trimming = false, false, false, false
+	m.broken, m.saved, m.backlog, m.trimming, m.shrinking = false, false, false, false, false
 }

@@ -149,8 +149,8 @@ func TestOverload(t *testing.T) {
 			t.Logf("  t=%5.2fs heap %6.1f MiB rss %6.1f MiB written %d", sm.at.Seconds(), float64(sm.heap)/(1<<20), float64(sm.rss)/(1<<20), sm.written)
 		}
 	}
-	if s.Dropped == 0 || offer < 2*rate {
-		t.Errorf("offered %.0f spans/s against %.0f stored, %d dropped; want an overload of at least 2x", offer, rate, s.Dropped)
+	if s.Dropped == 0 || offer < 1.5*rate {
+		t.Errorf("offered %.0f spans/s against %.0f stored, %d dropped; want an overload of at least 1.5x", offer, rate, s.Dropped)
 	}
 	if s.Written+s.Dropped+s.Failed != offered.Load() || s.Failed != 0 {
 		t.Errorf("written %d + dropped %d + failed %d != %d offered; want nothing lost uncounted and no failures", s.Written, s.Dropped, s.Failed, offered.Load())

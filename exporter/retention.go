@@ -35,9 +35,10 @@ const (
 	lowWater = 0.95
 	// minMaxSize is the smallest size limit WithMaxSize accepts.
 	minMaxSize = 1 << 20
-	// walLimit bounds the WAL file left after a checkpoint, which the size
-	// limit does not count.
-	walLimit = 64 << 20
+	// maxWAL and minWAL bound walBound (config.go): the WAL of a file
+	// without a size limit may reach maxWAL before boundWAL truncates it.
+	maxWAL = 64 << 20
+	minWAL = 256 << 10
 	// walWait is how long boundWAL waits for readers of old snapshots,
 	// holding up the writer. The checkpointer (checkpoint.go) keeps the
 	// WAL copied into the file off the writer's goroutine, so that SQLite
@@ -46,6 +47,10 @@ const (
 	// overlap for long. A wait of a second stalled the writer past what
 	// its queue holds at 20,000 spans/s; 100 ms is a few batches.
 	walWait = 100 * time.Millisecond
+	// walRetry is how soon boundWAL tries again after readers kept its
+	// checkpoint from finishing: each try may hold up the writer for
+	// walWait.
+	walRetry = 250 * time.Millisecond
 )
 
 // retain runs retention steps: one at least, more while no batch waits,
@@ -96,11 +101,12 @@ func (w *writer) retentionStep(limit int) (more bool, err error) {
 	if err != nil {
 		return false, err
 	}
+	counted := used + w.walShare()
 	if w.cfg.maxSize > 0 {
 		switch {
-		case used > w.cfg.maxSize:
+		case counted > w.cfg.maxSize:
 			m.trimming = true
-		case float64(used) <= lowWater*float64(w.cfg.maxSize):
+		case float64(counted) <= lowWater*float64(w.cfg.maxSize):
 			m.trimming = false
 		}
 	}
@@ -131,7 +137,7 @@ func (w *writer) retentionStep(limit int) (more bool, err error) {
 		}
 		if lo.Valid {
 			perSpan := max(used/(hi.Int64-lo.Int64+1), 1)
-			excess := used - int64(lowWater*float64(w.cfg.maxSize))
+			excess := counted - int64(lowWater*float64(w.cfg.maxSize))
 			limit = int(min(int64(limit), excess/perSpan+1))
 		}
 	}
@@ -142,16 +148,30 @@ func (w *writer) retentionStep(limit int) (more bool, err error) {
 		}
 	}
 	// Freed pages are given back when they are a tenth of the file, or
-	// the file is over its limit: under steady ingest new rows reuse them
-	// at once, and moving pages to shrink a large file costs more than
-	// the deletes. Only after a step that deleted: giving back pages free
-	// for other reasons would also make room under a full disk (or
-	// max_page_count) behind the writer's back.
-	total := used + free*w.pageSize(ctx)
-	if deleted > 0 && (free*10 > total/max(w.pageSize(ctx), 1) || w.cfg.maxSize > 0 && total > w.cfg.maxSize) {
+	// the file and the WAL's bound are a sixteenth over the size limit
+	// (shrinking, until they are back within it): under steady ingest new
+	// rows reuse the pages that retention frees, down to 95 % of the
+	// limit, at once, and moving pages to shrink the file costs more than
+	// the deletes and is written to the WAL. Only after a step that
+	// deleted, and the steps after it while shrinking: giving back pages
+	// free for other reasons would also make room under a full disk (or
+	// max_page_count) behind the writer's back. A step moves at most a
+	// quarter of the WAL's bound.
+	pageSize := w.pageSize(ctx)
+	total := used + free*pageSize
+	if limit := w.cfg.maxSize; limit > 0 {
+		if deleted > 0 && total+w.walShare() > limit+limit/16 {
+			m.shrinking = true
+		}
+		if free == 0 || total+w.walShare() <= limit {
+			m.shrinking = false
+		}
+	}
+	if free > 0 && (m.shrinking || deleted > 0 && free*10 > total/pageSize) {
 		// Each page is one result row; stepping through them all is what
 		// makes SQLite free them.
-		rows, err := w.conn.QueryContext(ctx, fmt.Sprintf("PRAGMA incremental_vacuum(%d)", vacuumStepPages))
+		step := min(vacuumStepPages, max(w.cfg.walLimit/4/pageSize, 1))
+		rows, err := w.conn.QueryContext(ctx, fmt.Sprintf("PRAGMA incremental_vacuum(%d)", step))
 		if err != nil {
 			return false, fmt.Errorf("incremental vacuum: %w", err)
 		}
@@ -162,13 +182,33 @@ func (w *writer) retentionStep(limit int) (more bool, err error) {
 			return false, fmt.Errorf("incremental vacuum: %w", err)
 		}
 	}
-	_, free, err = w.pages(ctx)
-	if err != nil {
-		return false, err
-	}
 	// The age rule looks at the oldest limit spans in insertion order; a
 	// step that deleted some of them may have left more behind.
-	return deleted > 0, nil
+	return deleted > 0 || m.shrinking, nil
+}
+
+// overSize reports whether the file's pages in use and its WAL together
+// are past the size limit: checked after every commit, as a second of
+// ingest flat out can be more than a small limit.
+func (w *writer) overSize() bool {
+	if w.cfg.maxSize == 0 || w.maint.trimming {
+		return false
+	}
+	used, _, err := w.pages(context.Background())
+	return err == nil && used+w.walShare() > w.cfg.maxSize
+}
+
+// walShare is what the size limit counts of the WAL: its bound, whatever
+// its size now. The WAL starts over, empty, after every checkpoint that
+// copies it all, and grows back within a few transactions, so its size
+// of the moment says little of the room it needs; and a WAL past its
+// bound is one a reader holds (see boundWAL), which deleting spans would
+// not shrink.
+func (w *writer) walShare() int64 {
+	if w.cfg.maxSize == 0 {
+		return 0
+	}
+	return w.cfg.walLimit
 }
 
 // pages returns the bytes the file's pages in use take, and how many
@@ -329,28 +369,72 @@ func (w *writer) fixBatches(ctx context.Context, lo, hi int64) error {
 // still reads from it; with readers that overlap (a viewer polling a busy
 // file, answers that take longer than the polls are apart) there may be
 // no such moment for hours, and the WAL grows without bound. This waits
-// up to walWait for those readers (new readers are not held up), and
-// tries again a second later if they are still there. With the
-// checkpointer running, the WAL is already copied and the wait is all
-// it costs.
+// up to walWait for those readers (new readers are not held up). With the
+// checkpointer running, the WAL is already copied and the wait is all it
+// costs. It looks after every commit, as the WAL's bound under a small
+// size limit is a few transactions; while readers keep the checkpoint
+// from finishing, it tries again every walRetry, and once they have kept
+// it from finishing for a maintainEvery the episode is reported once
+// through otel.Handle and counted in the file's meta
+// (MetaCheckpointsBlocked).
 func (w *writer) boundWAL() {
+	m := &w.maint
 	fi, err := os.Stat(w.path + "-wal")
 	if err != nil || fi.Size() <= w.cfg.walLimit {
+		w.walBlockedEnds()
 		return
 	}
+	now := time.Now()
+	if !m.walFailing.IsZero() && now.Sub(m.walTried) < min(walRetry, w.cfg.maintainEvery) {
+		return
+	}
+	m.walTried = now
 	ctx := context.Background()
 	if _, err := w.conn.ExecContext(ctx, fmt.Sprintf("PRAGMA busy_timeout = %d", walWait.Milliseconds())); err != nil {
 		return
 	}
-	// The result (busy, frames, frames checkpointed) says whether readers
-	// kept it from finishing; either way the next try is a second away.
-	rows, err := w.conn.QueryContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)")
-	if err == nil {
-		for rows.Next() {
-		}
-		rows.Close()
+	// The result is busy (the lock was held past walWait), the WAL's
+	// frames and those copied: a checkpoint that finished has copied them
+	// all and emptied the WAL.
+	var busy, frames, copied int64
+	if c := w.ckpt; c != nil {
+		c.mu.Lock()
+	}
+	err = w.conn.QueryRowContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)").Scan(&busy, &frames, &copied)
+	if c := w.ckpt; c != nil {
+		c.mu.Unlock()
 	}
 	_, _ = w.conn.ExecContext(ctx, fmt.Sprintf("PRAGMA busy_timeout = %d", w.cfg.busyTimeout.Milliseconds()))
+	if err == nil && busy == 0 && copied >= frames {
+		w.walBlockedEnds()
+		return
+	}
+	// A failure may be a reader that took longer than walWait, as a
+	// viewer's answer may; failures for a maintainEvery are an episode.
+	if m.walFailing.IsZero() {
+		m.walFailing = now
+	}
+	if m.walBlocked || now.Sub(m.walFailing) < w.cfg.maintainEvery {
+		return
+	}
+	m.walBlocked = true
+	w.checkpointsBlocked++
+	cause := fmt.Errorf("%d of %d frames copied, busy %d", copied, frames, busy)
+	if err != nil {
+		cause = err
+	}
+	otel.Handle(fmt.Errorf("lonelytrace exporter: checkpoint of %s cannot finish, a reader (or another process) holds its WAL (%.1f MiB, bound %.1f MiB): the WAL grows until it lets go (not reported again until a checkpoint finishes): %w",
+		w.path, float64(fi.Size())/(1<<20), float64(w.cfg.walLimit)/(1<<20), cause))
+}
+
+// walBlockedEnds ends an episode of blocked checkpoints, if one is on.
+func (w *writer) walBlockedEnds() {
+	w.maint.walFailing = time.Time{}
+	if !w.maint.walBlocked {
+		return
+	}
+	w.maint.walBlocked = false
+	otel.Handle(fmt.Errorf("lonelytrace exporter: checkpoints of %s finish again (%d episodes blocked by readers in all)", w.path, w.checkpointsBlocked))
 }
 
 // pageSize returns the file's page size.

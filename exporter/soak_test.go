@@ -30,12 +30,15 @@ import (
 //	LONELYTRACE_SOAK=10m go test ./exporter -run TestSoak -v -timeout 30m
 //
 // with LONELYTRACE_SOAK_RATE (spans/s, default 20000) and
-// LONELYTRACE_SOAK_DIR (keep the file there) to vary it.
+// LONELYTRACE_SOAK_DIR (keep the file there) to vary it, and otelsetup's
+// LONELYTRACE_MAX_SIZE (e.g. 64MiB) to cap the file: the footprint (file,
+// WAL, index) is sampled every 100 ms and checked against 1.25 times it.
 const envSoak = "LONELYTRACE_SOAK"
 
 // TestSoak records pub/sub traces through otelsetup at a steady rate, as
 // an application would, with the viewer polled every second, and reports
-// errors, drops, memory, file size and the viewer's answer times.
+// errors, drops, memory, the footprint on disk and the viewer's answer
+// times.
 func TestSoak(t *testing.T) {
 	run, err := time.ParseDuration(os.Getenv(envSoak))
 	if err != nil {
@@ -132,9 +135,9 @@ func TestSoak(t *testing.T) {
 		st                   exporter.Stats
 	}
 	var samples []sample
-	// The WAL's size, every 100 ms: it can grow and start over between
-	// two samples of the rest.
-	var walSizes []int64
+	// The footprint, every 100 ms: the WAL can grow and start over
+	// between two samples of the rest.
+	var fileSizes, walSizes, totalSizes []int64
 	began := time.Now()
 	var made int64
 	tick := time.NewTicker(10 * time.Millisecond)
@@ -147,9 +150,8 @@ func TestSoak(t *testing.T) {
 		}
 		if elapsed >= nextWAL {
 			nextWAL += 100 * time.Millisecond
-			if w, err := os.Stat(path + "-wal"); err == nil {
-				walSizes = append(walSizes, w.Size())
-			}
+			file, wal, shm := footprint(path)
+			fileSizes, walSizes, totalSizes = append(fileSizes, file), append(walSizes, wal), append(totalSizes, file+wal+shm)
 		}
 		if elapsed >= next {
 			next += 5 * time.Second
@@ -198,12 +200,15 @@ func TestSoak(t *testing.T) {
 	}
 	t.Logf("soak: %v at %.0f spans/s offered: %d spans made, %d written (%.0f/s), %d dropped, %d failed; otel errors %d",
 		elapsed.Round(time.Second), rate, made*4, st.Written, float64(st.Written)/elapsed.Seconds(), st.Dropped, st.Failed, errs.Load())
-	slices.Sort(walSizes)
-	walAt := func(p float64) float64 {
-		if len(walSizes) == 0 {
+	// at returns the p-quantile of sizes, in MiB.
+	at := func(sizes []int64, p float64) float64 {
+		if len(sizes) == 0 {
 			return 0
 		}
-		return float64(walSizes[min(len(walSizes)-1, int(p*float64(len(walSizes))))]) / (1 << 20)
+		return float64(sizes[min(len(sizes)-1, int(p*float64(len(sizes))))]) / (1 << 20)
+	}
+	for _, sizes := range [][]int64{fileSizes, walSizes, totalSizes} {
+		slices.Sort(sizes)
 	}
 	half := samples[0]
 	for _, sm := range samples {
@@ -214,7 +219,14 @@ func TestSoak(t *testing.T) {
 	t.Logf("soak: heap in use peak %.1f MiB (first half) / %.1f MiB (second half), at 1 s / half-way / end %.1f / %.1f / %.1f MiB, RSS peak %.1f MiB; file %.1f MiB at the end",
 		float64(heapFirst)/(1<<20), float64(heapLast)/(1<<20), float64(samples[0].heap)/(1<<20), float64(half.heap)/(1<<20), float64(samples[len(samples)-1].heap)/(1<<20),
 		float64(rssMax)/(1<<20), float64(samples[len(samples)-1].file)/(1<<20))
-	t.Logf("soak: WAL sampled every 100 ms: median %.1f MiB, p99 %.1f MiB, max %.1f MiB", walAt(0.5), walAt(0.99), walAt(1))
+	t.Logf("soak: sampled every 100 ms: file median %.1f MiB, max %.1f MiB; WAL median %.1f MiB, p99 %.1f MiB, max %.1f MiB; file + WAL + index median %.1f MiB, max %.1f MiB",
+		at(fileSizes, 0.5), at(fileSizes, 1), at(walSizes, 0.5), at(walSizes, 0.99), at(walSizes, 1), at(totalSizes, 0.5), at(totalSizes, 1))
+	if limit := metaValue(t, path, "retention_max_bytes"); limit > 0 {
+		t.Logf("soak: size limit %.1f MiB: footprint max %.2f × the limit", float64(limit)/(1<<20), at(totalSizes, 1)*(1<<20)/float64(limit))
+		if peak := at(totalSizes, 1) * (1 << 20); peak > 1.25*float64(limit) {
+			t.Errorf("file + WAL + index reached %.0f bytes; want at most 1.25 × %d", peak, limit)
+		}
+	}
 	t.Logf("soak: viewer polled %d times, %d errors; answer p50 %v p99 %v max %v",
 		polls.Load(), pollErrs.Load(), pct(0.5).Round(time.Millisecond), pct(0.99).Round(time.Millisecond), pct(1).Round(time.Millisecond))
 	if errs.Load() != 0 || pollErrs.Load() != 0 || st.Failed != 0 || st.Dropped != 0 {

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
 )
 
@@ -49,12 +50,12 @@ func traceInsertSQL(rows int) string {
 var traceKnownSQL = "SELECT id, trace_id FROM traces WHERE gen = ? AND trace_id IN (?" +
 	strings.Repeat(", ?", tracesPerInsert-1) + ")"
 
-// resolveTraces sets w.refs to the traces.id of every span of group, in
-// order; new traces go to generation w.traceGen with the ids after
-// w.lastTrace. A trace is a row of its own, written once when first seen;
-// doing the new ones of a whole group together costs a statement or two
-// per 64 traces instead of one or two per trace.
-func (w *writer) resolveTraces(ctx context.Context, group []job) error {
+// resolveTraces sets w.refs to the traces.id of every span of spans (a
+// job's), in order; new traces go to generation w.traceGen with the ids
+// after w.lastTrace. A trace is a row of its own, written once when first
+// seen; doing the new ones of a whole batch together costs a statement or
+// two per 64 traces instead of one or two per trace.
+func (w *writer) resolveTraces(ctx context.Context, spans []sdktrace.ReadOnlySpan) error {
 	w.newTraces = w.newTraces[:0]
 	w.refs = w.refs[:0]
 	seen := w.pending
@@ -64,26 +65,24 @@ func (w *writer) resolveTraces(ctx context.Context, group []job) error {
 	var prev trace.TraceID
 	var prevRef int64
 	havePrev := false
-	for _, j := range group {
-		for _, s := range j.spans {
-			if s == nil {
-				continue
-			}
-			id := s.SpanContext().TraceID()
-			if havePrev && id == prev && prevRef != 0 {
-				w.refs = append(w.refs, prevRef)
-				continue
-			}
-			ref, ok := w.traceRef(id)
-			w.refs = append(w.refs, ref)
-			prev, prevRef, havePrev = id, ref, true
-			if ok {
-				continue
-			}
-			if _, dup := seen[id]; !dup {
-				seen[id] = struct{}{}
-				w.newTraces = append(w.newTraces, id)
-			}
+	for _, s := range spans {
+		if s == nil {
+			continue
+		}
+		id := s.SpanContext().TraceID()
+		if havePrev && id == prev && prevRef != 0 {
+			w.refs = append(w.refs, prevRef)
+			continue
+		}
+		ref, ok := w.traceRef(id)
+		w.refs = append(w.refs, ref)
+		prev, prevRef, havePrev = id, ref, true
+		if ok {
+			continue
+		}
+		if _, dup := seen[id]; !dup {
+			seen[id] = struct{}{}
+			w.newTraces = append(w.newTraces, id)
 		}
 	}
 	if len(w.newTraces) == 0 {
@@ -112,21 +111,19 @@ func (w *writer) resolveTraces(ctx context.Context, group []job) error {
 		ids = ids[n:]
 	}
 	k := 0
-	for _, j := range group {
-		for _, s := range j.spans {
-			if s == nil {
-				continue
-			}
-			if w.refs[k] == 0 {
-				id := s.SpanContext().TraceID()
-				ref, ok := w.traceRef(id)
-				if !ok {
-					return fmt.Errorf("trace %s was not resolved", id)
-				}
-				w.refs[k] = ref
-			}
-			k++
+	for _, s := range spans {
+		if s == nil {
+			continue
 		}
+		if w.refs[k] == 0 {
+			id := s.SpanContext().TraceID()
+			ref, ok := w.traceRef(id)
+			if !ok {
+				return fmt.Errorf("trace %s was not resolved", id)
+			}
+			w.refs[k] = ref
+		}
+		k++
 	}
 	return nil
 }

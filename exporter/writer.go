@@ -26,9 +26,13 @@ import (
 type writer struct {
 	path string
 	cfg  config
-	// jobs is the Exporter's queue; stats its counters, which the writer
-	// updates; enc the encoder it publishes key ids to (encode.go).
+	// jobs is the Exporter's queue and room its bound in bytes, which the
+	// writer gives back as it adds jobs' rows to a transaction (queue.go);
+	// stats its counters,
+	// which the writer updates; enc the encoder it publishes key ids to
+	// and gives encoded rows back to (encode.go).
 	jobs  <-chan job
+	room  *room
 	stats *counters
 	enc   *encoder
 
@@ -94,12 +98,28 @@ type writer struct {
 	// failed transaction's report until spans are written again.
 	persistedDropped, persistedFailed int64
 	failing                           bool
+	// checkpointsBlocked counts the episodes of checkpoints blocked by
+	// readers (boundWAL), persistedBlocked those recorded in the meta.
+	checkpointsBlocked, persistedBlocked int64
+
+	// A transaction goes on with the jobs queued meanwhile (extend): extra
+	// are those it took; txnSpans and txnBytes count its spans and queue
+	// bytes, added its rows, txnDropped and txnFailed the counts it
+	// recorded in the meta. held is a job it took but left for the next
+	// transaction (a control job); closing is set when it found the queue
+	// closed.
+	extra                 []job
+	txnSpans, txnBytes    int64
+	added                 int64
+	txnDropped, txnFailed int64
+	held                  *job
+	closing               bool
 }
 
 // newWriter returns the writer of the file db, at path, which takes its
 // work from jobs.
-func newWriter(db *sql.DB, path string, cfg config, jobs <-chan job, stats *counters, enc *encoder) (*writer, error) {
-	w := &writer{path: path, cfg: cfg, jobs: jobs, stats: stats, enc: enc}
+func newWriter(db *sql.DB, path string, cfg config, jobs <-chan job, room *room, stats *counters, enc *encoder) (*writer, error) {
+	w := &writer{path: path, cfg: cfg, jobs: jobs, room: room, stats: stats, enc: enc}
 	w.keyIDs = w.keyID
 	if err := w.open(db); err != nil {
 		return nil, err
@@ -178,8 +198,8 @@ func (w *writer) resetCaches() {
 }
 
 // run is the writer goroutine: it takes every job that is waiting (up to
-// the transaction limit), commits them together, and repeats until the
-// queue is closed; then it closes the file and returns the error of that.
+// the transaction's limits in spans and in bytes), commits them together,
+// and repeats until the queue is closed; then it closes the file and returns the error of that.
 // While no job comes it still maintains the file every maintainEvery,
 // unless it is quiet (maintain.go).
 func (w *writer) run() error {
@@ -191,26 +211,40 @@ func (w *writer) run() error {
 	for {
 		var j job
 		var ok bool
-		select {
-		case j, ok = <-w.jobs:
-		case <-idle.C:
-			if len(w.jobs) == 0 && !w.maint.quiet {
-				w.commit(nil, 0)
-				w.maintain()
+		switch {
+		case w.held != nil:
+			j, ok = *w.held, true
+			w.held = nil
+		case w.closing:
+			return w.close()
+		default:
+			select {
+			case j, ok = <-w.jobs:
+			case <-idle.C:
+				if len(w.jobs) == 0 && !w.maint.quiet {
+					w.commit(nil, 0, 0)
+					w.maintain()
+				}
+				continue
 			}
-			continue
 		}
 		if !ok {
 			return w.close()
 		}
 		group = append(group[:0], j)
-		n := len(j.spans)
+		n, bytes := len(j.spans), j.bytes
 		open, urgent := true, j.flushed != nil || j.control != nil
 		// Gather until the transaction is full, the commit interval has
 		// passed, or somebody waits for the disk (ForceFlush, Shutdown).
+		// Full is maxTxnSpans spans or maxTxnBytes of queue bytes: a job's
+		// bytes are given back once its rows are in the transaction, so a
+		// writer that gathered the whole bound would leave ExportSpans no
+		// room until then. The transaction then goes on with what was
+		// queued meanwhile (extend).
 		timer.Reset(w.cfg.commitEvery)
+		maxBytes := w.cfg.maxTxnBytes()
 	gather:
-		for n < w.cfg.maxTxnSpans && !urgent {
+		for n < w.cfg.maxTxnSpans && bytes < maxBytes && !urgent {
 			select {
 			case j, ok := <-w.jobs:
 				if !ok {
@@ -218,25 +252,51 @@ func (w *writer) run() error {
 					break gather
 				}
 				group = append(group, j)
-				n += len(j.spans)
+				n, bytes = n+len(j.spans), bytes+j.bytes
 				urgent = j.flushed != nil || j.control != nil
 			case <-timer.C:
 				break gather
 			}
 		}
 		timer.Stop()
-		w.commit(group, n)
-		clear(group) // let the spans be collected
+		w.commit(group, n, bytes)
+		w.release(group)
 		w.maintain()
-		if !open {
+		if !open || w.closing {
 			return w.close()
 		}
 	}
 }
 
-// commit writes the spans of group in one transaction and then answers the
-// group's flush markers.
-func (w *writer) commit(group []job, n int) {
+// done gives back the room and the encoded rows of j, whose rows are
+// all added to the transaction, and lets its spans be collected, so that
+// ExportSpans can queue more while the transaction goes on. The rows not
+// yet written (bindRow writes rowsPerInsert at a time) are made to hold
+// copies of their text, which pointed into j's arena.
+func (w *writer) done(j *job) {
+	if j.enc != nil {
+		w.detachRows()
+		w.enc.recycle(j.enc)
+		j.enc = nil
+	}
+	w.room.give(j.bytes)
+	j.bytes, j.spans = 0, nil
+}
+
+// release gives back the room and the encoded rows of the jobs of group,
+// now committed or failed, and lets their spans be collected.
+func (w *writer) release(group []job) {
+	for _, j := range group {
+		w.room.give(j.bytes)
+		w.enc.recycle(j.enc)
+	}
+	clear(group)
+}
+
+// commit writes the spans of group, n spans of bytes queue bytes, in one
+// transaction, which goes on with the jobs queued meanwhile (extend), and
+// then answers the flush markers of both.
+func (w *writer) commit(group []job, n int, bytes int64) {
 	for _, j := range group {
 		if j.control != nil {
 			if err := j.control(w.conn); err != nil {
@@ -246,9 +306,12 @@ func (w *writer) commit(group []job, n int) {
 	}
 	dropped := w.stats.dropped.Load()
 	failed := w.stats.failed.Load()
+	blocked := w.checkpointsBlocked
+	w.txnSpans, w.txnBytes = int64(n), bytes
 	var err error
-	if n > 0 || dropped != w.persistedDropped || failed != w.persistedFailed {
-		err = w.transaction(group, dropped, failed)
+	if n > 0 || dropped != w.persistedDropped || failed != w.persistedFailed || blocked != w.persistedBlocked {
+		err = w.transaction(group, dropped, failed, blocked)
+		n := w.txnSpans
 		if err != nil {
 			w.resetCaches()
 			w.stats.failed.Add(int64(n))
@@ -261,7 +324,7 @@ func (w *writer) commit(group []job, n int) {
 			w.stats.written.Add(int64(n))
 			w.stats.txns.Add(1)
 			w.publishKeys()
-			w.persistedDropped, w.persistedFailed = dropped, failed
+			w.persistedDropped, w.persistedFailed, w.persistedBlocked = w.txnDropped, w.txnFailed, blocked
 			// Only spans written prove the fault has cleared: a transaction
 			// of counters alone can fit on a disk that is still full.
 			if w.failing && n > 0 {
@@ -275,6 +338,13 @@ func (w *writer) commit(group []job, n int) {
 			j.flushed <- err
 		}
 	}
+	for _, j := range w.extra {
+		if j.flushed != nil {
+			j.flushed <- err
+		}
+	}
+	w.release(w.extra)
+	w.extra = w.extra[:0]
 	if err != nil && w.cfg.retryBackoff > 0 {
 		time.Sleep(w.cfg.retryBackoff)
 	}
@@ -282,12 +352,12 @@ func (w *writer) commit(group []job, n int) {
 
 // transaction writes the spans of group, the batches row that maps them,
 // and the counters that changed, in one transaction.
-func (w *writer) transaction(group []job, dropped, failed int64) error {
+func (w *writer) transaction(group []job, dropped, failed, blocked int64) error {
 	ctx := context.Background()
-	return schema.ImmediateTx(ctx, w.conn, func() error { return w.write(ctx, group, dropped, failed) })
+	return schema.ImmediateTx(ctx, w.conn, func() error { return w.write(ctx, group, dropped, failed, blocked) })
 }
 
-func (w *writer) write(ctx context.Context, group []job, dropped, failed int64) error {
+func (w *writer) write(ctx context.Context, group []job, dropped, failed, blocked int64) error {
 	// Holding the write lock, the rows we add are exactly those after the
 	// last one now.
 	var before int64
@@ -295,36 +365,26 @@ func (w *writer) write(ctx context.Context, group []job, dropped, failed int64) 
 		return fmt.Errorf("read the last span and trace ids: %w", err)
 	}
 	w.traceGen = (w.lastTrace + 1) >> schema.TraceGenerationShift
-	if err := w.resolveTraces(ctx, group); err != nil {
-		return err
-	}
 	w.minStart, w.maxStart = math.MaxInt64, math.MinInt64
+	w.added = 0
 	defer w.clearRows()
-	total := 0
-	for _, j := range group {
-		enc := j.enc
-		if enc != nil && enc.epoch != w.keyEpoch {
-			enc = nil // encoded with ids of another epoch
+	for k := range group {
+		if err := w.addJob(ctx, &group[k]); err != nil {
+			return err
 		}
-		for i, s := range j.spans {
-			if s == nil {
-				continue
-			}
-			var f *spanFields
-			if enc != nil && enc.ok[i] {
-				f = &enc.rows[i]
-			}
-			if err := w.addSpan(ctx, s, w.refs[total], f); err != nil {
-				return err
-			}
-			total++
-		}
+	}
+	if err := w.extend(ctx); err != nil {
+		return err
 	}
 	if err := w.flushRows(ctx); err != nil {
 		return err
 	}
-	if total > 0 {
-		first, last := before+1, before+int64(total)
+	// The counts of now: a flush marker the transaction took in extend
+	// is answered once they are in the file, drops before it included.
+	dropped, failed = w.stats.dropped.Load(), w.stats.failed.Load()
+	w.txnDropped, w.txnFailed = dropped, failed
+	if total := w.added; total > 0 {
+		first, last := before+1, before+total
 		if _, err := w.addBatch.ExecContext(ctx, first, last, total, w.minStart, w.maxStart, time.Now().UnixNano()); err != nil {
 			return fmt.Errorf("record batch: %w", err)
 		}
@@ -339,6 +399,80 @@ func (w *writer) write(ctx context.Context, group []job, dropped, failed int64) 
 			return fmt.Errorf("count failed spans: %w", err)
 		}
 	}
+	if d := blocked - w.persistedBlocked; d != 0 {
+		if _, err := w.addMeta.ExecContext(ctx, schema.MetaCheckpointsBlocked, d); err != nil {
+			return fmt.Errorf("count blocked checkpoints: %w", err)
+		}
+	}
+	return nil
+}
+
+// addJob adds the spans of j to the transaction, and then is done with j.
+func (w *writer) addJob(ctx context.Context, j *job) error {
+	if len(j.spans) == 0 {
+		return nil
+	}
+	if err := w.resolveTraces(ctx, j.spans); err != nil {
+		return err
+	}
+	enc := j.enc
+	if enc != nil && enc.epoch != w.keyEpoch {
+		enc = nil // encoded with ids of another epoch
+	}
+	k := 0
+	for i, s := range j.spans {
+		if s == nil {
+			continue
+		}
+		var f *spanFields
+		if enc != nil && enc.ok[i] {
+			f = &enc.rows[i]
+		}
+		if err := w.addSpan(ctx, s, w.refs[k], f); err != nil {
+			return err
+		}
+		k++
+	}
+	w.added += int64(k)
+	w.done(j)
+	return nil
+}
+
+// extend goes on with the transaction while jobs are queued, without
+// waiting for any, up to maxTxnSpans spans and half the WAL's bound in
+// queue bytes. Under load ExportSpans queues the next batches while the
+// transaction is written, as done gives their room back, so the
+// transaction grows as large as if the queue held all of it, and its
+// commit is shared by as many spans; when the writer keeps up, nothing is
+// queued and it ends at once. A flush marker ends it and is answered
+// with it; a control job ends it and is left for the next (held).
+func (w *writer) extend(ctx context.Context) error {
+	for w.txnSpans < int64(w.cfg.maxTxnSpans) && w.txnBytes < w.cfg.walLimit/2 {
+		var j job
+		var ok bool
+		select {
+		case j, ok = <-w.jobs:
+		default:
+			return nil
+		}
+		switch {
+		case !ok:
+			w.closing = true
+			return nil
+		case j.control != nil:
+			w.held = &j
+			return nil
+		}
+		w.extra = append(w.extra, j)
+		if j.flushed != nil {
+			return nil
+		}
+		w.txnSpans += int64(len(j.spans))
+		w.txnBytes += j.bytes
+		if err := w.addJob(ctx, &w.extra[len(w.extra)-1]); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -347,7 +481,7 @@ func (w *writer) write(ctx context.Context, group []job, dropped, failed int64) 
 func (w *writer) close() error {
 	var err error
 	// A last transaction persists drops counted since the last commit.
-	w.commit(nil, 0)
+	w.commit(nil, 0, 0)
 	// The last checkpoint, which moves the whole WAL into the file, must
 	// not meet one of the checkpointer's: SQLite runs one at a time, and
 	// the other gives up at once.

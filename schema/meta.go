@@ -15,4 +15,8 @@ const (
 	MetaRetentionMaxSize = "retention_max_bytes"
 	// MetaRetentionDeleted counts the spans retention has deleted.
 	MetaRetentionDeleted = "retention_deleted_spans"
+	// MetaCheckpointsBlocked counts the episodes in which the WAL grew
+	// past its bound because a reader held it, so that checkpoints could
+	// not finish and the file's footprint was over its limit.
+	MetaCheckpointsBlocked = "checkpoints_blocked"
 )
