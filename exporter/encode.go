@@ -89,7 +89,7 @@ func (c *encoder) encode(spans []sdktrace.ReadOnlySpan) *encoded {
 			continue
 		}
 		missed = false
-		encodeFields(&enc.rows[i], &enc.arena, s, keyIDs)
+		encodeRow(&enc.rows[i], &enc.arena, s, keyIDs)
 		enc.ok[i] = !missed
 	}
 	c.perSpan.Store(int64(len(enc.arena) / len(spans)))

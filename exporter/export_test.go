@@ -32,3 +32,7 @@ func OnWriterConn(ctx context.Context, e *Exporter, fn func(*sql.Conn) error) er
 		return ctx.Err()
 	}
 }
+
+// QueuedBytes returns the bytes the jobs queued or being written hold in
+// e's queue (WithQueueBytes).
+func QueuedBytes(e *Exporter) int64 { return e.room.inUse() }

@@ -594,13 +594,28 @@ func TestExporter_FullQueue(t *testing.T) {
 // fit waits for its context and is dropped, one that fits is queued, and
 // one larger than the whole bound is queued once the queue is empty.
 func TestExporter_QueueBytes(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "t.db")
 	collectHandled(t)
-	// About 1 KiB a span of one attribute (see batchBytes): 40 spans are
-	// about 35 KiB, two of them fit in 80 KiB, three do not.
-	const bound = 80 << 10
-	e := mustNew(t, path, exporter.WithQueueSize(1000), exporter.WithQueueBytes(bound), exporter.WithBusyTimeout(10*time.Second))
 	ctx := context.Background()
+	// What a batch of 40 spans holds in the queue, measured on a writer
+	// held up: the bound takes two such batches, not three.
+	probePath := filepath.Join(t.TempDir(), "probe.db")
+	probe := mustNew(t, probePath, exporter.WithBusyTimeout(10*time.Second))
+	if err := probe.ForceFlush(ctx); err != nil { // key ids published: rows encoded ahead
+		t.Fatal(err)
+	}
+	releaseProbe := lockFile(t, probePath)
+	if err := probe.ExportSpans(ctx, spans(40)); err != nil {
+		t.Fatal(err)
+	}
+	batch := exporter.QueuedBytes(probe)
+	releaseProbe()
+	if batch <= 0 {
+		t.Fatalf("a queued batch holds %d bytes; want more than 0", batch)
+	}
+	bound := batch*5/2
+
+	path := filepath.Join(t.TempDir(), "t.db")
+	e := mustNew(t, path, exporter.WithQueueSize(1000), exporter.WithQueueBytes(bound), exporter.WithBusyTimeout(10*time.Second))
 	if err := e.ForceFlush(ctx); err != nil { // key ids published: rows encoded ahead
 		t.Fatal(err)
 	}

@@ -47,56 +47,32 @@ func (e *Exporter) exportRecords(ctx context.Context, spans []schema.Span, wait 
 			return fmt.Errorf("lonelytrace exporter: records[%d]: invalid trace or span id", i)
 		}
 	}
-	e.mu.RLock()
-	defer e.mu.RUnlock()
-	if e.closed {
-		return ErrShutdown
-	}
 	j := job{spans: e.records.wrap(spans)}
-	j.enc = e.enc.encodeRecords(j.spans)
-	select {
-	case e.queue <- j:
-	default:
-		if !wait {
-			return ErrQueueFull
-		}
+	j.enc = e.enc.encode(j.spans)
+	arena := int64(-1)
+	if j.enc != nil {
+		arena = int64(len(j.enc.arena))
+	}
+	j.bytes = batchBytes(len(spans), arena, e.enc.perSpan.Load())
+	switch err := e.enqueue(ctx, j, wait); err {
+	case nil:
+	case errQueueFull:
+		e.enc.recycle(j.enc)
 		select {
-		case e.queue <- j:
-		case <-ctx.Done():
-			return ctx.Err()
 		case <-e.stopping:
 			return ErrShutdown
+		default:
 		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		return ErrQueueFull
+	default:
+		e.enc.recycle(j.enc)
+		return err
 	}
 	e.stats.batches.Add(1)
 	return nil
-}
-
-// encodeRecords is encode (encode.go) for wrapped records.
-func (c *encoder) encodeRecords(spans []sdktrace.ReadOnlySpan) *encoded {
-	snap := c.keys.Load()
-	if snap == nil {
-		return nil
-	}
-	perSpan := max(c.perSpan.Load(), 128)
-	enc := &encoded{
-		epoch: snap.epoch,
-		rows:  make([]spanFields, len(spans)),
-		ok:    make([]bool, len(spans)),
-		arena: make(arena, 0, int(perSpan+perSpan/8)*len(spans)),
-	}
-	missed := false
-	keyIDs := func(key string) int64 {
-		id, ok := snap.ids[key]
-		missed = missed || !ok
-		return id
-	}
-	for i, s := range spans {
-		missed = false
-		encodeRecord(&enc.rows[i], &enc.arena, s.(*recordSpan).rec, keyIDs)
-		enc.ok[i] = !missed
-	}
-	return enc
 }
 
 // encodeRecord is encodeFields (row.go) for a record: it keeps what an
@@ -148,7 +124,7 @@ func encodeRecord(f *spanFields, a *arena, s *schema.Span, keyIDs schema.KeyIDFu
 
 // recordSpan carries a record through the writer's queue, which holds
 // sdktrace.ReadOnlySpans: the writer asks it only for its trace id,
-// resource and scope, and encodes it with encodeRecord (appendRow). The
+// resource and scope, and encodes it with encodeRecord (encodeRow). The
 // other methods answer too, so that nothing can call into the nil
 // embedded interface.
 type recordSpan struct {

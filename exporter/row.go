@@ -34,11 +34,7 @@ type spanFields struct {
 func (w *writer) addSpan(ctx context.Context, s sdktrace.ReadOnlySpan, traceRef int64, f *spanFields) error {
 	if f == nil {
 		f = &w.fields
-		if r, ok := s.(*recordSpan); ok { // records.go
-			encodeRecord(f, &w.arena, r.rec, w.keyIDs)
-		} else {
-			encodeFields(f, &w.arena, s, w.keyIDs)
-		}
+		encodeRow(f, &w.arena, s, w.keyIDs)
 		if err := w.keyErr; err != nil {
 			w.keyErr = nil
 			return err
@@ -85,6 +81,16 @@ func (w *writer) fill(r *spanRow, f *spanFields, traceRef, resID, scopeID int64)
 	r[schema.ColResource], r[schema.ColScope] = resID, scopeID
 	r[schema.ColOp], r[schema.ColTopic], r[schema.ColGlob], r[schema.ColBroadcaster] = nullString(f.op), nullString(f.topic), nullString(f.glob), nullString(f.broadcaster)
 	r[schema.ColBodySize], r[schema.ColSubscribers], r[schema.ColStateful] = nullInt(f.bodySize), nullInt(f.subscribers), nullInt(int64(f.stateful))
+}
+
+// encodeRow sets f to the fields of s, an SDK span or a record
+// (records.go). Its text points into the arena.
+func encodeRow(f *spanFields, a *arena, s sdktrace.ReadOnlySpan, keyIDs schema.KeyIDFunc) {
+	if r, ok := s.(*recordSpan); ok {
+		encodeRecord(f, a, r.rec, keyIDs)
+		return
+	}
+	encodeFields(f, a, s, keyIDs)
 }
 
 // encodeFields sets f to the fields of s. Its text points into the arena
