@@ -612,7 +612,7 @@ func TestExporter_QueueBytes(t *testing.T) {
 	if batch <= 0 {
 		t.Fatalf("a queued batch holds %d bytes; want more than 0", batch)
 	}
-	bound := batch*5/2
+	bound := batch * 5 / 2
 
 	path := filepath.Join(t.TempDir(), "t.db")
 	e := mustNew(t, path, exporter.WithQueueSize(1000), exporter.WithQueueBytes(bound), exporter.WithBusyTimeout(10*time.Second))
