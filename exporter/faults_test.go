@@ -61,9 +61,13 @@ func (p *producer) flush(t *testing.T) error {
 	return p.e.ForceFlush(ctx)
 }
 
+// checkNeverBlocked fails when a span.End took a second: not a speed
+// target (the race detector and a busy machine make a span.End take a
+// hundred milliseconds now and then), but the sign that the application
+// waited for the file, which is held up for seconds in these tests.
 func (p *producer) checkNeverBlocked(t *testing.T) {
 	t.Helper()
-	if p.slowst > 100*time.Millisecond {
+	if p.slowst > time.Second {
 		t.Errorf("slowest span.End of %d took %v; want it never to wait for the file", p.n, p.slowst)
 	}
 }
