@@ -90,11 +90,20 @@ func (w *window) since(q Query) time.Time {
 // to each visitor, once: a span stored in several files (same trace and
 // span id) goes to them from the first file only, files in order.
 func (w *window) visit(ctx context.Context, visitors ...opVisitor) error {
+	return w.visitByFile(ctx, nil, visitors...)
+}
+
+// visitByFile is visit that calls begin, when not nil, with the index of
+// each file before its spans go to the visitors: row ids are a file's own.
+func (w *window) visitByFile(ctx context.Context, begin func(i int), visitors ...opVisitor) error {
 	var seen map[spanKey]struct{}
 	if len(w.files) > 1 {
 		seen = make(map[spanKey]struct{})
 	}
-	for _, f := range w.v.files {
+	for i, f := range w.v.files {
+		if begin != nil {
+			begin(i)
+		}
 		if err := w.visitFile(ctx, f, seen, visitors); err != nil {
 			return err
 		}
