@@ -17,11 +17,13 @@ import (
 // has its traces. An operation whose candidates ran out first, while its
 // window held more, ranks 16 times as many and walks them again.
 //
-// The order within one operation of one file is the one the operation
-// index gave when SQL walked it, so that an item is the same operation
-// span as before: newest first is start, end and row id, all descending
-// (spans_by_op backwards); slowest first is the duration descending, then
-// the row id.
+// The order within one operation of one file is the list's (search.compare)
+// as far as the cache can tell: newest first is the start descending,
+// slowest first the duration descending and then the start descending.
+// The trace id that breaks ties in the list is in the row, so a tie is
+// broken here by the end descending and then the row id, as the operation
+// index gave them when SQL walked it (spans_by_op backwards, newest
+// first), or the row id (slowest first).
 
 // candidate is an operation span that passed the terms the cache judges.
 type candidate struct{ id, start, end int64 }
@@ -30,9 +32,11 @@ type candidate struct{ id, start, end int64 }
 // operation of one file.
 func (s *search) before(a, b candidate) bool {
 	if s.sort == SortSlowest {
-		da, db := a.end-a.start, b.end-b.start
-		if da != db {
+		if da, db := a.end-a.start, b.end-b.start; da != db {
 			return da > db
+		}
+		if a.start != b.start {
+			return a.start > b.start
 		}
 		return a.id < b.id
 	}
@@ -43,6 +47,15 @@ func (s *search) before(a, b candidate) bool {
 		return a.end > b.end
 	}
 	return a.id > b.id
+}
+
+// tie reports whether the list (search.compare) ranks items of a and b
+// alike but for their trace ids.
+func (s *search) tie(a, b candidate) bool {
+	if s.sort == SortSlowest && a.end-a.start != b.end-b.start {
+		return false
+	}
+	return a.start == b.start
 }
 
 // topCandidates keeps the k first candidates offered, in s's order.
@@ -116,10 +129,11 @@ type searchList struct {
 // searchTraces returns the traces that have an operation in flt's window
 // matching flt and s, by trace id, each described by its best matching
 // operation; among them are the first want traces in s's order. Each
-// operation of each file gives its own first want traces, each described
-// by its first matching operation in that operation's order: a trace
-// ranks no better overall than in the file and operation of its best
-// matching operation, so they hold the first want overall.
+// operation of each file gives its own first want traces (and those that
+// tie with the last), each described by its first matching operation in
+// that operation's order: a trace ranks no better overall than in the
+// file and operation of its best matching operation, so they hold the
+// first want overall.
 func (v *Viewer) searchTraces(ctx context.Context, flt *filter, s *search, want int) (map[string]TraceItem, error) {
 	w, err := v.plan(ctx, flt, false)
 	if err != nil {
@@ -182,12 +196,12 @@ func (v *Viewer) searchTraces(ctx context.Context, flt *filter, s *search, want 
 		}
 		for _, l := range pending {
 			top := tops[l.file][l.op]
-			items, err := files[l.file].walk(ctx, s, schema.Operations[l.op], top.sorted(), want)
+			items, ended, err := files[l.file].walk(ctx, s, schema.Operations[l.op], top.sorted(), want)
 			if err != nil {
 				return nil, err
 			}
 			l.items = items
-			l.done = len(items) >= want || top.complete()
+			l.done = ended || top.complete()
 		}
 		k *= 16
 	}

@@ -125,19 +125,26 @@ const (
 
 // walk reads the rows of cands, an operation's candidates in s's order,
 // and returns the items of the first want traces among those that pass
-// the terms of the row, each described by its first candidate that does.
-// A candidate whose row retention deleted since is passed over.
-func (sf *searchFile) walk(ctx context.Context, s *search, op string, cands []candidate, want int) ([]TraceItem, error) {
-	var items []TraceItem
+// the terms of the row, each described by its first candidate that does,
+// and of the traces whose candidates tie with the last of those in the
+// list's order (s.tie): the list's order breaks such a tie by row id, the
+// list by trace id. ended is false when the candidates ran out before
+// that. A candidate whose row retention deleted since is passed over.
+func (sf *searchFile) walk(ctx context.Context, s *search, op string, cands []candidate, want int) (items []TraceItem, ended bool, err error) {
 	mine := make(map[string]bool)
+	var last *candidate // the want-th trace's, once found
 	batch := max(want, minRowBatch)
-	for len(cands) > 0 && len(items) < want {
+	for len(cands) > 0 {
 		n := min(batch, len(cands))
 		rows, err := sf.rows(ctx, cands[:n])
 		if err != nil {
-			return nil, fmt.Errorf("search traces of %s: %w", sf.f.path, err)
+			return nil, false, fmt.Errorf("search traces of %s: %w", sf.f.path, err)
 		}
-		for _, c := range cands[:n] {
+		for i := range cands[:n] {
+			c := &cands[i]
+			if last != nil && !s.tie(*c, *last) {
+				return items, true, nil
+			}
 			r := rows[c.id]
 			if r == nil || !sf.keep(r) {
 				continue
@@ -148,13 +155,13 @@ func (sf *searchFile) walk(ctx context.Context, s *search, op string, cands []ca
 			}
 			mine[it.TraceID] = true
 			if items = append(items, it); len(items) == want {
-				break
+				last = c
 			}
 		}
 		cands = cands[n:]
 		batch = min(4*batch, maxRowBatch)
 	}
-	return items, nil
+	return items, false, nil
 }
 
 // rows reads the rows of cands that have the name searched for, by id.
