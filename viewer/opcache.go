@@ -20,7 +20,7 @@ import (
 // whose first span ids share their top bits (chunkShift), so that every
 // window cuts the file at the same places, whatever its start. A chunk is
 // known by a print of the batches rows it was read from; the spans are
-// kept encoded, about 15 bytes each, so that the cache holds the whole
+// kept encoded, about 16 bytes each, so that the cache holds the whole
 // window of a 10M-span file.
 
 const (
@@ -158,6 +158,9 @@ func encodeOps(dst []byte, ops []opSpan) []byte {
 
 // decodeOps decodes n spans of data into dst[:0].
 func decodeOps(dst []opSpan, data []byte, n int) []opSpan {
+	if cap(dst) < n {
+		dst = make([]opSpan, 0, n)
+	}
 	dst = dst[:0]
 	var prev, prevID int64
 	i := 0

@@ -3,6 +3,8 @@ package viewer_test
 import (
 	"fmt"
 	"net/url"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 )
@@ -13,8 +15,34 @@ import (
 // several operations leave too few, so small pages deep in the list
 // exercise every round.
 func TestTraces_SearchSmallPages(t *testing.T) {
-	specs := genSearchSpecs(5, 600)
-	base := server(t, mustOpen(t, testNow, recordSearchSpecs(t, t.TempDir(), specs)))
+	// Recording fills in the specs' trace ids: each set of files has its
+	// own specs, the same operations at the same times.
+	specs, split := genSearchSpecs(5, 600), genSearchSpecs(5, 600)
+	one := recordSearchSpecs(t, t.TempDir(), specs)
+	// The same operations in two files, and a copy of the first: each
+	// trace once.
+	a := recordSearchSpecs(t, t.TempDir(), split[:250])
+	b := recordSearchSpecs(t, t.TempDir(), split[250:])
+	data, err := os.ReadFile(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	copyA := filepath.Join(t.TempDir(), "copy.db")
+	if err := os.WriteFile(copyA, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, files := range []struct {
+		name  string
+		specs []*searchSpec
+		paths []string
+	}{{"OneFile", specs, []string{one}}, {"TwoFiles", split, []string{a, b}}, {"TwoFilesAndACopy", split, []string{b, copyA, a}}} {
+		t.Run(files.name, func(t *testing.T) {
+			searchSmallPages(t, files.specs, server(t, mustOpen(t, testNow, files.paths...)))
+		})
+	}
+}
+
+func searchSmallPages(t *testing.T, specs []*searchSpec, base string) {
 	since := testNow.Add(-2 * time.Hour).Format(time.RFC3339Nano)
 	cases := []url.Values{
 		{},

@@ -123,14 +123,14 @@ const (
 	maxRowBatch = 4096
 )
 
-// walk reads the rows of cands, an operation's candidates in s's order,
+// walk reads the rows of cands, the file's candidates in s's order,
 // and returns the items of the first want traces among those that pass
 // the terms of the row, each described by its first candidate that does,
 // and of the traces whose candidates tie with the last of those in the
 // list's order (s.tie): the list's order breaks such a tie by row id, the
 // list by trace id. ended is false when the candidates ran out before
 // that. A candidate whose row retention deleted since is passed over.
-func (sf *searchFile) walk(ctx context.Context, s *search, op string, cands []candidate, want int) (items []TraceItem, ended bool, err error) {
+func (sf *searchFile) walk(ctx context.Context, s *search, cands []candidate, want int) (items []TraceItem, ended bool, err error) {
 	mine := make(map[string]bool)
 	var last *candidate // the want-th trace's, once found
 	batch := max(want, minRowBatch)
@@ -149,7 +149,7 @@ func (sf *searchFile) walk(ctx context.Context, s *search, op string, cands []ca
 			if r == nil || !sf.keep(r) {
 				continue
 			}
-			it := r.item(op)
+			it := r.item(schema.Operations[c.op])
 			if mine[it.TraceID] {
 				continue
 			}
