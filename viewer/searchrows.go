@@ -117,7 +117,8 @@ type searchRow struct {
 }
 
 // Batches of rows read: the first as large as the traces wanted, each
-// next one 4 times larger, up to maxRowBatch.
+// next one as large as the traces still wanted need at the rate of the
+// rows read so far, and a quarter more; from minRowBatch to maxRowBatch.
 const (
 	minRowBatch = 16
 	maxRowBatch = 4096
@@ -127,15 +128,27 @@ const (
 // and returns the items of the first want traces among those that pass
 // the terms of the row, each described by its first candidate that does,
 // and of the traces whose candidates tie with the last of those in the
-// list's order (s.tie): the list's order breaks such a tie by row id, the
-// list by trace id. ended is false when the candidates ran out before
-// that. A candidate whose row retention deleted since is passed over.
+// list's order (s.tie): the candidates break such a tie by operation and
+// row id, the list by trace id. ended is false when the candidates ran
+// out before that. A candidate whose row retention deleted since is
+// passed over.
 func (sf *searchFile) walk(ctx context.Context, s *search, cands []candidate, want int) (items []TraceItem, ended bool, err error) {
 	mine := make(map[string]bool)
 	var last *candidate // the want-th trace's, once found
+	read := 0
 	batch := max(want, minRowBatch)
 	for len(cands) > 0 {
 		n := min(batch, len(cands))
+		if last != nil {
+			// Past the want-th trace, only the candidates that tie with it.
+			n = 0
+			for n < min(len(cands), maxRowBatch) && s.tie(cands[n], *last) {
+				n++
+			}
+			if n == 0 {
+				return items, true, nil
+			}
+		}
 		rows, err := sf.rows(ctx, cands[:n])
 		if err != nil {
 			return nil, false, fmt.Errorf("search traces of %s: %w", sf.f.path, err)
@@ -158,8 +171,13 @@ func (sf *searchFile) walk(ctx context.Context, s *search, cands []candidate, wa
 				last = c
 			}
 		}
-		cands = cands[n:]
-		batch = min(4*batch, maxRowBatch)
+		cands, read = cands[n:], read+n
+		if len(items) == 0 {
+			batch = 4 * read
+		} else {
+			batch = (want - len(items)) * read / len(items) * 5 / 4
+		}
+		batch = min(max(batch, minRowBatch), maxRowBatch)
 	}
 	return items, false, nil
 }
