@@ -177,9 +177,9 @@ func (r *Reader) scan(ctx context.Context, rows *sql.Rows) (Span, error) {
 	s.Kind = trace.SpanKind(kind)
 	s.Start, s.End = time.Unix(0, startNs), time.Unix(0, endNs)
 	switch statusCode {
-	case 1:
+	case StatusOK:
 		s.StatusCode = codes.Ok
-	case 2:
+	case StatusError:
 		s.StatusCode = codes.Error
 	}
 	s.StatusMsg = statusMsg.String

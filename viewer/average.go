@@ -8,6 +8,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+
+	"github.com/lonelytrace/lonelytrace/schema"
 )
 
 // DefaultSample is how many of the most recent operations in the window
@@ -217,7 +219,7 @@ WHERE t.trace_id IN (SELECT unhex(value) FROM json_each(?1))`
 		query = `SELECT trace, span_id, parent_span_id, name, start_ns, end_ns, status_code = ?2 FROM spans
 WHERE trace IN (SELECT value FROM json_each(?1))`
 	}
-	rows, err := f.db.QueryContext(ctx, query, ids, statusError)
+	rows, err := f.db.QueryContext(ctx, query, ids, schema.StatusError)
 	if err != nil {
 		return fmt.Errorf("read phases of %s: %w", f.path, err)
 	}

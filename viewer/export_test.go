@@ -28,15 +28,9 @@ type PlanQuery struct {
 // SearchPlanQueries returns the search's and the backlinks' queries with
 // every term in use.
 func SearchPlanQueries() []PlanQuery {
-	flt := &filter{since: 0, until: 1 << 62, broadcaster: "b", topic: "t"}
-	s := &search{op: "notify", service: "svc", name: "n", status: "error", minNs: 1, maxNs: 1 << 40, attrs: []attrTerm{{"k", "v"}}, sort: SortNewest}
-	q := newSearchSQL("notify", flt, s, []string{`$."1"`})
-	newest, newestArgs := q.newestQuery()
-	slowest, slowestArgs := q.slowestQuery(100)
+	rows, rowsArgs := searchRowsQuery([]string{`$."1"`}, "n")
 	return []PlanQuery{
-		{Name: "newest", Query: newest, Args: newestArgs, Want: "SEARCH s USING INDEX spans_by_op (op=? AND start_ns>? AND start_ns<?)"},
-		{Name: "slowest", Query: slowest, Args: slowestArgs, Want: "USING COVERING INDEX spans_by_op (op=? AND start_ns>? AND start_ns<?)"},
-		{Name: "row", Query: q.rowQuery(), Args: append(q.colArgs, 1), Want: "SEARCH s USING INTEGER PRIMARY KEY (rowid=?)"},
+		{Name: "rows", Query: rows, Args: append([]any{"[1,2,3]"}, rowsArgs...), Want: "SEARCH s USING INTEGER PRIMARY KEY (rowid=?)"},
 		{Name: "backlinks", Query: backlinkQuery, Args: []any{1, 2, 3, 4, "x"}, Want: "SEARCH s USING INTEGER PRIMARY KEY (rowid>? AND rowid<?)"},
 	}
 }

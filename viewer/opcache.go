@@ -20,7 +20,7 @@ import (
 // whose first span ids share their top bits (chunkShift), so that every
 // window cuts the file at the same places, whatever its start. A chunk is
 // known by a print of the batches rows it was read from; the spans are
-// kept encoded, about 15 bytes each, so that the cache holds the whole
+// kept encoded, about 16 bytes each, so that the cache holds the whole
 // window of a 10M-span file.
 
 const (
@@ -46,6 +46,8 @@ const (
 
 // opSpan is one operation span, as the summary keeps it.
 type opSpan struct {
+	// id is the span's row id, which search reads the row by.
+	id         int64
 	start, end int64
 	size, subs int64 // -1 when NULL
 	// broadcaster, topic, glob and service (the resource's service.name)
@@ -106,8 +108,9 @@ type chunkOps struct {
 func (c *chunkOps) cost() int { return chunkCost + len(c.data) + len(c.keys)*len(spanKey{}) }
 
 // Each span is a flags byte (operation index, stateful, failed, size
-// and subscribers present), then varints: its start less the previous
-// span's, its duration, its size and subscribers when present, and its
+// and subscribers present), then varints: its row id less the previous
+// span's (ids grow within a chunk), its start less the previous span's,
+// its duration, its size and subscribers when present, and its
 // four string ids.
 const (
 	flagStateful = 1 << 3
@@ -118,7 +121,7 @@ const (
 
 // encodeOps appends the encoding of ops to dst.
 func encodeOps(dst []byte, ops []opSpan) []byte {
-	var prev int64
+	var prev, prevID int64
 	for i := range ops {
 		o := &ops[i]
 		f := o.op & 7
@@ -135,6 +138,8 @@ func encodeOps(dst []byte, ops []opSpan) []byte {
 			f |= flagSubs
 		}
 		dst = append(dst, f)
+		dst = binary.AppendUvarint(dst, uint64(o.id-prevID))
+		prevID = o.id
 		dst = binary.AppendVarint(dst, o.start-prev)
 		dst = binary.AppendVarint(dst, o.end-o.start)
 		prev = o.start
@@ -153,8 +158,11 @@ func encodeOps(dst []byte, ops []opSpan) []byte {
 
 // decodeOps decodes n spans of data into dst[:0].
 func decodeOps(dst []opSpan, data []byte, n int) []opSpan {
+	if cap(dst) < n {
+		dst = make([]opSpan, 0, n)
+	}
 	dst = dst[:0]
-	var prev int64
+	var prev, prevID int64
 	i := 0
 	varint := func() int64 {
 		v, k := binary.Varint(data[i:])
@@ -170,6 +178,8 @@ func decodeOps(dst []opSpan, data []byte, n int) []opSpan {
 		f := data[i]
 		i++
 		o := opSpan{op: f & 7, stateful: f&flagStateful != 0, failed: f&flagFailed != 0, size: -1, subs: -1}
+		o.id = prevID + int64(uvarint())
+		prevID = o.id
 		o.start = prev + varint()
 		o.end = o.start + varint()
 		prev = o.start

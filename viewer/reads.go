@@ -194,7 +194,7 @@ func (f *file) readSpanRange(ctx context.Context, tx *sql.Tx, batches []schema.B
 	for _, op := range schema.Operations {
 		args = append(args, op)
 	}
-	args = append(args, statusError)
+	args = append(args, schema.StatusError)
 	// The scan by row id reads every span of the range, operation or not,
 	// but in page order: through the operation index it would be one
 	// lookup in the table per operation, which costs about as much at
@@ -237,7 +237,7 @@ func (f *file) readSpanRange(ctx context.Context, tx *sql.Tx, batches []schema.B
 		if k == len(batches) || id < batches[k].FirstSpan || packed&0xff == opUnknown {
 			continue // not in a batch read, or not an operation this viewer knows
 		}
-		var o opSpan
+		o := opSpan{id: id}
 		o.op, o.stateful, o.failed = uint8(packed&0xff), packed&(1<<8) != 0, packed&(1<<9) != 0
 		if o.start, ok = vals[0].(int64); !ok {
 			return bad("start_ns", vals[0])
@@ -284,11 +284,6 @@ func (f *file) readSpanRange(ctx context.Context, tx *sql.Tx, batches []schema.B
 	out.ops, out.keys = ops, keys
 	return nil
 }
-
-// statusError is the status_code of a span whose status is Error: the
-// file stores OTLP's numbering (schema/README.md), not Go's codes.Error.
-// Its operation or phase failed.
-const statusError = int64(2)
 
 // serviceQuery selects the service.name of the resource of id ?1, NULL
 // when it has none.

@@ -90,21 +90,36 @@ func (w *window) since(q Query) time.Time {
 // to each visitor, once: a span stored in several files (same trace and
 // span id) goes to them from the first file only, files in order.
 func (w *window) visit(ctx context.Context, visitors ...opVisitor) error {
+	return w.visitByFile(ctx, nil, listWindow, visitors...)
+}
+
+// chunkLister hands the chunks of f's window that a visit reads to emit,
+// with their batches in id order, until emit returns false; listWindow
+// hands them all, in id order.
+type chunkLister func(ctx context.Context, f *file, flt *filter, emit func(chunk int64, batches []schema.Batch) bool) error
+
+// visitByFile is visit that calls begin, when not nil, with the index of
+// each file before its spans go to the visitors (row ids are a file's
+// own), and reads the chunks that list hands over.
+func (w *window) visitByFile(ctx context.Context, begin func(i int), list chunkLister, visitors ...opVisitor) error {
 	var seen map[spanKey]struct{}
 	if len(w.files) > 1 {
 		seen = make(map[spanKey]struct{})
 	}
-	for _, f := range w.v.files {
-		if err := w.visitFile(ctx, f, seen, visitors); err != nil {
+	for i, f := range w.v.files {
+		if begin != nil {
+			begin(i)
+		}
+		if err := w.visitFile(ctx, f, seen, list, visitors); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// visitFile reads the window's operation spans of f and hands them to
-// the visitors.
-func (w *window) visitFile(ctx context.Context, f *file, seen map[spanKey]struct{}, visitors []opVisitor) error {
+// visitFile reads the operation spans of the chunks of f that list hands
+// over and hands them to the visitors.
+func (w *window) visitFile(ctx context.Context, f *file, seen map[spanKey]struct{}, list chunkLister, visitors []opVisitor) error {
 	plan := f.ops.begin()
 	defer f.ops.done()
 	withKeys := len(w.files) > 1
@@ -176,7 +191,7 @@ func (w *window) visitFile(ctx context.Context, f *file, seen map[spanKey]struct
 			}
 		})
 	}
-	err := listWindow(ctx, f, flt, func(chunk int64, batches []schema.Batch) bool {
+	err := list(ctx, f, flt, func(chunk int64, batches []schema.Batch) bool {
 		mu.Lock()
 		stop := firstErr != nil
 		mu.Unlock()

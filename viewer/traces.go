@@ -31,14 +31,9 @@ const (
 // have an operation in flt's window matching flt and s, in s's order.
 func (v *Viewer) listTraces(ctx context.Context, flt *filter, s *search, loc *time.Location, offset, limit int) (*TraceList, error) {
 	want := offset + limit + 1 // one more tells whether there is a next page
-	best := make(map[string]TraceItem)
-	for _, f := range v.files {
-		// Each file's own top `want` traces hold the global top `want`:
-		// a trace ranks no better globally than in the file of its best
-		// matching operation.
-		if err := f.searchTraces(ctx, flt, s, want, best); err != nil {
-			return nil, err
-		}
+	best, err := v.searchTraces(ctx, flt, s, want)
+	if err != nil {
+		return nil, err
 	}
 	items := make([]TraceItem, 0, len(best))
 	for _, it := range best {
