@@ -171,11 +171,11 @@ func (a *arena) text(at int) string {
 func otlpStatus(c codes.Code) uint8 {
 	switch c {
 	case codes.Ok:
-		return 1
+		return schema.StatusOK
 	case codes.Error:
-		return 2
+		return schema.StatusError
 	}
-	return 0
+	return schema.StatusUnset
 }
 
 func boolInt(b bool) int64 {
