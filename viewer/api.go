@@ -57,8 +57,14 @@ type FileSummary struct {
 	// absent for an empty file.
 	Oldest *time.Time `json:"oldest,omitempty"`
 	Newest *time.Time `json:"newest,omitempty"`
-	// Bytes is the size of the file's pages (its WAL aside).
-	Bytes int64 `json:"bytes"`
+	// Bytes is the size of the file's pages (its WAL aside), WALBytes the
+	// size of the WAL beside it: the size limit covers both.
+	Bytes    int64 `json:"bytes"`
+	WALBytes int64 `json:"wal_bytes"`
+	// CheckpointsBlocked counts the episodes in which readers kept the
+	// writer's checkpoints from finishing for a second or more (the WAL
+	// grows meanwhile).
+	CheckpointsBlocked int64 `json:"checkpoints_blocked"`
 	// Retention is what the file's exporter keeps: spans older than the
 	// max age or beyond the max size are deleted, so Oldest is the oldest
 	// span kept. Absent when the exporter recorded none.

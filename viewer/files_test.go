@@ -249,3 +249,40 @@ func TestSummary_DuringWriteTransaction(t *testing.T) {
 		t.Errorf("page: status %d", code)
 	}
 }
+
+// TestSummary_Footprint: each file's WAL and the episodes of checkpoints
+// held back, which the exporter counts in meta, are shown beside the
+// file, on the page too.
+func TestSummary_Footprint(t *testing.T) {
+	ops := genOps(5, 50)
+	path := writeOps(t, t.TempDir(), "ckpt.db", ops)
+	ctx := context.Background()
+	db, err := schema.OpenWrite(ctx, path, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.ExecContext(ctx, "INSERT INTO meta (key, value) VALUES (?, 3) ON CONFLICT (key) DO UPDATE SET value = 3", schema.MetaCheckpointsBlocked); err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close() // open while the viewer reads: the WAL stays beside the file
+	base := server(t, mustOpen(t, testNow, path))
+	s := summary(t, base, url.Values{"since": {"beginning"}})
+	if len(s.Files) != 1 {
+		t.Fatalf("files = %d; want 1", len(s.Files))
+	}
+	f := s.Files[0]
+	if f.CheckpointsBlocked != 3 {
+		t.Errorf("checkpoints_blocked = %d; want 3", f.CheckpointsBlocked)
+	}
+	fi, err := os.Stat(path + "-wal")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.WALBytes <= 0 || f.WALBytes > fi.Size() {
+		t.Errorf("wal_bytes = %d; want the WAL's size, %d now (it only grows while we look)", f.WALBytes, fi.Size())
+	}
+	code, body := get(t, base, "/", url.Values{"since": {"beginning"}})
+	if code != http.StatusOK || !strings.Contains(string(body), `<td title="3" class="warn">3</td>`) {
+		t.Errorf("page: status %d; want the 3 checkpoints held back in the files table, marked", code)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"time"
 
@@ -52,7 +53,12 @@ func (f *file) describe(ctx context.Context) (FileSummary, error) {
 	if fs.Retention, fs.Bytes, err = f.retention(ctx); err != nil {
 		return fs, err
 	}
-	rows, err := f.db.QueryContext(ctx, "SELECT key, value FROM meta WHERE key IN (?, ?)", schema.MetaDroppedSpans, schema.MetaFailedSpans)
+	// The WAL beside the file counts in its footprint, which the size
+	// limit covers too; no WAL is no bytes.
+	if fi, err := os.Stat(f.path + "-wal"); err == nil {
+		fs.WALBytes = fi.Size()
+	}
+	rows, err := f.db.QueryContext(ctx, "SELECT key, value FROM meta WHERE key IN (?, ?, ?)", schema.MetaDroppedSpans, schema.MetaFailedSpans, schema.MetaCheckpointsBlocked)
 	if err != nil {
 		return fs, fmt.Errorf("read meta of %s: %w", f.path, err)
 	}
@@ -69,6 +75,8 @@ func (f *file) describe(ctx context.Context) (FileSummary, error) {
 			fs.Dropped = n
 		case schema.MetaFailedSpans:
 			fs.Failed = n
+		case schema.MetaCheckpointsBlocked:
+			fs.CheckpointsBlocked = n
 		}
 	}
 	if err := rows.Err(); err != nil {

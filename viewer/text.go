@@ -120,7 +120,7 @@ func (s *Summary) WriteText(w io.Writer) error {
 
 	printf("FILES\n")
 	for _, f := range s.Files {
-		printf("%s: %s spans, %s dropped, %s failed\n", f.Path, fmtCount(f.Spans), fmtCount(f.Dropped), fmtCount(f.Failed))
+		printf("%s: %s spans, %s dropped, %s failed, checkpoints held back %s times\n", f.Path, fmtCount(f.Spans), fmtCount(f.Dropped), fmtCount(f.Failed), fmtCount(f.CheckpointsBlocked))
 	}
 	return out.Flush()
 }
