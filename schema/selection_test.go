@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lonelytrace/lonelytrace/internal/fnmatch"
+
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
@@ -153,7 +155,7 @@ func TestTraceSelection(t *testing.T) {
 			if filtered && (ps.Op == "" ||
 				sel.Broadcaster != "" && ps.Broadcaster != sel.Broadcaster ||
 				sel.Topic != "" && ps.Topic != sel.Topic ||
-				sel.Glob != "" && ps.Glob != sel.Glob && !fnmatchRegexp(sel.Glob).MatchString(ps.Topic)) {
+				sel.Glob != "" && ps.Glob != sel.Glob && !fnmatch.Regexp(sel.Glob).MatchString(ps.Topic)) {
 				continue
 			}
 			set[s.TraceID] = true
@@ -221,7 +223,7 @@ func TestTraceSelection(t *testing.T) {
 		sel := schema.TraceSelection{SinceBeginning: true, Until: math.MaxInt64, Glob: "[!o]*"}
 		byPattern := 0
 		for _, s := range all {
-			if s.PubSub.Glob == sel.Glob && !fnmatchRegexp(sel.Glob).MatchString(s.PubSub.Topic) {
+			if s.PubSub.Glob == sel.Glob && !fnmatch.Regexp(sel.Glob).MatchString(s.PubSub.Topic) {
 				byPattern++
 			}
 		}

@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lonelytrace/lonelytrace/internal/fnmatch"
+
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/sdk/resource"
@@ -177,7 +179,7 @@ func oracleSearch(specs []*searchSpec, p url.Values) []*searchSpec {
 				return false
 			}
 		}
-		if g := p.Get("glob"); g != "" && !fnmatchRegexp(g).MatchString(s.topic) {
+		if g := p.Get("glob"); g != "" && !fnmatch.Regexp(g).MatchString(s.topic) {
 			return false
 		}
 		if st := p.Get("status"); st == "error" && !s.failed || st == "ok" && s.failed {

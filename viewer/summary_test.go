@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lonelytrace/lonelytrace/internal/fnmatch"
+
 	"github.com/lonelytrace/lonelytrace/schema"
 	"github.com/lonelytrace/lonelytrace/viewer"
 )
@@ -93,7 +95,7 @@ func (f oracleFilter) match(o opSpec) bool {
 	if f.topic != "" && o.topic != f.topic {
 		return false
 	}
-	if f.glob != "" && o.glob != f.glob && !fnmatchRegexp(f.glob).MatchString(o.topic) {
+	if f.glob != "" && o.glob != f.glob && !fnmatch.Regexp(f.glob).MatchString(o.topic) {
 		return false
 	}
 	return true
