@@ -5,7 +5,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/lonelytrace/lonelytrace/internal/fnmatch"
-
 	"github.com/lonelytrace/lonelytrace/schema"
 )
 

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/lonelytrace/lonelytrace/internal/fnmatch"
-
 	"github.com/lonelytrace/lonelytrace/schema"
 	"github.com/lonelytrace/lonelytrace/viewer"
 )
