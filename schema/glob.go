@@ -145,3 +145,29 @@ func (g GlobPattern) Match(name string) bool {
 	}
 	return pi == len(g.toks)
 }
+
+// SpanGlobMatcher returns the glob filter's test of a span, for pattern:
+// a span passes when its own glob pattern (a glob subscription's) is
+// pattern, or its topic matches pattern. It remembers the topics it has
+// judged (a window holds few distinct topics and many spans), so it is
+// for one goroutine.
+func SpanGlobMatcher(pattern string) func(topic, glob string) bool {
+	g := CompileGlob(pattern)
+	judged := make(map[string]bool)
+	return func(topic, glob string) bool {
+		if glob == pattern {
+			return true
+		}
+		m, ok := judged[topic]
+		if !ok {
+			m = g.Match(topic)
+			if len(judged) < maxJudgedTopics {
+				judged[topic] = m
+			}
+		}
+		return m
+	}
+}
+
+// maxJudgedTopics bounds what a SpanGlobMatcher remembers.
+const maxJudgedTopics = 100_000

@@ -100,22 +100,7 @@ func (sel TraceSelection) Traces(ctx context.Context, db interface {
 	dest[0] = &id
 	if sel.Glob != "" {
 		dest = append(dest, &topic, &glob)
-		pattern := CompileGlob(sel.Glob)
-		// A window holds few distinct topics and many spans.
-		matches := make(map[string]bool)
-		match = func(topic, glob string) bool {
-			if glob == sel.Glob {
-				return true
-			}
-			m, ok := matches[topic]
-			if !ok {
-				m = pattern.Match(topic)
-				if len(matches) < 100_000 {
-					matches[topic] = m
-				}
-			}
-			return m
-		}
+		match = SpanGlobMatcher(sel.Glob)
 	}
 	seen := make(map[trace.TraceID]struct{})
 	for rows.Next() {

@@ -101,20 +101,7 @@ func (f *filter) rowTest() func(topic, glob string) bool {
 	if f.glob == "" {
 		return nil
 	}
-	matches := make(map[string]bool)
-	return func(topic, glob string) bool {
-		if f.isPattern(glob) {
-			return true
-		}
-		m, ok := matches[topic]
-		if !ok {
-			m = f.topicMatches(topic)
-			if len(matches) < 100_000 {
-				matches[topic] = m
-			}
-		}
-		return m
-	}
+	return schema.SpanGlobMatcher(f.glob)
 }
 
 // spanTest returns the Go form on cached operation spans whose strings
