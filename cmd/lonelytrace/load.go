@@ -28,6 +28,7 @@ var loadCommand = command{
 		o.compare = fs.Bool("compare", false, "run the same load against the SDK with a discarding exporter, plain SQLite inserts and OTLP/HTTP too")
 		o.asJSON = fs.Bool("json", false, "print the results as JSON as well")
 		o.cpuProfile = fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file (go tool pprof reads it)")
+		o.memProfile = fs.String("memprofile", "", "write a heap profile to this file each time the resident set reaches a new high (checked once a second), and say where that memory was")
 		return o.run
 	},
 }
@@ -38,6 +39,7 @@ type loadOptions struct {
 	producers       *int
 	spans           *int64
 	out, cpuProfile *string
+	memProfile      *string
 	compare, asJSON *bool
 }
 
@@ -57,9 +59,15 @@ func (o loadOptions) run(ctx context.Context, args []string, stdout io.Writer) e
 		return fmt.Errorf("load: unexpected arguments %q", args)
 	}
 
+	var peak *memPeak
+	if *o.memProfile != "" {
+		peak = &memPeak{path: *o.memProfile}
+		defer peak.report(stdout)
+	}
 	opts := []load.Option{load.WithRate(*o.rate), load.WithDuration(*o.duration), load.WithProducers(*o.producers),
 		load.WithSpans(*o.spans), load.WithDir(*o.out),
 		load.WithProgress(func(p load.Progress) {
+			peak.sample(p)
 			fmt.Fprintf(stdout, "load: %-11s %3.0fs  produced %9s/s  stored %9s/s (%s in all)  dropped %s  RSS %s\n", p.Mode,
 				p.Elapsed.Seconds(), group(int64(p.ProducedPerSec)), group(int64(p.StoredPerSec)), group(p.Stored), group(p.Dropped), mib(p.RSS))
 		})}
