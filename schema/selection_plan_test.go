@@ -31,21 +31,7 @@ func TestTraceSelection_Plan(t *testing.T) {
 		{Since: 1, Until: 2, Glob: "g*"},
 	} {
 		q, args := sel.query()
-		rows, err := r.QueryContext(ctx, "EXPLAIN QUERY PLAN "+q, args...)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var plan strings.Builder
-		for rows.Next() {
-			var id, parent, unused int
-			var detail string
-			if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
-				t.Fatal(err)
-			}
-			plan.WriteString(detail + "\n")
-		}
-		rows.Close()
-		p := plan.String()
+		p := queryPlan(t, r, q, args...)
 		t.Logf("%+v:\n%s", sel, p)
 		if strings.Contains(p, "SCAN s") || !strings.Contains(p, "SEARCH s USING INTEGER PRIMARY KEY (rowid>? AND rowid<?)") {
 			t.Errorf("plan of %+v:\n%s\nwant spans searched by id range, never scanned", sel, p)

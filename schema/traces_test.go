@@ -32,7 +32,7 @@ func TestTraceLookupsUseTheIndex(t *testing.T) {
 		spanSelect + "WHERE t.trace_id = ? ORDER BY s.start_ns, s.id",
 		"SELECT t.trace_id, s.span_id FROM traces AS t JOIN spans AS s ON s.trace = t.id WHERE t.trace_id IN (SELECT unhex(value) FROM json_each(?))",
 	} {
-		plan := queryPlan(t, r, q)
+		plan := queryPlan(t, r, q, []byte("0123456789abcdef"))
 		if !strings.Contains(plan, "USING COVERING INDEX traces_by_gen (ANY(gen) AND trace_id=?)") &&
 			!strings.Contains(plan, "USING INDEX traces_by_gen (ANY(gen) AND trace_id=?)") {
 			t.Errorf("plan of %q:\n%s\nwant a skip-scan of traces_by_gen", q, plan)
@@ -40,9 +40,10 @@ func TestTraceLookupsUseTheIndex(t *testing.T) {
 	}
 }
 
-func queryPlan(t *testing.T, db *sql.DB, q string) string {
+// queryPlan returns SQLite's plan of q with args, a line per step.
+func queryPlan(t *testing.T, db *sql.DB, q string, args ...any) string {
 	t.Helper()
-	rows, err := db.Query("EXPLAIN QUERY PLAN "+q, []byte("0123456789abcdef"))
+	rows, err := db.Query("EXPLAIN QUERY PLAN "+q, args...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,7 +119,7 @@ func TestMigration2(t *testing.T) {
 			t.Errorf("spans_view rows of trace %s = %d, %v; want 1", tid, n, err)
 		}
 	}
-	if plan := queryPlan(t, w, "SELECT id FROM traces WHERE trace_id = ?"); !strings.Contains(plan, "traces_by_gen (ANY(gen) AND trace_id=?)") {
+	if plan := queryPlan(t, w, "SELECT id FROM traces WHERE trace_id = ?", []byte("0123456789abcdef")); !strings.Contains(plan, "traces_by_gen (ANY(gen) AND trace_id=?)") {
 		t.Errorf("after the migration, on its connection, the lookup's plan is\n%swant a skip-scan of traces_by_gen", plan)
 	}
 	if _, err := w.Exec("INSERT INTO traces (gen, trace_id) VALUES (0, unhex(?))", fmt.Sprintf("%032x", 1)); err == nil {
