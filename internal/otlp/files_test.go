@@ -7,9 +7,12 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/lonelytrace/lonelytrace/internal/otlp/otlptest"
 
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
@@ -96,16 +99,16 @@ func TestImport_CollectorFile(t *testing.T) {
 		}
 	})
 	t.Run("SameAsInput", func(t *testing.T) {
-		var want []flat
+		var want []string
 		if err := otlp.ReadFile(in, func(td ptrace.Traces, _ int) error {
-			want = append(want, flatten(t, td)...)
+			want = append(want, otlptest.SpanLines(t, td)...)
 			return nil
 		}); err != nil {
 			t.Fatal(err)
 		}
-		got := flatten(t, otlp.Traces(readAll(t, path)))
-		sortFlat(want)
-		diffFlat(t, got, want)
+		got := otlptest.SpanLines(t, otlp.Traces(readAll(t, path)))
+		slices.Sort(want)
+		otlptest.DiffLines(t, got, want)
 	})
 }
 
@@ -231,12 +234,12 @@ func TestStore_HugeAttributeCounts(t *testing.T) {
 	for range 200 {
 		v = v.AppendEmpty().SetEmptySlice()
 	}
-	want := flatten(t, td)
+	want := otlptest.SpanLines(t, td)
 	path := tempDB(t)
 	exp := mustExporter(t, path)
 	if _, _, _, err := otlp.Store(context.Background(), exp, td, otlp.Wait); err != nil {
 		t.Fatal(err)
 	}
 	exp.Shutdown(context.Background())
-	diffFlat(t, flatten(t, otlp.Traces(readAll(t, path))), want)
+	otlptest.DiffLines(t, otlptest.SpanLines(t, otlp.Traces(readAll(t, path))), want)
 }

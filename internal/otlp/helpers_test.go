@@ -2,12 +2,9 @@ package otlp_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"math"
 	"path/filepath"
-	"reflect"
-	"sort"
 	"testing"
 	"time"
 
@@ -125,85 +122,6 @@ func richTraces(n int, seed byte) ptrace.Traces {
 	return td
 }
 
-// flat is one span of a ptrace.Traces with its resource and scope, in a
-// form reflect.DeepEqual compares regardless of the order of spans,
-// resources, scopes and attributes.
-type flat struct {
-	Resource, Scope, Span string
-}
-
-func flatten(t testing.TB, td ptrace.Traces) []flat {
-	t.Helper()
-	var out []flat
-	rss := td.ResourceSpans()
-	for i := range rss.Len() {
-		rs := rss.At(i)
-		res := canon(t, map[string]any{"url": rs.SchemaUrl(), "attrs": rs.Resource().Attributes().AsRaw(), "dropped": rs.Resource().DroppedAttributesCount()})
-		for j := range rs.ScopeSpans().Len() {
-			ss := rs.ScopeSpans().At(j)
-			sc := ss.Scope()
-			scope := canon(t, map[string]any{"url": ss.SchemaUrl(), "name": sc.Name(), "version": sc.Version(), "attrs": sc.Attributes().AsRaw(), "dropped": sc.DroppedAttributesCount()})
-			for k := range ss.Spans().Len() {
-				p := ss.Spans().At(k)
-				var evs, links []any
-				for e := range p.Events().All() {
-					_, ev := e, p.Events().At(e)
-					evs = append(evs, map[string]any{"name": ev.Name(), "t": ev.Timestamp(), "attrs": ev.Attributes().AsRaw(), "dropped": ev.DroppedAttributesCount()})
-				}
-				for l := range p.Links().All() {
-					ln := p.Links().At(l)
-					links = append(links, map[string]any{"tid": ln.TraceID().String(), "sid": ln.SpanID().String(), "flags": ln.Flags(), "ts": ln.TraceState().AsRaw(), "attrs": ln.Attributes().AsRaw(), "dropped": ln.DroppedAttributesCount()})
-				}
-				out = append(out, flat{res, scope, canon(t, map[string]any{
-					"tid": p.TraceID().String(), "sid": p.SpanID().String(), "parent": p.ParentSpanID().String(),
-					"flags": p.Flags(), "ts": p.TraceState().AsRaw(), "name": p.Name(), "kind": p.Kind(),
-					"start": p.StartTimestamp(), "end": p.EndTimestamp(), "status": p.Status().Code(), "msg": p.Status().Message(),
-					"attrs": rawTyped(p.Attributes()), "dattrs": p.DroppedAttributesCount(), "devents": p.DroppedEventsCount(),
-					"dlinks": p.DroppedLinksCount(), "events": evs, "links": links,
-				})})
-			}
-		}
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Span < out[j].Span })
-	return out
-}
-
-// rawTyped is m with each value's type beside it, so that 2.0 and 2 differ.
-func rawTyped(m pcommon.Map) map[string]any {
-	out := map[string]any{}
-	for k, v := range m.All() {
-		out[k] = typed(v)
-	}
-	return out
-}
-
-func typed(v pcommon.Value) any {
-	switch v.Type() {
-	case pcommon.ValueTypeSlice:
-		var s []any
-		for _, e := range v.Slice().All() {
-			s = append(s, typed(e))
-		}
-		return []any{"slice", s}
-	case pcommon.ValueTypeMap:
-		return []any{"map", rawTyped(v.Map())}
-	case pcommon.ValueTypeDouble:
-		if math.IsInf(v.Double(), 0) || math.IsNaN(v.Double()) {
-			return []any{"double", v.AsString()}
-		}
-	}
-	return []any{v.Type().String(), v.AsRaw()}
-}
-
-func canon(t testing.TB, v any) string {
-	t.Helper()
-	b, err := json.Marshal(v) // sorts map keys
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
-}
-
 func mustExporter(tb testing.TB, path string) *exporter.Exporter {
 	tb.Helper()
 	exp, err := exporter.New(path)
@@ -239,17 +157,3 @@ func readAll(tb testing.TB, path string) []schema.Span {
 }
 
 func tempDB(tb testing.TB) string { return filepath.Join(tb.TempDir(), "traces.db") }
-
-func diffFlat(t *testing.T, got, want []flat) {
-	t.Helper()
-	if len(got) != len(want) {
-		t.Fatalf("spans = %d; want %d", len(got), len(want))
-	}
-	for i := range got {
-		if !reflect.DeepEqual(got[i], want[i]) {
-			t.Fatalf("span %d differs:\n got  %+v\n want %+v", i, got[i], want[i])
-		}
-	}
-}
-
-func sortFlat(f []flat) { sort.Slice(f, func(i, j int) bool { return f[i].Span < f[j].Span }) }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"testing"
 
+	"github.com/lonelytrace/lonelytrace/internal/otlp/otlptest"
+
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
 	"github.com/lonelytrace/lonelytrace/internal/otlp"
@@ -26,7 +28,7 @@ func TestRoundTrip(t *testing.T) {
 	}
 	spans := readAll(t, path)
 	out := otlp.Traces(spans)
-	diffFlat(t, flatten(t, out), flatten(t, in))
+	otlptest.DiffLines(t, otlptest.SpanLines(t, out), otlptest.SpanLines(t, in))
 
 	// The pub/sub columns come from the conventions' attributes.
 	for _, s := range spans {
@@ -46,13 +48,13 @@ func TestRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	diffFlat(t, flatten(t, back), flatten(t, in))
+	otlptest.DiffLines(t, otlptest.SpanLines(t, back), otlptest.SpanLines(t, in))
 }
 
-// TestFlatten_SeesChanges guards the round trip's comparison: a change
+// TestSpanLines_SeesChanges guards the round trip's comparison: a change
 // deep in a value, a float that became an int, a flag bit, all differ.
-func TestFlatten_SeesChanges(t *testing.T) {
-	want := flatten(t, richTraces(3, 1))
+func TestSpanLines_SeesChanges(t *testing.T) {
+	want := otlptest.SpanLines(t, richTraces(3, 1))
 	for name, change := range map[string]func(ptrace.Span){
 		"NestedValue": func(p ptrace.Span) {
 			v, _ := p.Attributes().Get("nested")
@@ -70,13 +72,13 @@ func TestFlatten_SeesChanges(t *testing.T) {
 				p = td.ResourceSpans().At(0).ScopeSpans().At(0).Spans().At(0) // span 0
 			}
 			change(p)
-			got := flatten(t, td)
+			got := otlptest.SpanLines(t, td)
 			same := true
 			for i := range got {
 				same = same && got[i] == want[i]
 			}
 			if same {
-				t.Fatal("flatten does not see the change")
+				t.Fatal("SpanLines does not see the change")
 			}
 		})
 	}

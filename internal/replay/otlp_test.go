@@ -3,7 +3,6 @@ package replay_test
 import (
 	"compress/gzip"
 	"context"
-	"encoding/json"
 	"encoding/pem"
 	"fmt"
 	"io"
@@ -17,6 +16,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/lonelytrace/lonelytrace/internal/otlp/otlptest"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
@@ -213,89 +214,13 @@ func mustStore(t *testing.T, td ptrace.Traces) string {
 	return path
 }
 
-// spanLines renders each span of td, with its resource and scope, as one
-// line of canonical JSON, sorted: two Traces hold the same spans exactly
-// when their lines are equal, whatever the order of spans, resources,
-// scopes and attributes.
-func spanLines(t *testing.T, td ptrace.Traces) []string {
-	t.Helper()
-	var out []string
-	for _, rs := range td.ResourceSpans().All() {
-		res := map[string]any{"url": rs.SchemaUrl(), "attrs": typedMap(rs.Resource().Attributes()), "dropped": rs.Resource().DroppedAttributesCount()}
-		for _, ss := range rs.ScopeSpans().All() {
-			sc := ss.Scope()
-			scope := map[string]any{"url": ss.SchemaUrl(), "name": sc.Name(), "version": sc.Version(), "attrs": typedMap(sc.Attributes()), "dropped": sc.DroppedAttributesCount()}
-			for _, p := range ss.Spans().All() {
-				var evs, links []any
-				for _, ev := range p.Events().All() {
-					evs = append(evs, []any{ev.Name(), uint64(ev.Timestamp()), typedMap(ev.Attributes()), ev.DroppedAttributesCount()})
-				}
-				for _, l := range p.Links().All() {
-					links = append(links, []any{l.TraceID().String(), l.SpanID().String(), l.Flags(), l.TraceState().AsRaw(), typedMap(l.Attributes()), l.DroppedAttributesCount()})
-				}
-				b, err := json.Marshal(map[string]any{
-					"resource": res, "scope": scope,
-					"trace": p.TraceID().String(), "span": p.SpanID().String(), "parent": p.ParentSpanID().String(),
-					"flags": p.Flags(), "state": p.TraceState().AsRaw(), "name": p.Name(), "kind": int(p.Kind()),
-					"start": uint64(p.StartTimestamp()), "end": uint64(p.EndTimestamp()),
-					"status": []any{int(p.Status().Code()), p.Status().Message()}, "attrs": typedMap(p.Attributes()),
-					"dropped": []uint32{p.DroppedAttributesCount(), p.DroppedEventsCount(), p.DroppedLinksCount()},
-					"events":  evs, "links": links,
-				})
-				if err != nil {
-					t.Fatal(err)
-				}
-				out = append(out, string(b))
-			}
-		}
-	}
-	slices.Sort(out)
-	return out
-}
-
-// typedMap is m with every value's type beside it, so that 2.0 and 2, or
-// a string and bytes, differ.
-func typedMap(m pcommon.Map) map[string]any {
-	out := map[string]any{}
-	for k, v := range m.All() {
-		out[k] = typedValue(v)
-	}
-	return out
-}
-
-func typedValue(v pcommon.Value) any {
-	switch v.Type() {
-	case pcommon.ValueTypeSlice:
-		var s []any
-		for _, e := range v.Slice().All() {
-			s = append(s, typedValue(e))
-		}
-		return []any{"slice", s}
-	case pcommon.ValueTypeMap:
-		return []any{"map", typedMap(v.Map())}
-	}
-	return []any{v.Type().String(), v.AsString()}
-}
-
-func diffLines(t *testing.T, got, want []string) {
-	t.Helper()
-	if len(got) != len(want) {
-		t.Fatalf("received %d spans; want %d", len(got), len(want))
-	}
-	for i := range got {
-		if got[i] != want[i] {
-			t.Fatalf("span %d differs:\n got  %s\n want %s", i, got[i], want[i])
-		}
-	}
-}
-
 // TestReplay_Faithful stores OTLP spans in a file, replays the file into
 // an OTLP receiver and finds every span there as it was written, field by
 // field: flags with OTLP's bits 8, 9 and above, trace states as written,
 // every value type.
 func TestReplay_Faithful(t *testing.T) {
 	in := oddTraces(90)
-	want := spanLines(t, in)
+	want := otlptest.SpanLines(t, in)
 	path := mustStore(t, in)
 
 	for _, gz := range []bool{false, true} {
@@ -315,7 +240,7 @@ func TestReplay_Faithful(t *testing.T) {
 					t.Errorf("request %d gzipped = %v; want %v", i, got, gz)
 				}
 			}
-			diffLines(t, spanLines(t, rc.got), want)
+			otlptest.DiffLines(t, otlptest.SpanLines(t, rc.got), want)
 		})
 	}
 
@@ -330,7 +255,7 @@ func TestReplay_Faithful(t *testing.T) {
 		} {
 			td := oddTraces(90)
 			change(td.ResourceSpans().At(0).ScopeSpans().At(1).Spans().At(0)) // span 2
-			if slices.Equal(spanLines(t, td), want) {
+			if slices.Equal(otlptest.SpanLines(t, td), want) {
 				t.Errorf("%s: the comparison does not see the change", name)
 			}
 		}
@@ -369,7 +294,7 @@ func TestReplay_Answers(t *testing.T) {
 		if gap := rc.requests[1].Sub(rc.requests[0]); gap < time.Second {
 			t.Errorf("second request came %v after the first; want at least the 1 s Retry-After", gap)
 		}
-		diffLines(t, spanLines(t, rc.got), spanLines(t, in))
+		otlptest.DiffLines(t, otlptest.SpanLines(t, rc.got), otlptest.SpanLines(t, in))
 	})
 
 	t.Run("NotRetryable", func(t *testing.T) {
