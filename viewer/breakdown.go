@@ -16,23 +16,13 @@ var breakdownBys = []string{"broadcaster", "topic", "service", "subscribers"}
 
 // parseBreakdown reads by and op from params; op defaults to notify.
 func parseBreakdown(params url.Values) (by string, op int, err error) {
-	one := func(name string) (string, error) {
-		vs := params[name]
-		if len(vs) > 1 {
-			return "", &ParseError{Param: name, Value: clip(strings.Join(vs, ",")), Want: "the parameter at most once"}
-		}
-		if len(vs) == 0 {
-			return "", nil
-		}
-		return vs[0], nil
-	}
-	if by, err = one("by"); err != nil {
+	if by, err = oneParam(params, "by"); err != nil {
 		return "", 0, err
 	}
 	if !slices.Contains(breakdownBys, by) {
 		return "", 0, &ParseError{Param: "by", Value: clip(by), Want: "one of " + strings.Join(breakdownBys, ", ")}
 	}
-	name, err := one("op")
+	name, err := oneParam(params, "op")
 	if err != nil {
 		return "", 0, err
 	}

@@ -58,20 +58,11 @@ var searchParams = []string{"op", "service", "status", "min_ms", "max_ms", "attr
 func parseSearch(params url.Values) (search, error) {
 	s := search{minNs: -1, maxNs: -1, sort: SortNewest, raw: url.Values{}}
 	one := func(name string) (string, error) {
-		vs := params[name]
-		if len(vs) > 1 {
-			return "", &ParseError{Param: name, Value: clip(strings.Join(vs, ",")), Want: "the parameter at most once"}
+		v, err := oneParam(params, name)
+		if v != "" {
+			s.raw.Set(name, v)
 		}
-		if len(vs) == 0 {
-			return "", nil
-		}
-		if len(vs[0]) > maxFilterLen {
-			return "", &ParseError{Param: name, Value: clip(vs[0]), Want: fmt.Sprintf("at most %d bytes", maxFilterLen)}
-		}
-		if vs[0] != "" {
-			s.raw.Set(name, vs[0])
-		}
-		return vs[0], nil
+		return v, err
 	}
 	var err error
 	if s.op, err = one("op"); err != nil {

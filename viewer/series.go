@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/url"
-	"strings"
 	"time"
 
 	"github.com/lonelytrace/lonelytrace/schema"
@@ -33,17 +32,14 @@ const (
 
 // parseStep reads the step parameter of params: 0 when absent.
 func parseStep(params url.Values) (time.Duration, error) {
-	vs := params["step"]
-	if len(vs) > 1 {
-		return 0, &ParseError{Param: "step", Value: clip(strings.Join(vs, ",")), Want: "the parameter at most once"}
-	}
-	if len(vs) == 0 || vs[0] == "" {
-		return 0, nil
+	v, err := oneParam(params, "step")
+	if err != nil || v == "" {
+		return 0, err
 	}
 	want := fmt.Sprintf("a Go duration from %s to %s in whole milliseconds, such as 10s or 5m", minStep, maxStep)
-	d, err := time.ParseDuration(vs[0])
+	d, err := time.ParseDuration(v)
 	if err != nil || d < minStep || d > maxStep || d%time.Millisecond != 0 {
-		return 0, &ParseError{Param: "step", Value: clip(vs[0]), Want: want}
+		return 0, &ParseError{Param: "step", Value: clip(v), Want: want}
 	}
 	return d, nil
 }

@@ -54,21 +54,8 @@ func (e *ParseError) Error() string {
 // Unknown parameters are ignored; anything unparseable is a *ParseError.
 func ParseQuery(params url.Values, now time.Time, loc *time.Location) (Query, error) {
 	var q Query
-	get := func(name string) (string, error) {
-		vs := params[name]
-		if len(vs) > 1 {
-			return "", &ParseError{Param: name, Value: strings.Join(vs, ","), Want: "the parameter at most once"}
-		}
-		if len(vs) == 0 {
-			return "", nil
-		}
-		if len(vs[0]) > maxFilterLen {
-			return "", &ParseError{Param: name, Value: vs[0][:32] + "…", Want: fmt.Sprintf("at most %d bytes", maxFilterLen)}
-		}
-		return vs[0], nil
-	}
 	var err error
-	if q.Raw.TZ, err = get("tz"); err != nil {
+	if q.Raw.TZ, err = oneParam(params, "tz"); err != nil {
 		return q, err
 	}
 	q.Location = loc
@@ -79,10 +66,10 @@ func ParseQuery(params url.Values, now time.Time, loc *time.Location) (Query, er
 		}
 		q.Location = l
 	}
-	if q.Raw.Since, err = get("since"); err != nil {
+	if q.Raw.Since, err = oneParam(params, "since"); err != nil {
 		return q, err
 	}
-	if q.Raw.Until, err = get("until"); err != nil {
+	if q.Raw.Until, err = oneParam(params, "until"); err != nil {
 		return q, err
 	}
 	since, until := q.Raw.Since, q.Raw.Until
@@ -106,7 +93,7 @@ func ParseQuery(params url.Values, now time.Time, loc *time.Location) (Query, er
 		name string
 		dst  *string
 	}{{"broadcaster", &q.Broadcaster}, {"topic", &q.Topic}, {"glob", &q.Glob}} {
-		if *f.dst, err = get(f.name); err != nil {
+		if *f.dst, err = oneParam(params, f.name); err != nil {
 			return q, err
 		}
 	}
@@ -217,4 +204,21 @@ func (q Query) values() url.Values {
 	set("topic", q.Topic)
 	set("glob", q.Glob)
 	return v
+}
+
+// oneParam returns the value of the parameter name of params, "" when it
+// is absent. Every parameter of the viewer is given at most once and holds
+// at most maxFilterLen bytes; anything else is a *ParseError.
+func oneParam(params url.Values, name string) (string, error) {
+	vs := params[name]
+	if len(vs) > 1 {
+		return "", &ParseError{Param: name, Value: clip(strings.Join(vs, ",")), Want: "the parameter at most once"}
+	}
+	if len(vs) == 0 {
+		return "", nil
+	}
+	if len(vs[0]) > maxFilterLen {
+		return "", &ParseError{Param: name, Value: clip(vs[0]), Want: fmt.Sprintf("at most %d bytes", maxFilterLen)}
+	}
+	return vs[0], nil
 }
