@@ -27,8 +27,8 @@ const (
 	// transaction at most. Larger transactions amortise the commit; smaller
 	// ones let readers see new spans sooner.
 	DefaultMaxTxnSpans = 16384
-	// DefaultCommitInterval is how long the writer gathers batches into
-	// one transaction before it commits, unless the transaction is full or
+	// DefaultCommitInterval is how long a transaction of the writer takes
+	// batches, from the first, before it commits, unless it is full or
 	// a ForceFlush or Shutdown is waiting. Each commit rewrites the last
 	// pages of the table and its indexes and one page per new trace in the
 	// trace-id index, so fewer, larger commits write far less.
@@ -81,15 +81,6 @@ func walBound(maxSize int64) int64 {
 		return maxWAL
 	}
 	return min(max(maxSize/8, minWAL), maxWAL)
-}
-
-// maxTxnBytes is the most queue bytes (job.bytes) the writer gathers
-// before it begins a transaction: three quarters of the queue's bound, so
-// that ExportSpans finds room meanwhile, and half the WAL's, which one
-// transaction must leave room in. The transaction then goes on with what
-// is queued while it is written (writer.extend).
-func (c config) maxTxnBytes() int64 {
-	return max(min(c.queueBytes/4*3, c.walLimit/2), 1)
 }
 
 func newConfig(opts []Option) config {
@@ -161,8 +152,9 @@ func WithMaxTxnSpans(n int) Option {
 	})
 }
 
-// WithCommitInterval sets how long the writer gathers batches before it
-// commits them; 0 commits whatever is queued at once.
+// WithCommitInterval sets how long a transaction of the writer stays open
+// for more batches, from the first, before it commits them; 0 commits
+// whatever is queued at once.
 func WithCommitInterval(d time.Duration) Option {
 	return optionFunc(func(c config) config {
 		if d >= 0 {

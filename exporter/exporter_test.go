@@ -658,6 +658,50 @@ func TestExporter_QueueBytes(t *testing.T) {
 	}
 }
 
+// TestExporter_TransactionTakesBatchesAsTheyCome checks that the writer
+// adds each batch to its open transaction when it comes, giving its room
+// in the queue back then, and commits them together once: the queue
+// holds only what the writer has not reached.
+func TestExporter_TransactionTakesBatchesAsTheyCome(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "t.db")
+	e := mustNew(t, path, exporter.WithCommitInterval(time.Hour))
+	ctx := context.Background()
+	if err := e.ForceFlush(ctx); err != nil { // key ids published: rows encoded ahead
+		t.Fatal(err)
+	}
+	before := e.Stats().Transactions
+	for i := range 3 {
+		if err := e.ExportSpans(ctx, spans(40)); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, nil, fmt.Sprintf("batch %d's room to be given back", i+1), func() bool { return exporter.QueuedBytes(e) == 0 })
+	}
+	if s := e.Stats(); s.Written != 0 || s.Transactions != before {
+		t.Errorf("Stats with the transaction open = %+v; want nothing written or committed yet", s)
+	}
+	if n := countRows(t, path); n != 0 {
+		t.Errorf("a reader sees %d rows of an open transaction; want 0", n)
+	}
+	if err := e.ForceFlush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if s := e.Stats(); s.Written != 120 || s.Transactions != before+1 {
+		t.Errorf("Stats after ForceFlush = %+v; want 120 written in one transaction more than %d", s, before)
+	}
+	db, err := schema.OpenRead(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var batches, inBatches int64
+	if err := db.QueryRow("SELECT count(*), coalesce(sum(spans), 0) FROM batches").Scan(&batches, &inBatches); err != nil {
+		t.Fatal(err)
+	}
+	if batches != 1 || inBatches != 120 {
+		t.Errorf("batches rows = %d holding %d spans; want 1 holding the 120", batches, inBatches)
+	}
+}
+
 func TestExporter_WriteErrorsResume(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "t.db")
 	var handled []error

@@ -95,9 +95,11 @@ type writer struct {
 
 	// persistedDropped and persistedFailed are the counts of dropped and
 	// failed spans recorded in the file's meta; failing is set from a
-	// failed transaction's report until spans are written again.
+	// failed transaction's report until spans are written again, and
+	// failErr is the error of the last transaction that failed.
 	persistedDropped, persistedFailed int64
 	failing                           bool
+	failErr                           error
 	// checkpointsBlocked counts the episodes of checkpoints blocked by
 	// readers (boundWAL), persistedBlocked those recorded in the meta.
 	checkpointsBlocked, persistedBlocked int64
@@ -108,7 +110,11 @@ type writer struct {
 	// recorded in the meta. held is a job it took but left for the next
 	// transaction (a control job); closing is set when it found the queue
 	// closed.
+	// first holds the job a transaction begins with; timer times its
+	// wait for more.
 	extra                 []job
+	first                 [1]job
+	timer                 *time.Timer
 	txnSpans, txnBytes    int64
 	added                 int64
 	txnDropped, txnFailed int64
@@ -119,7 +125,8 @@ type writer struct {
 // newWriter returns the writer of the file db, at path, which takes its
 // work from jobs.
 func newWriter(db *sql.DB, path string, cfg config, jobs <-chan job, room *room, stats *counters, enc *encoder) (*writer, error) {
-	w := &writer{path: path, cfg: cfg, jobs: jobs, room: room, stats: stats, enc: enc}
+	w := &writer{path: path, cfg: cfg, jobs: jobs, room: room, stats: stats, enc: enc, timer: time.NewTimer(time.Hour)}
+	w.timer.Stop()
 	w.keyIDs = w.keyID
 	if err := w.open(db); err != nil {
 		return nil, err
@@ -197,15 +204,14 @@ func (w *writer) resetCaches() {
 	w.scopes = make(map[instrumentation.Scope]int64)
 }
 
-// run is the writer goroutine: it takes every job that is waiting (up to
-// the transaction's limits in spans and in bytes), commits them together,
-// and repeats until the queue is closed; then it closes the file and returns the error of that.
-// While no job comes it still maintains the file every maintainEvery,
-// unless it is quiet (maintain.go).
+// run is the writer goroutine: it begins a transaction with the first
+// job that comes, adds every job that follows as it comes (extend) until
+// the transaction is full, the commit interval has passed or somebody
+// waits for the disk, commits, and repeats until the queue is closed;
+// then it closes the file and returns the error of that. While no job
+// comes it still maintains the file every maintainEvery, unless it is
+// quiet (maintain.go).
 func (w *writer) run() error {
-	group := make([]job, 0, w.cfg.queueSize)
-	timer := time.NewTimer(time.Hour)
-	timer.Stop()
 	idle := time.NewTicker(w.cfg.maintainEvery)
 	defer idle.Stop()
 	for {
@@ -222,7 +228,7 @@ func (w *writer) run() error {
 			case j, ok = <-w.jobs:
 			case <-idle.C:
 				if len(w.jobs) == 0 && !w.maint.quiet {
-					w.commit(nil, 0, 0)
+					w.commit(nil, time.Time{})
 					w.maintain()
 				}
 				continue
@@ -231,40 +237,19 @@ func (w *writer) run() error {
 		if !ok {
 			return w.close()
 		}
-		group = append(group[:0], j)
-		n, bytes := len(j.spans), j.bytes
-		open, urgent := true, j.flushed != nil || j.control != nil
-		// Gather until the transaction is full, the commit interval has
-		// passed, or somebody waits for the disk (ForceFlush, Shutdown).
-		// Full is maxTxnSpans spans or maxTxnBytes of queue bytes: a job's
-		// bytes are given back once its rows are in the transaction, so a
-		// writer that gathered the whole bound would leave ExportSpans no
-		// room until then. The transaction then goes on with what was
-		// queued meanwhile (extend).
-		timer.Reset(w.cfg.commitEvery)
-		maxBytes := w.cfg.maxTxnBytes()
-	gather:
-		for n < w.cfg.maxTxnSpans && bytes < maxBytes && !urgent {
-			select {
-			case j, ok := <-w.jobs:
-				if !ok {
-					open = false
-					break gather
-				}
-				group = append(group, j)
-				n, bytes = n+len(j.spans), bytes+j.bytes
-				urgent = j.flushed != nil || j.control != nil
-			case <-timer.C:
-				break gather
-			}
+		// A flush marker or a control job is answered at once; any other
+		// job opens a transaction that waits for more until the commit
+		// interval has passed, unless transactions fail: then each tries
+		// with what is queued (extend), so that a disk with a little room
+		// again takes a transaction that fits.
+		var until time.Time
+		if j.flushed == nil && j.control == nil && !w.failing {
+			until = time.Now().Add(w.cfg.commitEvery)
 		}
-		timer.Stop()
-		w.commit(group, n, bytes)
-		w.release(group)
+		w.first[0] = j
+		w.commit(w.first[:], until)
+		w.release(w.first[:])
 		w.maintain()
-		if !open || w.closing {
-			return w.close()
-		}
 	}
 }
 
@@ -293,10 +278,10 @@ func (w *writer) release(group []job) {
 	clear(group)
 }
 
-// commit writes the spans of group, n spans of bytes queue bytes, in one
-// transaction, which goes on with the jobs queued meanwhile (extend), and
-// then answers the flush markers of both.
-func (w *writer) commit(group []job, n int, bytes int64) {
+// commit writes the spans of group in one transaction, which goes on
+// with the jobs that come until the time until (extend), and then answers
+// the flush markers of both.
+func (w *writer) commit(group []job, until time.Time) {
 	for _, j := range group {
 		if j.control != nil {
 			if err := j.control(w.conn); err != nil {
@@ -307,15 +292,20 @@ func (w *writer) commit(group []job, n int, bytes int64) {
 	dropped := w.stats.dropped.Load()
 	failed := w.stats.failed.Load()
 	blocked := w.checkpointsBlocked
-	w.txnSpans, w.txnBytes = int64(n), bytes
+	w.txnSpans, w.txnBytes = 0, 0
+	for _, j := range group {
+		w.txnSpans += int64(len(j.spans))
+		w.txnBytes += j.bytes
+	}
 	var err error
-	if n > 0 || dropped != w.persistedDropped || failed != w.persistedFailed || blocked != w.persistedBlocked {
-		err = w.transaction(group, dropped, failed, blocked)
+	if w.txnSpans > 0 || dropped != w.persistedDropped || failed != w.persistedFailed || blocked != w.persistedBlocked {
+		err = w.transaction(group, until, dropped, failed, blocked)
 		n := w.txnSpans
 		if err != nil {
 			w.resetCaches()
 			w.stats.failed.Add(int64(n))
 			w.stats.lastErr.Store(&timedError{err: err, at: time.Now()})
+			w.failErr = err
 			if !w.failing {
 				w.failing = true
 				otel.Handle(fmt.Errorf("lonelytrace exporter: writing %d spans to %s failed (further failures are counted, not reported, until a write succeeds): %w", n, w.path, err))
@@ -333,14 +323,22 @@ func (w *writer) commit(group []job, n int, bytes int64) {
 			}
 		}
 	}
+	// A flush marker is answered with the error of its transaction or,
+	// while writes fail, of the last that failed: the spans before the
+	// marker may have gone in a transaction of their own, which failed,
+	// before it came.
+	answer := err
+	if answer == nil && w.failing {
+		answer = w.failErr
+	}
 	for _, j := range group {
 		if j.flushed != nil {
-			j.flushed <- err
+			j.flushed <- answer
 		}
 	}
 	for _, j := range w.extra {
 		if j.flushed != nil {
-			j.flushed <- err
+			j.flushed <- answer
 		}
 	}
 	w.release(w.extra)
@@ -352,12 +350,12 @@ func (w *writer) commit(group []job, n int, bytes int64) {
 
 // transaction writes the spans of group, the batches row that maps them,
 // and the counters that changed, in one transaction.
-func (w *writer) transaction(group []job, dropped, failed, blocked int64) error {
+func (w *writer) transaction(group []job, until time.Time, dropped, failed, blocked int64) error {
 	ctx := context.Background()
-	return schema.ImmediateTx(ctx, w.conn, func() error { return w.write(ctx, group, dropped, failed, blocked) })
+	return schema.ImmediateTx(ctx, w.conn, func() error { return w.write(ctx, group, until, dropped, failed, blocked) })
 }
 
-func (w *writer) write(ctx context.Context, group []job, dropped, failed, blocked int64) error {
+func (w *writer) write(ctx context.Context, group []job, until time.Time, dropped, failed, blocked int64) error {
 	// Holding the write lock, the rows we add are exactly those after the
 	// last one now.
 	var before int64
@@ -373,7 +371,7 @@ func (w *writer) write(ctx context.Context, group []job, dropped, failed, blocke
 			return err
 		}
 	}
-	if err := w.extend(ctx); err != nil {
+	if err := w.extend(ctx, until); err != nil {
 		return err
 	}
 	if err := w.flushRows(ctx); err != nil {
@@ -438,22 +436,43 @@ func (w *writer) addJob(ctx context.Context, j *job) error {
 	return nil
 }
 
-// extend goes on with the transaction while jobs are queued, without
-// waiting for any, up to maxTxnSpans spans and half the WAL's bound in
-// queue bytes. Under load ExportSpans queues the next batches while the
-// transaction is written, as done gives their room back, so the
+// extend goes on with the transaction, adding each job as it comes, up to
+// maxTxnSpans spans and half the WAL's bound in queue bytes (the queue's
+// bound while transactions fail), until the time until (at once when it
+// is zero) and then while jobs are queued.
+// A job's rows go into the transaction when it comes, and its room and
+// memory are given back then (done): the queue holds only what the
+// writer has not reached, and a producer slower than the writer, such as
+// collect, overlaps its work with the writer's. Under load the
 // transaction grows as large as if the queue held all of it, and its
-// commit is shared by as many spans; when the writer keeps up, nothing is
-// queued and it ends at once. A flush marker ends it and is answered
-// with it; a control job ends it and is left for the next (held).
-func (w *writer) extend(ctx context.Context) error {
-	for w.txnSpans < int64(w.cfg.maxTxnSpans) && w.txnBytes < w.cfg.walLimit/2 {
+// commit is shared by as many spans. A flush marker ends it and is
+// answered with it; a control job ends it and is left for the next
+// (held).
+//
+// The write lock is held while it waits: another process writing the
+// same file waits for it (its busy timeout) at most the commit interval.
+func (w *writer) extend(ctx context.Context, until time.Time) error {
+	limit := w.cfg.walLimit / 2
+	if w.failing {
+		limit = min(limit, w.cfg.queueBytes)
+	}
+	for w.txnSpans < int64(w.cfg.maxTxnSpans) && w.txnBytes < limit {
 		var j job
 		var ok bool
 		select {
 		case j, ok = <-w.jobs:
 		default:
-			return nil
+			wait := time.Until(until)
+			if wait <= 0 {
+				return nil
+			}
+			w.timer.Reset(wait)
+			select {
+			case j, ok = <-w.jobs:
+				w.timer.Stop()
+			case <-w.timer.C:
+				return nil
+			}
 		}
 		switch {
 		case !ok:
@@ -481,7 +500,7 @@ func (w *writer) extend(ctx context.Context) error {
 func (w *writer) close() error {
 	var err error
 	// A last transaction persists drops counted since the last commit.
-	w.commit(nil, 0, 0)
+	w.commit(nil, time.Time{})
 	// The last checkpoint, which moves the whole WAL into the file, must
 	// not meet one of the checkpointer's: SQLite runs one at a time, and
 	// the other gives up at once.
