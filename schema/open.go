@@ -181,6 +181,14 @@ func openOne(path, mode string, busyTimeout time.Duration) (*sql.DB, error) {
 	return db, nil
 }
 
+// ReadOnlyURI is the SQLite URI that opens path read-only, without the
+// driver's parameters: for a connection opened through SQLite's C API
+// (the viewer's scan connections, internal/scanconn), after OpenRead has
+// checked the file.
+func ReadOnlyURI(path string) string {
+	return fileURI(path) + "?mode=ro"
+}
+
 // dsn builds the modernc.org/sqlite URI that opens path in mode with a
 // busy timeout.
 func dsn(path, mode string, busyTimeout time.Duration) string {

@@ -1,6 +1,7 @@
 package viewer_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"net/http"
@@ -284,5 +285,41 @@ func TestSummary_Footprint(t *testing.T) {
 	code, body := get(t, base, "/", url.Values{"since": {"beginning"}})
 	if code != http.StatusOK || !strings.Contains(string(body), `<td title="3" class="warn">3</td>`) {
 		t.Errorf("page: status %d; want the 3 checkpoints held back in the files table, marked", code)
+	}
+}
+
+// TestSummary_CorruptPages: a file whose span pages are overwritten
+// (its first pages intact, so that it opens) is an error naming the file,
+// on every request, and never a crash.
+func TestSummary_CorruptPages(t *testing.T) {
+	path := writeOps(t, t.TempDir(), "corrupt.db", genOps(4, 3000))
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Every page of the middle half of the file, a span table's leaves
+	// among them, overwritten with a pattern.
+	const page = 16384
+	garbage := bytes.Repeat([]byte{0xA5, 0x5A, 0xFF, 0x00}, page/4)
+	for off := fi.Size() / 4 / page * page; off < fi.Size()*3/4; off += page {
+		if _, err := f.WriteAt(garbage, off); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.Close()
+	v := mustOpen(t, testNow, path)
+	base := server(t, v)
+	for i := range 3 {
+		_, err := v.Summary(context.Background(), url.Values{"since": {"beginning"}})
+		if err == nil || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "malformed") {
+			t.Errorf("summary %d of a corrupt file: %v; want an error naming the file and saying it is malformed", i+1, err)
+		}
+		if code, _ := get(t, base, "/api/summary", url.Values{"since": {"beginning"}}); code != http.StatusInternalServerError {
+			t.Errorf("request %d on a corrupt file: status %d; want 500", i+1, code)
+		}
 	}
 }

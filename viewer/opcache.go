@@ -209,6 +209,19 @@ func (t *strTable) id(s string) uint32 {
 	if n, ok := t.ids[s]; ok {
 		return n
 	}
+	return t.add(s)
+}
+
+// idOf is id of the text b, which it copies only when it is new.
+func (t *strTable) idOf(b []byte) uint32 {
+	if n, ok := t.ids[string(b)]; ok {
+		return n
+	}
+	return t.add(string(b))
+}
+
+// add numbers s, a string t does not hold.
+func (t *strTable) add(s string) uint32 {
 	n := uint32(len(t.strs))
 	t.strs = append(t.strs, s)
 	t.ids[s] = n

@@ -4,14 +4,15 @@ import (
 	"context"
 	"database/sql"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 
+	"github.com/lonelytrace/lonelytrace/internal/scanconn"
 	"github.com/lonelytrace/lonelytrace/schema"
 )
 
@@ -110,9 +111,8 @@ func (f *file) retention(ctx context.Context) (*Retention, int64, error) {
 }
 
 // opColumns selects what an opSpan holds of an operation span, in as few
-// columns as can carry it: the driver takes the connection's lock twice
-// for each column of each row, a third of a large window's read. The
-// third column packs the operation's index in schema.Operations
+// columns as can carry it: each column of each row is two calls into
+// SQLite (its type, its value). The third column packs the operation's index in schema.Operations
 // (opUnknown for any other), in bit 8 whether the span is stateful, in
 // bit 9 whether it failed, and from bit 10 on its row id less ?1, which
 // tells the batch it belongs to. Parameters ?3 onwards are the
@@ -145,9 +145,9 @@ const topicColumns = ", topic, glob"
 // will not take them for those rows again. The string columns are
 // numbered in a table of the read's own.
 //
-// The connection maps the file for this one transaction (mapFile): every
-// page of the map that the read touches counts in the process's resident
-// set until the map goes.
+// It reads through a scan connection of f (scans.go), which maps the file
+// for this one transaction (mapFile): every page of the map that the read
+// touches counts in the process's resident set until the map goes.
 //
 // buf, when not nil, is an array the spans may go in: a reader that reads
 // one chunk after another passes the last one's.
@@ -159,29 +159,17 @@ func (f *file) readBatches(ctx context.Context, batches []schema.Batch, topics, 
 	fail := func(err error) (*readBatches, error) {
 		return nil, fmt.Errorf("read operations of %s: %w", f.path, err)
 	}
-	conn, err := f.db.Conn(ctx)
-	if err != nil {
-		return fail(err)
-	}
-	defer conn.Close()
-	if err := mapFile(ctx, conn, true); err != nil {
-		return fail(err)
-	}
-	defer mapFile(context.WithoutCancel(ctx), conn, false)
-	tx, err := conn.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
-	if err != nil {
-		return fail(err)
-	}
-	defer tx.Rollback()
-	serviceStmt, err := tx.PrepareContext(ctx, serviceQuery)
-	if err != nil {
-		return fail(err)
-	}
-	defer serviceStmt.Close()
 	local := newStrTable()
-	services := &serviceNames{stmt: serviceStmt, local: local, ids: make(map[int64]uint32)}
-	if err := f.readSpanRange(ctx, tx, batches, topics, withKeys, local, services, out); err != nil {
-		return nil, err
+	err := f.scans.read(ctx, func(c *scanConn) error {
+		services := &serviceNames{local: local, ids: make(map[int64]uint32)}
+		var err error
+		if services.stmt, err = c.stmt(serviceQuery); err != nil {
+			return err
+		}
+		return f.readSpanRange(ctx, c, batches, topics, withKeys, local, services, out)
+	})
+	if err != nil {
+		return fail(err)
 	}
 	out.local = local.strs
 	return out, nil
@@ -189,7 +177,7 @@ func (f *file) readBatches(ctx context.Context, batches []schema.Batch, topics, 
 
 // readSpanRange reads the operation spans of batches, which are in id
 // order, with one query over their span ids, and adds them to out.
-func (f *file) readSpanRange(ctx context.Context, tx *sql.Tx, batches []schema.Batch, topics, withKeys bool, local *strTable, services *serviceNames, out *readBatches) error {
+func (f *file) readSpanRange(ctx context.Context, c *scanConn, batches []schema.Batch, topics, withKeys bool, local *strTable, services *serviceNames, out *readBatches) error {
 	cols := opColumns
 	if topics {
 		cols += topicColumns
@@ -207,37 +195,36 @@ func (f *file) readSpanRange(ctx context.Context, tx *sql.Tx, batches []schema.B
 	// but in page order: through the operation index it would be one
 	// lookup in the table per operation, which costs about as much at
 	// the share of operations in a pub/sub application's spans.
-	rows, err := tx.QueryContext(ctx, "SELECT "+cols+" FROM spans WHERE id BETWEEN ?1 AND ?2 AND op IS NOT NULL", args...)
+	rows, err := c.stmt("SELECT " + cols + " FROM spans WHERE id BETWEEN ?1 AND ?2 AND op IS NOT NULL")
 	if err != nil {
-		return fmt.Errorf("read operations of %s: %w", f.path, err)
+		return err
 	}
-	defer rows.Close()
+	if err := rows.Start(args...); err != nil {
+		return err
+	}
 	ops := out.ops
 	var keys []spanKey
 	k := 0 // the batch of the row
-	var vals [11]any
-	dests := make([]any, 0, len(vals))
-	n := 7
-	if topics {
-		n += 2
+	bad := func(col string) error {
+		return fmt.Errorf("a span's %s is not what the schema says", col)
 	}
-	if withKeys {
-		n += 2
-	}
-	for i := range n {
-		dests = append(dests, &vals[i])
-	}
-	bad := func(col string, v any) error {
-		return fmt.Errorf("read operations of %s: a span's %s is %T, not what the schema says", f.path, col, v)
-	}
-	for rows.Next() {
-		if err := rows.Scan(dests...); err != nil {
-			return fmt.Errorf("read operations of %s: %w", f.path, err)
+	for n := 0; ; n++ {
+		if n%4096 == 4095 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
 		}
-		packed, ok := vals[2].(int64)
-		if !ok {
-			return bad("op", vals[2])
+		more, err := rows.Next()
+		if err != nil {
+			return err
 		}
+		if !more {
+			break
+		}
+		if rows.Type(2) != scanconn.Integer {
+			return bad("op")
+		}
+		packed := rows.Int64(2)
 		id := first + packed>>10
 		for k < len(batches) && id > batches[k].LastSpan {
 			k++
@@ -247,47 +234,43 @@ func (f *file) readSpanRange(ctx context.Context, tx *sql.Tx, batches []schema.B
 		}
 		o := opSpan{id: id}
 		o.op, o.stateful, o.failed = uint8(packed&0xff), packed&(1<<8) != 0, packed&(1<<9) != 0
-		if o.start, ok = vals[0].(int64); !ok {
-			return bad("start_ns", vals[0])
+		var ok bool
+		if o.start, ok = intCol(rows, 0); !ok {
+			return bad("start_ns")
 		}
-		if o.end, ok = vals[1].(int64); !ok {
-			return bad("end_ns", vals[1])
+		if o.end, ok = intCol(rows, 1); !ok {
+			return bad("end_ns")
 		}
-		if o.size, ok = intOrNull(vals[3]); !ok {
-			return bad("body_size", vals[3])
+		if o.size, ok = intOrNull(rows, 3); !ok {
+			return bad("body_size")
 		}
-		if o.subs, ok = intOrNull(vals[4]); !ok {
-			return bad("subscribers", vals[4])
+		if o.subs, ok = intOrNull(rows, 4); !ok {
+			return bad("subscribers")
 		}
-		if o.broadcaster, ok = textID(vals[5], local); !ok {
-			return bad("broadcaster", vals[5])
+		if o.broadcaster, ok = textID(rows, 5, local); !ok {
+			return bad("broadcaster")
 		}
-		resource, ok := vals[6].(int64)
+		resource, ok := intCol(rows, 6)
 		if !ok {
-			return bad("resource", vals[6])
+			return bad("resource")
 		}
-		if o.service, err = services.id(ctx, resource); err != nil {
-			return fmt.Errorf("read operations of %s: %w", f.path, err)
+		if o.service, err = services.id(resource); err != nil {
+			return err
 		}
 		next := 7
 		if topics {
-			if o.topic, ok = textID(vals[7], local); !ok {
-				return bad("topic", vals[7])
+			if o.topic, ok = textID(rows, 7, local); !ok {
+				return bad("topic")
 			}
-			if o.glob, ok = textID(vals[8], local); !ok {
-				return bad("glob", vals[8])
+			if o.glob, ok = textID(rows, 8, local); !ok {
+				return bad("glob")
 			}
 			next = 9
 		}
 		if withKeys {
-			traceID, _ := vals[next].([]byte)
-			spanID, _ := vals[next+1].([]byte)
-			keys = append(keys, makeSpanKey(traceID, spanID))
+			keys = append(keys, makeSpanKey(rows.Bytes(next), rows.Bytes(next+1)))
 		}
 		ops = append(ops, o)
-	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("read operations of %s: %w", f.path, err)
 	}
 	out.ops, out.keys = ops, keys
 	return nil
@@ -301,51 +284,66 @@ const serviceQuery = `SELECT json_extract(attributes, '$."` + string(semconv.Ser
 // read's string table, reading each resource once: a file holds few
 // resources and many spans.
 type serviceNames struct {
-	stmt  *sql.Stmt
+	stmt  *scanconn.Stmt
 	local *strTable
 	ids   map[int64]uint32
 }
 
-func (s *serviceNames) id(ctx context.Context, resource int64) (uint32, error) {
+func (s *serviceNames) id(resource int64) (uint32, error) {
 	if id, ok := s.ids[resource]; ok {
 		return id, nil
 	}
-	var name any
-	err := s.stmt.QueryRowContext(ctx, resource).Scan(&name)
-	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+	if err := s.stmt.Start(resource); err != nil {
+		return 0, err
+	}
+	found, err := s.stmt.Next()
+	if err != nil {
 		return 0, fmt.Errorf("read resources[%d]: %w", resource, err)
 	}
 	id := uint32(0)
-	switch x := name.(type) {
-	case string:
-		id = s.local.id(x)
-	case nil:
-	default: // a number or a boolean: its text, as the trace page shows it
-		id = s.local.id(fmt.Sprint(x))
+	if found {
+		switch s.stmt.Type(0) {
+		case scanconn.Text:
+			id = s.local.idOf(s.stmt.Bytes(0))
+		case scanconn.Integer: // a number or a boolean: its text, as the trace page shows it
+			id = s.local.id(strconv.FormatInt(s.stmt.Int64(0), 10))
+		case scanconn.Float:
+			id = s.local.id(strconv.FormatFloat(s.stmt.Float(0), 'g', -1, 64))
+		}
 	}
+	s.stmt.Reset()
 	s.ids[resource] = id
 	return id, nil
 }
 
-// intOrNull returns v as an int64, -1 when NULL; ok is false for any
-// other type.
-func intOrNull(v any) (n int64, ok bool) {
-	switch x := v.(type) {
-	case nil:
+// intCol returns column i of the row of s, an integer; ok is false for
+// any other type.
+func intCol(s *scanconn.Stmt, i int) (n int64, ok bool) {
+	if s.Type(i) != scanconn.Integer {
+		return 0, false
+	}
+	return s.Int64(i), true
+}
+
+// intOrNull returns column i of the row of s as an int64, -1 when NULL;
+// ok is false for any other type.
+func intOrNull(s *scanconn.Stmt, i int) (n int64, ok bool) {
+	switch s.Type(i) {
+	case scanconn.Null:
 		return -1, true
-	case int64:
-		return x, true
+	case scanconn.Integer:
+		return s.Int64(i), true
 	}
 	return 0, false
 }
 
-// textID numbers v, text or NULL, in t.
-func textID(v any, t *strTable) (uint32, bool) {
-	switch x := v.(type) {
-	case nil:
+// textID numbers column i of the row of s, text or NULL, in t.
+func textID(s *scanconn.Stmt, i int, t *strTable) (uint32, bool) {
+	switch s.Type(i) {
+	case scanconn.Null:
 		return 0, true
-	case string:
-		return t.id(x), true
+	case scanconn.Text:
+		return t.idOf(s.Bytes(i)), true
 	}
 	return 0, false
 }

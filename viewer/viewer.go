@@ -51,6 +51,8 @@ type Viewer struct {
 type file struct {
 	path string
 	db   *sql.DB
+	// scans are the connections of the scan of operation spans (scans.go).
+	scans *scanPool
 	// mu guards reader, which is not safe for concurrent use.
 	mu     sync.Mutex
 	reader *schema.Reader
@@ -80,7 +82,7 @@ func Open(paths ...string) (*Viewer, error) {
 			v.Close()
 			return nil, fmt.Errorf("viewer: %w", err)
 		}
-		v.files = append(v.files, &file{path: p, db: db, reader: schema.NewReader(db)})
+		v.files = append(v.files, &file{path: p, db: db, scans: newScanPool(p), reader: schema.NewReader(db)})
 	}
 	for _, f := range v.files {
 		f.ops.budget = maxCachedBytes / len(v.files)
@@ -92,6 +94,7 @@ func Open(paths ...string) (*Viewer, error) {
 func (v *Viewer) Close() error {
 	var err error
 	for _, f := range v.files {
+		f.scans.close()
 		if e := f.db.Close(); e != nil && err == nil {
 			err = fmt.Errorf("viewer: close %s: %w", f.path, e)
 		}
