@@ -214,8 +214,10 @@ func (v *Viewer) searchTraces(ctx context.Context, flt *filter, s *search, want 
 					!s.durationOK(o.end-o.start) || s.service != "" && !serviceOK.test(o.service) {
 					return
 				}
-				if _, ok := slices.BinarySearch(curPassed, o.id); curSieved && !ok {
-					return
+				if curSieved {
+					if _, ok := slices.BinarySearch(curPassed, o.id); !ok {
+						return
+					}
 				}
 				cur.offer(candidate{id: o.id, start: o.start, end: o.end, op: o.op})
 			}
