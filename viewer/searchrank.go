@@ -190,12 +190,9 @@ func (v *Viewer) searchTraces(ctx context.Context, flt *filter, s *search, want 
 				tops[i] = newTopCandidates(s, ks[i])
 			}
 		}
-		// passed are the ids that passed the sieve of the file's window,
-		// when it was sieved (presieved).
-		passed := make([][]int64, len(v.files))
 		for i, sf := range files {
-			if !done[i] && sf.rare {
-				if passed[i], sf.presieved, err = sf.sieveWindow(ctx, flt, ks[i]); err != nil {
+			if !done[i] && sf.rare && !sf.presieved {
+				if sf.passed, sf.presieved, err = sf.sieveWindow(ctx, flt, ks[i]); err != nil {
 					return nil, err
 				}
 			}
@@ -203,7 +200,12 @@ func (v *Viewer) searchTraces(ctx context.Context, flt *filter, s *search, want 
 		var cur *topCandidates // the file's, as visit goes through them
 		var curPassed []int64
 		var curSieved bool
-		begin := func(i int) { cur, curPassed, curSieved = tops[i], passed[i], files[i] != nil && files[i].presieved }
+		begin := func(i int) {
+			cur, curPassed, curSieved = tops[i], nil, false
+			if files[i] != nil {
+				curPassed, curSieved = files[i].passed, files[i].presieved
+			}
+		}
 		visitor := func(strs []string) func(o *opSpan) {
 			serviceOK := newStringMemo(strs, func(name string) bool { return name == s.service })
 			return func(o *opSpan) {

@@ -35,11 +35,13 @@ type searchFile struct {
 	// sv sieves the candidates on the row terms (searchsieve.go), by
 	// rule; nil without a name or attr term. rare is set once a walk
 	// has sieved: the walks after it sieve at once, unless presieved,
-	// when the window was sieved before its candidates were ranked.
+	// when the window was sieved before its candidates were ranked and
+	// passed holds the ids that passed, in order.
 	sv        *sieve
 	rule      sieveRule
 	rare      bool
 	presieved bool
+	passed    []int64
 }
 
 // prepareSearch returns the reads of s in f, whose walks sieve by rule;
