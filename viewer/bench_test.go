@@ -163,8 +163,9 @@ func BenchmarkSummary(b *testing.B) {
 
 // BenchmarkSearch times /api/traces over a file of a million spans (a
 // week), with since=beginning: the default list, each order, the filters
-// that the operation cache cannot judge (name, attr), and ones that match
-// nothing (every operation of the window judged, none read). The first
+// that the operation cache cannot judge (name, attr; an attr that no
+// operation has), and ones that match nothing (every operation of the
+// window judged, none read). The first
 // answer of the viewer (first-ms of the first case) reads the window's
 // operation spans into the cache, as the page's first summary does.
 func BenchmarkSearch(b *testing.B) {
@@ -176,6 +177,7 @@ func BenchmarkSearch(b *testing.B) {
 		{"receive-broadcaster", "op=notify&broadcaster=b2:3003&name=notify"},
 		{"slowest-status-ok", "sort=slowest&status=ok&service=viewer_test"},
 		{"attr", "op=notify&attr=lonelytrace.subscribers=3"},
+		{"attr-no-match", "attr=messaging.destination.name=nowhere&sort=slowest"},
 		{"newest-no-match", "status=error"},
 		{"slowest-no-match", "sort=slowest&status=error"},
 	})
@@ -184,7 +186,11 @@ func BenchmarkSearch(b *testing.B) {
 // BenchmarkSearchFixture times /api/traces over the demo-shaped fixture of
 // a million spans that LONELYTRACE_BENCH_FILE_1M names (docs/performance.md),
 // with since=beginning: the list's doors (failures, a service, a topic, a
-// percentile) besides the default list. Without the file it skips.
+// percentile) besides the default list, and the terms judged on the rows
+// (name, attr): ones no operation has (attempt is a phase's attribute),
+// rare ones (674 operations are named missed, 14 of them on that topic:
+// less than a page) and a common one (a third of the operations).
+// Without the file it skips.
 func BenchmarkSearchFixture(b *testing.B) {
 	path := os.Getenv("LONELYTRACE_BENCH_FILE_1M")
 	if path == "" {
@@ -200,6 +206,14 @@ func BenchmarkSearchFixture(b *testing.B) {
 		{"notify-slowest-min", "op=notify&sort=slowest&min_ms=20"},
 		{"no-such-service", "service=nobody&sort=slowest"},
 		{"name-no-match", "name=nothing&sort=slowest"},
+		{"name-no-match-newest", "name=nothing"},
+		{"attr-no-match", "attr=messaging.destination.name=nowhere&sort=slowest"},
+		{"attr-no-op-has", "attr=attempt=1&sort=slowest"},
+		{"name-rare", "name=missed&sort=slowest"},
+		{"name-rare-newest", "name=missed"},
+		{"attr-scarce", "name=missed&attr=messaging.destination.name=orders/region-6"},
+		{"attr-common", "attr=lonelytrace.broadcaster=broadcaster-1&sort=slowest"},
+		{"attr-common-newest", "attr=lonelytrace.broadcaster=broadcaster-1"},
 	})
 }
 

@@ -29,8 +29,11 @@ type PlanQuery struct {
 // every term in use.
 func SearchPlanQueries() []PlanQuery {
 	rows, rowsArgs := searchRowsQuery([]string{`$."1"`}, "n")
+	sv := newSieve("n", []attrTerm{{"k", "1"}, {"k2", "v"}}, []int64{1, 2})
 	return []PlanQuery{
 		{Name: "rows", Query: rows, Args: append([]any{"[1,2,3]"}, rowsArgs...), Want: "SEARCH s USING INTEGER PRIMARY KEY (rowid=?)"},
+		{Name: "sieve by range", Query: sv.byRange, Args: append([]any{1, 100}, sv.args...), Want: "SEARCH spans USING INTEGER PRIMARY KEY (rowid>? AND rowid<?)"},
+		{Name: "sieve by list", Query: sv.byList, Args: append([]any{"[1,2,3]"}, sv.args...), Want: "SEARCH spans USING INTEGER PRIMARY KEY (rowid=?)"},
 		{Name: "backlinks", Query: backlinkQuery, Args: []any{1, 2, 3, 4, "x"}, Want: "SEARCH s USING INTEGER PRIMARY KEY (rowid>? AND rowid<?)"},
 	}
 }
@@ -38,3 +41,8 @@ func SearchPlanQueries() []PlanQuery {
 // SetExactLimit replaces the most operations a window may hold for its
 // percentiles to be exact.
 func SetExactLimit(v *Viewer, n int64) { v.exact = n }
+
+// SetSieveRule replaces when a search sieves its row terms: once a walk
+// has read the rows of sample candidates and those it would still read
+// are more than 1/share of the candidates left.
+func SetSieveRule(v *Viewer, sample, share int) { v.sieve = sieveRule{sample: sample, share: share} }

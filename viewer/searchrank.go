@@ -16,11 +16,13 @@ import (
 // and each file keeps its best candidates in the list's order. Then the
 // candidates' rows are read by id, a batch at a time and in that order
 // (searchFile.walk), to judge what the cache does not hold (name, attr)
-// and to describe the items, until the file has its traces. A file whose
-// candidates ran out first, while its window held more, ranks 16 times as
-// many and walks them again. Newest first, the visit reads the newest
-// chunks first and stops at the first that could not hold a candidate
-// (listNewestFirst): a page of the newest traces reads a chunk or two.
+// and to describe the items, until the file has its traces; when few
+// rows pass, the candidates left are sieved in SQL first
+// (searchsieve.go). A file whose candidates ran out first, while its
+// window held more, ranks more (nextRank) and walks them again. Newest
+// first, the visit reads the newest chunks first and stops at the first
+// that could not hold a candidate (listNewestFirst): a page of the
+// newest traces reads a chunk or two.
 //
 // The candidates' order is the list's (search.compare) as far as the
 // cache can tell: newest first is the start descending, slowest first the
@@ -165,7 +167,7 @@ func (v *Viewer) searchTraces(ctx context.Context, flt *filter, s *search, want 
 	done := make([]bool, len(v.files))
 	var err error
 	for i, f := range v.files {
-		if files[i], err = f.prepareSearch(ctx, s); err != nil {
+		if files[i], err = f.prepareSearch(ctx, s, v.sieve); err != nil {
 			return nil, err
 		}
 		done[i] = files[i] == nil // nothing in f can match
@@ -177,15 +179,33 @@ func (v *Viewer) searchTraces(ctx context.Context, flt *filter, s *search, want 
 	if s.name != "" || len(s.attrs) > 0 {
 		k = 16 * want
 	}
+	ks := make([]int, len(v.files)) // each file's candidates to rank
+	for i := range ks {
+		ks[i] = k
+	}
 	for !allTrue(done) {
 		tops := make([]*topCandidates, len(v.files))
 		for i := range tops {
 			if !done[i] {
-				tops[i] = newTopCandidates(s, k)
+				tops[i] = newTopCandidates(s, ks[i])
+			}
+		}
+		for i, sf := range files {
+			if !done[i] && sf.rare && !sf.presieved {
+				if sf.passed, sf.presieved, err = sf.sieveWindow(ctx, flt, ks[i]); err != nil {
+					return nil, err
+				}
 			}
 		}
 		var cur *topCandidates // the file's, as visit goes through them
-		begin := func(i int) { cur = tops[i] }
+		var curPassed []int64
+		var curSieved bool
+		begin := func(i int) {
+			cur, curPassed, curSieved = tops[i], nil, false
+			if files[i] != nil {
+				curPassed, curSieved = files[i].passed, files[i].presieved
+			}
+		}
 		visitor := func(strs []string) func(o *opSpan) {
 			serviceOK := newStringMemo(strs, func(name string) bool { return name == s.service })
 			return func(o *opSpan) {
@@ -195,6 +215,11 @@ func (v *Viewer) searchTraces(ctx context.Context, flt *filter, s *search, want 
 				if s.status == "error" && !o.failed || s.status == "ok" && o.failed ||
 					!s.durationOK(o.end-o.start) || s.service != "" && !serviceOK.test(o.service) {
 					return
+				}
+				if curSieved {
+					if _, ok := slices.BinarySearch(curPassed, o.id); !ok {
+						return
+					}
 				}
 				cur.offer(candidate{id: o.id, start: o.start, end: o.end, op: o.op})
 			}
@@ -220,8 +245,8 @@ func (v *Viewer) searchTraces(ctx context.Context, flt *filter, s *search, want 
 				return nil, err
 			}
 			done[i] = ended || top.complete()
+			ks[i] = nextRank(ks[i], want, len(items[i]))
 		}
-		k *= 16
 	}
 	// In the order of files: of two items of a trace that rank alike, the
 	// first file's stays.
@@ -234,6 +259,18 @@ func (v *Viewer) searchTraces(ctx context.Context, flt *filter, s *search, want 
 		}
 	}
 	return best, nil
+}
+
+// maxRank bounds the candidates a file ranks: more than a window holds.
+const maxRank = 1 << 40
+
+// nextRank is how many candidates a file ranks in the round after one
+// whose k candidates, all walked, gave found of the want traces: as many
+// as the traces wanted need at the rate so far (at one in k when none
+// gave a trace), twice over, and at least 4 times as many. Sized so, a
+// rare name ranks (and sieves) about the candidates its page needs.
+func nextRank(k, want, found int) int {
+	return min(max(4*k, want*k/max(found, 1)*2), maxRank)
 }
 
 func allTrue(bs []bool) bool {

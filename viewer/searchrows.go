@@ -32,13 +32,25 @@ type searchFile struct {
 	// resources are those whose service.name is the service searched
 	// for; nil when the search names none.
 	resources map[int64]bool
+	// sv sieves the candidates on the row terms (searchsieve.go), by
+	// rule; nil without a name or attr term. rare is set once a walk
+	// has sieved: the walks after it sieve at once, unless presieved,
+	// when the window was sieved before its candidates were ranked and
+	// passed holds the ids that passed, in order.
+	sv        *sieve
+	rule      sieveRule
+	rare      bool
+	presieved bool
+	passed    []int64
 }
 
-// prepareSearch returns the reads of s in f; nil when nothing in f can
-// match: f lacks an attribute key or the service searched for.
-func (f *file) prepareSearch(ctx context.Context, s *search) (*searchFile, error) {
-	sf := &searchFile{f: f, attrs: s.attrs}
+// prepareSearch returns the reads of s in f, whose walks sieve by rule;
+// nil when nothing in f can match: f lacks an attribute key or the
+// service searched for.
+func (f *file) prepareSearch(ctx context.Context, s *search, rule sieveRule) (*searchFile, error) {
+	sf := &searchFile{f: f, attrs: s.attrs, rule: rule}
 	var paths []string
+	var keyIDs []int64
 	for _, t := range s.attrs {
 		var id int64
 		err := f.db.QueryRowContext(ctx, "SELECT id FROM attribute_keys WHERE key = ?", t.key).Scan(&id)
@@ -49,8 +61,10 @@ func (f *file) prepareSearch(ctx context.Context, s *search) (*searchFile, error
 			return nil, fmt.Errorf("search traces of %s: %w", f.path, err)
 		}
 		paths = append(paths, `$."`+strconv.FormatInt(id, 10)+`"`)
+		keyIDs = append(keyIDs, id)
 	}
 	sf.query, sf.args = searchRowsQuery(paths, s.name)
+	sf.sv = newSieve(s.name, s.attrs, keyIDs)
 	if s.service != "" {
 		var err error
 		if sf.resources, err = f.serviceResources(ctx, s.service); err != nil || len(sf.resources) == 0 {
@@ -131,13 +145,34 @@ const (
 // list's order (s.tie): the candidates break such a tie by operation and
 // row id, the list by trace id. ended is false when the candidates ran
 // out before that. A candidate whose row retention deleted since is
-// passed over.
+// passed over. When few of the rows read pass (sf.rule), the candidates
+// left are sieved first (searchsieve.go).
 func (sf *searchFile) walk(ctx context.Context, s *search, cands []candidate, want int) (items []TraceItem, ended bool, err error) {
+	if len(cands) == 0 {
+		return nil, false, nil
+	}
 	mine := make(map[string]bool)
 	var last *candidate // the want-th trace's, once found
-	read := 0
+	// tail is the last candidate as given: when the sieve has taken out
+	// those after the want-th trace's, it tells whether one of them did
+	// not tie with it (ties are next to each other in s's order).
+	tail := cands[len(cands)-1]
+	// read counts the rows read and found the traces they gave, since
+	// the walk began or sieved.
+	read, found := 0, 0
+	sieved := false
 	batch := max(want, minRowBatch)
 	for len(cands) > 0 {
+		if sf.sv != nil && !sieved && !sf.presieved && last == nil && len(cands) > minRowBatch &&
+			(sf.rare || sf.rule.sieves(read, found, want-len(items), len(cands))) {
+			if cands, err = sf.sieve(ctx, cands); err != nil {
+				return nil, false, err
+			}
+			sieved, sf.rare = true, true
+			read, found = 0, 0
+			batch = min(max(want-len(items), minRowBatch), maxRowBatch)
+			continue
+		}
 		n := min(batch, len(cands))
 		if last != nil {
 			// Past the want-th trace, only the candidates that tie with it.
@@ -167,33 +202,26 @@ func (sf *searchFile) walk(ctx context.Context, s *search, cands []candidate, wa
 				continue
 			}
 			mine[it.TraceID] = true
+			found++
 			if items = append(items, it); len(items) == want {
 				last = c
 			}
 		}
 		cands, read = cands[n:], read+n
-		if len(items) == 0 {
+		if found == 0 {
 			batch = 4 * read
 		} else {
-			batch = (want - len(items)) * read / len(items) * 5 / 4
+			batch = (want - len(items)) * read / found * 5 / 4
 		}
 		batch = min(max(batch, minRowBatch), maxRowBatch)
 	}
-	return items, false, nil
+	return items, last != nil && !s.tie(tail, *last), nil
 }
 
 // rows reads the rows of cands that have the name searched for, by id.
 func (sf *searchFile) rows(ctx context.Context, cands []candidate) (map[int64]*searchRow, error) {
-	ids := make([]byte, 0, 8*len(cands))
-	ids = append(ids, '[')
-	for i, c := range cands {
-		if i > 0 {
-			ids = append(ids, ',')
-		}
-		ids = strconv.AppendInt(ids, c.id, 10)
-	}
-	ids = append(ids, ']')
-	args := append([]any{string(ids)}, sf.args...)
+	ids := jsonIDs(len(cands), func(i int) int64 { return cands[i].id })
+	args := append([]any{ids}, sf.args...)
 	rows, err := sf.f.db.QueryContext(ctx, sf.query, args...)
 	if err != nil {
 		return nil, err
@@ -212,6 +240,19 @@ func (sf *searchFile) rows(ctx context.Context, cands []candidate) (map[int64]*s
 		out[r.id] = r
 	}
 	return out, rows.Err()
+}
+
+// jsonIDs returns the JSON array of the n ids id(0), …, id(n-1).
+func jsonIDs(n int, id func(i int) int64) string {
+	b := make([]byte, 0, 8*n+2)
+	b = append(b, '[')
+	for i := range n {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = strconv.AppendInt(b, id(i), 10)
+	}
+	return string(append(b, ']'))
 }
 
 // keep judges the terms of the row that SQL left to Go: the attr values

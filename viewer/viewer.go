@@ -45,6 +45,9 @@ type Viewer struct {
 	// exact is the most operations a window may hold for exact
 	// percentiles: exactLimit, but for tests.
 	exact int64
+	// sieve is when a search sieves its row terms: the default rule,
+	// but for tests.
+	sieve sieveRule
 }
 
 // file is one open trace file.
@@ -70,7 +73,7 @@ func Open(paths ...string) (*Viewer, error) {
 	if len(paths) > MaxFiles {
 		return nil, fmt.Errorf("viewer: %d trace files given, at most %d are read", len(paths), MaxFiles)
 	}
-	v := &Viewer{now: time.Now, loc: time.Local, sample: DefaultSample, exact: exactLimit}
+	v := &Viewer{now: time.Now, loc: time.Local, sample: DefaultSample, exact: exactLimit, sieve: sieveRule{sample: defaultSieveSample, share: defaultSieveShare}}
 	seen := make(map[string]bool)
 	for _, p := range paths {
 		if seen[p] {
