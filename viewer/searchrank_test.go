@@ -17,12 +17,29 @@ import (
 func TestTraces_SearchSmallPages(t *testing.T) {
 	// Recording fills in the specs' trace ids: each set of files has its
 	// own specs, the same operations at the same times.
-	specs, split := genSearchSpecs(5, 600), genSearchSpecs(5, 600)
+	for _, files := range searchFileSets(t, genSearchSpecs(5, 600), genSearchSpecs(5, 600), 250) {
+		t.Run(files.name, func(t *testing.T) {
+			searchSmallPages(t, files.specs, server(t, mustOpen(t, testNow, files.paths...)))
+		})
+	}
+}
+
+// searchFileSet is a set of trace files and the specs recorded in them.
+type searchFileSet struct {
+	name  string
+	specs []*searchSpec
+	paths []string
+}
+
+// searchFileSets records specs in one file, and split (the same
+// operations, generated again: recording fills in their trace ids) in two
+// files cut at cut, and returns three sets: the one file, the two, and the
+// two with a copy of the first (each trace once).
+func searchFileSets(t *testing.T, specs, split []*searchSpec, cut int) []searchFileSet {
+	t.Helper()
 	one := recordSearchSpecs(t, t.TempDir(), specs)
-	// The same operations in two files, and a copy of the first: each
-	// trace once.
-	a := recordSearchSpecs(t, t.TempDir(), split[:250])
-	b := recordSearchSpecs(t, t.TempDir(), split[250:])
+	a := recordSearchSpecs(t, t.TempDir(), split[:cut])
+	b := recordSearchSpecs(t, t.TempDir(), split[cut:])
 	data, err := os.ReadFile(a)
 	if err != nil {
 		t.Fatal(err)
@@ -31,15 +48,7 @@ func TestTraces_SearchSmallPages(t *testing.T) {
 	if err := os.WriteFile(copyA, data, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	for _, files := range []struct {
-		name  string
-		specs []*searchSpec
-		paths []string
-	}{{"OneFile", specs, []string{one}}, {"TwoFiles", split, []string{a, b}}, {"TwoFilesAndACopy", split, []string{b, copyA, a}}} {
-		t.Run(files.name, func(t *testing.T) {
-			searchSmallPages(t, files.specs, server(t, mustOpen(t, testNow, files.paths...)))
-		})
-	}
+	return []searchFileSet{{"OneFile", specs, []string{one}}, {"TwoFiles", split, []string{a, b}}, {"TwoFilesAndACopy", split, []string{b, copyA, a}}}
 }
 
 func searchSmallPages(t *testing.T, specs []*searchSpec, base string) {

@@ -5,8 +5,6 @@ import (
 	"math"
 	"math/rand/v2"
 	"net/url"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -108,18 +106,6 @@ func genSieveSpecs(seed uint64, n int) []*searchSpec {
 // viewer's sieve taken at once, after a batch of rows, and by the
 // default rule; over one file, two, and two with a copy of one.
 func TestTraces_SearchSieve(t *testing.T) {
-	specs, split := genSieveSpecs(17, 500), genSieveSpecs(17, 500)
-	one := recordSearchSpecs(t, t.TempDir(), specs)
-	a := recordSearchSpecs(t, t.TempDir(), split[:200])
-	b := recordSearchSpecs(t, t.TempDir(), split[200:])
-	data, err := os.ReadFile(a)
-	if err != nil {
-		t.Fatal(err)
-	}
-	copyA := filepath.Join(t.TempDir(), "copy.db")
-	if err := os.WriteFile(copyA, data, 0o644); err != nil {
-		t.Fatal(err)
-	}
 	var cases []url.Values
 	seen := map[string]bool{}
 	for _, c := range sieveChoices {
@@ -145,11 +131,7 @@ func TestTraces_SearchSieve(t *testing.T) {
 		name          string
 		sample, share int
 	}{{"AtOnce", 0, 1}, {"AfterABatch", 16, 1 << 30}, {"Default", -1, -1}}
-	for _, files := range []struct {
-		name  string
-		specs []*searchSpec
-		paths []string
-	}{{"OneFile", specs, []string{one}}, {"TwoFiles", split, []string{a, b}}, {"TwoFilesAndACopy", split, []string{b, copyA, a}}} {
+	for _, files := range searchFileSets(t, genSieveSpecs(17, 500), genSieveSpecs(17, 500), 200) {
 		for _, r := range rules {
 			v := mustOpen(t, testNow, files.paths...)
 			if r.sample >= 0 {
