@@ -110,16 +110,16 @@ type writer struct {
 	// recorded in the meta. held is a job it took but left for the next
 	// transaction (a control job); closing is set when it found the queue
 	// closed.
-	// first holds the job a transaction begins with; timer times its
-	// wait for more.
 	extra                 []job
-	first                 [1]job
-	timer                 *time.Timer
 	txnSpans, txnBytes    int64
 	added                 int64
 	txnDropped, txnFailed int64
 	held                  *job
 	closing               bool
+	// first holds the job a transaction begins with; timer times the
+	// transaction's wait for more.
+	first [1]job
+	timer *time.Timer
 }
 
 // newWriter returns the writer of the file db, at path, which takes its
