@@ -658,10 +658,11 @@ func TestExporter_QueueBytes(t *testing.T) {
 	}
 }
 
-// TestExporter_TransactionTakesBatchesAsTheyCome checks that the writer
-// adds each batch to its open transaction when it comes, giving its room
-// in the queue back then, and commits them together once: the queue
-// holds only what the writer has not reached.
+// TestExporter_TransactionTakesBatchesAsTheyCome checks that the writer,
+// once its transaction is open (after the first lockGap), adds each batch
+// to it when it comes, giving its room in the queue back then, and
+// commits them together once: the queue holds only what the writer has
+// not reached.
 func TestExporter_TransactionTakesBatchesAsTheyCome(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "t.db")
 	e := mustNew(t, path, exporter.WithCommitInterval(time.Hour))

@@ -116,9 +116,7 @@ type writer struct {
 	txnDropped, txnFailed int64
 	held                  *job
 	closing               bool
-	// first holds the job a transaction begins with; timer times the
-	// transaction's wait for more.
-	first [1]job
+	// timer times the waits for more jobs (gather, extend).
 	timer *time.Timer
 }
 
@@ -204,16 +202,18 @@ func (w *writer) resetCaches() {
 	w.scopes = make(map[instrumentation.Scope]int64)
 }
 
-// run is the writer goroutine: it begins a transaction with the first
-// job that comes, adds every job that follows as it comes (extend) until
-// the transaction is full, the commit interval has passed or somebody
-// waits for the disk, commits, and repeats until the queue is closed;
-// then it closes the file and returns the error of that. While no job
-// comes it still maintains the file every maintainEvery, unless it is
+// run is the writer goroutine. It gathers the jobs that come for a
+// moment without taking the file's write lock (gather), begins a
+// transaction with them, adds every job that follows as it comes
+// (extend) until the transaction is full, the commit interval has passed
+// or somebody waits for the disk, commits, and repeats until the queue is
+// closed; then it closes the file and returns the error of that. While no
+// job comes it still maintains the file every maintainEvery, unless it is
 // quiet (maintain.go).
 func (w *writer) run() error {
 	idle := time.NewTicker(w.cfg.maintainEvery)
 	defer idle.Stop()
+	group := make([]job, 0, w.cfg.queueSize)
 	for {
 		var j job
 		var ok bool
@@ -242,15 +242,67 @@ func (w *writer) run() error {
 		// interval has passed, unless transactions fail: then each tries
 		// with what is queued (extend), so that a disk with a little room
 		// again takes a transaction that fits.
+		group = append(group[:0], j)
 		var until time.Time
 		if j.flushed == nil && j.control == nil && !w.failing {
 			until = time.Now().Add(w.cfg.commitEvery)
+			group = w.gather(group, until)
+			if last := group[len(group)-1]; last.flushed != nil || w.held != nil || w.closing {
+				until = time.Time{} // somebody waits: commit what is gathered
+			}
 		}
-		w.first[0] = j
-		w.commit(w.first[:], until)
-		w.release(w.first[:])
+		w.commit(group, until)
+		w.release(group)
 		w.maintain()
 	}
+}
+
+// lockGap is how long the writer gathers jobs before it takes the write
+// lock for a transaction, unless it gathers half the queue's bound first
+// (it is behind). Another process that writes the same file, or holds it
+// still, waits for the lock in SQLite's busy handler, which tries again
+// at most every 100 ms: a gap of that long between the writer's
+// transactions lets it in.
+const lockGap = 100 * time.Millisecond
+
+// gather adds to group, which holds a job that opens a transaction, the
+// jobs that come for lockGap (at most until until), or until they hold
+// half the queue's bound in bytes, a flush marker or a control job comes,
+// or the queue is closed. The rest of the commit interval, the
+// transaction takes the jobs as they come (extend), giving each one's
+// room and memory back at once.
+func (w *writer) gather(group []job, until time.Time) []job {
+	var bytes int64
+	for _, j := range group {
+		bytes += j.bytes
+	}
+	end := time.Now().Add(lockGap)
+	if until.Before(end) {
+		end = until
+	}
+	w.timer.Reset(time.Until(end))
+	defer w.timer.Stop()
+	for bytes < w.cfg.queueBytes/2 {
+		select {
+		case j, ok := <-w.jobs:
+			if !ok {
+				w.closing = true
+				return group
+			}
+			if j.control != nil {
+				w.held = &j
+				return group
+			}
+			group = append(group, j)
+			if j.flushed != nil {
+				return group
+			}
+			bytes += j.bytes
+		case <-w.timer.C:
+			return group
+		}
+	}
+	return group
 }
 
 // done gives back the room and the encoded rows of j, whose rows are
