@@ -46,3 +46,6 @@ func SetExactLimit(v *Viewer, n int64) { v.exact = n }
 // has read the rows of sample candidates and those it would still read
 // are more than 1/share of the candidates left.
 func SetSieveRule(v *Viewer, sample, share int) { v.sieve = sieveRule{sample: sample, share: share} }
+
+// RaceEnabled is set when the tests run under the race detector.
+const RaceEnabled = raceEnabled

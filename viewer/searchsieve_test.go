@@ -131,6 +131,9 @@ func TestTraces_SearchSieve(t *testing.T) {
 		name          string
 		sample, share int
 	}{{"AtOnce", 0, 1}, {"AfterABatch", 16, 1 << 30}, {"Default", -1, -1}}
+	if viewer.RaceEnabled {
+		rules = rules[:1] // the sieve's goroutines are what the race detector watches
+	}
 	for _, files := range searchFileSets(t, genSieveSpecs(17, 500), genSieveSpecs(17, 500), 200) {
 		for _, r := range rules {
 			v := mustOpen(t, testNow, files.paths...)
