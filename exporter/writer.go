@@ -267,7 +267,8 @@ const lockGap = 100 * time.Millisecond
 
 // gather adds to group, which holds a job that opens a transaction, the
 // jobs that come for lockGap (at most until until), or until they hold
-// half the queue's bound in bytes, a flush marker or a control job comes,
+// half the queue's bound in bytes (or half the WAL's, which one
+// transaction must leave room in), a flush marker or a control job comes,
 // or the queue is closed. The rest of the commit interval, the
 // transaction takes the jobs as they come (extend), giving each one's
 // room and memory back at once.
@@ -282,7 +283,7 @@ func (w *writer) gather(group []job, until time.Time) []job {
 	}
 	w.timer.Reset(time.Until(end))
 	defer w.timer.Stop()
-	for bytes < w.cfg.queueBytes/2 {
+	for bytes < min(w.cfg.queueBytes, w.cfg.walLimit)/2 {
 		select {
 		case j, ok := <-w.jobs:
 			if !ok {
