@@ -176,12 +176,7 @@ func (r *Reader) scan(ctx context.Context, rows *sql.Rows) (Span, error) {
 	s.TraceState = traceState.String
 	s.Kind = trace.SpanKind(kind)
 	s.Start, s.End = time.Unix(0, startNs), time.Unix(0, endNs)
-	switch statusCode {
-	case StatusOK:
-		s.StatusCode = codes.Ok
-	case StatusError:
-		s.StatusCode = codes.Error
-	}
+	s.StatusCode = CodeOfStatus(statusCode)
 	s.StatusMsg = statusMsg.String
 	s.DroppedAttributes, s.DroppedEvents, s.DroppedLinks, s.ChildCount = int(droppedA), int(droppedE), int(droppedL), int(kids)
 	s.PubSub = PubSub{Op: op.String, Topic: topic.String, Glob: glob.String, Broadcaster: broadcaster.String,

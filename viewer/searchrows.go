@@ -279,18 +279,7 @@ func (r *searchRow) item(op string) TraceItem {
 		Topic:       r.topic.String,
 		Broadcaster: r.broadcaster.String,
 		DurationMs:  nsToMs(r.end - r.start),
-		Status:      statusOfCode(r.status),
+		Status:      statusName(schema.CodeOfStatus(r.status)),
 		Service:     r.service.String,
 	}
-}
-
-// statusOfCode names a stored status_code as the API does.
-func statusOfCode(c int64) string {
-	switch c {
-	case schema.StatusOK:
-		return "ok"
-	case schema.StatusError:
-		return "error"
-	}
-	return "unset"
 }

@@ -218,6 +218,8 @@ func spanView(s schema.Span, depth int, traceStart time.Time, file string, byID 
 	return sv
 }
 
+// statusName names a span's status as the API does: "ok", "error" or
+// "unset".
 func statusName(c codes.Code) string {
 	switch c {
 	case codes.Ok:
