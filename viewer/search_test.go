@@ -42,12 +42,28 @@ type searchSpec struct {
 	traceID string
 }
 
-// attrChoices are attributes with their string forms as the search
-// defines them, written literally rather than computed.
-var attrChoices = []struct {
+// attrChoice is an attribute with its string form as the search defines
+// it, written literally rather than computed.
+type attrChoice struct {
 	kv   attribute.KeyValue
 	form string
-}{
+}
+
+// addAttrs gives s n attributes drawn from choices, each key once (a
+// key drawn again is passed over).
+func (s *searchSpec) addAttrs(rng *rand.Rand, choices []attrChoice, n int) {
+	for range n {
+		c := choices[rng.IntN(len(choices))]
+		if _, dup := s.forms[string(c.kv.Key)]; dup {
+			continue
+		}
+		s.attrs = append(s.attrs, c.kv)
+		s.forms[string(c.kv.Key)] = c.form
+	}
+}
+
+// attrChoices are the attributes of the search's specs.
+var attrChoices = []attrChoice{
 	{attribute.String("tenant", "acme"), "acme"},
 	{attribute.String("tenant", "o'hara <b>"), "o'hara <b>"},
 	{attribute.Int("http.response.status_code", 500), "500"},
@@ -84,14 +100,7 @@ func genSearchSpecs(seed uint64, n int) []*searchSpec {
 			failed: rng.IntN(4) == 0,
 			forms:  map[string]string{},
 		}
-		for range rng.IntN(3) {
-			c := attrChoices[rng.IntN(len(attrChoices))]
-			if _, dup := s.forms[string(c.kv.Key)]; dup {
-				continue
-			}
-			s.attrs = append(s.attrs, c.kv)
-			s.forms[string(c.kv.Key)] = c.form
-		}
+		s.addAttrs(rng, attrChoices, rng.IntN(3))
 		if i%7 == 0 {
 			c := *s
 			c.op, c.name, c.forms, c.attrs, c.child = schema.OpReceive, "deliver", map[string]string{}, nil, nil

@@ -21,10 +21,7 @@ import (
 // one another ("acme" and "acme-west", 500 and 5000, 2.5 and 25), and
 // values of one form under one key in several types (500 and "500",
 // true and "true", NaN and "NaN", [1,2] and "[1,2]").
-var sieveChoices = []struct {
-	kv   attribute.KeyValue
-	form string
-}{
+var sieveChoices = []attrChoice{
 	{attribute.String("tenant", "acme"), "acme"},
 	{attribute.String("tenant", "acme-west"), "acme-west"},
 	{attribute.String("tenant", "west"), "west"},
@@ -65,16 +62,6 @@ func genSieveSpecs(seed uint64, n int) []*searchSpec {
 	rng := rand.New(rand.NewPCG(seed, 11))
 	services := []string{"orders", "billing", "edge"}
 	names := []string{"publish", "deliver", "sub", "publish", "deliver", "sub", "publish", "deliver", "sub", "rare", `x'); DROP TABLE spans; --`}
-	attrs := func(s *searchSpec) {
-		for range rng.IntN(4) {
-			c := sieveChoices[rng.IntN(len(sieveChoices))]
-			if _, dup := s.forms[string(c.kv.Key)]; dup {
-				continue
-			}
-			s.attrs = append(s.attrs, c.kv)
-			s.forms[string(c.kv.Key)] = c.form
-		}
-	}
 	var out []*searchSpec
 	for i := 0; i < n; i++ {
 		s := &searchSpec{
@@ -88,11 +75,11 @@ func genSieveSpecs(seed uint64, n int) []*searchSpec {
 			failed:      rng.IntN(4) == 0,
 			forms:       map[string]string{},
 		}
-		attrs(s)
+		s.addAttrs(rng, sieveChoices, rng.IntN(4))
 		if i%5 == 0 {
 			c := &searchSpec{op: schema.OpReceive, name: names[rng.IntN(len(names))], service: s.service, topic: s.topic, broadcaster: s.broadcaster,
 				start: s.start.Add(time.Millisecond), dur: s.dur / 2, failed: !s.failed, forms: map[string]string{}}
-			attrs(c)
+			c.addAttrs(rng, sieveChoices, rng.IntN(4))
 			s.dur += 2 * time.Millisecond
 			s.child = c
 		}
