@@ -2,7 +2,6 @@ package viewer_test
 
 import (
 	"cmp"
-	"encoding/json"
 	"math/big"
 	"net/http"
 	"net/url"
@@ -95,15 +94,7 @@ func serviceOf(o opSpec) string {
 
 func breakdownOf(tb testing.TB, base string, params url.Values) *viewer.Breakdown {
 	tb.Helper()
-	code, body := get(tb, base, "/api/breakdown", params)
-	if code != http.StatusOK {
-		tb.Fatalf("GET /api/breakdown?%s: status %d: %s", params.Encode(), code, body)
-	}
-	var b viewer.Breakdown
-	if err := json.Unmarshal(body, &b); err != nil {
-		tb.Fatalf("decode breakdown: %v\n%s", err, body)
-	}
-	return &b
+	return getJSON[viewer.Breakdown](tb, base, "/api/breakdown", params)
 }
 
 // TestBreakdown compares every breakdown of generated operations, in one

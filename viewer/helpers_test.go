@@ -228,18 +228,25 @@ func get(tb testing.TB, base, path string, params url.Values) (int, []byte) {
 	return resp.StatusCode, b
 }
 
+// getJSON fetches path with params from base, wants a 200, and decodes
+// the answer as a T.
+func getJSON[T any](tb testing.TB, base, path string, params url.Values) *T {
+	tb.Helper()
+	code, body := get(tb, base, path, params)
+	if code != http.StatusOK {
+		tb.Fatalf("GET %s?%s: status %d: %s", path, params.Encode(), code, body)
+	}
+	var v T
+	if err := json.Unmarshal(body, &v); err != nil {
+		tb.Fatalf("decode %s: %v\n%s", path, err, body)
+	}
+	return &v
+}
+
 // summary fetches /api/summary and decodes it.
 func summary(tb testing.TB, base string, params url.Values) *viewer.Summary {
 	tb.Helper()
-	code, body := get(tb, base, "/api/summary", params)
-	if code != http.StatusOK {
-		tb.Fatalf("GET /api/summary?%s: status %d: %s", params.Encode(), code, body)
-	}
-	var s viewer.Summary
-	if err := json.Unmarshal(body, &s); err != nil {
-		tb.Fatalf("decode summary: %v\n%s", err, body)
-	}
-	return &s
+	return getJSON[viewer.Summary](tb, base, "/api/summary", params)
 }
 
 func jsonOf(v any) string {

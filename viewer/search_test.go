@@ -2,7 +2,6 @@ package viewer_test
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -236,15 +235,7 @@ func oracleSearch(specs []*searchSpec, p url.Values) []*searchSpec {
 
 func traceList(tb testing.TB, base string, p url.Values) *viewer.TraceList {
 	tb.Helper()
-	code, body := get(tb, base, "/api/traces", p)
-	if code != http.StatusOK {
-		tb.Fatalf("GET /api/traces?%s: status %d: %s", p.Encode(), code, body)
-	}
-	var l viewer.TraceList
-	if err := json.Unmarshal(body, &l); err != nil {
-		tb.Fatal(err)
-	}
-	return &l
+	return getJSON[viewer.TraceList](tb, base, "/api/traces", p)
 }
 
 // TestTraces_Search checks every search parameter, alone and combined,

@@ -18,15 +18,7 @@ import (
 // seriesOf fetches /api/series and decodes it.
 func seriesOf(tb testing.TB, base string, params url.Values) *viewer.Series {
 	tb.Helper()
-	code, body := get(tb, base, "/api/series", params)
-	if code != http.StatusOK {
-		tb.Fatalf("GET /api/series?%s: status %d: %s", params.Encode(), code, body)
-	}
-	var s viewer.Series
-	if err := json.Unmarshal(body, &s); err != nil {
-		tb.Fatalf("decode series: %v\n%s", err, body)
-	}
-	return &s
+	return getJSON[viewer.Series](tb, base, "/api/series", params)
 }
 
 // writeShared writes all into three files, the last quarter of the

@@ -3,7 +3,6 @@ package viewer_test
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"io"
 	"net/http"
 	"net/url"
@@ -56,15 +55,7 @@ func (e errTest) Error() string { return string(e) }
 
 func traceDetail(tb testing.TB, base, id string) *viewer.TraceDetail {
 	tb.Helper()
-	code, body := get(tb, base, "/api/traces/"+id, nil)
-	if code != http.StatusOK {
-		tb.Fatalf("GET /api/traces/%s: status %d: %s", id, code, body)
-	}
-	var d viewer.TraceDetail
-	if err := json.Unmarshal(body, &d); err != nil {
-		tb.Fatal(err)
-	}
-	return &d
+	return getJSON[viewer.TraceDetail](tb, base, "/api/traces/"+id, nil)
 }
 
 // TestTrace_LinkedFrom finds the spans of another file that link into a
