@@ -136,30 +136,39 @@ func (e *Exporter) ExportSpans(ctx context.Context, spans []sdktrace.ReadOnlySpa
 	}
 	// The batch processor reuses its slice once we return; the spans
 	// themselves are immutable snapshots and can be shared.
-	j := job{spans: append([]sdktrace.ReadOnlySpan(nil), spans...)}
-	j.enc = e.enc.encode(j.spans)
-	arena := int64(-1)
-	if j.enc != nil {
-		arena = int64(len(j.enc.arena))
-	}
-	j.bytes = batchBytes(len(spans), arena, e.enc.perSpan.Load())
-	switch err := e.enqueue(ctx, j, true); err {
+	switch err := e.queueSpans(ctx, append([]sdktrace.ReadOnlySpan(nil), spans...), true); err {
 	case nil:
 	case errQueueFull:
-		e.enc.recycle(j.enc)
 		e.drop(len(spans))
 		return nil
 	default:
-		e.enc.recycle(j.enc)
 		return err
 	}
-	e.stats.batches.Add(1)
 	// An episode of drops ends once a batch is queued a second after the
 	// last drop: under a steady overload, queued and dropped batches
 	// alternate, and each would otherwise be a new report.
 	if e.dropping.Load() && time.Now().UnixNano()-e.lastDrop.Load() > int64(time.Second) {
 		e.dropping.Store(false)
 	}
+	return nil
+}
+
+// queueSpans encodes the rows of spans and queues them for the writer
+// (enqueue, which says what its errors mean), counting the batch once it
+// is queued.
+func (e *Exporter) queueSpans(ctx context.Context, spans []sdktrace.ReadOnlySpan, wait bool) error {
+	j := job{spans: spans}
+	j.enc = e.enc.encode(j.spans)
+	arena := int64(-1)
+	if j.enc != nil {
+		arena = int64(len(j.enc.arena))
+	}
+	j.bytes = batchBytes(len(spans), arena, e.enc.perSpan.Load())
+	if err := e.enqueue(ctx, j, wait); err != nil {
+		e.enc.recycle(j.enc)
+		return err
+	}
+	e.stats.batches.Add(1)
 	return nil
 }
 

@@ -47,17 +47,9 @@ func (e *Exporter) exportRecords(ctx context.Context, spans []schema.Span, wait 
 			return fmt.Errorf("lonelytrace exporter: records[%d]: invalid trace or span id", i)
 		}
 	}
-	j := job{spans: e.records.wrap(spans)}
-	j.enc = e.enc.encode(j.spans)
-	arena := int64(-1)
-	if j.enc != nil {
-		arena = int64(len(j.enc.arena))
-	}
-	j.bytes = batchBytes(len(spans), arena, e.enc.perSpan.Load())
-	switch err := e.enqueue(ctx, j, wait); err {
+	switch err := e.queueSpans(ctx, e.records.wrap(spans), wait); err {
 	case nil:
 	case errQueueFull:
-		e.enc.recycle(j.enc)
 		select {
 		case <-e.stopping:
 			return ErrShutdown
@@ -68,10 +60,8 @@ func (e *Exporter) exportRecords(ctx context.Context, spans []schema.Span, wait 
 		}
 		return ErrQueueFull
 	default:
-		e.enc.recycle(j.enc)
 		return err
 	}
-	e.stats.batches.Add(1)
 	return nil
 }
 
