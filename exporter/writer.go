@@ -95,11 +95,9 @@ type writer struct {
 
 	// persistedDropped and persistedFailed are the counts of dropped and
 	// failed spans recorded in the file's meta; failing is set from a
-	// failed transaction's report until spans are written again, and
-	// failErr is the error of the last transaction that failed.
+	// failed transaction's report until spans are written again.
 	persistedDropped, persistedFailed int64
 	failing                           bool
-	failErr                           error
 	// checkpointsBlocked counts the episodes of checkpoints blocked by
 	// readers (boundWAL), persistedBlocked those recorded in the meta.
 	checkpointsBlocked, persistedBlocked int64
@@ -358,7 +356,6 @@ func (w *writer) commit(group []job, until time.Time) {
 			w.resetCaches()
 			w.stats.failed.Add(int64(n))
 			w.stats.lastErr.Store(&timedError{err: err, at: time.Now()})
-			w.failErr = err
 			if !w.failing {
 				w.failing = true
 				otel.Handle(fmt.Errorf("lonelytrace exporter: writing %d spans to %s failed (further failures are counted, not reported, until a write succeeds): %w", n, w.path, err))
@@ -382,7 +379,7 @@ func (w *writer) commit(group []job, until time.Time) {
 	// before it came.
 	answer := err
 	if answer == nil && w.failing {
-		answer = w.failErr
+		answer = w.stats.lastErr.Load().err // failing is set where lastErr is
 	}
 	for _, j := range group {
 		if j.flushed != nil {
