@@ -201,13 +201,10 @@ func (s *Stmt) Float(i int) float64 {
 // Bytes returns the row's column i as text or a blob, in SQLite's memory:
 // valid until the next call on s. Copy what must outlive it.
 func (s *Stmt) Bytes(i int) []byte {
+	// sqlite3_column_blob gives the bytes of a text (as stored, UTF-8)
+	// or a blob alike: no call to learn the column's type first.
 	t := s.c.tls
-	var p uintptr
-	if s.Type(i) == Blob {
-		p = sqlite3.Xsqlite3_column_blob(t, s.p, int32(i))
-	} else {
-		p = sqlite3.Xsqlite3_column_text(t, s.p, int32(i))
-	}
+	p := sqlite3.Xsqlite3_column_blob(t, s.p, int32(i))
 	n := sqlite3.Xsqlite3_column_bytes(t, s.p, int32(i))
 	if p == 0 || n == 0 {
 		return nil
