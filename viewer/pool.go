@@ -49,8 +49,9 @@ type pool struct {
 	// computed counts the computations started; joined the requests that
 	// took another's answer; refused the 503s for load.
 	computed, joined, refused atomic.Int64
-	// hold, when set (tests), runs at the start of every computation.
-	hold func()
+	// hold, when set (tests), runs at the start of every computation,
+	// with the request's context.
+	hold func(context.Context)
 }
 
 // flight is one computation and the requests that wait for it.
@@ -128,7 +129,7 @@ func (p *pool) run(c echo.Context, next echo.HandlerFunc) *recorded {
 	defer func() { <-p.slots }()
 	p.computed.Add(1)
 	if p.hold != nil {
-		p.hold()
+		p.hold(ctx)
 	}
 	return p.record(c, next)
 }
@@ -170,6 +171,11 @@ func (p *pool) record(c echo.Context, next echo.HandlerFunc) *recorded {
 	c.SetResponse(echo.NewResponse(rec, c.Echo()))
 	defer c.SetResponse(orig)
 	err := next(c)
+	// A query cut short by the request's end may fail with SQLite's
+	// "interrupted" rather than the context's error: ask the context.
+	if ctxErr := c.Request().Context().Err(); err != nil && ctxErr != nil {
+		return p.busy(ctxErr)
+	}
 	if err != nil && (errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)) {
 		return p.busy(err)
 	}

@@ -1,6 +1,9 @@
 package viewer
 
-import "time"
+import (
+	"context"
+	"time"
+)
 
 // SetPool replaces the viewer's bound on requests computed at once; call
 // it before Register.
@@ -8,8 +11,9 @@ func SetPool(v *Viewer, slots, queue int, wait time.Duration) {
 	v.pool = newPool(slots, queue, wait)
 }
 
-// SetPoolHold makes every computation of the pool run hold first.
-func SetPoolHold(v *Viewer, hold func()) { v.pool.hold = hold }
+// SetPoolHold makes every computation of the pool run hold first, with
+// the request's context.
+func SetPoolHold(v *Viewer, hold func(context.Context)) { v.pool.hold = hold }
 
 // PoolCounts is what the pool has done and holds now.
 type PoolCounts struct {

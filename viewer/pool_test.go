@@ -1,11 +1,13 @@
 package viewer_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -76,7 +78,7 @@ func TestServe_IdenticalRequestsComputedOnce(t *testing.T) {
 	v := mustOpen(t, testNow, path)
 	viewer.SetPool(v, 2, 16, time.Minute)
 	release := make(chan struct{})
-	viewer.SetPoolHold(v, func() { <-release })
+	viewer.SetPoolHold(v, func(context.Context) { <-release })
 	base := server(t, v)
 
 	queries := []string{"since=beginning&tz=UTC", "tz=UTC&since=beginning"}
@@ -142,7 +144,7 @@ func TestServe_Overloaded(t *testing.T) {
 			v := mustOpen(t, testNow, path)
 			viewer.SetPool(v, 1, 1, c.wait)
 			release := make(chan struct{})
-			viewer.SetPoolHold(v, func() { <-release })
+			viewer.SetPoolHold(v, func(context.Context) { <-release })
 			base := server(t, v)
 			held := make(chan answer, 2)
 			go func() { held <- fetch(t, base+"/api/summary?since=beginning") }()
@@ -224,4 +226,46 @@ func TestServe_ConcurrentLoad(t *testing.T) {
 		t.Errorf("after the answers: %d running, %d queued; want none", c.Running, c.Queued)
 	}
 	t.Logf("%d of %d answered 200; %d computations, %d joined, %d refused", ok, len(urls), c.Computed, c.Joined, c.Refused)
+}
+
+// TestServe_LeaderGone cancels the request whose computation others wait
+// for, while it computes: its waiters are answered 503 with Retry-After,
+// not 500, and the next identical request is computed afresh.
+func TestServe_LeaderGone(t *testing.T) {
+	path := writeOps(t, t.TempDir(), "a.db", genOps(14, 300))
+	v := mustOpen(t, testNow, path)
+	viewer.SetPool(v, 2, 16, time.Minute)
+	var computations atomic.Int32
+	viewer.SetPoolHold(v, func(ctx context.Context) {
+		if computations.Add(1) == 1 { // the first: until its request ends
+			<-ctx.Done()
+		}
+	})
+	base := server(t, v)
+	u := base + "/?since=beginning"
+	ctx, cancel := context.WithCancel(context.Background())
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leader := make(chan error, 1)
+	go func() {
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			resp.Body.Close()
+		}
+		leader <- err
+	}()
+	waitFor(t, "the first computation", func() bool { return computations.Load() == 1 })
+	joiner := make(chan answer, 1)
+	go func() { joiner <- fetch(t, u) }()
+	waitFor(t, "a request to join it", func() bool { return viewer.PoolCountsOf(v).Joined == 1 })
+	cancel()
+	<-leader
+	if a := <-joiner; a.code != http.StatusServiceUnavailable || a.retryAfter == "" {
+		t.Errorf("waiter of a cancelled computation: status %d, Retry-After %q; want 503 with Retry-After (%.200s)", a.code, a.retryAfter, a.body)
+	}
+	if a := fetch(t, u); a.code != http.StatusOK {
+		t.Errorf("the next identical request: status %d; want 200 (%.200s)", a.code, a.body)
+	}
 }
