@@ -26,8 +26,9 @@ const (
 	// 16. A request beyond that is answered 503 at once.
 	DefaultHeavyQueue = 16
 	// DefaultHeavyWait is how long a request waits for a computation
-	// before it is answered 503: 10 s.
-	DefaultHeavyWait = 10 * time.Second
+	// before it is answered 503: 15 s, half the request's 30 s, so that a
+	// request that gets a slot late still has time to compute.
+	DefaultHeavyWait = 15 * time.Second
 )
 
 // retryAfterSeconds is the Retry-After of a 503 for load.
