@@ -102,11 +102,10 @@ func (p *pool) pooled(next echo.HandlerFunc) echo.HandlerFunc {
 		f := &flight{done: make(chan struct{})}
 		p.flights[key] = f
 		p.mu.Unlock()
-		// The flight ends before its answer is written, so that a request
-		// arriving later computes afresh rather than taking a stale answer;
-		// deferred, so that the requests waiting for it are let go even if
-		// next panics.
-		defer func() {
+		// The flight ends before its answer is written, so that neither
+		// its waiters nor a request arriving later wait on a slow client;
+		// deferred too, so that the waiters are let go even if next panics.
+		end := sync.OnceFunc(func() {
 			if f.res == nil {
 				f.res = p.busy(errBusy)
 			}
@@ -114,8 +113,10 @@ func (p *pool) pooled(next echo.HandlerFunc) echo.HandlerFunc {
 			delete(p.flights, key)
 			p.mu.Unlock()
 			close(f.done)
-		}()
+		})
+		defer end()
 		f.res = p.run(c, next)
+		end()
 		return f.res.writeTo(c)
 	}
 }
