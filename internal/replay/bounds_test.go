@@ -358,3 +358,30 @@ func TestReplay_InvalidUTF8(t *testing.T) {
 		t.Errorf("collector holds %d spans, the first named %q; want 30, %q", len(c.spans), got.span.GetName(), "\uFFFD\uFFFD(")
 	}
 }
+
+// TestReplay_ManyResources: every span in a resource of its own, more
+// than the reader keeps decoded, all arrive with their own resource.
+func TestReplay_ManyResources(t *testing.T) {
+	in := ptrace.NewTraces()
+	for i := range 5000 {
+		rs := in.ResourceSpans().AppendEmpty()
+		rs.Resource().Attributes().PutStr("service.instance.id", fmt.Sprintf("fn-%d", i))
+		ss := rs.ScopeSpans().AppendEmpty()
+		ss.Scope().SetName(fmt.Sprintf("scope-%d", i%4500))
+		p := ss.Spans().AppendEmpty()
+		p.SetTraceID(pcommon.TraceID{8, 1, byte(i >> 8), byte(i), 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16})
+		p.SetSpanID(pcommon.SpanID{8, 2, byte(i >> 8), byte(i), 5, 6, 7, 8})
+		p.SetName("invoke")
+		p.SetStartTimestamp(pcommon.Timestamp(1_700_000_000_000_000_000 + int64(i)*1000))
+		p.SetEndTimestamp(pcommon.Timestamp(1_700_000_000_000_000_000 + int64(i)*1000 + 500))
+	}
+	path := mustStore(t, in)
+	rc := newReceiver(t, false)
+	res, err := replay.Replay(context.Background(), rc.srv.URL, []string{path})
+	if err != nil || res.Spans != 5000 {
+		t.Fatalf("Replay = %+v, %v; want 5000 spans", res, err)
+	}
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	otlptest.DiffLines(t, otlptest.SpanLines(t, rc.got), otlptest.SpanLines(t, in))
+}

@@ -31,21 +31,32 @@ type spanKey struct {
 // SQLite's limit on parameters.
 const maxLookupIDs = 500
 
-// earlierInFile returns the spans of the traces of rows, a page of db in
-// row order, that rows of db before the page hold. It reads the other
-// spans of the page's traces through spans_by_trace.
-func earlierInFile(ctx context.Context, db *sql.DB, rows []schema.Span) (map[spanKey]bool, error) {
-	first, last := rows[0].ID, rows[len(rows)-1].ID
-	q := `SELECT t.trace_id, s.span_id FROM ` + schema.SpansTable + ` AS s JOIN ` + schema.TracesTable + ` AS t ON t.id = s.trace
-WHERE s.trace IN (SELECT trace FROM ` + schema.SpansTable + ` WHERE id BETWEEN ? AND ?) AND s.id < ?`
-	dup := map[spanKey]bool{}
-	if err := scanKeys(ctx, db, q, []any{first, last, first}, dup); err != nil {
-		return nil, err
+// copiesInFile returns the row ids of rows, a page of db in row order,
+// whose span an earlier row of db holds, in the page or before it. It
+// reads the page's traces' rows through spans_by_trace: one seek a span.
+func copiesInFile(ctx context.Context, db *sql.DB, rows []schema.Span) (map[int64]bool, error) {
+	q := `SELECT a.id FROM ` + schema.SpansTable + ` AS a WHERE a.id BETWEEN ? AND ? AND EXISTS (
+	SELECT 1 FROM ` + schema.SpansTable + ` AS b WHERE b.trace = a.trace AND b.span_id = a.span_id AND b.id < a.id)`
+	res, err := db.QueryContext(ctx, q, rows[0].ID, rows[len(rows)-1].ID)
+	if err != nil {
+		return nil, fmt.Errorf("look up spans sent: %w", err)
 	}
-	return dup, nil
+	defer res.Close()
+	copies := map[int64]bool{}
+	for res.Next() {
+		var id int64
+		if err := res.Scan(&id); err != nil {
+			return nil, fmt.Errorf("look up spans sent: %w", err)
+		}
+		copies[id] = true
+	}
+	if err := res.Err(); err != nil {
+		return nil, fmt.Errorf("look up spans sent: %w", err)
+	}
+	return copies, nil
 }
 
-// inFile adds to dup the spans of rows that db holds.
+// inFile adds to dup the spans of rows that db, an earlier file, holds.
 func inFile(ctx context.Context, db *sql.DB, rows []schema.Span, dup map[spanKey]bool) error {
 	var ids []any
 	seen := map[trace.TraceID]bool{}

@@ -184,7 +184,8 @@ func (s *sender) file(ctx context.Context, pos Position, path string, db *sql.DB
 		if len(rows) == 0 {
 			return nil
 		}
-		dup, err := earlierInFile(ctx, db, rows)
+		copies, err := copiesInFile(ctx, db, rows)
+		dup := map[spanKey]bool{}
 		for _, e := range earlier {
 			if err == nil {
 				err = inFile(ctx, e, rows, dup)
@@ -195,12 +196,10 @@ func (s *sender) file(ctx context.Context, pos Position, path string, db *sql.DB
 		}
 		batch := rows[:0:0]
 		for _, row := range rows {
-			k := spanKey{row.TraceID, row.SpanID}
-			if dup[k] {
+			if copies[row.ID] || dup[spanKey{row.TraceID, row.SpanID}] {
 				s.res.Duplicates++
 				continue
 			}
-			dup[k] = true // a second copy further down the page
 			batch = append(batch, row)
 		}
 		if err := s.page(ctx, &pos, path, batch, p); err != nil {
