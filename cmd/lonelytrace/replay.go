@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -54,6 +55,9 @@ command that continues where it stopped (-resume FILE:ROW).`,
 				}
 				opts = append(opts, replay.WithResume(p))
 			}
+			if os.Getenv("GOGC") == "" {
+				debug.SetGCPercent(replayGCPercent)
+			}
 			err = runReplay(ctx, *endpoint, files, stdout, opts...)
 			var stopped *replay.StoppedError
 			if errors.As(err, &stopped) {
@@ -66,6 +70,14 @@ command that continues where it stopped (-resume FILE:ROW).`,
 		}
 	},
 }
+
+// replayGCPercent is replay's GOGC unless the environment sets one. Its
+// live heap is a page of spans, a few megabytes, while it allocates
+// several kilobytes per span read: at the default 100 the collector runs
+// so often that 1M spans took 27 s and 14.5 s of CPU, against 12 s and
+// 10.4 s at 400, for a peak RSS of 61 MB instead of 38 (both flat in the
+// file's size).
+const replayGCPercent = 400
 
 // resumeCommand is the command line that continues a replay at p: the
 // flags given this time, -resume p in place of any -resume, the files.
