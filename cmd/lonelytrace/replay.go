@@ -58,6 +58,9 @@ command that continues where it stopped (-resume FILE:ROW).`,
 			if os.Getenv("GOGC") == "" {
 				debug.SetGCPercent(replayGCPercent)
 			}
+			if os.Getenv("GOMEMLIMIT") == "" {
+				debug.SetMemoryLimit(replayMemoryLimit)
+			}
 			err = runReplay(ctx, *endpoint, files, stdout, opts...)
 			var stopped *replay.StoppedError
 			if errors.As(err, &stopped) {
@@ -78,6 +81,11 @@ command that continues where it stopped (-resume FILE:ROW).`,
 // 10.4 s at 400, for a peak RSS of 61 MB instead of 38 (both flat in the
 // file's size).
 const replayGCPercent = 400
+
+// replayMemoryLimit is replay's soft memory limit unless GOMEMLIMIT sets
+// one: with large spans a page is megabytes, and GOGC 400 alone would let
+// its garbage grow to five times that before a collection.
+const replayMemoryLimit = 128 << 20
 
 // resumeCommand is the command line that continues a replay at p: the
 // flags given this time, -resume p in place of any -resume, the files.

@@ -35,6 +35,8 @@ import (
 	"net/url"
 	"time"
 
+	"go.opentelemetry.io/collector/pdata/ptrace"
+
 	"github.com/lonelytrace/lonelytrace/internal/otlp"
 	"github.com/lonelytrace/lonelytrace/schema"
 )
@@ -153,6 +155,10 @@ func tracesURL(endpoint string) (string, error) {
 	return u.String(), nil
 }
 
+// firstPageRows bounds the first page read, before any span's size is
+// known: 512 spans of 100 KB would be 51 MB decoded.
+const firstPageRows = 32
+
 // sender holds the state of one Replay.
 type sender struct {
 	cfg    config
@@ -173,9 +179,11 @@ func (s *sender) file(ctx context.Context, pos Position, path string, db *sql.DB
 	}
 	r := schema.NewReader(db)
 	for {
-		pageRows := s.cfg.batchSize
+		// A page is about one request's worth; until a request has
+		// said how large spans are, a small one.
+		pageRows := min(s.cfg.batchSize, firstPageRows)
 		if s.spanBytes > 0 {
-			pageRows = max(1, min(pageRows, s.res.MaxRequestBytes/s.spanBytes))
+			pageRows = max(1, min(s.cfg.batchSize, s.res.MaxRequestBytes/s.spanBytes))
 		}
 		rows, err := r.After(ctx, pos.After, pageRows)
 		if err != nil {
@@ -222,18 +230,21 @@ func (s *sender) page(ctx context.Context, pos *Position, path string, rows []sc
 		var req request
 		var repaired int
 		for {
+			// Sized before it is encoded: an oversized cut costs a
+			// walk of the spans, not a copy of them.
 			td, rep := otlp.TracesRepaired(rows[:n])
-			var err error
-			if req, err = s.client.encode(td); err != nil {
-				return &StoppedError{Resume: *pos, File: path, Err: err}
-			}
-			if req.size <= s.res.MaxRequestBytes || n == 1 {
+			size := sizer.TracesSize(td)
+			if size <= s.res.MaxRequestBytes || n == 1 {
+				var err error
+				if req, err = s.client.encode(td); err != nil {
+					return &StoppedError{Resume: *pos, File: path, Err: err}
+				}
 				repaired = rep
 				break
 			}
 			// Fewer spans, in proportion and a tenth under, so that
-			// one or two encodings find the cut.
-			n = max(1, min(n/2, int(int64(n)*int64(s.res.MaxRequestBytes)/int64(req.size)*9/10)))
+			// one or two sizings find the cut.
+			n = max(1, min(n/2, int(int64(n)*int64(s.res.MaxRequestBytes)/int64(size)*9/10)))
 		}
 		err := s.export(ctx, req, p)
 		if tooLarge(err) {
@@ -259,6 +270,10 @@ func (s *sender) page(ctx context.Context, pos *Position, path string, rows []sc
 	}
 	return nil
 }
+
+// sizer gives the bytes of a request's protobuf (an
+// ExportTraceServiceRequest is a TracesData on the wire).
+var sizer ptrace.ProtoMarshaler
 
 // tooLarge reports whether err is the collector's 413.
 func tooLarge(err error) bool {
