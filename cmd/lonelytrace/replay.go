@@ -55,11 +55,13 @@ command that continues where it stopped (-resume FILE:ROW).`,
 				}
 				opts = append(opts, replay.WithResume(p))
 			}
+			// Put back when done, for the tests that run commands in
+			// one process.
 			if os.Getenv("GOGC") == "" {
-				debug.SetGCPercent(replayGCPercent)
+				defer debug.SetGCPercent(debug.SetGCPercent(replayGCPercent))
 			}
 			if os.Getenv("GOMEMLIMIT") == "" {
-				debug.SetMemoryLimit(replayMemoryLimit)
+				defer debug.SetMemoryLimit(debug.SetMemoryLimit(replayMemoryLimit))
 			}
 			err = runReplay(ctx, *endpoint, files, stdout, opts...)
 			var stopped *replay.StoppedError
