@@ -20,6 +20,12 @@ import (
 // row of an earlier file, holds its trace and span id. The earlier files
 // were sent whole (or by an earlier run, which -resume says), so the
 // answer is the same after a resume.
+//
+// Within a file, copies are found by the trace's row (traces.id), one
+// seek a span. The writer gives a trace one row unless its spans come
+// more than a generation apart (2^18 traces, schema.TraceGenerationShift),
+// so a span stored twice that far apart in one file would go twice; across
+// files the lookup is by trace id, which has no such gap.
 
 // spanKey identifies a span across files.
 type spanKey struct {
