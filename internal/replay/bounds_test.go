@@ -385,3 +385,21 @@ func TestReplay_ManyResources(t *testing.T) {
 	defer rc.mu.Unlock()
 	otlptest.DiffLines(t, otlptest.SpanLines(t, rc.got), otlptest.SpanLines(t, in))
 }
+
+// TestReplay_CopiesInOnePage: a span stored twice in one file, both
+// copies in the same page, goes once (before, a page's copies of each
+// other both went).
+func TestReplay_CopiesInOnePage(t *testing.T) {
+	want := stubs(10)
+	path := mustFile(t, t.TempDir(), "a.db", append(want[:10:10], want[3:7]...))
+	c := newCollector(t, false)
+	res, err := replay.Replay(context.Background(), c.srv.URL, []string{path})
+	if err != nil {
+		t.Fatalf("Replay: %v", err)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if res.Spans != 10 || res.Duplicates != 4 || len(c.spans) != 10 || c.duplicate != 0 {
+		t.Errorf("result = %+v; collector holds %d, %d sent twice; want 10 spans sent once, 4 copies skipped", res, len(c.spans), c.duplicate)
+	}
+}
