@@ -20,19 +20,37 @@ import (
 // seriesModel is the trends of one operation.
 type seriesModel struct {
 	Op, Label string
-	// Open is set for the operations shown unfolded.
-	Open   bool
-	Total  int64
-	Charts []*bucketChart
+	// Open is set for the operations shown unfolded: notify and receive,
+	// when they have operations.
+	Open  bool
+	Total int64
+	Chart *trendChart
 }
 
-// bucketChart is one measure of a series: one column per bucket.
-type bucketChart struct {
-	Name          string
+// trendChart is the trends of one operation in one drawing: three bands
+// (rate, failures, durations) over one time axis, and one column per
+// bucket that has operations, a door over the full height with the
+// bucket's exact numbers. Empty buckets draw nothing, which keeps the
+// page small.
+type trendChart struct {
 	Width, Height float64
-	// Top is the largest value, for the chart's one scale label.
-	Top     string
-	Columns []bucketColumn
+	Bands         []trendBand
+	Columns       []bucketColumn
+	Ticks         []timeTick
+}
+
+// trendBand is one measure's band: its name and top value, written above
+// it at Y.
+type trendBand struct {
+	Y     float64
+	Label string
+}
+
+// timeTick labels the time axis at X; Anchor is its SVG text-anchor.
+type timeTick struct {
+	X            float64
+	Label, Title string
+	Anchor       string
 }
 
 // bucketColumn is one bucket of a chart: a door over its full height
@@ -44,17 +62,28 @@ type bucketColumn struct {
 	Bars  []bar
 }
 
-const seriesChartH = 50.0
+// The layout of a trend chart: three bands of seriesBandH, each under a
+// line of text, and the time axis below.
+const (
+	seriesBandH  = 44.0
+	seriesLabelH = 14.0
+	seriesAxisH  = 16.0
+)
 
 // seriesModels draws the series s of the window [since, until) for each
-// operation, notify and receive open.
-func (m *pageModel) seriesModels(s *Series, since, until time.Time) []seriesModel {
+// operation, its time ticks in loc.
+func (m *pageModel) seriesModels(s *Series, since, until time.Time, loc *time.Location) []seriesModel {
 	var out []seriesModel
 	step := time.Duration(s.StepMs) * time.Millisecond
+	stepText := fmtStep(step)
+	bandY := func(i int) float64 { return float64(i)*(seriesLabelH+seriesBandH) + seriesLabelH }
+	height := seriesAxisH + bandY(3) - seriesLabelH
+	w := float64(chartWidth) / float64(max(len(s.Buckets), 1))
 	for _, op := range schema.Operations {
-		sm := seriesModel{Op: op, Label: opLabel(op), Open: op == schema.OpNotify || op == schema.OpReceive}
+		sm := seriesModel{Op: op, Label: opLabel(op)}
 		var most, mostErr int64
 		var slowest float64
+		approximate := false
 		for _, b := range s.Buckets {
 			p := b.Ops[op]
 			sm.Total += p.Count
@@ -62,19 +91,33 @@ func (m *pageModel) seriesModels(s *Series, since, until time.Time) []seriesMode
 			if p.P99Ms != nil {
 				slowest = max(slowest, *p.P99Ms)
 			}
+			approximate = approximate || p.Approximate
 		}
-		rate := &bucketChart{Name: "operations per " + step.String(), Top: fmtCount(most)}
-		errs := &bucketChart{Name: "failed per " + step.String(), Top: fmtCount(mostErr)}
-		lat := &bucketChart{Name: "p50 (dark) and p99 (light) duration", Top: fmtMs(slowest)}
-		w := float64(chartWidth) / float64(max(len(s.Buckets), 1))
-		height := func(v, top float64) float64 {
-			if top <= 0 || v <= 0 {
-				return 0
+		sm.Open = sm.Total > 0 && (op == schema.OpNotify || op == schema.OpReceive)
+		if sm.Total == 0 {
+			out = append(out, sm)
+			continue
+		}
+		latency := "p50 (dark) and p99 (light) duration, top " + fmtMs(slowest)
+		if approximate {
+			latency = "p50 (dark) and p99 (light) duration, ≈ estimated within 1 %, top " + fmtMs(slowest)
+		}
+		c := &trendChart{Width: chartWidth, Height: height, Bands: []trendBand{
+			{Y: bandY(0) - 3, Label: "operations per " + stepText + ", top " + fmtCount(most)},
+			{Y: bandY(1) - 3, Label: "failed per " + stepText + ", top " + fmtCount(mostErr)},
+			{Y: bandY(2) - 3, Label: latency},
+		}}
+		bars := func(band int, v, top float64) (y, h float64) {
+			if top > 0 && v > 0 {
+				h = max(seriesBandH*v/top, 1)
 			}
-			return max(seriesChartH*v/top, 1)
+			return bandY(band) + seriesBandH - h, h
 		}
 		for i, b := range s.Buckets {
 			p := b.Ops[op]
+			if p.Count == 0 {
+				continue
+			}
 			lo, hi := b.Start, b.Start.Add(step)
 			if lo.Before(since) {
 				lo = since
@@ -87,31 +130,76 @@ func (m *pageModel) seriesModels(s *Series, since, until time.Time) []seriesMode
 				Title: fmt.Sprintf("%s to %s: %s %s, %s failed, %s bytes", lo.Format("2006-01-02 15:04:05.000"), hi.Format("15:04:05.000 MST"),
 					fmtCount(p.Count), opLabel(op), fmtCount(p.Errors), fmtCount(p.Bytes))}
 			if p.P50Ms != nil {
-				col.Title += fmt.Sprintf(", p50 %s, p99 %s", exactMs(*p.P50Ms), exactMs(*p.P99Ms))
+				about := ""
+				if p.Approximate {
+					about = "≈"
+				}
+				col.Title += fmt.Sprintf(", p50 %s%s, p99 %s%s", about, exactMs(*p.P50Ms), about, exactMs(*p.P99Ms))
 			}
 			bw := max(w-1, 0.5)
-			r := col
-			h := height(float64(p.Count), float64(most))
-			r.Bars = []bar{{X: col.X, Y: seriesChartH - h, W: bw, H: h, Class: "b"}}
-			rate.Columns = append(rate.Columns, r)
-			e := col
-			h = height(float64(p.Errors), float64(mostErr))
-			e.Bars = []bar{{X: col.X, Y: seriesChartH - h, W: bw, H: h, Class: "e"}}
-			errs.Columns = append(errs.Columns, e)
-			l := col
-			if p.P50Ms != nil {
-				h99, h50 := height(*p.P99Ms, slowest), height(*p.P50Ms, slowest)
-				l.Bars = []bar{{X: col.X, Y: seriesChartH - h99, W: bw, H: h99, Class: "p99"}, {X: col.X, Y: seriesChartH - h50, W: bw, H: h50, Class: "b"}}
+			y, h := bars(0, float64(p.Count), float64(most))
+			col.Bars = append(col.Bars, bar{X: col.X, Y: y, W: bw, H: h, Class: "b"})
+			if p.Errors > 0 {
+				y, h = bars(1, float64(p.Errors), float64(mostErr))
+				col.Bars = append(col.Bars, bar{X: col.X, Y: y, W: bw, H: h, Class: "e"})
 			}
-			lat.Columns = append(lat.Columns, l)
+			if p.P50Ms != nil {
+				y99, h99 := bars(2, *p.P99Ms, slowest)
+				y50, h50 := bars(2, *p.P50Ms, slowest)
+				col.Bars = append(col.Bars, bar{X: col.X, Y: y99, W: bw, H: h99, Class: "p99"}, bar{X: col.X, Y: y50, W: bw, H: h50, Class: "b"})
+			}
+			c.Columns = append(c.Columns, col)
 		}
-		for _, c := range []*bucketChart{rate, errs, lat} {
-			c.Width, c.Height = chartWidth, seriesChartH
-		}
-		sm.Charts = []*bucketChart{rate, errs, lat}
+		c.Ticks = timeTicks(s, step, loc)
+		sm.Chart = c
 		out = append(out, sm)
 	}
 	return out
+}
+
+// timeTicks labels the start, the middle and the end of the buckets of s
+// in loc, with as much of the date as
+// the range needs; the exact instants are in the titles.
+func timeTicks(s *Series, step time.Duration, loc *time.Location) []timeTick {
+	if len(s.Buckets) == 0 {
+		return nil
+	}
+	start := s.Buckets[0].Start.In(loc)
+	n := int64(len(s.Buckets))
+	end := start.Add(time.Duration(n) * step)
+	mid := start.Add(time.Duration(n/2) * step)
+	layout := "15:04:05"
+	switch span := end.Sub(start); {
+	case span >= 2*365*24*time.Hour:
+		layout = "2006-01-02"
+	case span >= 24*time.Hour || start.YearDay() != end.Add(-1).YearDay():
+		layout = "Jan 2 15:04"
+	}
+	tick := func(t time.Time, x float64, anchor string) timeTick {
+		return timeTick{X: x, Label: t.Format(layout), Title: t.Format(time.RFC3339Nano), Anchor: anchor}
+	}
+	ticks := []timeTick{tick(start, 0, "start"), tick(mid, float64(chartWidth)*float64(n/2)/float64(n), "middle"), tick(end, chartWidth, "end")}
+	ticks[2].Label += " " + end.Format("MST")
+	for i := range ticks {
+		ticks[i].X = math.Round(ticks[i].X*10) / 10
+	}
+	return ticks
+}
+
+// fmtStep writes a step as the page names it: 1s, 30s, 5m, 1h, 2 days.
+func fmtStep(d time.Duration) string {
+	const day = 24 * time.Hour
+	if d >= day && d%day == 0 {
+		return fmtAge(d)
+	}
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }
 
 // pageBreakdownRows is how many rows of each breakdown the page shows.

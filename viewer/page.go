@@ -40,6 +40,7 @@ var pageTemplate = template.Must(template.New("page.html").Funcs(template.FuncMa
 	"msArg":        msArg,
 	"subsAttr":     func(n int64) string { return attrArg(string(schema.SubscribersKey), strconv.FormatInt(n, 10)) },
 	"statefulAttr": func() string { return attrArg(string(schema.StatefulKey), "true") },
+	"axisY":        func(c *trendChart) float64 { return c.Height - seriesAxisH },
 }).ParseFS(pageFS, "page.html"))
 
 // opLabel is how the page names an operation.
@@ -218,7 +219,7 @@ func (v *Viewer) fillPage(ctx context.Context, m *pageModel, q Query, params url
 		return err
 	}
 	acc := newWindowAcc(w.ex)
-	series, err := seriesFor(w, q, step)
+	series, err := seriesFor(ctx, w, q, step)
 	if err != nil {
 		return err
 	}
@@ -248,8 +249,8 @@ func (v *Viewer) fillPage(ctx context.Context, m *pageModel, q Query, params url
 		m.Self.Set(TokenParam, m.Token)
 	}
 	m.Search = srch.values()
-	m.Series = m.seriesModels(series.series(s.Since, s.Until, q.Location), s.Since, s.Until)
-	m.Step = (time.Duration(series.layout.step)).String()
+	m.Series = m.seriesModels(series.series(s.Since, s.Until, q.Location), s.Since, s.Until, q.Location)
+	m.Step = fmtStep(time.Duration(series.layout.step))
 	for _, b := range breakdowns {
 		m.Breakdowns = append(m.Breakdowns, m.breakdownModel(b.breakdown()))
 	}
