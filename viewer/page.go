@@ -138,6 +138,9 @@ type bar struct {
 	Class string
 	// Door is where the bar leads, where it is a door.
 	Door template.URL
+	// FailW is the width of the bar's failed share, drawn red over its
+	// start (the average trace's phases).
+	FailW float64
 }
 
 type waterfallBar struct {
@@ -434,7 +437,9 @@ func phaseChart(phases []Phase) *chart {
 			Class: "b",
 		}
 		if p.ErrorPercent > 0 {
-			b.Class = "e"
+			// The red part is the failed share, so that 2.7 % and 19 %
+			// look different; at least a pixel, so that a failure shows.
+			b.FailW = max(w*p.ErrorPercent/100, 1)
 			b.Title += fmt.Sprintf(", failed in %s", fmtPercent(p.ErrorPercent))
 		}
 		c.Bars = append(c.Bars, b)
