@@ -411,6 +411,9 @@ func (m *pageModel) mapModel(pm *PubSubMap) *mapModel {
 			em.Door = template.URL("#breakdown-" + e.Op + "-topic")
 		} else {
 			em.Title += ", p99 " + exactMs(e.P99Ms)
+			if e.Approximate {
+				em.Title += " (≈, estimated within 1 %)"
+			}
 			em.Door = m.Door("op", e.Op, "service", svcName, "topic", topicName)
 			if svcName == "" {
 				em.Door = m.Door("op", e.Op, "topic", topicName)
