@@ -189,6 +189,14 @@ type TraceList struct {
 	Sort string `json:"sort"`
 	// More is true when there are traces after this page.
 	More bool `json:"more"`
+	// TotalOperations counts the operations in the window that match the
+	// filters and the search, and TotalTraces the traces they are in: the
+	// list has one row per trace, so a trace with several matching
+	// operations is one row. Both are null when the search has name or
+	// attr terms; TotalTraces also when more than 200,000 operations
+	// match.
+	TotalOperations *int64 `json:"total_operations"`
+	TotalTraces     *int64 `json:"total_traces"`
 }
 
 // TraceItem is one trace of the list, described by its first matching

@@ -41,6 +41,7 @@ var pageTemplate = template.Must(template.New("page.html").Funcs(template.FuncMa
 	"subsAttr":     func(n int64) string { return attrArg(string(schema.SubscribersKey), strconv.FormatInt(n, 10)) },
 	"statefulAttr": func() string { return attrArg(string(schema.StatefulKey), "true") },
 	"axisY":        func(c *trendChart) float64 { return c.Height - seriesAxisH },
+	"deref":        func(n *int64) int64 { return *n },
 }).ParseFS(pageFS, "page.html"))
 
 // opLabel is how the page names an operation.
@@ -239,7 +240,9 @@ func (v *Viewer) fillPage(ctx context.Context, m *pageModel, q Query, params url
 			visitors = append(visitors, b.visitor)
 		}
 	}
-	if err := w.visit(ctx, visitors...); err != nil {
+	totals := newSearchTotals(&srch, len(v.files))
+	visitors = append(visitors, totals.visitor)
+	if err := w.visitByFile(ctx, totals.begin, listWindow, visitors...); err != nil {
 		return err
 	}
 	s, err := v.summaryOf(ctx, q, w, acc)
@@ -282,7 +285,7 @@ func (v *Viewer) fillPage(ctx context.Context, m *pageModel, q Query, params url
 		o := s.Operations[op]
 		m.Sizes = append(m.Sizes, sizeModel{Op: op, Label: opLabel(op), Operation: o, Chart: sizeChart(o.BySize)})
 	}
-	if m.Traces, err = v.listTraces(ctx, flt, &srch, q.Location, offset, DefaultTraceLimit); err != nil {
+	if m.Traces, err = v.listCountedTraces(ctx, flt, &srch, q.Location, offset, DefaultTraceLimit, totals); err != nil {
 		return err
 	}
 	if m.Traces.More {
