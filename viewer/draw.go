@@ -30,13 +30,47 @@ type seriesModel struct {
 // trendChart is the trends of one operation in one drawing: three bands
 // (rate, failures, durations) over one time axis, and one column per
 // bucket that has operations, a door over the full height with the
-// bucket's exact numbers. Empty buckets draw nothing, which keeps the
-// page small.
+// bucket's exact numbers. The bars of each kind are one path, drawn over
+// the columns and letting the pointer through to them; empty buckets
+// draw nothing. Both keep the page small.
 type trendChart struct {
 	Width, Height float64
 	Bands         []trendBand
 	Columns       []bucketColumn
+	Paths         []barPath
 	Ticks         []timeTick
+}
+
+// barPath is the bars of one class as one SVG path.
+type barPath struct {
+	Class string
+	D     string
+}
+
+// barPaths gathers bars into one path per class, in the order the
+// classes first appear.
+func barPaths(bars []bar) []barPath {
+	var order []string
+	ds := map[string]*strings.Builder{}
+	for _, b := range bars {
+		if b.H <= 0 {
+			continue
+		}
+		d := ds[b.Class]
+		if d == nil {
+			d = &strings.Builder{}
+			ds[b.Class] = d
+			order = append(order, b.Class)
+		}
+		b = b.rounded()
+		px := func(x float64) string { return strconv.FormatFloat(x, 'f', -1, 64) }
+		fmt.Fprintf(d, "M%s %sh%sv%sh-%sz", px(b.X), px(b.Y), px(b.W), px(b.H), px(b.W))
+	}
+	out := make([]barPath, 0, len(order))
+	for _, c := range order {
+		out = append(out, barPath{Class: c, D: ds[c].String()})
+	}
+	return out
 }
 
 // trendBand is one measure's band: its name and top value, written above
@@ -54,12 +88,11 @@ type timeTick struct {
 }
 
 // bucketColumn is one bucket of a chart: a door over its full height
-// with the bucket's exact numbers, and its bars.
+// with the bucket's exact numbers.
 type bucketColumn struct {
 	X, W  float64
 	Door  template.URL
 	Title string
-	Bars  []bar
 }
 
 // The layout of a trend chart: three bands of seriesBandH, each under a
@@ -113,6 +146,17 @@ func (m *pageModel) seriesModels(s *Series, since, until time.Time, loc *time.Lo
 			}
 			return bandY(band) + seriesBandH - h, h
 		}
+		// A column's title says its times as briefly as the chart
+		// allows: no date within a day, no milliseconds for whole seconds.
+		fromLayout, toLayout := "2006-01-02 15:04:05.000", "15:04:05.000 MST"
+		if step%time.Second == 0 && len(s.Buckets) > 0 {
+			fromLayout, toLayout = "2006-01-02 15:04:05", "15:04:05 MST"
+			first, last := s.Buckets[0].Start.In(loc), s.Buckets[len(s.Buckets)-1].Start.In(loc).Add(step)
+			if first.YearDay() == last.Add(-1).YearDay() && last.Sub(first) < 24*time.Hour {
+				fromLayout, toLayout = "15:04:05", "15:04:05"
+			}
+		}
+		var drawn []bar
 		for i, b := range s.Buckets {
 			p := b.Ops[op]
 			if p.Count == 0 {
@@ -127,7 +171,7 @@ func (m *pageModel) seriesModels(s *Series, since, until time.Time, loc *time.Lo
 			}
 			col := bucketColumn{X: float64(i) * w, W: w,
 				Door: m.Door("op", op, "since", lo.Format(time.RFC3339Nano), "until", hi.Format(time.RFC3339Nano)),
-				Title: fmt.Sprintf("%s to %s: %s %s, %s failed, %s bytes", lo.Format("2006-01-02 15:04:05.000"), hi.Format("15:04:05.000 MST"),
+				Title: fmt.Sprintf("%s to %s: %s %s, %s failed, %s bytes", lo.Format(fromLayout), hi.Format(toLayout),
 					fmtCount(p.Count), opLabel(op), fmtCount(p.Errors), fmtCount(p.Bytes))}
 			if p.P50Ms != nil {
 				about := ""
@@ -138,18 +182,21 @@ func (m *pageModel) seriesModels(s *Series, since, until time.Time, loc *time.Lo
 			}
 			bw := max(w-1, 0.5)
 			y, h := bars(0, float64(p.Count), float64(most))
-			col.Bars = append(col.Bars, bar{X: col.X, Y: y, W: bw, H: h, Class: "b"})
+			drawn = append(drawn, bar{X: col.X, Y: y, W: bw, H: h, Class: "b"})
 			if p.Errors > 0 {
 				y, h = bars(1, float64(p.Errors), float64(mostErr))
-				col.Bars = append(col.Bars, bar{X: col.X, Y: y, W: bw, H: h, Class: "e"})
+				drawn = append(drawn, bar{X: col.X, Y: y, W: bw, H: h, Class: "e"})
 			}
 			if p.P50Ms != nil {
 				y99, h99 := bars(2, *p.P99Ms, slowest)
 				y50, h50 := bars(2, *p.P50Ms, slowest)
-				col.Bars = append(col.Bars, bar{X: col.X, Y: y99, W: bw, H: h99, Class: "p99"}, bar{X: col.X, Y: y50, W: bw, H: h50, Class: "b"})
+				drawn = append(drawn, bar{X: col.X, Y: y99, W: bw, H: h99, Class: "p99"}, bar{X: col.X, Y: y50, W: bw, H: h50, Class: "b p50"})
 			}
+			col.X, col.W = roundPx(col.X), roundPx(col.W)
 			c.Columns = append(c.Columns, col)
 		}
+		// The p50 bars go over the p99 ones, so p99 is drawn first.
+		c.Paths = barPaths(drawn)
 		c.Ticks = timeTicks(s, step, loc)
 		sm.Chart = c
 		out = append(out, sm)
@@ -401,7 +448,7 @@ func (m *pageModel) mapModel(pm *PubSubMap) *mapModel {
 		x1, x2 := from.x+mapNodeW, to.x
 		em := mapEdgeModel{
 			D:     fmt.Sprintf("M %.1f %.1f C %.1f %.1f, %.1f %.1f, %.1f %.1f", x1, from.y, (x1+x2)/2, from.y, (x1+x2)/2, to.y, x2, to.y),
-			Width: 1 + 5*math.Log1p(float64(e.Count))/math.Log1p(float64(most)),
+			Width: roundPx(1 + 5*math.Log1p(float64(e.Count))/math.Log1p(float64(most))),
 			Op:    e.Op,
 		}
 		svcName, topicName := kinds[service].Label, kinds[topic].Label

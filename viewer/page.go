@@ -144,6 +144,25 @@ type bar struct {
 	FailW float64
 }
 
+// roundPx rounds a coordinate to a tenth of a pixel, as finely as a
+// screen shows: the page's many bars cost a third of the bytes.
+func roundPx(x float64) float64 { return math.Round(x*10) / 10 }
+
+// rounded is b with its coordinates rounded by roundPx.
+func (b bar) rounded() bar {
+	b.X, b.Y, b.W, b.H = roundPx(b.X), roundPx(b.Y), roundPx(b.W), roundPx(b.H)
+	b.LabelX, b.LabelY, b.FailW = roundPx(b.LabelX), roundPx(b.LabelY), roundPx(b.FailW)
+	return b
+}
+
+// roundBars rounds the bars of c.
+func (c *chart) roundBars() *chart {
+	for i := range c.Bars {
+		c.Bars[i] = c.Bars[i].rounded()
+	}
+	return c
+}
+
 type waterfallBar struct {
 	SpanView
 	Indent float64
@@ -381,7 +400,7 @@ func histogramChart(bins []HistogramBin) *chart {
 			LabelX: float64(i)*w + w/2, LabelY: h + 12,
 		})
 	}
-	return c
+	return c.roundBars()
 }
 
 // sizeChart draws the size buckets.
@@ -410,7 +429,7 @@ func sizeChart(buckets []SizeBucket) *chart {
 			c.Bars[i].Label = "0"
 		}
 	}
-	return c
+	return c.roundBars()
 }
 
 // phaseChart draws the average trace: one bar per phase from its typical
@@ -447,7 +466,7 @@ func phaseChart(phases []Phase) *chart {
 		}
 		c.Bars = append(c.Bars, b)
 	}
-	return c
+	return c.roundBars()
 }
 
 // waterfall places each span of d on a 0–1000 scale of the trace's time.

@@ -34,6 +34,7 @@ func TestPage_Trends(t *testing.T) {
 	if len(page) > 200_000 {
 		t.Errorf("page is %d bytes; want at most 200,000", len(page))
 	}
+	t.Logf("page: %d bytes", len(page))
 	trend := regexp.MustCompile(`(?s)<details class="trend" id="trend-notify" open>.*?</details>`).FindString(page)
 	if trend == "" {
 		t.Fatal("no open notify trend")
