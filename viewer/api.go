@@ -299,8 +299,9 @@ type LinkView struct {
 	Attributes []KeyValue `json:"attributes"`
 }
 
-// Series is the answer of /api/series: the window cut into buckets of
-// one step, and per bucket the measures of each operation.
+// Series is the answer of /api/series: the part of the window that has
+// operations cut into buckets of one step, and per bucket the measures of
+// each operation.
 type Series struct {
 	// Since and Until are the window, as in the Summary (with
 	// since=beginning, Since is the start of the oldest span stored).
@@ -308,9 +309,10 @@ type Series struct {
 	Until time.Time `json:"until"`
 	// StepMs is the length of a bucket.
 	StepMs int64 `json:"step_ms"`
-	// Buckets start at Since rounded down to a multiple of the step since
-	// the Unix epoch, one step apart, up to the last that meets the
-	// window; empty ones included.
+	// Buckets cover the window's operations: they start at the first
+	// operation's start rounded down to a multiple of the step since the
+	// Unix epoch, one step apart, up to the last operation (over the
+	// whole window when it has none); empty ones included.
 	Buckets []SeriesBucket `json:"buckets"`
 }
 
