@@ -53,15 +53,6 @@ type seriesLayout struct {
 	n           int
 }
 
-// end is where the last bucket ends, Unix ns (saturated).
-func (l seriesLayout) end() int64 {
-	e := uint64(l.first) + uint64(l.n)*uint64(l.step)
-	if int64(e) < l.first {
-		return math.MaxInt64
-	}
-	return int64(e)
-}
-
 // layoutSeries cuts [since, until) into buckets of step, or of the
 // default step when step is 0 (docs/design.md#failures-services-and-series).
 // The default copes with any range: when 24h makes more than
