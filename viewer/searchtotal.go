@@ -15,9 +15,11 @@ import (
 // against its list (docs/design.md#search).
 
 // maxCountedOps bounds the matching operations whose traces are counted:
-// their row ids are kept until the visit ends, and each costs a row read.
-// Beyond it the operations are still counted, their traces not.
-const maxCountedOps = 200_000
+// their row ids are kept until the visit ends, and each costs a row read
+// (190,000 of them took a second or two on a 2-core machine, 20,000 about
+// a tenth of that). Beyond it the operations are still counted, their
+// traces not.
+const maxCountedOps = 20_000
 
 // searchTotals counts, as an opVisitor over a window, the operations that
 // match a search's terms that a visit can test (op, service, status,

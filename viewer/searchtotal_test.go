@@ -90,3 +90,26 @@ func TestTraceList_Totals(t *testing.T) {
 		}
 	})
 }
+
+// TestTraceList_TotalsBeyondCount checks that past 20,000 matching
+// operations the list still counts them, exactly as the summary does,
+// and says that it did not count their traces.
+func TestTraceList_TotalsBeyondCount(t *testing.T) {
+	base := server(t, mustOpen(t, testNow, writeOps(t, t.TempDir(), "many.db", genOps(12, 20_500))))
+	params := url.Values{"since": {"beginning"}}
+	s := getJSON[viewer.Summary](t, base, "/api/summary", params)
+	var want int64
+	for _, o := range s.Operations {
+		want += o.Count
+	}
+	if want <= 20_000 {
+		t.Fatalf("fixture: %d operations; want more than 20,000", want)
+	}
+	l := getJSON[viewer.TraceList](t, base, "/api/traces", params)
+	if l.TotalOperations == nil || *l.TotalOperations != want || l.TotalTraces != nil {
+		t.Errorf("totals %v operations, %v traces; want %d operations, traces null", l.TotalOperations, l.TotalTraces, want)
+	}
+	if _, page := get(t, base, "/", params); !regexp.MustCompile(`more than 20,000 of them, their traces are not counted`).Match(page) {
+		t.Error("the page does not say it did not count the traces")
+	}
+}
