@@ -213,8 +213,8 @@ func timeTicks(s *Series, step time.Duration, loc *time.Location) []timeTick {
 	}
 	start := s.Buckets[0].Start.In(loc)
 	n := int64(len(s.Buckets))
-	end := start.Add(time.Duration(n) * step)
-	mid := start.Add(time.Duration(n/2) * step)
+	mid := addSteps(start, n/2, step)
+	end := addSteps(start, n, step)
 	layout := "15:04:05"
 	switch span := end.Sub(start); {
 	case span >= 2*365*24*time.Hour:
@@ -231,6 +231,17 @@ func timeTicks(s *Series, step time.Duration, loc *time.Location) []timeTick {
 		ticks[i].X = math.Round(ticks[i].X*10) / 10
 	}
 	return ticks
+}
+
+// addSteps is t plus k steps, a few at a time: the steps of a range from
+// 1678 to 2261 overflow a time.Duration, 16 of any step do not.
+func addSteps(t time.Time, k int64, step time.Duration) time.Time {
+	for k > 0 {
+		c := min(k, 16)
+		t = t.Add(time.Duration(c) * step)
+		k -= c
+	}
+	return t
 }
 
 // fmtStep writes a step as the page names it: 1s, 30s, 5m, 1h, 2 days.

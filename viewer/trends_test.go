@@ -1,6 +1,7 @@
 package viewer_test
 
 import (
+	"math"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -58,5 +59,29 @@ func TestPage_Trends(t *testing.T) {
 	missed := regexp.MustCompile(`(?s)<details class="trend" id="trend-missed">.*?</details>`).FindString(page)
 	if missed == "" || strings.Contains(missed, "<svg") {
 		t.Errorf("missed trend: %q; want a closed line with no chart", missed)
+	}
+}
+
+// TestPage_TrendsAnyTimes checks that a file with spans at the ends of
+// what the file can hold (1677 and 2261) beside a recent one still gets a
+// page with trends, since the beginning and until the end.
+func TestPage_TrendsAnyTimes(t *testing.T) {
+	ops := []opSpec{
+		newOp(schema.OpNotify, time.Unix(0, math.MinInt64+int64(time.Hour)), time.Millisecond),
+		newOp(schema.OpNotify, testNow.Add(-time.Minute), time.Millisecond),
+		newOp(schema.OpNotify, time.Date(2261, 6, 1, 0, 0, 0, 0, time.UTC), time.Millisecond),
+	}
+	base := server(t, mustOpen(t, testNow, writeOpsForever(t, t.TempDir(), "far.db", ops)))
+	code, body := get(t, base, "/", url.Values{"since": {"beginning"}, "until": {"2261-12-31T00:00:00Z"}, "tz": {"UTC"}})
+	if code != http.StatusOK {
+		t.Fatalf("status %d: %.300s", code, body)
+	}
+	trend := regexp.MustCompile(`(?s)<details class="trend" id="trend-notify" open>.*?</details>`).FindString(string(body))
+	if n := strings.Count(trend, "<a href="); n != 3 {
+		t.Errorf("notify trend: %d columns; want 3", n)
+	}
+	ticks := regexp.MustCompile(`<text class="tick"[^>]*><title>[^<]*</title>([^<]*)</text>`).FindAllStringSubmatch(trend, -1)
+	if len(ticks) != 3 || !strings.HasPrefix(ticks[0][1], "1677-") || !strings.HasPrefix(ticks[2][1], "226") {
+		t.Errorf("ticks %q; want from 1677 to the 2260s", ticks)
 	}
 }
