@@ -140,7 +140,9 @@ func (m *pageModel) seriesModels(s *Series, since, until time.Time, loc *time.Lo
 			{Y: bandY(1) - 3, Label: "failed per " + stepText + ", top " + fmtCount(mostErr)},
 			{Y: bandY(2) - 3, Label: latency},
 		}}
-		bars := func(band int, v, top float64) (y, h float64) {
+		// place is where a bar of value v lies in band, top the band's
+		// largest value.
+		place := func(band int, v, top float64) (y, h float64) {
 			if top > 0 && v > 0 {
 				h = max(seriesBandH*v/top, 1)
 			}
@@ -181,15 +183,15 @@ func (m *pageModel) seriesModels(s *Series, since, until time.Time, loc *time.Lo
 				col.Title += fmt.Sprintf(", p50 %s%s, p99 %s%s", about, exactMs(*p.P50Ms), about, exactMs(*p.P99Ms))
 			}
 			bw := max(w-1, 0.5)
-			y, h := bars(0, float64(p.Count), float64(most))
+			y, h := place(0, float64(p.Count), float64(most))
 			drawn = append(drawn, bar{X: col.X, Y: y, W: bw, H: h, Class: "b"})
 			if p.Errors > 0 {
-				y, h = bars(1, float64(p.Errors), float64(mostErr))
+				y, h = place(1, float64(p.Errors), float64(mostErr))
 				drawn = append(drawn, bar{X: col.X, Y: y, W: bw, H: h, Class: "e"})
 			}
 			if p.P50Ms != nil {
-				y99, h99 := bars(2, *p.P99Ms, slowest)
-				y50, h50 := bars(2, *p.P50Ms, slowest)
+				y99, h99 := place(2, *p.P99Ms, slowest)
+				y50, h50 := place(2, *p.P50Ms, slowest)
 				drawn = append(drawn, bar{X: col.X, Y: y99, W: bw, H: h99, Class: "p99"}, bar{X: col.X, Y: y50, W: bw, H: h50, Class: "b p50"})
 			}
 			col.X, col.W = roundPx(col.X), roundPx(col.W)
@@ -205,8 +207,8 @@ func (m *pageModel) seriesModels(s *Series, since, until time.Time, loc *time.Lo
 }
 
 // timeTicks labels the start, the middle and the end of the buckets of s
-// in loc, with as much of the date as
-// the range needs; the exact instants are in the titles.
+// in loc, with as much of the date as the range needs; the exact instants
+// are in the titles.
 func timeTicks(s *Series, step time.Duration, loc *time.Location) []timeTick {
 	if len(s.Buckets) == 0 {
 		return nil
