@@ -193,8 +193,9 @@ type TraceList struct {
 	// filters and the search, and TotalTraces the traces they are in: the
 	// list has one row per trace, so a trace with several matching
 	// operations is one row. Both are null when the search has name or
-	// attr terms; TotalTraces also when more than 20,000 operations
-	// match.
+	// attr terms, and in /api/traces over a window of more than 1,000,000
+	// spans (the page counts them); TotalTraces also when more than
+	// 20,000 operations match.
 	TotalOperations *int64 `json:"total_operations"`
 	TotalTraces     *int64 `json:"total_traces"`
 }

@@ -37,8 +37,12 @@ func (v *Viewer) listTraces(ctx context.Context, flt *filter, s *search, loc *ti
 		if err != nil {
 			return nil, err
 		}
-		if err := w.visitByFile(ctx, t.begin, listWindow, t.visitor); err != nil {
-			return nil, err
+		// The list alone reads the newest chunks; the totals read the
+		// whole window, which costs more than the list past a point.
+		if t.countable = windowSpans(w) <= maxCountedWindow; t.countable {
+			if err := w.visitByFile(ctx, t.begin, listWindow, t.visitor); err != nil {
+				return nil, err
+			}
 		}
 	}
 	return v.listCountedTraces(ctx, flt, s, loc, offset, limit, t)
