@@ -52,6 +52,14 @@ func (e *ParseError) Error() string {
 // ParseQuery parses since, until, tz, broadcaster, topic and glob from
 // params, with now as the present and loc as the zone when tz is absent.
 // Unknown parameters are ignored; anything unparseable is a *ParseError.
+//
+// since and until take an RFC 3339 time or a preset (docs/design.md#the-window):
+//
+//	since: beginning, penultimate-midnight, 24h-ago (the default),
+//	       penultimate-hour, 1h-ago, penultimate-minute, 1m-ago
+//	until: now (the default), midnight, top-of-hour, top-of-minute
+//
+// so that since=penultimate-midnight&until=midnight is yesterday in tz.
 func ParseQuery(params url.Values, now time.Time, loc *time.Location) (Query, error) {
 	var q Query
 	var err error
