@@ -215,6 +215,18 @@ func TestDemo(t *testing.T) {
 	checkFailures(t, byID)
 
 	sum := summary(t, url)
+	// An operation counts once: the page counts the subscription
+	// operations the demo made, though the broadcaster's server span of
+	// each carries the operation too and rode home beside the client's.
+	made := subscriptionOpsPrinted(t, printed.String())
+	var counted int64
+	for _, op := range []string{schema.OpSubscribeExact, schema.OpSubscribeGlob, schema.OpUnsubscribeExact,
+		schema.OpUnsubscribeGlob, schema.OpSetSubscriptions} {
+		counted += sum.Operations[op].Count
+	}
+	if counted != made {
+		t.Errorf("viewer counts %d subscription operations; the demo made %d", counted, made)
+	}
 	if sum.Broadcasters != 2 {
 		t.Errorf("broadcasters = %d; want 2", sum.Broadcasters)
 	}
@@ -262,6 +274,26 @@ func TestDemo(t *testing.T) {
 	if err := stop(); err != nil {
 		t.Errorf("run: %v", err)
 	}
+}
+
+// subscriptionOpsPrinted returns the subscription operations the demo's
+// last progress line says it made.
+func subscriptionOpsPrinted(t *testing.T, printed string) int64 {
+	t.Helper()
+	n := int64(-1)
+	for _, line := range strings.Split(printed, "\n") {
+		if _, rest, ok := strings.Cut(line, "subscription ops "); ok {
+			v, err := strconv.ParseInt(strings.Fields(rest)[0], 10, 64)
+			if err != nil {
+				t.Fatalf("progress line %q: %v", line, err)
+			}
+			n = v
+		}
+	}
+	if n <= 0 {
+		t.Fatalf("no subscription operations printed:\n%s", printed)
+	}
+	return n
 }
 
 // checkFailures checks that the demo records failures as real
