@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/lonelytrace/lonelytrace/internal/scanconn"
 	"github.com/lonelytrace/lonelytrace/schema"
@@ -288,16 +289,35 @@ type exitKey struct {
 	op uint8
 }
 
+// exitPatience is how long after an operation span's end a chain of
+// parents that no file completes is followed again, at each request: the
+// span it lacks (the client's, which ends after the server's) reaches its
+// file within seconds, through the batch processor and the writer. After
+// it, the span is an operation of its own for good: a server span whose
+// client stored nothing. Without the bound, every request would follow
+// every such chain of the window through every file.
+const exitPatience = 2 * time.Minute
+
 // settle follows the open exits of chunk k of f, read from batches of
 // print key, through the files, and returns the indices of its spans
-// found to be phases, in order. The cache keeps the states found.
-func (w *window) settle(ctx context.Context, f *file, k int64, key chunkKey, exits []exit) (phases []int32, err error) {
+// found to be phases, in order. ops are the chunk's spans. The cache
+// keeps the states found.
+func (w *window) settle(ctx context.Context, f *file, k int64, key chunkKey, exits []exit, ops []opSpan) (phases []int32, err error) {
 	changed := false
+	var now int64
 	for j := range exits {
 		e := &exits[j]
 		if e.state == exitOpen {
 			if e.state, err = w.follow(ctx, e.at, e.op); err != nil {
 				return nil, err
+			}
+			if e.state == exitOpen {
+				if now == 0 {
+					now = w.v.now().UnixNano()
+				}
+				if now-ops[e.i].end > int64(exitPatience) {
+					e.state = exitOwn
+				}
 			}
 			changed = changed || e.state != exitOpen
 		}

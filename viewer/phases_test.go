@@ -459,3 +459,45 @@ func checkPhaseAggregates(t *testing.T, base string, want []*twoSided, lends boo
 }
 
 func msOf(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1e6 }
+
+// TestPhases_ClientArrivesLater checks a live pair of files: the
+// broadcaster's file holds a server span whose client span is not
+// written yet, so it counts; once the client's file has it, the server
+// span is its phase and the operation counts once, as the client's.
+func TestPhases_ClientArrivesLater(t *testing.T) {
+	r := newRecorder()
+	start := testNow.Add(-time.Minute)
+	_, c := r.tracerOf("sub").Start(context.Background(), "subscribe", trace.WithTimestamp(start), trace.WithSpanKind(trace.SpanKindClient),
+		trace.WithAttributes(schema.Operation(schema.OpSubscribeExact), schema.Topic("orders")))
+	_, s := r.tracerOf(bcService).Start(trace.ContextWithRemoteSpanContext(context.Background(), c.SpanContext()), "POST",
+		trace.WithTimestamp(start), trace.WithSpanKind(trace.SpanKindServer), trace.WithAttributes(schema.Operation(schema.OpSubscribeExact)))
+	s.End(trace.WithTimestamp(start.Add(time.Millisecond)))
+	served := r.c.take()
+	c.End(trace.WithTimestamp(start.Add(2 * time.Millisecond)))
+	client := r.c.take()
+	other := writeOps(t, t.TempDir(), "other.db", []opSpec{newOp(schema.OpNotify, start, time.Millisecond)})
+
+	dir := t.TempDir()
+	bc, subs := filepath.Join(dir, "bc.db"), filepath.Join(dir, "subs.db")
+	writeSpans(t, bc, served)
+	writeSpans(t, subs, nil)
+	// The clock is 10 s after the server span's end: the client's span
+	// may still come.
+	v := mustOpen(t, start.Add(10*time.Second), bc, subs, other)
+	base := server(t, v)
+	count := func() map[string]int64 {
+		bd := getJSON[viewer.Breakdown](t, base, "/api/breakdown", url.Values{"by": {"service"}, "op": {schema.OpSubscribeExact}, "since": {"1h-ago"}})
+		got := map[string]int64{}
+		for _, row := range bd.Rows {
+			got[row.Key] = row.Count
+		}
+		return got
+	}
+	if got := count(); fmt.Sprint(got) != fmt.Sprint(map[string]int64{bcService: 1}) {
+		t.Errorf("before the client's span: subscriptions by service = %v; want the server's alone", got)
+	}
+	writeSpansAppend(t, subs, client)
+	if got := count(); fmt.Sprint(got) != fmt.Sprint(map[string]int64{"sub": 1}) {
+		t.Errorf("after the client's span: subscriptions by service = %v; want the client's alone", got)
+	}
+}

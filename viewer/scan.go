@@ -174,7 +174,7 @@ func (w *window) visitFile(ctx context.Context, f *file, seen map[spanKey]struct
 				if ch, exits := f.ops.lookup(plan, t.chunk, key, w.topics); ch != nil {
 					buf = decodeOps(buf, ch.data, ch.n)
 					strs := f.ops.strings(plan)
-					phases, err := w.settle(ctx, f, t.chunk, key, exits)
+					phases, err := w.settle(ctx, f, t.chunk, key, exits, buf)
 					mu.Lock()
 					if err != nil && firstErr == nil {
 						firstErr = err
@@ -190,7 +190,7 @@ func (w *window) visitFile(ctx context.Context, f *file, seen map[spanKey]struct
 				var phases []int32
 				if err == nil {
 					strs = f.ops.keep(plan, r, t.chunk, key, w.topics)
-					phases, err = w.settle(ctx, f, t.chunk, key, r.exits)
+					phases, err = w.settle(ctx, f, t.chunk, key, r.exits, r.ops)
 				}
 				mu.Lock()
 				if err != nil && firstErr == nil {
