@@ -109,12 +109,21 @@ var traceIDQuery = "SELECT id, span_id, parent_span_id, " + opCase(2) +
 	" FROM spans WHERE trace IN (SELECT id FROM traces WHERE trace_id = ?1)"
 
 // parented is an operation span of a read that has a parent: its index
-// among the read's spans, its trace's row id and its parent's id.
+// among the read's spans and its parent's id.
 type parented struct {
 	i      int
-	trace  int64
 	parent spanID
 }
+
+// edgeMargin is how near the first or last span id of a read an
+// operation span must be for its parents to be climbed although no other
+// span of its operation and trace in the read contains it: its outermost
+// span may be in the chunk beside, a few export batches away.
+const edgeMargin = 1024
+
+// maxSame is how many spans of one operation and trace a read may hold
+// for resolvePhases to compare their times, rather than read the trace.
+const maxSame = 32
 
 // exit is an operation span of a chunk whose chain of parents leaves its
 // file before it meets a span of its operation.
@@ -135,19 +144,70 @@ const (
 	exitOwn
 )
 
-// resolvePhases applies the rule within f to the spans read into out
-// (the phases among them are left out), on the read's connection c.
-// withKeys asks for the exits (out.keys are read then).
-func (f *file) resolvePhases(ctx context.Context, c *scanConn, out *readBatches, ps []parented, withKeys bool) error {
+// resolvePhases applies the rule within f to the spans read from
+// batches into out (the phases among them are left out), on the read's
+// connection c. traces are the spans' traces' row ids, ps those of them
+// that have a parent. withKeys asks for the exits (out.keys are read
+// then).
+//
+// Reading a trace's spans costs a lookup in the table for each, several
+// times the scan's cost of a span, so it is read only when the climb may
+// find something: with several files, where the chain may leave the file
+// and lead to a span of the operation in another; in one file, when the
+// read holds another span of the same operation and trace that contains
+// the span in time (an ancestor starts no later and ends no earlier, on
+// one clock: span return moves the server's spans onto the client's), or
+// when the span is near the read's edge (edgeMargin), where its
+// outermost span may be. Sibling receives of one notify, the common case
+// of several spans of an operation in a trace, do not contain each other.
+// So, in one file, an operation whose spans are more than edgeMargin ids
+// apart across a chunk's edge, or whose outer span does not contain the
+// inner one in time, is counted twice.
+func (f *file) resolvePhases(ctx context.Context, c *scanConn, batches []schema.Batch, out *readBatches, traces []int64, ps []parented, withKeys bool) error {
 	if len(ps) == 0 {
 		return nil
 	}
+	type traceOp struct {
+		trace int64
+		op    uint8
+	}
+	// same holds, for each trace and operation of the spans that have a
+	// parent, the spans of the read of that trace and operation.
+	var same map[traceOp][]int32
+	if !withKeys {
+		same = make(map[traceOp][]int32, len(ps))
+		for _, p := range ps {
+			same[traceOp{traces[p.i], out.ops[p.i].op}] = nil
+		}
+		for i := range out.ops {
+			k := traceOp{traces[i], out.ops[i].op}
+			if l, ok := same[k]; ok {
+				same[k] = append(l, int32(i))
+			}
+		}
+	}
+	// mayBePhase reports whether a span of the read that contains span i
+	// in time has its trace and operation.
+	mayBePhase := func(i int) bool {
+		o := &out.ops[i]
+		l := same[traceOp{traces[i], o.op}]
+		if len(l) > maxSame {
+			return true // one read of the trace serves them all
+		}
+		for _, j := range l {
+			if a := &out.ops[j]; int(j) != i && a.start <= o.start && a.end >= o.end {
+				return true
+			}
+		}
+		return false
+	}
+	first, last := batches[0].FirstSpan, batches[len(batches)-1].LastSpan
 	stmt, err := c.stmt(traceRowQuery)
 	if err != nil {
 		return err
 	}
 	args := append([]any{int64(0)}, opArgs()...)
-	traces := make(map[int64]traceNodes)
+	read := make(map[int64]traceNodes)
 	ops := out.ops
 	phase := make([]bool, len(ops))
 	var exits []exit
@@ -157,15 +217,19 @@ func (f *file) resolvePhases(ctx context.Context, c *scanConn, out *readBatches,
 				return err
 			}
 		}
-		t, ok := traces[p.trace]
-		if !ok {
-			args[0] = p.trace
-			if t, err = readTrace(stmt, args); err != nil {
-				return fmt.Errorf("read trace %d: %w", p.trace, err)
-			}
-			traces[p.trace] = t
-		}
 		o := &ops[p.i]
+		trace := traces[p.i]
+		if same != nil && o.id-first >= edgeMargin && last-o.id >= edgeMargin && !mayBePhase(p.i) {
+			continue
+		}
+		t, ok := read[trace]
+		if !ok {
+			args[0] = trace
+			if t, err = readTrace(stmt, args); err != nil {
+				return fmt.Errorf("read trace %d: %w", trace, err)
+			}
+			read[trace] = t
+		}
 		outer, isPhase, at, leaves := t.climb(p.parent, o.op)
 		switch {
 		case isPhase:

@@ -118,7 +118,7 @@ func (f *file) retention(ctx context.Context) (*Retention, int64, error) {
 // is stateful, in bit 9 whether it failed, in bit 10 whether it has a
 // parent, and from bit 11 on its row id less ?1, which tells the batch it
 // belongs to. The trace's row id and the parent's id follow the
-// resource, read only for a span that has a parent. Parameters ?3
+// resource, the parent's read only for a span that has one. Parameters ?3
 // onwards are the operations' names, then the status code of an error.
 var opColumns = func() string {
 	var b strings.Builder
@@ -170,11 +170,12 @@ func (f *file) readBatches(ctx context.Context, batches []schema.Batch, topics, 
 		if services.stmt, err = c.stmt(serviceQuery); err != nil {
 			return err
 		}
+		var traces []int64
 		var ps []parented
-		if err := f.readSpanRange(ctx, c, batches, topics, withKeys, local, services, out, &ps); err != nil {
+		if err := f.readSpanRange(ctx, c, batches, topics, withKeys, local, services, out, &traces, &ps); err != nil {
 			return err
 		}
-		return f.resolvePhases(ctx, c, out, ps, withKeys)
+		return f.resolvePhases(ctx, c, batches, out, traces, ps, withKeys)
 	})
 	if err != nil {
 		return fail(err)
@@ -184,9 +185,9 @@ func (f *file) readBatches(ctx context.Context, batches []schema.Batch, topics, 
 }
 
 // readSpanRange reads the operation spans of batches, which are in id
-// order, with one query over their span ids, and adds them to out; those
-// that have a parent it adds to ps too.
-func (f *file) readSpanRange(ctx context.Context, c *scanConn, batches []schema.Batch, topics, withKeys bool, local *strTable, services *serviceNames, out *readBatches, ps *[]parented) error {
+// order, with one query over their span ids, and adds them to out, their
+// traces' row ids to traces, and those that have a parent to ps.
+func (f *file) readSpanRange(ctx context.Context, c *scanConn, batches []schema.Batch, topics, withKeys bool, local *strTable, services *serviceNames, out *readBatches, traces *[]int64, ps *[]parented) error {
 	cols := opColumns
 	if topics {
 		cols += topicColumns
@@ -266,12 +267,13 @@ func (f *file) readSpanRange(ctx context.Context, c *scanConn, batches []schema.
 		if o.service, err = services.id(resource); err != nil {
 			return err
 		}
+		trace, ok := intCol(rows, 7)
+		if !ok {
+			return bad("trace")
+		}
+		*traces = append(*traces, trace)
 		if packed&(1<<10) != 0 {
-			trace, ok := intCol(rows, 7)
-			if !ok {
-				return bad("trace")
-			}
-			*ps = append(*ps, parented{i: len(ops), trace: trace, parent: spanIDOf(rows.Bytes(8))})
+			*ps = append(*ps, parented{i: len(ops), parent: spanIDOf(rows.Bytes(8))})
 		}
 		next := 9
 		if topics {
