@@ -115,11 +115,17 @@ type parented struct {
 	parent spanID
 }
 
-// edgeMargin is how near the first or last span id of a read an
-// operation span must be for its parents to be climbed although no other
-// span of its operation and trace in the read contains it: its outermost
-// span may be in the chunk beside, a few export batches away.
+// edgeMargin is how far beyond the span ids of a read, in one file, the
+// operation spans are read as neighbours: an operation's outermost span
+// may be in the chunk beside, a few export batches away.
 const edgeMargin = 1024
+
+// neighbour is an operation span just beyond a read's span ids.
+type neighbour struct {
+	trace      int64
+	op         uint8
+	start, end int64
+}
 
 // maxSame is how many spans of one operation and trace a read may hold
 // for resolvePhases to compare their times, rather than read the trace.
@@ -153,17 +159,16 @@ const (
 // Reading a trace's spans costs a lookup in the table for each, several
 // times the scan's cost of a span, so it is read only when the climb may
 // find something: with several files, where the chain may leave the file
-// and lead to a span of the operation in another; in one file, when the
-// read holds another span of the same operation and trace that contains
-// the span in time (an ancestor starts no later and ends no earlier, on
-// one clock: span return moves the server's spans onto the client's), or
-// when the span is near the read's edge (edgeMargin), where its
-// outermost span may be. Sibling receives of one notify, the common case
-// of several spans of an operation in a trace, do not contain each other.
+// and lead to a span of the operation in another; in one file, when
+// another span of the same operation and trace, in the read or among its
+// neighbours nb, contains the span in time (an ancestor starts no later
+// and ends no earlier, on one clock: span return moves the server's spans
+// onto the client's). Sibling receives of one notify, the common case of
+// several spans of an operation in a trace, do not contain each other.
 // So, in one file, an operation whose spans are more than edgeMargin ids
 // apart across a chunk's edge, or whose outer span does not contain the
 // inner one in time, is counted twice.
-func (f *file) resolvePhases(ctx context.Context, c *scanConn, batches []schema.Batch, out *readBatches, traces []int64, ps []parented, withKeys bool) error {
+func (f *file) resolvePhases(ctx context.Context, c *scanConn, out *readBatches, traces []int64, ps []parented, nb []neighbour, withKeys bool) error {
 	if len(ps) == 0 {
 		return nil
 	}
@@ -171,37 +176,47 @@ func (f *file) resolvePhases(ctx context.Context, c *scanConn, batches []schema.
 		trace int64
 		op    uint8
 	}
+	type during struct {
+		i          int32 // index in out.ops; -1 for a neighbour
+		start, end int64
+	}
 	// same holds, for each trace and operation of the spans that have a
-	// parent, the spans of the read of that trace and operation.
-	var same map[traceOp][]int32
+	// parent, the spans of that trace and operation, in the read and
+	// among its neighbours.
+	var same map[traceOp][]during
 	if !withKeys {
-		same = make(map[traceOp][]int32, len(ps))
+		same = make(map[traceOp][]during, len(ps))
 		for _, p := range ps {
 			same[traceOp{traces[p.i], out.ops[p.i].op}] = nil
 		}
 		for i := range out.ops {
 			k := traceOp{traces[i], out.ops[i].op}
 			if l, ok := same[k]; ok {
-				same[k] = append(l, int32(i))
+				same[k] = append(l, during{int32(i), out.ops[i].start, out.ops[i].end})
+			}
+		}
+		for _, n := range nb {
+			k := traceOp{n.trace, n.op}
+			if l, ok := same[k]; ok {
+				same[k] = append(l, during{-1, n.start, n.end})
 			}
 		}
 	}
-	// mayBePhase reports whether a span of the read that contains span i
-	// in time has its trace and operation.
+	// mayBePhase reports whether a span of span i's trace and operation
+	// contains it in time.
 	mayBePhase := func(i int) bool {
 		o := &out.ops[i]
 		l := same[traceOp{traces[i], o.op}]
 		if len(l) > maxSame {
 			return true // one read of the trace serves them all
 		}
-		for _, j := range l {
-			if a := &out.ops[j]; int(j) != i && a.start <= o.start && a.end >= o.end {
+		for _, a := range l {
+			if int(a.i) != i && a.start <= o.start && a.end >= o.end {
 				return true
 			}
 		}
 		return false
 	}
-	first, last := batches[0].FirstSpan, batches[len(batches)-1].LastSpan
 	stmt, err := c.stmt(traceRowQuery)
 	if err != nil {
 		return err
@@ -219,7 +234,7 @@ func (f *file) resolvePhases(ctx context.Context, c *scanConn, batches []schema.
 		}
 		o := &ops[p.i]
 		trace := traces[p.i]
-		if same != nil && o.id-first >= edgeMargin && last-o.id >= edgeMargin && !mayBePhase(p.i) {
+		if same != nil && !mayBePhase(p.i) {
 			continue
 		}
 		t, ok := read[trace]

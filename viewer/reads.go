@@ -172,10 +172,11 @@ func (f *file) readBatches(ctx context.Context, batches []schema.Batch, topics, 
 		}
 		var traces []int64
 		var ps []parented
-		if err := f.readSpanRange(ctx, c, batches, topics, withKeys, local, services, out, &traces, &ps); err != nil {
+		var nb []neighbour
+		if err := f.readSpanRange(ctx, c, batches, topics, withKeys, local, services, out, &traces, &ps, &nb); err != nil {
 			return err
 		}
-		return f.resolvePhases(ctx, c, batches, out, traces, ps, withKeys)
+		return f.resolvePhases(ctx, c, out, traces, ps, nb, withKeys)
 	})
 	if err != nil {
 		return fail(err)
@@ -186,8 +187,10 @@ func (f *file) readBatches(ctx context.Context, batches []schema.Batch, topics, 
 
 // readSpanRange reads the operation spans of batches, which are in id
 // order, with one query over their span ids, and adds them to out, their
-// traces' row ids to traces, and those that have a parent to ps.
-func (f *file) readSpanRange(ctx context.Context, c *scanConn, batches []schema.Batch, topics, withKeys bool, local *strTable, services *serviceNames, out *readBatches, traces *[]int64, ps *[]parented) error {
+// traces' row ids to traces, and those that have a parent to ps. In one
+// file (without withKeys) it adds the operation spans within edgeMargin
+// ids beyond the batches to nb.
+func (f *file) readSpanRange(ctx context.Context, c *scanConn, batches []schema.Batch, topics, withKeys bool, local *strTable, services *serviceNames, out *readBatches, traces *[]int64, ps *[]parented, nb *[]neighbour) error {
 	cols := opColumns
 	if topics {
 		cols += topicColumns
@@ -196,7 +199,13 @@ func (f *file) readSpanRange(ctx context.Context, c *scanConn, batches []schema.
 		cols += ", (SELECT trace_id FROM traces WHERE traces.id = spans.trace), span_id"
 	}
 	first, last := batches[0].FirstSpan, batches[len(batches)-1].LastSpan
-	args := []any{first, last}
+	// In one file, the operation spans just beyond the range are read
+	// too, as neighbours: the rule of phases looks at them (edgeMargin).
+	lo, hi := first, last
+	if !withKeys {
+		lo, hi = max(first-edgeMargin, 0), last+edgeMargin
+	}
+	args := []any{lo, hi}
 	for _, op := range schema.Operations {
 		args = append(args, op)
 	}
@@ -235,7 +244,19 @@ func (f *file) readSpanRange(ctx context.Context, c *scanConn, batches []schema.
 			return bad("op")
 		}
 		packed := rows.Int64(2)
-		id := first + packed>>11
+		id := lo + packed>>11
+		if id < first || id > last {
+			if packed&0xff != opUnknown {
+				start, ok1 := intCol(rows, 0)
+				end, ok2 := intCol(rows, 1)
+				trace, ok3 := intCol(rows, 7)
+				if !ok1 || !ok2 || !ok3 {
+					return bad("start_ns, end_ns or trace")
+				}
+				*nb = append(*nb, neighbour{trace: trace, op: uint8(packed & 0xff), start: start, end: end})
+			}
+			continue
+		}
 		for k < len(batches) && id > batches[k].LastSpan {
 			k++
 		}
