@@ -38,6 +38,7 @@ func SearchPlanQueries() []PlanQuery {
 		{Name: "backlinks", Query: backlinkQuery, Args: []any{1, 2, 3, 4, "x"}, Want: "SEARCH s USING INTEGER PRIMARY KEY (rowid>? AND rowid<?)"},
 		{Name: "trace by row", Query: traceRowQuery, Args: append([]any{1}, opArgs()...), Want: "SEARCH spans USING INDEX spans_by_trace (trace=?)"},
 		{Name: "trace by row's generations", Query: traceRowQuery, Args: append([]any{1}, opArgs()...), Want: "SEARCH t2 USING COVERING INDEX traces_by_gen"},
+		{Name: "spans of a range", Query: rangeQuery, Args: append([]any{1, 100}, opArgs()...), Want: "SEARCH spans USING INTEGER PRIMARY KEY (rowid>? AND rowid<?)"},
 		{Name: "trace by id", Query: traceIDQuery, Args: append([]any{[]byte("0123456789abcdef")}, opArgs()...), Want: "SEARCH spans USING INDEX spans_by_trace (trace=?)"},
 	}
 }

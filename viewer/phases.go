@@ -77,6 +77,69 @@ func (t traceNodes) climb(from spanID, op uint8) (outer int64, phase bool, at sp
 	return outer, phase, spanID{}, false
 }
 
+// rangeNode is what the climb needs of one span of a range of span ids.
+type rangeNode struct {
+	traceNode
+	trace int64 // the trace's row id
+}
+
+// rangeNodes are the spans of a range of span ids, by span id.
+type rangeNodes map[spanID]rangeNode
+
+// rangeQuery selects the spans whose ids are in [?1, ?2].
+var rangeQuery = "SELECT id, trace, span_id, parent_span_id, " + opCase(3) + " FROM spans WHERE id BETWEEN ?1 AND ?2"
+
+// readRange reads the spans of ids first to last on c.
+func readRange(c *scanConn, first, last int64) (rangeNodes, error) {
+	stmt, err := c.stmt(rangeQuery)
+	if err != nil {
+		return nil, err
+	}
+	defer stmt.Reset()
+	if err := stmt.Start(append([]any{first, last}, opArgs()...)...); err != nil {
+		return nil, err
+	}
+	r := make(rangeNodes)
+	for {
+		more, err := stmt.Next()
+		if err != nil {
+			return nil, err
+		}
+		if !more {
+			return r, nil
+		}
+		n := rangeNode{traceNode: traceNode{id: stmt.Int64(0), op: uint8(stmt.Int64(4))}, trace: stmt.Int64(1)}
+		if stmt.Type(3) != scanconn.Null {
+			n.parent, n.hasParent = spanIDOf(stmt.Bytes(3)), true
+		}
+		r[spanIDOf(stmt.Bytes(2))] = n
+	}
+}
+
+// climb is traceNodes.climb within r, from the span from of the trace of
+// row id trace: ended is set when the chain ended at a root in r; when
+// it left r, the climb must go on through the trace's spans in the file.
+func (r rangeNodes) climb(from spanID, trace int64, op uint8) (outer int64, phase, ended bool) {
+	if r == nil {
+		return 0, false, false
+	}
+	cur := from
+	for range len(r) + 1 {
+		n, ok := r[cur]
+		if !ok || n.trace != trace {
+			return 0, false, false
+		}
+		if n.op == op {
+			outer, phase = n.id, true
+		}
+		if !n.hasParent {
+			return outer, phase, true
+		}
+		cur = n.parent
+	}
+	return 0, false, false
+}
+
 // opCase is the SQL expression of a span's operation index, opUnknown for
 // none or another; its parameters are the operations' names from ?first.
 func opCase(first int) string {
@@ -150,9 +213,9 @@ const (
 	exitOwn
 )
 
-// resolvePhases applies the rule within f to the spans read from
-// batches into out (the phases among them are left out), on the read's
-// connection c. traces are the spans' traces' row ids, ps those of them
+// resolvePhases applies the rule within f to the spans read from the
+// span ids first to last into out (the phases among them are left out),
+// on the read's connection c. traces are the spans' traces' row ids, ps those of them
 // that have a parent. withKeys asks for the exits (out.keys are read
 // then).
 //
@@ -168,7 +231,7 @@ const (
 // So, in one file, an operation whose spans are more than edgeMargin ids
 // apart across a chunk's edge, or whose outer span does not contain the
 // inner one in time, is counted twice.
-func (f *file) resolvePhases(ctx context.Context, c *scanConn, out *readBatches, traces []int64, ps []parented, nb []neighbour, withKeys bool) error {
+func (f *file) resolvePhases(ctx context.Context, c *scanConn, first, last int64, out *readBatches, traces []int64, ps []parented, nb []neighbour, withKeys bool) error {
 	if len(ps) == 0 {
 		return nil
 	}
@@ -217,6 +280,17 @@ func (f *file) resolvePhases(ctx context.Context, c *scanConn, out *readBatches,
 		}
 		return false
 	}
+	// With several files every span with a parent is climbed: first
+	// through the spans of the read's own range, read in one scan in
+	// page order, and only when the chain leaves the range, through its
+	// trace's spans in the file.
+	var near rangeNodes
+	if withKeys {
+		var err error
+		if near, err = readRange(c, first, last); err != nil {
+			return fmt.Errorf("read spans %d to %d: %w", first, last, err)
+		}
+	}
 	stmt, err := c.stmt(traceRowQuery)
 	if err != nil {
 		return err
@@ -235,6 +309,15 @@ func (f *file) resolvePhases(ctx context.Context, c *scanConn, out *readBatches,
 		o := &ops[p.i]
 		trace := traces[p.i]
 		if same != nil && !mayBePhase(p.i) {
+			continue
+		}
+		if outer, isPhase, ended := near.climb(p.parent, trace, o.op); ended {
+			if isPhase {
+				phase[p.i] = true
+				if a, ok := slices.BinarySearchFunc(ops, outer, func(x opSpan, id int64) int { return cmp.Compare(x.id, id) }); ok && !phase[a] {
+					lend(&ops[a], o)
+				}
+			}
 			continue
 		}
 		t, ok := read[trace]

@@ -176,7 +176,7 @@ func (f *file) readBatches(ctx context.Context, batches []schema.Batch, topics, 
 		if err := f.readSpanRange(ctx, c, batches, topics, withKeys, local, services, out, &traces, &ps, &nb); err != nil {
 			return err
 		}
-		return f.resolvePhases(ctx, c, out, traces, ps, nb, withKeys)
+		return f.resolvePhases(ctx, c, batches[0].FirstSpan, batches[len(batches)-1].LastSpan, out, traces, ps, nb, withKeys)
 	})
 	if err != nil {
 		return fail(err)
