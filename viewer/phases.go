@@ -22,11 +22,12 @@ import (
 // kept in the broadcaster's own file, are one subscription.
 //
 // The rule is applied when a chunk is read (readBatches), within its
-// file: each operation span that has a parent has its trace's spans in
-// the file read (once per trace and read), and its chain of parents
-// climbed. A phase found so is left out of the chunk, and lends the
-// facts its outermost span lacks (topic, glob, broadcaster, size,
-// subscribers) when that span is in the chunk too. A chain that leaves
+// file: an operation span that has a parent has its chain of parents
+// climbed, through the chunk's spans or its trace's spans in the file
+// (resolvePhases says when each, and when a climb is skipped). A phase
+// found so is left out of the chunk, and lends the facts its outermost
+// span lacks (topic, glob, broadcaster, size, subscribers) when that
+// span is in the chunk too. A chain that leaves
 // the file before it meets the operation (the parent is in another
 // process's file) is kept as an exit, and with several files the visit
 // follows it into the others (window.settle); what it finds there is
@@ -215,9 +216,9 @@ const (
 
 // resolvePhases applies the rule within f to the spans read from the
 // span ids first to last into out (the phases among them are left out),
-// on the read's connection c. traces are the spans' traces' row ids, ps those of them
-// that have a parent. withKeys asks for the exits (out.keys are read
-// then).
+// on the read's connection c. traces are the spans' traces' row ids, ps
+// those of them that have a parent. withKeys asks for the exits
+// (out.keys are read then).
 //
 // Reading a trace's spans costs a lookup in the table for each, several
 // times the scan's cost of a span, so it is read only when the climb may
@@ -299,6 +300,14 @@ func (f *file) resolvePhases(ctx context.Context, c *scanConn, first, last int64
 	read := make(map[int64]traceNodes)
 	ops := out.ops
 	phase := make([]bool, len(ops))
+	// isPhaseOf marks span i a phase of the span of row id outer, which
+	// it lends its facts when the read holds it.
+	isPhaseOf := func(i int, outer int64) {
+		phase[i] = true
+		if a, ok := slices.BinarySearchFunc(ops, outer, func(x opSpan, id int64) int { return cmp.Compare(x.id, id) }); ok && !phase[a] {
+			lend(&ops[a], &ops[i])
+		}
+	}
 	var exits []exit
 	for n, p := range ps {
 		if n%256 == 255 {
@@ -313,10 +322,7 @@ func (f *file) resolvePhases(ctx context.Context, c *scanConn, first, last int64
 		}
 		if outer, isPhase, ended := near.climb(p.parent, trace, o.op); ended {
 			if isPhase {
-				phase[p.i] = true
-				if a, ok := slices.BinarySearchFunc(ops, outer, func(x opSpan, id int64) int { return cmp.Compare(x.id, id) }); ok && !phase[a] {
-					lend(&ops[a], o)
-				}
+				isPhaseOf(p.i, outer)
 			}
 			continue
 		}
@@ -331,10 +337,7 @@ func (f *file) resolvePhases(ctx context.Context, c *scanConn, first, last int64
 		outer, isPhase, at, leaves := t.climb(p.parent, o.op)
 		switch {
 		case isPhase:
-			phase[p.i] = true
-			if a, ok := slices.BinarySearchFunc(ops, outer, func(x opSpan, id int64) int { return cmp.Compare(x.id, id) }); ok && !phase[a] {
-				lend(&ops[a], o)
-			}
+			isPhaseOf(p.i, outer)
 		case leaves && withKeys:
 			e := exit{i: int32(p.i), op: o.op}
 			copy(e.at[:16], out.keys[p.i][:16])
