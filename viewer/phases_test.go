@@ -354,6 +354,13 @@ func checkPhaseAggregates(t *testing.T, base string, want []*twoSided, lends boo
 		}
 	}
 
+	// The average trace samples operations, not their phases.
+	for _, op := range []string{schema.OpNotify, schema.OpReceive} {
+		if avg := sum.AverageTrace[op]; avg == nil || int64(avg.Operations) != byOp[op].count {
+			t.Errorf("average trace of %s: %+v; want it from all %d operations", op, avg, byOp[op].count)
+		}
+	}
+
 	// The filters judge the operation by its facts.
 	for _, p := range []url.Values{{"topic": {"orders"}}, {"glob": {"ord*"}}, {"broadcaster": {"b1:3003"}}, {"topic": {"elsewhere"}}} {
 		wantCounts := map[string]int64{}
