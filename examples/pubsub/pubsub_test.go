@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	neturl "net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -18,6 +19,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/lonelytrace/lonelytrace/schema"
+	"github.com/lonelytrace/lonelytrace/viewer"
 )
 
 // TestMain lets the test binary play the demo's children: the demo
@@ -185,6 +187,15 @@ func TestDemo(t *testing.T) {
 		if returned == 0 {
 			t.Errorf("%s: no broadcaster spans rode home", name)
 		}
+		// Read alone, the file's operations are its own spans': the
+		// broadcaster's server spans that rode home beside them, which
+		// carry the subscription operations too, are their phases.
+		counts := fileOperations(t, path)
+		for _, op := range schema.Operations {
+			if counts[op] != int64(ops[op]) {
+				t.Errorf("%s alone: viewer counts %d %s operations; the file holds %d %s spans of its own", name, counts[op], op, ops[op], op)
+			}
+		}
 	}
 	for i := 1; i <= 2; i++ {
 		if _, err := os.Stat(filepath.Join(dir, "broadcaster-"+strconv.Itoa(i)+".db")); !os.IsNotExist(err) {
@@ -215,6 +226,18 @@ func TestDemo(t *testing.T) {
 	checkFailures(t, byID)
 
 	sum := summary(t, url)
+	// An operation counts once: the page counts the subscription
+	// operations the demo made, though the broadcaster's server span of
+	// each carries the operation too and rode home beside the client's.
+	made := subscriptionOpsPrinted(t, printed.String())
+	var counted int64
+	for _, op := range []string{schema.OpSubscribeExact, schema.OpSubscribeGlob, schema.OpUnsubscribeExact,
+		schema.OpUnsubscribeGlob, schema.OpSetSubscriptions} {
+		counted += sum.Operations[op].Count
+	}
+	if counted != made {
+		t.Errorf("viewer counts %d subscription operations; the demo made %d", counted, made)
+	}
 	if sum.Broadcasters != 2 {
 		t.Errorf("broadcasters = %d; want 2", sum.Broadcasters)
 	}
@@ -262,6 +285,46 @@ func TestDemo(t *testing.T) {
 	if err := stop(); err != nil {
 		t.Errorf("run: %v", err)
 	}
+}
+
+// fileOperations returns the viewer's count of each operation in the
+// trace file at path, read alone.
+func fileOperations(t *testing.T, path string) map[string]int64 {
+	t.Helper()
+	v, err := viewer.Open(path)
+	if err != nil {
+		t.Fatalf("open %s: %v", path, err)
+	}
+	defer v.Close()
+	sum, err := v.Summary(context.Background(), neturl.Values{"since": {"beginning"}})
+	if err != nil {
+		t.Fatalf("summary of %s: %v", path, err)
+	}
+	counts := map[string]int64{}
+	for op, o := range sum.Operations {
+		counts[op] = o.Count
+	}
+	return counts
+}
+
+// subscriptionOpsPrinted returns the subscription operations the demo's
+// last progress line says it made.
+func subscriptionOpsPrinted(t *testing.T, printed string) int64 {
+	t.Helper()
+	n := int64(-1)
+	for _, line := range strings.Split(printed, "\n") {
+		if _, rest, ok := strings.Cut(line, "subscription ops "); ok {
+			v, err := strconv.ParseInt(strings.Fields(rest)[0], 10, 64)
+			if err != nil {
+				t.Fatalf("progress line %q: %v", line, err)
+			}
+			n = v
+		}
+	}
+	if n <= 0 {
+		t.Fatalf("no subscription operations printed:\n%s", printed)
+	}
+	return n
 }
 
 // checkFailures checks that the demo records failures as real
