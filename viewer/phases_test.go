@@ -456,7 +456,16 @@ func checkPhaseAggregates(t *testing.T, base string, want []*twoSided, lends boo
 				wantItems[w.traceID] = fmt.Sprintf("%s %s %g", w.service, status, msOf(w.dur))
 			}
 		}
-		list := getJSON[viewer.TraceList](t, base, "/api/traces", url.Values{"op": {op}, "limit": {"500"}})
+		list := getJSON[viewer.TraceList](t, base, "/api/traces", url.Values{"op": {op}, "limit": {"500"}, "totals": {"1"}})
+		var wantOps int64
+		for _, w := range want {
+			if w.op == op {
+				wantOps++
+			}
+		}
+		if list.TotalOperations == nil || *list.TotalOperations != wantOps || list.TotalTraces == nil || *list.TotalTraces != int64(len(wantItems)) {
+			t.Errorf("search op=%s: totals %v operations in %v traces; want %d in %d", op, list.TotalOperations, list.TotalTraces, wantOps, len(wantItems))
+		}
 		gotItems := map[string]string{}
 		for _, it := range list.Traces {
 			gotItems[it.TraceID] = fmt.Sprintf("%s %s %g", it.Service, it.Status, it.DurationMs)
