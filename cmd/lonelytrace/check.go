@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/lonelytrace/lonelytrace/schema"
@@ -39,6 +40,7 @@ or is corrupt; each says which.`,
 				return err
 			}
 			var bad []error
+			var badPaths []string
 			for _, path := range files {
 				r, err := schema.Check(ctx, path, *quick)
 				if ctx.Err() != nil {
@@ -53,18 +55,31 @@ or is corrupt; each says which.`,
 				}
 				if err != nil {
 					bad = append(bad, err)
+					badPaths = append(badPaths, path)
 				}
 			}
-			switch {
-			case len(bad) == 1:
-				return bad[0]
-			case len(bad) > 1:
-				return fmt.Errorf("check: %d of %d files failed: %w", len(bad), len(files), errors.Join(bad...))
+			if len(bad) == 0 {
+				return nil
 			}
-			return nil
+			// The report said each problem; the error only names the files.
+			msg := fmt.Sprintf("check: %s failed", strings.Join(badPaths, ", "))
+			if len(files) > 1 {
+				msg = fmt.Sprintf("check: %d of %d files failed: %s", len(bad), len(files), strings.Join(badPaths, ", "))
+			}
+			return reportedError{msg, bad}
 		}
 	},
 }
+
+// reportedError is the error of problems already printed in the report:
+// its message only names the files, and errors.Is still sees each cause.
+type reportedError struct {
+	msg  string
+	errs []error
+}
+
+func (e reportedError) Error() string   { return e.msg }
+func (e reportedError) Unwrap() []error { return e.errs }
 
 // checkVerdict names the kind of problem, for people and for -json.
 func checkVerdict(err error) string {

@@ -201,7 +201,9 @@ func (o collectOptions) serve(ctx context.Context, args []string, stdout io.Writ
 		}
 	}
 	st := rcv.Stats()
-	fmt.Fprintf(stdout, "lonelytrace: collect stopped: %d spans accepted, %d rejected, %d requests told to retry, %d refused\n", st.Accepted, st.Rejected, st.Retried, st.Refused)
+	// Spans and requests apart: a refused request's spans were never counted.
+	fmt.Fprintf(stdout, "lonelytrace: collect stopped: %s accepted, %d rejected; %s refused, %d told to retry\n",
+		countOf(int(st.Accepted), "span", "spans"), st.Rejected, countOf(int(st.Refused), "request", "requests"), st.Retried)
 	return err
 }
 

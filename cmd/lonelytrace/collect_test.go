@@ -408,7 +408,7 @@ func TestCollect_Token(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(out, "1 spans accepted") || !strings.Contains(out, "1 refused") {
+	if !strings.Contains(out, "1 span accepted") || !strings.Contains(out, "1 request refused") {
 		t.Errorf("collect printed %q; want 1 span accepted, 1 request refused", out)
 	}
 }

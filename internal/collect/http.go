@@ -68,7 +68,9 @@ func (r *Receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	ereq := ptraceotlp.NewExportRequest()
 	var err error
 	if ctype == contentJSON {
-		err = ereq.UnmarshalJSON(body.b)
+		if err = ereq.UnmarshalJSON(body.b); err != nil {
+			err = jsonError(body.b, err)
+		}
 	} else {
 		err = ereq.UnmarshalProto(body.b)
 	}
