@@ -75,7 +75,6 @@ type subscriberProc struct {
 
 	mu           sync.Mutex
 	exact, globs map[string]bool
-	churn        int
 }
 
 func runSubscriber(ctx context.Context, cfg childConfig, ctl *control, stdout io.Writer) (err error) {
