@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -45,6 +46,7 @@ it after writing everything it accepted.`,
 			prefix:   fs.String("prefix", "/stats", "path the viewer is served under"),
 			token:    fs.String("token", "", "bearer token every request must carry, to the receivers and the viewer (default $"+envViewerToken+"); needed to listen beyond loopback"),
 			maxReq:   fs.Int64("max-request-bytes", collect.DefaultMaxRequestBytes, "largest OTLP request accepted, after decompression"),
+			maxMem:   fs.Int64("max-memory", defaultCollectMemory, "the memory (peak RSS) collect keeps within, in bytes, whatever the number of clients: requests in flight get half of it, and the Go runtime's soft limit is set from it unless $GOMEMLIMIT is set"),
 		}
 		return o.serve
 	},
@@ -57,8 +59,16 @@ func serveCollect(ctx context.Context, args []string, stdout io.Writer) error {
 
 type collectOptions struct {
 	db, grpcAddr, httpAddr, viewAddr, prefix, token *string
-	maxReq                                          *int64
+	maxReq, maxMem                                  *int64
 }
+
+// defaultCollectMemory is collect's memory bound: 512 MiB, whatever the
+// number of clients (docs/design.md, "Collect").
+const defaultCollectMemory = 512 << 20
+
+// collectNonGoMemory is what collect's RSS holds beyond the Go runtime's
+// own memory: the program's code and SQLite's page caches and heap.
+const collectNonGoMemory = 96 << 20
 
 // serve receives OTLP into a trace file until ctx ends, then stops taking
 // requests, drains what it accepted into the file and returns nil.
@@ -69,6 +79,9 @@ func (o collectOptions) serve(ctx context.Context, args []string, stdout io.Writ
 	}
 	if *grpcAddr == "" && *httpAddr == "" {
 		return errors.New("collect: both -otlp-grpc and -otlp-http are empty: nothing to receive on")
+	}
+	if *o.maxMem <= 0 {
+		return fmt.Errorf("collect: -max-memory %d: want a positive number of bytes", *o.maxMem)
 	}
 	tok, err := tokenFlag("collect", *token)
 	if err != nil {
@@ -108,7 +121,15 @@ func (o collectOptions) serve(ctx context.Context, args []string, stdout io.Writ
 			err = fmt.Errorf("collect: close %s: %w", path, e)
 		}
 	}()
-	rcv := collect.New(collect.FileStore(ex), collect.WithToken(tok), collect.WithMaxRequestBytes(*maxReq))
+	// Half for the requests in flight (budget.go counts their decoding),
+	// the rest for the writer, SQLite, the viewer and the collector's slack.
+	// The Go runtime's soft limit makes the collector work harder rather
+	// than exceed the bound; it leaves out what the runtime does not count:
+	// SQLite's own allocations and the program's code.
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(max(*o.maxMem-collectNonGoMemory, *o.maxMem/2))
+	}
+	rcv := collect.New(collect.FileStore(ex), collect.WithToken(tok), collect.WithMaxRequestBytes(*maxReq), collect.WithMaxInflightBytes(*o.maxMem/2))
 
 	var lns []net.Listener
 	defer func() {
