@@ -372,6 +372,7 @@ func TestCollect_Flags(t *testing.T) {
 		{[]string{"-db", db, "-token", "short"}, "at least"},
 		{[]string{"-db", db, "-otlp-grpc", "", "-otlp-http", ""}, "nothing to receive"},
 		{[]string{"-db", db, "extra"}, "unexpected argument"},
+		{[]string{"-db", db, "-max-memory", "0"}, "-max-memory 0: want a positive number of bytes"},
 	} {
 		err := serveCollect(context.Background(), c.args, io.Discard)
 		if err == nil || !strings.Contains(err.Error(), c.want) {
