@@ -35,7 +35,7 @@ func TestImportExport(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if !strings.Contains(out.String(), "imported 1 spans") || !strings.Contains(out.String(), "imported 0 spans into "+db+"; 1 duplicates skipped") {
+	if !strings.Contains(out.String(), "imported 1 span into") || !strings.Contains(out.String(), "imported 0 spans into "+db+"; 1 duplicate skipped") {
 		t.Fatalf("output = %q; want 1 span stored, then 1 duplicate", out.String())
 	}
 	out.Reset()
