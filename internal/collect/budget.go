@@ -12,6 +12,8 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/encoding"
+	grpcproto "google.golang.org/grpc/encoding/proto"
 	"google.golang.org/grpc/mem"
 	"google.golang.org/grpc/status"
 )
@@ -257,23 +259,24 @@ func (m *rawMessage) free() {
 }
 
 // grpcCodec is the codec of the receiver's gRPC server: it moves the
-// bytes of rawMessage values and nothing else.
+// bytes of rawMessage values as they are, and hands any other message
+// (of a service a caller registers beside) to the registered protobuf
+// codec.
 type grpcCodec struct{}
 
-func (grpcCodec) Name() string { return "proto" }
+func (grpcCodec) Name() string { return grpcproto.Name }
 
 func (grpcCodec) Marshal(v any) (mem.BufferSlice, error) {
-	m, ok := v.(*rawMessage)
-	if !ok {
-		return nil, fmt.Errorf("collect: cannot encode %T", v)
+	if m, ok := v.(*rawMessage); ok {
+		return m.data, nil
 	}
-	return m.data, nil
+	return encoding.GetCodecV2(grpcproto.Name).Marshal(v)
 }
 
 func (grpcCodec) Unmarshal(data mem.BufferSlice, v any) error {
 	m, ok := v.(*rawMessage)
 	if !ok {
-		return fmt.Errorf("collect: cannot decode into %T", v)
+		return encoding.GetCodecV2(grpcproto.Name).Unmarshal(data, v)
 	}
 	data.Ref() // gRPC frees its reference when Unmarshal returns
 	m.data = data

@@ -18,6 +18,8 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/mem"
 	"google.golang.org/grpc/status"
 )
@@ -327,5 +329,29 @@ func TestBudget_Order(t *testing.T) {
 	b.give(10)
 	if err := b.take(ctx, 100, 0, false); err != nil || b.inUse() != 10 {
 		t.Errorf("take of more than the limit while empty = %v, in use %d; want it clamped to the limit", err, b.inUse())
+	}
+}
+
+// TestReceiver_GRPCOtherService: a service registered beside the trace
+// service still speaks protobuf through the receiver's codec.
+func TestReceiver_GRPCOtherService(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := New(mustStore(t)).NewGRPCServer()
+	healthpb.RegisterHealthServer(s, health.NewServer())
+	go s.Serve(ln)
+	t.Cleanup(s.Stop)
+	cc, err := grpc.NewClient(ln.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cc.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	resp, err := healthpb.NewHealthClient(cc).Check(ctx, &healthpb.HealthCheckRequest{})
+	if err != nil || resp.GetStatus() != healthpb.HealthCheckResponse_SERVING {
+		t.Errorf("health check = %v, %v; want SERVING", resp, err)
 	}
 }
