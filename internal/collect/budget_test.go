@@ -189,8 +189,8 @@ func heapPeak(stop <-chan struct{}) <-chan uint64 {
 // of growing with the clients (each request decodes into about 8x its
 // size: some 250 MiB for all of them at once).
 func TestReceiver_BudgetLoad(t *testing.T) {
-	if testing.Short() {
-		t.Skip("a load test")
+	if testing.Short() || raceEnabled {
+		t.Skip("a load test: the race detector slows SQLite tenfold and its figures mean nothing")
 	}
 	const budgetBytes = 24 << 20
 	st := mustStore(t)
