@@ -51,22 +51,23 @@ or is corrupt; each says which.`,
 						return e
 					}
 				} else {
-					writeCheckText(stdout, path, r, err)
+					// One file's problem is the command's error, said by
+					// main; several are said in the report, each once.
+					writeCheckText(stdout, path, r, err, len(files) > 1)
 				}
 				if err != nil {
 					bad = append(bad, err)
 					badPaths = append(badPaths, path)
 				}
 			}
-			if len(bad) == 0 {
+			switch {
+			case len(bad) == 0:
 				return nil
+			case len(files) == 1:
+				return bad[0]
 			}
 			// The report said each problem; the error only names the files.
-			msg := fmt.Sprintf("check: %s failed", strings.Join(badPaths, ", "))
-			if len(files) > 1 {
-				msg = fmt.Sprintf("check: %d of %d files failed: %s", len(bad), len(files), strings.Join(badPaths, ", "))
-			}
-			return reportedError{msg, bad}
+			return reportedError{fmt.Sprintf("check: %d of %d files failed: %s", len(bad), len(files), strings.Join(badPaths, ", ")), bad}
 		}
 	},
 }
@@ -111,9 +112,9 @@ func writeCheckJSON(w io.Writer, path string, r *schema.CheckReport, err error) 
 	return json.NewEncoder(w).Encode(doc)
 }
 
-func writeCheckText(w io.Writer, path string, r *schema.CheckReport, err error) {
+func writeCheckText(w io.Writer, path string, r *schema.CheckReport, err error, problem bool) {
 	fmt.Fprintf(w, "%s: %s\n", path, checkVerdict(err))
-	if err != nil {
+	if err != nil && problem {
 		fmt.Fprintf(w, "  problem     %v\n", err)
 	}
 	if r == nil || r.Version == 0 && r.Integrity == nil {

@@ -36,11 +36,16 @@ func TestMessages(t *testing.T) {
 			t.Fatal("check of a missing file succeeded")
 		}
 		all := out.String() + err.Error()
-		if n := strings.Count(all, "no such file"); n != 1 {
-			t.Errorf("check of a missing file says its problem %d times; want once:\n%s\n%v", n, out.String(), err)
+		if n := strings.Count(all, "no such file"); n != 1 || strings.Count(err.Error(), nope) != 1 {
+			t.Errorf("check of a missing file says its problem %d times; want once, naming the file once:\n%s\n%v", n, out.String(), err)
 		}
-		if n := strings.Count(out.String(), nope); n != 2 {
-			t.Errorf("check's report names the file %d times; want 2 (its heading, its problem):\n%s", n, out.String())
+		// Of several files, the report says each problem and the error
+		// only which files.
+		out.Reset()
+		err = run([]string{"check", nope, text}, &out)
+		if err == nil || strings.Count(out.String()+err.Error(), "no such file") != 1 || strings.Count(out.String()+err.Error(), "SQLite header") != 1 ||
+			!strings.Contains(err.Error(), "check: 2 of 2 files failed: "+nope+", "+text) {
+			t.Errorf("check of two bad files: report\n%s\nerror %v; want each problem once and the error naming both", out.String(), err)
 		}
 	})
 	t.Run("SummaryOneBroadcaster", func(t *testing.T) {
