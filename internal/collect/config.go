@@ -8,8 +8,8 @@ const (
 	// after decompression: 16 MiB.
 	DefaultMaxRequestBytes = 16 << 20
 	// DefaultMaxConcurrent is how many requests may be read, decoded and
-	// stored at once; others are told to retry. It bounds the memory that
-	// requests take to about DefaultMaxConcurrent × the request limit.
+	// stored at once; others are told to retry. The memory they take is
+	// bounded by DefaultMaxInflightBytes, not by this count.
 	DefaultMaxConcurrent = 16
 	// DefaultMaxInflightBytes bounds the memory of the requests in flight,
 	// over both protocols together: 256 MiB. A request counts from before
