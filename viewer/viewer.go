@@ -196,16 +196,15 @@ func (v *Viewer) serveTraces(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	offset, err := intParam(c, "offset", 0, 0, maxTraceOffset)
-	if err != nil {
-		return err
-	}
 	limit, err := intParam(c, "limit", DefaultTraceLimit, 1, maxTraceLimit)
 	if err != nil {
 		return err
 	}
-	if offset+limit > maxTraceOffset {
-		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("bad offset %d: want offset+limit at most %d; narrow the window instead", offset, maxTraceOffset))
+	// One range, stated once: the highest offset is what the limit leaves
+	// of maxTraceOffset.
+	offset, err := intParam(c, "offset", 0, 0, maxTraceOffset-limit)
+	if err != nil {
+		return err
 	}
 	srch, err := parseSearch(c.QueryParams())
 	if err != nil {

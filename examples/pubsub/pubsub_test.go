@@ -339,6 +339,7 @@ func checkFailures(t *testing.T, byID map[trace.SpanID]schema.Span) {
 	children := map[trace.SpanID][]schema.Span{}
 	failedOps := map[string]int{}
 	failed, exceptions := 0, 0
+	types := map[string]int{}
 	for _, s := range byID {
 		children[s.ParentSpanID] = append(children[s.ParentSpanID], s)
 		var exc *schema.Event
@@ -380,6 +381,17 @@ func checkFailures(t *testing.T, byID map[trace.SpanID]schema.Span) {
 			t.Errorf("span %s %q: exception type %q message %q, status message %q; want a type and the status message",
 				s.SpanID, s.Name, typ, msg, s.StatusMsg)
 		}
+		// An anonymous type says nothing of what happened (failures.go);
+		// the demo is package main, named by its import path, as is its scope.
+		switch typ {
+		case "*errors.errorString", "*fmt.wrapError", "*fmt.wrapErrors", "*errors.joinError":
+			t.Errorf("span %s %q: exception type %q (message %q); want a type that says what happened", s.SpanID, s.Name, typ, msg)
+		}
+		types[typ]++
+	}
+	t.Logf("exception types: %v", types)
+	if types[tracerName+".UnavailableError"] == 0 {
+		t.Errorf("exception types %v; want %s.UnavailableError among them (the flaky subscriber's failures)", types, tracerName)
 	}
 	t.Logf("%d spans with status Error, %d exception events, failed operations %v", failed, exceptions, failedOps)
 	if failedOps[schema.OpReceive] == 0 || exceptions == 0 {
