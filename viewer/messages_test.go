@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lonelytrace/lonelytrace/schema"
 	"github.com/lonelytrace/lonelytrace/viewer"
 )
 
@@ -72,5 +73,22 @@ func TestServe_OffsetRange(t *testing.T) {
 	}
 	if code, body := get(t, base, "/api/traces", url.Values{"offset": {"9900"}, "limit": {"100"}}); code != http.StatusOK {
 		t.Errorf("offset 9900 with limit 100: %d %.200s; want 200", code, body)
+	}
+}
+
+// TestPage_OneNotification: the page's sentence and title say "1
+// notification", not "1 notifications".
+func TestPage_OneNotification(t *testing.T) {
+	one := newOp(schema.OpNotify, testNow.Add(-time.Hour), time.Millisecond)
+	one.broadcaster = "b"
+	base := server(t, mustOpen(t, testNow, writeOps(t, t.TempDir(), "one.db", []opSpec{one})))
+	_, page := get(t, base, "/", url.Values{"since": {"beginning"}})
+	for _, want := range []string{"1 notification</title>", "1</b> notification</a> to"} {
+		if !strings.Contains(string(page), want) {
+			t.Errorf("page does not contain %q", want)
+		}
+	}
+	if strings.Contains(string(page), "1 notifications") || strings.Contains(string(page), "1</b> notifications") {
+		t.Error(`page says "1 notifications"`)
 	}
 }
