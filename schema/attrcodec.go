@@ -140,7 +140,7 @@ func appendFloat(dst []byte, f float64) []byte {
 	}
 	start := len(dst)
 	dst = strconv.AppendFloat(dst, f, 'g', -1, 64)
-	if bytes.IndexAny(dst[start:], ".eEn") < 0 { // 'n' of "NaN" is handled above
+	if !bytes.ContainsAny(dst[start:], ".eEn") { // 'n' of "NaN" is handled above
 		dst = append(dst, ".0"...)
 	}
 	return dst

@@ -14,7 +14,7 @@ import (
 func typed(kvs []attribute.KeyValue) string {
 	s := ""
 	for _, kv := range kvs {
-		s += fmt.Sprintf("%s:%s=%s;", kv.Key, kv.Value.Type(), kv.Value.Emit())
+		s += fmt.Sprintf("%s:%s=%s;", kv.Key, kv.Value.Type(), kv.Value.String())
 	}
 	return s
 }

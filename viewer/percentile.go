@@ -3,7 +3,6 @@ package viewer
 import (
 	"cmp"
 	"encoding/json"
-	"math"
 	"slices"
 )
 
@@ -87,15 +86,5 @@ func percentilesOf[T cmp.Ordered](values []T, conv func(T) float64) *Percentiles
 	return &p
 }
 
-func int64ToFloat(v int64) float64 { return float64(v) }
-
 // nsToMs turns nanoseconds into milliseconds.
 func nsToMs(ns int64) float64 { return float64(ns) / 1e6 }
-
-// finite keeps NaN and infinities, which JSON cannot hold, out of results.
-func finite(f float64) float64 {
-	if math.IsNaN(f) || math.IsInf(f, 0) {
-		return 0
-	}
-	return f
-}

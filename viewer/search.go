@@ -50,9 +50,6 @@ type search struct {
 // value's string form (attrString) is value.
 type attrTerm struct{ key, value string }
 
-// searchParams are the names parseSearch reads.
-var searchParams = []string{"op", "service", "status", "min_ms", "max_ms", "attr", "name", "sort"}
-
 // parseSearch reads the search parameters of params. A bad value is a
 // *ParseError that says what was expected.
 func parseSearch(params url.Values) (search, error) {

@@ -32,7 +32,7 @@ var sieveValues = []attribute.Value{
 	attribute.StringValue("a\u2028b</script>&"),
 	attribute.Int64Value(500), attribute.Int64Value(5000), attribute.Int64Value(-3), attribute.Int64Value(0),
 	attribute.Int64Value(math.MaxInt64), attribute.Int64Value(math.MinInt64),
-	attribute.Float64Value(0.5), attribute.Float64Value(2), attribute.Float64Value(-0.0), attribute.Float64Value(math.Copysign(0, -1)),
+	attribute.Float64Value(0.5), attribute.Float64Value(2), attribute.Float64Value(math.Copysign(0, -1)),
 	attribute.Float64Value(1e21), attribute.Float64Value(1e-7), attribute.Float64Value(25), attribute.Float64Value(2.5),
 	attribute.Float64Value(math.NaN()), attribute.Float64Value(math.Inf(1)), attribute.Float64Value(math.Inf(-1)),
 	attribute.Float64Value(math.MaxFloat64), attribute.Float64Value(math.SmallestNonzeroFloat64),

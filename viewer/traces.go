@@ -231,7 +231,7 @@ func spanView(s schema.Span, depth int, traceStart time.Time, file string, byID 
 	}
 	for _, kv := range s.Resource.Attributes {
 		if kv.Key == "service.name" {
-			sv.Service = kv.Value.Emit()
+			sv.Service = kv.Value.String()
 		}
 	}
 	for _, e := range s.Events {
@@ -258,7 +258,7 @@ func statusName(c codes.Code) string {
 func keyValues(kvs []attribute.KeyValue) []KeyValue {
 	out := make([]KeyValue, 0, len(kvs))
 	for _, kv := range kvs {
-		val := kv.Value.Emit()
+		val := kv.Value.String()
 		if kv.Value.Type() == attribute.STRING {
 			val = strconv.Quote(val)
 		}

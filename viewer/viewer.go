@@ -317,7 +317,7 @@ func writeJSON(c echo.Context, v any) error {
 	if err := enc.Encode(v); err != nil {
 		return err
 	}
-	return c.Blob(http.StatusOK, echo.MIMEApplicationJSONCharsetUTF8, buf.Bytes())
+	return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, buf.Bytes())
 }
 
 // Summary computes the aggregates for the window and filters in params
