@@ -202,3 +202,54 @@ func checkRead(t *testing.T, r *schema.Reader, unique string, n int64) {
 		}
 	}
 }
+
+// TestExporter_ResourcesBeyondCache sends spans of more distinct
+// resources and scopes than the writer caches, twice over: the second
+// round finds the rows of the first in the file, so each resource and
+// scope is stored once, and each span refers to its own.
+func TestExporter_ResourcesBeyondCache(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "t.db")
+	e := mustNew(t, path, exporter.WithMaxAge(0))
+	ctx := context.Background()
+	const distinct = 5000 // past maxCachedResources and maxCachedScopes (4,096)
+	now := time.Now()
+	for round := range 2 {
+		recs := distinctRecords("resources", round*distinct, distinct, now)
+		for i := range recs {
+			// The resource and scope of span i of each round are the same.
+			recs[i].Resource.Attributes[2] = attribute.String("service.instance.id", strconv.Itoa(i))
+			recs[i].Scope.Name = "scope." + strconv.Itoa(i)
+		}
+		for i := 0; i < distinct; i += 500 {
+			if err := e.ExportRecords(ctx, recs[i:i+500]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := e.ForceFlush(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db := mustOpenRead(t, path)
+	for _, table := range []string{"resources", "scopes"} {
+		if n := queryInt(t, db, "SELECT count(*) FROM "+table); n != distinct {
+			t.Errorf("%s rows = %d; want %d", table, n, distinct)
+		}
+	}
+	spans := readAll(t, path)
+	if len(spans) != 2*distinct {
+		t.Fatalf("spans = %d; want %d", len(spans), 2*distinct)
+	}
+	for _, s := range spans {
+		seq, _ := strconv.Atoi(s.Name)
+		want := strconv.Itoa(seq % distinct)
+		var got string
+		for _, kv := range s.Resource.Attributes {
+			if kv.Key == "service.instance.id" {
+				got = kv.Value.AsString()
+			}
+		}
+		if got != want || s.Scope.Name != "scope."+want {
+			t.Fatalf("span %s: resource %q, scope %q; want %q and scope.%s", s.Name, got, s.Scope.Name, want, want)
+		}
+	}
+}

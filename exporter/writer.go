@@ -161,12 +161,13 @@ func (w *writer) open(db *sql.DB) error {
 	}{
 		{&w.keyInsert, "INSERT INTO attribute_keys (key) VALUES (?) ON CONFLICT (key) DO NOTHING RETURNING id"},
 		{&w.keySelect, "SELECT id FROM attribute_keys WHERE key = ?"},
-		// A resource or scope not cached is looked up by its unique index
-		// first, which writes nothing, and added only when it is new.
+		// A resource or scope not cached is added, or found by its unique
+		// index when it is there: a conflict writes nothing and returns no
+		// row. Most that are not cached are new (a process's each own).
+		{&w.resourceInsert, "INSERT INTO resources (schema_url, attributes) VALUES (?, ?) ON CONFLICT (attributes, schema_url) DO NOTHING RETURNING id"},
 		{&w.resourceSelect, "SELECT id FROM resources WHERE attributes = ? AND schema_url = ?"},
-		{&w.resourceInsert, "INSERT INTO resources (schema_url, attributes) VALUES (?, ?) RETURNING id"},
+		{&w.scopeInsert, "INSERT INTO scopes (name, version, schema_url, attributes) VALUES (?, ?, ?, ?) ON CONFLICT (name, version, schema_url, attributes) DO NOTHING RETURNING id"},
 		{&w.scopeSelect, "SELECT id FROM scopes WHERE name = ? AND version = ? AND schema_url = ? AND attributes = ?"},
-		{&w.scopeInsert, "INSERT INTO scopes (name, version, schema_url, attributes) VALUES (?, ?, ?, ?) RETURNING id"},
 		{&w.addMeta, "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = value + excluded.value"},
 		{&w.lastIDs, "SELECT (SELECT coalesce(max(id), 0) FROM spans), (SELECT coalesce(max(id), 0) FROM traces)"},
 		{&w.addBatch, "INSERT INTO batches (first_span, last_span, spans, min_start_ns, max_start_ns, written_ns) VALUES (?, ?, ?, ?, ?, ?)"},
@@ -637,9 +638,9 @@ func (w *writer) resourceID(ctx context.Context, r *resource.Resource) (int64, e
 		attrs = []byte("{}")
 	}
 	var id int64
-	err := w.resourceSelect.QueryRowContext(ctx, string(attrs), schemaURL).Scan(&id)
+	err := w.resourceInsert.QueryRowContext(ctx, schemaURL, string(attrs)).Scan(&id)
 	if errors.Is(err, sql.ErrNoRows) {
-		err = w.resourceInsert.QueryRowContext(ctx, schemaURL, string(attrs)).Scan(&id)
+		err = w.resourceSelect.QueryRowContext(ctx, string(attrs), schemaURL).Scan(&id)
 	}
 	if err != nil {
 		return 0, fmt.Errorf("resource: %w", err)
@@ -657,9 +658,9 @@ func (w *writer) scopeID(ctx context.Context, s instrumentation.Scope) (int64, e
 	}
 	attrs := schema.AppendAttributes(nil, s.Attributes.ToSlice(), nil)
 	var id int64
-	err := w.scopeSelect.QueryRowContext(ctx, s.Name, s.Version, s.SchemaURL, string(attrs)).Scan(&id)
+	err := w.scopeInsert.QueryRowContext(ctx, s.Name, s.Version, s.SchemaURL, string(attrs)).Scan(&id)
 	if errors.Is(err, sql.ErrNoRows) {
-		err = w.scopeInsert.QueryRowContext(ctx, s.Name, s.Version, s.SchemaURL, string(attrs)).Scan(&id)
+		err = w.scopeSelect.QueryRowContext(ctx, s.Name, s.Version, s.SchemaURL, string(attrs)).Scan(&id)
 	}
 	if err != nil {
 		return 0, fmt.Errorf("scope %q: %w", s.Name, err)
