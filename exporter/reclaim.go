@@ -13,11 +13,21 @@ import (
 // writer's caches of their ids must be bounded. The scheme, whole:
 //
 //   - Each row has a last_span (schema migration 3): at least the highest
-//     spans.id of a span that refers to it. A transaction sets it to its
-//     last span id for every row its spans refer to (markUsed), which is
-//     a few rows for most transactions; the span ids within one are not
-//     known before SQLite assigns them, since the rows go in by column
-//     group.
+//     spans.id of a span that refers to it. The span ids within a
+//     transaction are not known before SQLite assigns them (the rows go in
+//     by column group), so a transaction makes sure that every row its
+//     spans refer to has a last_span of at least its own last span id
+//     (markUsed). Rewriting the same rows after every transaction would
+//     add their pages to every commit, so the writer marks them ahead and
+//     remembers the marks it made (keyMarked, resourceMarked,
+//     scopeMarked): a row marked far enough is not written again. A row it
+//     adds gets a sixteenth of the span ids in the file ahead (markAs),
+//     when it is inserted; a row used again, four transactions ahead, or
+//     that sixteenth when it is more. So a row used once (a process's own
+//     resource) is kept up to a sixteenth of the file's spans longer than
+//     needed, one used again up to four transactions longer, and a row in
+//     steady use is written once in four transactions at most. A failed
+//     transaction forgets the marks with the other caches.
 //   - Retention deletes the rows whose last_span is below every span id
 //     left (reclaimTx), in the transaction that deletes the spans. It
 //     deletes from the oldest spans, so a row is taken once the last
@@ -44,12 +54,38 @@ const (
 	maxCachedScopes    = 1 << 12
 )
 
-// clearUse starts the rows used by a transaction over.
-func (w *writer) clearUse() {
+// markAhead bounds how far ahead of a transaction's first span id the
+// writer marks rows, as a share of the span ids in the file (a shift),
+// and at least minMarkAhead.
+const (
+	markAheadShift = 4
+	minMarkAhead   = 64
+)
+
+// beginUse starts the rows used by a transaction over; before is the
+// last span id before it. It sets markAs.
+func (w *writer) beginUse(ctx context.Context, before int64) error {
 	clear(w.keyUse)
 	clear(w.resourceUse)
 	clear(w.scopeUse)
 	w.lastResource, w.lastScope = 0, 0
+	var first int64
+	if err := w.conn.QueryRowContext(ctx, "SELECT coalesce((SELECT id FROM spans ORDER BY id LIMIT 1), ?)", before+1).Scan(&first); err != nil {
+		return fmt.Errorf("read the first span id: %w", err)
+	}
+	w.markBase = before
+	w.markAs = before + max((before+1-first)>>markAheadShift, minMarkAhead)
+	for _, m := range []map[int64]int64{w.keyMarked, w.resourceMarked, w.scopeMarked} {
+		if len(m) >= 2*maxCachedKeys {
+			clear(m) // they only save writes
+		}
+	}
+	return nil
+}
+
+// marked notes that the row id of marks was given last_span markAs.
+func (w *writer) marked(marks map[int64]int64, id int64) {
+	marks[id] = w.markAs
 }
 
 // useResourceScope notes that a span of the transaction refers to the
@@ -66,30 +102,53 @@ func (w *writer) useResourceScope(resID, scopeID int64) {
 	}
 }
 
-// markUsed sets the last_span of every row the transaction's spans refer
-// to to last, its last span id.
+// markUsed makes the last_span of every row the transaction's spans refer
+// to at least last, its last span id. A row it added is marked to last
+// when its mark falls short; a row used again is marked ahead (see
+// above).
 func (w *writer) markUsed(ctx context.Context, last int64) error {
+	again := last + max(w.markAs-w.markBase, 4*(last-w.markBase))
 	for _, t := range []struct {
 		table string
 		ids   map[int64]struct{}
-	}{{"attribute_keys", w.keyUse}, {"resources", w.resourceUse}, {"scopes", w.scopeUse}} {
-		if len(t.ids) == 0 {
-			continue
+		marks map[int64]int64
+	}{{"attribute_keys", w.keyUse, w.keyMarked}, {"resources", w.resourceUse, w.resourceMarked}, {"scopes", w.scopeUse, w.scopeMarked}} {
+		var added, used []int64
+		for id := range t.ids {
+			switch m := t.marks[id]; {
+			case m >= last:
+			case m == w.markAs:
+				added = append(added, id)
+			default:
+				used = append(used, id)
+			}
 		}
-		if _, err := w.conn.ExecContext(ctx, "UPDATE "+t.table+" SET last_span = ?1 WHERE id IN (SELECT value FROM json_each(?2))",
-			last, idList(t.ids)); err != nil {
-			return fmt.Errorf("mark the %s used: %w", t.table, err)
+		for _, g := range []struct {
+			ids []int64
+			to  int64
+		}{{added, last}, {used, again}} {
+			if len(g.ids) == 0 {
+				continue
+			}
+			// max: another writer of the file may have marked a row further.
+			if _, err := w.conn.ExecContext(ctx, "UPDATE "+t.table+" SET last_span = max(last_span, ?1) WHERE id IN (SELECT value FROM json_each(?2))",
+				g.to, idList(g.ids)); err != nil {
+				return fmt.Errorf("mark the %s used: %w", t.table, err)
+			}
+			for _, id := range g.ids {
+				t.marks[id] = g.to
+			}
 		}
 	}
 	return nil
 }
 
 // idList returns ids as a JSON array.
-func idList(ids map[int64]struct{}) string {
+func idList(ids []int64) string {
 	b := make([]byte, 0, 2+8*len(ids))
 	b = append(b, '[')
-	for id := range ids {
-		if len(b) > 1 {
+	for i, id := range ids {
+		if i > 0 {
 			b = append(b, ',')
 		}
 		b = strconv.AppendInt(b, id, 10)
@@ -177,9 +236,16 @@ func (w *writer) forgetReclaimed(r reclaimed) {
 		if w.keys[key] == id {
 			delete(w.keys, key)
 		}
+		delete(w.keyMarked, id)
 	}
 	if len(r.keys) > 0 {
 		w.forgetKeys()
+	}
+	for id := range r.resources {
+		delete(w.resourceMarked, id)
+	}
+	for id := range r.scopes {
+		delete(w.scopeMarked, id)
 	}
 	if len(r.resources) > 0 {
 		for res, id := range w.resources {

@@ -78,6 +78,12 @@ type writer struct {
 	// ids added to them (reclaim.go).
 	keyUse, resourceUse, scopeUse map[int64]struct{}
 	lastResource, lastScope       int64
+	// keyMarked, resourceMarked and scopeMarked are the last_span the
+	// writer gave rows (committed, or in the transaction), and markAs
+	// what the transaction gives rows it adds, markBase the span id
+	// before it (reclaim.go).
+	keyMarked, resourceMarked, scopeMarked map[int64]int64
+	markBase, markAs                       int64
 	// keyEpoch is the epoch of the ids in keys; keysChanged is set when
 	// keys has ids the encoders have not been given (encode.go explains
 	// the scheme).
@@ -159,14 +165,14 @@ func (w *writer) open(db *sql.DB) error {
 		dst **sql.Stmt
 		sql string
 	}{
-		{&w.keyInsert, "INSERT INTO attribute_keys (key) VALUES (?) ON CONFLICT (key) DO NOTHING RETURNING id"},
+		{&w.keyInsert, "INSERT INTO attribute_keys (key, last_span) VALUES (?, ?) ON CONFLICT (key) DO NOTHING RETURNING id"},
 		{&w.keySelect, "SELECT id FROM attribute_keys WHERE key = ?"},
 		// A resource or scope not cached is added, or found by its unique
 		// index when it is there: a conflict writes nothing and returns no
 		// row. Most that are not cached are new (a process's each own).
-		{&w.resourceInsert, "INSERT INTO resources (schema_url, attributes) VALUES (?, ?) ON CONFLICT (attributes, schema_url) DO NOTHING RETURNING id"},
+		{&w.resourceInsert, "INSERT INTO resources (schema_url, attributes, last_span) VALUES (?, ?, ?) ON CONFLICT (attributes, schema_url) DO NOTHING RETURNING id"},
 		{&w.resourceSelect, "SELECT id FROM resources WHERE attributes = ? AND schema_url = ?"},
-		{&w.scopeInsert, "INSERT INTO scopes (name, version, schema_url, attributes) VALUES (?, ?, ?, ?) ON CONFLICT (name, version, schema_url, attributes) DO NOTHING RETURNING id"},
+		{&w.scopeInsert, "INSERT INTO scopes (name, version, schema_url, attributes, last_span) VALUES (?, ?, ?, ?, ?) ON CONFLICT (name, version, schema_url, attributes) DO NOTHING RETURNING id"},
 		{&w.scopeSelect, "SELECT id FROM scopes WHERE name = ? AND version = ? AND schema_url = ? AND attributes = ?"},
 		{&w.addMeta, "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = value + excluded.value"},
 		{&w.lastIDs, "SELECT (SELECT coalesce(max(id), 0) FROM spans), (SELECT coalesce(max(id), 0) FROM traces)"},
@@ -212,6 +218,10 @@ func (w *writer) resetCaches() {
 	w.keyUse = make(map[int64]struct{})
 	w.resourceUse = make(map[int64]struct{})
 	w.scopeUse = make(map[int64]struct{})
+	// Marks may be of a transaction rolled back.
+	w.keyMarked = make(map[int64]int64)
+	w.resourceMarked = make(map[int64]int64)
+	w.scopeMarked = make(map[int64]int64)
 }
 
 // run is the writer goroutine. It gathers the jobs that come for a
@@ -429,7 +439,9 @@ func (w *writer) write(ctx context.Context, group []job, until time.Time, droppe
 	w.traceGen = (w.lastTrace + 1) >> schema.TraceGenerationShift
 	w.minStart, w.maxStart = math.MaxInt64, math.MinInt64
 	w.added = 0
-	w.clearUse()
+	if err := w.beginUse(ctx, before); err != nil {
+		return err
+	}
 	defer w.clearRows()
 	for k := range group {
 		if err := w.addJob(ctx, &group[k]); err != nil {
@@ -606,8 +618,10 @@ func (w *writer) keyID(key string) int64 {
 	}
 	ctx := context.Background()
 	var id int64
-	err := w.keyInsert.QueryRowContext(ctx, key).Scan(&id)
-	if errors.Is(err, sql.ErrNoRows) {
+	err := w.keyInsert.QueryRowContext(ctx, key, w.markAs).Scan(&id)
+	if err == nil {
+		w.marked(w.keyMarked, id)
+	} else if errors.Is(err, sql.ErrNoRows) {
 		err = w.keySelect.QueryRowContext(ctx, key).Scan(&id)
 	}
 	if err != nil {
@@ -638,8 +652,10 @@ func (w *writer) resourceID(ctx context.Context, r *resource.Resource) (int64, e
 		attrs = []byte("{}")
 	}
 	var id int64
-	err := w.resourceInsert.QueryRowContext(ctx, schemaURL, string(attrs)).Scan(&id)
-	if errors.Is(err, sql.ErrNoRows) {
+	err := w.resourceInsert.QueryRowContext(ctx, schemaURL, string(attrs), w.markAs).Scan(&id)
+	if err == nil {
+		w.marked(w.resourceMarked, id)
+	} else if errors.Is(err, sql.ErrNoRows) {
 		err = w.resourceSelect.QueryRowContext(ctx, string(attrs), schemaURL).Scan(&id)
 	}
 	if err != nil {
@@ -658,8 +674,10 @@ func (w *writer) scopeID(ctx context.Context, s instrumentation.Scope) (int64, e
 	}
 	attrs := schema.AppendAttributes(nil, s.Attributes.ToSlice(), nil)
 	var id int64
-	err := w.scopeInsert.QueryRowContext(ctx, s.Name, s.Version, s.SchemaURL, string(attrs)).Scan(&id)
-	if errors.Is(err, sql.ErrNoRows) {
+	err := w.scopeInsert.QueryRowContext(ctx, s.Name, s.Version, s.SchemaURL, string(attrs), w.markAs).Scan(&id)
+	if err == nil {
+		w.marked(w.scopeMarked, id)
+	} else if errors.Is(err, sql.ErrNoRows) {
 		err = w.scopeSelect.QueryRowContext(ctx, s.Name, s.Version, s.SchemaURL, string(attrs)).Scan(&id)
 	}
 	if err != nil {
