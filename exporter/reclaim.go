@@ -21,12 +21,14 @@ import (
 //     add their pages to every commit, so the writer marks them ahead and
 //     remembers the marks it made (keyMarked, resourceMarked,
 //     scopeMarked): a row marked far enough is not written again. A row it
-//     adds gets a sixteenth of the span ids in the file ahead (markAs),
-//     when it is inserted; a row used again, four transactions ahead, or
-//     that sixteenth when it is more. So a row used once (a process's own
-//     resource) is kept up to a sixteenth of the file's spans longer than
-//     needed, one used again up to four transactions longer, and a row in
-//     steady use is written once in four transactions at most. A failed
+//     adds gets, when it is inserted, a sixteenth of the span ids in the
+//     file ahead, or one and a half of the last transaction when that is
+//     more (markAs); a row used again, four transactions ahead, or that
+//     when it is more. So a row used once (a process's own resource) is
+//     kept up to a sixteenth of the file's spans, or a transaction and a
+//     half, longer than needed; one used again up to four transactions
+//     longer; and a row in steady use is written once in four
+//     transactions at most. A failed
 //     transaction forgets the marks with the other caches.
 //   - Retention deletes the rows whose last_span is below every span id
 //     left (reclaimTx), in the transaction that deletes the spans. It
@@ -74,7 +76,9 @@ func (w *writer) beginUse(ctx context.Context, before int64) error {
 		return fmt.Errorf("read the first span id: %w", err)
 	}
 	w.markBase = before
-	w.markAs = before + max((before+1-first)>>markAheadShift, minMarkAhead)
+	// A transaction about as large as the last one marks the rows it adds
+	// when it inserts them, and need not write them again.
+	w.markAs = before + max((before+1-first)>>markAheadShift, w.lastTxn+w.lastTxn/2, minMarkAhead)
 	for _, m := range []map[int64]int64{w.keyMarked, w.resourceMarked, w.scopeMarked} {
 		if len(m) >= 2*maxCachedKeys {
 			clear(m) // they only save writes
@@ -107,7 +111,8 @@ func (w *writer) useResourceScope(resID, scopeID int64) {
 // when its mark falls short; a row used again is marked ahead (see
 // above).
 func (w *writer) markUsed(ctx context.Context, last int64) error {
-	again := last + max(w.markAs-w.markBase, 4*(last-w.markBase))
+	w.lastTxn = last - w.markBase
+	again := last + max(w.markAs-w.markBase, 4*w.lastTxn)
 	for _, t := range []struct {
 		table string
 		ids   map[int64]struct{}

@@ -81,9 +81,9 @@ type writer struct {
 	// keyMarked, resourceMarked and scopeMarked are the last_span the
 	// writer gave rows (committed, or in the transaction), and markAs
 	// what the transaction gives rows it adds, markBase the span id
-	// before it (reclaim.go).
+	// before it, lastTxn the spans of the last one (reclaim.go).
 	keyMarked, resourceMarked, scopeMarked map[int64]int64
-	markBase, markAs                       int64
+	markBase, markAs, lastTxn              int64
 	// keyEpoch is the epoch of the ids in keys; keysChanged is set when
 	// keys has ids the encoders have not been given (encode.go explains
 	// the scheme).
