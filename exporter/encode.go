@@ -56,6 +56,9 @@ type encoded struct {
 	rows  []spanFields
 	ok    []bool
 	arena arena
+	// used holds the key ids the rows refer to, for the last_span of
+	// their attribute_keys rows (reclaim.go).
+	used map[int64]struct{}
 }
 
 // encode encodes spans with the key ids the writer has published, or
@@ -78,10 +81,18 @@ func (c *encoder) encode(spans []sdktrace.ReadOnlySpan) *encoded {
 	if need := int(perSpan+perSpan/8) * len(spans); cap(enc.arena) < need {
 		enc.arena = make(arena, 0, need)
 	}
+	if enc.used == nil {
+		enc.used = make(map[int64]struct{})
+	}
+	clear(enc.used)
 	missed := false
 	keyIDs := func(key string) int64 {
 		id, ok := snap.ids[key]
-		missed = missed || !ok
+		if ok {
+			enc.used[id] = struct{}{}
+		} else {
+			missed = true
+		}
 		return id
 	}
 	for i, s := range spans {

@@ -64,3 +64,12 @@ var TraceKnownSQL = traceKnownSQL
 // TraceCacheSize is how many traces each generation of the writer's trace
 // cache holds.
 const TraceCacheSize = traceCacheSize
+
+// PublishedKeys returns how many key ids the writer has published to the
+// encoders (its key cache when it published them).
+func PublishedKeys(e *Exporter) int {
+	if snap := e.enc.keys.Load(); snap != nil {
+		return len(snap.ids)
+	}
+	return 0
+}

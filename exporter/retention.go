@@ -227,8 +227,9 @@ func (w *writer) pages(ctx context.Context) (used int64, free int64, err error) 
 // by rowid needs no index on start_ns.
 func (w *writer) deleteOldest(ctx context.Context, limit int, cutoff int64) (deleted int, err error) {
 	var forget []trace.TraceID
+	var rec reclaimed
 	err = schema.ImmediateTx(ctx, w.conn, func() (err error) {
-		deleted, forget, err = w.deleteOldestTx(ctx, limit, cutoff)
+		deleted, forget, rec, err = w.deleteOldestTx(ctx, limit, cutoff)
 		return err
 	})
 	if err != nil {
@@ -240,15 +241,17 @@ func (w *writer) deleteOldest(ctx context.Context, limit int, cutoff int64) (del
 		delete(w.traces, id)
 		delete(w.oldTraces, id)
 	}
+	w.forgetReclaimed(rec)
 	return deleted, nil
 }
 
 // deleteOldestTx is deleteOldest's transaction: it returns the spans
-// deleted and the trace ids of the traces deleted with them.
-func (w *writer) deleteOldestTx(ctx context.Context, limit int, cutoff int64) (deleted int, forget []trace.TraceID, err error) {
+// deleted, the trace ids of the traces deleted with them, and the
+// resources, scopes and attribute keys reclaimed (reclaim.go).
+func (w *writer) deleteOldestTx(ctx context.Context, limit int, cutoff int64) (deleted int, forget []trace.TraceID, rec reclaimed, err error) {
 	rows, err := w.conn.QueryContext(ctx, "DELETE FROM spans WHERE id IN (SELECT id FROM spans ORDER BY id LIMIT ?) AND start_ns < ? RETURNING id, trace", limit, cutoff)
 	if err != nil {
-		return 0, nil, fmt.Errorf("delete spans: %w", err)
+		return 0, nil, rec, fmt.Errorf("delete spans: %w", err)
 	}
 	seen := make(map[int64]struct{})
 	var refs []int64
@@ -257,7 +260,7 @@ func (w *writer) deleteOldestTx(ctx context.Context, limit int, cutoff int64) (d
 		var id, ref int64
 		if err := rows.Scan(&id, &ref); err != nil {
 			rows.Close()
-			return 0, nil, fmt.Errorf("delete spans: %w", err)
+			return 0, nil, rec, fmt.Errorf("delete spans: %w", err)
 		}
 		deleted++
 		lo, hi = min(lo, id), max(hi, id)
@@ -268,22 +271,22 @@ func (w *writer) deleteOldestTx(ctx context.Context, limit int, cutoff int64) (d
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
-		return 0, nil, fmt.Errorf("delete spans: %w", err)
+		return 0, nil, rec, fmt.Errorf("delete spans: %w", err)
 	}
 	if deleted == 0 {
-		return 0, nil, nil
+		return 0, nil, rec, nil
 	}
 	list, _ := json.Marshal(refs)
 	trows, err := w.conn.QueryContext(ctx, `DELETE FROM traces WHERE id IN (SELECT value FROM json_each(?))
 		AND NOT EXISTS (SELECT 1 FROM spans WHERE spans.trace = traces.id) RETURNING trace_id`, string(list))
 	if err != nil {
-		return 0, nil, fmt.Errorf("delete traces: %w", err)
+		return 0, nil, rec, fmt.Errorf("delete traces: %w", err)
 	}
 	for trows.Next() {
 		var b []byte
 		if err := trows.Scan(&b); err != nil {
 			trows.Close()
-			return 0, nil, fmt.Errorf("delete traces: %w", err)
+			return 0, nil, rec, fmt.Errorf("delete traces: %w", err)
 		}
 		var id trace.TraceID
 		copy(id[:], b)
@@ -291,15 +294,18 @@ func (w *writer) deleteOldestTx(ctx context.Context, limit int, cutoff int64) (d
 	}
 	trows.Close()
 	if err := trows.Err(); err != nil {
-		return 0, nil, fmt.Errorf("delete traces: %w", err)
+		return 0, nil, rec, fmt.Errorf("delete traces: %w", err)
 	}
 	if err := w.fixBatches(ctx, lo, hi); err != nil {
-		return 0, nil, err
+		return 0, nil, rec, err
+	}
+	if rec, err = w.reclaimTx(ctx, hi+1); err != nil {
+		return 0, nil, rec, err
 	}
 	if _, err := w.addMeta.ExecContext(ctx, schema.MetaRetentionDeleted, deleted); err != nil {
-		return 0, nil, fmt.Errorf("count deleted spans: %w", err)
+		return 0, nil, rec, fmt.Errorf("count deleted spans: %w", err)
 	}
-	return deleted, forget, nil
+	return deleted, forget, rec, nil
 }
 
 // saveRetention records the retention in force in the file's meta table,

@@ -48,6 +48,7 @@ func (w *writer) addSpan(ctx context.Context, s sdktrace.ReadOnlySpan, traceRef 
 	if err != nil {
 		return err
 	}
+	w.useResourceScope(resID, scopeID)
 	w.minStart, w.maxStart = min(w.minStart, f.start), max(w.maxStart, f.start)
 	w.fill(&w.row, f, traceRef, resID, scopeID)
 	return w.bindRow(ctx, &w.row, int(f.groups))

@@ -58,8 +58,10 @@ type writer struct {
 	// knows the ids SQLite gives the traces it adds.
 	traceGen, lastTrace  int64
 	keyInsert, keySelect *sql.Stmt
-	resourceUpsert       *sql.Stmt
-	scopeUpsert          *sql.Stmt
+	resourceSelect       *sql.Stmt
+	resourceInsert       *sql.Stmt
+	scopeSelect          *sql.Stmt
+	scopeInsert          *sql.Stmt
 	addMeta              *sql.Stmt
 	lastIDs, addBatch    *sql.Stmt
 
@@ -71,6 +73,17 @@ type writer struct {
 	keys              map[string]int64
 	resources         map[*resource.Resource]int64
 	scopes            map[instrumentation.Scope]int64
+	// keyUse, resourceUse and scopeUse are the ids of the rows the
+	// transaction's spans refer to, lastResource and lastScope the last
+	// ids added to them (reclaim.go).
+	keyUse, resourceUse, scopeUse map[int64]struct{}
+	lastResource, lastScope       int64
+	// keyMarked, resourceMarked and scopeMarked are the last_span the
+	// writer gave rows (committed, or in the transaction), and markAs
+	// what the transaction gives rows it adds, markBase the span id
+	// before it, lastTxn the spans of the last one (reclaim.go).
+	keyMarked, resourceMarked, scopeMarked map[int64]int64
+	markBase, markAs, lastTxn              int64
 	// keyEpoch is the epoch of the ids in keys; keysChanged is set when
 	// keys has ids the encoders have not been given (encode.go explains
 	// the scheme).
@@ -152,11 +165,15 @@ func (w *writer) open(db *sql.DB) error {
 		dst **sql.Stmt
 		sql string
 	}{
-		{&w.keyInsert, "INSERT INTO attribute_keys (key) VALUES (?) ON CONFLICT (key) DO NOTHING RETURNING id"},
+		{&w.keyInsert, "INSERT INTO attribute_keys (key, last_span) VALUES (?, ?) ON CONFLICT (key) DO NOTHING RETURNING id"},
 		{&w.keySelect, "SELECT id FROM attribute_keys WHERE key = ?"},
-		// The no-op update makes RETURNING yield the existing row's id.
-		{&w.resourceUpsert, "INSERT INTO resources (schema_url, attributes) VALUES (?, ?) ON CONFLICT (attributes, schema_url) DO UPDATE SET schema_url = excluded.schema_url RETURNING id"},
-		{&w.scopeUpsert, "INSERT INTO scopes (name, version, schema_url, attributes) VALUES (?, ?, ?, ?) ON CONFLICT (name, version, schema_url, attributes) DO UPDATE SET name = excluded.name RETURNING id"},
+		// A resource or scope not cached is added, or found by its unique
+		// index when it is there: a conflict writes nothing and returns no
+		// row. Most that are not cached are new (a process's each own).
+		{&w.resourceInsert, "INSERT INTO resources (schema_url, attributes, last_span) VALUES (?, ?, ?) ON CONFLICT (attributes, schema_url) DO NOTHING RETURNING id"},
+		{&w.resourceSelect, "SELECT id FROM resources WHERE attributes = ? AND schema_url = ?"},
+		{&w.scopeInsert, "INSERT INTO scopes (name, version, schema_url, attributes, last_span) VALUES (?, ?, ?, ?, ?) ON CONFLICT (name, version, schema_url, attributes) DO NOTHING RETURNING id"},
+		{&w.scopeSelect, "SELECT id FROM scopes WHERE name = ? AND version = ? AND schema_url = ? AND attributes = ?"},
 		{&w.addMeta, "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = value + excluded.value"},
 		{&w.lastIDs, "SELECT (SELECT coalesce(max(id), 0) FROM spans), (SELECT coalesce(max(id), 0) FROM traces)"},
 		{&w.addBatch, "INSERT INTO batches (first_span, last_span, spans, min_start_ns, max_start_ns, written_ns) VALUES (?, ?, ?, ?, ?, ?)"},
@@ -198,6 +215,13 @@ func (w *writer) resetCaches() {
 	w.forgetKeys()
 	w.resources = make(map[*resource.Resource]int64)
 	w.scopes = make(map[instrumentation.Scope]int64)
+	w.keyUse = make(map[int64]struct{})
+	w.resourceUse = make(map[int64]struct{})
+	w.scopeUse = make(map[int64]struct{})
+	// Marks may be of a transaction rolled back.
+	w.keyMarked = make(map[int64]int64)
+	w.resourceMarked = make(map[int64]int64)
+	w.scopeMarked = make(map[int64]int64)
 }
 
 // run is the writer goroutine. It gathers the jobs that come for a
@@ -415,6 +439,9 @@ func (w *writer) write(ctx context.Context, group []job, until time.Time, droppe
 	w.traceGen = (w.lastTrace + 1) >> schema.TraceGenerationShift
 	w.minStart, w.maxStart = math.MaxInt64, math.MinInt64
 	w.added = 0
+	if err := w.beginUse(ctx, before); err != nil {
+		return err
+	}
 	defer w.clearRows()
 	for k := range group {
 		if err := w.addJob(ctx, &group[k]); err != nil {
@@ -435,6 +462,9 @@ func (w *writer) write(ctx context.Context, group []job, until time.Time, droppe
 		first, last := before+1, before+total
 		if _, err := w.addBatch.ExecContext(ctx, first, last, total, w.minStart, w.maxStart, time.Now().UnixNano()); err != nil {
 			return fmt.Errorf("record batch: %w", err)
+		}
+		if err := w.markUsed(ctx, last); err != nil {
+			return err
 		}
 	}
 	if d := dropped - w.persistedDropped; d != 0 {
@@ -466,6 +496,11 @@ func (w *writer) addJob(ctx context.Context, j *job) error {
 	enc := j.enc
 	if enc != nil && enc.epoch != w.keyEpoch {
 		enc = nil // encoded with ids of another epoch
+	}
+	if enc != nil {
+		for id := range enc.used {
+			w.keyUse[id] = struct{}{}
+		}
 	}
 	k := 0
 	for i, s := range j.spans {
@@ -566,7 +601,7 @@ func (w *writer) close() error {
 
 func (w *writer) closeStmts() {
 	w.closeInserts()
-	for _, s := range []*sql.Stmt{w.keyInsert, w.keySelect, w.resourceUpsert, w.scopeUpsert, w.addMeta, w.lastIDs, w.addBatch} {
+	for _, s := range []*sql.Stmt{w.keyInsert, w.keySelect, w.resourceSelect, w.resourceInsert, w.scopeSelect, w.scopeInsert, w.addMeta, w.lastIDs, w.addBatch} {
 		if s != nil {
 			s.Close()
 		}
@@ -578,12 +613,15 @@ func (w *writer) closeStmts() {
 // one; addSpan checks it after each span.
 func (w *writer) keyID(key string) int64 {
 	if id, ok := w.keys[key]; ok {
+		w.keyUse[id] = struct{}{}
 		return id
 	}
 	ctx := context.Background()
 	var id int64
-	err := w.keyInsert.QueryRowContext(ctx, key).Scan(&id)
-	if errors.Is(err, sql.ErrNoRows) {
+	err := w.keyInsert.QueryRowContext(ctx, key, w.markAs).Scan(&id)
+	if err == nil {
+		w.marked(w.keyMarked, id)
+	} else if errors.Is(err, sql.ErrNoRows) {
 		err = w.keySelect.QueryRowContext(ctx, key).Scan(&id)
 	}
 	if err != nil {
@@ -592,8 +630,12 @@ func (w *writer) keyID(key string) int64 {
 		}
 		return 0
 	}
+	if len(w.keys) >= maxCachedKeys {
+		w.dropKeyCache()
+	}
 	w.keys[key] = id
 	w.keysChanged = true
+	w.keyUse[id] = struct{}{}
 	return id
 }
 
@@ -610,8 +652,17 @@ func (w *writer) resourceID(ctx context.Context, r *resource.Resource) (int64, e
 		attrs = []byte("{}")
 	}
 	var id int64
-	if err := w.resourceUpsert.QueryRowContext(ctx, schemaURL, string(attrs)).Scan(&id); err != nil {
+	err := w.resourceInsert.QueryRowContext(ctx, schemaURL, string(attrs), w.markAs).Scan(&id)
+	if err == nil {
+		w.marked(w.resourceMarked, id)
+	} else if errors.Is(err, sql.ErrNoRows) {
+		err = w.resourceSelect.QueryRowContext(ctx, string(attrs), schemaURL).Scan(&id)
+	}
+	if err != nil {
 		return 0, fmt.Errorf("resource: %w", err)
+	}
+	if len(w.resources) >= maxCachedResources {
+		clear(w.resources)
 	}
 	w.resources[r] = id
 	return id, nil
@@ -623,8 +674,17 @@ func (w *writer) scopeID(ctx context.Context, s instrumentation.Scope) (int64, e
 	}
 	attrs := schema.AppendAttributes(nil, s.Attributes.ToSlice(), nil)
 	var id int64
-	if err := w.scopeUpsert.QueryRowContext(ctx, s.Name, s.Version, s.SchemaURL, string(attrs)).Scan(&id); err != nil {
+	err := w.scopeInsert.QueryRowContext(ctx, s.Name, s.Version, s.SchemaURL, string(attrs), w.markAs).Scan(&id)
+	if err == nil {
+		w.marked(w.scopeMarked, id)
+	} else if errors.Is(err, sql.ErrNoRows) {
+		err = w.scopeSelect.QueryRowContext(ctx, s.Name, s.Version, s.SchemaURL, string(attrs)).Scan(&id)
+	}
+	if err != nil {
 		return 0, fmt.Errorf("scope %q: %w", s.Name, err)
+	}
+	if len(w.scopes) >= maxCachedScopes {
+		clear(w.scopes)
 	}
 	w.scopes[s] = id
 	return id, nil

@@ -8,7 +8,7 @@ import (
 
 // Version is the schema version this package writes, kept in PRAGMA
 // user_version. It is len(migrations).
-const Version = 2
+const Version = 3
 
 // TraceGenerationShift sets how often traces.gen advances: a writer gives
 // new traces the generation of the next row id shifted right by it, that
@@ -210,6 +210,24 @@ FROM spans AS s
 JOIN traces AS t ON t.id = s.trace
 JOIN resources AS r ON r.id = s.resource
 JOIN scopes AS sc ON sc.id = s.scope;
+`,
+	// 3: resources, scopes and attribute keys can be reclaimed. last_span
+	// is at least the highest spans.id of a span that refers to the row,
+	// so a row whose last_span is below every span id left is one no span
+	// uses. Writers that do not keep it leave the default, the largest
+	// id, which is never reclaimed; rows already there count as used by
+	// every span now in the file. The indexes let retention find the rows
+	// to reclaim without reading the tables.
+	`
+ALTER TABLE attribute_keys ADD COLUMN last_span INTEGER NOT NULL DEFAULT 9223372036854775807;
+ALTER TABLE resources ADD COLUMN last_span INTEGER NOT NULL DEFAULT 9223372036854775807;
+ALTER TABLE scopes ADD COLUMN last_span INTEGER NOT NULL DEFAULT 9223372036854775807;
+UPDATE attribute_keys SET last_span = (SELECT coalesce(max(id), 0) FROM spans);
+UPDATE resources SET last_span = (SELECT coalesce(max(id), 0) FROM spans);
+UPDATE scopes SET last_span = (SELECT coalesce(max(id), 0) FROM spans);
+CREATE INDEX attribute_keys_by_last_span ON attribute_keys (last_span);
+CREATE INDEX resources_by_last_span ON resources (last_span);
+CREATE INDEX scopes_by_last_span ON scopes (last_span);
 `,
 }
 

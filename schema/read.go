@@ -81,7 +81,10 @@ type Scope struct {
 // reloads them when a row refers to an id it has not seen, so it keeps
 // working beside a live writer. A Reader is not safe for concurrent use.
 type Reader struct {
-	db        *sql.DB
+	db *sql.DB
+	// tx is the read transaction of the query under way: the spans and
+	// the rows they refer to are read from one snapshot.
+	tx        *sql.Tx
 	keys      map[int64]string
 	resources map[int64]Resource
 	scopes    map[int64]Scope
@@ -89,7 +92,10 @@ type Reader struct {
 
 // maxCachedRows bounds the resources and the scopes a Reader keeps
 // decoded; past it, it starts again with an empty cache. Files hold a few
-// of each, unless every span came with its own.
+// of each, unless every span came with its own. Ids are never handed out
+// again (a writer's retention keeps each table's highest id), so a cached
+// row stays right for as long as it is kept, even once the file no longer
+// has it.
 const maxCachedRows = 4096
 
 // NewReader returns a Reader of db, a file opened with OpenRead or
@@ -126,7 +132,18 @@ func (r *Reader) After(ctx context.Context, after int64, limit int) ([]Span, err
 }
 
 func (r *Reader) query(ctx context.Context, q string, args ...any) ([]Span, error) {
-	rows, err := r.db.QueryContext(ctx, q, args...)
+	// One read transaction for the spans and the rows they refer to: a
+	// writer's retention takes a resource, scope or attribute key with
+	// the last span that refers to it, and a lookup in a later snapshot
+	// than the span's would miss it.
+	tx, err := r.db.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("read spans: %w", err)
+	}
+	defer tx.Rollback()
+	r.tx = tx
+	defer func() { r.tx = nil }()
+	rows, err := tx.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("read spans: %w", err)
 	}
@@ -235,7 +252,7 @@ func (r *Reader) keyNames(ctx context.Context) KeyNameFunc {
 }
 
 func (r *Reader) loadKeys(ctx context.Context) error {
-	rows, err := r.db.QueryContext(ctx, "SELECT id, key FROM attribute_keys")
+	rows, err := r.tx.QueryContext(ctx, "SELECT id, key FROM attribute_keys")
 	if err != nil {
 		return fmt.Errorf("read attribute_keys: %w", err)
 	}
@@ -259,7 +276,7 @@ func (r *Reader) resource(ctx context.Context, id int64) (Resource, error) {
 	}
 	var res Resource
 	var attrs string
-	if err := r.db.QueryRowContext(ctx, "SELECT schema_url, attributes FROM resources WHERE id = ?", id).Scan(&res.SchemaURL, &attrs); err != nil {
+	if err := r.tx.QueryRowContext(ctx, "SELECT schema_url, attributes FROM resources WHERE id = ?", id).Scan(&res.SchemaURL, &attrs); err != nil {
 		return res, fmt.Errorf("read resources[%d]: %w", id, err)
 	}
 	var err error
@@ -281,7 +298,7 @@ func (r *Reader) scope(ctx context.Context, id int64) (Scope, error) {
 	}
 	var sc Scope
 	var attrs string
-	if err := r.db.QueryRowContext(ctx, "SELECT name, version, schema_url, attributes FROM scopes WHERE id = ?", id).Scan(&sc.Name, &sc.Version, &sc.SchemaURL, &attrs); err != nil {
+	if err := r.tx.QueryRowContext(ctx, "SELECT name, version, schema_url, attributes FROM scopes WHERE id = ?", id).Scan(&sc.Name, &sc.Version, &sc.SchemaURL, &attrs); err != nil {
 		return sc, fmt.Errorf("read scopes[%d]: %w", id, err)
 	}
 	var err error

@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"os"
@@ -119,7 +120,7 @@ func TestCopy_Live(t *testing.T) {
 		if err := run([]string{"check", src}, &out); err != nil {
 			t.Fatalf("check on the live file: %v\n%s", err, out.String())
 		}
-		for _, want := range []string{": ok", "integrity_check: ok", "version 2, current", "beside a writer"} {
+		for _, want := range []string{": ok", "integrity_check: ok", fmt.Sprintf("version %d, current", schema.Version), "beside a writer"} {
 			if !strings.Contains(out.String(), want) {
 				t.Errorf("check output lacks %q:\n%s", want, out.String())
 			}
