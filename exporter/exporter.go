@@ -136,7 +136,7 @@ func (e *Exporter) ExportSpans(ctx context.Context, spans []sdktrace.ReadOnlySpa
 	}
 	// The batch processor reuses its slice once we return; the spans
 	// themselves are immutable snapshots and can be shared.
-	switch err := e.queueSpans(ctx, append([]sdktrace.ReadOnlySpan(nil), spans...), true); err {
+	switch err := e.queueSpans(ctx, append([]sdktrace.ReadOnlySpan(nil), spans...), true, nil); err {
 	case nil:
 	case errQueueFull:
 		e.drop(len(spans))
@@ -155,9 +155,10 @@ func (e *Exporter) ExportSpans(ctx context.Context, spans []sdktrace.ReadOnlySpa
 
 // queueSpans encodes the rows of spans and queues them for the writer
 // (enqueue, which says what its errors mean), counting the batch once it
-// is queued.
-func (e *Exporter) queueSpans(ctx context.Context, spans []sdktrace.ReadOnlySpan, wait bool) error {
-	j := job{spans: spans}
+// is queued. committed, if not nil, is sent the outcome of their write
+// (job.committed).
+func (e *Exporter) queueSpans(ctx context.Context, spans []sdktrace.ReadOnlySpan, wait bool, committed chan error) error {
+	j := job{spans: spans, committed: committed}
 	j.enc = e.enc.encode(j.spans)
 	arena := int64(-1)
 	if j.enc != nil {
