@@ -416,7 +416,7 @@ func (w *writer) settle(group []job, err error) error {
 	if len(jobs) > 0 {
 		w.retry(jobs, out, err)
 	}
-	var first error
+	var first, fault error // fault: the first that is not a rejection
 	var failed int64
 	wrote := false
 	for i, j := range jobs {
@@ -424,6 +424,9 @@ func (w *writer) settle(group []job, err error) error {
 			failed += int64(len(j.spans))
 			if first == nil {
 				first = e
+			}
+			if fault == nil && !errors.Is(e, ErrRejected) {
+				fault = e
 			}
 			if j.committed == nil && errors.Is(e, ErrRejected) {
 				otel.Handle(fmt.Errorf("lonelytrace exporter: %d spans could not be written to %s and were left out of their transaction: %w", len(j.spans), w.path, e))
@@ -439,14 +442,16 @@ func (w *writer) settle(group []job, err error) error {
 	clear(out)
 	w.retryJobs, w.outcomes = jobs[:0], out[:0]
 	if len(jobs) == 0 {
-		first = err // a transaction of counters alone
+		first, fault = err, err // a transaction of counters alone
 	}
 	if first == nil {
 		return nil
 	}
 	w.stats.failed.Add(failed)
 	w.stats.lastErr.Store(&timedError{err: first, at: time.Now()})
-	if wrote {
+	// Rows the file refuses say nothing of the file, which goes on as
+	// before: no failure episode, no pause.
+	if wrote || fault == nil {
 		return first
 	}
 	if !w.failing {
