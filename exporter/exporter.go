@@ -77,7 +77,9 @@ type Stats struct {
 	// Dropped is the number of spans ExportSpans gave up on because the
 	// queue stayed full until its context ended (or after Shutdown began).
 	Dropped int64
-	// Failed is the number of spans whose write transaction failed.
+	// Failed is the number of spans the writer could not write: their
+	// transaction failed for a fault of the file (a full disk, say), or the
+	// file refused their rows (ErrRejected). A busy file fails nothing.
 	Failed int64
 	// Batches is the number of ExportSpans calls whose spans were queued.
 	Batches int64
