@@ -60,11 +60,19 @@ var traceKnownSQL = "SELECT id, trace_id FROM traces WHERE gen = ? AND trace_id 
 // after w.lastTrace. A trace is a row of its own, written once when first
 // seen; doing the new ones of a whole batch together costs a statement or
 // two per 64 traces instead of one or two per trace.
+//
+// The ids of the traces the cache misses are kept in w.pending for the
+// job, not read back from the cache: a job with more new traces than a
+// generation of the cache holds would push its own first ones out of it
+// before its spans are given their ids.
 func (w *writer) resolveTraces(ctx context.Context, spans []sdktrace.ReadOnlySpan) error {
 	w.newTraces = w.newTraces[:0]
 	w.refs = w.refs[:0]
-	seen := w.pending
-	clear(seen)
+	if len(w.pending) > maxPendingKept {
+		w.pending = make(map[trace.TraceID]int64)
+	}
+	pending := w.pending
+	clear(pending)
 	// The spans of a trace often come one after another: the previous
 	// span's trace is looked up once.
 	var prev trace.TraceID
@@ -85,8 +93,8 @@ func (w *writer) resolveTraces(ctx context.Context, spans []sdktrace.ReadOnlySpa
 		if ok {
 			continue
 		}
-		if _, dup := seen[id]; !dup {
-			seen[id] = struct{}{}
+		if _, dup := pending[id]; !dup {
+			pending[id] = 0
 			w.newTraces = append(w.newTraces, id)
 		}
 	}
@@ -101,7 +109,7 @@ func (w *writer) resolveTraces(ctx context.Context, spans []sdktrace.ReadOnlySpa
 			return err
 		}
 		if found {
-			w.newTraces = slices.DeleteFunc(w.newTraces, w.cached)
+			w.newTraces = slices.DeleteFunc(w.newTraces, w.resolved)
 		}
 	}
 	ids := w.newTraces
@@ -122,8 +130,8 @@ func (w *writer) resolveTraces(ctx context.Context, spans []sdktrace.ReadOnlySpa
 		}
 		if w.refs[k] == 0 {
 			id := s.SpanContext().TraceID()
-			ref, ok := w.traceRef(id)
-			if !ok {
+			ref := pending[id]
+			if ref == 0 {
 				return fmt.Errorf("trace %s was not resolved", id)
 			}
 			w.refs[k] = ref
@@ -133,7 +141,26 @@ func (w *writer) resolveTraces(ctx context.Context, spans []sdktrace.ReadOnlySpa
 	return nil
 }
 
-// knownTraces caches the traces of ids that are in generation gen and
+// maxPendingKept bounds the scratch map of resolveTraces kept between
+// jobs: a map keeps the room it once grew to, so one job of a million new
+// traces would otherwise hold tens of MiB until the writer stops.
+const maxPendingKept = 4 * traceCacheSize
+
+// learnTrace caches ref for id and, when id is one of the job's traces
+// being resolved, records it there too.
+func (w *writer) learnTrace(id trace.TraceID, ref int64) {
+	w.cacheTrace(id, ref)
+	if _, ok := w.pending[id]; ok {
+		w.pending[id] = ref
+	}
+}
+
+// resolved reports whether the job's trace id has its traces.id.
+func (w *writer) resolved(id trace.TraceID) bool {
+	return w.pending[id] != 0
+}
+
+// knownTraces learns the traces of ids that are in generation gen and
 // reports whether there were any.
 func (w *writer) knownTraces(ctx context.Context, gen int64, ids []trace.TraceID) (found bool, err error) {
 	args := w.knownArgs
@@ -167,7 +194,7 @@ func (w *writer) knownTraces(ctx context.Context, gen int64, ids []trace.TraceID
 				if !ok1 || !ok2 || len(raw) != len(trace.TraceID{}) {
 					return fmt.Errorf("unexpected row (%T, %T)", w.traceRow[0], w.traceRow[1])
 				}
-				w.cacheTrace(trace.TraceID(raw), ref)
+				w.learnTrace(trace.TraceID(raw), ref)
 				w.lastTrace = max(w.lastTrace, ref)
 				found = true
 			}
@@ -208,7 +235,7 @@ func (w *writer) insertTraces(ctx context.Context, stmt driver.Stmt, args []driv
 	}
 	if n := int64(len(ids)); added == n && last == w.lastTrace+n {
 		for i, id := range ids {
-			w.cacheTrace(id, w.lastTrace+1+int64(i))
+			w.learnTrace(id, w.lastTrace+1+int64(i))
 		}
 		w.lastTrace = last
 		return nil
@@ -220,7 +247,7 @@ func (w *writer) insertTraces(ctx context.Context, stmt driver.Stmt, args []driv
 		return err
 	}
 	for _, id := range ids {
-		if !w.cached(id) {
+		if !w.resolved(id) {
 			return fmt.Errorf("insert traces: trace %s neither added nor found", id)
 		}
 	}
@@ -237,16 +264,6 @@ func (w *writer) traceRef(id trace.TraceID) (int64, bool) {
 		return ref, true
 	}
 	return 0, false
-}
-
-// cached reports whether the cache has id, in either generation (a trace
-// cached a moment ago may have moved to the old one).
-func (w *writer) cached(id trace.TraceID) bool {
-	if _, ok := w.traces[id]; ok {
-		return true
-	}
-	_, ok := w.oldTraces[id]
-	return ok
 }
 
 // cacheTrace remembers ref for id. The cache has two generations: when the

@@ -69,8 +69,8 @@ type writer struct {
 	// Id caches. They may hold ids of a transaction that is later rolled
 	// back, so a failed transaction clears them all.
 	traces, oldTraces map[trace.TraceID]int64
-	pending           map[trace.TraceID]struct{} // scratch of resolveTraces
-	newTraces         []trace.TraceID            // scratch of resolveTraces
+	pending           map[trace.TraceID]int64 // scratch of resolveTraces: the job's new traces and their ids
+	newTraces         []trace.TraceID         // scratch of resolveTraces
 	keys              map[string]int64
 	resources         map[*resource.Resource]int64
 	scopes            map[instrumentation.Scope]int64
@@ -202,7 +202,7 @@ func (w *writer) closeFile() error {
 func (w *writer) resetCaches() {
 	w.traces = make(map[trace.TraceID]int64)
 	w.oldTraces = nil
-	w.pending = make(map[trace.TraceID]struct{})
+	w.pending = make(map[trace.TraceID]int64)
 	w.keys = make(map[string]int64)
 	w.forgetKeys()
 	w.resources = make(map[*resource.Resource]int64)

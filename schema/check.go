@@ -100,6 +100,12 @@ func Check(ctx context.Context, path string, quick bool) (*CheckReport, error) {
 	if walErr == nil {
 		r.WALBytes = walInfo.Size()
 	}
+	// Where no writer can exist, OpenRead's choice holds for Check too.
+	params, err := readParams(path)
+	if err != nil {
+		return r, fmt.Errorf("check %s: %w", path, err)
+	}
+	r.Live = r.Live && params != immutableParam
 	db, err := openCheck(path, r.Live)
 	if err != nil {
 		return r, err

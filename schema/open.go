@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -126,6 +127,13 @@ func WithMmapSize(n int64) ReadOption {
 // on every connection). It never writes to the file, not even to migrate
 // it, so it can sit beside a live writer; a file of another version than
 // this package's is refused.
+//
+// Where no writer can exist (the file is on a read-only mount, or in a
+// folder nobody may write), SQLite could not create the -shm it reads a
+// WAL-mode file through, so the file is opened as immutable, the way Check
+// reads it; a -wal left there by a writer that never closed the file is
+// read through its -shm when that is there too, and is otherwise an error
+// wrapping ErrWALUnreadable, never silently skipped.
 func OpenRead(ctx context.Context, path string, opts ...ReadOption) (*sql.DB, error) {
 	var cfg readConfig
 	for _, o := range opts {
@@ -141,7 +149,11 @@ func OpenRead(ctx context.Context, path string, opts ...ReadOption) (*sql.DB, er
 		}
 		return nil, fmt.Errorf("open %s: %w", path, os.ErrNotExist)
 	}
-	uri := dsn(path, "ro", DefaultBusyTimeout) + "&_pragma=query_only(1)"
+	params, err := readParams(path)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	uri := dsn(path, "ro", DefaultBusyTimeout) + params + "&_pragma=query_only(1)"
 	if cfg.mmapSize > 0 {
 		uri += fmt.Sprintf("&_pragma=mmap_size(%d)", cfg.mmapSize)
 	}
@@ -186,7 +198,60 @@ func openOne(path, mode string, busyTimeout time.Duration) (*sql.DB, error) {
 // (the viewer's scan connections, internal/scanconn), after OpenRead has
 // checked the file.
 func ReadOnlyURI(path string) string {
-	return fileURI(path) + "?mode=ro"
+	params, _ := readParams(path) // OpenRead has refused the file on an error
+	return fileURI(path) + "?mode=ro" + params
+}
+
+// ErrWALUnreadable is returned when the committed transactions of a
+// file's -wal cannot be read: the -wal holds frames, there is no -shm
+// beside it and none can be created (a read-only mount). Reading the file
+// without them would show an older state as if it were the file's.
+var ErrWALUnreadable = errors.New("the write-ahead log cannot be read")
+
+// walHeaderSize is the size of a -wal file's header; a -wal no longer
+// than that holds no transaction.
+const walHeaderSize = 32
+
+// immutableParam opens a file that cannot change without locks or -shm.
+const immutableParam = "&immutable=1"
+
+// readParams returns the URI parameters, beyond mode=ro, that let SQLite
+// read path where it can write nothing beside it. SQLite reads a WAL-mode
+// file through a -shm that it creates when absent, so without help it
+// cannot open a file on a read-only mount ("unable to open database file
+// (14)"). Where no writer can exist, immutable=1 reads the file without
+// locks or -shm. That is only right when there is no -wal with frames,
+// whose transactions immutable would skip: a -wal with its -shm beside it
+// is read through the -shm opened read-only (no parameter needed), and a
+// -wal without one is ErrWALUnreadable.
+func readParams(path string) (string, error) {
+	if !noWriter(path) {
+		return "", nil
+	}
+	wal, walErr := os.Stat(path + "-wal")
+	if walErr != nil || wal.Size() <= walHeaderSize {
+		return immutableParam, nil
+	}
+	if _, err := os.Stat(path + "-shm"); err == nil {
+		return "", nil
+	}
+	return "", fmt.Errorf("%w: %s holds %d bytes of transactions never copied into the file (a writer stopped without closing it), which SQLite reads only through a %s-shm that cannot be created here, where nothing can be written; copy the file and its -wal to a writable folder and read the copy", ErrWALUnreadable, path+"-wal", wal.Size(), filepath.Base(path))
+}
+
+// noWriter reports whether no process can write the file at path: its
+// file system is mounted read-only, or neither its folder nor the file
+// grants anyone write permission (so no writer can create its -wal).
+func noWriter(path string) bool {
+	dir := filepath.Dir(path)
+	if onReadOnlyFS(dir) {
+		return true
+	}
+	di, err := os.Stat(dir)
+	if err != nil {
+		return false
+	}
+	fi, err := os.Stat(path)
+	return err == nil && di.Mode().Perm()&0o222 == 0 && fi.Mode().Perm()&0o222 == 0
 }
 
 // dsn builds the modernc.org/sqlite URI that opens path in mode with a

@@ -77,15 +77,20 @@ type Scope struct {
 }
 
 // Reader decodes spans from a trace file. It caches the small tables
-// (attribute keys, resources, scopes) and reloads them when a row refers to
-// an id it has not seen, so it keeps working beside a live writer. A Reader
-// is not safe for concurrent use.
+// (attribute keys, and up to maxCachedRows resources and scopes) and
+// reloads them when a row refers to an id it has not seen, so it keeps
+// working beside a live writer. A Reader is not safe for concurrent use.
 type Reader struct {
 	db        *sql.DB
 	keys      map[int64]string
 	resources map[int64]Resource
 	scopes    map[int64]Scope
 }
+
+// maxCachedRows bounds the resources and the scopes a Reader keeps
+// decoded; past it, it starts again with an empty cache. Files hold a few
+// of each, unless every span came with its own.
+const maxCachedRows = 4096
 
 // NewReader returns a Reader of db, a file opened with OpenRead or
 // OpenWrite.
@@ -261,7 +266,9 @@ func (r *Reader) resource(ctx context.Context, id int64) (Resource, error) {
 	if res.Attributes, err = DecodeAttributes([]byte(attrs), nil); err != nil {
 		return res, fmt.Errorf("read resources[%d]: %w", id, err)
 	}
-	if r.resources == nil {
+	if r.resources == nil || len(r.resources) >= maxCachedRows {
+		// A fresh map, not a growing one: a file whose every span has a
+		// resource of its own must not grow a long reader (replay).
 		r.resources = make(map[int64]Resource)
 	}
 	r.resources[id] = res
@@ -281,7 +288,7 @@ func (r *Reader) scope(ctx context.Context, id int64) (Scope, error) {
 	if sc.Attributes, err = DecodeAttributes([]byte(attrs), nil); err != nil {
 		return sc, fmt.Errorf("read scopes[%d]: %w", id, err)
 	}
-	if r.scopes == nil {
+	if r.scopes == nil || len(r.scopes) >= maxCachedRows {
 		r.scopes = make(map[int64]Scope)
 	}
 	r.scopes[id] = sc

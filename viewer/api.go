@@ -189,6 +189,15 @@ type TraceList struct {
 	Sort string `json:"sort"`
 	// More is true when there are traces after this page.
 	More bool `json:"more"`
+	// TotalOperations counts the operations in the window that match the
+	// filters and the search, and TotalTraces the traces they are in: the
+	// list has one row per trace, so a trace with several matching
+	// operations is one row. Both are null when the search has name or
+	// attr terms, and in /api/traces over a window of more than 1,000,000
+	// spans (the page counts them); TotalTraces also when more than
+	// 20,000 operations match.
+	TotalOperations *int64 `json:"total_operations"`
+	TotalTraces     *int64 `json:"total_traces"`
 }
 
 // TraceItem is one trace of the list, described by its first matching
@@ -291,8 +300,9 @@ type LinkView struct {
 	Attributes []KeyValue `json:"attributes"`
 }
 
-// Series is the answer of /api/series: the window cut into buckets of
-// one step, and per bucket the measures of each operation.
+// Series is the answer of /api/series: the part of the window that has
+// operations cut into buckets of one step, and per bucket the measures of
+// each operation.
 type Series struct {
 	// Since and Until are the window, as in the Summary (with
 	// since=beginning, Since is the start of the oldest span stored).
@@ -300,9 +310,10 @@ type Series struct {
 	Until time.Time `json:"until"`
 	// StepMs is the length of a bucket.
 	StepMs int64 `json:"step_ms"`
-	// Buckets start at Since rounded down to a multiple of the step since
-	// the Unix epoch, one step apart, up to the last that meets the
-	// window; empty ones included.
+	// Buckets cover the window's operations: they start at the first
+	// operation's start rounded down to a multiple of the step since the
+	// Unix epoch, one step apart, up to the last operation (over the
+	// whole window when it has none); empty ones included.
 	Buckets []SeriesBucket `json:"buckets"`
 }
 

@@ -20,41 +20,103 @@ import (
 // seriesModel is the trends of one operation.
 type seriesModel struct {
 	Op, Label string
-	// Open is set for the operations shown unfolded.
-	Open   bool
-	Total  int64
-	Charts []*bucketChart
+	// Open is set for the operations shown unfolded: notify and receive,
+	// when they have operations.
+	Open  bool
+	Total int64
+	Chart *trendChart
 }
 
-// bucketChart is one measure of a series: one column per bucket.
-type bucketChart struct {
-	Name          string
+// trendChart is the trends of one operation in one drawing: three bands
+// (rate, failures, durations) over one time axis, and one column per
+// bucket that has operations, a door over the full height with the
+// bucket's exact numbers. The bars of each kind are one path, drawn over
+// the columns and letting the pointer through to them; empty buckets
+// draw nothing. Both keep the page small.
+type trendChart struct {
 	Width, Height float64
-	// Top is the largest value, for the chart's one scale label.
-	Top     string
-	Columns []bucketColumn
+	Bands         []trendBand
+	Columns       []bucketColumn
+	Paths         []barPath
+	Ticks         []timeTick
+}
+
+// barPath is the bars of one class as one SVG path.
+type barPath struct {
+	Class string
+	D     string
+}
+
+// barPaths gathers bars into one path per class, in the order the
+// classes first appear.
+func barPaths(bars []bar) []barPath {
+	var order []string
+	ds := map[string]*strings.Builder{}
+	for _, b := range bars {
+		if b.H <= 0 {
+			continue
+		}
+		d := ds[b.Class]
+		if d == nil {
+			d = &strings.Builder{}
+			ds[b.Class] = d
+			order = append(order, b.Class)
+		}
+		b = b.rounded()
+		px := func(x float64) string { return strconv.FormatFloat(x, 'f', -1, 64) }
+		fmt.Fprintf(d, "M%s %sh%sv%sh-%sz", px(b.X), px(b.Y), px(b.W), px(b.H), px(b.W))
+	}
+	out := make([]barPath, 0, len(order))
+	for _, c := range order {
+		out = append(out, barPath{Class: c, D: ds[c].String()})
+	}
+	return out
+}
+
+// trendBand is one measure's band: its name and top value, written above
+// it at Y.
+type trendBand struct {
+	Y     float64
+	Label string
+}
+
+// timeTick labels the time axis at X; Anchor is its SVG text-anchor.
+type timeTick struct {
+	X            float64
+	Label, Title string
+	Anchor       string
 }
 
 // bucketColumn is one bucket of a chart: a door over its full height
-// with the bucket's exact numbers, and its bars.
+// with the bucket's exact numbers.
 type bucketColumn struct {
 	X, W  float64
 	Door  template.URL
 	Title string
-	Bars  []bar
 }
 
-const seriesChartH = 50.0
+// The layout of a trend chart: three bands of seriesBandH, each under a
+// line of text, and the time axis below.
+const (
+	seriesBandH  = 44.0
+	seriesLabelH = 14.0
+	seriesAxisH  = 16.0
+)
 
 // seriesModels draws the series s of the window [since, until) for each
-// operation, notify and receive open.
-func (m *pageModel) seriesModels(s *Series, since, until time.Time) []seriesModel {
+// operation, its time ticks in loc.
+func (m *pageModel) seriesModels(s *Series, since, until time.Time, loc *time.Location) []seriesModel {
 	var out []seriesModel
 	step := time.Duration(s.StepMs) * time.Millisecond
+	stepText := fmtStep(step)
+	bandY := func(i int) float64 { return float64(i)*(seriesLabelH+seriesBandH) + seriesLabelH }
+	height := seriesAxisH + bandY(3) - seriesLabelH
+	w := float64(chartWidth) / float64(max(len(s.Buckets), 1))
 	for _, op := range schema.Operations {
-		sm := seriesModel{Op: op, Label: opLabel(op), Open: op == schema.OpNotify || op == schema.OpReceive}
+		sm := seriesModel{Op: op, Label: opLabel(op)}
 		var most, mostErr int64
 		var slowest float64
+		approximate := false
 		for _, b := range s.Buckets {
 			p := b.Ops[op]
 			sm.Total += p.Count
@@ -62,19 +124,46 @@ func (m *pageModel) seriesModels(s *Series, since, until time.Time) []seriesMode
 			if p.P99Ms != nil {
 				slowest = max(slowest, *p.P99Ms)
 			}
+			approximate = approximate || p.Approximate
 		}
-		rate := &bucketChart{Name: "operations per " + step.String(), Top: fmtCount(most)}
-		errs := &bucketChart{Name: "failed per " + step.String(), Top: fmtCount(mostErr)}
-		lat := &bucketChart{Name: "p50 (dark) and p99 (light) duration", Top: fmtMs(slowest)}
-		w := float64(chartWidth) / float64(max(len(s.Buckets), 1))
-		height := func(v, top float64) float64 {
-			if top <= 0 || v <= 0 {
-				return 0
+		sm.Open = sm.Total > 0 && (op == schema.OpNotify || op == schema.OpReceive)
+		if sm.Total == 0 {
+			out = append(out, sm)
+			continue
+		}
+		latency := "p50 (dark) and p99 (light) duration, top " + fmtMs(slowest)
+		if approximate {
+			latency = "p50 (dark) and p99 (light) duration, ≈ estimated within 1 %, top " + fmtMs(slowest)
+		}
+		c := &trendChart{Width: chartWidth, Height: height, Bands: []trendBand{
+			{Y: bandY(0) - 3, Label: "operations per " + stepText + ", top " + fmtCount(most)},
+			{Y: bandY(1) - 3, Label: "failed per " + stepText + ", top " + fmtCount(mostErr)},
+			{Y: bandY(2) - 3, Label: latency},
+		}}
+		// place is where a bar of value v lies in band, top the band's
+		// largest value.
+		place := func(band int, v, top float64) (y, h float64) {
+			if top > 0 && v > 0 {
+				h = max(seriesBandH*v/top, 1)
 			}
-			return max(seriesChartH*v/top, 1)
+			return bandY(band) + seriesBandH - h, h
 		}
+		// A column's title says its times as briefly as the chart
+		// allows: no date within a day, no milliseconds for whole seconds.
+		fromLayout, toLayout := "2006-01-02 15:04:05.000", "15:04:05.000 MST"
+		if step%time.Second == 0 && len(s.Buckets) > 0 {
+			fromLayout, toLayout = "2006-01-02 15:04:05", "15:04:05 MST"
+			first, last := s.Buckets[0].Start.In(loc), s.Buckets[len(s.Buckets)-1].Start.In(loc).Add(step)
+			if first.YearDay() == last.Add(-1).YearDay() && last.Sub(first) < 24*time.Hour {
+				fromLayout, toLayout = "15:04:05", "15:04:05"
+			}
+		}
+		var drawn []bar
 		for i, b := range s.Buckets {
 			p := b.Ops[op]
+			if p.Count == 0 {
+				continue
+			}
 			lo, hi := b.Start, b.Start.Add(step)
 			if lo.Before(since) {
 				lo = since
@@ -84,34 +173,93 @@ func (m *pageModel) seriesModels(s *Series, since, until time.Time) []seriesMode
 			}
 			col := bucketColumn{X: float64(i) * w, W: w,
 				Door: m.Door("op", op, "since", lo.Format(time.RFC3339Nano), "until", hi.Format(time.RFC3339Nano)),
-				Title: fmt.Sprintf("%s to %s: %s %s, %s failed, %s bytes", lo.Format("2006-01-02 15:04:05.000"), hi.Format("15:04:05.000 MST"),
+				Title: fmt.Sprintf("%s to %s: %s %s, %s failed, %s bytes", lo.Format(fromLayout), hi.Format(toLayout),
 					fmtCount(p.Count), opLabel(op), fmtCount(p.Errors), fmtCount(p.Bytes))}
 			if p.P50Ms != nil {
-				col.Title += fmt.Sprintf(", p50 %s, p99 %s", exactMs(*p.P50Ms), exactMs(*p.P99Ms))
+				about := ""
+				if p.Approximate {
+					about = "≈"
+				}
+				col.Title += fmt.Sprintf(", p50 %s%s, p99 %s%s", about, exactMs(*p.P50Ms), about, exactMs(*p.P99Ms))
 			}
 			bw := max(w-1, 0.5)
-			r := col
-			h := height(float64(p.Count), float64(most))
-			r.Bars = []bar{{X: col.X, Y: seriesChartH - h, W: bw, H: h, Class: "b"}}
-			rate.Columns = append(rate.Columns, r)
-			e := col
-			h = height(float64(p.Errors), float64(mostErr))
-			e.Bars = []bar{{X: col.X, Y: seriesChartH - h, W: bw, H: h, Class: "e"}}
-			errs.Columns = append(errs.Columns, e)
-			l := col
-			if p.P50Ms != nil {
-				h99, h50 := height(*p.P99Ms, slowest), height(*p.P50Ms, slowest)
-				l.Bars = []bar{{X: col.X, Y: seriesChartH - h99, W: bw, H: h99, Class: "p99"}, {X: col.X, Y: seriesChartH - h50, W: bw, H: h50, Class: "b"}}
+			y, h := place(0, float64(p.Count), float64(most))
+			drawn = append(drawn, bar{X: col.X, Y: y, W: bw, H: h, Class: "b"})
+			if p.Errors > 0 {
+				y, h = place(1, float64(p.Errors), float64(mostErr))
+				drawn = append(drawn, bar{X: col.X, Y: y, W: bw, H: h, Class: "e"})
 			}
-			lat.Columns = append(lat.Columns, l)
+			if p.P50Ms != nil {
+				y99, h99 := place(2, *p.P99Ms, slowest)
+				y50, h50 := place(2, *p.P50Ms, slowest)
+				drawn = append(drawn, bar{X: col.X, Y: y99, W: bw, H: h99, Class: "p99"}, bar{X: col.X, Y: y50, W: bw, H: h50, Class: "b p50"})
+			}
+			col.X, col.W = roundPx(col.X), roundPx(col.W)
+			c.Columns = append(c.Columns, col)
 		}
-		for _, c := range []*bucketChart{rate, errs, lat} {
-			c.Width, c.Height = chartWidth, seriesChartH
-		}
-		sm.Charts = []*bucketChart{rate, errs, lat}
+		// The p50 bars go over the p99 ones, so p99 is drawn first.
+		c.Paths = barPaths(drawn)
+		c.Ticks = timeTicks(s, step, loc)
+		sm.Chart = c
 		out = append(out, sm)
 	}
 	return out
+}
+
+// timeTicks labels the start, the middle and the end of the buckets of s
+// in loc, with as much of the date as the range needs; the exact instants
+// are in the titles.
+func timeTicks(s *Series, step time.Duration, loc *time.Location) []timeTick {
+	if len(s.Buckets) == 0 {
+		return nil
+	}
+	start := s.Buckets[0].Start.In(loc)
+	n := int64(len(s.Buckets))
+	mid := addSteps(start, n/2, step)
+	end := addSteps(start, n, step)
+	layout := "15:04:05"
+	switch span := end.Sub(start); {
+	case span >= 2*365*24*time.Hour:
+		layout = "2006-01-02"
+	case span >= 24*time.Hour || start.YearDay() != end.Add(-1).YearDay():
+		layout = "Jan 2 15:04"
+	}
+	tick := func(t time.Time, x float64, anchor string) timeTick {
+		return timeTick{X: x, Label: t.Format(layout), Title: t.Format(time.RFC3339Nano), Anchor: anchor}
+	}
+	ticks := []timeTick{tick(start, 0, "start"), tick(mid, float64(chartWidth)*float64(n/2)/float64(n), "middle"), tick(end, chartWidth, "end")}
+	ticks[2].Label += " " + end.Format("MST")
+	for i := range ticks {
+		ticks[i].X = math.Round(ticks[i].X*10) / 10
+	}
+	return ticks
+}
+
+// addSteps is t plus k steps, a few at a time: the steps of a range from
+// 1678 to 2261 overflow a time.Duration, 16 of any step do not.
+func addSteps(t time.Time, k int64, step time.Duration) time.Time {
+	for k > 0 {
+		c := min(k, 16)
+		t = t.Add(time.Duration(c) * step)
+		k -= c
+	}
+	return t
+}
+
+// fmtStep writes a step as the page names it: 1s, 30s, 5m, 1h, 2 days.
+func fmtStep(d time.Duration) string {
+	const day = 24 * time.Hour
+	if d >= day && d%day == 0 {
+		return fmtAge(d)
+	}
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }
 
 // pageBreakdownRows is how many rows of each breakdown the page shows.
@@ -313,7 +461,7 @@ func (m *pageModel) mapModel(pm *PubSubMap) *mapModel {
 		x1, x2 := from.x+mapNodeW, to.x
 		em := mapEdgeModel{
 			D:     fmt.Sprintf("M %.1f %.1f C %.1f %.1f, %.1f %.1f, %.1f %.1f", x1, from.y, (x1+x2)/2, from.y, (x1+x2)/2, to.y, x2, to.y),
-			Width: 1 + 5*math.Log1p(float64(e.Count))/math.Log1p(float64(most)),
+			Width: roundPx(1 + 5*math.Log1p(float64(e.Count))/math.Log1p(float64(most))),
 			Op:    e.Op,
 		}
 		svcName, topicName := kinds[service].Label, kinds[topic].Label
@@ -323,6 +471,9 @@ func (m *pageModel) mapModel(pm *PubSubMap) *mapModel {
 			em.Door = template.URL("#breakdown-" + e.Op + "-topic")
 		} else {
 			em.Title += ", p99 " + exactMs(e.P99Ms)
+			if e.Approximate {
+				em.Title += " (≈, estimated within 1 %)"
+			}
 			em.Door = m.Door("op", e.Op, "service", svcName, "topic", topicName)
 			if svcName == "" {
 				em.Door = m.Door("op", e.Op, "topic", topicName)

@@ -2,7 +2,9 @@ package viewer
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
+	"math"
 	"net/url"
 	"time"
 
@@ -53,39 +55,89 @@ type seriesLayout struct {
 
 // layoutSeries cuts [since, until) into buckets of step, or of the
 // default step when step is 0 (docs/design.md#failures-services-and-series).
+// The default copes with any range: when 24h makes more than
+// defaultSeriesBuckets, it is the fewest whole days that do not.
 func layoutSeries(since, until int64, step time.Duration) (seriesLayout, error) {
-	buckets := func(step int64) (seriesLayout, uint64) {
-		first := since / step * step
-		if first > since { // since before 1970: round down, not toward 0
-			first -= step
-		}
-		l := seriesLayout{first: first, step: step}
-		if until <= since {
-			return l, 0
-		}
-		// until-first may not fit in int64 (a window from 1678 to 2261),
-		// but it does in uint64.
-		span := uint64(until) - uint64(first)
-		return l, (span + uint64(step) - 1) / uint64(step)
-	}
 	if step == 0 {
 		for _, s := range seriesSteps {
-			l, n := buckets(int64(s))
-			if n <= defaultSeriesBuckets || s == seriesSteps[len(seriesSteps)-1] {
-				if n > maxSeriesBuckets {
-					return l, &ParseError{Param: "since", Value: time.Unix(0, since).UTC().Format(time.RFC3339), Want: fmt.Sprintf("a window of at most %d days for a series", maxSeriesBuckets)}
-				}
-				l.n = int(n)
+			if l := alignSeries(since, until, int64(s)); l.n <= defaultSeriesBuckets {
 				return l, nil
 			}
 		}
+		// span/(buckets-1) leaves room for the bucket the alignment adds.
+		const day = uint64(24 * time.Hour)
+		days := ceilDiv(ceilDiv(uint64(until)-uint64(since), defaultSeriesBuckets-1), day)
+		return alignSeries(since, until, int64(days*day)), nil
 	}
-	l, n := buckets(int64(step))
-	if n > maxSeriesBuckets {
-		return l, &ParseError{Param: "step", Value: step.String(), Want: fmt.Sprintf("a step that cuts the window into at most %d buckets (%d here)", maxSeriesBuckets, n)}
+	// The window's own length decides, not its alignment: a day of
+	// minutes works whatever second it starts on. until-since may not fit
+	// in int64 (a range from 1678 to 2261), but does in uint64.
+	if until > since && uint64(until)-uint64(since) > maxSeriesBuckets*uint64(step) {
+		n := ceilDiv(uint64(until)-uint64(since), uint64(step))
+		return seriesLayout{}, &ParseError{Param: "step", Value: step.String(),
+			Want: fmt.Sprintf("a step that cuts the window into at most %d buckets (%d here)", maxSeriesBuckets, n)}
 	}
-	l.n = int(n)
-	return l, nil
+	return alignSeries(since, until, int64(step)), nil
+}
+
+// alignSeries lays out buckets of step from since rounded down to a
+// multiple of step since the Unix epoch, up to the last that meets until.
+func alignSeries(since, until, step int64) seriesLayout {
+	first := since / step * step
+	if first > since { // since before 1970: round down, not toward 0
+		if first-step > first { // and within a step of 1678: no room to round
+			first = since
+		} else {
+			first -= step
+		}
+	}
+	l := seriesLayout{first: first, step: step}
+	if until > since {
+		n := ceilDiv(uint64(until)-uint64(first), uint64(step))
+		l.n = int(min(n, math.MaxInt32)) // the callers keep n small
+	}
+	return l
+}
+
+// ceilDiv is a/b rounded up, without overflow.
+func ceilDiv(a, b uint64) uint64 {
+	q := a / b
+	if a%b != 0 {
+		q++
+	}
+	return q
+}
+
+// opRangeQuery selects the first and the last start among the spans of
+// operation ?1 that start in [?2, ?3): one step each into spans_by_op.
+const opRangeQuery = `SELECT
+	(SELECT start_ns FROM spans WHERE op = ?1 AND start_ns >= ?2 AND start_ns < ?3 ORDER BY start_ns LIMIT 1),
+	(SELECT start_ns FROM spans WHERE op = ?1 AND start_ns >= ?2 AND start_ns < ?3 ORDER BY start_ns DESC LIMIT 1)`
+
+// seriesRange returns the range a series of [since, until) covers: from
+// the first operation span of the window, in any file and whatever the
+// filters, to just after the last, so that a short run in a long window
+// gets a step of its own; the window itself when it has none.
+func (w *window) seriesRange(ctx context.Context, since, until int64) (lo, hi int64, err error) {
+	lo, hi = math.MaxInt64, math.MinInt64
+	for i, f := range w.v.files {
+		if w.files[i].summary.Oldest == nil {
+			continue
+		}
+		for _, op := range schema.Operations {
+			var first, last sql.NullInt64
+			if err := f.db.QueryRowContext(ctx, opRangeQuery, op, since, until).Scan(&first, &last); err != nil {
+				return 0, 0, fmt.Errorf("read the range of %s operations in %s: %w", op, f.path, err)
+			}
+			if first.Valid {
+				lo, hi = min(lo, first.Int64), max(hi, last.Int64)
+			}
+		}
+	}
+	if lo > hi {
+		return since, until, nil
+	}
+	return lo, hi + 1, nil // hi < until, so hi+1 fits
 }
 
 // seriesAcc gathers the operation spans of a window by bucket.
@@ -135,10 +187,13 @@ func (a *seriesAcc) series(since, until time.Time, loc *time.Location) *Series {
 }
 
 // seriesFor returns the accumulator of the series of q over w with step
-// (0 for the default).
-func seriesFor(w *window, q Query, step time.Duration) (*seriesAcc, error) {
-	since := w.since(q)
-	l, err := layoutSeries(since.UnixNano(), q.Until.UnixNano(), step)
+// (0 for the default), over the range seriesRange gives.
+func seriesFor(ctx context.Context, w *window, q Query, step time.Duration) (*seriesAcc, error) {
+	lo, hi, err := w.seriesRange(ctx, w.since(q).UnixNano(), q.Until.UnixNano())
+	if err != nil {
+		return nil, err
+	}
+	l, err := layoutSeries(lo, hi, step)
 	if err != nil {
 		return nil, err
 	}
@@ -160,7 +215,7 @@ func (v *Viewer) Series(ctx context.Context, params url.Values) (*Series, error)
 	if err != nil {
 		return nil, err
 	}
-	acc, err := seriesFor(w, q, step)
+	acc, err := seriesFor(ctx, w, q, step)
 	if err != nil {
 		return nil, err
 	}

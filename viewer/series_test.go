@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lonelytrace/lonelytrace/exporter"
 	"github.com/lonelytrace/lonelytrace/schema"
 	"github.com/lonelytrace/lonelytrace/viewer"
 )
@@ -48,11 +49,29 @@ func writeShared(tb testing.TB, all []opSpec) []string {
 	return paths
 }
 
-// oracleSeries computes the buckets from first, one step apart, up to
-// until, by testing every operation against every bucket.
-func oracleSeries(all []opSpec, f oracleFilter, first time.Time, step time.Duration) []viewer.SeriesBucket {
+// oracleSeries computes the buckets of step over the range of the
+// operations in f's window (whatever their filters), from the first one's
+// start rounded down to a multiple of step since the epoch to the last
+// one's, by testing every operation against every bucket.
+func oracleSeries(all []opSpec, f oracleFilter, step time.Duration) []viewer.SeriesBucket {
+	lo, hi := f.until, f.since
+	for _, o := range all {
+		if !o.start.Before(f.since) && o.start.Before(f.until) {
+			if o.start.Before(lo) {
+				lo = o.start
+			}
+			if !o.start.Before(hi) {
+				hi = o.start.Add(1)
+			}
+		}
+	}
+	if hi.Before(lo) {
+		lo, hi = f.since, f.until
+	}
+	ns := lo.UnixNano()
+	first := time.Unix(0, ns-((ns%int64(step))+int64(step))%int64(step)).UTC()
 	var out []viewer.SeriesBucket
-	for start := first; start.Before(f.until); start = start.Add(step) {
+	for start := first; start.Before(hi); start = start.Add(step) {
 		b := viewer.SeriesBucket{Start: start, Ops: map[string]*viewer.SeriesPoint{}}
 		for _, op := range schema.Operations {
 			p := &viewer.SeriesPoint{}
@@ -128,7 +147,7 @@ func TestSeries_Edges(t *testing.T) {
 	f := oracleFilter{since: t0.Add(3 * time.Second), until: t0.Add(55 * time.Second)}
 	params := url.Values{"since": {f.since.Format(time.RFC3339Nano)}, "until": {f.until.Format(time.RFC3339Nano)}, "step": {"10s"}}
 	got := seriesOf(t, base, params)
-	want := oracleSeries(ops, f, t0, 10*time.Second)
+	want := oracleSeries(ops, f, 10*time.Second)
 	if len(want) != 6 {
 		t.Fatalf("oracle: %d buckets; want 6", len(want))
 	}
@@ -164,21 +183,18 @@ func TestSeries_Random(t *testing.T) {
 		name   string
 		params url.Values
 		f      oracleFilter
-		first  time.Time
 		step   time.Duration
 	}{
 		{"Hour", url.Values{"since": {"2026-03-08T06:30:07Z"}, "step": {"1h"}},
-			oracleFilter{since: time.Date(2026, 3, 8, 6, 30, 7, 0, time.UTC), until: testNow}, time.Date(2026, 3, 8, 6, 0, 0, 0, time.UTC), time.Hour},
+			oracleFilter{since: time.Date(2026, 3, 8, 6, 30, 7, 0, time.UTC), until: testNow}, time.Hour},
 		{"Default24h", url.Values{"broadcaster": {"b1:3003"}},
-			oracleFilter{since: testNow.Add(-24 * time.Hour), until: testNow, broadcaster: "b1:3003"}, testNow.Add(-24 * time.Hour), 30 * time.Minute},
+			oracleFilter{since: testNow.Add(-24 * time.Hour), until: testNow, broadcaster: "b1:3003"}, 30 * time.Minute},
 		{"SevenMinutesGlob", url.Values{"since": {"2026-03-10T03:03:03.5+01:00"}, "until": {"2026-03-10T09:00:00Z"}, "step": {"7m"}, "glob": {"orders*"}},
 			oracleFilter{since: time.Date(2026, 3, 10, 2, 3, 3, 5e8, time.UTC), until: time.Date(2026, 3, 10, 9, 0, 0, 0, time.UTC), glob: "orders*"},
-			// 2026-03-10T02:03:03.5Z is 29,551,803 min + 3.5 s after the epoch;
-			// 29,551,803 = 7·4,221,686 + 1, so the bucket began 1 min 3.5 s earlier.
-			time.Date(2026, 3, 10, 2, 2, 0, 0, time.UTC), 7 * time.Minute},
+			7 * time.Minute},
 	}
 	for _, c := range cases {
-		want := oracleSeries(ops, c.f, c.first, c.step)
+		want := oracleSeries(ops, c.f, c.step)
 		for name, v := range map[string]*viewer.Viewer{"OneFile": one, "ThreeFiles": three} {
 			t.Run(c.name+"/"+name, func(t *testing.T) {
 				compareSeries(t, seriesOf(t, server(t, v), c.params), want, c.step)
@@ -187,34 +203,128 @@ func TestSeries_Random(t *testing.T) {
 	}
 }
 
-// TestSeries_DefaultStep checks the step picked for windows of several
-// lengths, and the buckets it makes.
+// TestSeries_DefaultStep checks the range and the step picked for
+// operations over several lengths of time, and the buckets they make: the
+// series covers the window's operations, not the whole window, so a short
+// run in a long window gets a step of its own; a range of any length,
+// from 1970 on, gets a step.
 func TestSeries_DefaultStep(t *testing.T) {
-	base := server(t, mustOpen(t, testNow, writeOps(t, t.TempDir(), "d.db", genOps(3, 50))))
+	at := func(s string) time.Time {
+		t, err := time.Parse(time.RFC3339Nano, s)
+		if err != nil {
+			panic(err)
+		}
+		return t
+	}
 	for _, c := range []struct {
+		name         string
+		first, last  time.Time
 		since, until string
 		step         time.Duration
 		buckets      int
+		start        time.Time
 	}{
-		{"1m-ago", "", time.Second, 60},
-		{"1h-ago", "", 30 * time.Second, 120},
-		{"24h-ago", "", 30 * time.Minute, 48},
-		{"2026-03-10T11:59:59.5Z", "", time.Second, 1},
-		{"2026-03-10T10:00:01Z", "", time.Minute, 120},
-		{"2026-03-10T09:59:59Z", "", 5 * time.Minute, 25},
-		{"2026-03-07T12:00:00Z", "", time.Hour, 72},
-		{"2025-08-22T12:00:00Z", "", 24 * time.Hour, 201}, // 200 days from a noon
-		{"2026-03-10T12:00:00Z", "2026-03-10T12:00:00Z", time.Second, 0},
+		{"TwentySecondsOfADay", testNow.Add(-20 * time.Second), testNow.Add(-time.Second), "24h-ago", "", time.Second, 20, testNow.Add(-20 * time.Second)},
+		{"Hour", testNow.Add(-time.Hour + time.Second/2), testNow.Add(-1), "1h-ago", "", 30 * time.Second, 120, testNow.Add(-time.Hour)},
+		{"Day", testNow.Add(-24 * time.Hour), testNow.Add(-1), "24h-ago", "", 30 * time.Minute, 48, testNow.Add(-24 * time.Hour)},
+		{"OpBeforeWindow", testNow.Add(-25 * time.Hour), testNow.Add(-10 * time.Minute), "1h-ago", "", time.Second, 1, testNow.Add(-10 * time.Minute)},
+		{"TwoHoursLessASecond", at("2026-03-10T10:00:01Z"), testNow.Add(-1), "", "", time.Minute, 120, at("2026-03-10T10:00:00Z")},
+		{"TwoHoursAndASecond", at("2026-03-10T09:59:59Z"), testNow.Add(-1), "penultimate-midnight", "", 5 * time.Minute, 25, at("2026-03-10T09:55:00Z")},
+		{"ThreeDays", at("2026-03-07T12:00:00Z"), testNow.Add(-1), "beginning", "", time.Hour, 72, at("2026-03-07T12:00:00Z")},
+		// 200 days: 24h makes 200 buckets, 2 days 101 from a multiple of 2 days.
+		{"TwoHundredDays", at("2025-08-22T12:00:00Z"), testNow.Add(-1), "beginning", "", 48 * time.Hour, 101, at("2025-08-22T00:00:00Z")},
+		// From 1970: 20,522.5 days cut into at most 119 steps of 173 days.
+		{"SinceTimeZero", time.Unix(0, 0), testNow.Add(-1), "beginning", "", 173 * 24 * time.Hour, 119, time.Unix(0, 0)},
+		{"Empty", testNow.Add(-time.Hour), testNow.Add(-time.Hour), "2026-03-10T12:00:00Z", "2026-03-10T12:00:00Z", time.Second, 0, time.Time{}},
+		{"NoneInWindow", testNow.Add(-48 * time.Hour), testNow.Add(-47 * time.Hour), "24h-ago", "", 30 * time.Minute, 48, testNow.Add(-24 * time.Hour)},
 	} {
-		params := url.Values{"since": {c.since}}
-		if c.until != "" {
-			params.Set("until", c.until)
+		t.Run(c.name, func(t *testing.T) {
+			ops := []opSpec{newOp(schema.OpNotify, c.first, time.Millisecond), newOp(schema.OpReceive, c.last, time.Millisecond)}
+			base := server(t, mustOpen(t, testNow, writeOpsForever(t, t.TempDir(), "d.db", ops)))
+			params := url.Values{}
+			for k, v := range map[string]string{"since": c.since, "until": c.until} {
+				if v != "" {
+					params.Set(k, v)
+				}
+			}
+			s := seriesOf(t, base, params)
+			if s.StepMs != c.step.Milliseconds() || len(s.Buckets) != c.buckets {
+				t.Fatalf("step %d ms, %d buckets; want %d ms, %d", s.StepMs, len(s.Buckets), c.step.Milliseconds(), c.buckets)
+			}
+			if c.buckets > 0 && !s.Buckets[0].Start.Equal(c.start) {
+				t.Errorf("first bucket at %s; want %s", s.Buckets[0].Start, c.start)
+			}
+			var n int64
+			for _, b := range s.Buckets {
+				n += b.Ops[schema.OpNotify].Count + b.Ops[schema.OpReceive].Count
+			}
+			f := oracleFilter{since: s.Since, until: s.Until}
+			var want int64
+			for _, o := range ops {
+				if f.match(o) {
+					want++
+				}
+			}
+			if n != want {
+				t.Errorf("%d operations in the buckets; want %d", n, want)
+			}
+			// The page draws the same series.
+			if code, body := get(t, base, "/", params); code != http.StatusOK {
+				t.Errorf("page: status %d: %.300s", code, body)
+			}
+		})
+	}
+}
+
+// TestSeries_DayOfMinutes checks that a day of one-minute steps works
+// whatever second the window starts on, as the README's example asks.
+func TestSeries_DayOfMinutes(t *testing.T) {
+	since := testNow.Add(-24*time.Hour + 30*time.Second)
+	ops := []opSpec{newOp(schema.OpNotify, since, time.Millisecond), newOp(schema.OpNotify, testNow.Add(-1), time.Millisecond),
+		newOp(schema.OpNotify, since.Add(24*time.Hour-1), time.Millisecond)}
+	base := server(t, mustOpen(t, testNow, writeOps(t, t.TempDir(), "m.db", ops)))
+	for _, c := range []struct {
+		params url.Values
+		n      int
+	}{
+		{url.Values{"step": {"1m"}, "since": {"24h-ago"}}, 1440},
+		{url.Values{"step": {"1m"}, "since": {since.Format(time.RFC3339)}}, 1440},
+		{url.Values{"step": {"1m"}, "since": {since.Format(time.RFC3339)}, "until": {since.Add(24 * time.Hour).Format(time.RFC3339)}}, 1441},
+	} {
+		code, body := get(t, base, "/api/series", c.params)
+		if code != http.StatusOK {
+			t.Fatalf("%v: status %d: %s", c.params, code, body)
 		}
-		s := seriesOf(t, base, params)
-		if s.StepMs != c.step.Milliseconds() || len(s.Buckets) != c.buckets {
-			t.Errorf("since %s: step %d ms, %d buckets; want %d ms, %d", c.since, s.StepMs, len(s.Buckets), c.step.Milliseconds(), c.buckets)
+		var s viewer.Series
+		if err := json.Unmarshal(body, &s); err != nil {
+			t.Fatal(err)
+		}
+		if len(s.Buckets) != c.n {
+			t.Errorf("%v: %d buckets; want %d", c.params, len(s.Buckets), c.n)
 		}
 	}
+}
+
+// writeOpsForever is writeOps with retention off, for operations older
+// than its default age.
+func writeOpsForever(tb testing.TB, dir, name string, ops []opSpec) string {
+	tb.Helper()
+	r := newRecorder()
+	for _, o := range ops {
+		r.record(context.Background(), o)
+	}
+	path := filepath.Join(dir, name)
+	e, err := exporter.New(path, exporter.WithMaxAge(0))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := e.ExportSpans(context.Background(), r.c.take()); err != nil {
+		tb.Fatal(err)
+	}
+	if err := e.Shutdown(context.Background()); err != nil {
+		tb.Fatal(err)
+	}
+	return path
 }
 
 // TestSeries_BadStep checks that what is not a step from 1s to 24h, or

@@ -40,7 +40,11 @@ func (s *Summary) WriteText(w io.Writer) error {
 		printf(", and %s of them failed", fmtCount(n.Errors))
 	}
 	printf(".\n")
-	how("medians, with the 25th, 75th and 99th percentiles in brackets; meaningful data is the message body only; a notification failed when its span's status is Error")
+	if n.Approximate {
+		how("medians, with the 25th, 75th and 99th percentiles in brackets, " + estimated + "; meaningful data is the message body only; a notification failed when its span's status is Error")
+	} else {
+		how("medians, with the 25th, 75th and 99th percentiles in brackets; meaningful data is the message body only; a notification failed when its span's status is Error")
+	}
 
 	for _, op := range []string{schema.OpNotify, schema.OpReceive} {
 		a := s.AverageTrace[op]
@@ -83,13 +87,20 @@ func (s *Summary) WriteText(w io.Writer) error {
 		}
 		printf("\n")
 	}
+	approximate := false
 	for _, op := range schema.Operations {
-		row(opLabel(op), s.Operations[op].DurationMs, fmtMs)
+		o := s.Operations[op]
+		row(opLabel(op)+approxMark(o.Approximate), o.DurationMs, fmtMs)
+		approximate = approximate || o.Approximate
 	}
 	for _, g := range n.BySubscribers {
-		row(fmt.Sprintf("notify, %s subs", fmtCount(g.Subscribers)), g.DurationMs, fmtMs)
+		row(fmt.Sprintf("notify, %s subs", fmtCount(g.Subscribers))+approxMark(g.Approximate), g.DurationMs, fmtMs)
 	}
-	how("end minus start of each operation's span; p50 is the median, p99 is exceeded by one in a hundred, p100 is the slowest")
+	if approximate {
+		how("end minus start of each operation's span; p50 is the median, p99 is exceeded by one in a hundred, p100 is the slowest; ≈ marks percentiles " + estimated)
+	} else {
+		how("end minus start of each operation's span; p50 is the median, p99 is exceeded by one in a hundred, p100 is the slowest")
+	}
 
 	if len(n.BySubscribers) > 0 {
 		printf("NOTIFY BY SUBSCRIBERS REACHED\n%-18s %12s %16s\n", "subscribers", "count", "failed")
@@ -101,7 +112,7 @@ func (s *Summary) WriteText(w io.Writer) error {
 
 	printf("SIZES\n")
 	for _, op := range []string{schema.OpNotify, schema.OpReceive} {
-		row(opLabel(op), s.Operations[op].SizeBytes, fmtBytes)
+		row(opLabel(op)+approxMark(s.Operations[op].Approximate), s.Operations[op].SizeBytes, fmtBytes)
 	}
 	for _, op := range []string{schema.OpNotify, schema.OpReceive} {
 		o := s.Operations[op]
@@ -125,6 +136,17 @@ func (s *Summary) WriteText(w io.Writer) error {
 	return out.Flush()
 }
 
+// estimated says how percentiles marked approximate were computed.
+const estimated = "estimated from a sketch within 1 % (the window holds more than 1,000,000 operations)"
+
+// approxMark is the mark of an approximate percentile's row: " ≈".
+func approxMark(approximate bool) string {
+	if approximate {
+		return " ≈"
+	}
+	return ""
+}
+
 // failedShare writes a count of failures with its share: "3 (2.5%)".
 func failedShare(errors, count int64) string {
 	if count == 0 {
@@ -138,13 +160,19 @@ func failedShare(errors, count int64) string {
 func (b *Breakdown) WriteText(w io.Writer) error {
 	out := bufio.NewWriter(w)
 	fmt.Fprintf(out, "\n%s BY %s\n%-30s %12s %16s %12s %9s %9s\n", strings.ToUpper(opLabel(b.Op)), strings.ToUpper(b.By), b.By, "count", "failed", "bytes", "p50", "p99")
+	approximate := false
 	for _, r := range b.Rows {
 		key := r.Key
 		if key == "" {
 			key = "(none)"
 		}
-		fmt.Fprintf(out, "%-30s %12s %16s %12s %9s %9s\n", key, fmtCount(r.Count), failedShare(r.Errors, r.Count), fmtBytes(float64(r.Bytes)), fmtMs(r.DurationMs.P50()), fmtMs(r.DurationMs.P99()))
+		fmt.Fprintf(out, "%-30s %12s %16s %12s %9s %9s\n", key+approxMark(r.Approximate), fmtCount(r.Count), failedShare(r.Errors, r.Count), fmtBytes(float64(r.Bytes)), fmtMs(r.DurationMs.P50()), fmtMs(r.DurationMs.P99()))
+		approximate = approximate || r.Approximate
 	}
-	fmt.Fprintf(out, "  (the %s operations of the window by %s, the largest groups first; (none) holds those without it)\n", opLabel(b.Op), b.By)
+	fmt.Fprintf(out, "  (the %s operations of the window by %s, the largest groups first; (none) holds those without it", opLabel(b.Op), b.By)
+	if approximate {
+		fmt.Fprintf(out, "; ≈ marks percentiles %s", estimated)
+	}
+	fmt.Fprintf(out, ")\n")
 	return out.Flush()
 }

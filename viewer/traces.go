@@ -28,8 +28,29 @@ const (
 )
 
 // listTraces returns the page [offset, offset+limit) of the traces that
-// have an operation in flt's window matching flt and s, in s's order.
+// have an operation in flt's window matching flt and s, in s's order,
+// with their totals (searchtotal.go).
 func (v *Viewer) listTraces(ctx context.Context, flt *filter, s *search, loc *time.Location, offset, limit int) (*TraceList, error) {
+	t := newSearchTotals(s, len(v.files))
+	if t.countable {
+		w, err := v.plan(ctx, flt, false)
+		if err != nil {
+			return nil, err
+		}
+		// The list alone reads the newest chunks; the totals read the
+		// whole window, which costs more than the list past a point.
+		if t.countable = windowSpans(w) <= maxCountedWindow; t.countable {
+			if err := w.visitByFile(ctx, t.begin, listWindow, t.visitor); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return v.listCountedTraces(ctx, flt, s, loc, offset, limit, t)
+}
+
+// listCountedTraces is listTraces with the totals t counted by a visit of
+// the caller's.
+func (v *Viewer) listCountedTraces(ctx context.Context, flt *filter, s *search, loc *time.Location, offset, limit int, t *searchTotals) (*TraceList, error) {
 	want := offset + limit + 1 // one more tells whether there is a next page
 	best, err := v.searchTraces(ctx, flt, s, want)
 	if err != nil {
@@ -48,6 +69,9 @@ func (v *Viewer) listTraces(ctx context.Context, flt *filter, s *search, loc *ti
 	}
 	for i := range l.Traces {
 		l.Traces[i].Start = l.Traces[i].Start.In(loc)
+	}
+	if err := t.totals(ctx, v, l); err != nil {
+		return nil, err
 	}
 	return l, nil
 }

@@ -48,6 +48,8 @@ type Viewer struct {
 	// sieve is when a search sieves its row terms: the default rule,
 	// but for tests.
 	sieve sieveRule
+	// pool bounds the requests computed at once (pool.go).
+	pool *pool
 }
 
 // file is one open trace file.
@@ -73,7 +75,8 @@ func Open(paths ...string) (*Viewer, error) {
 	if len(paths) > MaxFiles {
 		return nil, fmt.Errorf("viewer: %d trace files given, at most %d are read", len(paths), MaxFiles)
 	}
-	v := &Viewer{now: time.Now, loc: time.Local, sample: DefaultSample, exact: exactLimit, sieve: sieveRule{sample: defaultSieveSample, share: defaultSieveShare}}
+	v := &Viewer{now: time.Now, loc: time.Local, sample: DefaultSample, exact: exactLimit, sieve: sieveRule{sample: defaultSieveSample, share: defaultSieveShare},
+		pool: newPool(DefaultHeavyRequests, DefaultHeavyQueue, DefaultHeavyWait)}
 	seen := make(map[string]bool)
 	for _, p := range paths {
 		if seen[p] {
@@ -112,9 +115,16 @@ func (v *Viewer) Close() error {
 // download). A request to the group's bare prefix is
 // redirected to the prefix with a slash, so that the page's relative links
 // work.
+//
+// Every route that reads the files runs in the viewer's bounded pool:
+// DefaultHeavyRequests computed at once, an identical request in flight
+// answered from that computation, and a request that finds no slot within
+// DefaultHeavyWait (or DefaultHeavyQueue already waiting) answered 503 with
+// Retry-After.
 func (v *Viewer) Register(g *echo.Group) {
-	r := g.GET("/", v.servePage, secure)
-	g.GET("/index.html", v.servePage, secure)
+	pooled := v.pool.pooled
+	r := g.GET("/", v.servePage, secure, pooled)
+	g.GET("/index.html", v.servePage, secure, pooled)
 	if r.Path != "/" {
 		g.GET("", func(c echo.Context) error {
 			u := *c.Request().URL
@@ -122,22 +132,22 @@ func (v *Viewer) Register(g *echo.Group) {
 			return c.Redirect(http.StatusFound, u.RequestURI())
 		}, secure)
 	}
-	g.GET("/api/summary", v.serveSummary, secure)
+	g.GET("/api/summary", v.serveSummary, secure, pooled)
 	g.GET("/api/series", func(c echo.Context) error {
 		s, err := v.Series(c.Request().Context(), c.QueryParams())
 		return answer(c, s, err)
-	}, secure)
+	}, secure, pooled)
 	g.GET("/api/breakdown", func(c echo.Context) error {
 		b, err := v.Breakdown(c.Request().Context(), c.QueryParams())
 		return answer(c, b, err)
-	}, secure)
+	}, secure, pooled)
 	g.GET("/api/map", func(c echo.Context) error {
 		m, err := v.PubSubMap(c.Request().Context(), c.QueryParams())
 		return answer(c, m, err)
-	}, secure)
-	g.GET("/api/traces", v.serveTraces, secure)
-	g.GET("/api/traces/:trace_id", v.serveTrace, secure)
-	g.GET("/trace/:trace_id", v.serveTracePage, secure)
+	}, secure, pooled)
+	g.GET("/api/traces", v.serveTraces, secure, pooled)
+	g.GET("/api/traces/:trace_id", v.serveTrace, secure, pooled)
+	g.GET("/trace/:trace_id", v.serveTracePage, secure, pooled)
 }
 
 // contentSecurityPolicy allows nothing from anywhere: the page is one

@@ -52,6 +52,14 @@ func (e *ParseError) Error() string {
 // ParseQuery parses since, until, tz, broadcaster, topic and glob from
 // params, with now as the present and loc as the zone when tz is absent.
 // Unknown parameters are ignored; anything unparseable is a *ParseError.
+//
+// since and until take an RFC 3339 time or a preset (docs/design.md#the-window):
+//
+//	since: beginning, penultimate-midnight, 24h-ago (the default),
+//	       penultimate-hour, 1h-ago, penultimate-minute, 1m-ago
+//	until: now (the default), midnight, top-of-hour, top-of-minute
+//
+// so that since=penultimate-midnight&until=midnight is yesterday in tz.
 func ParseQuery(params url.Values, now time.Time, loc *time.Location) (Query, error) {
 	var q Query
 	var err error
@@ -155,29 +163,62 @@ func parseTime(s string) (time.Time, error) {
 	return t, nil
 }
 
-// lastMidnight returns the most recent midnight at or before t in t's
-// zone. Where a DST change skips midnight, the day starts when the clock
-// resumes, which is what time.Date gives.
-func lastMidnight(t time.Time) time.Time {
-	y, m, d := t.Date()
-	mid := time.Date(y, m, d, 0, 0, 0, 0, t.Location())
-	if mid.After(t) { // midnight skipped forward past t's wall time
-		mid = time.Date(y, m, d-1, 0, 0, 0, 0, t.Location())
-	}
-	return mid
-}
+// maxZoneSteps bounds how many zone changes lastStart walks back over; a
+// day, hour or minute never spans more than a few.
+const maxZoneSteps = 4
+
+// lastMidnight returns the start of t's day in t's zone: midnight, or the
+// instant the clock resumes where daylight saving skips midnight, and the
+// first of two midnights where the clock falls back across one.
+func lastMidnight(t time.Time) time.Time { return lastStart(t, 24*time.Hour, true) }
 
 // lastTop returns the most recent top of the hour (unit time.Hour) or of
-// the minute at or before t on t's wall clock. It subtracts the wall
-// clock's minutes and seconds instead of truncating the absolute time, so
-// that zones with a half-hour offset get their own tops of the hour and a
-// repeated hour at the end of DST is handled.
-func lastTop(t time.Time, unit time.Duration) time.Time {
-	back := time.Duration(t.Second())*time.Second + time.Duration(t.Nanosecond())
-	if unit == time.Hour {
-		back += time.Duration(t.Minute()) * time.Minute
+// the minute at or before t on t's wall clock, the most recent one where
+// the clock falls back and reads it twice.
+func lastTop(t time.Time, unit time.Duration) time.Time { return lastStart(t, unit, false) }
+
+// lastStart returns the latest instant at or before t at which t's wall
+// clock read a multiple of unit (a whole day, hour or minute), or jumped
+// over one (then the unit starts when the clock resumes). Where the clock
+// falls back and reads the same multiple twice, first picks the first
+// reading, else the most recent.
+//
+// It reads the wall clock within one zone period (ZoneBounds) at a time,
+// where the wall clock runs with the absolute time, and steps back over a
+// zone change only when the period holds no such reading: neither
+// time.Date's normalisation (which puts a skipped midnight west of UTC an
+// hour early) nor subtracting the wall clock's minutes (which crosses a
+// half-hour change) is right across every change.
+func lastStart(t time.Time, unit time.Duration, first bool) time.Time {
+	c := t
+	for range maxZoneSteps {
+		top := wallClock(t).Truncate(unit)
+		c = t.Add(-wallClock(t).Sub(top))
+		start, _ := t.ZoneBounds()
+		if start.IsZero() {
+			return c
+		}
+		before := wallClock(start.Add(-1))
+		if !c.Before(start) {
+			// The period before this one may have read the same top first.
+			if !first || !before.Truncate(unit).Equal(top) {
+				return c
+			}
+		} else if top.After(before) {
+			return start // the clock jumped over top when this period began
+		}
+		t = start.Add(-1)
 	}
-	return t.Add(-back)
+	return c
+}
+
+// wallClock returns t's wall-clock reading as the same reading in UTC, where
+// whole days, hours and minutes are multiples of the unit since the zero
+// time, so that Truncate finds them.
+func wallClock(t time.Time) time.Time {
+	y, mo, d := t.Date()
+	h, mi, s := t.Clock()
+	return time.Date(y, mo, d, h, mi, s, t.Nanosecond(), time.UTC)
 }
 
 // bounds returns the window as Unix nanoseconds [lo, hi).

@@ -61,6 +61,82 @@ var windowCases = []struct {
 		"penultimate-minute": "2026-06-15T10:44:00+05:30", "1m-ago": "2026-06-15T10:44:10+05:30",
 		"now": "2026-06-15T10:45:10+05:30", "midnight": "2026-06-15T00:00:00+05:30",
 		"top-of-hour": "2026-06-15T10:00:00+05:30", "top-of-minute": "2026-06-15T10:45:00+05:30"}},
+	// The cases below are read off the tz database (zdump -v -c 2026,2027
+	// ZONE): each comment gives the change as zdump prints it.
+	//
+	// America/Santiago 2026-09-06 04:00Z: 23:59:59 -04 jumps to 01:00 -03,
+	// so the day starts at 01:00, an hour that is also its top of the hour.
+	{"SkippedMidnightSantiago", "America/Santiago", "2026-09-06T01:20:00-03:00", map[string]string{
+		"penultimate-midnight": "2026-09-05T00:00:00-04:00", "24h-ago": "2026-09-05T00:20:00-04:00",
+		"penultimate-hour": "2026-09-05T23:00:00-04:00", "1h-ago": "2026-09-05T23:20:00-04:00",
+		"penultimate-minute": "2026-09-06T01:19:00-03:00", "1m-ago": "2026-09-06T01:19:00-03:00",
+		"now": "2026-09-06T01:20:00-03:00", "midnight": "2026-09-06T01:00:00-03:00",
+		"top-of-hour": "2026-09-06T01:00:00-03:00", "top-of-minute": "2026-09-06T01:20:00-03:00"}},
+	// The day after: yesterday ran from 01:00 -03 and lasted 23 hours.
+	{"DayAfterSkipSantiago", "America/Santiago", "2026-09-07T00:30:00-03:00", map[string]string{
+		"penultimate-midnight": "2026-09-06T01:00:00-03:00", "24h-ago": "2026-09-05T23:30:00-04:00",
+		"penultimate-hour": "2026-09-06T23:00:00-03:00", "1h-ago": "2026-09-06T23:30:00-03:00",
+		"penultimate-minute": "2026-09-07T00:29:00-03:00", "1m-ago": "2026-09-07T00:29:00-03:00",
+		"now": "2026-09-07T00:30:00-03:00", "midnight": "2026-09-07T00:00:00-03:00",
+		"top-of-hour": "2026-09-07T00:00:00-03:00", "top-of-minute": "2026-09-07T00:30:00-03:00"}},
+	// America/Havana 2026-03-08 05:00Z: 23:59:59 CST jumps to 01:00 CDT.
+	{"DayAfterSkipHavana", "America/Havana", "2026-03-09T00:10:00-04:00", map[string]string{
+		"penultimate-midnight": "2026-03-08T01:00:00-04:00", "24h-ago": "2026-03-07T23:10:00-05:00",
+		"penultimate-hour": "2026-03-08T23:00:00-04:00", "1h-ago": "2026-03-08T23:10:00-04:00",
+		"penultimate-minute": "2026-03-09T00:09:00-04:00", "1m-ago": "2026-03-09T00:09:00-04:00",
+		"now": "2026-03-09T00:10:00-04:00", "midnight": "2026-03-09T00:00:00-04:00",
+		"top-of-hour": "2026-03-09T00:00:00-04:00", "top-of-minute": "2026-03-09T00:10:00-04:00"}},
+	// America/Havana 2026-11-01 05:00Z: 00:59:59 CDT falls back to 00:00
+	// CST, so midnight happens twice; now is in the second hour after it.
+	// The day starts at the first midnight; the top of the hour is the most
+	// recent one.
+	{"RepeatedMidnightHavana", "America/Havana", "2026-11-01T00:30:00-05:00", map[string]string{
+		"penultimate-midnight": "2026-10-31T00:00:00-04:00", "24h-ago": "2026-10-31T01:30:00-04:00",
+		"penultimate-hour": "2026-11-01T00:00:00-04:00", "1h-ago": "2026-11-01T00:30:00-04:00",
+		"penultimate-minute": "2026-11-01T00:29:00-05:00", "1m-ago": "2026-11-01T00:29:00-05:00",
+		"now": "2026-11-01T00:30:00-05:00", "midnight": "2026-11-01T00:00:00-04:00",
+		"top-of-hour": "2026-11-01T00:00:00-05:00", "top-of-minute": "2026-11-01T00:30:00-05:00"}},
+	// Atlantic/Azores 2026-03-29 01:00Z: 23:59:59 -01 jumps to 01:00 +00.
+	{"SkippedMidnightAzores", "Atlantic/Azores", "2026-03-29T01:45:30Z", map[string]string{
+		"penultimate-midnight": "2026-03-28T00:00:00-01:00", "24h-ago": "2026-03-28T01:45:30Z",
+		"penultimate-hour": "2026-03-28T23:00:00-01:00", "1h-ago": "2026-03-29T00:45:30Z",
+		"penultimate-minute": "2026-03-29T01:44:00Z", "1m-ago": "2026-03-29T01:44:30Z",
+		"now": "2026-03-29T01:45:30Z", "midnight": "2026-03-29T01:00:00Z",
+		"top-of-hour": "2026-03-29T01:00:00Z", "top-of-minute": "2026-03-29T01:45:00Z"}},
+	// Atlantic/Azores 2026-10-25 01:00Z: 00:59:59 +00 falls back to 00:00
+	// -01; the day after, yesterday ran from the first midnight, 25 hours.
+	{"DayAfterRepeatedMidnightAzores", "Atlantic/Azores", "2026-10-26T00:10:00-01:00", map[string]string{
+		"penultimate-midnight": "2026-10-25T00:00:00Z", "24h-ago": "2026-10-25T00:10:00-01:00",
+		"penultimate-hour": "2026-10-25T23:00:00-01:00", "1h-ago": "2026-10-25T23:10:00-01:00",
+		"penultimate-minute": "2026-10-26T00:09:00-01:00", "1m-ago": "2026-10-26T00:09:00-01:00",
+		"now": "2026-10-26T00:10:00-01:00", "midnight": "2026-10-26T00:00:00-01:00",
+		"top-of-hour": "2026-10-26T00:00:00-01:00", "top-of-minute": "2026-10-26T00:10:00-01:00"}},
+	// Australia/Lord_Howe 2026-10-03 15:30Z: 01:59:59 +1030 jumps to 02:30
+	// +11; the hour from 02:00 starts when the clock resumes, at 02:30.
+	{"HalfHourForwardLordHowe", "Australia/Lord_Howe", "2026-10-04T02:40:00+11:00", map[string]string{
+		"penultimate-midnight": "2026-10-03T00:00:00+10:30", "24h-ago": "2026-10-03T02:10:00+10:30",
+		"penultimate-hour": "2026-10-04T01:00:00+10:30", "1h-ago": "2026-10-04T01:10:00+10:30",
+		"penultimate-minute": "2026-10-04T02:39:00+11:00", "1m-ago": "2026-10-04T02:39:00+11:00",
+		"now": "2026-10-04T02:40:00+11:00", "midnight": "2026-10-04T00:00:00+10:30",
+		"top-of-hour": "2026-10-04T02:30:00+11:00", "top-of-minute": "2026-10-04T02:40:00+11:00"}},
+	// Australia/Lord_Howe 2026-04-04 15:00Z: 01:59:59 +11 falls back to
+	// 01:30 +1030; at 01:50 the second time, the clock last read 01:00 an
+	// hour and 20 minutes ago.
+	{"HalfHourBackLordHowe", "Australia/Lord_Howe", "2026-04-05T01:50:00+10:30", map[string]string{
+		"penultimate-midnight": "2026-04-04T00:00:00+11:00", "24h-ago": "2026-04-04T02:20:00+11:00",
+		"penultimate-hour": "2026-04-05T00:00:00+11:00", "1h-ago": "2026-04-05T01:20:00+11:00",
+		"penultimate-minute": "2026-04-05T01:49:00+10:30", "1m-ago": "2026-04-05T01:49:00+10:30",
+		"now": "2026-04-05T01:50:00+10:30", "midnight": "2026-04-05T00:00:00+11:00",
+		"top-of-hour": "2026-04-05T01:00:00+11:00", "top-of-minute": "2026-04-05T01:50:00+10:30"}},
+	// Asia/Beirut 2026-10-24 21:00Z: 23:59:59 EEST falls back to 23:00 EET,
+	// east of UTC; just after the one midnight, the last full hour is the
+	// second 23:00 and yesterday lasted 25 hours.
+	{"DayAfterRepeatedHourBeirut", "Asia/Beirut", "2026-10-25T00:10:00+02:00", map[string]string{
+		"penultimate-midnight": "2026-10-24T00:00:00+03:00", "24h-ago": "2026-10-24T01:10:00+03:00",
+		"penultimate-hour": "2026-10-24T23:00:00+02:00", "1h-ago": "2026-10-24T23:10:00+02:00",
+		"penultimate-minute": "2026-10-25T00:09:00+02:00", "1m-ago": "2026-10-25T00:09:00+02:00",
+		"now": "2026-10-25T00:10:00+02:00", "midnight": "2026-10-25T00:00:00+02:00",
+		"top-of-hour": "2026-10-25T00:00:00+02:00", "top-of-minute": "2026-10-25T00:10:00+02:00"}},
 }
 
 func TestParseQuery_Presets(t *testing.T) {
@@ -178,6 +254,67 @@ func TestServe_BadParameters(t *testing.T) {
 		code, body := get(t, base, c.path, c.params)
 		if code != http.StatusBadRequest || !strings.Contains(string(body), c.want) {
 			t.Errorf("GET %s?%s: status %d, body %.200q; want 400 mentioning %q", c.path, c.params.Encode(), code, body, c.want)
+		}
+	}
+}
+
+// TestParseQuery_PresetsAcrossZoneChanges walks every zone change of 2026
+// in zones that skip or repeat midnight or shift by half an hour, and checks
+// each named instant by what it must be on the wall clock: midnight is on
+// now's date with the day before just before it; the top of the hour reads
+// hh:00 (or the clock jumped over hh:00 there) and is the last such instant
+// up to now.
+func TestParseQuery_PresetsAcrossZoneChanges(t *testing.T) {
+	zones := []string{"America/Santiago", "America/Havana", "Atlantic/Azores", "Australia/Lord_Howe",
+		"Asia/Beirut", "America/New_York", "Europe/Paris", "America/St_Johns", "Pacific/Chatham"}
+	day := func(t time.Time) string { return t.Format("2006-01-02") }
+	hour := func(t time.Time) string { return t.Format("2006-01-02T15") }
+	jumped := func(at time.Time) bool { // a zone change at at moved the clock forward
+		_, before := at.Add(-1).Zone()
+		_, after := at.Zone()
+		return after > before
+	}
+	preset := func(loc *time.Location, now time.Time, until string) time.Time {
+		t.Helper()
+		q, err := viewer.ParseQuery(url.Values{"until": {until}, "since": {"beginning"}, "tz": {loc.String()}}, now, time.UTC)
+		if err != nil {
+			t.Fatalf("until=%s at %s: %v", until, now, err)
+		}
+		return q.Until.In(loc)
+	}
+	for _, name := range zones {
+		loc, err := time.LoadLocation(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		changes := 0
+		for at := time.Date(2026, 1, 1, 0, 0, 0, 0, loc); at.Year() == 2026; changes++ {
+			_, end := at.ZoneBounds()
+			if end.IsZero() || end.Year() != 2026 {
+				break
+			}
+			for now := end.Add(-30 * time.Hour).In(loc); now.Before(end.Add(30 * time.Hour)); now = now.Add(7*time.Minute + 13*time.Second) {
+				mid := preset(loc, now, "midnight")
+				if mid.After(now) || day(mid) != day(now) || day(mid.Add(-1)) >= day(now) {
+					t.Errorf("%s at %s: midnight = %s", name, now, mid)
+				}
+				top := preset(loc, now, "top-of-hour")
+				if top.After(now) || (top.Minute() != 0 || top.Second() != 0 || top.Nanosecond() != 0) && !jumped(top) {
+					t.Errorf("%s at %s: top-of-hour = %s", name, now, top)
+				}
+				// No later minute up to now reads hh:00 or jumps over it
+				// (every offset of 2026 is whole minutes).
+				for s := top.Truncate(time.Minute).Add(time.Minute); !s.After(now); s = s.Add(time.Minute) {
+					if s = s.In(loc); s.Minute() == 0 || jumped(s) && hour(s.Add(-1)) != hour(s) {
+						t.Errorf("%s at %s: top-of-hour = %s, but the clock read %s later", name, now, top, s)
+						break
+					}
+				}
+			}
+			at = end
+		}
+		if changes != 2 {
+			t.Errorf("%s: %d zone changes in 2026; want 2", name, changes)
 		}
 	}
 }

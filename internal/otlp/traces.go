@@ -15,8 +15,21 @@ import (
 // A span the Go exporter wrote has only the W3C byte in its flags: it goes
 // out with bits 8 and 9 set from its parent_remote column when that is 1
 // (the file does not say whether a local parent was known to be local).
+//
+// A string that is not valid UTF-8 (a name, a key, a value, a trace
+// state, a status message, a scope's or a resource's field) goes out with
+// U+FFFD for each byte that is not (docs/design.md, "Invalid UTF-8"), so
+// every output is valid OTLP; TracesRepaired also says how many.
 func Traces(spans []schema.Span) ptrace.Traces {
-	td := ptrace.NewTraces()
+	td, _ := TracesRepaired(spans)
+	return td
+}
+
+// TracesRepaired is Traces that also returns the number of strings whose
+// invalid UTF-8 it replaced with U+FFFD.
+func TracesRepaired(spans []schema.Span) (td ptrace.Traces, repaired int) {
+	td = ptrace.NewTraces()
+	var fix utf8Fix
 	type scopeKey struct {
 		res                int
 		name, version, url string
@@ -33,33 +46,33 @@ func Traces(spans []schema.Span) ptrace.Traces {
 			ri = td.ResourceSpans().Len()
 			resIdx[string(buf)] = ri
 			rs := td.ResourceSpans().AppendEmpty()
-			rs.SetSchemaUrl(s.Resource.SchemaURL)
-			putAttributes(rs.Resource().Attributes(), s.Resource.Attributes)
+			rs.SetSchemaUrl(fix.str(s.Resource.SchemaURL))
+			fix.putAttributes(rs.Resource().Attributes(), s.Resource.Attributes)
 		}
 		buf = schema.AppendAttributes(buf[:0], s.Scope.Attributes, nil)
 		k := scopeKey{res: ri, name: s.Scope.Name, version: s.Scope.Version, url: s.Scope.SchemaURL, attrs: string(buf)}
 		ps, ok := scopes[k]
 		if !ok {
 			ss := td.ResourceSpans().At(ri).ScopeSpans().AppendEmpty()
-			ss.SetSchemaUrl(s.Scope.SchemaURL)
-			ss.Scope().SetName(s.Scope.Name)
-			ss.Scope().SetVersion(s.Scope.Version)
-			putAttributes(ss.Scope().Attributes(), s.Scope.Attributes)
+			ss.SetSchemaUrl(fix.str(s.Scope.SchemaURL))
+			ss.Scope().SetName(fix.str(s.Scope.Name))
+			ss.Scope().SetVersion(fix.str(s.Scope.Version))
+			fix.putAttributes(ss.Scope().Attributes(), s.Scope.Attributes)
 			ps = ss.Spans()
 			scopes[k] = ps
 		}
-		putSpan(ps.AppendEmpty(), s)
+		fix.putSpan(ps.AppendEmpty(), s)
 	}
-	return td
+	return td, fix.n
 }
 
-func putSpan(p ptrace.Span, s *schema.Span) {
+func (fix *utf8Fix) putSpan(p ptrace.Span, s *schema.Span) {
 	p.SetTraceID(pcommon.TraceID(s.TraceID))
 	p.SetSpanID(pcommon.SpanID(s.SpanID))
 	p.SetParentSpanID(pcommon.SpanID(s.ParentSpanID))
 	p.SetFlags(outFlags(s.StoredFlags(), s.ParentRemote))
-	p.TraceState().FromRaw(s.TraceState)
-	p.SetName(s.Name)
+	p.TraceState().FromRaw(fix.str(s.TraceState))
+	p.SetName(fix.str(s.Name))
 	p.SetKind(ptrace.SpanKind(s.Kind))
 	p.SetStartTimestamp(timestamp(s.Start))
 	p.SetEndTimestamp(timestamp(s.End))
@@ -69,8 +82,8 @@ func putSpan(p ptrace.Span, s *schema.Span) {
 	case codes.Error:
 		p.Status().SetCode(ptrace.StatusCodeError)
 	}
-	p.Status().SetMessage(s.StatusMsg)
-	putAttributes(p.Attributes(), s.Attributes)
+	p.Status().SetMessage(fix.str(s.StatusMsg))
+	fix.putAttributes(p.Attributes(), s.Attributes)
 	p.SetDroppedAttributesCount(uint32(s.DroppedAttributes))
 	p.SetDroppedEventsCount(uint32(s.DroppedEvents))
 	p.SetDroppedLinksCount(uint32(s.DroppedLinks))
@@ -79,9 +92,9 @@ func putSpan(p ptrace.Span, s *schema.Span) {
 		evs.EnsureCapacity(len(s.Events))
 		for _, ev := range s.Events {
 			e := evs.AppendEmpty()
-			e.SetName(ev.Name)
+			e.SetName(fix.str(ev.Name))
 			e.SetTimestamp(timestamp(ev.Time))
-			putAttributes(e.Attributes(), ev.Attributes)
+			fix.putAttributes(e.Attributes(), ev.Attributes)
 			e.SetDroppedAttributesCount(uint32(ev.DroppedAttributes))
 		}
 	}
@@ -93,8 +106,8 @@ func putSpan(p ptrace.Span, s *schema.Span) {
 			o.SetTraceID(pcommon.TraceID(l.TraceID))
 			o.SetSpanID(pcommon.SpanID(l.SpanID))
 			o.SetFlags(outFlags(l.OTLPFlags|uint32(l.Flags), l.Remote))
-			o.TraceState().FromRaw(l.TraceState)
-			putAttributes(o.Attributes(), l.Attributes)
+			o.TraceState().FromRaw(fix.str(l.TraceState))
+			fix.putAttributes(o.Attributes(), l.Attributes)
 			o.SetDroppedAttributesCount(uint32(l.DroppedAttributes))
 		}
 	}

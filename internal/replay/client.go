@@ -50,6 +50,7 @@ type client struct {
 type request struct {
 	body    []byte
 	gzipped bool
+	size    int // of the protobuf, before gzip: what a collector's bound counts
 }
 
 func (c *client) encode(td ptrace.Traces) (request, error) {
@@ -58,7 +59,7 @@ func (c *client) encode(td ptrace.Traces) (request, error) {
 		return request{}, fmt.Errorf("encode request: %w", err)
 	}
 	if !c.gzip {
-		return request{body: body}, nil
+		return request{body: body, size: len(body)}, nil
 	}
 	var buf bytes.Buffer
 	zw := gzip.NewWriter(&buf)
@@ -68,7 +69,7 @@ func (c *client) encode(td ptrace.Traces) (request, error) {
 	if err := zw.Close(); err != nil {
 		return request{}, fmt.Errorf("gzip request: %w", err)
 	}
-	return request{body: buf.Bytes(), gzipped: true}, nil
+	return request{body: buf.Bytes(), gzipped: true, size: len(body)}, nil
 }
 
 // partial is an answer's partial success: spans the collector rejected,
@@ -80,11 +81,13 @@ type partial struct {
 
 // sendError is an attempt that failed. retry says whether the OTLP
 // specification allows sending the same request again; after is the
-// collector's Retry-After, zero when it gave none.
+// collector's Retry-After, zero when it gave none; status is the HTTP
+// status of the answer, 0 without one.
 type sendError struct {
-	err   error
-	retry bool
-	after time.Duration
+	err    error
+	retry  bool
+	after  time.Duration
+	status int
 }
 
 func (e *sendError) Error() string { return e.err.Error() }
@@ -124,7 +127,7 @@ func (c *client) send(ctx context.Context, req request) (partial, error) {
 		// no reason to send the spans twice.
 		return partialSuccess(resp.Header.Get("Content-Type"), body), nil
 	}
-	e := &sendError{err: fmt.Errorf("%s: %s", resp.Status, statusMessage(resp.Header.Get("Content-Type"), body))}
+	e := &sendError{err: fmt.Errorf("%s: %s", resp.Status, statusMessage(resp.Header.Get("Content-Type"), body)), status: resp.StatusCode}
 	switch {
 	case resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable:
 		e.retry, e.after = true, retryAfter(resp.Header.Get("Retry-After"), time.Now())
@@ -132,7 +135,7 @@ func (c *client) send(ctx context.Context, req request) (partial, error) {
 		// The specification retries 502 and 504 only; replay also
 		// retries the other 5xx, as it always has: they are the
 		// server's trouble, not the request's, and a replay is bounded
-		// by its attempts.
+		// by its retry horizon.
 		e.retry = true
 	}
 	return partial{}, e

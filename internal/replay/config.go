@@ -14,11 +14,17 @@ import (
 
 // Defaults of Replay.
 const (
-	// DefaultBatchSize is the number of spans per OTLP request: 512.
+	// DefaultBatchSize is the most spans per OTLP request: 512.
 	DefaultBatchSize = 512
-	// DefaultAttempts is how often one request is tried before Replay
-	// gives up: 8.
-	DefaultAttempts = 8
+	// DefaultMaxRequestBytes bounds a request's protobuf, before gzip:
+	// 4 MiB, gRPC's default limit on a message and under every
+	// collector's HTTP default (the OpenTelemetry Collector's 20 MiB,
+	// lonelytrace collect's 16 MiB).
+	DefaultMaxRequestBytes = 4 << 20
+	// DefaultRetryFor is how long one request is retried after its first
+	// failure before Replay gives up: 5 minutes, the OpenTelemetry
+	// Collector's exporters' default (max_elapsed_time).
+	DefaultRetryFor = 5 * time.Minute
 	// DefaultMinBackoff and DefaultMaxBackoff bound the wait before a
 	// retry, which doubles from the first to the second, with jitter:
 	// 250 ms to 10 s.
@@ -30,7 +36,10 @@ const (
 
 type config struct {
 	batchSize  int
-	attempts   int
+	maxBytes   int
+	attempts   int // 0: no limit but retryFor
+	retryFor   time.Duration
+	resume     Position
 	minBackoff time.Duration
 	maxBackoff time.Duration
 	timeout    time.Duration
@@ -42,7 +51,8 @@ type config struct {
 func newConfig(opts []Option) config {
 	c := config{
 		batchSize:  DefaultBatchSize,
-		attempts:   DefaultAttempts,
+		maxBytes:   DefaultMaxRequestBytes,
+		retryFor:   DefaultRetryFor,
 		minBackoff: DefaultMinBackoff,
 		maxBackoff: DefaultMaxBackoff,
 		timeout:    DefaultTimeout,
@@ -174,10 +184,31 @@ func WithBatchSize(n int) Option {
 	return optionFunc(func(c config) config { c.batchSize = max(n, 1); return c })
 }
 
-// WithAttempts sets how often a request is tried before Replay gives up
-// (values below 1 mean 1). Default DefaultAttempts.
+// WithMaxRequestBytes bounds the protobuf of one request, before gzip
+// (values below 1 mean 1; a span larger than the bound goes alone).
+// Default DefaultMaxRequestBytes.
+func WithMaxRequestBytes(n int) Option {
+	return optionFunc(func(c config) config { c.maxBytes = max(n, 1); return c })
+}
+
+// WithRetryFor sets how long a request that fails retryably is tried
+// again, from its first failure. Default DefaultRetryFor.
+func WithRetryFor(d time.Duration) Option {
+	return optionFunc(func(c config) config { c.retryFor = max(d, 0); return c })
+}
+
+// WithAttempts also bounds how often a request is tried (values below 1
+// mean no bound but WithRetryFor's, the default).
 func WithAttempts(n int) Option {
-	return optionFunc(func(c config) config { c.attempts = max(n, 1); return c })
+	return optionFunc(func(c config) config { c.attempts = max(n, 0); return c })
+}
+
+// WithResume starts the replay at p, the Resume of a *StoppedError of an
+// earlier Replay of the same files: the files before p.File and the rows
+// of p.File up to p.After are not sent (their spans still count as sent
+// when a later file holds them too).
+func WithResume(p Position) Option {
+	return optionFunc(func(c config) config { c.resume = p; return c })
 }
 
 // WithBackoff sets the first and the largest wait before a retry.
@@ -208,7 +239,7 @@ func WithGzip(on bool) Option {
 	return optionFunc(func(c config) config { c.gzip = &on; return c })
 }
 
-// WithProgress calls fn after each request that succeeded and before each
+// WithProgress calls fn after each page of rows sent and before each
 // retry, on Replay's goroutine.
 func WithProgress(fn func(Progress)) Option {
 	return optionFunc(func(c config) config { c.progress = fn; return c })
