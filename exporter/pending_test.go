@@ -36,9 +36,11 @@ func records(n int, name string, first uint64) []schema.Span {
 
 // TestExporter_QueueRecords: Wait returns once the records are committed
 // (the file holds them without a ForceFlush, well before the commit
-// interval); a batch the file refuses, in one transaction with SDK spans
-// and other records, is the only one rejected (ErrRejected, with the
-// file's reason) and counted failed, the rest written.
+// interval); records the file refuses, in one transaction with SDK spans
+// and other records, are the only ones rejected (a RejectedError, with
+// the file's reason) and counted failed, the rest written: a batch the
+// file refuses whole, and a few bad records among the good ones of
+// another.
 func TestExporter_QueueRecords(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "t.db")
@@ -86,7 +88,14 @@ func TestExporter_QueueRecords(t *testing.T) {
 		}
 		var pending []*exporter.Pending
 		for i, name := range []string{"good", "poison", "good", "good"} {
-			p, err := e.QueueRecords(ctx, records(20, name, uint64(1000+100*i)), true)
+			recs := records(20, name, uint64(1000+100*i))
+			if i == 3 {
+				// A few bad records among good ones: only they are left out.
+				for _, k := range []int{0, 7, 8, 19} {
+					recs[k].Name = "poison"
+				}
+			}
+			p, err := e.QueueRecords(ctx, recs, true)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -97,26 +106,31 @@ func TestExporter_QueueRecords(t *testing.T) {
 		}
 		for i, p := range pending {
 			err := p.Wait(ctx)
-			if i == 1 {
-				if !errors.Is(err, exporter.ErrRejected) || !strings.Contains(err.Error(), "poison span refused") {
-					t.Errorf("Wait of the refused batch = %v; want ErrRejected with the file's reason", err)
+			var re *exporter.RejectedError
+			switch i {
+			case 1, 3:
+				want := map[int]int{1: 20, 3: 4}[i]
+				if !errors.As(err, &re) || !errors.Is(err, exporter.ErrRejected) || re.Spans != want || !strings.Contains(err.Error(), "poison span refused") {
+					t.Errorf("Wait of batch %d = %v; want a RejectedError of %d spans with the file's reason", i, err, want)
 				}
-			} else if err != nil {
-				t.Errorf("Wait of batch %d = %v; want nil", i, err)
+			default:
+				if err != nil {
+					t.Errorf("Wait of batch %d = %v; want nil", i, err)
+				}
 			}
 		}
 		if err := e.ForceFlush(ctx); err != nil {
 			t.Errorf("ForceFlush = %v; want nil: the rest of the transaction was written", err)
 		}
-		if n, p := countNamed(t, path, "good"), countNamed(t, path, "poison"); n != 60 || p != 0 {
-			t.Errorf("good rows = %d, poison rows = %d; want 60 and 0", n, p)
+		if n, p := countNamed(t, path, "good"), countNamed(t, path, "poison"); n != 56 || p != 0 {
+			t.Errorf("good rows = %d, poison rows = %d; want 56 and 0", n, p)
 		}
-		if n := countRows(t, path); n != 50+30+60 {
-			t.Errorf("rows = %d; want %d (the SDK's 30 beside the records)", n, 50+30+60)
+		if n := countRows(t, path); n != 50+30+56 {
+			t.Errorf("rows = %d; want %d (the SDK's 30 beside the records)", n, 50+30+56)
 		}
 		s := e.Stats()
-		if s.Failed-before.Failed != 20 || s.Written-before.Written != 90 {
-			t.Errorf("Stats = %+v; want 20 more failed and 90 more written", s)
+		if s.Failed-before.Failed != 24 || s.Written-before.Written != 86 {
+			t.Errorf("Stats = %+v; want 24 more failed and 86 more written", s)
 		}
 		// The next batch goes on as usual: the file is not failing.
 		p, err := e.QueueRecords(ctx, records(5, "after", 5000), false)

@@ -38,11 +38,26 @@ func (e *Exporter) TryExportRecords(spans []schema.Span) error {
 	return e.exportRecords(context.Background(), spans, false, nil)
 }
 
-// ErrRejected is in the error of Pending.Wait when the writer could not
-// write the records themselves (a constraint of the file failed on one of
-// them, say): it wrote the rest of their transaction without them, and
-// trying them again would fail again.
+// ErrRejected is in the error of Pending.Wait when the file refused some
+// of the records themselves (a constraint of the file failed on them,
+// say): the writer wrote the rest of their transaction without them, and
+// trying them again would fail again. The error is then a
+// *RejectedError, which says how many.
 var ErrRejected = errors.New("lonelytrace exporter: spans rejected by the file")
+
+// RejectedError is Pending.Wait's error when the file refused Spans of
+// the records, for the reason Err; the others are committed.
+type RejectedError struct {
+	Spans int
+	Err   error
+}
+
+func (e *RejectedError) Error() string {
+	return fmt.Sprintf("lonelytrace exporter: %d spans rejected by the file: %v", e.Spans, e.Err)
+}
+
+// Unwrap gives ErrRejected and the file's error.
+func (e *RejectedError) Unwrap() []error { return []error{ErrRejected, e.Err} }
 
 // QueueRecords is ExportRecords (TryExportRecords with wait false) that
 // also returns a Pending, to wait for the records' commit with: what
@@ -71,12 +86,11 @@ type Pending struct {
 }
 
 // Wait returns nil once the records are committed to the file. Otherwise
-// it returns why they are not: an error wrapping ErrRejected when the
-// records themselves could not be written (the other records of their
-// transaction were written without them), another write error when the
-// file failed as a whole (a full disk, say; the next write may succeed),
-// or ctx's error when ctx ends first, and then the records may still be
-// written. A busy file (another process holding its write lock) is not an
+// it returns why they are not: a *RejectedError (ErrRejected) when the
+// file refused some of the records themselves, the others committed;
+// another write error when the file failed as a whole (a full disk, say;
+// the next write may succeed); or ctx's error when ctx ends first, and
+// then the records may still be written. A busy file (another process holding its write lock) is not an
 // error: the writer tries again until it gets the lock. Wait may be
 // called again, from one goroutine at a time.
 func (p *Pending) Wait(ctx context.Context) error {

@@ -402,6 +402,10 @@ func (w *writer) commit(group []job, until time.Time) {
 // are tried again in halves, down to the one that fails, which alone is
 // rejected (ErrRejected). Any other failure (a full disk, a file gone)
 // fails them all, to be tried again by their clients.
+//
+// A rejected job's own spans are tried again in halves too, so that only
+// the spans the file refuses are left out (a RejectedError says how many)
+// and the rest of the job is written.
 func (w *writer) settle(group []job, err error) error {
 	jobs := w.retryJobs[:0]
 	for _, g := range [][]job{group, w.extra} {
@@ -420,8 +424,11 @@ func (w *writer) settle(group []job, err error) error {
 	var failed int64
 	wrote := false
 	for i, j := range jobs {
-		if e := out[i]; e != nil {
-			failed += int64(len(j.spans))
+		e := out[i]
+		n := rejectedSpans(e, len(j.spans))
+		failed += int64(n)
+		wrote = wrote || n < len(j.spans)
+		if e != nil {
 			if first == nil {
 				first = e
 			}
@@ -429,10 +436,8 @@ func (w *writer) settle(group []job, err error) error {
 				fault = e
 			}
 			if j.committed == nil && errors.Is(e, ErrRejected) {
-				otel.Handle(fmt.Errorf("lonelytrace exporter: %d spans could not be written to %s and were left out of their transaction: %w", len(j.spans), w.path, e))
+				otel.Handle(fmt.Errorf("lonelytrace exporter: writing to %s: %w", w.path, e))
 			}
-		} else {
-			wrote = true
 		}
 		if j.committed != nil {
 			j.committed <- out[i]
@@ -485,10 +490,40 @@ func (w *writer) retry(jobs []job, out []error, err error) {
 		}
 		return
 	}
-	if len(jobs) == 1 {
-		out[0] = fmt.Errorf("%w: %w", ErrRejected, err)
+	if len(jobs) > 1 {
+		w.halves(jobs, out)
 		return
 	}
+	// One job: the same again with its spans, so that the file refuses
+	// only the spans it cannot take.
+	j := jobs[0]
+	if len(j.spans) == 1 {
+		out[0] = &RejectedError{Spans: 1, Err: err}
+		return
+	}
+	h := len(j.spans) / 2
+	parts := []job{{spans: j.spans[:h]}, {spans: j.spans[h:]}}
+	sub := make([]error, 2)
+	w.halves(parts, sub)
+	n := 0
+	var cause error
+	for i, e := range sub {
+		n += rejectedSpans(e, len(parts[i].spans))
+		if re, ok := e.(*RejectedError); ok {
+			e = re.Err
+		}
+		if cause == nil {
+			cause = e
+		}
+	}
+	if n > 0 {
+		out[0] = &RejectedError{Spans: n, Err: cause}
+	}
+}
+
+// halves tries each half of jobs in a transaction of its own, retrying
+// the one that fails (retry), and sets out as retry does.
+func (w *writer) halves(jobs []job, out []error) {
 	h := len(jobs) / 2
 	for _, part := range [2][2]int{{0, h}, {h, len(jobs)}} {
 		p := jobs[part[0]:part[1]]
@@ -496,6 +531,18 @@ func (w *writer) retry(jobs []job, out []error, err error) {
 			w.retry(p, out[part[0]:part[1]], e)
 		}
 	}
+}
+
+// rejectedSpans is how many of a job's n spans its outcome e kept out of
+// the file.
+func rejectedSpans(e error, n int) int {
+	if re, ok := e.(*RejectedError); ok {
+		return re.Spans
+	}
+	if e != nil {
+		return n
+	}
+	return 0
 }
 
 // isBusy reports whether err is another writer's lock on the file.

@@ -198,10 +198,11 @@ func TestReceiver_TwoWritersOneFile(t *testing.T) {
 	t.Logf("%d spans acknowledged and stored by two writers (%d and %d transactions), %d requests told to retry", len(acked), s0.Transactions, s1.Transactions, retried.Load())
 }
 
-// TestReceiver_BadRequestIsolated sends good requests and one that the
-// file refuses (a trigger of the file rejects its spans) so that they meet
-// in one transaction: only the bad request's spans are rejected, with
-// the file's reason, and every good one is answered 200 and stored.
+// TestReceiver_BadRequestIsolated sends good requests, one with a few
+// spans the file refuses (a trigger of the file rejects them) and one with
+// nothing else, so that they meet in one transaction: only the refused
+// spans are left out, with the file's reason (a partial success for the
+// first, 400 for the second), and every good span is answered and stored.
 func TestReceiver_BadRequestIsolated(t *testing.T) {
 	st := mustStore(t)
 	ctx := context.Background()
@@ -227,14 +228,20 @@ func TestReceiver_BadRequestIsolated(t *testing.T) {
 	r := New(st)
 	url, gc := serve(t, r), serveGRPC(t, r)
 
-	const good, batch = 6, 20
+	const good, batch, mixedBad = 6, 20, 5
 	var seq atomic.Uint64
-	answers := make([]answer, good+1)
-	tds := make([]ptrace.Traces, good+1)
+	answers := make([]answer, good+2)
+	tds := make([]ptrace.Traces, good+2)
 	for i := range tds {
 		tds[i] = uniqueTraces(batch, &seq)
 	}
-	spans := tds[good].ResourceSpans().At(0).ScopeSpans().At(0).Spans()
+	// tds[good] has mixedBad poison spans among good ones, tds[good+1]
+	// only poison.
+	mixed := tds[good].ResourceSpans().At(0).ScopeSpans().At(0).Spans()
+	for i := range mixedBad {
+		mixed.At(i * 4).SetName("poison")
+	}
+	spans := tds[good+1].ResourceSpans().At(0).ScopeSpans().At(0).Spans()
 	for i := range spans.Len() {
 		spans.At(i).SetName("poison")
 	}
@@ -254,7 +261,7 @@ func TestReceiver_BadRequestIsolated(t *testing.T) {
 			}
 		}()
 	}
-	waitUntil(t, "every request queued", func() bool { return st.ex.Stats().Batches == before+good+1 })
+	waitUntil(t, "every request queued", func() bool { return st.ex.Stats().Batches == before+good+2 })
 	if _, err := hold.ExecContext(ctx, "ROLLBACK"); err != nil {
 		t.Fatal(err)
 	}
@@ -265,7 +272,10 @@ func TestReceiver_BadRequestIsolated(t *testing.T) {
 			t.Errorf("good request %d: answer %+v; want 200 with nothing rejected", i, a)
 		}
 	}
-	if a := answers[good]; a.code != http.StatusBadRequest || !strings.Contains(a.msg, "poison span refused") {
+	if a := answers[good]; a.code != http.StatusOK || a.rejected != mixedBad {
+		t.Errorf("request with %d bad spans: answer %+v; want 200 with %d rejected", mixedBad, a, mixedBad)
+	}
+	if a := answers[good+1]; a.code != http.StatusBadRequest || !strings.Contains(a.msg, "poison span refused") {
 		t.Errorf("bad request: answer %+v; want 400 saying the file's reason", a)
 	}
 	stored := storedSpans(t, st.path)
@@ -275,16 +285,16 @@ func TestReceiver_BadRequestIsolated(t *testing.T) {
 		for k := range spans.Len() {
 			n += stored[spans.At(k).SpanID()]
 		}
-		want := batch
-		if i == good {
-			want = 0
+		want := map[int]int{good: batch - mixedBad, good + 1: 0}[i]
+		if i < good {
+			want = batch
 		}
 		if n != want {
 			t.Errorf("request %d: %d spans stored; want %d", i, n, want)
 		}
 	}
-	if s := st.ex.Stats(); s.Failed != batch {
-		t.Errorf("exporter Stats = %+v; want the bad request's %d spans failed", s, batch)
+	if s := st.ex.Stats(); s.Failed != batch+mixedBad {
+		t.Errorf("exporter Stats = %+v; want the %d bad spans failed", s, batch+mixedBad)
 	}
 }
 

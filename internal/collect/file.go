@@ -41,13 +41,16 @@ func (s fileStore) Store(ctx context.Context, td ptrace.Traces, wait time.Durati
 	}
 	// The writer commits promptly what somebody waits for, with every
 	// other request queued meanwhile: one commit answers them all.
-	switch err := p.Wait(ctx); {
-	case errors.Is(err, exporter.ErrRejected):
+	err = p.Wait(ctx)
+	var re *exporter.RejectedError
+	switch {
+	case errors.As(err, &re):
+		// The file refused these spans, and took the others.
 		if msg != "" {
 			msg += "; "
 		}
-		msg += fmt.Sprintf("%d spans could not be written: %v", len(spans), err)
-		return 0, rejected + len(spans), msg, nil
+		msg += fmt.Sprintf("%d spans refused by the file: %v", re.Spans, re.Err)
+		return len(spans) - re.Spans, rejected + re.Spans, msg, nil
 	case err != nil:
 		return 0, rejected, msg, err
 	}
