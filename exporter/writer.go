@@ -277,9 +277,9 @@ const lockGap = 100 * time.Millisecond
 // jobs that come for lockGap (at most until until), or until they hold
 // half the queue's bound in bytes (or half the WAL's, which one
 // transaction must leave room in), a flush marker, a control job or a job
-// somebody waits for comes, or the queue is closed. The rest of the commit interval, the
-// transaction takes the jobs as they come (extend), giving each one's
-// room and memory back at once.
+// somebody waits for comes, or the queue is closed. The rest of the
+// commit interval, the transaction takes the jobs as they come (extend),
+// giving each one's room and encoded rows back at once.
 func (w *writer) gather(group []job, until time.Time) []job {
 	var bytes int64
 	for _, j := range group {
