@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"strings"
 	"time"
@@ -81,14 +82,21 @@ var checkedTables = []string{"meta", "attribute_keys", "resources", "scopes", "t
 // The error wraps ErrNotSQLite, ErrNotTraceFile, ErrNewerSchema or
 // ErrCorrupt for those files; a report is returned with what was learnt
 // before the problem, nil when nothing was.
-func Check(ctx context.Context, path string, quick bool) (*CheckReport, error) {
+func Check(ctx context.Context, path string, quick bool) (_ *CheckReport, err error) {
+	// The helpers' errors start with the path: Copy shares them and names
+	// itself the same way.
+	defer func() {
+		if err != nil {
+			err = fmt.Errorf("check %w", err)
+		}
+	}()
 	r := &CheckReport{Path: path, Quick: quick}
 	fi, err := os.Stat(path)
 	if err != nil {
-		return nil, fmt.Errorf("check %s: %w", path, err)
+		return nil, fmt.Errorf("%s: %w", path, withoutPath(err))
 	}
 	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("check %s: not a regular file", path)
+		return nil, fmt.Errorf("%s: not a regular file", path)
 	}
 	r.FileBytes = fi.Size()
 	if err := checkHeader(path); err != nil {
@@ -132,24 +140,35 @@ func Check(ctx context.Context, path string, quick bool) (*CheckReport, error) {
 func checkHeader(path string) error {
 	f, err := os.Open(path)
 	if err != nil {
-		return fmt.Errorf("check %s: %w", path, err)
+		return fmt.Errorf("%s: %w", path, withoutPath(err))
 	}
 	defer f.Close()
 	var h [100]byte
 	n, err := io.ReadFull(f, h[:])
 	switch {
 	case n == 0:
-		return fmt.Errorf("check %s: %w: the file is empty", path, ErrNotSQLite)
+		return fmt.Errorf("%s: %w: the file is empty", path, ErrNotSQLite)
 	case err != nil || string(h[:16]) != sqliteHeader:
-		return fmt.Errorf("check %s: %w: its first bytes are not the SQLite header", path, ErrNotSQLite)
+		return fmt.Errorf("%s: %w: its first bytes are not the SQLite header", path, ErrNotSQLite)
 	}
 	if id := binary.BigEndian.Uint32(h[68:72]); id != 0 && id != ApplicationID {
-		return fmt.Errorf("check %s: %w: its application_id is %#x, not lonelytrace's %#x", path, ErrNotTraceFile, id, ApplicationID)
+		return fmt.Errorf("%s: %w: its application_id is %#x, not lonelytrace's %#x", path, ErrNotTraceFile, id, ApplicationID)
 	}
 	if v := binary.BigEndian.Uint32(h[60:64]); v > Version {
-		return fmt.Errorf("check %s: %w: the file is version %d, this lonelytrace reads up to %d", path, ErrNewerSchema, v, Version)
+		return fmt.Errorf("%s: %w: the file is version %d, this lonelytrace reads up to %d", path, ErrNewerSchema, v, Version)
 	}
 	return nil
+}
+
+// withoutPath returns the cause of an *fs.PathError (a syscall.Errno, which
+// errors.Is still matches with fs.ErrNotExist and the like), so that a
+// message that starts with the path does not say it twice.
+func withoutPath(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
 }
 
 // openCheck opens path read-only: with locks when live, else immutable,
@@ -163,7 +182,7 @@ func openCheck(path string, live bool) (*sql.DB, error) {
 	}
 	db, err := sql.Open("sqlite", uri)
 	if err != nil {
-		return nil, fmt.Errorf("check %s: %w", path, err)
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	db.SetMaxOpenConns(1)
 	return db, nil
@@ -175,10 +194,10 @@ func checkErr(path, what string, err error) error {
 	var se *sqlite.Error
 	if errors.As(err, &se) {
 		if c := se.Code() & 0xff; c == sqlite3.SQLITE_CORRUPT || c == sqlite3.SQLITE_NOTADB {
-			return fmt.Errorf("check %s: %w: %s: %v", path, ErrCorrupt, what, err)
+			return fmt.Errorf("%s: %w: %s: %v", path, ErrCorrupt, what, err)
 		}
 	}
-	return fmt.Errorf("check %s: %s: %w", path, what, err)
+	return fmt.Errorf("%s: %s: %w", path, what, err)
 }
 
 func (r *CheckReport) readIdentity(ctx context.Context, tx querier) error {
@@ -190,10 +209,10 @@ func (r *CheckReport) readIdentity(ctx context.Context, tx querier) error {
 		return checkErr(r.Path, "read user_version", err)
 	}
 	if appID != 0 && appID != ApplicationID {
-		return fmt.Errorf("check %s: %w: its application_id is %#x, not lonelytrace's %#x", r.Path, ErrNotTraceFile, appID, ApplicationID)
+		return fmt.Errorf("%s: %w: its application_id is %#x, not lonelytrace's %#x", r.Path, ErrNotTraceFile, appID, ApplicationID)
 	}
 	if r.Version > Version {
-		return fmt.Errorf("check %s: %w: the file is version %d, this lonelytrace reads up to %d", r.Path, ErrNewerSchema, r.Version, Version)
+		return fmt.Errorf("%s: %w: the file is version %d, this lonelytrace reads up to %d", r.Path, ErrNewerSchema, r.Version, Version)
 	}
 	var missing []string
 	for _, t := range checkedTables {
@@ -206,7 +225,7 @@ func (r *CheckReport) readIdentity(ctx context.Context, tx querier) error {
 		}
 	}
 	if appID != ApplicationID || len(missing) > 0 {
-		return fmt.Errorf("check %s: %w: application_id %#x, tables missing: %s", r.Path, ErrNotTraceFile, appID, strings.Join(missing, ", "))
+		return fmt.Errorf("%s: %w: application_id %#x, tables missing: %s", r.Path, ErrNotTraceFile, appID, strings.Join(missing, ", "))
 	}
 	r.MigrationPending = r.Version < Version
 	return nil
@@ -233,7 +252,7 @@ func (r *CheckReport) readIntegrity(ctx context.Context, tx *sql.Tx) error {
 		return checkErr(r.Path, pragma, err)
 	}
 	if len(r.Integrity) != 1 || r.Integrity[0] != "ok" {
-		return fmt.Errorf("check %s: %w: %s found %d problem(s), the first: %s", r.Path, ErrCorrupt, pragma, len(r.Integrity), firstOr(r.Integrity, "none reported"))
+		return fmt.Errorf("%s: %w: %s found %d problem(s), the first: %s", r.Path, ErrCorrupt, pragma, len(r.Integrity), firstOr(r.Integrity, "none reported"))
 	}
 	return nil
 }

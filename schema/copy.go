@@ -39,19 +39,19 @@ func Copy(ctx context.Context, src, dst string, sel *TraceSelection) (CopyStats,
 	r := &CheckReport{Path: src}
 	fi, err := os.Stat(src)
 	if err != nil {
-		return st, fmt.Errorf("copy %s: %w", src, err)
+		return st, fmt.Errorf("copy %s: %w", src, withoutPath(err))
 	}
 	if !fi.Mode().IsRegular() {
 		return st, fmt.Errorf("copy %s: not a regular file", src)
 	}
 	if err := checkHeader(src); err != nil {
-		return st, err
+		return st, fmt.Errorf("copy %w", err)
 	}
 	_, walErr := os.Stat(src + "-wal")
 	_, shmErr := os.Stat(src + "-shm")
 	db, err := openCheck(src, walErr == nil || shmErr == nil)
 	if err != nil {
-		return st, err
+		return st, fmt.Errorf("copy %w", err)
 	}
 	defer db.Close()
 
@@ -104,12 +104,12 @@ func snapshot(ctx context.Context, db *sql.DB, r *CheckReport, path string) (err
 	}
 	defer conn.Close()
 	if _, err := conn.ExecContext(ctx, "BEGIN"); err != nil {
-		return checkErr(r.Path, "begin", err)
+		return fmt.Errorf("copy %w", checkErr(r.Path, "begin", err))
 	}
 	defer conn.ExecContext(context.Background(), "ROLLBACK")
 	// The first read starts the transaction: the snapshot is taken here.
 	if err := r.readIdentity(ctx, conn); err != nil {
-		return err
+		return fmt.Errorf("copy %w", err)
 	}
 	if r.MigrationPending {
 		return fmt.Errorf("copy %s: the file is version %d, this lonelytrace copies version %d; open it once with the exporter to migrate it", r.Path, r.Version, Version)
@@ -123,7 +123,7 @@ func snapshot(ctx context.Context, db *sql.DB, r *CheckReport, path string) (err
 		}
 		bk, err := b.NewBackup(fileURI(path))
 		if err != nil {
-			return checkErr(r.Path, "start the backup", err)
+			return fmt.Errorf("copy %w", checkErr(r.Path, "start the backup", err))
 		}
 		for more := true; more; {
 			if err := ctx.Err(); err != nil {
@@ -132,11 +132,11 @@ func snapshot(ctx context.Context, db *sql.DB, r *CheckReport, path string) (err
 			}
 			if more, err = bk.Step(copyStepPages); err != nil {
 				bk.Finish()
-				return checkErr(r.Path, "backup step", err)
+				return fmt.Errorf("copy %w", checkErr(r.Path, "backup step", err))
 			}
 		}
 		if err := bk.Finish(); err != nil {
-			return checkErr(r.Path, "finish the backup", err)
+			return fmt.Errorf("copy %w", checkErr(r.Path, "finish the backup", err))
 		}
 		return nil
 	})

@@ -1,6 +1,9 @@
 package schema
 
-import "unicode/utf8"
+import (
+	"fmt"
+	"unicode/utf8"
+)
 
 // GlobPattern is a compiled fnmatch-style pattern, the form of the glob
 // subscriptions (the glob column) and of the glob filter of the viewer,
@@ -58,6 +61,26 @@ func CompileGlob(pattern string) GlobPattern {
 		}
 	}
 	return g
+}
+
+// CheckGlob reports whether pattern is one a person meant: a '[' that
+// opens a set never closed is an error, saying where, though CompileGlob
+// (like fnmatch) would read it as a literal '['. Query parameters are
+// checked with it, so that a typo is refused instead of matching nothing;
+// a literal '[' is written "[[]".
+func CheckGlob(pattern string) error {
+	p := []rune(pattern)
+	for i := 0; i < len(p); i++ {
+		if p[i] != '[' {
+			continue
+		}
+		_, end, ok := parseGlobClass(p, i+1)
+		if !ok {
+			return fmt.Errorf("the '[' at character %d opens a set that no ']' closes (a literal '[' is written [[])", i+1)
+		}
+		i = end
+	}
+	return nil
 }
 
 // parseGlobClass parses the set that starts at p[i], just after '['. It

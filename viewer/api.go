@@ -192,10 +192,11 @@ type TraceList struct {
 	// TotalOperations counts the operations in the window that match the
 	// filters and the search, and TotalTraces the traces they are in: the
 	// list has one row per trace, so a trace with several matching
-	// operations is one row. Both are null when the search has name or
-	// attr terms, and in /api/traces over a window of more than 1,000,000
-	// spans (the page counts them); TotalTraces also when more than
-	// 20,000 operations match.
+	// operations is one row. /api/traces counts them when asked
+	// (totals=1). Both are null when not counted, when the search has name
+	// or attr terms, and in /api/traces over a window of more than
+	// 1,000,000 spans (the page counts them); TotalTraces also when more
+	// than 20,000 operations match.
 	TotalOperations *int64 `json:"total_operations"`
 	TotalTraces     *int64 `json:"total_traces"`
 }

@@ -48,7 +48,6 @@ func (v *Viewer) averageTrace(ctx context.Context, op string, flt *filter, total
 	if len(ops) > v.sample {
 		ops = ops[:v.sample]
 	}
-	avg.Operations = len(ops)
 	traceSet := make(map[[16]byte]struct{})
 	for _, o := range ops {
 		traceSet[[16]byte(o.key[:16])] = struct{}{}
@@ -67,10 +66,14 @@ func (v *Viewer) averageTrace(ctx context.Context, op string, flt *filter, total
 	}
 	spans := make(map[spanKey]phaseSpan)
 	for _, f := range v.files {
-		if err := f.traceSpans(ctx, string(ids), spans, local); err != nil {
+		if err := f.traceSpans(ctx, string(ids), op, spans, local); err != nil {
 			return nil, err
 		}
 	}
+	// A sampled span under a span of its operation is a phase of that
+	// one, not an operation (docs/design.md#one-operation-many-spans).
+	ops = slices.DeleteFunc(ops, func(o sampled) bool { return underSameOp(spans, o.key) })
+	avg.Operations = len(ops)
 	children := make(map[spanKey][]spanKey)
 	for k, s := range spans {
 		if s.parent != nil {
@@ -205,34 +208,51 @@ type phaseSpan struct {
 	name       string
 	start, end int64
 	failed     bool
+	// sameOp is set when the span carries the operation sampled.
+	sameOp bool
+}
+
+// underSameOp reports whether a parent of the span k, in spans, carries
+// the operation sampled.
+func underSameOp(spans map[spanKey]phaseSpan, k spanKey) bool {
+	s, ok := spans[k]
+	for range len(spans) { // more steps is a loop in the ids
+		if !ok || s.parent == nil {
+			return false
+		}
+		if s, ok = spans[makeSpanKey(k[:16], s.parent)]; ok && s.sameOp {
+			return true
+		}
+	}
+	return false
 }
 
 // traceSpans adds to dst every span of f in the traces whose hex ids are
-// the JSON array ids, or with local, whose row ids are. A span already in
-// dst (from another file) is kept.
-func (f *file) traceSpans(ctx context.Context, ids string, dst map[spanKey]phaseSpan, local bool) error {
+// the JSON array ids, or with local, whose row ids are, marking those of
+// operation op. A span already in dst (from another file) is kept.
+func (f *file) traceSpans(ctx context.Context, ids, op string, dst map[spanKey]phaseSpan, local bool) error {
 	query := `
-SELECT t.trace_id, s.span_id, s.parent_span_id, s.name, s.start_ns, s.end_ns, s.status_code = ?2
+SELECT t.trace_id, s.span_id, s.parent_span_id, s.name, s.start_ns, s.end_ns, s.status_code = ?2, s.op IS ?3
 FROM traces AS t JOIN spans AS s ON s.trace = t.id
 WHERE t.trace_id IN (SELECT unhex(value) FROM json_each(?1))`
 	if local {
-		query = `SELECT trace, span_id, parent_span_id, name, start_ns, end_ns, status_code = ?2 FROM spans
+		query = `SELECT trace, span_id, parent_span_id, name, start_ns, end_ns, status_code = ?2, op IS ?3 FROM spans
 WHERE trace IN (SELECT value FROM json_each(?1))`
 	}
-	rows, err := f.db.QueryContext(ctx, query, ids, schema.StatusError)
+	rows, err := f.db.QueryContext(ctx, query, ids, schema.StatusError, op)
 	if err != nil {
 		return fmt.Errorf("read phases of %s: %w", f.path, err)
 	}
 	defer rows.Close()
 	var traceID, spanID []byte
 	var traceRow int64
-	dest := []any{&traceID, &spanID, nil, nil, nil, nil, nil}
+	dest := []any{&traceID, &spanID, nil, nil, nil, nil, nil, nil}
 	if local {
 		dest[0] = &traceRow
 	}
 	for rows.Next() {
 		var s phaseSpan
-		dest[2], dest[3], dest[4], dest[5], dest[6] = &s.parent, &s.name, &s.start, &s.end, &s.failed
+		dest[2], dest[3], dest[4], dest[5], dest[6], dest[7] = &s.parent, &s.name, &s.start, &s.end, &s.failed, &s.sameOp
 		if err := rows.Scan(dest...); err != nil {
 			return fmt.Errorf("read phases of %s: %w", f.path, err)
 		}

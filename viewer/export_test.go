@@ -26,7 +26,8 @@ type PlanQuery struct {
 }
 
 // SearchPlanQueries returns the search's and the backlinks' queries with
-// every term in use.
+// every term in use, and the reads of a trace's spans that the rule of
+// phases climbs.
 func SearchPlanQueries() []PlanQuery {
 	rows, rowsArgs := searchRowsQuery([]string{`$."1"`}, "n")
 	sv := newSieve("n", []attrTerm{{"k", "1"}, {"k2", "v"}}, []int64{1, 2})
@@ -35,6 +36,10 @@ func SearchPlanQueries() []PlanQuery {
 		{Name: "sieve by range", Query: sv.byRange, Args: append([]any{1, 100}, sv.args...), Want: "SEARCH spans USING INTEGER PRIMARY KEY (rowid>? AND rowid<?)"},
 		{Name: "sieve by list", Query: sv.byList, Args: append([]any{"[1,2,3]"}, sv.args...), Want: "SEARCH spans USING INTEGER PRIMARY KEY (rowid=?)"},
 		{Name: "backlinks", Query: backlinkQuery, Args: []any{1, 2, 3, 4, "x"}, Want: "SEARCH s USING INTEGER PRIMARY KEY (rowid>? AND rowid<?)"},
+		{Name: "trace by row", Query: traceRowQuery, Args: append([]any{1}, opArgs()...), Want: "SEARCH spans USING INDEX spans_by_trace (trace=?)"},
+		{Name: "trace by row's generations", Query: traceRowQuery, Args: append([]any{1}, opArgs()...), Want: "SEARCH t2 USING COVERING INDEX traces_by_gen"},
+		{Name: "spans of a range", Query: rangeQuery, Args: append([]any{1, 100}, opArgs()...), Want: "SEARCH spans USING INTEGER PRIMARY KEY (rowid>? AND rowid<?)"},
+		{Name: "trace by id", Query: traceIDQuery, Args: append([]any{[]byte("0123456789abcdef")}, opArgs()...), Want: "SEARCH spans USING INDEX spans_by_trace (trace=?)"},
 	}
 }
 

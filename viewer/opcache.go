@@ -3,8 +3,10 @@ package viewer
 import (
 	"encoding/binary"
 	"hash/fnv"
+	"slices"
 	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/lonelytrace/lonelytrace/schema"
 )
@@ -69,6 +71,9 @@ type readBatches struct {
 	ops   []opSpan
 	keys  []spanKey
 	local []string
+	// exits are the spans whose chain of parents leaves the file
+	// (phases.go), when keys are read.
+	exits []exit
 }
 
 // chunkKey is the print of the batches rows a chunk was read from.
@@ -100,12 +105,17 @@ type chunkOps struct {
 	n    int
 	data []byte
 	keys []spanKey
+	// exits are the spans whose chain of parents leaves the file, with
+	// what the visits that followed them found (under the cache's lock).
+	exits []exit
 	// topics is set when topic and glob were read.
 	topics bool
 	used   time.Time
 }
 
-func (c *chunkOps) cost() int { return chunkCost + len(c.data) + len(c.keys)*len(spanKey{}) }
+func (c *chunkOps) cost() int {
+	return chunkCost + len(c.data) + len(c.keys)*len(spanKey{}) + len(c.exits)*int(unsafe.Sizeof(exit{}))
+}
 
 // Each span is a flags byte (operation index, stateful, failed, size
 // and subscribers present), then varints: its row id less the previous
@@ -261,16 +271,27 @@ func (c *opCache) begin() *opsPlan {
 }
 
 // lookup returns the chunk k as read from batches, read with their
-// topics and patterns when topics asks for them; nil when the cache does
-// not hold it.
-func (c *opCache) lookup(p *opsPlan, k int64, key chunkKey, topics bool) *chunkOps {
+// topics and patterns when topics asks for them, and a copy of its exits;
+// nil when the cache does not hold it.
+func (c *opCache) lookup(p *opsPlan, k int64, key chunkKey, topics bool) (*chunkOps, []exit) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if ch, ok := c.chunks[k]; ok && ch.key == key && c.table == p.table && (ch.topics || !topics) {
 		ch.used = p.at
-		return ch
+		return ch, slices.Clone(ch.exits)
 	}
-	return nil
+	return nil, nil
+}
+
+// settled keeps what a visit found of the exits of chunk k, read from
+// batches of print key, when the cache still holds that chunk: exits are
+// its exits, in order, with their states.
+func (c *opCache) settled(k int64, key chunkKey, exits []exit) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if ch, ok := c.chunks[k]; ok && ch.key == key && len(ch.exits) == len(exits) {
+		copy(ch.exits, exits)
+	}
 }
 
 // keep numbers the strings of r in p's table, and keeps its spans as
@@ -291,7 +312,7 @@ func (c *opCache) keep(p *opsPlan, r *readBatches, k int64, key chunkKey, topics
 	if c.table != p.table {
 		return p.table.strs
 	}
-	ch := &chunkOps{key: key, n: len(r.ops), data: encodeOps(nil, r.ops), keys: r.keys, topics: topics, used: time.Now()}
+	ch := &chunkOps{key: key, n: len(r.ops), data: encodeOps(nil, r.ops), keys: r.keys, exits: slices.Clone(r.exits), topics: topics, used: time.Now()}
 	if old, ok := c.chunks[k]; ok {
 		c.held -= old.cost()
 		delete(c.chunks, k)

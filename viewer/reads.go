@@ -110,20 +110,23 @@ func (f *file) retention(ctx context.Context) (*Retention, int64, error) {
 	return &r, bytes, nil
 }
 
-// opColumns selects what an opSpan holds of an operation span, in as few
-// columns as can carry it: each column of each row is two calls into
-// SQLite (its type, its value). The third column packs the operation's index in schema.Operations
-// (opUnknown for any other), in bit 8 whether the span is stateful, in
-// bit 9 whether it failed, and from bit 10 on its row id less ?1, which
-// tells the batch it belongs to. Parameters ?3 onwards are the
-// operations' names, then the status code of an error.
+// opColumns selects what an opSpan holds of an operation span, and what
+// the rule of phases (phases.go) needs of it, in as few columns as can
+// carry it: each column of each row is two calls into SQLite (its type,
+// its value). The third column packs the operation's index in
+// schema.Operations (opUnknown for any other), in bit 8 whether the span
+// is stateful, in bit 9 whether it failed, in bit 10 whether it has a
+// parent, and from bit 11 on its row id less ?1, which tells the batch it
+// belongs to. The trace's row id and the parent's id follow the
+// resource, the parent's read only for a span that has one. Parameters ?3
+// onwards are the operations' names, then the status code of an error.
 var opColumns = func() string {
 	var b strings.Builder
 	b.WriteString("start_ns, end_ns, (CASE op")
 	for i := range schema.Operations {
 		fmt.Fprintf(&b, " WHEN ?%d THEN %d", i+3, i)
 	}
-	fmt.Fprintf(&b, " ELSE %d END) | ((coalesce(stateful, 0) != 0) << 8) | ((status_code = ?%d) << 9) | ((id - ?1) << 10), body_size, subscribers, broadcaster, resource", opUnknown, len(schema.Operations)+3)
+	fmt.Fprintf(&b, " ELSE %d END) | ((coalesce(stateful, 0) != 0) << 8) | ((status_code = ?%d) << 9) | ((parent_span_id IS NOT NULL) << 10) | ((id - ?1) << 11), body_size, subscribers, broadcaster, resource, trace, parent_span_id", opUnknown, len(schema.Operations)+3)
 	return b.String()
 }()
 
@@ -143,7 +146,8 @@ const topicColumns = ", topic, glob"
 // spans read are fewer than those rows say, and the rows read otherwise
 // now and for good (the batches rule, schema/batches.go), so the cache
 // will not take them for those rows again. The string columns are
-// numbered in a table of the read's own.
+// numbered in a table of the read's own. The phases of operations found
+// in f are left out, in the same transaction (resolvePhases).
 //
 // It reads through a scan connection of f (scans.go), which maps the file
 // for this one transaction (mapFile): every page of the map that the read
@@ -166,7 +170,13 @@ func (f *file) readBatches(ctx context.Context, batches []schema.Batch, topics, 
 		if services.stmt, err = c.stmt(serviceQuery); err != nil {
 			return err
 		}
-		return f.readSpanRange(ctx, c, batches, topics, withKeys, local, services, out)
+		var traces []int64
+		var ps []parented
+		var nb []neighbour
+		if err := f.readSpanRange(ctx, c, batches, topics, withKeys, local, services, out, &traces, &ps, &nb); err != nil {
+			return err
+		}
+		return f.resolvePhases(ctx, c, batches[0].FirstSpan, batches[len(batches)-1].LastSpan, out, traces, ps, nb, withKeys)
 	})
 	if err != nil {
 		return fail(err)
@@ -176,8 +186,11 @@ func (f *file) readBatches(ctx context.Context, batches []schema.Batch, topics, 
 }
 
 // readSpanRange reads the operation spans of batches, which are in id
-// order, with one query over their span ids, and adds them to out.
-func (f *file) readSpanRange(ctx context.Context, c *scanConn, batches []schema.Batch, topics, withKeys bool, local *strTable, services *serviceNames, out *readBatches) error {
+// order, with one query over their span ids, and adds them to out, their
+// traces' row ids to traces, and those that have a parent to ps. In one
+// file (without withKeys) it adds the operation spans within edgeMargin
+// ids beyond the batches to nb.
+func (f *file) readSpanRange(ctx context.Context, c *scanConn, batches []schema.Batch, topics, withKeys bool, local *strTable, services *serviceNames, out *readBatches, traces *[]int64, ps *[]parented, nb *[]neighbour) error {
 	cols := opColumns
 	if topics {
 		cols += topicColumns
@@ -186,7 +199,13 @@ func (f *file) readSpanRange(ctx context.Context, c *scanConn, batches []schema.
 		cols += ", (SELECT trace_id FROM traces WHERE traces.id = spans.trace), span_id"
 	}
 	first, last := batches[0].FirstSpan, batches[len(batches)-1].LastSpan
-	args := []any{first, last}
+	// In one file, the operation spans just beyond the range are read
+	// too, as neighbours: the rule of phases looks at them (edgeMargin).
+	lo, hi := first, last
+	if !withKeys {
+		lo, hi = max(first-edgeMargin, 0), last+edgeMargin
+	}
+	args := []any{lo, hi}
 	for _, op := range schema.Operations {
 		args = append(args, op)
 	}
@@ -225,7 +244,19 @@ func (f *file) readSpanRange(ctx context.Context, c *scanConn, batches []schema.
 			return bad("op")
 		}
 		packed := rows.Int64(2)
-		id := first + packed>>10
+		id := lo + packed>>11
+		if id < first || id > last {
+			if packed&0xff != opUnknown {
+				start, ok1 := intCol(rows, 0)
+				end, ok2 := intCol(rows, 1)
+				trace, ok3 := intCol(rows, 7)
+				if !ok1 || !ok2 || !ok3 {
+					return bad("start_ns, end_ns or trace")
+				}
+				*nb = append(*nb, neighbour{trace: trace, op: uint8(packed & 0xff), start: start, end: end})
+			}
+			continue
+		}
 		for k < len(batches) && id > batches[k].LastSpan {
 			k++
 		}
@@ -257,15 +288,23 @@ func (f *file) readSpanRange(ctx context.Context, c *scanConn, batches []schema.
 		if o.service, err = services.id(resource); err != nil {
 			return err
 		}
-		next := 7
+		trace, ok := intCol(rows, 7)
+		if !ok {
+			return bad("trace")
+		}
+		*traces = append(*traces, trace)
+		if packed&(1<<10) != 0 {
+			*ps = append(*ps, parented{i: len(ops), parent: spanIDOf(rows.Bytes(8))})
+		}
+		next := 9
 		if topics {
-			if o.topic, ok = textID(rows, 7, local); !ok {
+			if o.topic, ok = textID(rows, 9, local); !ok {
 				return bad("topic")
 			}
-			if o.glob, ok = textID(rows, 8, local); !ok {
+			if o.glob, ok = textID(rows, 10, local); !ok {
 				return bad("glob")
 			}
-			next = 9
+			next = 11
 		}
 		if withKeys {
 			keys = append(keys, makeSpanKey(rows.Bytes(next), rows.Bytes(next+1)))

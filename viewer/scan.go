@@ -33,6 +33,9 @@ type window struct {
 	topics bool
 	// ex counts the window's operations for its percentiles' rule.
 	ex *exactness
+	// exits keeps what the visits learnt of chains of parents that leave
+	// a file (phases.go).
+	exits exitMemo
 }
 
 // opVisitor is one aggregate's view of a window's operation spans: called
@@ -133,13 +136,19 @@ func (w *window) visitFile(ctx context.Context, f *file, seen map[spanKey]struct
 	var firstErr error
 	fns := make([]func(*opSpan), len(visitors))
 	// hand gives the spans of the window that pass the filter to the
-	// visitors; keys are the spans' keys, when read.
-	hand := func(ops []opSpan, keys []spanKey, strs []string) {
+	// visitors; keys are the spans' keys, when read; phases are the
+	// indices, in order, of spans found to be phases of operations in
+	// other files.
+	hand := func(ops []opSpan, keys []spanKey, strs []string, phases []int32) {
 		keep := flt.spanTest(strs)
 		for j, vis := range visitors {
 			fns[j] = vis(strs)
 		}
 		for j := range ops {
+			if len(phases) > 0 && phases[0] == int32(j) {
+				phases = phases[1:]
+				continue
+			}
 			o := &ops[j]
 			if !flt.inWindow(o.start) || keep != nil && !keep(o) {
 				continue
@@ -162,27 +171,33 @@ func (w *window) visitFile(ctx context.Context, f *file, seen map[spanKey]struct
 			var buf []opSpan
 			for t := range tasks {
 				key := keyOf(t.batches)
-				if ch := f.ops.lookup(plan, t.chunk, key, w.topics); ch != nil {
+				if ch, exits := f.ops.lookup(plan, t.chunk, key, w.topics); ch != nil {
 					buf = decodeOps(buf, ch.data, ch.n)
 					strs := f.ops.strings(plan)
+					phases, err := w.settle(ctx, f, t.chunk, key, exits, buf)
 					mu.Lock()
+					if err != nil && firstErr == nil {
+						firstErr = err
+					}
 					if firstErr == nil {
-						hand(buf, ch.keys, strs)
+						hand(buf, ch.keys, strs, phases)
 					}
 					mu.Unlock()
 					continue
 				}
 				r, err := f.readBatches(ctx, t.batches, w.topics, withKeys, buf)
 				var strs []string
+				var phases []int32
 				if err == nil {
 					strs = f.ops.keep(plan, r, t.chunk, key, w.topics)
+					phases, err = w.settle(ctx, f, t.chunk, key, r.exits, r.ops)
 				}
 				mu.Lock()
 				if err != nil && firstErr == nil {
 					firstErr = err
 				}
 				if firstErr == nil {
-					hand(r.ops, r.keys, strs)
+					hand(r.ops, r.keys, strs, phases)
 				}
 				mu.Unlock()
 				if r != nil {

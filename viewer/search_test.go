@@ -35,7 +35,8 @@ type searchSpec struct {
 	// attrs and their string forms, written out by hand.
 	attrs []attribute.KeyValue
 	forms map[string]string
-	// child is an operation in the same trace, under this one.
+	// child is an operation span in the same trace, under this one: an
+	// operation of its own unless it has this one's operation.
 	child *searchSpec
 	// traceID is filled in when recorded.
 	traceID string
@@ -162,7 +163,9 @@ func oracleSearch(specs []*searchSpec, p url.Values) []*searchSpec {
 	var all []*searchSpec
 	for _, s := range specs {
 		all = append(all, s)
-		if s.child != nil {
+		// A child of its parent's operation is a phase of it, no
+		// operation of its own (docs/design.md).
+		if s.child != nil && s.child.op != s.op {
 			all = append(all, s.child)
 		}
 	}

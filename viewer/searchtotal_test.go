@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -52,7 +53,7 @@ func TestTraceList_Totals(t *testing.T) {
 	if wantOps <= wantTraces {
 		t.Fatalf("fixture: %d failed receives in %d traces; want more operations than traces", wantOps, wantTraces)
 	}
-	search := url.Values{"op": {"receive"}, "status": {"error"}}
+	search := url.Values{"op": {"receive"}, "status": {"error"}, "totals": {"1"}}
 	for name, paths := range map[string][]string{"OneFile": {a}, "TwoFilesSharingSpans": {a, b}} {
 		t.Run(name, func(t *testing.T) {
 			base := server(t, mustOpen(t, testNow, paths...))
@@ -81,11 +82,11 @@ func TestTraceList_Totals(t *testing.T) {
 	}
 	t.Run("NameSearch", func(t *testing.T) {
 		base := server(t, mustOpen(t, testNow, a))
-		l := getJSON[viewer.TraceList](t, base, "/api/traces", url.Values{"name": {"receive"}})
+		l := getJSON[viewer.TraceList](t, base, "/api/traces", url.Values{"name": {"receive"}, "totals": {"1"}})
 		if l.TotalOperations != nil || l.TotalTraces != nil {
 			t.Errorf("name search: totals %v, %v; want null (not counted)", l.TotalOperations, l.TotalTraces)
 		}
-		if _, page := get(t, base, "/", url.Values{"name": {"receive"}}); !regexp.MustCompile(`its totals are not counted`).Match(page) {
+		if _, page := get(t, base, "/", url.Values{"name": {"receive"}, "totals": {"1"}}); !regexp.MustCompile(`its totals are not counted`).Match(page) {
 			t.Error("name search: the page does not say its totals are not counted")
 		}
 	})
@@ -105,11 +106,29 @@ func TestTraceList_TotalsBeyondCount(t *testing.T) {
 	if want <= 20_000 {
 		t.Fatalf("fixture: %d operations; want more than 20,000", want)
 	}
-	l := getJSON[viewer.TraceList](t, base, "/api/traces", params)
+	l := getJSON[viewer.TraceList](t, base, "/api/traces", url.Values{"since": {"beginning"}, "totals": {"1"}})
 	if l.TotalOperations == nil || *l.TotalOperations != want || l.TotalTraces != nil {
 		t.Errorf("totals %v operations, %v traces; want %d operations, traces null", l.TotalOperations, l.TotalTraces, want)
 	}
 	if _, page := get(t, base, "/", params); !regexp.MustCompile(`more than 20,000 of them, their traces are not counted`).Match(page) {
 		t.Error("the page does not say it did not count the traces")
+	}
+}
+
+// TestTraceList_TotalsWhenAsked checks that /api/traces counts its totals
+// only when asked (they read the whole window, the list alone its newest
+// chunks), and refuses a totals value it cannot read.
+func TestTraceList_TotalsWhenAsked(t *testing.T) {
+	base := server(t, mustOpen(t, testNow, writeOps(t, t.TempDir(), "few.db", genOps(3, 40))))
+	l := getJSON[viewer.TraceList](t, base, "/api/traces", url.Values{"since": {"beginning"}})
+	if l.TotalOperations != nil || l.TotalTraces != nil {
+		t.Errorf("totals %v, %v without totals=1; want null", l.TotalOperations, l.TotalTraces)
+	}
+	l = getJSON[viewer.TraceList](t, base, "/api/traces", url.Values{"since": {"beginning"}, "totals": {"true"}})
+	if l.TotalOperations == nil || l.TotalTraces == nil {
+		t.Errorf("totals %v, %v with totals=true; want counted", l.TotalOperations, l.TotalTraces)
+	}
+	if code, body := get(t, base, "/api/traces", url.Values{"totals": {"maybe"}}); code != 400 || !strings.Contains(string(body), "totals") {
+		t.Errorf("totals=maybe: %d %s; want 400 naming totals", code, body)
 	}
 }

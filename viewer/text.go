@@ -25,7 +25,15 @@ func (s *Summary) WriteText(w io.Writer) error {
 
 	printf("NOTIFY\n")
 	n := s.Operations[schema.OpNotify]
-	printf("There were %s notifications to %s broadcasters", fmtCount(n.Count), fmtCount(s.Broadcasters))
+	were, notifications := "were", "notifications"
+	if n.Count == 1 {
+		were, notifications = "was", "notification"
+	}
+	broadcasters := "broadcasters"
+	if s.Broadcasters == 1 {
+		broadcasters = "broadcaster"
+	}
+	printf("There %s %s %s to %s %s", were, fmtCount(n.Count), notifications, fmtCount(s.Broadcasters), broadcasters)
 	if durations := n.DurationMs; durations != nil {
 		printf(", taking %s (25%% %s, 75%% %s, 99%% %s)", fmtMs(durations.P50()), fmtMs(durations.P25()), fmtMs(durations.P75()), fmtMs(durations.P99()))
 	}

@@ -29,9 +29,10 @@ const (
 
 // listTraces returns the page [offset, offset+limit) of the traces that
 // have an operation in flt's window matching flt and s, in s's order,
-// with their totals (searchtotal.go).
-func (v *Viewer) listTraces(ctx context.Context, flt *filter, s *search, loc *time.Location, offset, limit int) (*TraceList, error) {
+// with their totals (searchtotal.go) when count is set.
+func (v *Viewer) listTraces(ctx context.Context, flt *filter, s *search, loc *time.Location, offset, limit int, count bool) (*TraceList, error) {
 	t := newSearchTotals(s, len(v.files))
+	t.countable = t.countable && count
 	if t.countable {
 		w, err := v.plan(ctx, flt, false)
 		if err != nil {

@@ -196,22 +196,27 @@ func (v *Viewer) serveTraces(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	offset, err := intParam(c, "offset", 0, 0, maxTraceOffset)
-	if err != nil {
-		return err
-	}
 	limit, err := intParam(c, "limit", DefaultTraceLimit, 1, maxTraceLimit)
 	if err != nil {
 		return err
 	}
-	if offset+limit > maxTraceOffset {
-		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("bad offset %d: want offset+limit at most %d; narrow the window instead", offset, maxTraceOffset))
+	// One range, stated once: the highest offset is what the limit leaves
+	// of maxTraceOffset.
+	offset, err := intParam(c, "offset", 0, 0, maxTraceOffset-limit)
+	if err != nil {
+		return err
 	}
 	srch, err := parseSearch(c.QueryParams())
 	if err != nil {
 		return echo.NewHTTPError(http.StatusBadRequest, err.Error())
 	}
-	l, err := v.listTraces(c.Request().Context(), newFilter(q), &srch, q.Location, offset, limit)
+	// The totals read the whole window where the list alone reads its
+	// newest chunks: they are counted when asked for.
+	count, err := boolParam(c, "totals")
+	if err != nil {
+		return err
+	}
+	l, err := v.listTraces(c.Request().Context(), newFilter(q), &srch, q.Location, offset, limit, count)
 	if err != nil {
 		return err
 	}
@@ -288,6 +293,19 @@ func intParam(c echo.Context, name string, def, lo, hi int) (int, error) {
 		return 0, echo.NewHTTPError(http.StatusBadRequest, (&ParseError{Param: name, Value: clip(s), Want: fmt.Sprintf("an integer from %d to %d", lo, hi)}).Error())
 	}
 	return n, nil
+}
+
+// boolParam reads a yes-or-no query parameter: absent or empty is false,
+// and otherwise it is one of 1, true, 0, false.
+func boolParam(c echo.Context, name string) (bool, error) {
+	switch s := c.QueryParam(name); s {
+	case "", "0", "false":
+		return false, nil
+	case "1", "true":
+		return true, nil
+	default:
+		return false, echo.NewHTTPError(http.StatusBadRequest, (&ParseError{Param: name, Value: clip(s), Want: "1, true, 0 or false"}).Error())
+	}
 }
 
 // writeJSON renders into a buffer first, so that an error is still a

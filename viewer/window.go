@@ -1,11 +1,14 @@
 package viewer
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/lonelytrace/lonelytrace/schema"
 )
 
 // The named starts and ends of a window (docs/design.md#windows-and-percentiles).
@@ -105,6 +108,9 @@ func ParseQuery(params url.Values, now time.Time, loc *time.Location) (Query, er
 			return q, err
 		}
 	}
+	if err := schema.CheckGlob(q.Glob); err != nil {
+		return q, &ParseError{Param: "glob", Value: q.Glob, Want: "a pattern: " + err.Error()}
+	}
 	return q, nil
 }
 
@@ -126,6 +132,9 @@ func parseSince(s string, now time.Time) (t time.Time, beginning bool, err error
 		return now.Add(-time.Minute), false, nil
 	}
 	t, err = parseTime(s)
+	if errors.Is(err, errTimeRange) {
+		return t, false, &ParseError{Param: "since", Value: s, Want: timeRangeWant}
+	}
 	if err != nil {
 		return t, false, &ParseError{Param: "since", Value: s, Want: "an RFC 3339 time (2006-01-02T15:04:05Z07:00) or one of " + strings.Join(sincePresets, ", ")}
 	}
@@ -144,11 +153,20 @@ func parseUntil(s string, now time.Time) (time.Time, error) {
 		return lastTop(now, time.Minute), nil
 	}
 	t, err := parseTime(s)
+	if errors.Is(err, errTimeRange) {
+		return t, &ParseError{Param: "until", Value: s, Want: timeRangeWant}
+	}
 	if err != nil {
 		return t, &ParseError{Param: "until", Value: s, Want: "an RFC 3339 time (2006-01-02T15:04:05Z07:00) or one of " + strings.Join(untilPresets, ", ")}
 	}
 	return t, nil
 }
+
+// errTimeRange is parseTime's error for a well-formed time the file
+// cannot hold; timeRangeWant says which times it can.
+var errTimeRange = errors.New("time out of range")
+
+const timeRangeWant = "a time from 1678 to 2261 (int64 nanoseconds since 1970, the file's unit)"
 
 // parseTime accepts RFC 3339 with or without fractional seconds, and only
 // times that fit in int64 Unix nanoseconds, the unit of the file.
@@ -158,7 +176,7 @@ func parseTime(s string) (time.Time, error) {
 		return t, err
 	}
 	if t.Year() < 1678 || t.Year() > 2261 {
-		return t, fmt.Errorf("year %d out of range", t.Year())
+		return t, fmt.Errorf("year %d: %w", t.Year(), errTimeRange)
 	}
 	return t, nil
 }

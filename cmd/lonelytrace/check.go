@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/lonelytrace/lonelytrace/schema"
@@ -39,6 +40,7 @@ or is corrupt; each says which.`,
 				return err
 			}
 			var bad []error
+			var badPaths []string
 			for _, path := range files {
 				r, err := schema.Check(ctx, path, *quick)
 				if ctx.Err() != nil {
@@ -49,22 +51,36 @@ or is corrupt; each says which.`,
 						return e
 					}
 				} else {
-					writeCheckText(stdout, path, r, err)
+					// One file's problem is the command's error, said by
+					// main; several are said in the report, each once.
+					writeCheckText(stdout, path, r, err, len(files) > 1)
 				}
 				if err != nil {
 					bad = append(bad, err)
+					badPaths = append(badPaths, path)
 				}
 			}
 			switch {
-			case len(bad) == 1:
+			case len(bad) == 0:
+				return nil
+			case len(files) == 1:
 				return bad[0]
-			case len(bad) > 1:
-				return fmt.Errorf("check: %d of %d files failed: %w", len(bad), len(files), errors.Join(bad...))
 			}
-			return nil
+			// The report said each problem; the error only names the files.
+			return reportedError{fmt.Sprintf("check: %d of %d files failed: %s", len(bad), len(files), strings.Join(badPaths, ", ")), bad}
 		}
 	},
 }
+
+// reportedError is the error of problems already printed in the report:
+// its message only names the files, and errors.Is still sees each cause.
+type reportedError struct {
+	msg  string
+	errs []error
+}
+
+func (e reportedError) Error() string   { return e.msg }
+func (e reportedError) Unwrap() []error { return e.errs }
 
 // checkVerdict names the kind of problem, for people and for -json.
 func checkVerdict(err error) string {
@@ -96,9 +112,9 @@ func writeCheckJSON(w io.Writer, path string, r *schema.CheckReport, err error) 
 	return json.NewEncoder(w).Encode(doc)
 }
 
-func writeCheckText(w io.Writer, path string, r *schema.CheckReport, err error) {
+func writeCheckText(w io.Writer, path string, r *schema.CheckReport, err error, problem bool) {
 	fmt.Fprintf(w, "%s: %s\n", path, checkVerdict(err))
-	if err != nil {
+	if err != nil && problem {
 		fmt.Fprintf(w, "  problem     %v\n", err)
 	}
 	if r == nil || r.Version == 0 && r.Integrity == nil {

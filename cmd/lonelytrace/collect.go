@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -30,7 +31,8 @@ var collectCommand = command{
 	help: `Listens for OTLP/gRPC and OTLP/HTTP (protobuf or JSON, gzip) and stores
 what it receives through the exporter's writer, with the retention of
 $LONELYTRACE_MAX_AGE and $LONELYTRACE_MAX_SIZE. Point any OpenTelemetry SDK
-at it with OTEL_EXPORTER_OTLP_ENDPOINT. A full writer is answered with a
+at it with OTEL_EXPORTER_OTLP_ENDPOINT. A full writer, or requests in
+flight beyond the memory budget (half of -max-memory), are answered with a
 retryable status (HTTP 503 with Retry-After, gRPC UNAVAILABLE with
 RetryInfo); bad payloads with 400 / INVALID_ARGUMENT; a request whose spans
 are partly rejected with a partial success. It listens on loopback unless
@@ -45,6 +47,7 @@ it after writing everything it accepted.`,
 			prefix:   fs.String("prefix", "/stats", "path the viewer is served under"),
 			token:    fs.String("token", "", "bearer token every request must carry, to the receivers and the viewer (default $"+envViewerToken+"); needed to listen beyond loopback"),
 			maxReq:   fs.Int64("max-request-bytes", collect.DefaultMaxRequestBytes, "largest OTLP request accepted, after decompression"),
+			maxMem:   fs.Int64("max-memory", defaultCollectMemory, "the memory (peak RSS) collect keeps within, in bytes, whatever the number of clients: requests in flight get half of it, and the Go runtime's soft limit is set from it unless $GOMEMLIMIT is set"),
 		}
 		return o.serve
 	},
@@ -57,8 +60,16 @@ func serveCollect(ctx context.Context, args []string, stdout io.Writer) error {
 
 type collectOptions struct {
 	db, grpcAddr, httpAddr, viewAddr, prefix, token *string
-	maxReq                                          *int64
+	maxReq, maxMem                                  *int64
 }
+
+// defaultCollectMemory is collect's memory bound: 512 MiB, whatever the
+// number of clients (docs/design.md, "Collect").
+const defaultCollectMemory = 512 << 20
+
+// collectNonGoMemory is what collect's RSS holds beyond the Go runtime's
+// own memory: the program's code and SQLite's page caches and heap.
+const collectNonGoMemory = 96 << 20
 
 // serve receives OTLP into a trace file until ctx ends, then stops taking
 // requests, drains what it accepted into the file and returns nil.
@@ -69,6 +80,9 @@ func (o collectOptions) serve(ctx context.Context, args []string, stdout io.Writ
 	}
 	if *grpcAddr == "" && *httpAddr == "" {
 		return errors.New("collect: both -otlp-grpc and -otlp-http are empty: nothing to receive on")
+	}
+	if *o.maxMem <= 0 {
+		return fmt.Errorf("collect: -max-memory %d: want a positive number of bytes", *o.maxMem)
 	}
 	tok, err := tokenFlag("collect", *token)
 	if err != nil {
@@ -108,7 +122,15 @@ func (o collectOptions) serve(ctx context.Context, args []string, stdout io.Writ
 			err = fmt.Errorf("collect: close %s: %w", path, e)
 		}
 	}()
-	rcv := collect.New(collect.FileStore(ex), collect.WithToken(tok), collect.WithMaxRequestBytes(*maxReq))
+	// Half for the requests in flight (budget.go counts their decoding),
+	// the rest for the writer, SQLite, the viewer and the collector's slack.
+	// The Go runtime's soft limit makes the collector work harder rather
+	// than exceed the bound; it leaves out what the runtime does not count:
+	// SQLite's own allocations and the program's code.
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(max(*o.maxMem-collectNonGoMemory, *o.maxMem/2))
+	}
+	rcv := collect.New(collect.FileStore(ex), collect.WithToken(tok), collect.WithMaxRequestBytes(*maxReq), collect.WithMaxInflightBytes(*o.maxMem/2))
 
 	var lns []net.Listener
 	defer func() {
@@ -201,7 +223,9 @@ func (o collectOptions) serve(ctx context.Context, args []string, stdout io.Writ
 		}
 	}
 	st := rcv.Stats()
-	fmt.Fprintf(stdout, "lonelytrace: collect stopped: %d spans accepted, %d rejected, %d requests told to retry, %d refused\n", st.Accepted, st.Rejected, st.Retried, st.Refused)
+	// Spans and requests apart: a refused request's spans were never counted.
+	fmt.Fprintf(stdout, "lonelytrace: collect stopped: %s accepted, %d rejected; %s refused, %d told to retry\n",
+		countOf(int(st.Accepted), "span", "spans"), st.Rejected, countOf(int(st.Refused), "request", "requests"), st.Retried)
 	return err
 }
 

@@ -372,6 +372,7 @@ func TestCollect_Flags(t *testing.T) {
 		{[]string{"-db", db, "-token", "short"}, "at least"},
 		{[]string{"-db", db, "-otlp-grpc", "", "-otlp-http", ""}, "nothing to receive"},
 		{[]string{"-db", db, "extra"}, "unexpected argument"},
+		{[]string{"-db", db, "-max-memory", "0"}, "-max-memory 0: want a positive number of bytes"},
 	} {
 		err := serveCollect(context.Background(), c.args, io.Discard)
 		if err == nil || !strings.Contains(err.Error(), c.want) {
@@ -408,7 +409,7 @@ func TestCollect_Token(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(out, "1 spans accepted") || !strings.Contains(out, "1 refused") {
+	if !strings.Contains(out, "1 span accepted") || !strings.Contains(out, "1 request refused") {
 		t.Errorf("collect printed %q; want 1 span accepted, 1 request refused", out)
 	}
 }

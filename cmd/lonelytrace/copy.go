@@ -35,7 +35,7 @@ meta (dropped and failed counts, retention) are copied as they are.
 		params := windowFlags(fs)
 		return func(ctx context.Context, args []string, stdout io.Writer) error {
 			if len(args) != 2 {
-				return fmt.Errorf("copy: want SRC and DST, got %d arguments (see lonelytrace copy -h)", len(args))
+				return fmt.Errorf("copy: want SRC and DST, got %s (see lonelytrace copy -h)", countOf(len(args), "argument", "arguments"))
 			}
 			src, dst := args[0], args[1]
 			sel, err := copySelection(params())

@@ -97,7 +97,7 @@ func importFiles(ctx context.Context, path string, inputs []string, stdout, prog
 			return fmt.Errorf("import: %w", err)
 		}
 	}
-	fmt.Fprintf(stdout, "imported %d spans into %s; %d duplicates skipped, %d rejected\n", stored.Load(), path, dups.Load(), rejected.Load())
+	fmt.Fprintf(stdout, "imported %s into %s; %s skipped, %d rejected\n", countOf(int(stored.Load()), "span", "spans"), path, countOf(int(dups.Load()), "duplicate", "duplicates"), rejected.Load())
 	if firstReject != "" {
 		fmt.Fprintf(stdout, "rejected: %s\n", firstReject)
 	}

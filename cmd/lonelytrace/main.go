@@ -141,3 +141,12 @@ func needFiles(name string, args []string) ([]string, error) {
 	}
 	return args, nil
 }
+
+// countOf writes n with the noun's singular or plural: "1 argument",
+// "2 arguments".
+func countOf(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
+}

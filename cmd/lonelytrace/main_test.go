@@ -40,7 +40,7 @@ func TestRun_Commands(t *testing.T) {
 		if err := run([]string{"summary", "-since", "beginning", path}, &out); err != nil {
 			t.Fatal(err)
 		}
-		if !strings.Contains(out.String(), "There were 1 notifications to 1 broadcasters, taking 3.0 ms") {
+		if !strings.Contains(out.String(), "There was 1 notification to 1 broadcaster, taking 3.0 ms") {
 			t.Errorf("summary output:\n%s", out.String())
 		}
 	})

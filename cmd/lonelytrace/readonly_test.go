@@ -68,7 +68,7 @@ func TestRun_ReadOnlyMount(t *testing.T) {
 		if err := run([]string{"summary", "-since", "beginning", path}, &out); err != nil {
 			t.Fatalf("summary: %v", err)
 		}
-		if !strings.Contains(out.String(), "There were 1 notifications") {
+		if !strings.Contains(out.String(), "There was 1 notification to 1 broadcaster") {
 			t.Errorf("summary output:\n%s", out.String())
 		}
 		html := filepath.Join(t.TempDir(), "report.html")

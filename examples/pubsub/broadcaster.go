@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
-	"fmt"
 	"io"
 	"math/rand/v2"
 	"net"
@@ -169,7 +167,7 @@ func (b *broadcaster) notify(ctx context.Context, topic string, body []byte, has
 	if rand.Float64() < busyRate {
 		b.stats.add("busy", 1)
 		span.AddEvent("too busy")
-		return 0, http.StatusServiceUnavailable, errors.New("broadcaster busy, try another")
+		return 0, http.StatusServiceUnavailable, BusyError{}
 	}
 
 	_, auspan := tracer().Start(ctx, "auth")
@@ -286,7 +284,7 @@ func (b *broadcaster) deliverHTTP(ctx context.Context, url, topic string, body [
 	}
 	if resp.StatusCode != http.StatusOK {
 		drain(resp)
-		return nil, fmt.Errorf("receive: %s", resp.Status)
+		return nil, StatusError{Op: "receive", Status: resp.Status}
 	}
 	return func() error {
 		defer drain(resp)
@@ -294,10 +292,10 @@ func (b *broadcaster) deliverHTTP(ctx context.Context, url, topic string, body [
 			Confirmed bool `json:"confirmed"`
 		}
 		if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<10)).Decode(&c); err != nil {
-			return fmt.Errorf("confirmation: %w", err)
+			return AnswerError{Op: "receive", Err: err}
 		}
 		if !c.Confirmed {
-			return errors.New("not confirmed")
+			return NotConfirmedError{}
 		}
 		return nil
 	}, nil
@@ -330,7 +328,7 @@ func (b *broadcaster) sendMissed(recovery, topic string, link trace.Link) {
 	}
 	drain(resp)
 	if resp.StatusCode != http.StatusOK {
-		fail(span, fmt.Errorf("missed: %s", resp.Status))
+		fail(span, StatusError{Op: "missed", Status: resp.Status})
 		return
 	}
 	b.stats.add("missed_sent", 1)
@@ -382,7 +380,7 @@ func (b *broadcaster) subscription(ctx context.Context, op string, req subscript
 		_, espan := tracer().Start(ctx, "check etag")
 		ans.ETag = etagOf(req.Exact, req.Globs)
 		if ans.ETag != req.ETag {
-			err := fmt.Errorf("etag %q does not match the set (%q)", req.ETag, ans.ETag)
+			err := ETagError{Got: req.ETag, Want: ans.ETag}
 			fail(espan, err)
 			espan.End()
 			return setAnswer{}, http.StatusPreconditionFailed, err
@@ -485,7 +483,7 @@ func (b *broadcaster) serveFrame(ctx context.Context, p *wsPeer, f frame) {
 		}
 	}
 	if ans.Error != "" {
-		fail(span, errors.New(ans.Error))
+		fail(span, PeerError{Msg: ans.Error})
 	}
 	ans.Spans = g.Finish()
 	span.End()

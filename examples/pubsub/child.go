@@ -55,7 +55,8 @@ func tracer() trace.Tracer { return otel.Tracer(tracerName) }
 // OpenTelemetry exception conventions: an "exception" event carrying
 // exception.type and exception.message, then status Error with the message
 // (docs/design.md#span-conventions). Every span the demo fails goes
-// through here.
+// through here, with an error of failures.go (or of the library that
+// failed), whose type names what happened.
 func fail(span trace.Span, err error) {
 	span.RecordError(err)
 	span.SetStatus(codes.Error, err.Error())

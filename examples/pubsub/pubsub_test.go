@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	neturl "net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -18,6 +19,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/lonelytrace/lonelytrace/schema"
+	"github.com/lonelytrace/lonelytrace/viewer"
 )
 
 // TestMain lets the test binary play the demo's children: the demo
@@ -185,6 +187,15 @@ func TestDemo(t *testing.T) {
 		if returned == 0 {
 			t.Errorf("%s: no broadcaster spans rode home", name)
 		}
+		// Read alone, the file's operations are its own spans': the
+		// broadcaster's server spans that rode home beside them, which
+		// carry the subscription operations too, are their phases.
+		counts := fileOperations(t, path)
+		for _, op := range schema.Operations {
+			if counts[op] != int64(ops[op]) {
+				t.Errorf("%s alone: viewer counts %d %s operations; the file holds %d %s spans of its own", name, counts[op], op, ops[op], op)
+			}
+		}
 	}
 	for i := 1; i <= 2; i++ {
 		if _, err := os.Stat(filepath.Join(dir, "broadcaster-"+strconv.Itoa(i)+".db")); !os.IsNotExist(err) {
@@ -215,6 +226,18 @@ func TestDemo(t *testing.T) {
 	checkFailures(t, byID)
 
 	sum := summary(t, url)
+	// An operation counts once: the page counts the subscription
+	// operations the demo made, though the broadcaster's server span of
+	// each carries the operation too and rode home beside the client's.
+	made := subscriptionOpsPrinted(t, printed.String())
+	var counted int64
+	for _, op := range []string{schema.OpSubscribeExact, schema.OpSubscribeGlob, schema.OpUnsubscribeExact,
+		schema.OpUnsubscribeGlob, schema.OpSetSubscriptions} {
+		counted += sum.Operations[op].Count
+	}
+	if counted != made {
+		t.Errorf("viewer counts %d subscription operations; the demo made %d", counted, made)
+	}
 	if sum.Broadcasters != 2 {
 		t.Errorf("broadcasters = %d; want 2", sum.Broadcasters)
 	}
@@ -264,6 +287,46 @@ func TestDemo(t *testing.T) {
 	}
 }
 
+// fileOperations returns the viewer's count of each operation in the
+// trace file at path, read alone.
+func fileOperations(t *testing.T, path string) map[string]int64 {
+	t.Helper()
+	v, err := viewer.Open(path)
+	if err != nil {
+		t.Fatalf("open %s: %v", path, err)
+	}
+	defer v.Close()
+	sum, err := v.Summary(context.Background(), neturl.Values{"since": {"beginning"}})
+	if err != nil {
+		t.Fatalf("summary of %s: %v", path, err)
+	}
+	counts := map[string]int64{}
+	for op, o := range sum.Operations {
+		counts[op] = o.Count
+	}
+	return counts
+}
+
+// subscriptionOpsPrinted returns the subscription operations the demo's
+// last progress line says it made.
+func subscriptionOpsPrinted(t *testing.T, printed string) int64 {
+	t.Helper()
+	n := int64(-1)
+	for _, line := range strings.Split(printed, "\n") {
+		if _, rest, ok := strings.Cut(line, "subscription ops "); ok {
+			v, err := strconv.ParseInt(strings.Fields(rest)[0], 10, 64)
+			if err != nil {
+				t.Fatalf("progress line %q: %v", line, err)
+			}
+			n = v
+		}
+	}
+	if n <= 0 {
+		t.Fatalf("no subscription operations printed:\n%s", printed)
+	}
+	return n
+}
+
 // checkFailures checks that the demo records failures as real
 // instrumentation does (docs/design.md#span-conventions): every span the
 // demo failed has status Error with a message and an exception event with
@@ -276,6 +339,7 @@ func checkFailures(t *testing.T, byID map[trace.SpanID]schema.Span) {
 	children := map[trace.SpanID][]schema.Span{}
 	failedOps := map[string]int{}
 	failed, exceptions := 0, 0
+	types := map[string]int{}
 	for _, s := range byID {
 		children[s.ParentSpanID] = append(children[s.ParentSpanID], s)
 		var exc *schema.Event
@@ -317,6 +381,17 @@ func checkFailures(t *testing.T, byID map[trace.SpanID]schema.Span) {
 			t.Errorf("span %s %q: exception type %q message %q, status message %q; want a type and the status message",
 				s.SpanID, s.Name, typ, msg, s.StatusMsg)
 		}
+		// An anonymous type says nothing of what happened (failures.go);
+		// the demo is package main, named by its import path, as is its scope.
+		switch typ {
+		case "*errors.errorString", "*fmt.wrapError", "*fmt.wrapErrors", "*errors.joinError":
+			t.Errorf("span %s %q: exception type %q (message %q); want a type that says what happened", s.SpanID, s.Name, typ, msg)
+		}
+		types[typ]++
+	}
+	t.Logf("exception types: %v", types)
+	if types[tracerName+".UnavailableError"] == 0 {
+		t.Errorf("exception types %v; want %s.UnavailableError among them (the flaky subscriber's failures)", types, tracerName)
 	}
 	t.Logf("%d spans with status Error, %d exception events, failed operations %v", failed, exceptions, failedOps)
 	if failedOps[schema.OpReceive] == 0 || exceptions == 0 {

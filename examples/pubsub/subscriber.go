@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"hash/fnv"
 	"io"
@@ -29,7 +28,7 @@ import (
 
 // errAppUnavailable is how a flaky subscriber's application fails a
 // delivery.
-var errAppUnavailable = errors.New("application unavailable")
+var errAppUnavailable error = UnavailableError{}
 
 // Behaviour of a subscriber.
 const (
@@ -76,7 +75,6 @@ type subscriberProc struct {
 
 	mu           sync.Mutex
 	exact, globs map[string]bool
-	churn        int
 }
 
 func runSubscriber(ctx context.Context, cfg childConfig, ctl *control, stdout io.Writer) (err error) {
@@ -297,7 +295,7 @@ func (s *subscriberProc) notify(ctx context.Context) {
 		}
 	}
 	s.stats.add("notify_failed", 1)
-	fail(span, fmt.Errorf("retries exhausted: %w", err))
+	fail(span, RetriesExhaustedError{Attempts: notifyAttempts, Err: err})
 }
 
 // sendNotify sends one notify attempt and returns how to read the answer.
@@ -323,13 +321,13 @@ func (s *subscriberProc) sendNotify(ctx context.Context, r *remote, topic string
 	}
 	if resp.StatusCode != http.StatusOK {
 		drain(resp)
-		return nil, fmt.Errorf("notify: %s", resp.Status)
+		return nil, StatusError{Op: "notify", Status: resp.Status}
 	}
 	return func() (int, error) {
 		defer drain(resp)
 		var a notifyAnswer
 		if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<10)).Decode(&a); err != nil {
-			return 0, fmt.Errorf("notify answer: %w", err)
+			return 0, AnswerError{Op: "notify", Err: err}
 		}
 		return a.Subscribers, nil
 	}, nil
@@ -352,7 +350,7 @@ func (s *subscriberProc) wsRequest(ctx context.Context, r *remote, f frame) (fra
 		_ = s.recv.Receive(ctx, trace.SpanContextFromContext(ctx), ans.Spans, sent, received)
 	}
 	if ans.Error != "" {
-		return ans, errors.New(ans.Error)
+		return ans, PeerError{Msg: ans.Error}
 	}
 	return ans, nil
 }
@@ -490,7 +488,7 @@ func (s *subscriberProc) subscription(ctx context.Context, r *remote, op string,
 	defer rspan.End()
 	ans, err := answer()
 	if err == nil && op == schema.OpSetSubscriptions && ans.ETag != req.ETag {
-		err = fmt.Errorf("broadcaster's etag %s; want %s", ans.ETag, req.ETag)
+		err = ETagError{Got: ans.ETag, Want: req.ETag}
 	}
 	if err != nil {
 		fail(rspan, err)
@@ -512,7 +510,7 @@ func (s *subscriberProc) postJSON(ctx context.Context, url string, data []byte, 
 	}
 	if resp.StatusCode != http.StatusOK {
 		drain(resp)
-		return nil, fmt.Errorf("%s", resp.Status)
+		return nil, StatusError{Status: resp.Status}
 	}
 	return func() (setAnswer, error) {
 		defer drain(resp)

@@ -5,7 +5,6 @@ import (
 	"crypto/hmac"
 	"crypto/sha512"
 	"encoding/hex"
-	"errors"
 	"net/http"
 	"slices"
 
@@ -154,7 +153,7 @@ func sign(secret, topic, hash string) string {
 
 // errBadSignature is the failure of a message whose signature verify
 // rejects.
-var errBadSignature = errors.New("bad signature")
+var errBadSignature error = SignatureError{}
 
 // verify checks a signature made by sign.
 func verify(secret, topic, hash, auth string) bool {

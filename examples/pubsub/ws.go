@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"fmt"
 	"sync"
 	"sync/atomic"
 
@@ -12,7 +10,7 @@ import (
 )
 
 // errClosed is the error of a request on a connection that has closed.
-var errClosed = errors.New("websocket closed")
+var errClosed error = ClosedError{}
 
 // wsPeer is one end of a stateful connection. Either side sends requests
 // that the other answers (a subscriber's operations, a broadcaster's
@@ -124,7 +122,7 @@ func (p *wsPeer) deliver(ctx context.Context, broadcaster, topic string, body []
 	}
 	return func() error {
 		if ans.Error != "" {
-			return fmt.Errorf("receive: %s", ans.Error)
+			return PeerError{Msg: "receive: " + ans.Error}
 		}
 		return nil
 	}, nil

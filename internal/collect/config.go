@@ -8,9 +8,15 @@ const (
 	// after decompression: 16 MiB.
 	DefaultMaxRequestBytes = 16 << 20
 	// DefaultMaxConcurrent is how many requests may be read, decoded and
-	// stored at once; others are told to retry. It bounds the memory that
-	// requests take to about DefaultMaxConcurrent × the request limit.
+	// stored at once; others are told to retry. The memory they take is
+	// bounded by DefaultMaxInflightBytes, not by this count.
 	DefaultMaxConcurrent = 16
+	// DefaultMaxInflightBytes bounds the memory of the requests in flight,
+	// over both protocols together: 256 MiB. A request counts from before
+	// its body is read until it is answered, as about 9x its decompressed
+	// protobuf body (5x JSON): the body, its decoding and its rows.
+	// Requests beyond it wait, then are told to retry.
+	DefaultMaxInflightBytes = 256 << 20
 	// DefaultQueueWait is how long a request waits for room in the
 	// writer's queue before it is told to retry.
 	DefaultQueueWait = 500 * time.Millisecond
@@ -22,6 +28,7 @@ const (
 type config struct {
 	maxRequestBytes int64
 	maxConcurrent   int
+	maxInflight     int64
 	queueWait       time.Duration
 	retryAfter      time.Duration
 	token           string
@@ -31,6 +38,7 @@ func newConfig(opts []Option) config {
 	c := config{
 		maxRequestBytes: DefaultMaxRequestBytes,
 		maxConcurrent:   DefaultMaxConcurrent,
+		maxInflight:     DefaultMaxInflightBytes,
 		queueWait:       DefaultQueueWait,
 		retryAfter:      DefaultRetryAfter,
 	}
@@ -67,6 +75,18 @@ func WithMaxConcurrent(n int) Option {
 	return optionFunc(func(c config) config {
 		if n > 0 {
 			c.maxConcurrent = n
+		}
+		return c
+	})
+}
+
+// WithMaxInflightBytes sets the memory budget of the requests in flight,
+// over both protocols together (see DefaultMaxInflightBytes). Default
+// DefaultMaxInflightBytes; n <= 0 keeps it.
+func WithMaxInflightBytes(n int64) Option {
+	return optionFunc(func(c config) config {
+		if n > 0 {
+			c.maxInflight = n
 		}
 		return c
 	})

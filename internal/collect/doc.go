@@ -9,7 +9,9 @@
 // RetryInfo) when the file's writer cannot take more, so that the SDK
 // retries instead of losing spans. Nothing waits without bound: a request
 // gets a slot among a fixed number, and a bounded wait for room in the
-// writer's queue. Each request is limited in size after decompression.
+// writer's queue. Each request is limited in size after decompression,
+// and all of them together by one memory budget, taken before a body is
+// read or decoded and answered retryably when it is spent (budget.go).
 //
 // How collect fits into the file's data flow is in docs/design.md
 // (section Collect).

@@ -16,19 +16,31 @@ import (
 
 // NewGRPCServer returns a gRPC server with the OTLP trace service
 // registered: messages limited to the request limit (gRPC applies it after
-// decompression), the token checked when one is set. opts are added after
+// decompression), read only once the memory budget has room for them
+// (budget.go), the token checked when one is set. opts are added after
 // the receiver's own.
 func (r *Receiver) NewGRPCServer(opts ...grpc.ServerOption) *grpc.Server {
 	o := []grpc.ServerOption{
 		grpc.MaxRecvMsgSize(int(min(r.cfg.maxRequestBytes, int64(^uint32(0)>>1)))),
 		grpc.UnaryInterceptor(r.checkToken),
+		grpc.ForceServerCodecV2(grpcCodec{}),
+		grpc.StaticStreamWindowSize(grpcWindow),
+		grpc.StaticConnWindowSize(grpcWindow),
 	}
 	s := grpc.NewServer(append(o, opts...)...)
-	ptraceotlp.RegisterGRPCServer(s, &grpcTraces{r: r})
+	s.RegisterService(&traceServiceDesc, &grpcTraces{r: r})
 	return s
 }
 
 func (r *Receiver) checkToken(ctx context.Context, req any, _ *grpc.UnaryServerInfo, next grpc.UnaryHandler) (any, error) {
+	if err := r.grpcAuth(ctx); err != nil {
+		return nil, err
+	}
+	return next(ctx, req)
+}
+
+// grpcAuth refuses a call without the token, when one is set.
+func (r *Receiver) grpcAuth(ctx context.Context) error {
 	if r.cfg.token != "" {
 		ok := false
 		md, _ := metadata.FromIncomingContext(ctx)
@@ -39,10 +51,10 @@ func (r *Receiver) checkToken(ctx context.Context, req any, _ *grpc.UnaryServerI
 		}
 		if !ok {
 			r.refused.Add(1)
-			return nil, status.Error(codes.Unauthenticated, "collect: this receiver needs its token: send the metadata authorization: Bearer …")
+			return status.Error(codes.Unauthenticated, "collect: this receiver needs its token: send the metadata authorization: Bearer …")
 		}
 	}
-	return next(ctx, req)
+	return nil
 }
 
 // grpcTraces is the OTLP/gRPC trace service.

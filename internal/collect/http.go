@@ -60,15 +60,33 @@ func (r *Receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	defer r.release()
+	reserve, known := r.readReserve(req)
+	res, f := r.reserve(req.Context(), reserve)
+	if f != nil {
+		writeFailure(w, ctype, f, r.cfg.retryAfter)
+		return
+	}
+	defer res.release()
 	body, f := r.readBody(w, req)
 	if f != nil {
+		writeFailure(w, ctype, f, r.cfg.retryAfter)
+		return
+	}
+	cost := decodeCost(len(body.b), ctype == contentJSON)
+	if !known {
+		r.budget.observe(cost)
+	}
+	if f := r.resize(req.Context(), res, cost); f != nil {
+		r.putBody(body)
 		writeFailure(w, ctype, f, r.cfg.retryAfter)
 		return
 	}
 	ereq := ptraceotlp.NewExportRequest()
 	var err error
 	if ctype == contentJSON {
-		err = ereq.UnmarshalJSON(body.b)
+		if err = ereq.UnmarshalJSON(body.b); err != nil {
+			err = jsonError(body.b, err)
+		}
 	} else {
 		err = ereq.UnmarshalProto(body.b)
 	}
@@ -141,9 +159,6 @@ func tokenMatches(want, got string) bool {
 	w, g := sha256.Sum256([]byte(want)), sha256.Sum256([]byte(got))
 	return got != "" && subtle.ConstantTimeCompare(w[:], g[:]) == 1
 }
-
-// errTooLarge marks a body beyond the limit, compressed or not.
-var errTooLarge = errors.New("too large")
 
 // body is a request body read into a reusable buffer.
 type body struct{ b []byte }

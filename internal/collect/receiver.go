@@ -21,6 +21,8 @@ type Receiver struct {
 	cfg   config
 	// slots bounds the requests being read, decoded and stored at once.
 	slots chan struct{}
+	// budget bounds the memory they take (budget.go).
+	budget *budget
 	// bodies and gzips are request bodies' buffers (*body) and
 	// decompressors (*gzip.Reader) for reuse (http.go).
 	bodies, gzips sync.Pool
@@ -43,7 +45,7 @@ type Stats struct {
 // New returns a Receiver that stores through store.
 func New(store Store, opts ...Option) *Receiver {
 	cfg := newConfig(opts)
-	return &Receiver{store: store, cfg: cfg, slots: make(chan struct{}, cfg.maxConcurrent)}
+	return &Receiver{store: store, cfg: cfg, slots: make(chan struct{}, cfg.maxConcurrent), budget: newBudget(cfg.maxInflight)}
 }
 
 // Stats returns the receiver's counters.

@@ -48,6 +48,8 @@ func dupTraces(n, extra int, seed uint64) (ptrace.Traces, map[[24]byte]bool) {
 		p.SetTraceID(x.t)
 		p.SetSpanID(x.s)
 		p.SetName("op")
+		p.SetStartTimestamp(1_700_000_000_000_000_000)
+		p.SetEndTimestamp(1_700_000_000_001_000_000)
 	}
 	return td, distinct
 }

@@ -15,9 +15,11 @@ import (
 
 // Spans converts td into the spans a lonelytrace file stores. A span with
 // an invalid trace or span id (all zero; pdata has already refused ids of
-// the wrong length) is left out whole and counted in rejected; msg then
-// says how many and why, with the first one's place, for an OTLP partial
-// success answer.
+// the wrong length), with no start time, or that ends before it starts is
+// left out whole and counted in rejected; msg then says how many, with the
+// first one's place and reason, for an OTLP partial success answer. (A
+// span without a start would be stored in 1970 and stretch its trace over
+// fifty years; docs/design.md, "Collect".)
 //
 // What the file has no place for is dropped: the dropped attribute counts
 // of resources and scopes. Everything else comes back out of Traces.
@@ -37,7 +39,7 @@ func Spans(td ptrace.Traces) (spans []schema.Span, rejected int, msg string) {
 			ps := ss.Spans()
 			for k := range ps.Len() {
 				p := ps.At(k)
-				if why := invalidIDs(p); why != "" {
+				if why := invalid(p); why != "" {
 					if rejected == 0 {
 						first = fmt.Sprintf("resourceSpans[%d].scopeSpans[%d].spans[%d]: %s", i, j, k, why)
 					}
@@ -51,19 +53,33 @@ func Spans(td ptrace.Traces) (spans []schema.Span, rejected int, msg string) {
 		}
 	}
 	if rejected > 0 {
-		msg = fmt.Sprintf("%d spans rejected for an invalid trace or span id; the first: %s", rejected, first)
+		msg = fmt.Sprintf("%d %s rejected; the first: %s", rejected, plural(rejected, "span", "spans"), first)
 	}
 	return spans, rejected, msg
 }
 
-func invalidIDs(p ptrace.Span) string {
+// invalid says why p cannot be stored, or "" when it can.
+func invalid(p ptrace.Span) string {
 	switch {
 	case p.TraceID().IsEmpty():
 		return "trace id is all zero"
 	case p.SpanID().IsEmpty():
 		return "span id is all zero"
+	case p.StartTimestamp() == 0:
+		return "start time is 0 (unset)"
+	case p.EndTimestamp() < p.StartTimestamp():
+		// Compared as the uint64 nanoseconds OTLP sends, so an end of 0
+		// (unset) is before any start.
+		return fmt.Sprintf("end time %d ns is before start time %d ns", uint64(p.EndTimestamp()), uint64(p.StartTimestamp()))
 	}
 	return ""
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }
 
 // spanAttributes returns room for the attributes of every span of td, so
