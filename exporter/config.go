@@ -34,7 +34,8 @@ const (
 	// trace-id index, so fewer, larger commits write far less.
 	DefaultCommitInterval = 500 * time.Millisecond
 	// DefaultBusyTimeout is how long a write waits for another process's
-	// lock on the same file: schema.DefaultBusyTimeout.
+	// lock on the same file, schema.DefaultBusyTimeout, before the writer
+	// pauses and tries again.
 	DefaultBusyTimeout = schema.DefaultBusyTimeout
 	// DefaultRetryBackoff is how long the writer waits after a failed
 	// transaction before the next one, so that a full or vanished disk
@@ -164,7 +165,9 @@ func WithCommitInterval(d time.Duration) Option {
 	})
 }
 
-// WithBusyTimeout sets how long a write waits for another process's lock.
+// WithBusyTimeout sets how long a write waits for another process's lock
+// before the writer pauses (WithRetryBackoff) and tries the same
+// transaction again: a busy file delays spans, it does not fail them.
 func WithBusyTimeout(d time.Duration) Option {
 	return optionFunc(func(c config) config {
 		if d >= 0 {
@@ -174,7 +177,8 @@ func WithBusyTimeout(d time.Duration) Option {
 	})
 }
 
-// WithRetryBackoff sets the pause after a failed write transaction.
+// WithRetryBackoff sets the pause after a failed write transaction, and
+// between tries of a transaction that found the file busy.
 func WithRetryBackoff(d time.Duration) Option {
 	return optionFunc(func(c config) config {
 		if d >= 0 {

@@ -77,7 +77,9 @@ type Stats struct {
 	// Dropped is the number of spans ExportSpans gave up on because the
 	// queue stayed full until its context ended (or after Shutdown began).
 	Dropped int64
-	// Failed is the number of spans whose write transaction failed.
+	// Failed is the number of spans the writer could not write: their
+	// transaction failed for a fault of the file (a full disk, say), or the
+	// file refused their rows (ErrRejected). A busy file fails nothing.
 	Failed int64
 	// Batches is the number of ExportSpans calls whose spans were queued.
 	Batches int64
@@ -136,7 +138,7 @@ func (e *Exporter) ExportSpans(ctx context.Context, spans []sdktrace.ReadOnlySpa
 	}
 	// The batch processor reuses its slice once we return; the spans
 	// themselves are immutable snapshots and can be shared.
-	switch err := e.queueSpans(ctx, append([]sdktrace.ReadOnlySpan(nil), spans...), true); err {
+	switch err := e.queueSpans(ctx, append([]sdktrace.ReadOnlySpan(nil), spans...), true, nil); err {
 	case nil:
 	case errQueueFull:
 		e.drop(len(spans))
@@ -155,9 +157,10 @@ func (e *Exporter) ExportSpans(ctx context.Context, spans []sdktrace.ReadOnlySpa
 
 // queueSpans encodes the rows of spans and queues them for the writer
 // (enqueue, which says what its errors mean), counting the batch once it
-// is queued.
-func (e *Exporter) queueSpans(ctx context.Context, spans []sdktrace.ReadOnlySpan, wait bool) error {
-	j := job{spans: spans}
+// is queued. committed, if not nil, is sent the outcome of their write
+// (job.committed).
+func (e *Exporter) queueSpans(ctx context.Context, spans []sdktrace.ReadOnlySpan, wait bool, committed chan error) error {
+	j := job{spans: spans, committed: committed}
 	j.enc = e.enc.encode(j.spans)
 	arena := int64(-1)
 	if j.enc != nil {

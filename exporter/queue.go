@@ -23,7 +23,7 @@ import (
 var errQueueFull = errors.New("queue full")
 
 // job is one unit of the writer's queue: a batch of spans, or a flush
-// marker whose channel the writer closes once everything before it is
+// marker whose channel the writer answers once everything before it is
 // committed.
 type job struct {
 	spans []sdktrace.ReadOnlySpan
@@ -32,6 +32,12 @@ type job struct {
 	// bytes is the room the job holds in the queue (room.take).
 	bytes   int64
 	flushed chan error // buffered, 1
+	// committed (buffered, 1), when set, is sent the outcome of the
+	// job's spans: nil once the transaction that holds them is committed,
+	// or the error that kept them out (QueueRecords' Pending waits on
+	// it). Somebody waits, so the writer commits the job promptly, with
+	// whatever is queued beside it, as it does for a flush marker.
+	committed chan error
 	// control runs on the writer's connection before the group's
 	// transaction; tests use it to simulate faults.
 	control func(*sql.Conn) error

@@ -29,16 +29,84 @@ var ErrQueueFull = errors.New("lonelytrace exporter: queue full")
 // error, having queued nothing and dropped nothing. A span with an
 // invalid trace or span id is an error, and nothing is queued.
 func (e *Exporter) ExportRecords(ctx context.Context, spans []schema.Span) error {
-	return e.exportRecords(ctx, spans, true)
+	return e.exportRecords(ctx, spans, true, nil)
 }
 
 // TryExportRecords is ExportRecords that does not wait: when the queue
 // is full it returns ErrQueueFull at once.
 func (e *Exporter) TryExportRecords(spans []schema.Span) error {
-	return e.exportRecords(context.Background(), spans, false)
+	return e.exportRecords(context.Background(), spans, false, nil)
 }
 
-func (e *Exporter) exportRecords(ctx context.Context, spans []schema.Span, wait bool) error {
+// ErrRejected is in the error of Pending.Wait when the file refused some
+// of the records themselves (a constraint of the file failed on them,
+// say): the writer wrote the rest of their transaction without them, and
+// trying them again would fail again. The error is then a
+// *RejectedError, which says how many.
+var ErrRejected = errors.New("lonelytrace exporter: spans rejected by the file")
+
+// RejectedError is Pending.Wait's error when the file refused Spans of
+// the records, for the reason Err; the others are committed.
+type RejectedError struct {
+	Spans int
+	Err   error
+}
+
+func (e *RejectedError) Error() string {
+	return fmt.Sprintf("lonelytrace exporter: %d spans rejected by the file: %v", e.Spans, e.Err)
+}
+
+// Unwrap gives ErrRejected and the file's error.
+func (e *RejectedError) Unwrap() []error { return []error{ErrRejected, e.Err} }
+
+// QueueRecords is ExportRecords (TryExportRecords with wait false) that
+// also returns a Pending, to wait for the records' commit with: what
+// collect needs to answer its clients only once their spans are in the
+// file. Records that somebody waits for are committed promptly, in one
+// transaction with whatever else is queued then, rather than after the
+// commit interval.
+func (e *Exporter) QueueRecords(ctx context.Context, spans []schema.Span, wait bool) (*Pending, error) {
+	p := &Pending{done: make(chan error, 1)}
+	if len(spans) == 0 {
+		p.done <- nil
+		return p, nil
+	}
+	if err := e.exportRecords(ctx, spans, wait, p.done); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// Pending is records queued by QueueRecords, on their way to the file.
+type Pending struct {
+	done chan error
+	// err is the outcome, once got is set.
+	err error
+	got bool
+}
+
+// Wait returns nil once the records are committed to the file. Otherwise
+// it returns why they are not: a *RejectedError (ErrRejected) when the
+// file refused some of the records themselves, the others committed;
+// another write error when the file failed as a whole (a full disk, say;
+// the next write may succeed); or ctx's error when ctx ends first, and
+// then the records may still be written. A busy file (another process holding its write lock) is not an
+// error: the writer tries again until it gets the lock. Wait may be
+// called again, from one goroutine at a time.
+func (p *Pending) Wait(ctx context.Context) error {
+	if p.got {
+		return p.err
+	}
+	select {
+	case p.err = <-p.done:
+		p.got = true
+		return p.err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (e *Exporter) exportRecords(ctx context.Context, spans []schema.Span, wait bool, committed chan error) error {
 	if len(spans) == 0 {
 		return nil
 	}
@@ -47,7 +115,7 @@ func (e *Exporter) exportRecords(ctx context.Context, spans []schema.Span, wait 
 			return fmt.Errorf("lonelytrace exporter: records[%d]: invalid trace or span id", i)
 		}
 	}
-	switch err := e.queueSpans(ctx, e.records.wrap(spans), wait); err {
+	switch err := e.queueSpans(ctx, e.records.wrap(spans), wait, committed); err {
 	case nil:
 	case errQueueFull:
 		select {

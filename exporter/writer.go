@@ -14,6 +14,9 @@ import (
 	"go.opentelemetry.io/otel/sdk/resource"
 	"go.opentelemetry.io/otel/trace"
 
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
 	"github.com/lonelytrace/lonelytrace/schema"
 )
 
@@ -117,16 +120,22 @@ type writer struct {
 
 	// A transaction goes on with the jobs queued meanwhile (extend): extra
 	// are those it took; txnSpans and txnBytes count its spans and queue
-	// bytes, added its rows, txnDropped and txnFailed the counts it
-	// recorded in the meta. held is a job it took but left for the next
-	// transaction (a control job); closing is set when it found the queue
-	// closed.
-	extra                 []job
-	txnSpans, txnBytes    int64
-	added                 int64
-	txnDropped, txnFailed int64
-	held                  *job
-	closing               bool
+	// bytes, added its rows, txnDropped, txnFailed and txnBlocked the
+	// counts it recorded in the meta. held is a job it took but left for
+	// the next transaction (a control job); closing is set when it found
+	// the queue closed.
+	extra                             []job
+	txnSpans, txnBytes                int64
+	added                             int64
+	txnDropped, txnFailed, txnBlocked int64
+	held                              *job
+	closing                           bool
+	// retryJobs and outcomes are settle's scratch: the jobs of a failed
+	// transaction and what became of each. busy is set while transactions
+	// wait for another writer's lock (an episode reported once).
+	retryJobs []job
+	outcomes  []error
+	busy      bool
 	// timer times the waits for more jobs (gather, extend).
 	timer *time.Timer
 }
@@ -259,18 +268,19 @@ func (w *writer) run() error {
 		if !ok {
 			return w.close()
 		}
-		// A flush marker or a control job is answered at once; any other
-		// job opens a transaction that waits for more until the commit
+		// A flush marker, a control job or a job somebody waits for is
+		// answered at once, with what is queued beside it; any other job
+		// opens a transaction that waits for more until the commit
 		// interval has passed, unless transactions fail: then each tries
 		// with what is queued (extend), so that a disk with a little room
 		// again takes a transaction that fits.
 		group = append(group[:0], j)
 		var until time.Time
-		if j.flushed == nil && j.control == nil && !w.failing {
+		if j.flushed == nil && j.control == nil && j.committed == nil && !w.failing {
 			until = time.Now().Add(w.cfg.commitEvery)
 			group = w.gather(group, until)
-			if last := group[len(group)-1]; last.flushed != nil || w.held != nil || w.closing {
-				until = time.Time{} // somebody waits: commit what is gathered
+			if last := group[len(group)-1]; last.flushed != nil || last.committed != nil || w.held != nil || w.closing {
+				until = time.Time{} // somebody waits: commit what is gathered and queued
 			}
 		}
 		w.commit(group, until)
@@ -290,10 +300,10 @@ const lockGap = 100 * time.Millisecond
 // gather adds to group, which holds a job that opens a transaction, the
 // jobs that come for lockGap (at most until until), or until they hold
 // half the queue's bound in bytes (or half the WAL's, which one
-// transaction must leave room in), a flush marker or a control job comes,
-// or the queue is closed. The rest of the commit interval, the
-// transaction takes the jobs as they come (extend), giving each one's
-// room and memory back at once.
+// transaction must leave room in), a flush marker, a control job or a job
+// somebody waits for comes, or the queue is closed. The rest of the
+// commit interval, the transaction takes the jobs as they come (extend),
+// giving each one's room and encoded rows back at once.
 func (w *writer) gather(group []job, until time.Time) []job {
 	var bytes int64
 	for _, j := range group {
@@ -317,7 +327,7 @@ func (w *writer) gather(group []job, until time.Time) []job {
 				return group
 			}
 			group = append(group, j)
-			if j.flushed != nil {
+			if j.flushed != nil || j.committed != nil {
 				return group
 			}
 			bytes += j.bytes
@@ -329,10 +339,11 @@ func (w *writer) gather(group []job, until time.Time) []job {
 }
 
 // done gives back the room and the encoded rows of j, whose rows are
-// all added to the transaction, and lets its spans be collected, so that
-// ExportSpans can queue more while the transaction goes on. The rows not
-// yet written (bindRow writes rowsPerInsert at a time) are made to hold
-// copies of their text, which pointed into j's arena.
+// all added to the transaction, so that ExportSpans can queue more while
+// the transaction goes on. The rows not yet written (bindRow writes
+// rowsPerInsert at a time) are made to hold copies of their text, which
+// pointed into j's arena. j keeps its spans until the transaction ends:
+// should it fail, they are written again (settle), encoded by the writer.
 func (w *writer) done(j *job) {
 	if j.enc != nil {
 		w.detachRows()
@@ -340,7 +351,7 @@ func (w *writer) done(j *job) {
 		j.enc = nil
 	}
 	w.room.give(j.bytes)
-	j.bytes, j.spans = 0, nil
+	j.bytes = 0
 }
 
 // release gives back the room and the encoded rows of the jobs of group,
@@ -354,8 +365,9 @@ func (w *writer) release(group []job) {
 }
 
 // commit writes the spans of group in one transaction, which goes on
-// with the jobs that come until the time until (extend), and then answers
-// the flush markers of both.
+// with the jobs that come until the time until (extend); should it fail,
+// it settles them (settle). Then it answers the jobs that wait: the flush
+// markers, and each job somebody waits for with its own outcome.
 func (w *writer) commit(group []job, until time.Time) {
 	for _, j := range group {
 		if j.control != nil {
@@ -364,36 +376,21 @@ func (w *writer) commit(group []job, until time.Time) {
 			}
 		}
 	}
-	dropped := w.stats.dropped.Load()
-	failed := w.stats.failed.Load()
-	blocked := w.checkpointsBlocked
-	w.txnSpans, w.txnBytes = 0, 0
+	spans := false
 	for _, j := range group {
-		w.txnSpans += int64(len(j.spans))
-		w.txnBytes += j.bytes
+		spans = spans || len(j.spans) > 0
 	}
 	var err error
-	if w.txnSpans > 0 || dropped != w.persistedDropped || failed != w.persistedFailed || blocked != w.persistedBlocked {
-		err = w.transaction(group, until, dropped, failed, blocked)
-		n := w.txnSpans
-		if err != nil {
-			w.resetCaches()
-			w.stats.failed.Add(int64(n))
-			w.stats.lastErr.Store(&timedError{err: err, at: time.Now()})
-			if !w.failing {
-				w.failing = true
-				otel.Handle(fmt.Errorf("lonelytrace exporter: writing %d spans to %s failed (further failures are counted, not reported, until a write succeeds): %w", n, w.path, err))
-			}
+	if spans || w.stats.dropped.Load() != w.persistedDropped || w.stats.failed.Load() != w.persistedFailed || w.checkpointsBlocked != w.persistedBlocked {
+		if err = w.transaction(group, until, true); err != nil {
+			err = w.settle(group, err)
 		} else {
-			w.stats.written.Add(int64(n))
-			w.stats.txns.Add(1)
-			w.publishKeys()
-			w.persistedDropped, w.persistedFailed, w.persistedBlocked = w.txnDropped, w.txnFailed, blocked
-			// Only spans written prove the fault has cleared: a transaction
-			// of counters alone can fit on a disk that is still full.
-			if w.failing && n > 0 {
-				w.failing = false
-				otel.Handle(fmt.Errorf("lonelytrace exporter: writing to %s works again (%d spans failed in all)", w.path, failed))
+			for _, jobs := range [][]job{group, w.extra} {
+				for _, j := range jobs {
+					if j.committed != nil {
+						j.committed <- nil
+					}
+				}
 			}
 		}
 	}
@@ -405,31 +402,231 @@ func (w *writer) commit(group []job, until time.Time) {
 	if answer == nil && w.failing {
 		answer = w.stats.lastErr.Load().err // failing is set where lastErr is
 	}
-	for _, j := range group {
-		if j.flushed != nil {
-			j.flushed <- answer
-		}
-	}
-	for _, j := range w.extra {
-		if j.flushed != nil {
-			j.flushed <- answer
+	for _, jobs := range [][]job{group, w.extra} {
+		for _, j := range jobs {
+			if j.flushed != nil {
+				j.flushed <- answer
+			}
 		}
 	}
 	w.release(w.extra)
 	w.extra = w.extra[:0]
-	if err != nil && w.cfg.retryBackoff > 0 {
+}
+
+// settle writes what it can of the jobs of group and w.extra, whose
+// transaction failed with err, answers those that wait for their outcome,
+// counts the spans it could not write as failed, and returns the first
+// error (nil when everything was written in the end). A busy file
+// (another writer holding the lock past the busy timeout) is waited for:
+// the same jobs are tried again after the retry backoff, for as long as
+// it takes, since an application's spans are never dropped for another
+// writer; ExportSpans meanwhile drops what finds the queue full, and
+// Shutdown and a waiting Pending give up when their context ends. A
+// failure of the jobs' own rows (a constraint, say) is isolated: the jobs
+// are tried again in halves, down to the one that fails, which alone is
+// rejected (ErrRejected). Any other failure (a full disk, a file gone)
+// fails them all, to be tried again by their clients.
+//
+// A rejected job's own spans are tried again in halves too, so that only
+// the spans the file refuses are left out (a RejectedError says how many)
+// and the rest of the job is written.
+func (w *writer) settle(group []job, err error) error {
+	jobs := w.retryJobs[:0]
+	for _, g := range [][]job{group, w.extra} {
+		for k := range g {
+			if len(g[k].spans) > 0 {
+				w.done(&g[k]) // the transaction is rolled back: it no longer holds them
+				jobs = append(jobs, g[k])
+			}
+		}
+	}
+	out := slicesGrow(w.outcomes, len(jobs))
+	if len(jobs) > 0 {
+		w.retry(jobs, out, err)
+	}
+	var first, fault error // fault: the first that is not a rejection
+	var failed int64
+	wrote := false
+	for i, j := range jobs {
+		e := out[i]
+		n := rejectedSpans(e, len(j.spans))
+		failed += int64(n)
+		wrote = wrote || n < len(j.spans)
+		if e != nil {
+			if first == nil {
+				first = e
+			}
+			if fault == nil && !errors.Is(e, ErrRejected) {
+				fault = e
+			}
+			if j.committed == nil && errors.Is(e, ErrRejected) {
+				otel.Handle(fmt.Errorf("lonelytrace exporter: writing to %s: %w", w.path, e))
+			}
+		}
+		if j.committed != nil {
+			j.committed <- out[i]
+		}
+	}
+	clear(jobs)
+	clear(out)
+	w.retryJobs, w.outcomes = jobs[:0], out[:0]
+	if len(jobs) == 0 {
+		first, fault = err, err // a transaction of counters alone
+	}
+	if first == nil {
+		return nil
+	}
+	w.stats.failed.Add(failed)
+	w.stats.lastErr.Store(&timedError{err: first, at: time.Now()})
+	// Rows the file refuses say nothing of the file, which goes on as
+	// before: no failure episode, no pause.
+	if wrote || fault == nil {
+		return first
+	}
+	if !w.failing {
+		w.failing = true
+		otel.Handle(fmt.Errorf("lonelytrace exporter: writing %d spans to %s failed (further failures are counted, not reported, until a write succeeds): %w", failed, w.path, first))
+	}
+	if w.cfg.retryBackoff > 0 {
 		time.Sleep(w.cfg.retryBackoff)
+	}
+	return first
+}
+
+// retry tries jobs, whose transaction failed with err, again, as settle
+// says, and sets out[i] to what kept jobs[i] out of the file, or nil.
+func (w *writer) retry(jobs []job, out []error, err error) {
+	for isBusy(err) {
+		if !w.busy {
+			w.busy = true
+			otel.Handle(fmt.Errorf("lonelytrace exporter: %s is busy, another writer holds it past the busy timeout (%v); the writer tries again until it gets in: %w", w.path, w.cfg.busyTimeout, err))
+		}
+		if w.cfg.retryBackoff > 0 {
+			time.Sleep(w.cfg.retryBackoff)
+		}
+		if err = w.transaction(jobs, time.Time{}, false); err == nil {
+			return
+		}
+	}
+	if !isRejection(err) {
+		for i := range out {
+			out[i] = err
+		}
+		return
+	}
+	if len(jobs) > 1 {
+		w.halves(jobs, out)
+		return
+	}
+	// One job: the same again with its spans, so that the file refuses
+	// only the spans it cannot take.
+	j := jobs[0]
+	if len(j.spans) == 1 {
+		out[0] = &RejectedError{Spans: 1, Err: err}
+		return
+	}
+	h := len(j.spans) / 2
+	parts := []job{{spans: j.spans[:h]}, {spans: j.spans[h:]}}
+	sub := make([]error, 2)
+	w.halves(parts, sub)
+	n := 0
+	var cause error
+	for i, e := range sub {
+		n += rejectedSpans(e, len(parts[i].spans))
+		if re, ok := e.(*RejectedError); ok {
+			e = re.Err
+		}
+		if cause == nil {
+			cause = e
+		}
+	}
+	if n > 0 {
+		out[0] = &RejectedError{Spans: n, Err: cause}
 	}
 }
 
-// transaction writes the spans of group, the batches row that maps them,
-// and the counters that changed, in one transaction.
-func (w *writer) transaction(group []job, until time.Time, dropped, failed, blocked int64) error {
-	ctx := context.Background()
-	return schema.ImmediateTx(ctx, w.conn, func() error { return w.write(ctx, group, until, dropped, failed, blocked) })
+// halves tries each half of jobs in a transaction of its own, retrying
+// the one that fails (retry), and sets out as retry does.
+func (w *writer) halves(jobs []job, out []error) {
+	h := len(jobs) / 2
+	for _, part := range [2][2]int{{0, h}, {h, len(jobs)}} {
+		p := jobs[part[0]:part[1]]
+		if e := w.transaction(p, time.Time{}, false); e != nil {
+			w.retry(p, out[part[0]:part[1]], e)
+		}
+	}
 }
 
-func (w *writer) write(ctx context.Context, group []job, until time.Time, dropped, failed, blocked int64) error {
+// rejectedSpans is how many of a job's n spans its outcome e kept out of
+// the file.
+func rejectedSpans(e error, n int) int {
+	if re, ok := e.(*RejectedError); ok {
+		return re.Spans
+	}
+	if e != nil {
+		return n
+	}
+	return 0
+}
+
+// isBusy reports whether err is another writer's lock on the file.
+func isBusy(err error) bool {
+	var se *sqlite.Error
+	if !errors.As(err, &se) {
+		return false
+	}
+	c := se.Code() & 0xff
+	return c == sqlite3.SQLITE_BUSY || c == sqlite3.SQLITE_LOCKED
+}
+
+// isRejection reports whether err is a failure of the rows written rather
+// than of the file: a constraint, a value too large or of the wrong type,
+// or an error of the writer's own rather than SQLite's.
+func isRejection(err error) bool {
+	var se *sqlite.Error
+	if !errors.As(err, &se) {
+		return !errors.Is(err, sql.ErrConnDone) && !errors.Is(err, driver.ErrBadConn)
+	}
+	switch se.Code() & 0xff {
+	case sqlite3.SQLITE_CONSTRAINT, sqlite3.SQLITE_TOOBIG, sqlite3.SQLITE_MISMATCH, sqlite3.SQLITE_RANGE:
+		return true
+	}
+	return false
+}
+
+// transaction writes the spans of jobs, the batches row that maps them,
+// and the counters that changed, in one transaction, which goes on with
+// the jobs that come until the time until (extend) when more is set. On
+// success it counts the spans written; on failure it clears the id
+// caches, which may hold ids the rollback took back.
+func (w *writer) transaction(jobs []job, until time.Time, more bool) error {
+	w.txnSpans, w.txnBytes = 0, 0
+	for _, j := range jobs {
+		w.txnSpans += int64(len(j.spans))
+		w.txnBytes += j.bytes
+	}
+	ctx := context.Background()
+	err := schema.ImmediateTx(ctx, w.conn, func() error { return w.write(ctx, jobs, until, more) })
+	if err != nil {
+		w.resetCaches()
+		return err
+	}
+	n := w.txnSpans
+	w.busy = false
+	w.stats.written.Add(n)
+	w.stats.txns.Add(1)
+	w.publishKeys()
+	w.persistedDropped, w.persistedFailed, w.persistedBlocked = w.txnDropped, w.txnFailed, w.txnBlocked
+	// Only spans written prove the fault has cleared: a transaction of
+	// counters alone can fit on a disk that is still full.
+	if w.failing && n > 0 {
+		w.failing = false
+		otel.Handle(fmt.Errorf("lonelytrace exporter: writing to %s works again (%d spans failed in all)", w.path, w.stats.failed.Load()))
+	}
+	return nil
+}
+
+func (w *writer) write(ctx context.Context, group []job, until time.Time, more bool) error {
 	// Holding the write lock, the rows we add are exactly those after the
 	// last one now.
 	var before int64
@@ -448,16 +645,18 @@ func (w *writer) write(ctx context.Context, group []job, until time.Time, droppe
 			return err
 		}
 	}
-	if err := w.extend(ctx, until); err != nil {
-		return err
+	if more {
+		if err := w.extend(ctx, until); err != nil {
+			return err
+		}
 	}
 	if err := w.flushRows(ctx); err != nil {
 		return err
 	}
 	// The counts of now: a flush marker the transaction took in extend
 	// is answered once they are in the file, drops before it included.
-	dropped, failed = w.stats.dropped.Load(), w.stats.failed.Load()
-	w.txnDropped, w.txnFailed = dropped, failed
+	dropped, failed, blocked := w.stats.dropped.Load(), w.stats.failed.Load(), w.checkpointsBlocked
+	w.txnDropped, w.txnFailed, w.txnBlocked = dropped, failed, blocked
 	if total := w.added; total > 0 {
 		first, last := before+1, before+total
 		if _, err := w.addBatch.ExecContext(ctx, first, last, total, w.minStart, w.maxStart, time.Now().UnixNano()); err != nil {
@@ -526,13 +725,13 @@ func (w *writer) addJob(ctx context.Context, j *job) error {
 // bound while transactions fail), until the time until (at once when it
 // is zero) and then while jobs are queued.
 // A job's rows go into the transaction when it comes, and its room and
-// memory are given back then (done): the queue holds only what the
-// writer has not reached, and a producer slower than the writer, such as
-// collect, overlaps its work with the writer's. Under load the
-// transaction grows as large as if the queue held all of it, and its
-// commit is shared by as many spans. A flush marker ends it and is
-// answered with it; a control job ends it and is left for the next
-// (held).
+// encoded rows are given back then (done): the queue holds only what the
+// writer has not reached, and a producer slower than the writer overlaps
+// its work with the writer's. Under load the transaction grows as large
+// as if the queue held all of it, and its commit is shared by as many
+// spans. A flush marker ends it and is answered with it; a job somebody
+// waits for ends the wait, the transaction taking only what is queued
+// then; a control job ends it and is left for the next (held).
 //
 // The write lock is held while it waits: another process writing the
 // same file waits for it (its busy timeout) at most the commit interval.
@@ -570,6 +769,9 @@ func (w *writer) extend(ctx context.Context, until time.Time) error {
 		w.extra = append(w.extra, j)
 		if j.flushed != nil {
 			return nil
+		}
+		if j.committed != nil {
+			until = time.Time{} // somebody waits: commit with what is queued
 		}
 		w.txnSpans += int64(len(j.spans))
 		w.txnBytes += j.bytes

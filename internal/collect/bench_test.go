@@ -442,7 +442,7 @@ func (j *jaeger) stored(total int64) error {
 // from the writer's.
 type convertOnly struct{}
 
-func (convertOnly) Store(_ context.Context, td ptrace.Traces, _ bool) (int, int, string, error) {
+func (convertOnly) Store(_ context.Context, td ptrace.Traces, _ time.Duration) (int, int, string, error) {
 	spans, rej, msg := otlp.Spans(td)
 	return len(spans), rej, msg, nil
 }

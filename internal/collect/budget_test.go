@@ -33,7 +33,7 @@ type gateStore struct {
 	once    sync.Once
 }
 
-func (g *gateStore) Store(ctx context.Context, td ptrace.Traces, wait bool) (int, int, string, error) {
+func (g *gateStore) Store(ctx context.Context, td ptrace.Traces, wait time.Duration) (int, int, string, error) {
 	first := false
 	g.once.Do(func() { first = true })
 	if first {

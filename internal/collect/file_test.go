@@ -12,6 +12,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
 	"github.com/lonelytrace/lonelytrace/exporter"
+	"github.com/lonelytrace/lonelytrace/internal/otlp"
 	"github.com/lonelytrace/lonelytrace/schema"
 )
 
@@ -107,14 +108,16 @@ func (s *testStore) stall(tb testing.TB) (resume func()) {
 	}
 	// The writer takes jobs off the queue while it gathers a transaction:
 	// the queue is full for good once it stays full for longer than the
-	// writer gathers.
+	// writer gathers. The filler is queued without waiting for its commit,
+	// which comes only after resume.
 	fill := func() {
 		for i := 0; ; i++ {
 			if i > 100_000 {
 				tb.Fatal("the writer's queue never filled")
 			}
-			_, _, _, err := s.store.Store(ctx, makeTraces(1, byte(200+i%50)), false)
-			if errors.Is(err, ErrBusy) {
+			spans, _, _ := otlp.Spans(makeTraces(1, byte(200+i%50)))
+			err := s.ex.TryExportRecords(spans)
+			if errors.Is(err, exporter.ErrQueueFull) {
 				return
 			}
 			if err != nil {
@@ -142,6 +145,6 @@ func (s *testStore) stall(tb testing.TB) (resume func()) {
 	return resume
 }
 
-func (s *testStore) Store(ctx context.Context, td ptrace.Traces, wait bool) (int, int, string, error) {
+func (s *testStore) Store(ctx context.Context, td ptrace.Traces, wait time.Duration) (int, int, string, error) {
 	return s.store.Store(ctx, td, wait)
 }

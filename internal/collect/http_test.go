@@ -259,8 +259,10 @@ func TestReceiver_HTTPRoutes(t *testing.T) {
 // name and attributes its own request gave it.
 func TestReceiver_HTTPReuse(t *testing.T) {
 	st := mustStore(t)
-	url := serve(t, New(st))
 	const rounds = 8
+	// A slot for every request: each holds its slot until its spans are
+	// committed, and the test is of reuse, not of load.
+	url := serve(t, New(st, WithMaxConcurrent(rounds*4*2)))
 	type sent struct {
 		ctype, enc string
 		body       []byte

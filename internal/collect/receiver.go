@@ -103,23 +103,16 @@ func (r *Receiver) acquire(ctx context.Context) *failure {
 
 func (r *Receiver) release() { <-r.slots }
 
-// export stores td and builds the answer. It first asks the store to
-// queue without waiting, then waits at most the queue wait for room.
+// export stores td and builds the answer, once the spans are in the file
+// or could not be stored: the store waits at most the queue wait for room
+// in the writer's queue, and then for the commit.
 func (r *Receiver) export(ctx context.Context, td ptrace.Traces) (ptraceotlp.ExportResponse, *failure) {
 	resp := ptraceotlp.NewExportResponse()
 	n := td.SpanCount()
 	if n == 0 {
 		return resp, nil
 	}
-	acc, rej, msg, err := r.store.Store(ctx, td, false)
-	if errors.Is(err, ErrBusy) && r.cfg.queueWait > 0 {
-		wctx, cancel := context.WithTimeout(ctx, r.cfg.queueWait)
-		acc, rej, msg, err = r.store.Store(wctx, td, true)
-		cancel()
-		if err != nil && wctx.Err() != nil && ctx.Err() == nil {
-			err = ErrBusy
-		}
-	}
+	acc, rej, msg, err := r.store.Store(ctx, td, r.cfg.queueWait)
 	switch {
 	case errors.Is(err, ErrBusy):
 		return resp, r.busy("collect: the trace file's writer is behind")
@@ -127,8 +120,8 @@ func (r *Receiver) export(ctx context.Context, td ptrace.Traces) (ptraceotlp.Exp
 		return resp, &failure{codes.Canceled, "collect: request ended: " + ctx.Err().Error()}
 	case err != nil:
 		// The store is shutting down or its file failed: the spans were
-		// not kept, and another try (perhaps at a restarted receiver) may
-		// succeed.
+		// not stored, and another try (perhaps at a restarted receiver, or
+		// once the disk has room) may succeed.
 		r.retried.Add(1)
 		return resp, &failure{codes.Unavailable, "collect: " + err.Error()}
 	}
