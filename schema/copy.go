@@ -76,6 +76,11 @@ func Copy(ctx context.Context, src, dst string, sel *TraceSelection) (CopyStats,
 	if st, err = selectAndCompact(ctx, tmp.Name(), out.Name(), sel); err != nil {
 		return st, fmt.Errorf("copy %s: %w", src, err)
 	}
+	// The copy is readable by whom src is, and on disk before it has its
+	// name.
+	if err := syncMode(out.Name(), fi.Mode().Perm()); err != nil {
+		return st, fmt.Errorf("copy to %s: %w", dst, err)
+	}
 	// A link, unlike a rename, fails when dst appeared meanwhile.
 	if err := os.Link(out.Name(), dst); err != nil {
 		return st, fmt.Errorf("copy to %s: %w", dst, err)
@@ -85,6 +90,22 @@ func Copy(ctx context.Context, src, dst string, sel *TraceSelection) (CopyStats,
 		st.Bytes = fi.Size()
 	}
 	return st, err
+}
+
+// syncMode gives the file at path mode and syncs it.
+func syncMode(path string, mode os.FileMode) error {
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		return err
+	}
+	err = f.Chmod(mode)
+	if err == nil {
+		err = f.Sync()
+	}
+	if e := f.Close(); e != nil && err == nil {
+		err = e
+	}
+	return err
 }
 
 // removeDB removes a private database file and whatever SQLite left

@@ -93,23 +93,8 @@ func (o collectOptions) serve(ctx context.Context, args []string, stdout io.Writ
 	if err != nil {
 		return fmt.Errorf("collect: %w", err)
 	}
-	ex, err := exporter.New(path, opts...)
-	if err != nil {
-		return fmt.Errorf("collect: %w", err)
-	}
-	// Whatever happens below, what was accepted goes into the file.
-	defer func() {
-		sctx, cancel := context.WithTimeout(context.Background(), collectDrainTimeout)
-		defer cancel()
-		if e := ex.ForceFlush(sctx); e != nil && err == nil {
-			err = fmt.Errorf("collect: flush %s: %w", path, e)
-		}
-		if e := ex.Shutdown(sctx); e != nil && err == nil {
-			err = fmt.Errorf("collect: close %s: %w", path, e)
-		}
-	}()
-	rcv := collect.New(collect.FileStore(ex), collect.WithToken(tok), collect.WithMaxRequestBytes(*maxReq))
-
+	// The ports are taken before the file is made, so that a port in use
+	// leaves no new, empty trace file behind.
 	var lns []net.Listener
 	defer func() {
 		for _, ln := range lns {
@@ -139,6 +124,23 @@ func (o collectOptions) serve(ctx context.Context, args []string, stdout io.Writ
 	if err != nil {
 		return err
 	}
+	ex, err := exporter.New(path, opts...)
+	if err != nil {
+		return fmt.Errorf("collect: %w", err)
+	}
+	// Whatever happens below, what was accepted goes into the file.
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), collectDrainTimeout)
+		defer cancel()
+		if e := ex.ForceFlush(sctx); e != nil && err == nil {
+			err = fmt.Errorf("collect: flush %s: %w", path, e)
+		}
+		if e := ex.Shutdown(sctx); e != nil && err == nil {
+			err = fmt.Errorf("collect: close %s: %w", path, e)
+		}
+	}()
+	rcv := collect.New(collect.FileStore(ex), collect.WithToken(tok), collect.WithMaxRequestBytes(*maxReq))
+
 	var v *viewer.Viewer
 	if vln != nil {
 		if v, err = viewer.Open(path); err != nil {

@@ -9,6 +9,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/lonelytrace/lonelytrace/internal/outfile"
 	"github.com/lonelytrace/lonelytrace/schema"
 )
 
@@ -42,24 +43,11 @@ meta (dropped and failed counts, retention) are copied as they are.
 			if err != nil {
 				return err
 			}
-			if si, err := os.Stat(src); err == nil {
-				if di, err := os.Stat(dst); err == nil && os.SameFile(si, di) {
-					return fmt.Errorf("copy: %s and %s are the same file", src, dst)
-				}
-			}
-			if _, err := os.Lstat(dst); err == nil {
-				if !*force {
-					return fmt.Errorf("copy: %s exists; give -f to replace it", dst)
-				}
-				// A -wal left beside the old file would be applied to the new one.
-				for _, p := range []string{dst, dst + "-wal", dst + "-shm"} {
-					if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
-						return fmt.Errorf("copy: %w", err)
-					}
-				}
+			if err := outfile.Check(dst, *force, src); err != nil {
+				return fmt.Errorf("copy: %w", err)
 			}
 			start := time.Now()
-			st, err := schema.Copy(ctx, src, dst, sel)
+			st, err := copyFile(ctx, src, dst, sel, *force)
 			if err != nil {
 				return err
 			}
@@ -85,4 +73,36 @@ func copySelection(params map[string][]string) (*schema.TraceSelection, error) {
 		return nil, fmt.Errorf("copy: %w", err)
 	}
 	return &sel, nil
+}
+
+// copyFile copies src to dst as schema.Copy does. With force and an
+// existing dst, the copy is made under a private name beside dst and
+// renamed onto it only once complete, so that a failed copy leaves the
+// old dst as it was.
+func copyFile(ctx context.Context, src, dst string, sel *schema.TraceSelection, force bool) (schema.CopyStats, error) {
+	if _, err := os.Lstat(dst); err != nil || !force {
+		return schema.Copy(ctx, src, dst, sel)
+	}
+	tmp, err := outfile.Temp(dst)
+	if err != nil {
+		return schema.CopyStats{}, fmt.Errorf("copy: %w", err)
+	}
+	// schema.Copy wants a name that does not exist: the temporary file
+	// only reserved a unique one.
+	os.Remove(tmp)
+	defer outfile.Remove(tmp)
+	st, err := schema.Copy(ctx, src, tmp, sel)
+	if err != nil {
+		return st, err
+	}
+	// A -wal or -shm left beside the old file would be applied to the new one.
+	for _, p := range []string{dst + "-wal", dst + "-shm"} {
+		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return st, fmt.Errorf("copy: %w", err)
+		}
+	}
+	if err := os.Rename(tmp, dst); err != nil {
+		return st, fmt.Errorf("copy: %w", err)
+	}
+	return st, nil
 }

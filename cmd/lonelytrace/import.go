@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"sync/atomic"
 	"time"
@@ -13,6 +15,7 @@ import (
 
 	"github.com/lonelytrace/lonelytrace/exporter"
 	"github.com/lonelytrace/lonelytrace/internal/otlp"
+	"github.com/lonelytrace/lonelytrace/internal/outfile"
 )
 
 var importCommand = command{
@@ -39,7 +42,38 @@ error naming its file and line.`,
 
 // importFiles imports inputs into the file at path, printing a progress
 // line to progress every interval and the totals to stdout.
+//
+// A file that does not exist yet is written under a private name beside
+// path and gets its name only when every input is imported, so that a
+// failed import leaves no file behind. A file that exists must not be
+// one of the inputs.
 func importFiles(ctx context.Context, path string, inputs []string, stdout, progress io.Writer, interval time.Duration) (err error) {
+	if err := outfile.Check(path, true, inputs...); err != nil {
+		return fmt.Errorf("import: %w", err)
+	}
+	if _, err := os.Lstat(path); errors.Is(err, fs.ErrNotExist) {
+		tmp, err := outfile.Temp(path)
+		if err != nil {
+			return fmt.Errorf("import: %w", err)
+		}
+		defer outfile.Remove(tmp)
+		if err := importInto(ctx, tmp, path, inputs, stdout, progress, interval); err != nil {
+			return err
+		}
+		if _, err := os.Stat(tmp + "-wal"); err == nil {
+			return fmt.Errorf("import: %s: the writer left a WAL beside the new file", path)
+		}
+		if err := outfile.Publish(tmp, path, outfile.DefaultMode, false); err != nil {
+			return fmt.Errorf("import: %w", err)
+		}
+		return nil
+	}
+	return importInto(ctx, path, path, inputs, stdout, progress, interval)
+}
+
+// importInto imports inputs into the file at path, named name in what it
+// prints.
+func importInto(ctx context.Context, path, name string, inputs []string, stdout, progress io.Writer, interval time.Duration) (err error) {
 	exp, err := exporter.New(path)
 	if err != nil {
 		return err
@@ -97,7 +131,7 @@ func importFiles(ctx context.Context, path string, inputs []string, stdout, prog
 			return fmt.Errorf("import: %w", err)
 		}
 	}
-	fmt.Fprintf(stdout, "imported %d spans into %s; %d duplicates skipped, %d rejected\n", stored.Load(), path, dups.Load(), rejected.Load())
+	fmt.Fprintf(stdout, "imported %d spans into %s; %d duplicates skipped, %d rejected\n", stored.Load(), name, dups.Load(), rejected.Load())
 	if firstReject != "" {
 		fmt.Fprintf(stdout, "rejected: %s\n", firstReject)
 	}
