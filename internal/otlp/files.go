@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"go.opentelemetry.io/collector/pdata/ptrace"
@@ -197,58 +198,96 @@ func ParseFormat(s string) (Format, error) {
 	return "", fmt.Errorf("unknown format %q (want %s, %s or %s)", s, FormatJSON, FormatJSONL, FormatProto)
 }
 
-// Writer writes traces in one of the formats. For FormatJSONL each Write
-// is a line of its own; the other formats hold one request, so Writer
-// gathers every Write and writes them at Close.
+// Writer writes traces in one of the formats, as a stream: what each
+// Write is given goes out at once, so that memory holds one Write's
+// traces, however many the whole output has. For FormatJSONL each Write
+// is a line of its own. The other formats are one request, whose
+// repeated resourceSpans are written one Write after another: OTLP/JSON
+// as one document, "{"resourceSpans":[" ... "]}", and protobuf as the
+// concatenation of each Write's request, which protobuf reads as one
+// request holding every Write's resourceSpans (a repeated field's
+// elements may come in any number of runs). The bytes are those of
+// marshalling every Write's traces together as one request.
 type Writer struct {
 	w      io.Writer
 	format Format
-	all    ptrace.Traces
+	// started is true once the JSON document's opening is written.
+	started bool
 }
 
 // NewWriter returns a Writer of format to w.
 func NewWriter(w io.Writer, format Format) *Writer {
-	return &Writer{w: w, format: format, all: ptrace.NewTraces()}
+	return &Writer{w: w, format: format}
 }
 
-// Write writes td, or keeps it for Close.
+// jsonHead and jsonTail frame the resourceSpans of an OTLP/JSON request
+// as pdata marshals it.
+var jsonHead, jsonTail = []byte(`{"resourceSpans":[`), []byte(`]}`)
+
+// Write writes td.
 func (w *Writer) Write(td ptrace.Traces) error {
-	if w.format != FormatJSONL {
-		td.ResourceSpans().MoveAndAppendTo(w.all.ResourceSpans())
+	if td.ResourceSpans().Len() == 0 {
 		return nil
 	}
-	if td.SpanCount() == 0 {
-		return nil
-	}
-	b, err := ptraceotlp.NewExportRequestFromTraces(td).MarshalJSON()
-	if err != nil {
-		return err
-	}
-	if _, err := w.w.Write(append(b, '\n')); err != nil {
-		return err
-	}
-	return nil
-}
-
-// Close writes what Write kept. It does not close the underlying writer.
-func (w *Writer) Close() error {
-	var b []byte
-	var err error
-	req := ptraceotlp.NewExportRequestFromTraces(w.all)
+	req := ptraceotlp.NewExportRequestFromTraces(td)
 	switch w.format {
 	case FormatJSONL:
-		return nil
-	case FormatJSON:
-		b, err = req.MarshalJSON()
-		b = append(b, '\n')
+		if td.SpanCount() == 0 {
+			return nil
+		}
+		b, err := req.MarshalJSON()
+		if err != nil {
+			return err
+		}
+		_, err = w.w.Write(append(b, '\n'))
+		return err
 	case FormatProto:
-		b, err = req.MarshalProto()
-	default:
-		err = errors.New("unknown format")
-	}
-	if err != nil {
+		b, err := req.MarshalProto()
+		if err != nil {
+			return err
+		}
+		_, err = w.w.Write(b)
+		return err
+	case FormatJSON:
+		b, err := req.MarshalJSON()
+		if err != nil {
+			return err
+		}
+		if !bytes.HasPrefix(b, jsonHead) || !bytes.HasSuffix(b, jsonTail) {
+			return fmt.Errorf("write OTLP/JSON: the request marshals as %.40q..., not as resourceSpans alone", b)
+		}
+		b = b[len(jsonHead) : len(b)-len(jsonTail)]
+		sep := []byte{','}
+		if !w.started {
+			sep, w.started = jsonHead, true
+		}
+		if _, err := w.w.Write(sep); err != nil {
+			return err
+		}
+		_, err = w.w.Write(b)
 		return err
 	}
-	_, err = w.w.Write(b)
-	return err
+	return errors.New("unknown format")
+}
+
+// Close ends the request that Write began. It does not close the
+// underlying writer.
+func (w *Writer) Close() error {
+	switch w.format {
+	case FormatJSONL, FormatProto:
+		return nil
+	case FormatJSON:
+		if !w.started {
+			// No traces: the empty request, as pdata marshals it.
+			b, err := ptraceotlp.NewExportRequest().MarshalJSON()
+			if err != nil {
+				return err
+			}
+			_, err = w.w.Write(append(b, '\n'))
+			return err
+		}
+		_, err := w.w.Write(append(slices.Clone(jsonTail), '\n'))
+		return err
+	}
+	return errors.New("unknown format")
 }
