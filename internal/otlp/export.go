@@ -48,13 +48,9 @@ func Export(ctx context.Context, files []string, sel schema.TraceSelection, w *W
 	slices.SortFunc(sorted, func(a, b trace.TraceID) int { return bytes.Compare(a[:], b[:]) })
 	for len(sorted) > 0 {
 		n := min(len(sorted), tracesPerWrite)
-		var chunk []schema.Span
-		for _, id := range sorted[:n] {
-			got, err := traceSpans(ctx, readers, files, id)
-			if err != nil {
-				return traces, spans, err
-			}
-			chunk = append(chunk, got...)
+		chunk, err := chunkSpans(ctx, readers, files, sorted[:n])
+		if err != nil {
+			return traces, spans, err
 		}
 		if err := w.Write(Traces(chunk)); err != nil {
 			return traces, spans, err
@@ -66,28 +62,32 @@ func Export(ctx context.Context, files []string, sel schema.TraceSelection, w *W
 	return traces, spans, nil
 }
 
-// traceSpans returns the spans of trace id from every reader, each span
-// once, in order of start and span id.
-func traceSpans(ctx context.Context, readers []*schema.Reader, files []string, id trace.TraceID) ([]schema.Span, error) {
-	var out []schema.Span
-	seen := map[trace.SpanID]struct{}{}
+// chunkSpans returns the spans of the traces ids from every reader, one
+// query per reader: each span once (the first file's, by span id within
+// its trace), in order of trace id, then start and span id.
+func chunkSpans(ctx context.Context, readers []*schema.Reader, files []string, ids []trace.TraceID) ([]schema.Span, error) {
+	var all []schema.Span
+	seen := make(map[[24]byte]struct{})
 	for i, r := range readers {
-		got, err := r.Trace(ctx, id)
+		got, err := r.Traces(ctx, ids)
 		if err != nil {
-			return nil, fmt.Errorf("%s: trace %s: %w", files[i], id, err)
+			return nil, fmt.Errorf("%s: %d traces from %s: %w", files[i], len(ids), ids[0], err)
 		}
 		for _, s := range got {
-			if _, dup := seen[s.SpanID]; dup {
+			var k [24]byte
+			copy(k[:16], s.TraceID[:])
+			copy(k[16:], s.SpanID[:])
+			if _, dup := seen[k]; dup {
 				continue
 			}
-			seen[s.SpanID] = struct{}{}
-			out = append(out, s)
+			seen[k] = struct{}{}
+			all = append(all, s)
 		}
 	}
-	slices.SortFunc(out, func(a, b schema.Span) int {
-		return cmp.Or(a.Start.Compare(b.Start), bytes.Compare(a.SpanID[:], b.SpanID[:]))
+	slices.SortStableFunc(all, func(a, b schema.Span) int {
+		return cmp.Or(bytes.Compare(a.TraceID[:], b.TraceID[:]), a.Start.Compare(b.Start), bytes.Compare(a.SpanID[:], b.SpanID[:]))
 	})
-	return out, nil
+	return all, nil
 }
 
 // TraceJSON returns spans, those of one trace as schema.Reader.Trace

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"go.opentelemetry.io/collector/pdata/ptrace"
@@ -78,6 +79,109 @@ func TestWriter_Stream(t *testing.T) {
 			}
 			if !bytes.Equal(buf.Bytes(), b) {
 				t.Errorf("%s of nothing = %q; want %q", f, buf.Bytes(), b)
+			}
+		}
+	})
+}
+
+// manyResources returns n resourceSpans of per spans each, every span of
+// its own trace.
+func manyResources(n, per int) ptrace.Traces {
+	td := ptrace.NewTraces()
+	for r := range n {
+		rs := td.ResourceSpans().AppendEmpty()
+		rs.Resource().Attributes().PutInt("r", int64(r))
+		ss := rs.ScopeSpans().AppendEmpty()
+		for i := range per {
+			s := ss.Spans().AppendEmpty()
+			k := uint64(r*per + i + 1)
+			var tid [16]byte
+			var sid [8]byte
+			for j := range 8 {
+				tid[8+j] = byte(k >> (8 * (7 - j)))
+				sid[j] = byte(k >> (8 * (7 - j)))
+			}
+			s.SetTraceID(tid)
+			s.SetSpanID(sid)
+			s.SetName("s")
+		}
+	}
+	return td
+}
+
+// TestReadFile_Batches reads requests of many resourceSpans in every
+// format: every span arrives once, in order, in batches of at most a few
+// thousand spans, however large the request.
+func TestReadFile_Batches(t *testing.T) {
+	td := manyResources(300, 50) // 15,000 spans in one request
+	req := ptraceotlp.NewExportRequestFromTraces(td)
+	js, _ := req.MarshalJSON()
+	pb, _ := req.MarshalProto()
+	// An unknown field (15, varint) before and after the elements is
+	// skipped, as pdata skips it.
+	pbUnknown := append(append([]byte{15 << 3, 0x96, 0x01}, pb...), 15<<3, 1)
+	stream := append([]byte{byte(len(pb) >> 24), byte(len(pb) >> 16), byte(len(pb) >> 8), byte(len(pb))}, pb...)
+	stream = append(stream, stream...)
+	var wantIDs []string
+	for i := range td.ResourceSpans().Len() {
+		ss := td.ResourceSpans().At(i).ScopeSpans().At(0).Spans()
+		for j := range ss.Len() {
+			wantIDs = append(wantIDs, ss.At(j).SpanID().String())
+		}
+	}
+	dir := t.TempDir()
+	for _, c := range []struct {
+		name  string
+		data  []byte
+		spans int
+	}{
+		{"one.json", js, 15000},
+		{"two.json", append(append(append(js, '\n'), js...), '\n'), 30000},
+		{"pretty.json", bytes.ReplaceAll(js, []byte(`,"`), []byte(",\n  \"")), 15000},
+		{"one.pb", pb, 15000},
+		{"unknown.pb", pbUnknown, 15000},
+		{"stream.pb", stream, 30000},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			p := filepath.Join(dir, c.name)
+			if err := os.WriteFile(p, c.data, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			var names []string
+			largest, calls := 0, 0
+			err := otlp.ReadFile(p, func(td ptrace.Traces, _ int) error {
+				calls++
+				largest = max(largest, td.SpanCount())
+				for i := range td.ResourceSpans().Len() {
+					ss := td.ResourceSpans().At(i).ScopeSpans().At(0).Spans()
+					for j := range ss.Len() {
+						names = append(names, ss.At(j).SpanID().String())
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(names) != c.spans {
+				t.Fatalf("spans = %d; want %d", len(names), c.spans)
+			}
+			for i, id := range names {
+				if want := wantIDs[i%len(wantIDs)]; id != want {
+					t.Fatalf("span %d = %s; want %s", i, id, want)
+				}
+			}
+			if largest > 5000 || calls < c.spans/5000 {
+				t.Errorf("%d batches, the largest of %d spans; want batches of at most 5,000", calls, largest)
+			}
+		})
+	}
+	t.Run("Truncated", func(t *testing.T) {
+		for name, data := range map[string][]byte{"cut.pb": pb[:len(pb)/2], "cut.json": js[:len(js)/2], "cutstream.pb": stream[:len(stream)-3]} {
+			p := filepath.Join(dir, name)
+			os.WriteFile(p, data, 0o644)
+			if err := otlp.ReadFile(p, func(ptrace.Traces, int) error { return nil }); err == nil || !strings.Contains(err.Error(), name) {
+				t.Errorf("%s: err = %v; want one naming the file", name, err)
 			}
 		}
 	})
