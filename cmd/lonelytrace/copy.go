@@ -17,12 +17,13 @@ var copyCommand = command{
 	name:    "copy",
 	args:    "SRC DST",
 	summary: "copy a trace file, live or not, consistent and compacted, optionally only some traces",
-	help: `The copy is of one moment of SRC: SQLite's online backup copies SRC's pages
-in steps of 256 within one read transaction, so a writer never waits; it
-only cannot checkpoint its WAL past that moment until the pages are
-copied (at disk speed). Selecting traces and compacting (VACUUM INTO) then
-run on that private copy, never on SRC. DST must not exist (-f replaces
-it).
+	help: `The copy is of one moment of SRC, read in one read transaction, so a
+writer never waits; it only cannot checkpoint its WAL past that moment
+until the copy is read. A whole copy copies SRC's pages with SQLite's
+online backup (at disk speed) and compacts that private copy (VACUUM
+INTO); a copy of some traces reads only those (through the indexes), so
+it costs in proportion to what it copies. DST must not exist (-f replaces
+it, once the copy is complete); it gets SRC's mode.
 
 With no window or filter flag, the copy holds every trace. With any, it
 holds the traces they select (without -since, from the beginning;
