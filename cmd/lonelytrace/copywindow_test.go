@@ -40,7 +40,9 @@ func TestCopy_Window(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Trace seq starts at now - 1 min + seq µs.
-	at := func(seq int) string { return now.Add(-time.Minute + time.Duration(seq)*time.Microsecond).Format(time.RFC3339Nano) }
+	at := func(seq int) string {
+		return now.Add(-time.Minute + time.Duration(seq)*time.Microsecond).Format(time.RFC3339Nano)
+	}
 	for i, flags := range [][]string{
 		{"-since", at(540)},
 		{"-since", at(100), "-until", at(130)},
