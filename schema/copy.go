@@ -36,6 +36,16 @@ const copyStepPages = 256
 // transaction meanwhile. dst gets its name (and src's mode) only once
 // complete.
 func Copy(ctx context.Context, src, dst string, sel *TraceSelection) (CopyStats, error) {
+	return CopyProgress(ctx, src, dst, sel, nil)
+}
+
+// CopyProgress is Copy telling progress, when not nil, how far it has
+// got: pages of the backup done of all (a whole copy), or steps done of
+// all (a copy of a selection).
+func CopyProgress(ctx context.Context, src, dst string, sel *TraceSelection, progress func(done, total int64)) (CopyStats, error) {
+	if progress == nil {
+		progress = func(int64, int64) {}
+	}
 	var st CopyStats
 	if _, err := os.Lstat(dst); err == nil {
 		return st, fmt.Errorf("copy to %s: %w", dst, os.ErrExist)
@@ -62,7 +72,7 @@ func Copy(ctx context.Context, src, dst string, sel *TraceSelection) (CopyStats,
 		}
 		out.Close()
 		defer removeDB(out.Name())
-		if st, err = copySelected(ctx, r, live, out.Name(), sel); err != nil {
+		if st, err = copySelected(ctx, r, live, out.Name(), sel, progress); err != nil {
 			return st, err
 		}
 		return publishCopy(out.Name(), dst, fi.Mode().Perm(), st)
@@ -79,7 +89,7 @@ func Copy(ctx context.Context, src, dst string, sel *TraceSelection) (CopyStats,
 	}
 	tmp.Close()
 	defer removeDB(tmp.Name())
-	if err := snapshot(ctx, db, r, tmp.Name()); err != nil {
+	if err := snapshot(ctx, db, r, tmp.Name(), progress); err != nil {
 		return st, err
 	}
 	db.Close()
@@ -141,7 +151,7 @@ func removeDB(path string) {
 
 // snapshot copies src's pages to path within one read transaction, in
 // steps, after checking that src is a trace file of this version.
-func snapshot(ctx context.Context, db *sql.DB, r *CheckReport, path string) (err error) {
+func snapshot(ctx context.Context, db *sql.DB, r *CheckReport, path string, progress func(done, total int64)) (err error) {
 	conn, err := db.Conn(ctx)
 	if err != nil {
 		return fmt.Errorf("copy %s: %w", r.Path, err)
@@ -178,6 +188,8 @@ func snapshot(ctx context.Context, db *sql.DB, r *CheckReport, path string) (err
 				bk.Finish()
 				return checkErr(r.Path, "backup step", err)
 			}
+			all := int64(bk.PageCount())
+			progress(all-int64(bk.Remaining()), all)
 		}
 		if err := bk.Finish(); err != nil {
 			return checkErr(r.Path, "finish the backup", err)
@@ -221,7 +233,7 @@ func compact(ctx context.Context, tmp, out string) (CopyStats, error) {
 // statistics) as they are; the batches rows keep their ids and are
 // brought to the spans copied, as retention brings them
 // (schema/README.md, batches).
-func copySelected(ctx context.Context, r *CheckReport, live bool, out string, sel *TraceSelection) (CopyStats, error) {
+func copySelected(ctx context.Context, r *CheckReport, live bool, out string, sel *TraceSelection, progress func(done, total int64)) (CopyStats, error) {
 	var st CopyStats
 	uri := fileURI(r.Path) + "?mode=ro"
 	if live {
@@ -296,6 +308,7 @@ func copySelected(ctx context.Context, r *CheckReport, live bool, out string, se
 		if _, err := conn.ExecContext(ctx, q); err != nil {
 			return st, fmt.Errorf("copy %s: select traces, step %d: %w", r.Path, i, err)
 		}
+		progress(int64(i+1), int64(len(steps)))
 	}
 	if err := copyWholeTables(ctx, conn); err != nil {
 		return st, fmt.Errorf("copy %s: %w", r.Path, err)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/lonelytrace/lonelytrace/internal/outfile"
+	"github.com/lonelytrace/lonelytrace/internal/progress"
 	"github.com/lonelytrace/lonelytrace/schema"
 )
 
@@ -34,6 +35,7 @@ meta (dropped and failed counts, retention) are copied as they are.
 ` + selectionHelp,
 	flags: func(fs *flag.FlagSet) func(context.Context, []string, io.Writer) error {
 		force := fs.Bool("f", false, "replace DST if it exists")
+		quiet := fs.Bool("q", false, "show no progress line (shown only on a terminal, for work over 2 s)")
 		params := windowFlags(fs)
 		return func(ctx context.Context, args []string, stdout io.Writer) error {
 			if len(args) != 2 {
@@ -48,7 +50,16 @@ meta (dropped and failed counts, retention) are copied as they are.
 				return fmt.Errorf("copy: %w", err)
 			}
 			start := time.Now()
-			st, err := copyFile(ctx, src, dst, sel, *force)
+			unit := "pages"
+			if sel != nil {
+				unit = "steps"
+			}
+			m := progress.Start(os.Stderr, *quiet, "copy", unit)
+			st, err := copyFile(ctx, src, dst, sel, *force, func(done, total int64) {
+				m.SetTotal(total)
+				m.Add(done - m.Done())
+			})
+			m.Stop()
 			if err != nil {
 				return err
 			}
@@ -80,9 +91,9 @@ func copySelection(params map[string][]string) (*schema.TraceSelection, error) {
 // existing dst, the copy is made under a private name beside dst and
 // renamed onto it only once complete, so that a failed copy leaves the
 // old dst as it was.
-func copyFile(ctx context.Context, src, dst string, sel *schema.TraceSelection, force bool) (schema.CopyStats, error) {
+func copyFile(ctx context.Context, src, dst string, sel *schema.TraceSelection, force bool, progress func(done, total int64)) (schema.CopyStats, error) {
 	if _, err := os.Lstat(dst); err != nil || !force {
-		return schema.Copy(ctx, src, dst, sel)
+		return schema.CopyProgress(ctx, src, dst, sel, progress)
 	}
 	tmp, err := outfile.Temp(dst)
 	if err != nil {
@@ -92,7 +103,7 @@ func copyFile(ctx context.Context, src, dst string, sel *schema.TraceSelection, 
 	// only reserved a unique one.
 	os.Remove(tmp)
 	defer outfile.Remove(tmp)
-	st, err := schema.Copy(ctx, src, tmp, sel)
+	st, err := schema.CopyProgress(ctx, src, tmp, sel, progress)
 	if err != nil {
 		return st, err
 	}

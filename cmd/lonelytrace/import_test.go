@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 )
 
 func TestImport_BadLine(t *testing.T) {
@@ -15,8 +14,8 @@ func TestImport_BadLine(t *testing.T) {
 	in := filepath.Join(dir, "spans.jsonl")
 	good := `{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"5b8efff798038103d269b633813fc60c","spanId":"eee19b7ec3c1b174","name":"a"}]}]}]}`
 	os.WriteFile(in, []byte(good+"\n"+good+"\n{\"resourceSpans\":\n"), 0o644)
-	var out, progress bytes.Buffer
-	err := importFiles(context.Background(), filepath.Join(dir, "t.db"), []string{in}, &out, &progress, time.Hour)
+	var out bytes.Buffer
+	err := importFiles(context.Background(), filepath.Join(dir, "t.db"), []string{in}, &out, nil)
 	if err == nil || !strings.Contains(err.Error(), "spans.jsonl:3:") {
 		t.Fatalf("err = %v; want one naming spans.jsonl:3", err)
 	}

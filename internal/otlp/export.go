@@ -24,6 +24,19 @@ const tracesPerWrite = 256
 // give the same bytes. It returns the numbers of traces and spans written. It does not
 // Close w.
 func Export(ctx context.Context, files []string, sel schema.TraceSelection, w *Writer) (traces, spans int, err error) {
+	return ExportCounting(ctx, files, sel, w, nil)
+}
+
+// Counter is told how many traces an export holds, and each time some
+// are written; a progress meter.
+type Counter interface {
+	SetTotal(n int64)
+	Add(n int64)
+}
+
+// ExportCounting is Export telling c, when not nil, the number of
+// traces selected and those written.
+func ExportCounting(ctx context.Context, files []string, sel schema.TraceSelection, w *Writer, c Counter) (traces, spans int, err error) {
 	readers := make([]*schema.Reader, len(files))
 	ids := map[trace.TraceID]struct{}{}
 	for i, path := range files {
@@ -46,6 +59,9 @@ func Export(ctx context.Context, files []string, sel schema.TraceSelection, w *W
 		sorted = append(sorted, id)
 	}
 	slices.SortFunc(sorted, func(a, b trace.TraceID) int { return bytes.Compare(a[:], b[:]) })
+	if c != nil {
+		c.SetTotal(int64(len(sorted)))
+	}
 	for len(sorted) > 0 {
 		n := min(len(sorted), tracesPerWrite)
 		chunk, err := chunkSpans(ctx, readers, files, sorted[:n])
@@ -58,6 +74,9 @@ func Export(ctx context.Context, files []string, sel schema.TraceSelection, w *W
 		traces += n
 		spans += len(chunk)
 		sorted = sorted[n:]
+		if c != nil {
+			c.Add(int64(n))
+		}
 	}
 	return traces, spans, nil
 }

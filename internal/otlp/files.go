@@ -41,12 +41,23 @@ const MaxLine = 256 << 20
 // A record that does not decode stops the read with an error naming the
 // file and line. fn's error stops it too and is returned as is.
 func ReadFile(path string, fn func(td ptrace.Traces, line int) error) error {
+	return ReadFileCounting(path, nil, fn)
+}
+
+// ReadFileCounting is ReadFile telling read, when not nil, how many
+// bytes of the file (as stored: compressed, for .gz) it has read so far,
+// for a progress meter.
+func ReadFileCounting(path string, read func(n int64), fn func(td ptrace.Traces, line int) error) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	var r io.Reader = bufio.NewReaderSize(f, 1<<20)
+	var src io.Reader = f
+	if read != nil {
+		src = countingReader{f, read}
+	}
+	var r io.Reader = bufio.NewReaderSize(src, 1<<20)
 	name := strings.ToLower(path)
 	if strings.HasSuffix(name, ".gz") {
 		zr, err := gzip.NewReader(r)
@@ -65,6 +76,18 @@ func ReadFile(path string, fn func(td ptrace.Traces, line int) error) error {
 		return readProto(path, r, fn)
 	}
 	return fmt.Errorf("%s: unknown format (want .json, .jsonl, .ndjson, .pb or .binpb, optionally .gz)", path)
+}
+
+// countingReader tells read the size of each read.
+type countingReader struct {
+	r    io.Reader
+	read func(int64)
+}
+
+func (c countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.read(int64(n))
+	return n, err
 }
 
 // batchSpans is about how many spans ReadFile hands fn at once: it
