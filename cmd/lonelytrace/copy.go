@@ -58,6 +58,10 @@ meta (dropped and failed counts, retention) are copied as they are.
 			st, err := copyFile(ctx, src, dst, sel, *force, func(done, total int64) {
 				m.SetTotal(total)
 				m.Add(done - m.Done())
+				if done == total && sel == nil {
+					// The pages are read; compacting them into DST follows.
+					m.Note("compacting")
+				}
 			})
 			m.Stop()
 			if err != nil {
