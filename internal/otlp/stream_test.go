@@ -2,6 +2,7 @@ package otlp_test
 
 import (
 	"bytes"
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -41,9 +42,14 @@ func TestWriter_Stream(t *testing.T) {
 		t.Run(string(c.format), func(t *testing.T) {
 			var buf bytes.Buffer
 			w := otlp.NewWriter(&buf, c.format)
-			for _, p := range parts {
+			for i, p := range parts {
+				before := buf.Len()
 				if err := w.Write(p); err != nil {
 					t.Fatal(err)
+				}
+				// Streaming: what Write is given goes out at once, not at Close.
+				if p.SpanCount() > 0 && buf.Len() == before {
+					t.Fatalf("Write %d of %d spans wrote nothing", i, p.SpanCount())
 				}
 			}
 			if err := w.Close(); err != nil {
@@ -185,4 +191,45 @@ func TestReadFile_Batches(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestExport_SeveralFiles exports a trace whose spans sit in two files,
+// some in both: the export of both files holds every span once, and is
+// byte for byte the export of one file holding them all.
+func TestExport_SeveralFiles(t *testing.T) {
+	ctx := context.Background()
+	all := richTraces(40, 5)
+	store := func(td ptrace.Traces) string {
+		path := tempDB(t)
+		exp := mustExporter(t, path)
+		if _, _, _, err := otlp.Store(ctx, exp, td, otlp.Wait); err != nil {
+			t.Fatal(err)
+		}
+		if err := exp.Shutdown(ctx); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	// a holds the spans at even positions and every third; b the rest
+	// and every third again.
+	keep := func(pick func(i int) bool) ptrace.Traces {
+		out := ptrace.NewTraces()
+		all.CopyTo(out)
+		i := 0
+		for _, rs := range out.ResourceSpans().All() {
+			for _, ss := range rs.ScopeSpans().All() {
+				ss.Spans().RemoveIf(func(ptrace.Span) bool { i++; return !pick(i) })
+			}
+		}
+		return out
+	}
+	a := store(keep(func(i int) bool { return i%2 == 0 || i%3 == 0 }))
+	b := store(keep(func(i int) bool { return i%2 == 1 || i%3 == 0 }))
+	whole := store(all)
+	for _, f := range []otlp.Format{otlp.FormatJSON, otlp.FormatProto} {
+		got, want := exportJSON(t, f, a, b), exportJSON(t, f, whole)
+		if !bytes.Equal(got, want) {
+			t.Errorf("%s: export of two files = %d bytes, differs from the one file's %d", f, len(got), len(want))
+		}
+	}
 }
