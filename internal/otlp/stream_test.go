@@ -3,6 +3,9 @@ package otlp_test
 import (
 	"bytes"
 	"context"
+	"errors"
+	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,6 +15,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 
 	"github.com/lonelytrace/lonelytrace/internal/otlp"
+	"github.com/lonelytrace/lonelytrace/schema"
 )
 
 // TestWriter_Stream writes traces in several Writes, as Export does, and
@@ -233,3 +237,35 @@ func TestExport_SeveralFiles(t *testing.T) {
 		}
 	}
 }
+
+// TestExport_Canceled: an export whose context ends stops with its error,
+// before it starts or between chunks.
+func TestExport_Canceled(t *testing.T) {
+	path := tempDB(t)
+	exp := mustExporter(t, path)
+	if _, _, _, err := otlp.Store(context.Background(), exp, manyResources(40, 100), otlp.Wait); err != nil {
+		t.Fatal(err)
+	}
+	if err := exp.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	sel := schema.TraceSelection{SinceBeginning: true, Until: math.MaxInt64}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, _, err := otlp.Export(ctx, []string{path}, sel, otlp.NewWriter(io.Discard, otlp.FormatJSON)); !errors.Is(err, context.Canceled) {
+		t.Errorf("Export with an ended context = %v; want context.Canceled", err)
+	}
+	// Ended by the writer after the first chunk: the error of the write.
+	ctx, cancel = context.WithCancel(context.Background())
+	defer cancel()
+	w := otlp.NewWriter(cancelWriter{cancel}, otlp.FormatJSON)
+	traces, _, err := otlp.Export(ctx, []string{path}, sel, w)
+	if !errors.Is(err, context.Canceled) || traces >= 4000 {
+		t.Errorf("Export canceled after a chunk = %d traces, %v; want fewer than 4,000, context.Canceled", traces, err)
+	}
+}
+
+// cancelWriter cancels its context at its first write.
+type cancelWriter struct{ cancel context.CancelFunc }
+
+func (c cancelWriter) Write(p []byte) (int, error) { c.cancel(); return len(p), nil }
