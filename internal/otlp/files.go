@@ -189,8 +189,15 @@ func readJSON(path string, r io.Reader, fn func(ptrace.Traces, int) error) error
 				}
 				continue
 			}
-			if err := delim('['); err != nil {
-				return err
+			tok, err = dec.Token()
+			if err != nil {
+				return bad(err)
+			}
+			if tok == nil {
+				continue // "resourceSpans": null, as none
+			}
+			if tok != json.Delim('[') {
+				return fmt.Errorf("%s: bad OTLP/JSON at byte %d: %v where [ belongs", path, dec.InputOffset(), tok)
 			}
 			for dec.More() {
 				var raw json.RawMessage

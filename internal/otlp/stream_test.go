@@ -148,6 +148,8 @@ func TestReadFile_Batches(t *testing.T) {
 		{"one.json", js, 15000},
 		{"two.json", append(append(append(js, '\n'), js...), '\n'), 30000},
 		{"pretty.json", bytes.ReplaceAll(js, []byte(`,"`), []byte(",\n  \"")), 15000},
+		{"null.json", append([]byte(`{"resourceSpans":null}`+"\n"), js...), 15000},
+		{"snake.json", bytes.Replace(js, []byte(`"resourceSpans"`), []byte(`"resource_spans"`), 1), 15000},
 		{"one.pb", pb, 15000},
 		{"unknown.pb", pbUnknown, 15000},
 		{"stream.pb", stream, 30000},
