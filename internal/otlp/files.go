@@ -319,84 +319,116 @@ type byteReader interface {
 // r until its end, handing each resource_spans element, decoded alone,
 // to b. Other fields are skipped, as a decoder skips unknown fields.
 func readProtoRequest(r byteReader, b *batcher, line int) error {
-	var off int64
-	bad := func(what string, err error) error {
-		if errors.Is(err, io.EOF) {
-			err = io.ErrUnexpectedEOF
-		}
-		return fmt.Errorf("bad OTLP protobuf at byte %d: %s: %w", off, what, err)
-	}
+	p := &protoReader{r: r}
 	for {
-		tag, err := binary.ReadUvarint(r)
-		if errors.Is(err, io.EOF) {
+		start := p.off
+		tag, err := binary.ReadUvarint(p)
+		if errors.Is(err, io.EOF) && p.off == start {
 			return nil // the end of the request, between fields
 		}
 		if err != nil {
-			return bad("field tag", err)
+			return p.bad("field tag", err)
 		}
-		start := off
-		off += int64(uvarintLen(tag))
-		switch wt := tag & 7; wt {
-		case 0: // varint
-			v, err := binary.ReadUvarint(r)
-			if err != nil {
-				return bad("varint", err)
-			}
-			off += int64(uvarintLen(v))
-		case 1, 5: // fixed64, fixed32
-			n := int64(8)
-			if wt == 5 {
-				n = 4
-			}
-			if _, err := io.CopyN(io.Discard, r, n); err != nil {
-				return bad("fixed field", err)
-			}
-			off += n
-		case 2: // length-delimited
-			n, err := binary.ReadUvarint(r)
-			if err != nil {
-				return bad("length", err)
-			}
-			if n > MaxLine {
-				return bad("length", fmt.Errorf("%d bytes is more than %d", n, MaxLine))
-			}
-			off += int64(uvarintLen(n))
-			if tag>>3 != 1 {
-				if _, err := io.CopyN(io.Discard, r, int64(n)); err != nil {
-					return bad("field", err)
-				}
-				off += int64(n)
-				continue
-			}
-			// The element, framed as a request of its own.
-			msg := binary.AppendUvarint(binary.AppendUvarint(make([]byte, 0, int(n)+16), tag), n)
-			head := len(msg)
-			msg = msg[:head+int(n)]
-			if _, err := io.ReadFull(r, msg[head:]); err != nil {
-				return bad("resourceSpans", err)
-			}
-			off += int64(n)
-			td, err := UnmarshalProto(msg)
-			if err != nil {
-				return fmt.Errorf("resourceSpans at byte %d: %w", start, err)
-			}
-			if err := b.add(td, line); err != nil {
+		if tag>>3 != 1 {
+			if err := p.skip(tag); err != nil {
 				return err
 			}
-		default:
-			return bad("field", fmt.Errorf("wire type %d of field %d", wt, tag>>3))
+			continue
+		}
+		if tag&7 != 2 {
+			return p.bad("resourceSpans", fmt.Errorf("wire type %d, not 2", tag&7))
+		}
+		n, err := p.length()
+		if err != nil {
+			return err
+		}
+		// The element, framed as a request of its own.
+		msg := binary.AppendUvarint(binary.AppendUvarint(make([]byte, 0, int(n)+16), tag), n)
+		head := len(msg)
+		msg = msg[:head+int(n)]
+		if _, err := io.ReadFull(p, msg[head:]); err != nil {
+			return p.bad("resourceSpans", err)
+		}
+		td, err := UnmarshalProto(msg)
+		if err != nil {
+			return fmt.Errorf("resourceSpans at byte %d: %w", start, err)
+		}
+		if err := b.add(td, line); err != nil {
+			return err
 		}
 	}
 }
 
-// uvarintLen is the length of v as a varint.
-func uvarintLen(v uint64) int {
-	n := 1
-	for v >= 0x80 {
-		v >>= 7
-		n++
+// protoReader reads protobuf fields, counting the bytes it has read for
+// the messages of its errors.
+type protoReader struct {
+	r   byteReader
+	off int64
+}
+
+func (p *protoReader) Read(b []byte) (int, error) {
+	n, err := p.r.Read(b)
+	p.off += int64(n)
+	return n, err
+}
+
+func (p *protoReader) ReadByte() (byte, error) {
+	c, err := p.r.ReadByte()
+	if err == nil {
+		p.off++
 	}
-	return n
+	return c, err
+}
+
+func (p *protoReader) bad(what string, err error) error {
+	if errors.Is(err, io.EOF) {
+		err = io.ErrUnexpectedEOF
+	}
+	return fmt.Errorf("bad OTLP protobuf at byte %d: %s: %w", p.off, what, err)
+}
+
+// length reads the length of a length-delimited field, at most MaxLine.
+func (p *protoReader) length() (uint64, error) {
+	n, err := binary.ReadUvarint(p)
+	if err != nil {
+		return 0, p.bad("length", err)
+	}
+	if n > MaxLine {
+		return 0, p.bad("length", fmt.Errorf("%d bytes is more than %d", n, MaxLine))
+	}
+	return n, nil
+}
+
+// skip reads past the value of the field tag.
+func (p *protoReader) skip(tag uint64) error {
+	var n int64
+	switch wt := tag & 7; wt {
+	case 0: // varint
+		if _, err := binary.ReadUvarint(p); err != nil {
+			return p.bad("varint", err)
+		}
+		return nil
+	case 1: // fixed64
+		n = 8
+	case 5: // fixed32
+		n = 4
+	case 2: // length-delimited
+		l, err := p.length()
+		if err != nil {
+			return err
+		}
+		n = int64(l)
+	case 3, 4:
+		// The start and end of a group (deprecated): pdata takes each tag
+		// alone, as a field without a value, and so does ReadFile.
+		return nil
+	default:
+		return p.bad("field", fmt.Errorf("wire type %d of field %d", wt, tag>>3))
+	}
+	if _, err := io.CopyN(io.Discard, p, n); err != nil {
+		return p.bad("field", err)
+	}
+	return nil
 }
 
 // UnmarshalJSON decodes one OTLP/JSON ExportTraceServiceRequest.
