@@ -125,6 +125,20 @@ func (r *Reader) Trace(ctx context.Context, id trace.TraceID) ([]Span, error) {
 	return r.query(ctx, spanSelect+"WHERE t.trace_id = ? ORDER BY s.start_ns, s.id", id[:])
 }
 
+// Traces returns every span of the traces ids in the file, in order of
+// trace id, then start: one query for many traces, for a reader that goes
+// through a whole file (export).
+func (r *Reader) Traces(ctx context.Context, ids []trace.TraceID) ([]Span, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	args := make([]any, len(ids))
+	for i := range ids {
+		args[i] = ids[i][:]
+	}
+	return r.query(ctx, spanSelect+"WHERE t.trace_id IN (?"+strings.Repeat(",?", len(ids)-1)+") ORDER BY t.trace_id, s.start_ns, s.id", args...)
+}
+
 // After returns up to limit spans whose row id is greater than after, in row
 // order: call it again with the last ID to page through a whole file.
 func (r *Reader) After(ctx context.Context, after int64, limit int) ([]Span, error) {

@@ -7,9 +7,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"time"
 
+	"github.com/lonelytrace/lonelytrace/internal/progress"
 	"github.com/lonelytrace/lonelytrace/schema"
 )
 
@@ -34,6 +36,7 @@ or is corrupt; each says which.`,
 	flags: func(fs *flag.FlagSet) func(context.Context, []string, io.Writer) error {
 		quick := fs.Bool("quick", false, "run quick_check instead of the full integrity_check")
 		asJSON := fs.Bool("json", false, "print one JSON object per file instead of text")
+		quiet := fs.Bool("q", false, "show no progress line (shown only on a terminal, for work over 2 s)")
 		return func(ctx context.Context, args []string, stdout io.Writer) error {
 			files, err := needFiles("check", args)
 			if err != nil {
@@ -41,11 +44,18 @@ or is corrupt; each says which.`,
 			}
 			var bad []error
 			var badPaths []string
+			m := progress.Start(os.Stderr, *quiet, "check", "files")
+			defer m.Stop()
+			m.SetTotal(int64(len(files)))
 			for _, path := range files {
+				m.Note(path)
 				r, err := schema.Check(ctx, path, *quick)
+				m.Add(1)
 				if ctx.Err() != nil {
 					return ctx.Err()
 				}
+				// The report starts on a clean line.
+				m.Clear()
 				if *asJSON {
 					if e := writeCheckJSON(stdout, path, r, err); e != nil {
 						return e

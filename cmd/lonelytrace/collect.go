@@ -107,31 +107,8 @@ func (o collectOptions) serve(ctx context.Context, args []string, stdout io.Writ
 	if err != nil {
 		return fmt.Errorf("collect: %w", err)
 	}
-	ex, err := exporter.New(path, opts...)
-	if err != nil {
-		return fmt.Errorf("collect: %w", err)
-	}
-	// Whatever happens below, what was accepted goes into the file.
-	defer func() {
-		sctx, cancel := context.WithTimeout(context.Background(), collectDrainTimeout)
-		defer cancel()
-		if e := ex.ForceFlush(sctx); e != nil && err == nil {
-			err = fmt.Errorf("collect: flush %s: %w", path, e)
-		}
-		if e := ex.Shutdown(sctx); e != nil && err == nil {
-			err = fmt.Errorf("collect: close %s: %w", path, e)
-		}
-	}()
-	// Half for the requests in flight (budget.go counts their decoding),
-	// the rest for the writer, SQLite, the viewer and the collector's slack.
-	// The Go runtime's soft limit makes the collector work harder rather
-	// than exceed the bound; it leaves out what the runtime does not count:
-	// SQLite's own allocations and the program's code.
-	if os.Getenv("GOMEMLIMIT") == "" {
-		debug.SetMemoryLimit(max(*o.maxMem-collectNonGoMemory, *o.maxMem/2))
-	}
-	rcv := collect.New(collect.FileStore(ex), collect.WithToken(tok), collect.WithMaxRequestBytes(*maxReq), collect.WithMaxInflightBytes(*o.maxMem/2))
-
+	// The ports are taken before the file is made, so that a port in use
+	// leaves no new, empty trace file behind.
 	var lns []net.Listener
 	defer func() {
 		for _, ln := range lns {
@@ -161,6 +138,31 @@ func (o collectOptions) serve(ctx context.Context, args []string, stdout io.Writ
 	if err != nil {
 		return err
 	}
+	ex, err := exporter.New(path, opts...)
+	if err != nil {
+		return fmt.Errorf("collect: %w", err)
+	}
+	// Whatever happens below, what was accepted goes into the file.
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), collectDrainTimeout)
+		defer cancel()
+		if e := ex.ForceFlush(sctx); e != nil && err == nil {
+			err = fmt.Errorf("collect: flush %s: %w", path, e)
+		}
+		if e := ex.Shutdown(sctx); e != nil && err == nil {
+			err = fmt.Errorf("collect: close %s: %w", path, e)
+		}
+	}()
+	// Half for the requests in flight (budget.go counts their decoding),
+	// the rest for the writer, SQLite, the viewer and the collector's slack.
+	// The Go runtime's soft limit makes the collector work harder rather
+	// than exceed the bound; it leaves out what the runtime does not count:
+	// SQLite's own allocations and the program's code.
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(max(*o.maxMem-collectNonGoMemory, *o.maxMem/2))
+	}
+	rcv := collect.New(collect.FileStore(ex), collect.WithToken(tok), collect.WithMaxRequestBytes(*maxReq), collect.WithMaxInflightBytes(*o.maxMem/2))
+
 	var v *viewer.Viewer
 	if vln != nil {
 		if v, err = viewer.Open(path); err != nil {

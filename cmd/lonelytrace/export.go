@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/lonelytrace/lonelytrace/internal/otlp"
+	"github.com/lonelytrace/lonelytrace/internal/outfile"
+	"github.com/lonelytrace/lonelytrace/internal/progress"
 	"github.com/lonelytrace/lonelytrace/schema"
 	"github.com/lonelytrace/lonelytrace/viewer"
 )
@@ -32,20 +34,27 @@ order, so the same spans always give the same bytes.
 	flags: func(fs *flag.FlagSet) func(context.Context, []string, io.Writer) error {
 		format := fs.String("format", string(otlp.FormatJSON), "otlp-json, otlp-jsonl or otlp-proto")
 		out := fs.String("o", "-", "the file to write; - is standard output")
+		force := fs.Bool("f", false, "replace the -o file if it exists")
+		quiet := fs.Bool("q", false, "show no progress line (shown only on a terminal, for work over 2 s)")
 		params := windowFlags(fs)
 		return func(ctx context.Context, args []string, stdout io.Writer) error {
 			files, err := needFiles("export", args)
 			if err != nil {
 				return err
 			}
-			return exportFiles(ctx, files, *format, *out, params(), stdout)
+			m := progress.Start(os.Stderr, *quiet, "export", "traces")
+			defer m.Stop()
+			return exportFiles(ctx, files, *format, *out, *force, params(), stdout, m)
 		}
 	},
 }
 
 // exportFiles writes the traces of files that params select to out in
-// format.
-func exportFiles(ctx context.Context, files []string, format, out string, params map[string][]string, stdout io.Writer) (err error) {
+// format. A file out is written beside it and renamed onto it at the end,
+// so that a failure leaves it as it was; it must not be one of files and,
+// unless force, must not exist.
+// m, which may be nil, shows the progress.
+func exportFiles(ctx context.Context, files []string, format, out string, force bool, params map[string][]string, stdout io.Writer, m *progress.Meter) (err error) {
 	f, err := otlp.ParseFormat(format)
 	if err != nil {
 		return fmt.Errorf("export: %w", err)
@@ -56,21 +65,17 @@ func exportFiles(ctx context.Context, files []string, format, out string, params
 	}
 
 	dst := stdout
+	var file *outfile.File
 	if out != "-" {
-		file, err := os.Create(out)
-		if err != nil {
+		if file, err = outfile.Create(out, force, files...); err != nil {
 			return fmt.Errorf("export: %w", err)
 		}
-		defer func() {
-			if e := file.Close(); e != nil && err == nil {
-				err = fmt.Errorf("export: %w", e)
-			}
-		}()
+		defer file.Abort()
 		dst = file
 	}
 	bw := bufio.NewWriterSize(dst, 1<<20)
 	w := otlp.NewWriter(bw, f)
-	traces, spans, err := otlp.Export(ctx, files, sel, w)
+	traces, spans, err := otlp.ExportCounting(ctx, files, sel, w, m)
 	if err != nil {
 		return fmt.Errorf("export: %w", err)
 	}
@@ -80,7 +85,11 @@ func exportFiles(ctx context.Context, files []string, format, out string, params
 	if err := bw.Flush(); err != nil {
 		return fmt.Errorf("export: %w", err)
 	}
-	if out != "-" {
+	if file != nil {
+		if err := file.Commit(); err != nil {
+			return fmt.Errorf("export: %w", err)
+		}
+		m.Stop()
 		fmt.Fprintf(stdout, "exported %d traces (%d spans) to %s\n", traces, spans, out)
 	}
 	return nil

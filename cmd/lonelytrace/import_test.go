@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/lonelytrace/lonelytrace/schema"
 )
@@ -17,8 +16,8 @@ func TestImport_BadLine(t *testing.T) {
 	in := filepath.Join(dir, "spans.jsonl")
 	good := `{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"5b8efff798038103d269b633813fc60c","spanId":"eee19b7ec3c1b174","name":"a"}]}]}]}`
 	os.WriteFile(in, []byte(good+"\n"+good+"\n{\"resourceSpans\":\n"), 0o644)
-	var out, progress bytes.Buffer
-	err := importFiles(context.Background(), filepath.Join(dir, "t.db"), []string{in}, &out, &progress, time.Hour)
+	var out bytes.Buffer
+	err := importFiles(context.Background(), filepath.Join(dir, "t.db"), []string{in}, &out, nil)
 	if err == nil || !strings.Contains(err.Error(), "spans.jsonl:3:") {
 		t.Fatalf("err = %v; want one naming spans.jsonl:3", err)
 	}
@@ -59,8 +58,8 @@ func TestImport_BadTimes(t *testing.T) {
 		span("eee19b7ec3c1b172", `,"endTimeUnixNano":"1740830400001000000"`)+
 		span("eee19b7ec3c1b173", `,"startTimeUnixNano":"1740830400000000000","endTimeUnixNano":"1740830399000000000"`)), 0o644)
 	db := filepath.Join(dir, "t.db")
-	var out, progress bytes.Buffer
-	if err := importFiles(context.Background(), db, []string{in}, &out, &progress, time.Hour); err != nil {
+	var out bytes.Buffer
+	if err := importFiles(context.Background(), db, []string{in}, &out, nil); err != nil {
 		t.Fatal(err)
 	}
 	for _, want := range []string{"; 0 duplicates skipped, 2 rejected\n", "rejected: " + in + ":2: 1 span rejected; the first: resourceSpans[0].scopeSpans[0].spans[0]: start time is 0 (unset)"} {

@@ -6,8 +6,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
 
+	"github.com/lonelytrace/lonelytrace/internal/outfile"
 	"github.com/lonelytrace/lonelytrace/viewer"
 )
 
@@ -18,6 +18,7 @@ var snapshotCommand = command{
 	help:    "The window and filters are the viewer's query parameters (go doc ./viewer ParseQuery).",
 	flags: func(fs *flag.FlagSet) func(context.Context, []string, io.Writer) error {
 		out := fs.String("o", "", "file to write the page to (required)")
+		force := fs.Bool("f", false, "replace the -o file if it exists")
 		params := windowFlags(fs)
 		return func(ctx context.Context, args []string, stdout io.Writer) error {
 			if *out == "" {
@@ -26,6 +27,10 @@ var snapshotCommand = command{
 			files, err := needFiles("snapshot", args)
 			if err != nil {
 				return err
+			}
+			// Refused outputs are refused before the files are read.
+			if err := outfile.Check(*out, *force, files...); err != nil {
+				return fmt.Errorf("snapshot: %w", err)
 			}
 			v, err := viewer.Open(files...)
 			if err != nil {
@@ -36,8 +41,15 @@ var snapshotCommand = command{
 			if err := v.WritePage(ctx, &buf, params()); err != nil {
 				return err
 			}
-			// Write the whole page at once so that a failure leaves no half file.
-			if err := os.WriteFile(*out, buf.Bytes(), 0o644); err != nil {
+			f, err := outfile.Create(*out, *force, files...)
+			if err != nil {
+				return fmt.Errorf("snapshot: %w", err)
+			}
+			defer f.Abort()
+			if _, err := f.Write(buf.Bytes()); err != nil {
+				return fmt.Errorf("snapshot: write %s: %w", *out, err)
+			}
+			if err := f.Commit(); err != nil {
 				return fmt.Errorf("snapshot: %w", err)
 			}
 			fmt.Fprintf(stdout, "lonelytrace: wrote %s (%d bytes)\n", *out, buf.Len())

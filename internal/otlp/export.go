@@ -24,6 +24,19 @@ const tracesPerWrite = 256
 // give the same bytes. It returns the numbers of traces and spans written. It does not
 // Close w.
 func Export(ctx context.Context, files []string, sel schema.TraceSelection, w *Writer) (traces, spans int, err error) {
+	return ExportCounting(ctx, files, sel, w, nil)
+}
+
+// Counter is told how many traces an export holds, and each time some
+// are written; a progress meter.
+type Counter interface {
+	SetTotal(n int64)
+	Add(n int64)
+}
+
+// ExportCounting is Export telling c, when not nil, the number of
+// traces selected and those written.
+func ExportCounting(ctx context.Context, files []string, sel schema.TraceSelection, w *Writer, c Counter) (traces, spans int, err error) {
 	readers := make([]*schema.Reader, len(files))
 	ids := map[trace.TraceID]struct{}{}
 	for i, path := range files {
@@ -46,15 +59,14 @@ func Export(ctx context.Context, files []string, sel schema.TraceSelection, w *W
 		sorted = append(sorted, id)
 	}
 	slices.SortFunc(sorted, func(a, b trace.TraceID) int { return bytes.Compare(a[:], b[:]) })
+	if c != nil {
+		c.SetTotal(int64(len(sorted)))
+	}
 	for len(sorted) > 0 {
 		n := min(len(sorted), tracesPerWrite)
-		var chunk []schema.Span
-		for _, id := range sorted[:n] {
-			got, err := traceSpans(ctx, readers, files, id)
-			if err != nil {
-				return traces, spans, err
-			}
-			chunk = append(chunk, got...)
+		chunk, err := chunkSpans(ctx, readers, files, sorted[:n])
+		if err != nil {
+			return traces, spans, err
 		}
 		if err := w.Write(Traces(chunk)); err != nil {
 			return traces, spans, err
@@ -62,32 +74,39 @@ func Export(ctx context.Context, files []string, sel schema.TraceSelection, w *W
 		traces += n
 		spans += len(chunk)
 		sorted = sorted[n:]
+		if c != nil {
+			c.Add(int64(n))
+		}
 	}
 	return traces, spans, nil
 }
 
-// traceSpans returns the spans of trace id from every reader, each span
-// once, in order of start and span id.
-func traceSpans(ctx context.Context, readers []*schema.Reader, files []string, id trace.TraceID) ([]schema.Span, error) {
-	var out []schema.Span
-	seen := map[trace.SpanID]struct{}{}
+// chunkSpans returns the spans of the traces ids from every reader, one
+// query per reader: each span once (the first file's, by span id within
+// its trace), in order of trace id, then start and span id.
+func chunkSpans(ctx context.Context, readers []*schema.Reader, files []string, ids []trace.TraceID) ([]schema.Span, error) {
+	var all []schema.Span
+	seen := make(map[[24]byte]struct{})
 	for i, r := range readers {
-		got, err := r.Trace(ctx, id)
+		got, err := r.Traces(ctx, ids)
 		if err != nil {
-			return nil, fmt.Errorf("%s: trace %s: %w", files[i], id, err)
+			return nil, fmt.Errorf("%s: %d traces from %s: %w", files[i], len(ids), ids[0], err)
 		}
 		for _, s := range got {
-			if _, dup := seen[s.SpanID]; dup {
+			var k [24]byte
+			copy(k[:16], s.TraceID[:])
+			copy(k[16:], s.SpanID[:])
+			if _, dup := seen[k]; dup {
 				continue
 			}
-			seen[s.SpanID] = struct{}{}
-			out = append(out, s)
+			seen[k] = struct{}{}
+			all = append(all, s)
 		}
 	}
-	slices.SortFunc(out, func(a, b schema.Span) int {
-		return cmp.Or(a.Start.Compare(b.Start), bytes.Compare(a.SpanID[:], b.SpanID[:]))
+	slices.SortStableFunc(all, func(a, b schema.Span) int {
+		return cmp.Or(bytes.Compare(a.TraceID[:], b.TraceID[:]), a.Start.Compare(b.Start), bytes.Compare(a.SpanID[:], b.SpanID[:]))
 	})
-	return out, nil
+	return all, nil
 }
 
 // TraceJSON returns spans, those of one trace as schema.Reader.Trace

@@ -5,11 +5,13 @@ import (
 	"bytes"
 	"compress/gzip"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"go.opentelemetry.io/collector/pdata/ptrace"
@@ -20,10 +22,13 @@ import (
 // reads: one ExportTraceServiceRequest.
 const MaxLine = 256 << 20
 
-// ReadFile calls fn with the traces of each ExportTraceServiceRequest in
-// the file at path, and the request's line (1-based; 0 for a file that
-// is one request). The extension says the format, after a ".gz" that
-// says gzip:
+// ReadFile calls fn with the traces of the ExportTraceServiceRequests in
+// the file at path, in batches of about batchSpans spans, each from one
+// request, with the request's line (1-based; for .json the request's
+// number, its line in the collector's files; 0 for a .pb file that is
+// one request). It reads a resourceSpans element at a time, so that its
+// memory does not grow with the file. The extension says the format,
+// after a ".gz" that says gzip:
 //
 //   - .json: one OTLP/JSON request, or one per line as the collector's
 //     file exporter writes them;
@@ -36,12 +41,23 @@ const MaxLine = 256 << 20
 // A record that does not decode stops the read with an error naming the
 // file and line. fn's error stops it too and is returned as is.
 func ReadFile(path string, fn func(td ptrace.Traces, line int) error) error {
+	return ReadFileCounting(path, nil, fn)
+}
+
+// ReadFileCounting is ReadFile telling read, when not nil, how many
+// bytes of the file (as stored: compressed, for .gz) it has read so far,
+// for a progress meter.
+func ReadFileCounting(path string, read func(n int64), fn func(td ptrace.Traces, line int) error) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	var r io.Reader = bufio.NewReaderSize(f, 1<<20)
+	var src io.Reader = f
+	if read != nil {
+		src = countingReader{f, read}
+	}
+	var r io.Reader = bufio.NewReaderSize(src, 1<<20)
 	name := strings.ToLower(path)
 	if strings.HasSuffix(name, ".gz") {
 		zr, err := gzip.NewReader(r)
@@ -62,37 +78,151 @@ func ReadFile(path string, fn func(td ptrace.Traces, line int) error) error {
 	return fmt.Errorf("%s: unknown format (want .json, .jsonl, .ndjson, .pb or .binpb, optionally .gz)", path)
 }
 
-// readJSON reads one request, or, when the file has more than one line
-// that holds something, one per line.
-func readJSON(path string, r io.Reader, fn func(ptrace.Traces, int) error) error {
-	data, err := io.ReadAll(r)
-	if err != nil {
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	if bytes.Count(bytes.TrimSpace(data), []byte("\n")) > 0 && isJSONLines(data) {
-		return readJSONLines(path, bytes.NewReader(data), fn)
-	}
-	td, err := UnmarshalJSON(data)
-	if err != nil {
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	return fn(td, 0)
+// countingReader tells read the size of each read.
+type countingReader struct {
+	r    io.Reader
+	read func(int64)
 }
 
-// isJSONLines reports whether every line of data that holds something is
-// a whole JSON object on its own, as a lines file's are and a pretty
-// printed request's are not.
-func isJSONLines(data []byte) bool {
-	for line := range bytes.Lines(data) {
-		line = bytes.TrimSpace(line)
-		if len(line) == 0 {
-			continue
+func (c countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.read(int64(n))
+	return n, err
+}
+
+// batchSpans is about how many spans ReadFile hands fn at once: it
+// gathers the resourceSpans of a request until they hold this many, so
+// that memory holds one batch (and one resourceSpans, however large),
+// whatever the file's size.
+const batchSpans = 4096
+
+// batcher gathers resourceSpans for fn, a batch at a time, each batch
+// from one request.
+type batcher struct {
+	fn    func(ptrace.Traces, int) error
+	td    ptrace.Traces
+	spans int
+	line  int
+}
+
+func newBatcher(fn func(ptrace.Traces, int) error) *batcher {
+	return &batcher{fn: fn, td: ptrace.NewTraces()}
+}
+
+// add moves the resourceSpans of td, from the request at line, into the
+// batch, handing it on when it is full or when the line changes.
+func (b *batcher) add(td ptrace.Traces, line int) error {
+	if line != b.line {
+		if err := b.flush(); err != nil {
+			return err
 		}
-		if line[0] != '{' || line[len(line)-1] != '}' {
-			return false
+		b.line = line
+	}
+	b.spans += td.SpanCount()
+	td.ResourceSpans().MoveAndAppendTo(b.td.ResourceSpans())
+	if b.spans >= batchSpans {
+		return b.flush()
+	}
+	return nil
+}
+
+func (b *batcher) flush() error {
+	if b.td.ResourceSpans().Len() == 0 {
+		return nil
+	}
+	td := b.td
+	b.td, b.spans = ptrace.NewTraces(), 0
+	return b.fn(td, b.line)
+}
+
+// readJSON reads a stream of OTLP/JSON requests, most often one, or one
+// per line as the collector's file exporter writes them; fn is given the
+// request's number, from 1 (its line in the collector's files). It reads
+// a resourceSpans element at a time: each is decoded alone, so that memory holds one however
+// large the request. A request that holds no spans still reaches fn.
+func readJSON(path string, r io.Reader, fn func(ptrace.Traces, int) error) error {
+	dec := json.NewDecoder(r)
+	b := newBatcher(fn)
+	bad := func(err error) error {
+		var se *json.SyntaxError
+		if errors.As(err, &se) {
+			return fmt.Errorf("%s: bad OTLP/JSON at byte %d: %w", path, se.Offset, err)
+		}
+		if errors.Is(err, io.EOF) {
+			err = io.ErrUnexpectedEOF
+		}
+		return fmt.Errorf("%s: bad OTLP/JSON at byte %d: %w", path, dec.InputOffset(), err)
+	}
+	delim := func(want json.Delim) error {
+		tok, err := dec.Token()
+		if err != nil {
+			return bad(err)
+		}
+		if tok != want {
+			return fmt.Errorf("%s: bad OTLP/JSON at byte %d: %v where %v belongs", path, dec.InputOffset(), tok, want)
+		}
+		return nil
+	}
+	for n := 0; ; n++ {
+		if !dec.More() {
+			if n == 0 {
+				return fmt.Errorf("%s: bad OTLP/JSON: no request in the file", path)
+			}
+			if _, err := dec.Token(); err != io.EOF {
+				return bad(fmt.Errorf("unexpected %v after request %d", dec.InputOffset(), n))
+			}
+			return b.flush()
+		}
+		line := n + 1
+		if err := delim('{'); err != nil {
+			return err
+		}
+		for dec.More() {
+			tok, err := dec.Token()
+			if err != nil {
+				return bad(err)
+			}
+			if key, _ := tok.(string); key != "resourceSpans" && key != "resource_spans" {
+				var skip json.RawMessage
+				if err := dec.Decode(&skip); err != nil {
+					return bad(err)
+				}
+				continue
+			}
+			tok, err = dec.Token()
+			if err != nil {
+				return bad(err)
+			}
+			if tok == nil {
+				continue // "resourceSpans": null, as none
+			}
+			if tok != json.Delim('[') {
+				return fmt.Errorf("%s: bad OTLP/JSON at byte %d: %v where [ belongs", path, dec.InputOffset(), tok)
+			}
+			for dec.More() {
+				var raw json.RawMessage
+				if err := dec.Decode(&raw); err != nil {
+					return bad(err)
+				}
+				td, err := UnmarshalJSON(slices.Concat(jsonHead, raw, jsonTail))
+				if err != nil && n == 0 {
+					return fmt.Errorf("%s: %w", path, err)
+				}
+				if err != nil {
+					return fmt.Errorf("%s: request %d: %w", path, n+1, err)
+				}
+				if err := b.add(td, line); err != nil {
+					return err
+				}
+			}
+			if err := delim(']'); err != nil {
+				return err
+			}
+		}
+		if err := delim('}'); err != nil {
+			return err
 		}
 	}
-	return true
 }
 
 func readJSONLines(path string, r io.Reader, fn func(ptrace.Traces, int) error) error {
@@ -119,45 +249,186 @@ func readJSONLines(path string, r io.Reader, fn func(ptrace.Traces, int) error) 
 	return nil
 }
 
+// protoResourceSpans is the tag of ExportTraceServiceRequest's field 1,
+// resource_spans (length-delimited): the first byte of a request.
+const protoResourceSpans = 1<<3 | 2
+
+// readProto reads one OTLP protobuf request, or a stream of them each
+// after its length as 4 big-endian bytes (lengthPrefixed tells which), a
+// resourceSpans element at a time.
 func readProto(path string, r io.Reader, fn func(ptrace.Traces, int) error) error {
-	data, err := io.ReadAll(r)
-	if err != nil {
+	br := bufio.NewReaderSize(r, 64<<10)
+	b := newBatcher(fn)
+	if _, err := br.Peek(1); errors.Is(err, io.EOF) {
+		return fn(ptrace.NewTraces(), 0)
+	} else if err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
-	td, err := UnmarshalProto(data)
-	if err == nil {
-		return fn(td, 0)
-	}
-	// A stream of length-prefixed requests, else the error of one.
-	if stream, ok := splitLengthPrefixed(data); ok {
-		for i, msg := range stream {
-			td, err := UnmarshalProto(msg)
-			if err != nil {
-				return fmt.Errorf("%s: request %d: %w", path, i+1, err)
-			}
-			if err := fn(td, i+1); err != nil {
-				return err
-			}
+	if !lengthPrefixed(br) {
+		if err := readProtoRequest(br, b, 0); err != nil {
+			return fmt.Errorf("%s: %w", path, err)
 		}
-		return nil
+		return b.flush()
 	}
-	return fmt.Errorf("%s: %w", path, err)
+	var size [4]byte
+	for i := 1; ; i++ {
+		if _, err := io.ReadFull(br, size[:]); err != nil {
+			if errors.Is(err, io.EOF) && i > 1 {
+				return b.flush()
+			}
+			return fmt.Errorf("%s: request %d: bad OTLP protobuf: neither a request nor a stream of length-prefixed requests: %w", path, i, err)
+		}
+		n := binary.BigEndian.Uint32(size[:])
+		if n > MaxLine {
+			return fmt.Errorf("%s: request %d: bad OTLP protobuf: neither a request nor a stream of length-prefixed requests (a length of %d bytes)", path, i, n)
+		}
+		msg := make([]byte, n)
+		if _, err := io.ReadFull(br, msg); err != nil {
+			return fmt.Errorf("%s: request %d: bad OTLP protobuf: %d bytes announced: %w", path, i, n, err)
+		}
+		if err := readProtoRequest(bytes.NewReader(msg), b, i); err != nil {
+			return fmt.Errorf("%s: request %d: %w", path, i, err)
+		}
+		if err := b.flush(); err != nil {
+			return err
+		}
+	}
 }
 
-func splitLengthPrefixed(data []byte) ([][]byte, bool) {
-	var out [][]byte
-	for len(data) > 0 {
-		if len(data) < 4 {
-			return nil, false
-		}
-		n := binary.BigEndian.Uint32(data)
-		if uint64(n) > uint64(len(data)-4) {
-			return nil, false
-		}
-		out = append(out, data[4:4+n])
-		data = data[4+n:]
+// lengthPrefixed reports whether the file r begins is a stream of
+// length-prefixed requests: it does not begin with the tag of
+// resource_spans, and its first 4 bytes are a length of at most MaxLine
+// followed by that tag (or by nothing, for an empty request). A request
+// that begins with another field is read as one request.
+func lengthPrefixed(r *bufio.Reader) bool {
+	head, _ := r.Peek(5)
+	if len(head) < 4 || head[0] == protoResourceSpans {
+		return false
 	}
-	return out, len(out) > 0
+	n := binary.BigEndian.Uint32(head)
+	return n <= MaxLine && (n == 0 || len(head) == 5 && head[4] == protoResourceSpans)
+}
+
+// byteReader is a bufio.Reader or a bytes.Reader.
+type byteReader interface {
+	io.Reader
+	io.ByteReader
+}
+
+// readProtoRequest reads the fields of one ExportTraceServiceRequest from
+// r until its end, handing each resource_spans element, decoded alone,
+// to b. Other fields are skipped, as a decoder skips unknown fields.
+func readProtoRequest(r byteReader, b *batcher, line int) error {
+	p := &protoReader{r: r}
+	for {
+		start := p.off
+		tag, err := binary.ReadUvarint(p)
+		if errors.Is(err, io.EOF) && p.off == start {
+			return nil // the end of the request, between fields
+		}
+		if err != nil {
+			return p.bad("field tag", err)
+		}
+		if tag>>3 != 1 {
+			if err := p.skip(tag); err != nil {
+				return err
+			}
+			continue
+		}
+		if tag&7 != 2 {
+			return p.bad("resourceSpans", fmt.Errorf("wire type %d, not 2", tag&7))
+		}
+		n, err := p.length()
+		if err != nil {
+			return err
+		}
+		// The element, framed as a request of its own.
+		msg := binary.AppendUvarint(binary.AppendUvarint(make([]byte, 0, int(n)+16), tag), n)
+		head := len(msg)
+		msg = msg[:head+int(n)]
+		if _, err := io.ReadFull(p, msg[head:]); err != nil {
+			return p.bad("resourceSpans", err)
+		}
+		td, err := UnmarshalProto(msg)
+		if err != nil {
+			return fmt.Errorf("resourceSpans at byte %d: %w", start, err)
+		}
+		if err := b.add(td, line); err != nil {
+			return err
+		}
+	}
+}
+
+// protoReader reads protobuf fields, counting the bytes it has read for
+// the messages of its errors.
+type protoReader struct {
+	r   byteReader
+	off int64
+}
+
+func (p *protoReader) Read(b []byte) (int, error) {
+	n, err := p.r.Read(b)
+	p.off += int64(n)
+	return n, err
+}
+
+func (p *protoReader) ReadByte() (byte, error) {
+	c, err := p.r.ReadByte()
+	if err == nil {
+		p.off++
+	}
+	return c, err
+}
+
+func (p *protoReader) bad(what string, err error) error {
+	if errors.Is(err, io.EOF) {
+		err = io.ErrUnexpectedEOF
+	}
+	return fmt.Errorf("bad OTLP protobuf at byte %d: %s: %w", p.off, what, err)
+}
+
+// length reads the length of a length-delimited field, at most MaxLine.
+func (p *protoReader) length() (uint64, error) {
+	n, err := binary.ReadUvarint(p)
+	if err != nil {
+		return 0, p.bad("length", err)
+	}
+	if n > MaxLine {
+		return 0, p.bad("length", fmt.Errorf("%d bytes is more than %d", n, MaxLine))
+	}
+	return n, nil
+}
+
+// skip reads past the value of the field tag.
+func (p *protoReader) skip(tag uint64) error {
+	var n int64
+	switch wt := tag & 7; wt {
+	case 0: // varint
+		if _, err := binary.ReadUvarint(p); err != nil {
+			return p.bad("varint", err)
+		}
+		return nil
+	case 1: // fixed64
+		n = 8
+	case 5: // fixed32
+		n = 4
+	case 2: // length-delimited
+		l, err := p.length()
+		if err != nil {
+			return err
+		}
+		n = int64(l)
+	case 3, 4:
+		// The start and end of a group (deprecated): pdata takes each tag
+		// alone, as a field without a value, and so does ReadFile.
+		return nil
+	default:
+		return p.bad("field", fmt.Errorf("wire type %d of field %d", wt, tag>>3))
+	}
+	if _, err := io.CopyN(io.Discard, p, n); err != nil {
+		return p.bad("field", err)
+	}
+	return nil
 }
 
 // UnmarshalJSON decodes one OTLP/JSON ExportTraceServiceRequest.
@@ -197,58 +468,96 @@ func ParseFormat(s string) (Format, error) {
 	return "", fmt.Errorf("unknown format %q (want %s, %s or %s)", s, FormatJSON, FormatJSONL, FormatProto)
 }
 
-// Writer writes traces in one of the formats. For FormatJSONL each Write
-// is a line of its own; the other formats hold one request, so Writer
-// gathers every Write and writes them at Close.
+// Writer writes traces in one of the formats, as a stream: what each
+// Write is given goes out at once, so that memory holds one Write's
+// traces, however many the whole output has. For FormatJSONL each Write
+// is a line of its own. The other formats are one request, whose
+// repeated resourceSpans are written one Write after another: OTLP/JSON
+// as one document, "{"resourceSpans":[" ... "]}", and protobuf as the
+// concatenation of each Write's request, which protobuf reads as one
+// request holding every Write's resourceSpans (a repeated field's
+// elements may come in any number of runs). The bytes are those of
+// marshalling every Write's traces together as one request.
 type Writer struct {
 	w      io.Writer
 	format Format
-	all    ptrace.Traces
+	// started is true once the JSON document's opening is written.
+	started bool
 }
 
 // NewWriter returns a Writer of format to w.
 func NewWriter(w io.Writer, format Format) *Writer {
-	return &Writer{w: w, format: format, all: ptrace.NewTraces()}
+	return &Writer{w: w, format: format}
 }
 
-// Write writes td, or keeps it for Close.
+// jsonHead and jsonTail frame the resourceSpans of an OTLP/JSON request
+// as pdata marshals it.
+var jsonHead, jsonTail = []byte(`{"resourceSpans":[`), []byte(`]}`)
+
+// Write writes td.
 func (w *Writer) Write(td ptrace.Traces) error {
-	if w.format != FormatJSONL {
-		td.ResourceSpans().MoveAndAppendTo(w.all.ResourceSpans())
+	if td.ResourceSpans().Len() == 0 {
 		return nil
 	}
-	if td.SpanCount() == 0 {
-		return nil
-	}
-	b, err := ptraceotlp.NewExportRequestFromTraces(td).MarshalJSON()
-	if err != nil {
-		return err
-	}
-	if _, err := w.w.Write(append(b, '\n')); err != nil {
-		return err
-	}
-	return nil
-}
-
-// Close writes what Write kept. It does not close the underlying writer.
-func (w *Writer) Close() error {
-	var b []byte
-	var err error
-	req := ptraceotlp.NewExportRequestFromTraces(w.all)
+	req := ptraceotlp.NewExportRequestFromTraces(td)
 	switch w.format {
 	case FormatJSONL:
-		return nil
-	case FormatJSON:
-		b, err = req.MarshalJSON()
-		b = append(b, '\n')
+		if td.SpanCount() == 0 {
+			return nil
+		}
+		b, err := req.MarshalJSON()
+		if err != nil {
+			return err
+		}
+		_, err = w.w.Write(append(b, '\n'))
+		return err
 	case FormatProto:
-		b, err = req.MarshalProto()
-	default:
-		err = errors.New("unknown format")
-	}
-	if err != nil {
+		b, err := req.MarshalProto()
+		if err != nil {
+			return err
+		}
+		_, err = w.w.Write(b)
+		return err
+	case FormatJSON:
+		b, err := req.MarshalJSON()
+		if err != nil {
+			return err
+		}
+		if !bytes.HasPrefix(b, jsonHead) || !bytes.HasSuffix(b, jsonTail) {
+			return fmt.Errorf("write OTLP/JSON: the request marshals as %.40q..., not as resourceSpans alone", b)
+		}
+		b = b[len(jsonHead) : len(b)-len(jsonTail)]
+		sep := []byte{','}
+		if !w.started {
+			sep, w.started = jsonHead, true
+		}
+		if _, err := w.w.Write(sep); err != nil {
+			return err
+		}
+		_, err = w.w.Write(b)
 		return err
 	}
-	_, err = w.w.Write(b)
-	return err
+	return errors.New("unknown format")
+}
+
+// Close ends the request that Write began. It does not close the
+// underlying writer.
+func (w *Writer) Close() error {
+	switch w.format {
+	case FormatJSONL, FormatProto:
+		return nil
+	case FormatJSON:
+		if !w.started {
+			// No traces: the empty request, as pdata marshals it.
+			b, err := ptraceotlp.NewExportRequest().MarshalJSON()
+			if err != nil {
+				return err
+			}
+			_, err = w.w.Write(append(b, '\n'))
+			return err
+		}
+		_, err := w.w.Write(append(slices.Clone(jsonTail), '\n'))
+		return err
+	}
+	return errors.New("unknown format")
 }

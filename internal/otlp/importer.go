@@ -22,10 +22,18 @@ type Importer struct {
 	sink Sink
 	db   *sql.DB // nil when the file held no spans at the start
 	path string
-	// traces holds, for every trace met so far, the ids of its spans
-	// handed on and of those the file held for it.
+	// traces holds, for every trace met since the last forget, the ids
+	// of its spans handed on and of those the file held for it.
 	traces map[trace.TraceID]*spanSet
+	// limit is how many traces traces holds before forget.
+	limit int
 }
+
+// DefaultTraceLimit is how many traces an Importer keeps the span ids of
+// before it has the sink write what it handed on and forgets them (about
+// 100 bytes a trace and 10 a span): from then on it looks traces up in
+// the file, so that its memory does not grow with the input.
+const DefaultTraceLimit = 1 << 16
 
 // spanSet is the set of span ids of one trace: a short list, which
 // most traces are, or a map once it grows.
@@ -82,7 +90,7 @@ func (t *spanSet) remove(id trace.SpanID) {
 // of the trace file at path; it reads the file (read-only) to skip the
 // spans it already holds.
 func NewImporter(ctx context.Context, sink Sink, path string) (*Importer, error) {
-	im := &Importer{sink: sink, path: path, traces: make(map[trace.TraceID]*spanSet)}
+	im := &Importer{sink: sink, path: path, traces: make(map[trace.TraceID]*spanSet), limit: DefaultTraceLimit}
 	db, err := schema.OpenRead(ctx, path)
 	if err != nil {
 		return nil, err
@@ -105,6 +113,11 @@ func NewImporter(ctx context.Context, sink Sink, path string) (*Importer, error)
 // duplicates those skipped, rejected those with invalid ids (Spans);
 // msg says why those were rejected.
 func (im *Importer) Import(ctx context.Context, td ptrace.Traces) (stored, duplicates, rejected int, msg string, err error) {
+	if len(im.traces) > im.limit {
+		if err := im.forget(ctx); err != nil {
+			return 0, 0, 0, "", err
+		}
+	}
 	spans, rejected, msg := Spans(td)
 	if err := im.load(ctx, spans); err != nil {
 		return 0, 0, rejected, msg, err
@@ -144,6 +157,28 @@ func (im *Importer) Import(ctx context.Context, td ptrace.Traces) (stored, dupli
 		return 0, duplicates, rejected, msg, err
 	}
 	return len(keep), duplicates, rejected, msg, nil
+}
+
+// forget has the sink write every span handed on so far and drops the
+// span ids kept, so that from then on the file answers for them (load).
+// A sink that cannot be flushed keeps them all.
+func (im *Importer) forget(ctx context.Context) error {
+	f, ok := im.sink.(interface{ ForceFlush(context.Context) error })
+	if !ok {
+		return nil
+	}
+	if err := f.ForceFlush(ctx); err != nil {
+		return fmt.Errorf("%s: write the spans imported so far: %w", im.path, err)
+	}
+	if im.db == nil {
+		db, err := schema.OpenRead(ctx, im.path)
+		if err != nil {
+			return err
+		}
+		im.db = db
+	}
+	im.traces = make(map[trace.TraceID]*spanSet)
+	return nil
 }
 
 // loadChunk is how many trace ids load looks up in one query.

@@ -155,3 +155,55 @@ func TestImporter_FailedExport(t *testing.T) {
 		t.Fatalf("Import after the failure = %d stored, %v; want %d", stored, err, len(distinct))
 	}
 }
+
+// TestImporter_Forget imports shuffled spans with duplicates into a new
+// file, in batches, with an Importer that forgets every 50 traces: the
+// file answers for the traces it forgot, so every distinct span is
+// stored once and every duplicate skipped, as with an Importer that
+// remembers everything.
+func TestImporter_Forget(t *testing.T) {
+	ctx := context.Background()
+	path := tempDB(t)
+	all, distinct := dupTraces(700, 5, 3)
+	exp := mustExporter(t, path)
+	im, err := otlp.NewImporter(ctx, exp, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer im.Close()
+	otlp.SetTraceLimit(im, 50)
+	spans := all.ResourceSpans().At(0).ScopeSpans().At(0).Spans()
+	var stored, dups int
+	for pass := range 2 {
+		for lo := 0; lo < spans.Len(); lo += 97 {
+			td := ptrace.NewTraces()
+			ss := td.ResourceSpans().AppendEmpty().ScopeSpans().AppendEmpty()
+			for i := lo; i < min(lo+97, spans.Len()); i++ {
+				spans.At(i).CopyTo(ss.Spans().AppendEmpty())
+			}
+			s, d, _, _, err := im.Import(ctx, td)
+			if err != nil {
+				t.Fatalf("pass %d, spans from %d: %v", pass, lo, err)
+			}
+			stored, dups = stored+s, dups+d
+		}
+	}
+	if want := len(distinct); stored != want || dups != 2*spans.Len()-want {
+		t.Errorf("stored %d, duplicates %d; want %d, %d", stored, dups, want, 2*spans.Len()-want)
+	}
+	if err := exp.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got := map[[24]byte]int{}
+	for _, s := range readAll(t, path) {
+		got[[24]byte(append(s.TraceID[:], s.SpanID[:]...))]++
+	}
+	if len(got) != len(distinct) {
+		t.Errorf("file holds %d distinct spans; want %d", len(got), len(distinct))
+	}
+	for k, n := range got {
+		if n != 1 || !distinct[k] {
+			t.Errorf("span %x: %d rows; want 1", k, n)
+		}
+	}
+}
