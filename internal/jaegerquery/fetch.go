@@ -63,7 +63,8 @@ type slice struct {
 var errTimeBudget = errors.New("time budget")
 
 // Fetch stores the traces that Jaeger holds for [since, until) through
-// st. For each service (WithServices, or all Jaeger knows) it asks
+// st. For each service (WithServices, each of which Jaeger must know,
+// or all Jaeger knows) it asks
 // FindTraces for the window with raw_traces; a slice of time whose reply
 // holds search_depth traces may miss some (api_v3 has no paging), so its
 // reply is dropped and its halves are asked instead, down to minSlice.
