@@ -68,6 +68,7 @@ type fakeJaeger struct {
 
 	mu      sync.Mutex
 	queries []findQuery
+	gets    []string // trace ids GetTrace was asked for
 	// reply, if set, answers FindTraces instead of the stored traces:
 	// it returns the messages to send and the error to end with.
 	reply func(q findQuery, msgs [][]byte) ([][]byte, error)
@@ -101,6 +102,32 @@ func startFake(t *testing.T, services []string, traces []fakeTrace) *fakeJaeger 
 			},
 		}},
 		Streams: []grpc.StreamDesc{{
+			StreamName:    "GetTrace",
+			ServerStreams: true,
+			Handler: func(_ any, s grpc.ServerStream) error {
+				var req []byte
+				if err := s.RecvMsg(&req); err != nil {
+					return err
+				}
+				id, err := field(req, 1)
+				if err != nil {
+					return status.Error(codes.InvalidArgument, err.Error())
+				}
+				f.mu.Lock()
+				f.gets = append(f.gets, string(id))
+				f.mu.Unlock()
+				for _, tr := range f.traces {
+					if tr.id.String() == string(id) {
+						b, err := (&ptrace.ProtoMarshaler{}).MarshalTraces(tr.traces())
+						if err != nil {
+							return err
+						}
+						return s.SendMsg(b)
+					}
+				}
+				return status.Error(codes.NotFound, "trace not found")
+			},
+		}, {
 			StreamName:    "FindTraces",
 			ServerStreams: true,
 			Handler: func(_ any, s grpc.ServerStream) error {

@@ -106,6 +106,9 @@ func Fetch(ctx context.Context, c *Client, st Store, since, until time.Time, opt
 	for len(pending) > 0 {
 		i := latest(pending)
 		sl := pending[i]
+		if err := ctx.Err(); err != nil {
+			return finish(res, pending, since), fmt.Errorf("jaeger fetch: %w", err)
+		}
 		if bctx.Err() != nil {
 			res.Reason = fmt.Sprintf("time budget of %s ran out", cfg.maxDuration)
 			break

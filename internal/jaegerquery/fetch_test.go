@@ -280,3 +280,88 @@ func TestFetch_HostileSpans(t *testing.T) {
 		}
 	})
 }
+
+func TestFetch_TimeBudget(t *testing.T) {
+	services := []string{"orders", "billing"}
+	traces := makeTraces(300, services, t0, 10*time.Second)
+	f := startFake(t, services, traces)
+	f.reply = func(q findQuery, msgs [][]byte) ([][]byte, error) {
+		time.Sleep(20 * time.Millisecond) // a slow store: the budget runs out first
+		return msgs, nil
+	}
+	path := filepath.Join(t.TempDir(), "jaeger.db")
+	res, err := FetchFile(context.Background(), f.addr, path, t0, windowE, WithSearchDepth(5), WithMaxDuration(100*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(res.Reason, "time budget") || !res.CoveredSince.After(t0) {
+		t.Fatalf("result = %+v; want stopped by the time budget, covering less than the window", res)
+	}
+	if _, rows := fileSpans(t, path); rows != res.Spans {
+		t.Errorf("file holds %d spans; result counts %d", rows, res.Spans)
+	}
+
+	t.Run("Canceled", func(t *testing.T) {
+		ctx, cancel := context.WithCancel(context.Background())
+		f.reply = func(q findQuery, msgs [][]byte) ([][]byte, error) {
+			cancel()
+			time.Sleep(20 * time.Millisecond)
+			return msgs, nil
+		}
+		res, err := FetchFile(ctx, f.addr, filepath.Join(t.TempDir(), "j.db"), t0, windowE)
+		if err == nil || res.Reason != "" {
+			t.Errorf("err = %v, reason %q; want the cancel as an error, not a budget", err, res.Reason)
+		}
+	})
+}
+
+func TestClient_GetTrace(t *testing.T) {
+	traces := makeTraces(3, []string{"orders", "billing"}, t0, time.Minute)
+	f := startFake(t, []string{"orders", "billing"}, traces)
+	c, err := Dial(f.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var got int
+	err = c.GetTrace(context.Background(), traces[0].id.String(), true, func(td ptrace.Traces) error {
+		got += td.SpanCount()
+		return nil
+	})
+	if err != nil || got != len(traces[0].spans) {
+		t.Errorf("GetTrace: %d spans, err %v; want %d", got, err, len(traces[0].spans))
+	}
+	err = c.GetTrace(context.Background(), "0123456789abcdef0123456789abcdef", true, func(ptrace.Traces) error { return nil })
+	if !errors.Is(err, ErrNotFound) {
+		t.Errorf("GetTrace of an unknown trace: err = %v; want ErrNotFound", err)
+	}
+	stop := errors.New("enough")
+	if err := c.GetTrace(context.Background(), traces[1].id.String(), false, func(ptrace.Traces) error { return stop }); err != stop {
+		t.Errorf("GetTrace with fn failing: err = %v; want fn's error as it is", err)
+	}
+}
+
+// cancelStore takes every span and cancels the fetch's context on the
+// first.
+type cancelStore struct{ cancel context.CancelFunc }
+
+func (s cancelStore) Import(_ context.Context, td ptrace.Traces) (int, int, int, string, error) {
+	s.cancel()
+	return td.SpanCount(), 0, 0, "", nil
+}
+
+func TestFetch_CanceledBetweenQueries(t *testing.T) {
+	traces := makeTraces(20, []string{"orders", "billing"}, t0, time.Minute)
+	f := startFake(t, []string{"orders", "billing"}, traces)
+	c, err := Dial(f.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	res, err := Fetch(ctx, c, cancelStore{cancel}, t0, windowE)
+	if !errors.Is(err, context.Canceled) || res.Reason != "" {
+		t.Errorf("err = %v, reason %q; want context.Canceled, not a budget", err, res.Reason)
+	}
+}
