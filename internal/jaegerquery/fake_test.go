@@ -65,6 +65,7 @@ type fakeJaeger struct {
 	addr     string
 	services []string
 	traces   []fakeTrace
+	wire     [][]byte // traces[i] as a TracesData message
 
 	mu      sync.Mutex
 	queries []findQuery
@@ -74,9 +75,16 @@ type fakeJaeger struct {
 	reply func(q findQuery, msgs [][]byte) ([][]byte, error)
 }
 
-func startFake(t *testing.T, services []string, traces []fakeTrace) *fakeJaeger {
+func startFake(t testing.TB, services []string, traces []fakeTrace) *fakeJaeger {
 	t.Helper()
 	f := &fakeJaeger{services: services, traces: traces}
+	for _, tr := range traces {
+		b, err := (&ptrace.ProtoMarshaler{}).MarshalTraces(tr.traces())
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.wire = append(f.wire, b)
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -167,18 +175,13 @@ func startFake(t *testing.T, services []string, traces []fakeTrace) *fakeJaeger 
 // trace as Jaeger sends them.
 func (f *fakeJaeger) find(q findQuery) [][]byte {
 	var out [][]byte
-	var m ptrace.ProtoMarshaler
-	for _, tr := range f.traces {
+	for i, tr := range f.traces {
 		if len(out) == q.depth {
 			break
 		}
 		for _, s := range tr.spans {
 			if s.service == q.service && !s.start.Before(q.startMin) && s.start.Before(q.startMax) {
-				b, err := m.MarshalTraces(tr.traces())
-				if err != nil {
-					panic(err)
-				}
-				out = append(out, b)
+				out = append(out, f.wire[i])
 				break
 			}
 		}
