@@ -57,6 +57,7 @@ type findQuery struct {
 	startMin, startMax time.Time
 	depth              int
 	raw                bool
+	attrs              string // "k=v;" for each attribute, in the order sent
 }
 
 // fakeJaeger is a jaeger.api_v3.QueryService on 127.0.0.1 over the
@@ -218,6 +219,16 @@ func decodeFindQuery(b []byte) (findQuery, error) {
 			switch num {
 			case 1:
 				q.service = string(v)
+			case 3:
+				k, err := field(v, 1)
+				if err != nil {
+					return q, err
+				}
+				val, err := field(v, 2)
+				if err != nil {
+					return q, err
+				}
+				q.attrs += string(k) + "=" + string(val) + ";"
 			case 4, 5:
 				ts, err := decodeTimestamp(v)
 				if err != nil {

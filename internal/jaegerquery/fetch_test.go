@@ -365,3 +365,26 @@ func TestFetch_CanceledBetweenQueries(t *testing.T) {
 		t.Errorf("err = %v, reason %q; want context.Canceled, not a budget", err, res.Reason)
 	}
 }
+
+func TestFetch_Dense(t *testing.T) {
+	// 40 traces at the same instant, search_depth 5: no slice can hold
+	// fewer, so halving stops at the smallest slice and says so.
+	traces := makeTraces(40, []string{"orders"}, t0.Add(30*time.Minute), 0)
+	f := startFake(t, []string{"orders"}, traces)
+	path := filepath.Join(t.TempDir(), "jaeger.db")
+	res, err := FetchFile(context.Background(), f.addr, path, t0, windowE, WithSearchDepth(5))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Complete() || res.Dense != 1 || res.Reason != "" || !res.CoveredSince.Equal(t0) {
+		t.Errorf("result = %+v; want one dense slice, the window walked", res)
+	}
+	// log2(1 h / 1 ms) is under 22: one query per halving, plus the
+	// empty halves.
+	if res.Queries > 2*22+1 {
+		t.Errorf("queries = %d; want at most %d", res.Queries, 2*22+1)
+	}
+	if _, rows := fileSpans(t, path); rows != 5 {
+		t.Errorf("file holds %d spans; want the 5 of the dense slice's reply", rows)
+	}
+}
