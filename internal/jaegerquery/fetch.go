@@ -80,12 +80,22 @@ func Fetch(ctx context.Context, c *Client, st Store, since, until time.Time, opt
 	if !since.Before(until) {
 		return res, fmt.Errorf("jaeger fetch: empty window [%s, %s)", since.Format(time.RFC3339Nano), until.Format(time.RFC3339Nano))
 	}
-	bctx, cancel := context.WithTimeoutCause(ctx, cfg.maxDuration, errTimeBudget)
+	deadline := time.Now().Add(cfg.maxDuration)
+	bctx, cancel := context.WithDeadlineCause(ctx, deadline, errTimeBudget)
 	defer cancel()
+	// outOfTime reports whether the time budget, not the caller, ended a
+	// call. gRPC enforces the deadline on its own clock, so a call can
+	// fail for it a moment before bctx says so.
+	outOfTime := func() bool {
+		return ctx.Err() == nil && (errors.Is(context.Cause(bctx), errTimeBudget) || !time.Now().Before(deadline))
+	}
 
 	known, err := c.Services(bctx)
 	if err != nil {
-		return res, budgetOr(ctx, bctx, err)
+		if outOfTime() {
+			return res, fmt.Errorf("jaeger fetch: time budget of %s ran out: %w", cfg.maxDuration, err)
+		}
+		return res, err
 	}
 	services := known
 	if cfg.services != nil {
@@ -122,7 +132,7 @@ func Fetch(ctx context.Context, c *Client, st Store, since, until time.Time, opt
 			return nil
 		})
 		if err != nil {
-			if ctx.Err() == nil && errors.Is(context.Cause(bctx), errTimeBudget) {
+			if outOfTime() {
 				res.Reason = fmt.Sprintf("time budget of %s ran out", cfg.maxDuration)
 				break
 			}
@@ -225,15 +235,6 @@ func finish(res Result, pending []slice, since time.Time) Result {
 		}
 	}
 	return res
-}
-
-// budgetOr returns the error of a call, saying so if the time budget
-// cut it.
-func budgetOr(ctx, bctx context.Context, err error) error {
-	if ctx.Err() == nil && errors.Is(context.Cause(bctx), errTimeBudget) {
-		return fmt.Errorf("jaeger fetch: time budget ran out: %w", err)
-	}
-	return err
 }
 
 // addIDs adds the valid trace ids of td's spans to ids.
