@@ -190,6 +190,13 @@ func (f *fakeJaeger) find(q findQuery) [][]byte {
 	return out
 }
 
+// setReply sets f.reply; handlers of an earlier fetch may still run.
+func (f *fakeJaeger) setReply(fn func(q findQuery, msgs [][]byte) ([][]byte, error)) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.reply = fn
+}
+
 func (f *fakeJaeger) findQueries() []findQuery {
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -155,12 +155,12 @@ func TestFetch_ErrorMidStream(t *testing.T) {
 	services := []string{"orders", "billing"}
 	traces := makeTraces(40, services, t0, time.Minute)
 	f := startFake(t, services, traces)
-	f.reply = func(q findQuery, msgs [][]byte) ([][]byte, error) {
+	f.setReply(func(q findQuery, msgs [][]byte) ([][]byte, error) {
 		if q.service == "billing" && len(msgs) > 2 {
 			return msgs[:2], status.Error(codes.Internal, "cassandra: read timeout")
 		}
 		return msgs, nil
-	}
+	})
 	path := filepath.Join(t.TempDir(), "jaeger.db")
 	res, err := FetchFile(context.Background(), f.addr, path, t0, windowE)
 	if err == nil || !strings.Contains(err.Error(), "cassandra: read timeout") || !strings.Contains(err.Error(), `"billing"`) {
@@ -217,9 +217,9 @@ func TestFetch_Errors(t *testing.T) {
 	})
 	t.Run("StorageError", func(t *testing.T) {
 		f := startFake(t, []string{"orders"}, nil)
-		f.reply = func(findQuery, [][]byte) ([][]byte, error) {
+		f.setReply(func(findQuery, [][]byte) ([][]byte, error) {
 			return nil, status.Error(codes.Unknown, "search depth must be greater than 0 and less than max traces")
-		}
+		})
 		_, err := FetchFile(context.Background(), f.addr, filepath.Join(t.TempDir(), "j.db"), t0, windowE)
 		if err == nil || !strings.Contains(err.Error(), "search depth must be") || !strings.Contains(err.Error(), f.addr) {
 			t.Errorf("err = %v; want Jaeger's words and its address", err)
@@ -240,7 +240,7 @@ func TestFetch_HostileSpans(t *testing.T) {
 	traces[2].spans[0].attrs = map[string]string{"payload": huge, strings.Repeat("k", 4096): "v"}
 	f := startFake(t, []string{"orders"}, traces)
 	var bad ptrace.Traces
-	f.reply = func(q findQuery, msgs [][]byte) ([][]byte, error) {
+	f.setReply(func(q findQuery, msgs [][]byte) ([][]byte, error) {
 		// A span with zero ids beside a good one, in one message.
 		bad = ptrace.NewTraces()
 		rs := bad.ResourceSpans().AppendEmpty()
@@ -254,7 +254,7 @@ func TestFetch_HostileSpans(t *testing.T) {
 			panic(err)
 		}
 		return append(msgs, b), nil
-	}
+	})
 	path := filepath.Join(t.TempDir(), "jaeger.db")
 	res, err := FetchFile(context.Background(), f.addr, path, t0, windowE)
 	if err != nil {
@@ -266,10 +266,10 @@ func TestFetch_HostileSpans(t *testing.T) {
 	}
 
 	t.Run("Garbage", func(t *testing.T) {
-		f.reply = func(q findQuery, msgs [][]byte) ([][]byte, error) {
+		f.setReply(func(q findQuery, msgs [][]byte) ([][]byte, error) {
 			// A trace id of 3 bytes, and bytes that are no message.
 			return [][]byte{{0x0a, 0x07, 0x12, 0x05, 0x12, 0x03, 0x0a, 0x01, 0x01}, {0xff, 0xff, 0xff}}, nil
-		}
+		})
 		path := filepath.Join(t.TempDir(), "jaeger.db")
 		_, err := FetchFile(context.Background(), f.addr, path, t0, windowE)
 		if !errors.Is(err, ErrBadReply) {
@@ -285,10 +285,10 @@ func TestFetch_TimeBudget(t *testing.T) {
 	services := []string{"orders", "billing"}
 	traces := makeTraces(300, services, t0, 10*time.Second)
 	f := startFake(t, services, traces)
-	f.reply = func(q findQuery, msgs [][]byte) ([][]byte, error) {
+	f.setReply(func(q findQuery, msgs [][]byte) ([][]byte, error) {
 		time.Sleep(20 * time.Millisecond) // a slow store: the budget runs out first
 		return msgs, nil
-	}
+	})
 	path := filepath.Join(t.TempDir(), "jaeger.db")
 	res, err := FetchFile(context.Background(), f.addr, path, t0, windowE, WithSearchDepth(5), WithMaxDuration(100*time.Millisecond))
 	if err != nil {
@@ -303,11 +303,11 @@ func TestFetch_TimeBudget(t *testing.T) {
 
 	t.Run("Canceled", func(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
-		f.reply = func(q findQuery, msgs [][]byte) ([][]byte, error) {
+		f.setReply(func(q findQuery, msgs [][]byte) ([][]byte, error) {
 			cancel()
 			time.Sleep(20 * time.Millisecond)
 			return msgs, nil
-		}
+		})
 		res, err := FetchFile(ctx, f.addr, filepath.Join(t.TempDir(), "j.db"), t0, windowE)
 		if err == nil || res.Reason != "" {
 			t.Errorf("err = %v, reason %q; want the cancel as an error, not a budget", err, res.Reason)
