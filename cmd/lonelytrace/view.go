@@ -40,9 +40,11 @@ files may not be given too. When a budget runs out it says which window it holds
 			prefix: fs.String("prefix", "/stats", "path the viewer is served under"),
 			token:  fs.String("token", "", "token every request must carry, as ?token= or Authorization: Bearer (default $"+envViewerToken+")"),
 			jaeger: jaegerOptions{
-				addr:      fs.String("jaeger", "", "HOST:PORT of Jaeger's api_v3 gRPC query service (port 16685) to fetch traces from, instead of files"),
-				file:      fs.String("jaeger-file", "", "file to fetch into and keep (default: a temporary file, removed at the end)"),
-				window:    fs.Duration("jaeger-window", time.Hour, "how far back from now to fetch"),
+				addr: fs.String("jaeger", "", "HOST:PORT of Jaeger's api_v3 gRPC query service (port 16685) to fetch traces from, instead of files"),
+				file: fs.String("jaeger-file", "", "file to fetch into and keep (default: a temporary file, removed at the end)"),
+				// The page's default window is the last 24 hours: fetching the
+				// same keeps it from showing hours Jaeger was not asked for.
+				window:    fs.Duration("jaeger-window", 24*time.Hour, "how far back from now to fetch (the page's default window)"),
 				depth:     fs.Int("jaeger-search-depth", jaegerquery.DefaultSearchDepth, "search_depth of each query; a slice of time returning this many traces is split"),
 				maxTraces: fs.Int("jaeger-max-traces", jaegerquery.DefaultMaxTraces, "the most traces to fetch"),
 				maxTime:   fs.Duration("jaeger-max-time", jaegerquery.DefaultMaxDuration, "the longest the fetch may take"),
