@@ -80,6 +80,11 @@ func (c *Client) Services(ctx context.Context) ([]string, error) {
 // order; Jaeger sends a trace a message. An error of fn stops the
 // stream and is returned as it is. A reply of no traces calls fn never.
 func (c *Client) FindTraces(ctx context.Context, q Query, fn func(ptrace.Traces) error) error {
+	return c.findTraces(ctx, q, func(td ptrace.Traces, _ int) error { return fn(td) })
+}
+
+// findTraces is FindTraces, giving fn each message's size in bytes too.
+func (c *Client) findTraces(ctx context.Context, q Query, fn func(td ptrace.Traces, size int) error) error {
 	op := fmt.Sprintf("find traces of service %q in [%s, %s)", q.Service, q.StartMin.UTC().Format(time.RFC3339Nano), q.StartMax.UTC().Format(time.RFC3339Nano))
 	err := c.stream(ctx, methodFindTraces, encodeFindTraces(q), op, fn)
 	if errors.Is(err, ErrNotFound) {
@@ -94,7 +99,7 @@ func (c *Client) FindTraces(ctx context.Context, q Query, fn func(ptrace.Traces)
 // A trace Jaeger does not hold is an error wrapping ErrNotFound.
 func (c *Client) GetTrace(ctx context.Context, traceID string, raw bool, fn func(ptrace.Traces) error) error {
 	n := 0
-	err := c.stream(ctx, methodGetTrace, encodeGetTrace(traceID, time.Time{}, time.Time{}, raw), "get trace "+traceID, func(td ptrace.Traces) error {
+	err := c.stream(ctx, methodGetTrace, encodeGetTrace(traceID, time.Time{}, time.Time{}, raw), "get trace "+traceID, func(td ptrace.Traces, _ int) error {
 		n++
 		return fn(td)
 	})
@@ -104,7 +109,7 @@ func (c *Client) GetTrace(ctx context.Context, traceID string, raw bool, fn func
 	return err
 }
 
-func (c *Client) stream(ctx context.Context, method string, req []byte, op string, fn func(ptrace.Traces) error) error {
+func (c *Client) stream(ctx context.Context, method string, req []byte, op string, fn func(ptrace.Traces, int) error) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel() // ends the stream if fn stops early
 	s, err := c.conn.NewStream(ctx, &grpc.StreamDesc{ServerStreams: true}, method)
@@ -130,7 +135,7 @@ func (c *Client) stream(ctx context.Context, method string, req []byte, op strin
 		if err != nil {
 			return fmt.Errorf("jaeger query at %s: %s: message %d: %w: %w", c.addr, op, i, ErrBadReply, err)
 		}
-		if err := fn(td); err != nil {
+		if err := fn(td, len(b)); err != nil {
 			return err
 		}
 	}

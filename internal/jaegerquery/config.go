@@ -22,6 +22,11 @@ const (
 	// enough for the trace budget from a nearby Jaeger, short enough for
 	// someone waiting for a page.
 	DefaultMaxDuration = 60 * time.Second
+	// DefaultMaxSliceBytes is the most bytes of replies a fetch holds
+	// for one slice of time before it is stored: 256 MiB. A slice whose
+	// reply is larger is halved, as a full one is, so that a store of
+	// large traces does not fill memory with search_depth of them.
+	DefaultMaxSliceBytes = 256 << 20
 )
 
 // minSlice is the shortest slice of time a fetch splits: storage keys
@@ -36,6 +41,7 @@ type config struct {
 	searchDepth     int
 	maxTraces       int
 	maxDuration     time.Duration
+	maxSliceBytes   int
 }
 
 func newConfig(opts []Option) config {
@@ -44,6 +50,7 @@ func newConfig(opts []Option) config {
 		searchDepth:     DefaultSearchDepth,
 		maxTraces:       DefaultMaxTraces,
 		maxDuration:     DefaultMaxDuration,
+		maxSliceBytes:   DefaultMaxSliceBytes,
 	}
 	for _, o := range opts {
 		c = o.apply(c)
@@ -108,6 +115,17 @@ func WithMaxDuration(d time.Duration) Option {
 	return optionFunc(func(c config) config {
 		if d > 0 {
 			c.maxDuration = d
+		}
+		return c
+	})
+}
+
+// WithMaxSliceBytes sets the most bytes of replies Fetch holds for one
+// slice of time (DefaultMaxSliceBytes). Values below 1 are ignored.
+func WithMaxSliceBytes(n int) Option {
+	return optionFunc(func(c config) config {
+		if n > 0 {
+			c.maxSliceBytes = n
 		}
 		return c
 	})

@@ -62,12 +62,17 @@ type slice struct {
 // errTimeBudget is the cause of the fetch's deadline.
 var errTimeBudget = errors.New("time budget")
 
+// errSliceLarge stops a reply over WithMaxSliceBytes.
+var errSliceLarge = errors.New("slice over its byte bound")
+
 // Fetch stores the traces that Jaeger holds for [since, until) through
 // st. For each service (WithServices, each of which Jaeger must know,
 // or all Jaeger knows) it asks
 // FindTraces for the window with raw_traces; a slice of time whose reply
 // holds search_depth traces may miss some (api_v3 has no paging), so its
-// reply is dropped and its halves are asked instead, down to minSlice.
+// reply is dropped and its halves are asked instead, down to minSlice;
+// so is a reply over WithMaxSliceBytes, which bounds the memory a slice
+// takes before it is stored.
 // Slices are asked latest first, across services, so that when the
 // trace or time budget runs out the result covers [CoveredSince, Until)
 // for every service; a slice is stored whole or not at all.
@@ -126,11 +131,25 @@ func Fetch(ctx context.Context, c *Client, st Store, since, until time.Time, opt
 		batch = batch[:0]
 		ids := make(map[trace.TraceID]struct{})
 		res.Queries++
-		err := c.FindTraces(bctx, Query{Service: sl.service, StartMin: sl.start, StartMax: sl.end, SearchDepth: cfg.searchDepth, RawTraces: true}, func(td ptrace.Traces) error {
+		size, large := 0, false
+		err := c.findTraces(bctx, Query{Service: sl.service, StartMin: sl.start, StartMax: sl.end, SearchDepth: cfg.searchDepth, RawTraces: true}, func(td ptrace.Traces, n int) error {
+			if size += n; size > cfg.maxSliceBytes {
+				large = true
+				return errSliceLarge
+			}
 			addIDs(ids, td)
 			batch = append(batch, td)
 			return nil
 		})
+		if large {
+			if sl.end.Sub(sl.start) <= minSlice {
+				return finish(res, pending, since), fmt.Errorf("jaeger fetch: traces of service %q in [%s, %s): over %d bytes in a slice of %s, the smallest",
+					sl.service, sl.start.UTC().Format(time.RFC3339Nano), sl.end.UTC().Format(time.RFC3339Nano), cfg.maxSliceBytes, minSlice)
+			}
+			batch = batch[:0]
+			pending = split(pending, i)
+			continue
+		}
 		if err != nil {
 			if outOfTime() {
 				res.Reason = fmt.Sprintf("time budget of %s ran out", cfg.maxDuration)
@@ -139,9 +158,7 @@ func Fetch(ctx context.Context, c *Client, st Store, since, until time.Time, opt
 			return finish(res, pending, since), err
 		}
 		if len(ids) >= cfg.searchDepth && sl.end.Sub(sl.start) > minSlice {
-			mid := sl.start.Add(sl.end.Sub(sl.start) / 2)
-			pending[i] = slice{service: sl.service, start: mid, end: sl.end}
-			pending = append(pending, slice{service: sl.service, start: sl.start, end: mid})
+			pending = split(pending, i)
 			continue
 		}
 		fresh := 0
@@ -210,6 +227,14 @@ func FetchFile(ctx context.Context, addr, path string, since, until time.Time, o
 	}
 	defer im.Close()
 	return Fetch(ctx, c, im, since, until, opts...)
+}
+
+// split replaces p[i] by its later half and adds its earlier half.
+func split(p []slice, i int) []slice {
+	sl := p[i]
+	mid := sl.start.Add(sl.end.Sub(sl.start) / 2)
+	p[i] = slice{service: sl.service, start: mid, end: sl.end}
+	return append(p, slice{service: sl.service, start: sl.start, end: mid})
 }
 
 // latest returns the index of the slice that ends last, the first of

@@ -388,3 +388,34 @@ func TestFetch_Dense(t *testing.T) {
 		t.Errorf("file holds %d spans; want the 5 of the dense slice's reply", rows)
 	}
 }
+
+func TestFetch_SliceBytes(t *testing.T) {
+	traces := makeTraces(40, []string{"orders"}, t0, time.Minute)
+	for i := range traces {
+		traces[i].spans[0].attrs = map[string]string{"payload": strings.Repeat("p", 50<<10)}
+	}
+	f := startFake(t, []string{"orders"}, traces)
+	path := filepath.Join(t.TempDir(), "jaeger.db")
+	res, err := FetchFile(context.Background(), f.addr, path, t0, windowE, WithMaxSliceBytes(300<<10))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Complete() || res.Queries < 8 {
+		t.Errorf("result = %+v; want complete, in at least 8 queries (40 traces of 50 KiB, 300 KiB a slice)", res)
+	}
+	if _, rows := fileSpans(t, path); rows != 40 {
+		t.Errorf("file holds %d spans; want 40", rows)
+	}
+
+	t.Run("SameInstant", func(t *testing.T) {
+		traces := makeTraces(10, []string{"orders"}, t0, 0)
+		for i := range traces {
+			traces[i].spans[0].attrs = map[string]string{"payload": strings.Repeat("p", 50<<10)}
+		}
+		f := startFake(t, []string{"orders"}, traces)
+		_, err := FetchFile(context.Background(), f.addr, filepath.Join(t.TempDir(), "j.db"), t0, windowE, WithMaxSliceBytes(100<<10))
+		if err == nil || !strings.Contains(err.Error(), "the smallest") {
+			t.Errorf("err = %v; want the slice too large to split", err)
+		}
+	})
+}
