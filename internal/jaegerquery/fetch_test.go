@@ -72,6 +72,13 @@ func wantSpans(traces []fakeTrace, since, until time.Time) (spans, ntraces int) 
 func TestFetch_Halving(t *testing.T) {
 	services := []string{"orders", "billing", "mail"}
 	traces := makeTraces(300, services, t0, 10*time.Second) // 50 min
+	// A trace of one service with spans 40 minutes apart: two slices of
+	// that service find it.
+	long := fakeTrace{id: pcommon.TraceID{0xcd, 1}, spans: []fakeSpan{
+		{service: "mail", spanID: pcommon.SpanID{0xcd, 1}, start: t0.Add(time.Minute)},
+		{service: "mail", spanID: pcommon.SpanID{0xcd, 2}, start: t0.Add(41 * time.Minute)},
+	}}
+	traces = append(traces, long)
 	f := startFake(t, services, traces)
 	path := filepath.Join(t.TempDir(), "jaeger.db")
 	const depth = 7
