@@ -9,11 +9,13 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/lonelytrace/lonelytrace/internal/jaegerquery"
 	"github.com/lonelytrace/lonelytrace/viewer"
 )
 
@@ -26,14 +28,27 @@ const minTokenLen = 16
 
 var viewCommand = command{
 	name:    "view",
-	args:    "FILE...",
-	summary: "serve the viewer over the files",
-	help:    "It listens on 127.0.0.1 unless -addr says otherwise; any other address needs a token.",
+	args:    "FILE... | -jaeger HOST:PORT",
+	summary: "serve the viewer over the files, or over a window fetched from Jaeger",
+	help: `It listens on 127.0.0.1 unless -addr says otherwise; any other address needs a token.
+With -jaeger, it fetches the last -jaeger-window of traces from Jaeger's api_v3 gRPC
+query service into a temporary file (or -jaeger-file) once, at start, and serves that;
+files may not be given too. When a budget runs out it says which window it holds.`,
 	flags: func(fs *flag.FlagSet) func(context.Context, []string, io.Writer) error {
 		o := viewOptions{
 			addr:   fs.String("addr", "127.0.0.1:8080", "address to listen on; one that is not loopback needs a token"),
 			prefix: fs.String("prefix", "/stats", "path the viewer is served under"),
 			token:  fs.String("token", "", "token every request must carry, as ?token= or Authorization: Bearer (default $"+envViewerToken+")"),
+			jaeger: jaegerOptions{
+				addr: fs.String("jaeger", "", "HOST:PORT of Jaeger's api_v3 gRPC query service (port 16685) to fetch traces from, instead of files"),
+				file: fs.String("jaeger-file", "", "file to fetch into and keep (default: a temporary file, removed at the end)"),
+				// The page's default window is the last 24 hours: fetching the
+				// same keeps it from showing hours Jaeger was not asked for.
+				window:    fs.Duration("jaeger-window", 24*time.Hour, "how far back from now to fetch (the page's default window)"),
+				depth:     fs.Int("jaeger-search-depth", jaegerquery.DefaultSearchDepth, "search_depth of each query; a slice of time returning this many traces is split"),
+				maxTraces: fs.Int("jaeger-max-traces", jaegerquery.DefaultMaxTraces, "the most traces to fetch"),
+				maxTime:   fs.Duration("jaeger-max-time", jaegerquery.DefaultMaxDuration, "the longest the fetch may take"),
+			},
 		}
 		return o.serve
 	},
@@ -46,12 +61,31 @@ func serveView(ctx context.Context, args []string, stdout io.Writer) error {
 
 type viewOptions struct {
 	addr, prefix, token *string
+	jaeger              jaegerOptions
+}
+
+// jaegerOptions are the flags of view -jaeger.
+type jaegerOptions struct {
+	addr, file       *string
+	window, maxTime  *time.Duration
+	depth, maxTraces *int
 }
 
 // serve serves the viewer over files until ctx ends.
 func (o viewOptions) serve(ctx context.Context, args []string, stdout io.Writer) error {
-	files, err := needFiles("view", args)
-	if err != nil {
+	var files []string
+	var err error
+	if *o.jaeger.addr != "" {
+		if len(args) > 0 {
+			return fmt.Errorf("view: -jaeger and trace files may not be mixed: give -jaeger HOST:PORT or files, not both")
+		}
+		path, cleanup, err := o.jaeger.fetch(ctx, stdout)
+		if err != nil {
+			return err
+		}
+		defer cleanup()
+		files = []string{path}
+	} else if files, err = needFiles("view", args); err != nil {
 		return err
 	}
 	tok, err := tokenFlag("view", *o.token)
@@ -88,6 +122,46 @@ func (o viewOptions) serve(ctx context.Context, args []string, stdout io.Writer)
 		return err
 	}
 	return nil
+}
+
+// fetch fetches the window of the -jaeger flags into a file, says what
+// it holds on stdout, and returns the file's path and what removes it
+// (nothing for -jaeger-file).
+func (j jaegerOptions) fetch(ctx context.Context, stdout io.Writer) (path string, cleanup func(), err error) {
+	if *j.window <= 0 {
+		return "", nil, fmt.Errorf("view: -jaeger-window %s: want a positive duration", *j.window)
+	}
+	cleanup = func() {}
+	path = *j.file
+	if path == "" {
+		dir, err := os.MkdirTemp("", "lonelytrace-jaeger-")
+		if err != nil {
+			return "", nil, fmt.Errorf("view: %w", err)
+		}
+		cleanup = func() { os.RemoveAll(dir) }
+		path = filepath.Join(dir, "jaeger.db")
+	}
+	until := time.Now()
+	since := until.Add(-*j.window)
+	res, err := jaegerquery.FetchFile(ctx, *j.addr, path, since, until,
+		jaegerquery.WithSearchDepth(*j.depth), jaegerquery.WithMaxTraces(*j.maxTraces), jaegerquery.WithMaxDuration(*j.maxTime))
+	if err != nil {
+		cleanup()
+		return "", nil, fmt.Errorf("view: %w", err)
+	}
+	const layout = "2006-01-02 15:04:05 MST"
+	fmt.Fprintf(stdout, "lonelytrace: fetched %d traces (%d spans, %d services, %d queries) from Jaeger at %s for %s to %s\n",
+		res.Traces, res.Spans, len(res.Services), res.Queries, *j.addr, since.Format(layout), until.Format(layout))
+	if res.Reason != "" {
+		fmt.Fprintf(stdout, "lonelytrace: partial: %s; only %s to %s is complete\n", res.Reason, res.CoveredSince.Format(layout), until.Format(layout))
+	}
+	if res.Dense > 0 {
+		fmt.Fprintf(stdout, "lonelytrace: partial: %d slice(s) of 1 ms still held -jaeger-search-depth traces; some traces may be missing\n", res.Dense)
+	}
+	if res.Rejected > 0 {
+		fmt.Fprintf(stdout, "lonelytrace: %d spans rejected: %s\n", res.Rejected, res.RejectMessage)
+	}
+	return path, cleanup, nil
 }
 
 // tokenFlag returns the token of cmd's -token flag, else of

@@ -74,6 +74,7 @@ func TestMain(m *testing.M) {
 // on 127.0.0.1 and free.
 type jaeger struct {
 	otlpHTTP, query, metrics string // host:port
+	queryGRPC                string // host:port of the api_v3 gRPC query service
 }
 
 func freePort(t *testing.T) string {
@@ -88,14 +89,14 @@ func freePort(t *testing.T) string {
 
 func startJaeger(t *testing.T) *jaeger {
 	t.Helper()
-	j := &jaeger{otlpHTTP: freePort(t), query: freePort(t), metrics: freePort(t)}
+	j := &jaeger{otlpHTTP: freePort(t), query: freePort(t), metrics: freePort(t), queryGRPC: freePort(t)}
 	_, metricsPort, _ := net.SplitHostPort(j.metrics)
 	cmd := exec.Command(bin.jaeger,
 		// The all-in-one configuration, kept on loopback: the query
 		// endpoints listen on every interface unless told otherwise, the
 		// rest on ${JAEGER_LISTEN_HOST}. Only what the tests use runs.
 		"--set=extensions.jaeger_query.http.endpoint="+j.query,
-		"--set=extensions.jaeger_query.grpc.endpoint="+freePort(t),
+		"--set=extensions.jaeger_query.grpc.endpoint="+j.queryGRPC,
 		"--set=receivers.otlp.protocols.http.endpoint="+j.otlpHTTP,
 		"--set=receivers.otlp.protocols.grpc.endpoint="+freePort(t),
 		"--set=service.telemetry.metrics.readers=[{pull: {exporter: {prometheus: {host: 127.0.0.1, port: "+metricsPort+"}}}}]",
