@@ -300,7 +300,7 @@ func otlpSize(spans []sdktrace.ReadOnlySpan) int {
 			case attribute.INT64:
 				v.Value = &commonpb.AnyValue_IntValue{IntValue: a.Value.AsInt64()}
 			default:
-				v.Value = &commonpb.AnyValue_StringValue{StringValue: a.Value.Emit()}
+				v.Value = &commonpb.AnyValue_StringValue{StringValue: a.Value.String()}
 			}
 			out[i] = &commonpb.KeyValue{Key: string(a.Key), Value: v}
 		}

@@ -213,7 +213,7 @@ func compareSpan(t *testing.T, g schema.Span, w tracetest.SpanStub) {
 func attrString(kvs []attribute.KeyValue) string {
 	parts := make([]string, len(kvs))
 	for i, kv := range kvs {
-		parts[i] = fmt.Sprintf("%s:%s=%s", kv.Key, kv.Value.Type(), kv.Value.Emit())
+		parts[i] = fmt.Sprintf("%s:%s=%s", kv.Key, kv.Value.Type(), kv.Value.String())
 	}
 	sort.Strings(parts)
 	return strings.Join(parts, " ")

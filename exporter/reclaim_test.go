@@ -192,7 +192,7 @@ func checkRead(t *testing.T, r *schema.Reader, unique string, n int64) {
 		}
 		got := map[string]string{}
 		for _, kv := range s.Attributes {
-			got[string(kv.Key)] = kv.Value.Emit()
+			got[string(kv.Key)] = kv.Value.String()
 		}
 		if fmt.Sprint(got) != fmt.Sprint(want) {
 			t.Fatalf("span %s: attributes %v; want %v", s.Name, got, want)

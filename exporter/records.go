@@ -211,7 +211,10 @@ func (r *recordSpan) Status() sdktrace.Status {
 }
 func (r *recordSpan) InstrumentationScope() instrumentation.Scope { return r.scope }
 
-//nolint:staticcheck // the interface still has it
+// InstrumentationLibrary is deprecated in the SDK but still a method of
+// sdktrace.ReadOnlySpan, which recordSpan implements.
+//
+//lint:ignore SA1019 sdktrace.ReadOnlySpan still requires the method
 func (r *recordSpan) InstrumentationLibrary() instrumentation.Library { return r.scope }
 func (r *recordSpan) Resource() *resource.Resource                    { return r.res }
 func (r *recordSpan) DroppedAttributes() int                          { return r.rec.DroppedAttributes }

@@ -61,6 +61,9 @@ func TestReceiver_GRPC(t *testing.T) {
 		if err != nil {
 			t.Fatalf("gzip: %v", err)
 		}
+		if n := resp.PartialSuccess().RejectedSpans(); n != 0 {
+			t.Errorf("gzip: rejected = %d; want 0", n)
+		}
 	})
 	t.Run("Busy", func(t *testing.T) {
 		resume := st.stall(t)
