@@ -65,7 +65,7 @@ func TestRun_Commands(t *testing.T) {
 			t.Fatal(err)
 		}
 		b, err := os.ReadFile(html)
-		if err != nil || !bytes.Contains(b, []byte("<b title=\"1\">1</b> notifications")) {
+		if err != nil || !bytes.Contains(b, []byte("<b title=\"1\">1</b> notification</a>")) {
 			t.Errorf("snapshot: %v\n%.500s", err, b)
 		}
 	})
