@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -19,35 +18,8 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/lonelytrace/lonelytrace/exporter"
+	"github.com/lonelytrace/lonelytrace/internal/tmpfs"
 )
-
-// smallDisk mounts a tmpfs of size bytes on a new directory and returns
-// it, unmounted when the test ends; or "" where the test cannot mount
-// (not root, not Linux, no mount command): the tests then fall back to
-// simulating a full disk.
-func smallDisk(t *testing.T, size int64) string {
-	t.Helper()
-	if runtime.GOOS != "linux" || os.Geteuid() != 0 {
-		return ""
-	}
-	dir := filepath.Join(t.TempDir(), "disk")
-	if err := os.Mkdir(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	out, err := exec.Command("mount", "-t", "tmpfs", "-o", fmt.Sprintf("size=%dk", size>>10), "tmpfs", dir).CombinedOutput()
-	if err != nil {
-		t.Logf("cannot mount a tmpfs (%v: %s)", err, strings.TrimSpace(string(out)))
-		return ""
-	}
-	// Registered after TempDir's removal, so it runs before it, and after
-	// everything the test registers later (the exporter's Shutdown).
-	t.Cleanup(func() {
-		if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
-			t.Errorf("umount %s: %v: %s", dir, err, out)
-		}
-	})
-	return dir
-}
 
 // ballast fills n bytes of the disk under dir with a file, and returns
 // its path.
@@ -383,4 +355,15 @@ func TestDisk_Cap(t *testing.T) {
 	}
 	f.checkPrompt(t)
 	checkConsistent(t, path)
+}
+
+// smallDisk mounts a tmpfs of size bytes for the test, or returns "" (and
+// logs why) where it cannot.
+func smallDisk(t *testing.T, size int64) string {
+	t.Helper()
+	dir, why := tmpfs.Mount(t, size)
+	if dir == "" {
+		t.Log(why)
+	}
+	return dir
 }

@@ -6,12 +6,11 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 
+	"github.com/lonelytrace/lonelytrace/internal/tmpfs"
 	"github.com/lonelytrace/lonelytrace/schema"
 )
 
@@ -58,33 +57,6 @@ func copyFile(t *testing.T, src, dst string) {
 	}
 }
 
-// readOnlyMount mounts a tmpfs, lets fill write into it, remounts it
-// read-only and returns its path; it skips the test where it cannot mount
-// (not root, not Linux).
-func readOnlyMount(t *testing.T, fill func(dir string)) string {
-	t.Helper()
-	if runtime.GOOS != "linux" || os.Geteuid() != 0 {
-		t.Skip("mounting a read-only file system needs root on Linux")
-	}
-	dir := filepath.Join(t.TempDir(), "ro")
-	if err := os.Mkdir(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", dir).CombinedOutput(); err != nil {
-		t.Skipf("cannot mount a tmpfs (%v: %s)", err, strings.TrimSpace(string(out)))
-	}
-	t.Cleanup(func() {
-		if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
-			t.Errorf("umount %s: %v: %s", dir, err, out)
-		}
-	})
-	fill(dir)
-	if out, err := exec.Command("mount", "-o", "remount,ro", dir).CombinedOutput(); err != nil {
-		t.Fatalf("remount %s read-only: %v: %s", dir, err, out)
-	}
-	return dir
-}
-
 // metaRows counts the test's meta rows in the file at path through
 // OpenRead and through Check, which must agree that path opens.
 func metaRows(t *testing.T, path string) (int, error) {
@@ -119,7 +91,7 @@ func TestOpenRead_ReadOnlyMount(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			src := filepath.Join(t.TempDir(), "a.db")
 			crashedFile(t, src, rows)
-			dir := readOnlyMount(t, func(dir string) {
+			dir := tmpfs.ReadOnly(t, func(dir string) {
 				for _, suffix := range append([]string{""}, c.files...) {
 					copyFile(t, src+suffix, filepath.Join(dir, "a.db"+suffix))
 				}

@@ -1,55 +1,20 @@
 package viewer_test
 
 import (
-	"io"
 	"net/url"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"reflect"
-	"runtime"
-	"strings"
 	"testing"
+
+	"github.com/lonelytrace/lonelytrace/internal/tmpfs"
 )
 
 // TestSummary_ReadOnlyMount serves a file from a read-only file system,
 // where SQLite can create no -shm: the summary and the trace list are the
 // ones of the same file read from a writable folder.
 func TestSummary_ReadOnlyMount(t *testing.T) {
-	if runtime.GOOS != "linux" || os.Geteuid() != 0 {
-		t.Skip("mounting a read-only file system needs root on Linux")
-	}
 	src := writeOps(t, t.TempDir(), "a.db", genOps(7, 400))
-	dir := filepath.Join(t.TempDir(), "ro")
-	if err := os.Mkdir(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", dir).CombinedOutput(); err != nil {
-		t.Skipf("cannot mount a tmpfs (%v: %s)", err, strings.TrimSpace(string(out)))
-	}
-	t.Cleanup(func() {
-		if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
-			t.Errorf("umount %s: %v: %s", dir, err, out)
-		}
-	})
-	in, err := os.Open(src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := os.Create(filepath.Join(dir, "a.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		t.Fatal(err)
-	}
-	in.Close()
-	if err := out.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if out, err := exec.Command("mount", "-o", "remount,ro", dir).CombinedOutput(); err != nil {
-		t.Fatalf("remount read-only: %v: %s", err, out)
-	}
+	dir := tmpfs.ReadOnly(t, func(dir string) { tmpfs.Copy(t, dir, src) })
 	params := url.Values{"since": {"beginning"}}
 	want := summary(t, server(t, mustOpen(t, testNow, src)), params)
 	base := server(t, mustOpen(t, testNow, filepath.Join(dir, "a.db")))

@@ -3,60 +3,13 @@ package main
 import (
 	"bytes"
 	"context"
-	"io"
-	"os"
-	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 
+	"github.com/lonelytrace/lonelytrace/internal/tmpfs"
 	"github.com/lonelytrace/lonelytrace/schema"
 )
-
-// roMount mounts a tmpfs, copies each of files into it under its base
-// name, remounts it read-only and returns its path; it skips the test
-// where it cannot mount (not root, not Linux).
-func roMount(t *testing.T, files ...string) string {
-	t.Helper()
-	if runtime.GOOS != "linux" || os.Geteuid() != 0 {
-		t.Skip("mounting a read-only file system needs root on Linux")
-	}
-	dir := filepath.Join(t.TempDir(), "ro")
-	if err := os.Mkdir(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", dir).CombinedOutput(); err != nil {
-		t.Skipf("cannot mount a tmpfs (%v: %s)", err, strings.TrimSpace(string(out)))
-	}
-	t.Cleanup(func() {
-		if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
-			t.Errorf("umount %s: %v: %s", dir, err, out)
-		}
-	})
-	for _, f := range files {
-		in, err := os.Open(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out, err := os.Create(filepath.Join(dir, filepath.Base(f)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, err = io.Copy(out, in)
-		in.Close()
-		if e := out.Close(); e != nil && err == nil {
-			err = e
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	if out, err := exec.Command("mount", "-o", "remount,ro", dir).CombinedOutput(); err != nil {
-		t.Fatalf("remount read-only: %v: %s", err, out)
-	}
-	return dir
-}
 
 // TestRun_ReadOnlyMount runs the reading commands on a file on a
 // read-only file system: each reads it as from a writable folder; with a
@@ -106,4 +59,11 @@ func TestRun_ReadOnlyMount(t *testing.T) {
 			}
 		}
 	})
+}
+
+// roMount copies files into a tmpfs remounted read-only and returns its
+// path; it skips the test where it cannot mount.
+func roMount(t *testing.T, files ...string) string {
+	t.Helper()
+	return tmpfs.ReadOnly(t, func(dir string) { tmpfs.Copy(t, dir, files...) })
 }
