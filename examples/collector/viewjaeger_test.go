@@ -157,6 +157,51 @@ func TestViewJaeger(t *testing.T) {
 	testViewJaeger(t, j)
 }
 
+// TestViewJaeger_Badger is TestViewJaeger over Jaeger's local durable
+// store: the all-in-one's configuration with its storage a Badger
+// store in a temporary directory instead of memory.
+func TestViewJaeger_Badger(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs Jaeger")
+	}
+	dir := t.TempDir()
+	j := startJaeger(t,
+		"--set=extensions.jaeger_storage.backends.badger_store.badger.directories.keys="+filepath.Join(dir, "keys"),
+		"--set=extensions.jaeger_storage.backends.badger_store.badger.directories.values="+filepath.Join(dir, "values"),
+		"--set=extensions.jaeger_storage.backends.badger_store.badger.ephemeral=false",
+		"--set=extensions.jaeger_query.storage.traces=badger_store",
+		"--set=exporters.jaeger_storage_exporter.trace_storage=badger_store",
+	)
+	testViewJaeger(t, j)
+	if vlog, _ := filepath.Glob(filepath.Join(dir, "values", "*.vlog")); len(vlog) == 0 {
+		t.Errorf("no Badger value log in %s: Jaeger did not store in Badger", dir)
+	}
+}
+
+// TestViewJaeger_Gone stops Jaeger under a running viewer: the API
+// answers 502 naming Jaeger, and the page shows the error on one line
+// above the figures of the last fetch, with status 502.
+func TestViewJaeger_Gone(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs Jaeger")
+	}
+	j := startJaeger(t)
+	u, _ := startView(t, "-jaeger", j.queryGRPC, "-jaeger-window", "10m", "-jaeger-refresh", "100ms")
+	getJSON(t, u+"api/summary")
+	j.stop()
+	time.Sleep(200 * time.Millisecond) // past -jaeger-refresh
+	for _, a := range []string{"api/summary", "api/series", "api/map", "api/breakdown?by=topic", "api/traces"} {
+		body, status := getPage(t, u+a)
+		if status != http.StatusBadGateway || !strings.Contains(body, "jaeger query at "+j.queryGRPC) {
+			t.Errorf("%s with Jaeger gone: %d %s; want 502 naming Jaeger", a, status, body)
+		}
+	}
+	page, status := getPage(t, u)
+	if status != http.StatusBadGateway || strings.Count(page, `id="jaeger"`) != 1 || !strings.Contains(page, "could not be asked for what is new") {
+		t.Errorf("page with Jaeger gone: status %d; want 502 and one line saying Jaeger could not be asked", status)
+	}
+}
+
 func testViewJaeger(t *testing.T, j *jaeger) {
 	out := t.TempDir()
 	start := time.Now()
