@@ -80,7 +80,7 @@ type jaeger struct {
 	stop func()
 }
 
-func freePort(t *testing.T) string {
+func freePort(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -90,7 +90,7 @@ func freePort(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-func startJaeger(t *testing.T, extra ...string) *jaeger {
+func startJaeger(t testing.TB, extra ...string) *jaeger {
 	t.Helper()
 	j := &jaeger{otlpHTTP: freePort(t), query: freePort(t), metrics: freePort(t), queryGRPC: freePort(t)}
 	_, metricsPort, _ := net.SplitHostPort(j.metrics)

@@ -165,13 +165,7 @@ func TestViewJaeger_Badger(t *testing.T) {
 		t.Skip("needs Jaeger")
 	}
 	dir := t.TempDir()
-	j := startJaeger(t,
-		"--set=extensions.jaeger_storage.backends.badger_store.badger.directories.keys="+filepath.Join(dir, "keys"),
-		"--set=extensions.jaeger_storage.backends.badger_store.badger.directories.values="+filepath.Join(dir, "values"),
-		"--set=extensions.jaeger_storage.backends.badger_store.badger.ephemeral=false",
-		"--set=extensions.jaeger_query.storage.traces=badger_store",
-		"--set=exporters.jaeger_storage_exporter.trace_storage=badger_store",
-	)
+	j := startJaeger(t, badgerFlags(dir)...)
 	testViewJaeger(t, j)
 	if vlog, _ := filepath.Glob(filepath.Join(dir, "values", "*.vlog")); len(vlog) == 0 {
 		t.Errorf("no Badger value log in %s: Jaeger did not store in Badger", dir)
