@@ -126,6 +126,8 @@ func (a *opAcc) add(o *opSpan) {
 func (a *opAcc) operation(now time.Time) *Operation {
 	o := &Operation{Count: a.count, BySubscribers: []SubscriberGroup{}, BySize: []SizeBucket{}, Histogram: []HistogramBin{}}
 	if a.count == 0 {
+		// None in a window not all fetched is not a known none.
+		o.Approximate = a.durations.ex != nil && a.durations.ex.partial
 		return o
 	}
 	o.Errors, o.Bytes, o.Stateless, o.Stateful = a.errors, a.bytes, a.stateless, a.stateful

@@ -37,6 +37,9 @@ type Summary struct {
 	AverageTrace map[string]*AverageTrace `json:"average_trace"`
 	// Files describes each file read.
 	Files []FileSummary `json:"files"`
+	// Coverage, over Jaeger only, says what part of the window is
+	// fetched whole; when Complete is false every figure is approximate.
+	Coverage *Coverage `json:"coverage,omitempty"`
 }
 
 // Filters are the operation filters of a query; "" means any.
@@ -199,6 +202,9 @@ type TraceList struct {
 	// than 20,000 operations match.
 	TotalOperations *int64 `json:"total_operations"`
 	TotalTraces     *int64 `json:"total_traces"`
+	// Coverage, over Jaeger only, says what part of the window is
+	// fetched whole; when Complete is false every figure is approximate.
+	Coverage *Coverage `json:"coverage,omitempty"`
 }
 
 // TraceItem is one trace of the list, described by its first matching
@@ -316,6 +322,9 @@ type Series struct {
 	// Unix epoch, one step apart, up to the last operation (over the
 	// whole window when it has none); empty ones included.
 	Buckets []SeriesBucket `json:"buckets"`
+	// Coverage, over Jaeger only, says what part of the window is
+	// fetched whole; when Complete is false every figure is approximate.
+	Coverage *Coverage `json:"coverage,omitempty"`
 }
 
 // SeriesBucket holds the operations whose start is in the window and in
@@ -349,6 +358,9 @@ type Breakdown struct {
 	Op string `json:"op"`
 	// Rows has every group, the largest first, then by key.
 	Rows []BreakdownRow `json:"rows"`
+	// Coverage, over Jaeger only, says what part of the window is
+	// fetched whole; when Complete is false every figure is approximate.
+	Coverage *Coverage `json:"coverage,omitempty"`
 }
 
 // BreakdownRow aggregates the operations whose fact is Key: "" for
@@ -374,6 +386,9 @@ type PubSubMap struct {
 	Nodes []MapNode `json:"nodes"`
 	// Edges are the largest first.
 	Edges []MapEdge `json:"edges"`
+	// Coverage, over Jaeger only, says what part of the window is
+	// fetched whole; when Complete is false every figure is approximate.
+	Coverage *Coverage `json:"coverage,omitempty"`
 }
 
 // MapNode is a service or a topic.

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/lonelytrace/lonelytrace/schema"
 )
@@ -140,5 +141,7 @@ func (v *Viewer) Breakdown(ctx context.Context, params url.Values) (*Breakdown, 
 	if err := w.visit(ctx, acc.visitor); err != nil {
 		return nil, err
 	}
-	return acc.breakdown(), nil
+	b := acc.breakdown()
+	b.Coverage = v.jaeger.coverage(time.Unix(0, w.flt.since))
+	return b, nil
 }

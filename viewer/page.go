@@ -88,7 +88,10 @@ type pageModel struct {
 	Self url.Values
 	// Approximate is set when some percentiles come from sketches.
 	Approximate bool
-	Search      url.Values
+	// Jaeger is the line about the fetch from Jaeger: its error, or the
+	// part of the window it holds whole when that is not all of it.
+	Jaeger string
+	Search url.Values
 	// Token is the request's token parameter, carried along in every
 	// link and in the form (see RequireToken).
 	Token string
@@ -200,6 +203,8 @@ func (v *Viewer) renderPage(ctx context.Context, params url.Values) ([]byte, err
 	var err error
 	if perr == nil {
 		perr = v.fillPage(ctx, m, q, params)
+		lo, _ := q.bounds()
+		m.Jaeger = v.jaeger.note(time.Unix(0, lo))
 	}
 	var pe *ParseError
 	if perr != nil {

@@ -6,6 +6,7 @@ import (
 	"maps"
 	"net/url"
 	"slices"
+	"time"
 
 	"github.com/lonelytrace/lonelytrace/schema"
 )
@@ -99,5 +100,7 @@ func (v *Viewer) PubSubMap(ctx context.Context, params url.Values) (*PubSubMap, 
 	if err := w.visit(ctx, acc.visitor); err != nil {
 		return nil, err
 	}
-	return acc.pubsubMap(), nil
+	m := acc.pubsubMap()
+	m.Coverage = v.jaeger.coverage(time.Unix(0, w.flt.since))
+	return m, nil
 }

@@ -67,7 +67,7 @@ func (v *Viewer) plan(ctx context.Context, flt *filter, topics bool) (*window, e
 			return nil, err
 		}
 	}
-	return &window{flt: flt, v: v, files: files, topics: topics || flt.needsTopics(), ex: &exactness{limit: v.exact}}, nil
+	return &window{flt: flt, v: v, files: files, topics: topics || flt.needsTopics(), ex: &exactness{limit: v.exact, partial: v.jaeger.partial(time.Unix(0, flt.since))}}, nil
 }
 
 // since returns where the window starts: q.Since, or with since=beginning

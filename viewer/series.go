@@ -222,5 +222,7 @@ func (v *Viewer) Series(ctx context.Context, params url.Values) (*Series, error)
 	if err := w.visit(ctx, acc.visitor); err != nil {
 		return nil, err
 	}
-	return acc.series(w.since(q), q.Until, q.Location), nil
+	s := acc.series(w.since(q), q.Until, q.Location)
+	s.Coverage = v.jaeger.coverage(time.Unix(0, w.flt.since))
+	return s, nil
 }

@@ -156,6 +156,10 @@ func (s *sketch) clamp(v float64) float64 {
 // operations (times the few measures each feeds).
 type exactness struct {
 	limit, ops int64
+	// partial is set when the window is not all in the file: a viewer
+	// over Jaeger whose fetch stopped short (jaeger.go). Every figure is
+	// then approximate.
+	partial bool
 	// dists are those holding values, until the window goes over.
 	dists []*dist
 }
@@ -220,7 +224,7 @@ func (d *dist) approximate() {
 }
 
 // approximated reports whether d's percentiles come from a sketch.
-func (d *dist) approximated() bool { return d.sk != nil || d.ex.over() }
+func (d *dist) approximated() bool { return d.sk != nil || d.ex.over() || d.ex != nil && d.ex.partial }
 
 // percentiles returns the reported percentiles converted by conv, nil
 // when there are no values; exact values are sorted in place.

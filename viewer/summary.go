@@ -2,6 +2,7 @@ package viewer
 
 import (
 	"context"
+	"time"
 
 	"github.com/lonelytrace/lonelytrace/schema"
 )
@@ -33,6 +34,7 @@ func (v *Viewer) summaryOf(ctx context.Context, q Query, w *window, acc *windowA
 		Filters:      w.flt.echo(),
 		Operations:   make(map[string]*Operation, len(schema.Operations)),
 		AverageTrace: make(map[string]*AverageTrace, 2),
+		Coverage:     v.jaeger.coverage(time.Unix(0, w.flt.since)),
 	}
 	for _, t := range w.files {
 		s.Files = append(s.Files, t.summary)

@@ -62,7 +62,7 @@ func (v *Viewer) listCountedTraces(ctx context.Context, flt *filter, s *search, 
 		items = append(items, it)
 	}
 	slices.SortFunc(items, s.compare)
-	l := &TraceList{Offset: offset, Limit: limit, Sort: s.sort, Traces: []TraceItem{}}
+	l := &TraceList{Offset: offset, Limit: limit, Sort: s.sort, Traces: []TraceItem{}, Coverage: v.jaeger.coverage(time.Unix(0, flt.since))}
 	if offset < len(items) {
 		end := min(offset+limit, len(items))
 		l.Traces = items[offset:end]

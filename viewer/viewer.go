@@ -50,6 +50,8 @@ type Viewer struct {
 	sieve sieveRule
 	// pool bounds the requests computed at once (pool.go).
 	pool *pool
+	// jaeger is set on a viewer over Jaeger (OpenJaeger, jaeger.go).
+	jaeger *jaegerSource
 }
 
 // file is one open trace file.
@@ -105,6 +107,9 @@ func (v *Viewer) Close() error {
 			err = fmt.Errorf("viewer: close %s: %w", f.path, e)
 		}
 	}
+	if e := v.jaeger.close(); e != nil && err == nil {
+		err = e
+	}
 	return err
 }
 
@@ -122,9 +127,19 @@ func (v *Viewer) Close() error {
 // DefaultHeavyWait (or DefaultHeavyQueue already waiting) answered 503 with
 // Retry-After.
 func (v *Viewer) Register(g *echo.Group) {
-	pooled := v.pool.pooled
-	r := g.GET("/", v.servePage, secure, pooled)
-	g.GET("/index.html", v.servePage, secure, pooled)
+	// page and api are the middleware of the routes that read the files;
+	// over Jaeger they fetch what is new first (jaeger.go), and a
+	// trace's routes ask Jaeger for the trace.
+	page := []echo.MiddlewareFunc{secure, v.pool.pooled}
+	api, tr, trPage := page, page, page
+	if v.jaeger != nil {
+		page = []echo.MiddlewareFunc{secure, v.jaeger.refreshing(false), v.pool.pooled}
+		api = []echo.MiddlewareFunc{secure, v.jaeger.refreshing(true), v.pool.pooled}
+		tr = []echo.MiddlewareFunc{secure, v.jaeger.refreshing(true), v.jaeger.fetchingTrace, v.pool.pooled}
+		trPage = []echo.MiddlewareFunc{secure, v.jaeger.refreshing(false), v.jaeger.fetchingTrace, v.pool.pooled}
+	}
+	r := g.GET("/", v.servePage, page...)
+	g.GET("/index.html", v.servePage, page...)
 	if r.Path != "/" {
 		g.GET("", func(c echo.Context) error {
 			u := *c.Request().URL
@@ -132,22 +147,22 @@ func (v *Viewer) Register(g *echo.Group) {
 			return c.Redirect(http.StatusFound, u.RequestURI())
 		}, secure)
 	}
-	g.GET("/api/summary", v.serveSummary, secure, pooled)
+	g.GET("/api/summary", v.serveSummary, api...)
 	g.GET("/api/series", func(c echo.Context) error {
 		s, err := v.Series(c.Request().Context(), c.QueryParams())
 		return answer(c, s, err)
-	}, secure, pooled)
+	}, api...)
 	g.GET("/api/breakdown", func(c echo.Context) error {
 		b, err := v.Breakdown(c.Request().Context(), c.QueryParams())
 		return answer(c, b, err)
-	}, secure, pooled)
+	}, api...)
 	g.GET("/api/map", func(c echo.Context) error {
 		m, err := v.PubSubMap(c.Request().Context(), c.QueryParams())
 		return answer(c, m, err)
-	}, secure, pooled)
-	g.GET("/api/traces", v.serveTraces, secure, pooled)
-	g.GET("/api/traces/:trace_id", v.serveTrace, secure, pooled)
-	g.GET("/trace/:trace_id", v.serveTracePage, secure, pooled)
+	}, api...)
+	g.GET("/api/traces", v.serveTraces, api...)
+	g.GET("/api/traces/:trace_id", v.serveTrace, tr...)
+	g.GET("/trace/:trace_id", v.serveTracePage, trPage...)
 }
 
 // contentSecurityPolicy allows nothing from anywhere: the page is one
@@ -376,6 +391,11 @@ func (v *Viewer) servePage(c echo.Context) error {
 	}
 	if err != nil {
 		return err
+	}
+	if v.jaeger.failed() {
+		// The page shows Jaeger's error above the figures of the last
+		// fetch; the status says it is not a fresh answer.
+		return c.HTMLBlob(http.StatusBadGateway, b)
 	}
 	return c.HTMLBlob(http.StatusOK, b)
 }

@@ -4,12 +4,15 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -19,6 +22,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/lonelytrace/lonelytrace/exporter"
+	"github.com/lonelytrace/lonelytrace/internal/jaegerquery"
 	"github.com/lonelytrace/lonelytrace/schema"
 )
 
@@ -68,6 +72,10 @@ func TestREADME(t *testing.T) {
 			args := argv[3:]
 			switch args[0] {
 			case "view":
+				if slices.Contains(args, "-jaeger") {
+					checkJaegerLine(t, line, args)
+					continue
+				}
 				viewed = true
 				serveAndCheck(t, line, append([]string{"view", "-addr", "127.0.0.1:0"}, args[1:]...), func(base string) {
 					checkURLs(t, readme, base)
@@ -369,5 +377,30 @@ func checkEnvNames(t *testing.T, readme, root string) {
 		if !strings.Contains(code.String(), `"`+n+`"`) {
 			t.Errorf("README names $%s, which no code reads", n)
 		}
+	}
+}
+
+// checkJaegerLine runs a README line of view -jaeger against a closed
+// loopback port instead of its Jaeger: its flags must parse, and it
+// must fail saying that Jaeger is unreachable.
+func checkJaegerLine(t *testing.T, line string, args []string) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := ln.Addr().String()
+	ln.Close()
+	args = append([]string{"view", "-addr", "127.0.0.1:0"}, args[1:]...)
+	for i := range args {
+		if i > 0 && args[i-1] == "-jaeger" {
+			args[i] = closed
+		}
+		if i > 0 && args[i-1] == "-jaeger-file" {
+			args[i] = filepath.Join(t.TempDir(), args[i])
+		}
+	}
+	if err := run(args, io.Discard); !errors.Is(err, jaegerquery.ErrUnavailable) {
+		t.Errorf("README: %s: %v; want Jaeger unreachable at a closed port", line, err)
 	}
 }

@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -32,8 +31,10 @@ var viewCommand = command{
 	summary: "serve the viewer over the files, or over a window fetched from Jaeger",
 	help: `It listens on 127.0.0.1 unless -addr says otherwise; any other address needs a token.
 With -jaeger, it fetches the last -jaeger-window of traces from Jaeger's api_v3 gRPC
-query service into a temporary file (or -jaeger-file) once, at start, and serves that;
-files may not be given too. When a budget runs out it says which window it holds.`,
+query service into a temporary file (or -jaeger-file) at start and serves that; a request
+then fetches what is new when the last fetch is older than -jaeger-refresh, and a trace's
+page asks Jaeger for the trace. Files may not be given too. When a budget runs out the
+page and the JSON say which part of the window is whole and mark the figures approximate.`,
 	flags: func(fs *flag.FlagSet) func(context.Context, []string, io.Writer) error {
 		o := viewOptions{
 			addr:   fs.String("addr", "127.0.0.1:8080", "address to listen on; one that is not loopback needs a token"),
@@ -47,7 +48,8 @@ files may not be given too. When a budget runs out it says which window it holds
 				window:    fs.Duration("jaeger-window", 24*time.Hour, "how far back from now to fetch (the page's default window)"),
 				depth:     fs.Int("jaeger-search-depth", jaegerquery.DefaultSearchDepth, "search_depth of each query; a slice of time returning this many traces is split"),
 				maxTraces: fs.Int("jaeger-max-traces", jaegerquery.DefaultMaxTraces, "the most traces to fetch"),
-				maxTime:   fs.Duration("jaeger-max-time", jaegerquery.DefaultMaxDuration, "the longest the fetch may take"),
+				maxTime:   fs.Duration("jaeger-max-time", jaegerquery.DefaultMaxDuration, "the longest the first fetch may take"),
+				refresh:   fs.Duration("jaeger-refresh", viewer.DefaultJaegerRefresh, "the least time between two fetches of what is new; negative: never"),
 			},
 		}
 		return o.serve
@@ -66,27 +68,22 @@ type viewOptions struct {
 
 // jaegerOptions are the flags of view -jaeger.
 type jaegerOptions struct {
-	addr, file       *string
-	window, maxTime  *time.Duration
-	depth, maxTraces *int
+	addr, file               *string
+	window, maxTime, refresh *time.Duration
+	depth, maxTraces         *int
 }
 
 // serve serves the viewer over files until ctx ends.
 func (o viewOptions) serve(ctx context.Context, args []string, stdout io.Writer) error {
+	if *o.jaeger.addr != "" && len(args) > 0 {
+		return fmt.Errorf("view: -jaeger and trace files may not be mixed: give -jaeger HOST:PORT or files, not both")
+	}
 	var files []string
 	var err error
-	if *o.jaeger.addr != "" {
-		if len(args) > 0 {
-			return fmt.Errorf("view: -jaeger and trace files may not be mixed: give -jaeger HOST:PORT or files, not both")
-		}
-		path, cleanup, err := o.jaeger.fetch(ctx, stdout)
-		if err != nil {
+	if *o.jaeger.addr == "" {
+		if files, err = needFiles("view", args); err != nil {
 			return err
 		}
-		defer cleanup()
-		files = []string{path}
-	} else if files, err = needFiles("view", args); err != nil {
-		return err
 	}
 	tok, err := tokenFlag("view", *o.token)
 	if err != nil {
@@ -95,7 +92,12 @@ func (o viewOptions) serve(ctx context.Context, args []string, stdout io.Writer)
 	if err := checkLoopback("view", "-addr", *o.addr); err != nil && tok == "" {
 		return err
 	}
-	v, err := viewer.Open(files...)
+	var v *viewer.Viewer
+	if *o.jaeger.addr != "" {
+		v, err = o.jaeger.open(ctx, stdout)
+	} else {
+		v, err = viewer.Open(files...)
+	}
 	if err != nil {
 		return err
 	}
@@ -105,7 +107,11 @@ func (o viewOptions) serve(ctx context.Context, args []string, stdout io.Writer)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "lonelytrace: viewing %d file(s) at http://%s%s/%s\n", len(files), ln.Addr(), p, tokenHint(tok))
+	what := fmt.Sprintf("%d file(s)", len(files))
+	if *o.jaeger.addr != "" {
+		what = "Jaeger at " + *o.jaeger.addr
+	}
+	fmt.Fprintf(stdout, "lonelytrace: viewing %s at http://%s%s/%s\n", what, ln.Addr(), p, tokenHint(tok))
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
@@ -124,44 +130,29 @@ func (o viewOptions) serve(ctx context.Context, args []string, stdout io.Writer)
 	return nil
 }
 
-// fetch fetches the window of the -jaeger flags into a file, says what
-// it holds on stdout, and returns the file's path and what removes it
-// (nothing for -jaeger-file).
-func (j jaegerOptions) fetch(ctx context.Context, stdout io.Writer) (path string, cleanup func(), err error) {
+// open opens the viewer over the Jaeger of the -jaeger flags, which
+// fetches their window first, and says on stdout what it holds.
+func (j jaegerOptions) open(ctx context.Context, stdout io.Writer) (*viewer.Viewer, error) {
 	if *j.window <= 0 {
-		return "", nil, fmt.Errorf("view: -jaeger-window %s: want a positive duration", *j.window)
+		return nil, fmt.Errorf("view: -jaeger-window %s: want a positive duration", *j.window)
 	}
-	cleanup = func() {}
-	path = *j.file
-	if path == "" {
-		dir, err := os.MkdirTemp("", "lonelytrace-jaeger-")
-		if err != nil {
-			return "", nil, fmt.Errorf("view: %w", err)
-		}
-		cleanup = func() { os.RemoveAll(dir) }
-		path = filepath.Join(dir, "jaeger.db")
-	}
-	until := time.Now()
-	since := until.Add(-*j.window)
-	res, err := jaegerquery.FetchFile(ctx, *j.addr, path, since, until,
-		jaegerquery.WithSearchDepth(*j.depth), jaegerquery.WithMaxTraces(*j.maxTraces), jaegerquery.WithMaxDuration(*j.maxTime))
+	v, err := viewer.OpenJaeger(ctx, *j.addr, viewer.WithJaegerFile(*j.file), viewer.WithJaegerWindow(*j.window),
+		viewer.WithJaegerRefresh(*j.refresh), viewer.WithJaegerSearchDepth(*j.depth),
+		viewer.WithJaegerMaxTraces(*j.maxTraces), viewer.WithJaegerMaxTime(*j.maxTime))
 	if err != nil {
-		cleanup()
-		return "", nil, fmt.Errorf("view: %w", err)
+		return nil, fmt.Errorf("view: %w", err)
 	}
+	c := v.Coverage()
 	const layout = "2006-01-02 15:04:05 MST"
-	fmt.Fprintf(stdout, "lonelytrace: fetched %d traces (%d spans, %d services, %d queries) from Jaeger at %s for %s to %s\n",
-		res.Traces, res.Spans, len(res.Services), res.Queries, *j.addr, since.Format(layout), until.Format(layout))
-	if res.Reason != "" {
-		fmt.Fprintf(stdout, "lonelytrace: partial: %s; only %s to %s is complete\n", res.Reason, res.CoveredSince.Format(layout), until.Format(layout))
+	fmt.Fprintf(stdout, "lonelytrace: fetched %d traces (%d spans) from Jaeger at %s for %s to %s\n",
+		c.Traces, c.Spans, *j.addr, c.Until.Add(-*j.window).Format(layout), c.Until.Format(layout))
+	if c.Reason != "" {
+		fmt.Fprintf(stdout, "lonelytrace: partial: %s; only %s to %s is complete\n", c.Reason, c.Since.Format(layout), c.Until.Format(layout))
 	}
-	if res.Dense > 0 {
-		fmt.Fprintf(stdout, "lonelytrace: partial: %d slice(s) of 1 ms still held -jaeger-search-depth traces; some traces may be missing\n", res.Dense)
+	if c.Dense > 0 {
+		fmt.Fprintf(stdout, "lonelytrace: partial: %d slice(s) of 1 ms still held -jaeger-search-depth traces; some traces may be missing\n", c.Dense)
 	}
-	if res.Rejected > 0 {
-		fmt.Fprintf(stdout, "lonelytrace: %d spans rejected: %s\n", res.Rejected, res.RejectMessage)
-	}
-	return path, cleanup, nil
+	return v, nil
 }
 
 // tokenFlag returns the token of cmd's -token flag, else of

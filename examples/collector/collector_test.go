@@ -17,6 +17,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -75,9 +76,11 @@ func TestMain(m *testing.M) {
 type jaeger struct {
 	otlpHTTP, query, metrics string // host:port
 	queryGRPC                string // host:port of the api_v3 gRPC query service
+	// stop stops Jaeger; the test's cleanup does too.
+	stop func()
 }
 
-func freePort(t *testing.T) string {
+func freePort(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -87,22 +90,22 @@ func freePort(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-func startJaeger(t *testing.T) *jaeger {
+func startJaeger(t testing.TB, extra ...string) *jaeger {
 	t.Helper()
 	j := &jaeger{otlpHTTP: freePort(t), query: freePort(t), metrics: freePort(t), queryGRPC: freePort(t)}
 	_, metricsPort, _ := net.SplitHostPort(j.metrics)
-	cmd := exec.Command(bin.jaeger,
+	cmd := exec.Command(bin.jaeger, append([]string{
 		// The all-in-one configuration, kept on loopback: the query
 		// endpoints listen on every interface unless told otherwise, the
 		// rest on ${JAEGER_LISTEN_HOST}. Only what the tests use runs.
-		"--set=extensions.jaeger_query.http.endpoint="+j.query,
-		"--set=extensions.jaeger_query.grpc.endpoint="+j.queryGRPC,
-		"--set=receivers.otlp.protocols.http.endpoint="+j.otlpHTTP,
-		"--set=receivers.otlp.protocols.grpc.endpoint="+freePort(t),
-		"--set=service.telemetry.metrics.readers=[{pull: {exporter: {prometheus: {host: 127.0.0.1, port: "+metricsPort+"}}}}]",
+		"--set=extensions.jaeger_query.http.endpoint=" + j.query,
+		"--set=extensions.jaeger_query.grpc.endpoint=" + j.queryGRPC,
+		"--set=receivers.otlp.protocols.http.endpoint=" + j.otlpHTTP,
+		"--set=receivers.otlp.protocols.grpc.endpoint=" + freePort(t),
+		"--set=service.telemetry.metrics.readers=[{pull: {exporter: {prometheus: {host: 127.0.0.1, port: " + metricsPort + "}}}}]",
 		"--set=service.extensions=[jaeger_storage, jaeger_query]",
 		"--set=service.pipelines.traces.receivers=[otlp]",
-	)
+	}, extra...)...)
 	cmd.Env = append(os.Environ(), "JAEGER_LISTEN_HOST=127.0.0.1")
 	logf, err := os.Create(filepath.Join(t.TempDir(), "jaeger.log"))
 	if err != nil {
@@ -114,7 +117,7 @@ func startJaeger(t *testing.T) *jaeger {
 	}
 	done := make(chan struct{})
 	go func() { _ = cmd.Wait(); close(done) }()
-	t.Cleanup(func() {
+	j.stop = sync.OnceFunc(func() {
 		// Jaeger takes some 10 s to stop gracefully, and its memory holds
 		// nothing worth keeping after a test.
 		_ = cmd.Process.Signal(os.Interrupt)
@@ -124,6 +127,9 @@ func startJaeger(t *testing.T) *jaeger {
 			_ = cmd.Process.Kill()
 			<-done
 		}
+	})
+	t.Cleanup(func() {
+		j.stop()
 		logf.Close()
 		if t.Failed() {
 			data, _ := os.ReadFile(logf.Name())
