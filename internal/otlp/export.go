@@ -62,21 +62,56 @@ func ExportCounting(ctx context.Context, files []string, sel schema.TraceSelecti
 	if c != nil {
 		c.SetTotal(int64(len(sorted)))
 	}
-	for len(sorted) > 0 {
-		n := min(len(sorted), tracesPerWrite)
-		chunk, err := chunkSpans(ctx, readers, files, sorted[:n])
-		if err != nil {
+	// Reading a chunk (SQLite, decoding the rows) and writing the one
+	// before it (pdata, marshalling) overlap on two goroutines: each is
+	// about half of the work. The channel holds one chunk, so memory holds
+	// at most three: one being read, one waiting, one being written.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type chunk struct {
+		traces int
+		spans  []schema.Span
+		err    error
+	}
+	chunks := make(chan chunk, 1)
+	go func() {
+		defer close(chunks)
+		for len(sorted) > 0 {
+			n := min(len(sorted), tracesPerWrite)
+			got, err := chunkSpans(ctx, readers, files, sorted[:n])
+			select {
+			case chunks <- chunk{traces: n, spans: got, err: err}:
+			case <-ctx.Done():
+				return
+			}
+			if err != nil {
+				return
+			}
+			sorted = sorted[n:]
+		}
+	}()
+	// Wait for the reader before the deferred Closes of its files.
+	defer func() {
+		cancel()
+		for range chunks {
+		}
+	}()
+	for ch := range chunks {
+		if ch.err != nil {
+			return traces, spans, ch.err
+		}
+		if err := w.Write(Traces(ch.spans)); err != nil {
 			return traces, spans, err
 		}
-		if err := w.Write(Traces(chunk)); err != nil {
-			return traces, spans, err
-		}
-		traces += n
-		spans += len(chunk)
-		sorted = sorted[n:]
+		traces += ch.traces
+		spans += len(ch.spans)
 		if c != nil {
-			c.Add(int64(n))
+			c.Add(int64(ch.traces))
 		}
+	}
+	if err := ctx.Err(); err != nil {
+		// The reader stopped early for the caller's ctx.
+		return traces, spans, err
 	}
 	return traces, spans, nil
 }
