@@ -37,7 +37,7 @@ type Counter interface {
 // ExportCounting is Export telling c, when not nil, the number of
 // traces selected and those written.
 func ExportCounting(ctx context.Context, files []string, sel schema.TraceSelection, w *Writer, c Counter) (traces, spans int, err error) {
-	readers := make([]*schema.Reader, len(files))
+	readers := make([]*traceReader, len(files))
 	ids := map[trace.TraceID]struct{}{}
 	for i, path := range files {
 		db, err := schema.OpenRead(ctx, path)
@@ -45,7 +45,10 @@ func ExportCounting(ctx context.Context, files []string, sel schema.TraceSelecti
 			return 0, 0, err
 		}
 		defer db.Close()
-		readers[i] = schema.NewReader(db)
+		if readers[i], err = openTraceReader(path); err != nil {
+			return 0, 0, err
+		}
+		defer readers[i].Close()
 		got, err := sel.Traces(ctx, db)
 		if err != nil {
 			return 0, 0, fmt.Errorf("%s: %w", path, err)
@@ -119,11 +122,14 @@ func ExportCounting(ctx context.Context, files []string, sel schema.TraceSelecti
 // chunkSpans returns the spans of the traces ids from every reader, one
 // query per reader: each span once (the first file's, by span id within
 // its trace), in order of trace id, then start and span id.
-func chunkSpans(ctx context.Context, readers []*schema.Reader, files []string, ids []trace.TraceID) ([]schema.Span, error) {
+func chunkSpans(ctx context.Context, readers []*traceReader, files []string, ids []trace.TraceID) ([]schema.Span, error) {
 	var all []schema.Span
 	seen := make(map[[24]byte]struct{})
 	for i, r := range readers {
-		got, err := r.Traces(ctx, ids)
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		got, err := r.Traces(ids)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %d traces from %s: %w", files[i], len(ids), ids[0], err)
 		}
