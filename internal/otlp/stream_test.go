@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 
@@ -114,6 +115,9 @@ func manyResources(n, per int) ptrace.Traces {
 			s.SetTraceID(tid)
 			s.SetSpanID(sid)
 			s.SetName("s")
+			// A start, or the span is rejected and stores nothing.
+			s.SetStartTimestamp(pcommon.Timestamp(1_700_000_000_000_000_000 + k))
+			s.SetEndTimestamp(pcommon.Timestamp(1_700_000_000_000_000_000 + k + 1000))
 		}
 	}
 	return td
