@@ -276,6 +276,39 @@ func TestExport_Canceled(t *testing.T) {
 	}
 }
 
+// TestExport_WriteFails: an export whose output fails stops with the
+// write's error, and its reading goroutine with it.
+func TestExport_WriteFails(t *testing.T) {
+	path := tempDB(t)
+	exp := mustExporter(t, path)
+	if _, _, _, err := otlp.Store(context.Background(), exp, manyResources(40, 100), otlp.Wait); err != nil {
+		t.Fatal(err)
+	}
+	if err := exp.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	sel := schema.TraceSelection{SinceBeginning: true, Until: math.MaxInt64}
+	for _, f := range []otlp.Format{otlp.FormatJSON, otlp.FormatJSONL, otlp.FormatProto} {
+		w := otlp.NewWriter(&failWriter{after: 2}, f)
+		traces, _, err := otlp.Export(context.Background(), []string{path}, sel, w)
+		if !errors.Is(err, errFull) || traces >= 4000 {
+			t.Errorf("%s: Export to a failing output = %d traces, %v; want fewer than 4,000, errFull", f, traces, err)
+		}
+	}
+}
+
+var errFull = errors.New("disk full")
+
+// failWriter fails from its write number after on.
+type failWriter struct{ after, n int }
+
+func (f *failWriter) Write(p []byte) (int, error) {
+	if f.n++; f.n > f.after {
+		return 0, errFull
+	}
+	return len(p), nil
+}
+
 // cancelWriter cancels its context at its first write.
 type cancelWriter struct{ cancel context.CancelFunc }
 
