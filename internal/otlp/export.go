@@ -65,10 +65,10 @@ func ExportCounting(ctx context.Context, files []string, sel schema.TraceSelecti
 	if c != nil {
 		c.SetTotal(int64(len(sorted)))
 	}
-	// Reading a chunk (SQLite, decoding the rows) and writing the one
-	// before it (pdata, marshalling) overlap on two goroutines: each is
-	// about half of the work. The channel holds one chunk, so memory holds
-	// at most three: one being read, one waiting, one being written.
+	// Reading a chunk (SQLite, decoding the rows: three quarters of the
+	// work) and writing the one before it (pdata, marshalling) overlap on
+	// two goroutines. The channel holds one chunk, so memory holds at
+	// most three: one being read, one waiting, one being written.
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	type chunk struct {
@@ -77,6 +77,7 @@ func ExportCounting(ctx context.Context, files []string, sel schema.TraceSelecti
 		err    error
 	}
 	chunks := make(chan chunk, 1)
+	var stopped error // the reader's ctx error, when it ended early; read after chunks closes
 	go func() {
 		defer close(chunks)
 		for len(sorted) > 0 {
@@ -85,6 +86,7 @@ func ExportCounting(ctx context.Context, files []string, sel schema.TraceSelecti
 			select {
 			case chunks <- chunk{traces: n, spans: got, err: err}:
 			case <-ctx.Done():
+				stopped = ctx.Err()
 				return
 			}
 			if err != nil {
@@ -112,11 +114,9 @@ func ExportCounting(ctx context.Context, files []string, sel schema.TraceSelecti
 			c.Add(int64(ch.traces))
 		}
 	}
-	if err := ctx.Err(); err != nil {
-		// The reader stopped early for the caller's ctx.
-		return traces, spans, err
-	}
-	return traces, spans, nil
+	// The reader stopped early for the caller's ctx: not every trace was
+	// written.
+	return traces, spans, stopped
 }
 
 // chunkSpans returns the spans of the traces ids from every reader, one
