@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"math"
 	"os"
@@ -392,5 +393,40 @@ func TestReadFile_LongLine(t *testing.T) {
 				t.Errorf("heap = %.1f MiB reading a request of %d MiB; want less than %d MiB", float64(peak)/(1<<20), size>>20, size>>21)
 			}
 		})
+	}
+}
+
+// TestReadFile_JSONLMixed reads .jsonl lines that fit the read buffer
+// (decoded at once) among one that does not (read an element at a time):
+// every span once, in order, each batch with its own line, the last line
+// without its '\n'.
+func TestReadFile_JSONLMixed(t *testing.T) {
+	small, _ := ptraceotlp.NewExportRequestFromTraces(manyResources(2, 10)).MarshalJSON()
+	long, _ := ptraceotlp.NewExportRequestFromTraces(manyResources(300, 50)).MarshalJSON()
+	if len(long) < 2<<20 {
+		t.Fatalf("long line of %d bytes; want more than the 1 MiB buffer", len(long))
+	}
+	data := bytes.Join([][]byte{small, long, nil, small, long}, []byte("\n"))
+	path := filepath.Join(t.TempDir(), "mixed.jsonl")
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	perLine := map[int]int{}
+	var order []int
+	err := otlp.ReadFile(path, func(td ptrace.Traces, line int) error {
+		if len(order) == 0 || order[len(order)-1] != line {
+			order = append(order, line)
+		}
+		perLine[line] += td.SpanCount()
+		if td.SpanCount() > 5000 {
+			t.Errorf("line %d: a batch of %d spans; want at most 5,000", line, td.SpanCount())
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(order) != "[1 2 4 5]" || perLine[1] != 20 || perLine[2] != 15000 || perLine[4] != 20 || perLine[5] != 15000 {
+		t.Errorf("lines %v, spans per line %v; want [1 2 4 5], 20, 15000, 20, 15000", order, perLine)
 	}
 }
