@@ -202,6 +202,187 @@ func DecodeAttributes(data []byte, names KeyNameFunc) ([]attribute.KeyValue, err
 	if len(data) == 0 {
 		return nil, nil
 	}
+	if kvs, ok := decodeFlat(data, names); ok {
+		return kvs, nil
+	}
+	return decodeAttributesJSON(data, names)
+}
+
+// decodeFlat decodes the attributes of data when they are what nearly
+// every span holds: strings without escapes, numbers, booleans. It gives
+// up (ok false) on anything else, valid or not (a slice, a tagged value,
+// null, an escape, invalid UTF-8, an unknown key id, bad JSON), for
+// decodeAttributesJSON to decode or to explain: so it never decodes
+// differently. It is the export's hot path: encoding/json's token stream
+// cost a quarter of an export's CPU.
+func decodeFlat(data []byte, names KeyNameFunc) (kvs []attribute.KeyValue, ok bool) {
+	i := skipSpace(data, 0)
+	if i >= len(data) || data[i] != '{' {
+		return nil, false
+	}
+	i = skipSpace(data, i+1)
+	if i < len(data) && data[i] == '}' {
+		if skipSpace(data, i+1) != len(data) {
+			return nil, false
+		}
+		return nil, true
+	}
+	// Room for every member: a member has at least a ':'.
+	kvs = make([]attribute.KeyValue, 0, bytes.Count(data, []byte{':'}))
+	for {
+		name, j, ok := flatString(data, i)
+		if !ok {
+			return nil, false
+		}
+		key := name
+		if names != nil {
+			id, err := strconv.ParseInt(name, 10, 64)
+			if err != nil {
+				return nil, false
+			}
+			if key, ok = names(id); !ok {
+				return nil, false
+			}
+		}
+		i = skipSpace(data, j)
+		if i >= len(data) || data[i] != ':' {
+			return nil, false
+		}
+		i = skipSpace(data, i+1)
+		if i >= len(data) {
+			return nil, false
+		}
+		var v attribute.Value
+		switch c := data[i]; {
+		case c == '"':
+			str, j, ok := flatString(data, i)
+			if !ok {
+				return nil, false
+			}
+			v, i = attribute.StringValue(str), j
+		case c == 't' && bytes.HasPrefix(data[i:], []byte("true")):
+			v, i = attribute.BoolValue(true), i+4
+		case c == 'f' && bytes.HasPrefix(data[i:], []byte("false")):
+			v, i = attribute.BoolValue(false), i+5
+		case c == '-' || c >= '0' && c <= '9':
+			j := numberEnd(data, i)
+			if j < 0 {
+				return nil, false
+			}
+			num := string(data[i:j])
+			if isFloatLiteral(num) {
+				f, err := strconv.ParseFloat(num, 64)
+				if err != nil {
+					return nil, false
+				}
+				v = attribute.Float64Value(f)
+			} else {
+				n, err := strconv.ParseInt(num, 10, 64)
+				if err != nil {
+					return nil, false
+				}
+				v = attribute.Int64Value(n)
+			}
+			i = j
+		default:
+			return nil, false
+		}
+		kvs = append(kvs, attribute.KeyValue{Key: attribute.Key(key), Value: v})
+		i = skipSpace(data, i)
+		if i >= len(data) {
+			return nil, false
+		}
+		switch data[i] {
+		case ',':
+			i = skipSpace(data, i+1)
+			continue
+		case '}':
+			if skipSpace(data, i+1) != len(data) {
+				return nil, false
+			}
+			return kvs, true
+		}
+		return nil, false
+	}
+}
+
+func skipSpace(data []byte, i int) int {
+	for i < len(data) && (data[i] == ' ' || data[i] == '\t' || data[i] == '\n' || data[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// flatString returns the JSON string at data[i] and the index after it,
+// when it has no escape, no control character and only valid UTF-8 (which
+// encoding/json would have replaced).
+func flatString(data []byte, i int) (string, int, bool) {
+	if i >= len(data) || data[i] != '"' {
+		return "", 0, false
+	}
+	ascii := true
+	for j := i + 1; j < len(data); j++ {
+		switch c := data[j]; {
+		case c == '"':
+			s := data[i+1 : j]
+			if !ascii && !utf8.Valid(s) {
+				return "", 0, false
+			}
+			return string(s), j + 1, true
+		case c == '\\' || c < 0x20:
+			return "", 0, false
+		case c >= 0x80:
+			ascii = false
+		}
+	}
+	return "", 0, false
+}
+
+// numberEnd returns the index after the JSON number at data[i], or -1
+// when it is not one by JSON's grammar.
+func numberEnd(data []byte, i int) int {
+	digits := func(i int) int {
+		j := i
+		for j < len(data) && data[j] >= '0' && data[j] <= '9' {
+			j++
+		}
+		return j
+	}
+	if i < len(data) && data[i] == '-' {
+		i++
+	}
+	switch {
+	case i < len(data) && data[i] == '0':
+		i++
+	case i < len(data) && data[i] >= '1' && data[i] <= '9':
+		i = digits(i)
+	default:
+		return -1
+	}
+	if i < len(data) && data[i] == '.' {
+		j := digits(i + 1)
+		if j == i+1 {
+			return -1
+		}
+		i = j
+	}
+	if i < len(data) && (data[i] == 'e' || data[i] == 'E') {
+		i++
+		if i < len(data) && (data[i] == '+' || data[i] == '-') {
+			i++
+		}
+		j := digits(i)
+		if j == i {
+			return -1
+		}
+		i = j
+	}
+	return i
+}
+
+// decodeAttributesJSON is DecodeAttributes through encoding/json: every
+// value the encoding has, and the error that says what is wrong.
+func decodeAttributesJSON(data []byte, names KeyNameFunc) ([]attribute.KeyValue, error) {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
 	// Member order is the stored order, which AppendAttributes took from

@@ -37,7 +37,7 @@ type Counter interface {
 // ExportCounting is Export telling c, when not nil, the number of
 // traces selected and those written.
 func ExportCounting(ctx context.Context, files []string, sel schema.TraceSelection, w *Writer, c Counter) (traces, spans int, err error) {
-	readers := make([]*schema.Reader, len(files))
+	readers := make([]*traceReader, len(files))
 	ids := map[trace.TraceID]struct{}{}
 	for i, path := range files {
 		db, err := schema.OpenRead(ctx, path)
@@ -45,7 +45,10 @@ func ExportCounting(ctx context.Context, files []string, sel schema.TraceSelecti
 			return 0, 0, err
 		}
 		defer db.Close()
-		readers[i] = schema.NewReader(db)
+		if readers[i], err = openTraceReader(path); err != nil {
+			return 0, 0, err
+		}
+		defer readers[i].Close()
 		got, err := sel.Traces(ctx, db)
 		if err != nil {
 			return 0, 0, fmt.Errorf("%s: %w", path, err)
@@ -62,33 +65,71 @@ func ExportCounting(ctx context.Context, files []string, sel schema.TraceSelecti
 	if c != nil {
 		c.SetTotal(int64(len(sorted)))
 	}
-	for len(sorted) > 0 {
-		n := min(len(sorted), tracesPerWrite)
-		chunk, err := chunkSpans(ctx, readers, files, sorted[:n])
-		if err != nil {
+	// Reading a chunk (SQLite, decoding the rows: three quarters of the
+	// work) and writing the one before it (pdata, marshalling) overlap on
+	// two goroutines. The channel holds one chunk, so memory holds at
+	// most three: one being read, one waiting, one being written.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type chunk struct {
+		traces int
+		spans  []schema.Span
+		err    error
+	}
+	chunks := make(chan chunk, 1)
+	var stopped error // the reader's ctx error, when it ended early; read after chunks closes
+	go func() {
+		defer close(chunks)
+		for len(sorted) > 0 {
+			n := min(len(sorted), tracesPerWrite)
+			got, err := chunkSpans(ctx, readers, files, sorted[:n])
+			select {
+			case chunks <- chunk{traces: n, spans: got, err: err}:
+			case <-ctx.Done():
+				stopped = ctx.Err()
+				return
+			}
+			if err != nil {
+				return
+			}
+			sorted = sorted[n:]
+		}
+	}()
+	// Wait for the reader before the deferred Closes of its files.
+	defer func() {
+		cancel()
+		for range chunks {
+		}
+	}()
+	for ch := range chunks {
+		if ch.err != nil {
+			return traces, spans, ch.err
+		}
+		if err := w.Write(Traces(ch.spans)); err != nil {
 			return traces, spans, err
 		}
-		if err := w.Write(Traces(chunk)); err != nil {
-			return traces, spans, err
-		}
-		traces += n
-		spans += len(chunk)
-		sorted = sorted[n:]
+		traces += ch.traces
+		spans += len(ch.spans)
 		if c != nil {
-			c.Add(int64(n))
+			c.Add(int64(ch.traces))
 		}
 	}
-	return traces, spans, nil
+	// The reader stopped early for the caller's ctx: not every trace was
+	// written.
+	return traces, spans, stopped
 }
 
 // chunkSpans returns the spans of the traces ids from every reader, one
 // query per reader: each span once (the first file's, by span id within
 // its trace), in order of trace id, then start and span id.
-func chunkSpans(ctx context.Context, readers []*schema.Reader, files []string, ids []trace.TraceID) ([]schema.Span, error) {
+func chunkSpans(ctx context.Context, readers []*traceReader, files []string, ids []trace.TraceID) ([]schema.Span, error) {
 	var all []schema.Span
 	seen := make(map[[24]byte]struct{})
 	for i, r := range readers {
-		got, err := r.Traces(ctx, ids)
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		got, err := r.Traces(ids)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %d traces from %s: %w", files[i], len(ids), ids[0], err)
 		}

@@ -18,8 +18,10 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 )
 
-// MaxLine is the longest line of an OTLP/JSON lines file that ReadFile
-// reads: one ExportTraceServiceRequest.
+// MaxLine is the largest protobuf field, and length-prefixed request,
+// that ReadFile reads: a length above it says the file is not OTLP
+// protobuf. (Requests are read a resourceSpans element at a time, so this
+// bounds the element held in memory, not the request.)
 const MaxLine = 256 << 20
 
 // ReadFile calls fn with the traces of the ExportTraceServiceRequests in
@@ -138,115 +140,213 @@ func (b *batcher) flush() error {
 // readJSON reads a stream of OTLP/JSON requests, most often one, or one
 // per line as the collector's file exporter writes them; fn is given the
 // request's number, from 1 (its line in the collector's files). It reads
-// a resourceSpans element at a time: each is decoded alone, so that memory holds one however
-// large the request. A request that holds no spans still reaches fn.
+// a resourceSpans element at a time: each is decoded alone, so that
+// memory holds one however large the request.
 func readJSON(path string, r io.Reader, fn func(ptrace.Traces, int) error) error {
-	dec := json.NewDecoder(r)
+	j := &jsonReader{dec: json.NewDecoder(r), where: path}
 	b := newBatcher(fn)
-	bad := func(err error) error {
-		var se *json.SyntaxError
-		if errors.As(err, &se) {
-			return fmt.Errorf("%s: bad OTLP/JSON at byte %d: %w", path, se.Offset, err)
-		}
-		if errors.Is(err, io.EOF) {
-			err = io.ErrUnexpectedEOF
-		}
-		return fmt.Errorf("%s: bad OTLP/JSON at byte %d: %w", path, dec.InputOffset(), err)
-	}
-	delim := func(want json.Delim) error {
-		tok, err := dec.Token()
-		if err != nil {
-			return bad(err)
-		}
-		if tok != want {
-			return fmt.Errorf("%s: bad OTLP/JSON at byte %d: %v where %v belongs", path, dec.InputOffset(), tok, want)
-		}
-		return nil
-	}
 	for n := 0; ; n++ {
-		if !dec.More() {
+		if !j.dec.More() {
 			if n == 0 {
 				return fmt.Errorf("%s: bad OTLP/JSON: no request in the file", path)
 			}
-			if _, err := dec.Token(); err != io.EOF {
-				return bad(fmt.Errorf("unexpected %v after request %d", dec.InputOffset(), n))
+			if _, err := j.dec.Token(); err != io.EOF {
+				return j.bad(fmt.Errorf("unexpected %v after request %d", j.dec.InputOffset(), n))
 			}
 			return b.flush()
 		}
-		line := n + 1
-		if err := delim('{'); err != nil {
-			return err
+		where := path
+		if n > 0 {
+			where = fmt.Sprintf("%s: request %d", path, n+1)
 		}
-		for dec.More() {
-			tok, err := dec.Token()
-			if err != nil {
-				return bad(err)
-			}
-			if key, _ := tok.(string); key != "resourceSpans" && key != "resource_spans" {
-				var skip json.RawMessage
-				if err := dec.Decode(&skip); err != nil {
-					return bad(err)
-				}
-				continue
-			}
-			tok, err = dec.Token()
-			if err != nil {
-				return bad(err)
-			}
-			if tok == nil {
-				continue // "resourceSpans": null, as none
-			}
-			if tok != json.Delim('[') {
-				return fmt.Errorf("%s: bad OTLP/JSON at byte %d: %v where [ belongs", path, dec.InputOffset(), tok)
-			}
-			for dec.More() {
-				var raw json.RawMessage
-				if err := dec.Decode(&raw); err != nil {
-					return bad(err)
-				}
-				td, err := UnmarshalJSON(slices.Concat(jsonHead, raw, jsonTail))
-				if err != nil && n == 0 {
-					return fmt.Errorf("%s: %w", path, err)
-				}
-				if err != nil {
-					return fmt.Errorf("%s: request %d: %w", path, n+1, err)
-				}
-				if err := b.add(td, line); err != nil {
-					return err
-				}
-			}
-			if err := delim(']'); err != nil {
-				return err
-			}
-		}
-		if err := delim('}'); err != nil {
+		if err := j.request(b, n+1, where); err != nil {
 			return err
 		}
 	}
 }
 
+// readJSONLines reads one OTLP/JSON request per line, skipping blank
+// lines. Each line is read as readJSON reads a request, a resourceSpans
+// element at a time, so that a line of any length holds memory to one
+// element and one batch.
 func readJSONLines(path string, r io.Reader, fn func(ptrace.Traces, int) error) error {
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 0, 1<<20), MaxLine)
-	n := 0
-	for sc.Scan() {
-		n++
-		line := bytes.TrimSpace(sc.Bytes())
-		if len(line) == 0 {
+	br, ok := r.(*bufio.Reader)
+	if !ok {
+		br = bufio.NewReaderSize(r, 1<<20)
+	}
+	b := newBatcher(fn)
+	for n := 1; ; n++ {
+		if line, ok := bufferedLine(br); ok {
+			// A line whole in the buffer (most are) is decoded at once:
+			// half the CPU of the token stream, and its memory is
+			// bounded by the buffer's size.
+			_, _ = br.Discard(len(line))
+			end := len(line) == 0 || line[len(line)-1] != '\n'
+			if line = bytes.TrimSpace(line); len(line) > 0 {
+				if err := b.flush(); err != nil {
+					return err
+				}
+				td, err := UnmarshalJSON(line)
+				if err != nil {
+					return fmt.Errorf("%s:%d: %w", path, n, err)
+				}
+				if err := fn(td, n); err != nil {
+					return err
+				}
+			}
+			if end {
+				return b.flush()
+			}
 			continue
 		}
-		td, err := UnmarshalJSON(line)
-		if err != nil {
-			return fmt.Errorf("%s:%d: %w", path, n, err)
+		lr := &lineReader{r: br}
+		where := fmt.Sprintf("%s:%d", path, n)
+		j := &jsonReader{dec: json.NewDecoder(lr), where: where}
+		if j.dec.More() {
+			if err := j.request(b, n, where); err != nil {
+				return err
+			}
 		}
-		if err := fn(td, n); err != nil {
+		// Nothing but white space after the request, or on a blank line.
+		if tok, err := j.dec.Token(); err != io.EOF {
+			if err == nil {
+				err = fmt.Errorf("%v after the request", tok)
+			}
+			return j.bad(err)
+		}
+		if lr.end {
+			return b.flush()
+		}
+	}
+}
+
+// bufferedLine returns the next line of br, with its '\n', when it fits
+// in br's buffer; at the end of the file, the rest (without a '\n', maybe
+// empty). ok is false for a longer line, and on a read error.
+func bufferedLine(br *bufio.Reader) (line []byte, ok bool) {
+	from := 0
+	for {
+		buf, _ := br.Peek(br.Buffered())
+		if i := bytes.IndexByte(buf[from:], '\n'); i >= 0 {
+			return buf[:from+i+1], true
+		}
+		from = len(buf)
+		if len(buf) == br.Size() {
+			return nil, false
+		}
+		if _, err := br.Peek(len(buf) + 1); err != nil {
+			if err != io.EOF {
+				return nil, false
+			}
+			buf, _ = br.Peek(br.Buffered())
+			return buf, true
+		}
+	}
+}
+
+// lineReader reads r up to and with the next '\n', then says io.EOF.
+type lineReader struct {
+	r    *bufio.Reader
+	done bool
+	end  bool // r is at its end
+}
+
+func (l *lineReader) Read(p []byte) (int, error) {
+	if l.done {
+		return 0, io.EOF
+	}
+	if l.r.Buffered() == 0 {
+		if _, err := l.r.Peek(1); err != nil {
+			l.done, l.end = true, true
+			return 0, err
+		}
+	}
+	buf, _ := l.r.Peek(min(l.r.Buffered(), len(p)))
+	if i := bytes.IndexByte(buf, '\n'); i >= 0 {
+		buf, l.done = buf[:i+1], true
+	}
+	n := copy(p, buf)
+	_, _ = l.r.Discard(n)
+	return n, nil
+}
+
+// jsonReader reads OTLP/JSON requests a token at a time; where names the
+// file, or its line, in errors.
+type jsonReader struct {
+	dec   *json.Decoder
+	where string
+}
+
+func (j *jsonReader) bad(err error) error {
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		return fmt.Errorf("%s: bad OTLP/JSON at byte %d: %w", j.where, se.Offset, err)
+	}
+	if errors.Is(err, io.EOF) {
+		err = io.ErrUnexpectedEOF
+	}
+	return fmt.Errorf("%s: bad OTLP/JSON at byte %d: %w", j.where, j.dec.InputOffset(), err)
+}
+
+func (j *jsonReader) delim(want json.Delim) error {
+	tok, err := j.dec.Token()
+	if err != nil {
+		return j.bad(err)
+	}
+	if tok != want {
+		return fmt.Errorf("%s: bad OTLP/JSON at byte %d: %v where %v belongs", j.where, j.dec.InputOffset(), tok, want)
+	}
+	return nil
+}
+
+// request reads one request, handing each of its resourceSpans elements,
+// decoded alone, to b with line; elemWhere names the request in the
+// errors of an element.
+func (j *jsonReader) request(b *batcher, line int, elemWhere string) error {
+	dec := j.dec
+	if err := j.delim('{'); err != nil {
+		return err
+	}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return j.bad(err)
+		}
+		if key, _ := tok.(string); key != "resourceSpans" && key != "resource_spans" {
+			var skip json.RawMessage
+			if err := dec.Decode(&skip); err != nil {
+				return j.bad(err)
+			}
+			continue
+		}
+		tok, err = dec.Token()
+		if err != nil {
+			return j.bad(err)
+		}
+		if tok == nil {
+			continue // "resourceSpans": null, as none
+		}
+		if tok != json.Delim('[') {
+			return fmt.Errorf("%s: bad OTLP/JSON at byte %d: %v where [ belongs", j.where, dec.InputOffset(), tok)
+		}
+		for dec.More() {
+			var raw json.RawMessage
+			if err := dec.Decode(&raw); err != nil {
+				return j.bad(err)
+			}
+			td, err := UnmarshalJSON(slices.Concat(jsonHead, raw, jsonTail))
+			if err != nil {
+				return fmt.Errorf("%s: %w", elemWhere, err)
+			}
+			if err := b.add(td, line); err != nil {
+				return err
+			}
+		}
+		if err := j.delim(']'); err != nil {
 			return err
 		}
 	}
-	if err := sc.Err(); err != nil {
-		return fmt.Errorf("%s:%d: %w", path, n+1, err)
-	}
-	return nil
+	return j.delim('}')
 }
 
 // protoResourceSpans is the tag of ExportTraceServiceRequest's field 1,
@@ -282,11 +382,13 @@ func readProto(path string, r io.Reader, fn func(ptrace.Traces, int) error) erro
 		if n > MaxLine {
 			return fmt.Errorf("%s: request %d: bad OTLP protobuf: neither a request nor a stream of length-prefixed requests (a length of %d bytes)", path, i, n)
 		}
-		msg := make([]byte, n)
-		if _, err := io.ReadFull(br, msg); err != nil {
-			return fmt.Errorf("%s: request %d: bad OTLP protobuf: %d bytes announced: %w", path, i, n, err)
-		}
-		if err := readProtoRequest(bytes.NewReader(msg), b, i); err != nil {
+		// Read in place, a resourceSpans element at a time, as a request
+		// alone is: the request is never in memory whole.
+		lr := &limitedReader{r: br, n: int64(n)}
+		if err := readProtoRequest(lr, b, i); err != nil {
+			if lr.short {
+				return fmt.Errorf("%s: request %d: bad OTLP protobuf: %d bytes announced, the file ends before: %w", path, i, n, err)
+			}
 			return fmt.Errorf("%s: request %d: %w", path, i, err)
 		}
 		if err := b.flush(); err != nil {
@@ -309,7 +411,46 @@ func lengthPrefixed(r *bufio.Reader) bool {
 	return n <= MaxLine && (n == 0 || len(head) == 5 && head[4] == protoResourceSpans)
 }
 
-// byteReader is a bufio.Reader or a bytes.Reader.
+// limitedReader reads the next n bytes of r, then says io.EOF; should r
+// end before, it says io.ErrUnexpectedEOF and sets short.
+type limitedReader struct {
+	r     *bufio.Reader
+	n     int64
+	short bool
+}
+
+func (l *limitedReader) Read(p []byte) (int, error) {
+	if l.n <= 0 {
+		return 0, io.EOF
+	}
+	if int64(len(p)) > l.n {
+		p = p[:l.n]
+	}
+	n, err := l.r.Read(p)
+	l.n -= int64(n)
+	return n, l.end(err)
+}
+
+func (l *limitedReader) ReadByte() (byte, error) {
+	if l.n <= 0 {
+		return 0, io.EOF
+	}
+	c, err := l.r.ReadByte()
+	if err == nil {
+		l.n--
+	}
+	return c, l.end(err)
+}
+
+func (l *limitedReader) end(err error) error {
+	if errors.Is(err, io.EOF) {
+		l.short = true
+		return io.ErrUnexpectedEOF
+	}
+	return err
+}
+
+// byteReader is a bufio.Reader, a bytes.Reader or a limitedReader.
 type byteReader interface {
 	io.Reader
 	io.ByteReader

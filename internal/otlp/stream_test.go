@@ -1,13 +1,16 @@
 package otlp_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"math"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -115,9 +118,9 @@ func manyResources(n, per int) ptrace.Traces {
 			s.SetTraceID(tid)
 			s.SetSpanID(sid)
 			s.SetName("s")
-			// A stored span needs its times (a start of 0 is refused).
-			s.SetStartTimestamp(pcommon.Timestamp(1_700_000_000_000_000_000 + k*1000))
-			s.SetEndTimestamp(pcommon.Timestamp(1_700_000_000_000_000_000 + k*1000 + 500))
+			// A start, or the span is rejected and stores nothing.
+			s.SetStartTimestamp(pcommon.Timestamp(1_700_000_000_000_000_000 + k))
+			s.SetEndTimestamp(pcommon.Timestamp(1_700_000_000_000_000_000 + k + 1000))
 		}
 	}
 	return td
@@ -157,6 +160,8 @@ func TestReadFile_Batches(t *testing.T) {
 		{"one.pb", pb, 15000},
 		{"unknown.pb", pbUnknown, 15000},
 		{"stream.pb", stream, 30000},
+		{"lines.jsonl", append(append(append(js, "\n\n \r\n"...), js...), '\n'), 30000},
+		{"noeol.jsonl", append(append([]byte("\n"), js...), "\n\n"...)[:len(js)+1], 15000},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			p := filepath.Join(dir, c.name)
@@ -193,7 +198,8 @@ func TestReadFile_Batches(t *testing.T) {
 		})
 	}
 	t.Run("Truncated", func(t *testing.T) {
-		for name, data := range map[string][]byte{"cut.pb": pb[:len(pb)/2], "cut.json": js[:len(js)/2], "cutstream.pb": stream[:len(stream)-3]} {
+		for name, data := range map[string][]byte{"cut.pb": pb[:len(pb)/2], "cut.json": js[:len(js)/2], "cutstream.pb": stream[:len(stream)-3],
+			"cutline.jsonl": append(append(js, '\n'), js[:len(js)/2]...), "after.jsonl": append(js, " {}\n"...)} {
 			p := filepath.Join(dir, name)
 			os.WriteFile(p, data, 0o644)
 			if err := otlp.ReadFile(p, func(ptrace.Traces, int) error { return nil }); err == nil || !strings.Contains(err.Error(), name) {
@@ -271,7 +277,156 @@ func TestExport_Canceled(t *testing.T) {
 	}
 }
 
+// TestExport_WriteFails: an export whose output fails stops with the
+// write's error, and its reading goroutine with it.
+func TestExport_WriteFails(t *testing.T) {
+	path := tempDB(t)
+	exp := mustExporter(t, path)
+	if _, _, _, err := otlp.Store(context.Background(), exp, manyResources(40, 100), otlp.Wait); err != nil {
+		t.Fatal(err)
+	}
+	if err := exp.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	sel := schema.TraceSelection{SinceBeginning: true, Until: math.MaxInt64}
+	for _, f := range []otlp.Format{otlp.FormatJSON, otlp.FormatJSONL, otlp.FormatProto} {
+		w := otlp.NewWriter(&failWriter{after: 2}, f)
+		traces, _, err := otlp.Export(context.Background(), []string{path}, sel, w)
+		if !errors.Is(err, errFull) || traces >= 4000 {
+			t.Errorf("%s: Export to a failing output = %d traces, %v; want fewer than 4,000, errFull", f, traces, err)
+		}
+	}
+}
+
+var errFull = errors.New("disk full")
+
+// failWriter fails from its write number after on.
+type failWriter struct{ after, n int }
+
+func (f *failWriter) Write(p []byte) (int, error) {
+	if f.n++; f.n > f.after {
+		return 0, errFull
+	}
+	return len(p), nil
+}
+
 // cancelWriter cancels its context at its first write.
 type cancelWriter struct{ cancel context.CancelFunc }
 
 func (c cancelWriter) Write(p []byte) (int, error) { c.cancel(); return len(p), nil }
+
+// TestReadFile_LongLine reads a line of OTLP/JSON lines, and a
+// length-prefixed protobuf request, of 48 MB each: the heap stays far
+// below the line's size, as the line is read a resourceSpans element at a
+// time (the heap is sampled at each batch; the bound is generous, for
+// garbage not collected yet).
+func TestReadFile_LongLine(t *testing.T) {
+	const size = 48 << 20
+	one := manyResources(1, 40)
+	for _, s := range one.ResourceSpans().At(0).ScopeSpans().At(0).Spans().All() {
+		s.Attributes().PutStr("padding", strings.Repeat("x", 200))
+	}
+	req := ptraceotlp.NewExportRequestFromTraces(one)
+	js, _ := req.MarshalJSON()
+	pb, _ := req.MarshalProto() // one resource_spans field
+	elem := bytes.TrimSuffix(bytes.TrimPrefix(js, []byte(`{"resourceSpans":[`)), []byte(`]}`))
+	if len(elem) == len(js) {
+		t.Fatalf("OTLP/JSON %.40q does not start with resourceSpans", js)
+	}
+	dir := t.TempDir()
+	write := func(name string, head []byte, part []byte, sep string, tail []byte) (string, int) {
+		f, err := os.Create(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		n := size / (len(part) + len(sep))
+		if head == nil { // the length prefix of a request of n parts
+			l := n * len(part)
+			head = []byte{byte(l >> 24), byte(l >> 16), byte(l >> 8), byte(l)}
+		}
+		w := bufio.NewWriter(f)
+		w.Write(head)
+		for i := range n {
+			if i > 0 {
+				w.WriteString(sep)
+			}
+			w.Write(part)
+		}
+		w.Write(tail)
+		if err := w.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		return f.Name(), n * 40
+	}
+	for _, c := range []struct {
+		name                  string
+		head, part, sep, tail string
+	}{
+		{"long.jsonl", `{"resourceSpans":[`, string(elem), ",", "]}\n"},
+		{"long.pb", "", string(pb), "", ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var head []byte
+			if c.head != "" {
+				head = []byte(c.head)
+			}
+			path, want := write(c.name, head, []byte(c.part), c.sep, []byte(c.tail))
+			runtime.GC()
+			var ms runtime.MemStats
+			var peak uint64
+			spans := 0
+			err := otlp.ReadFile(path, func(td ptrace.Traces, _ int) error {
+				spans += td.SpanCount()
+				runtime.ReadMemStats(&ms)
+				peak = max(peak, ms.HeapAlloc)
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if spans != want {
+				t.Fatalf("spans = %d; want %d", spans, want)
+			}
+			t.Logf("heap at most %.1f MiB reading %d spans", float64(peak)/(1<<20), spans)
+			if peak > size/2 {
+				t.Errorf("heap = %.1f MiB reading a request of %d MiB; want less than %d MiB", float64(peak)/(1<<20), size>>20, size>>21)
+			}
+		})
+	}
+}
+
+// TestReadFile_JSONLMixed reads .jsonl lines that fit the read buffer
+// (decoded at once) among one that does not (read an element at a time):
+// every span once, in order, each batch with its own line, the last line
+// without its '\n'.
+func TestReadFile_JSONLMixed(t *testing.T) {
+	small, _ := ptraceotlp.NewExportRequestFromTraces(manyResources(2, 10)).MarshalJSON()
+	long, _ := ptraceotlp.NewExportRequestFromTraces(manyResources(300, 50)).MarshalJSON()
+	if len(long) < 2<<20 {
+		t.Fatalf("long line of %d bytes; want more than the 1 MiB buffer", len(long))
+	}
+	data := bytes.Join([][]byte{small, long, nil, small, long}, []byte("\n"))
+	path := filepath.Join(t.TempDir(), "mixed.jsonl")
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	perLine := map[int]int{}
+	var order []int
+	err := otlp.ReadFile(path, func(td ptrace.Traces, line int) error {
+		if len(order) == 0 || order[len(order)-1] != line {
+			order = append(order, line)
+		}
+		perLine[line] += td.SpanCount()
+		if td.SpanCount() > 5000 {
+			t.Errorf("line %d: a batch of %d spans; want at most 5,000", line, td.SpanCount())
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(order) != "[1 2 4 5]" || perLine[1] != 20 || perLine[2] != 15000 || perLine[4] != 20 || perLine[5] != 15000 {
+		t.Errorf("lines %v, spans per line %v; want [1 2 4 5], 20, 15000, 20, 15000", order, perLine)
+	}
+}

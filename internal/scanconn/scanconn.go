@@ -141,8 +141,8 @@ func (c *Conn) Prepare(sql string) (*Stmt, error) {
 	return s, nil
 }
 
-// Start resets s and binds args to its parameters ?1, ?2, …: int64, int
-// or string.
+// Start resets s and binds args to its parameters ?1, ?2, …: int64, int,
+// string or []byte (a blob).
 func (s *Stmt) Start(args ...any) error {
 	t := s.c.tls
 	sqlite3.Xsqlite3_reset(t, s.p)
@@ -154,6 +154,20 @@ func (s *Stmt) Start(args ...any) error {
 			rc = sqlite3.Xsqlite3_bind_int64(t, s.p, int32(i+1), v)
 		case int:
 			rc = sqlite3.Xsqlite3_bind_int64(t, s.p, int32(i+1), int64(v))
+		case []byte:
+			if len(v) == 0 {
+				rc = sqlite3.Xsqlite3_bind_zeroblob(t, s.p, int32(i+1), 0)
+				break
+			}
+			// Through SQLite's heap, as a string goes: Go's memory is
+			// not handed to the C API.
+			p := libc.Xmalloc(t, libc.Tsize_t(len(v)))
+			if p == 0 {
+				return errors.New("sqlite: out of memory binding a blob")
+			}
+			copy(unsafe.Slice((*byte)(cmem(p)), len(v)), v)
+			rc = sqlite3.Xsqlite3_bind_blob(t, s.p, int32(i+1), p, int32(len(v)), transient)
+			libc.Xfree(t, p)
 		case string:
 			cs, err := libc.CString(v)
 			if err != nil {

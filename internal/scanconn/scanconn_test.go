@@ -229,3 +229,46 @@ func TestConcurrent(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// TestStart_Blob binds blobs, a byte 0 in them, and finds the rows whose
+// blob equals them; an empty blob is a blob, not NULL.
+func TestStart_Blob(t *testing.T) {
+	path, _ := newFile(t, 300)
+	c := open(t, path)
+	s, err := c.Prepare("SELECT id FROM t WHERE b IN (?1, ?2, ?3) ORDER BY id")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Start([]byte{7, 0, 0}, []byte{44, 0, 1}, []byte{}); err != nil {
+		t.Fatal(err)
+	}
+	var got []int64
+	for {
+		more, err := s.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !more {
+			break
+		}
+		got = append(got, s.Int64(0))
+	}
+	if fmt.Sprint(got) != "[7 300]" {
+		t.Errorf("rows = %v; want [7 300]", got)
+	}
+	q, err := c.Prepare("SELECT typeof(?1), length(?1)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	if err := q.Start([]byte{}); err != nil {
+		t.Fatal(err)
+	}
+	if more, err := q.Next(); !more || err != nil {
+		t.Fatalf("Next = %v, %v", more, err)
+	}
+	if typ, n := string(q.Bytes(0)), q.Int64(1); typ != "blob" || n != 0 {
+		t.Errorf("empty blob binds as %s of %d bytes; want blob of 0", typ, n)
+	}
+}
