@@ -31,7 +31,9 @@ var collectCommand = command{
 	help: `Listens for OTLP/gRPC and OTLP/HTTP (protobuf or JSON, gzip) and stores
 what it receives through the exporter's writer, with the retention of
 $LONELYTRACE_MAX_AGE and $LONELYTRACE_MAX_SIZE. Point any OpenTelemetry SDK
-at it with OTEL_EXPORTER_OTLP_ENDPOINT. A full writer, or requests in
+at it with OTEL_EXPORTER_OTLP_ENDPOINT. A request is answered once its
+spans are committed to the file, so an answered span survives a kill of
+collect; concurrent requests share one commit. A full writer, or requests in
 flight beyond the memory budget (half of -max-memory), are answered with a
 retryable status (HTTP 503 with Retry-After, gRPC UNAVAILABLE with
 RetryInfo); bad payloads with 400 / INVALID_ARGUMENT; a request whose spans
