@@ -19,20 +19,7 @@ func TestPage_QueryPlans(t *testing.T) {
 	}
 	defer db.Close()
 	for _, c := range viewer.PagePlanQueries() {
-		rows, err := db.Query("EXPLAIN QUERY PLAN "+c.Query, c.Args...)
-		if err != nil {
-			t.Fatalf("%s: %v", c.Name, err)
-		}
-		var plan []string
-		for rows.Next() {
-			var id, parent, unused int
-			var detail string
-			if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
-				t.Fatal(err)
-			}
-			plan = append(plan, detail)
-		}
-		rows.Close()
+		plan := explainPlan(t, db, c.Name, c.Query, c.Args)
 		all := strings.Join(plan, "\n")
 		if !strings.Contains(all, c.Want) {
 			t.Errorf("%s: plan\n%s\nwants %q", c.Name, all, c.Want)
@@ -45,4 +32,28 @@ func TestPage_QueryPlans(t *testing.T) {
 			}
 		}
 	}
+}
+
+// explainPlan returns the detail lines of SQLite's plan for query with
+// args, on db; name says which query failed.
+func explainPlan(t *testing.T, db *sql.DB, name, query string, args []any) []string {
+	t.Helper()
+	rows, err := db.Query("EXPLAIN QUERY PLAN "+query, args...)
+	if err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	defer rows.Close()
+	var plan []string
+	for rows.Next() {
+		var id, parent, unused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+			t.Fatal(err)
+		}
+		plan = append(plan, detail)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	return plan
 }

@@ -184,20 +184,7 @@ func TestSearch_QueryPlans(t *testing.T) {
 	}
 	defer db.Close()
 	for _, c := range viewer.SearchPlanQueries() {
-		rows, err := db.Query("EXPLAIN QUERY PLAN "+c.Query, c.Args...)
-		if err != nil {
-			t.Fatalf("%s: %v", c.Name, err)
-		}
-		var plan []string
-		for rows.Next() {
-			var id, parent, unused int
-			var detail string
-			if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
-				t.Fatal(err)
-			}
-			plan = append(plan, detail)
-		}
-		rows.Close()
+		plan := explainPlan(t, db, c.Name, c.Query, c.Args)
 		all := strings.Join(plan, "\n")
 		if !strings.Contains(all, c.Want) {
 			t.Errorf("%s: plan\n%s\nwants %q", c.Name, all, c.Want)
