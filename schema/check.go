@@ -171,16 +171,20 @@ func withoutPath(err error) error {
 	return err
 }
 
-// openCheck opens path read-only: with locks when live, else immutable,
-// which takes no lock and creates no -wal or -shm.
-func openCheck(path string, live bool) (*sql.DB, error) {
-	uri := fileURI(path) + "?mode=ro&_pragma=query_only(1)"
+// readURI is the URI that opens path read-only: with locks and the busy
+// timeout when live, else immutable, which takes no lock and creates no
+// -wal or -shm.
+func readURI(path string, live bool) string {
+	uri := fileURI(path) + "?mode=ro"
 	if live {
-		uri += fmt.Sprintf("&_pragma=busy_timeout(%d)", DefaultBusyTimeout.Milliseconds())
-	} else {
-		uri += "&immutable=1"
+		return uri + fmt.Sprintf("&_pragma=busy_timeout(%d)", DefaultBusyTimeout.Milliseconds())
 	}
-	db, err := sql.Open("sqlite", uri)
+	return uri + "&immutable=1"
+}
+
+// openCheck opens path read-only (readURI), and query-only besides.
+func openCheck(path string, live bool) (*sql.DB, error) {
+	db, err := sql.Open("sqlite", readURI(path, live)+"&_pragma=query_only(1)")
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}

@@ -235,13 +235,9 @@ func compact(ctx context.Context, tmp, out string) (CopyStats, error) {
 // (schema/README.md, batches).
 func copySelected(ctx context.Context, r *CheckReport, live bool, out string, sel *TraceSelection, progress func(done, total int64)) (CopyStats, error) {
 	var st CopyStats
-	uri := fileURI(r.Path) + "?mode=ro"
-	if live {
-		uri += fmt.Sprintf("&_pragma=busy_timeout(%d)", DefaultBusyTimeout.Milliseconds())
-	} else {
-		uri += "&immutable=1"
-	}
-	db, err := sql.Open("sqlite", uri)
+	// Not query-only: the copy writes through this connection into the
+	// file it attaches.
+	db, err := sql.Open("sqlite", readURI(r.Path, live))
 	if err != nil {
 		return st, fmt.Errorf("copy %s: %w", r.Path, err)
 	}
