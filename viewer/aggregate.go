@@ -1,6 +1,8 @@
 package viewer
 
 import (
+	"github.com/lonelytrace/lonelytrace/viewer/model"
+
 	"maps"
 	"math"
 	"slices"
@@ -71,7 +73,7 @@ func (g *groupAcc) add(o *opSpan) {
 }
 
 // percentiles returns the duration percentiles in ms, nil for no span.
-func (g *groupAcc) percentiles() *Percentiles { return g.durations.percentiles(msOfNs) }
+func (g *groupAcc) percentiles() *model.Percentiles { return g.durations.percentiles(msOfNs) }
 
 // approximate reports whether the percentiles come from a sketch.
 func (g *groupAcc) approximate() bool { return g.durations.approximated() }
@@ -80,7 +82,7 @@ func (g *groupAcc) approximate() bool { return g.durations.approximated() }
 type opAcc struct {
 	count, errors       int64
 	bytes               uint64
-	stateless, stateful Split
+	stateless, stateful model.Split
 	durations, sizes    dist
 	bySubs              map[int64]*groupAcc
 	buckets             [65]int64
@@ -123,8 +125,8 @@ func (a *opAcc) add(o *opSpan) {
 }
 
 // operation computes the aggregates of the spans added.
-func (a *opAcc) operation(now time.Time) *Operation {
-	o := &Operation{Count: a.count, BySubscribers: []SubscriberGroup{}, BySize: []SizeBucket{}, Histogram: []HistogramBin{}}
+func (a *opAcc) operation(now time.Time) *model.Operation {
+	o := &model.Operation{Count: a.count, BySubscribers: []model.SubscriberGroup{}, BySize: []model.SizeBucket{}, Histogram: []model.HistogramBin{}}
 	if a.count == 0 {
 		// None in a window not all fetched is not a known none.
 		o.Approximate = a.durations.ex != nil && a.durations.ex.partial
@@ -137,11 +139,11 @@ func (a *opAcc) operation(now time.Time) *Operation {
 	o.SizeBytes = a.sizes.percentiles(same)
 	o.Approximate = a.durations.approximated()
 	for k := 0; k <= a.maxBucket; k++ {
-		o.BySize = append(o.BySize, SizeBucket{Below: bucketBelow(k), Count: a.buckets[k]})
+		o.BySize = append(o.BySize, model.SizeBucket{Below: bucketBelow(k), Count: a.buckets[k]})
 	}
 	for _, n := range slices.Sorted(maps.Keys(a.bySubs)) {
 		g := a.bySubs[n]
-		o.BySubscribers = append(o.BySubscribers, SubscriberGroup{Subscribers: n, Count: g.count, Errors: g.errors, DurationMs: g.percentiles(), Approximate: g.approximate()})
+		o.BySubscribers = append(o.BySubscribers, model.SubscriberGroup{Subscribers: n, Count: g.count, Errors: g.errors, DurationMs: g.percentiles(), Approximate: g.approximate()})
 	}
 	o.Histogram = histogram(&a.bins)
 	return o
@@ -170,7 +172,7 @@ func durationBin(ns int64) int {
 }
 
 // histogram lists the bins from the first non-empty one to the last.
-func histogram(bins *[65]int64) []HistogramBin {
+func histogram(bins *[65]int64) []model.HistogramBin {
 	lo, hi := -1, -1
 	for k, n := range bins {
 		if n > 0 {
@@ -181,11 +183,11 @@ func histogram(bins *[65]int64) []HistogramBin {
 		}
 	}
 	if lo < 0 {
-		return []HistogramBin{}
+		return []model.HistogramBin{}
 	}
-	out := make([]HistogramBin, 0, hi-lo+1)
+	out := make([]model.HistogramBin, 0, hi-lo+1)
 	for k := lo; k <= hi; k++ {
-		b := HistogramBin{Count: bins[k]}
+		b := model.HistogramBin{Count: bins[k]}
 		if k > 0 {
 			b.FromMs = float64(uint64(1)<<(k-1)) / 1000
 		}

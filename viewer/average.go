@@ -1,6 +1,8 @@
 package viewer
 
 import (
+	"github.com/lonelytrace/lonelytrace/viewer/model"
+
 	"cmp"
 	"context"
 	"encoding/binary"
@@ -28,8 +30,8 @@ type sampled struct {
 
 // averageTrace computes the average trace of op over the most recent
 // v.sample operations that pass flt.
-func (v *Viewer) averageTrace(ctx context.Context, op string, flt *filter, total int64) (*AverageTrace, error) {
-	avg := &AverageTrace{Total: total, Phases: []Phase{}}
+func (v *Viewer) averageTrace(ctx context.Context, op string, flt *filter, total int64) (*model.AverageTrace, error) {
+	avg := &model.AverageTrace{Total: total, Phases: []model.Phase{}}
 	if total == 0 {
 		return avg, nil
 	}
@@ -123,7 +125,7 @@ func (v *Viewer) averageTrace(ctx context.Context, op string, flt *filter, total
 		}
 	}
 	for name, a := range byName {
-		avg.Phases = append(avg.Phases, Phase{
+		avg.Phases = append(avg.Phases, model.Phase{
 			Name:         name,
 			StartMs:      percentilesOf(a.starts, nsToMs).P50(),
 			EndMs:        percentilesOf(a.ends, nsToMs).P50(),
@@ -134,10 +136,10 @@ func (v *Viewer) averageTrace(ctx context.Context, op string, flt *filter, total
 		})
 	}
 	if len(avg.Phases) > maxPhases {
-		slices.SortFunc(avg.Phases, func(a, b Phase) int { return cmp.Compare(b.Occurrences, a.Occurrences) })
+		slices.SortFunc(avg.Phases, func(a, b model.Phase) int { return cmp.Compare(b.Occurrences, a.Occurrences) })
 		avg.Phases = avg.Phases[:maxPhases]
 	}
-	slices.SortFunc(avg.Phases, func(a, b Phase) int {
+	slices.SortFunc(avg.Phases, func(a, b model.Phase) int {
 		return cmp.Or(cmp.Compare(a.StartMs, b.StartMs), cmp.Compare(a.EndMs, b.EndMs), cmp.Compare(a.Name, b.Name))
 	})
 	return avg, nil

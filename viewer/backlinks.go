@@ -1,6 +1,8 @@
 package viewer
 
 import (
+	"github.com/lonelytrace/lonelytrace/viewer/model"
+
 	"cmp"
 	"context"
 	"database/sql"
@@ -36,12 +38,12 @@ AND s.links IS NOT NULL AND instr(s.links, ?5) > 0`
 
 // backlinks returns, per span id of trace id (which spans [start, end]
 // Unix ns), the spans of every file that link to it.
-func (v *Viewer) backlinks(ctx context.Context, id trace.TraceID, start, end int64) (map[string][]SpanRef, error) {
+func (v *Viewer) backlinks(ctx context.Context, id trace.TraceID, start, end int64) (map[string][]model.SpanRef, error) {
 	lo, hi := satAdd(start, -int64(backlinkReach)), satAdd(end, int64(backlinkReach))
-	out := make(map[string][]SpanRef)
-	seen := make(map[SpanRef]map[string]bool)
+	out := make(map[string][]model.SpanRef)
+	seen := make(map[model.SpanRef]map[string]bool)
 	for _, f := range v.files {
-		if err := f.backlinks(ctx, id, lo, hi, func(from SpanRef, to string) {
+		if err := f.backlinks(ctx, id, lo, hi, func(from model.SpanRef, to string) {
 			if seen[from][to] {
 				return // the same span in two files
 			}
@@ -55,7 +57,7 @@ func (v *Viewer) backlinks(ctx context.Context, id trace.TraceID, start, end int
 		}
 	}
 	for _, refs := range out {
-		slices.SortFunc(refs, func(a, b SpanRef) int {
+		slices.SortFunc(refs, func(a, b model.SpanRef) int {
 			return cmp.Or(cmp.Compare(a.TraceID, b.TraceID), cmp.Compare(a.SpanID, b.SpanID))
 		})
 	}
@@ -64,7 +66,7 @@ func (v *Viewer) backlinks(ctx context.Context, id trace.TraceID, start, end int
 
 // backlinks calls found for each link, from a span of f that starts in
 // [lo, hi), to a span of trace id.
-func (f *file) backlinks(ctx context.Context, id trace.TraceID, lo, hi int64, found func(from SpanRef, to string)) error {
+func (f *file) backlinks(ctx context.Context, id trace.TraceID, lo, hi int64, found func(from model.SpanRef, to string)) error {
 	batches, err := schema.BatchesInWindow(ctx, f.db, lo, hi)
 	if err != nil {
 		return fmt.Errorf("find links to %s in %s: %w", id, f.path, err)
@@ -101,7 +103,7 @@ func (f *file) backlinks(ctx context.Context, id trace.TraceID, lo, hi int64, fo
 
 func scanBacklinks(ctx context.Context, stmt interface {
 	QueryContext(context.Context, ...any) (*sql.Rows, error)
-}, b schema.Batch, lo, hi int64, needle string, id trace.TraceID, found func(SpanRef, string)) error {
+}, b schema.Batch, lo, hi int64, needle string, id trace.TraceID, found func(model.SpanRef, string)) error {
 	rows, err := stmt.QueryContext(ctx, b.FirstSpan, b.LastSpan, lo, hi, needle)
 	if err != nil {
 		return err
@@ -116,7 +118,7 @@ func scanBacklinks(ctx context.Context, stmt interface {
 		if err != nil {
 			continue // a span whose links cannot be read links nowhere
 		}
-		from := SpanRef{TraceID: hex.EncodeToString(traceID), SpanID: hex.EncodeToString(spanID)}
+		from := model.SpanRef{TraceID: hex.EncodeToString(traceID), SpanID: hex.EncodeToString(spanID)}
 		for _, l := range ls {
 			if l.TraceID == id {
 				found(from, l.SpanID.String())

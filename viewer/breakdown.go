@@ -1,6 +1,8 @@
 package viewer
 
 import (
+	"github.com/lonelytrace/lonelytrace/viewer/model"
+
 	"cmp"
 	"context"
 	"net/url"
@@ -110,12 +112,12 @@ func (a *breakdownAcc) visitor(strs []string) func(*opSpan) {
 }
 
 // breakdown returns the rows gathered, the largest first, then by key.
-func (a *breakdownAcc) breakdown() *Breakdown {
-	b := &Breakdown{By: a.by, Op: schema.Operations[a.op], Rows: make([]BreakdownRow, 0, len(a.rows))}
+func (a *breakdownAcc) breakdown() *model.Breakdown {
+	b := &model.Breakdown{By: a.by, Op: schema.Operations[a.op], Rows: make([]model.BreakdownRow, 0, len(a.rows))}
 	for key, g := range a.rows {
-		b.Rows = append(b.Rows, BreakdownRow{Key: key, Count: g.count, Errors: g.errors, Bytes: g.bytes, DurationMs: g.percentiles(), Approximate: g.approximate()})
+		b.Rows = append(b.Rows, model.BreakdownRow{Key: key, Count: g.count, Errors: g.errors, Bytes: g.bytes, DurationMs: g.percentiles(), Approximate: g.approximate()})
 	}
-	slices.SortFunc(b.Rows, func(x, y BreakdownRow) int {
+	slices.SortFunc(b.Rows, func(x, y model.BreakdownRow) int {
 		return cmp.Or(cmp.Compare(y.Count, x.Count), cmp.Compare(x.Key, y.Key))
 	})
 	return b
@@ -124,7 +126,7 @@ func (a *breakdownAcc) breakdown() *Breakdown {
 // Breakdown computes the breakdown for the window, filters, by and op in
 // params (the parameters of /api/breakdown). A bad parameter is a
 // *ParseError.
-func (v *Viewer) Breakdown(ctx context.Context, params url.Values) (*Breakdown, error) {
+func (v *Viewer) Breakdown(ctx context.Context, params url.Values) (*model.Breakdown, error) {
 	q, err := ParseQuery(params, v.now(), v.loc)
 	if err != nil {
 		return nil, err

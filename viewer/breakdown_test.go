@@ -1,6 +1,8 @@
 package viewer_test
 
 import (
+	"github.com/lonelytrace/lonelytrace/viewer/model"
+
 	"cmp"
 	"math/big"
 	"net/http"
@@ -14,7 +16,6 @@ import (
 	"go.opentelemetry.io/otel/sdk/resource"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 
-	"github.com/lonelytrace/lonelytrace/viewer"
 )
 
 // genServiceOps is genOps with each operation in one of a few services,
@@ -30,9 +31,9 @@ func genServiceOps(seed uint64, n int) []opSpec {
 
 // oracleBreakdown groups the operations op of the window by the fact by,
 // from the specs.
-func oracleBreakdown(all []opSpec, f oracleFilter, by, op string) *viewer.Breakdown {
+func oracleBreakdown(all []opSpec, f oracleFilter, by, op string) *model.Breakdown {
 	type acc struct {
-		row   viewer.BreakdownRow
+		row   model.BreakdownRow
 		bytes *big.Int
 		durs  []float64
 	}
@@ -56,7 +57,7 @@ func oracleBreakdown(all []opSpec, f oracleFilter, by, op string) *viewer.Breakd
 		}
 		a := groups[key]
 		if a == nil {
-			a = &acc{row: viewer.BreakdownRow{Key: key}, bytes: new(big.Int)}
+			a = &acc{row: model.BreakdownRow{Key: key}, bytes: new(big.Int)}
 			groups[key] = a
 		}
 		a.row.Count++
@@ -68,12 +69,12 @@ func oracleBreakdown(all []opSpec, f oracleFilter, by, op string) *viewer.Breakd
 		}
 		a.durs = append(a.durs, ms(o.dur))
 	}
-	b := &viewer.Breakdown{By: by, Op: op, Rows: []viewer.BreakdownRow{}}
+	b := &model.Breakdown{By: by, Op: op, Rows: []model.BreakdownRow{}}
 	for _, a := range groups {
 		a.row.Bytes, a.row.DurationMs = saturate(a.bytes), oraclePct(a.durs)
 		b.Rows = append(b.Rows, a.row)
 	}
-	slices.SortFunc(b.Rows, func(x, y viewer.BreakdownRow) int {
+	slices.SortFunc(b.Rows, func(x, y model.BreakdownRow) int {
 		if x.Count != y.Count {
 			return int(y.Count - x.Count)
 		}
@@ -92,9 +93,9 @@ func serviceOf(o opSpec) string {
 	return v.AsString()
 }
 
-func breakdownOf(tb testing.TB, base string, params url.Values) *viewer.Breakdown {
+func breakdownOf(tb testing.TB, base string, params url.Values) *model.Breakdown {
 	tb.Helper()
-	return getJSON[viewer.Breakdown](tb, base, "/api/breakdown", params)
+	return getJSON[model.Breakdown](tb, base, "/api/breakdown", params)
 }
 
 // TestBreakdown compares every breakdown of generated operations, in one

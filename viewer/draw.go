@@ -1,6 +1,8 @@
 package viewer
 
 import (
+	"github.com/lonelytrace/lonelytrace/viewer/model"
+
 	"cmp"
 	"fmt"
 	"html/template"
@@ -105,7 +107,7 @@ const (
 
 // seriesModels draws the series s of the window [since, until) for each
 // operation, its time ticks in loc.
-func (m *pageModel) seriesModels(s *Series, since, until time.Time, loc *time.Location) []seriesModel {
+func (m *pageModel) seriesModels(s *model.Series, since, until time.Time, loc *time.Location) []seriesModel {
 	var out []seriesModel
 	step := time.Duration(s.StepMs) * time.Millisecond
 	stepText := fmtStep(step)
@@ -209,7 +211,7 @@ func (m *pageModel) seriesModels(s *Series, since, until time.Time, loc *time.Lo
 // timeTicks labels the start, the middle and the end of the buckets of s
 // in loc, with as much of the date as the range needs; the exact instants
 // are in the titles.
-func timeTicks(s *Series, step time.Duration, loc *time.Location) []timeTick {
+func timeTicks(s *model.Series, step time.Duration, loc *time.Location) []timeTick {
 	if len(s.Buckets) == 0 {
 		return nil
 	}
@@ -276,13 +278,13 @@ type breakdownModel struct {
 // breakdownRowModel is a row with its doors; the doors are empty for the
 // row of the operations without the fact, which no filter selects.
 type breakdownRowModel struct {
-	BreakdownRow
+	model.BreakdownRow
 	Label                   string
 	Count, Errors, P50, P99 template.URL
 }
 
 // breakdownModel lists the top rows of b with their doors.
-func (m *pageModel) breakdownModel(b *Breakdown) breakdownModel {
+func (m *pageModel) breakdownModel(b *model.Breakdown) breakdownModel {
 	bm := breakdownModel{ID: "breakdown-" + b.Op + "-" + b.By, Title: opLabel(b.Op) + " by " + b.By, By: b.By}
 	for i, r := range b.Rows {
 		if i == pageBreakdownRows {
@@ -345,11 +347,11 @@ const (
 
 // mapModel lays out pm: the pageMapTopics busiest topics, the rest in
 // one node, services by how busy they are.
-func (m *pageModel) mapModel(pm *PubSubMap) *mapModel {
+func (m *pageModel) mapModel(pm *model.PubSubMap) *mapModel {
 	if len(pm.Edges) == 0 {
 		return nil
 	}
-	kinds := make(map[string]MapNode)
+	kinds := make(map[string]model.MapNode)
 	for _, n := range pm.Nodes {
 		kinds[n.ID] = n
 	}
@@ -416,8 +418,8 @@ func (m *pageModel) mapModel(pm *PubSubMap) *mapModel {
 	mm.Height = float64(rows)*mapRowH + 4
 	// Edges to the other topics are merged per service and operation.
 	type otherKey struct{ service, op string }
-	others := make(map[otherKey]*MapEdge)
-	var edges []MapEdge
+	others := make(map[otherKey]*model.MapEdge)
+	var edges []model.MapEdge
 	inShown := make(map[string]bool, len(shown))
 	for _, id := range shown {
 		inShown[id] = true
@@ -434,7 +436,7 @@ func (m *pageModel) mapModel(pm *PubSubMap) *mapModel {
 		k := otherKey{service, e.Op}
 		o := others[k]
 		if o == nil {
-			o = &MapEdge{Op: e.Op, From: service, To: mapOtherTopics}
+			o = &model.MapEdge{Op: e.Op, From: service, To: mapOtherTopics}
 			if e.Op == schema.OpReceive {
 				o.From, o.To = mapOtherTopics, service
 			}

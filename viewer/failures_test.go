@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/lonelytrace/lonelytrace/schema"
+	"github.com/lonelytrace/lonelytrace/viewer"
 )
 
 // TestPage_Failures checks the failures the page and the terminal show
@@ -77,7 +78,7 @@ func TestPage_Failures(t *testing.T) {
 		t.Fatal(err)
 	}
 	var text bytes.Buffer
-	if err := s.WriteText(&text); err != nil {
+	if err := viewer.WriteSummaryText(&text, s); err != nil {
 		t.Fatal(err)
 	}
 	if w := ", and " + strconv.Itoa(want[schema.OpNotify]) + " of them failed."; !strings.Contains(text.String(), w) {

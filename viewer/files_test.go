@@ -1,6 +1,8 @@
 package viewer_test
 
 import (
+	"github.com/lonelytrace/lonelytrace/viewer/model"
+
 	"bytes"
 	"context"
 	"encoding/json"
@@ -118,7 +120,7 @@ func TestTrace_Stitched(t *testing.T) {
 	if code != http.StatusOK {
 		t.Fatalf("status %d: %s", code, body)
 	}
-	var d viewer.TraceDetail
+	var d model.TraceDetail
 	if err := json.Unmarshal(body, &d); err != nil {
 		t.Fatal(err)
 	}
@@ -181,7 +183,7 @@ func TestTraces_Paging(t *testing.T) {
 		if code != http.StatusOK {
 			t.Fatalf("status %d: %s", code, body)
 		}
-		var l viewer.TraceList
+		var l model.TraceList
 		json.Unmarshal(body, &l)
 		for _, it := range l.Traces {
 			if it.Topic != "orders" {

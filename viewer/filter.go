@@ -1,6 +1,8 @@
 package viewer
 
 import (
+	"github.com/lonelytrace/lonelytrace/viewer/model"
+
 	"strings"
 
 	"github.com/lonelytrace/lonelytrace/schema"
@@ -42,8 +44,8 @@ func newFilter(q Query) *filter {
 }
 
 // echo returns the filters as the API reports them.
-func (f *filter) echo() Filters {
-	return Filters{Broadcaster: f.broadcaster, Topic: f.topic, Glob: f.glob}
+func (f *filter) echo() model.Filters {
+	return model.Filters{Broadcaster: f.broadcaster, Topic: f.topic, Glob: f.glob}
 }
 
 // none reports whether f keeps every span of its window.

@@ -1,6 +1,8 @@
 package viewer_test
 
 import (
+	"github.com/lonelytrace/lonelytrace/viewer/model"
+
 	"context"
 	"encoding/json"
 	"io"
@@ -244,9 +246,9 @@ func getJSON[T any](tb testing.TB, base, path string, params url.Values) *T {
 }
 
 // summary fetches /api/summary and decodes it.
-func summary(tb testing.TB, base string, params url.Values) *viewer.Summary {
+func summary(tb testing.TB, base string, params url.Values) *model.Summary {
 	tb.Helper()
-	return getJSON[viewer.Summary](tb, base, "/api/summary", params)
+	return getJSON[model.Summary](tb, base, "/api/summary", params)
 }
 
 func jsonOf(v any) string {

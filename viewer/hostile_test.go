@@ -1,6 +1,8 @@
 package viewer_test
 
 import (
+	"github.com/lonelytrace/lonelytrace/viewer/model"
+
 	"context"
 	"crypto/sha256"
 	"encoding/json"
@@ -78,7 +80,7 @@ func TestServe_SQLInjection(t *testing.T) {
 		for _, p := range []url.Values{{"service": {inj}}, {"name": {inj}}, {"attr": {"tenant=" + inj}}, {"attr": {inj + "=x"}}, {"op": {"notify"}, "name": {inj}, "sort": {"slowest"}}} {
 			p.Set("since", "beginning")
 			code, body := get(t, base, "/api/traces", p)
-			var l viewer.TraceList
+			var l model.TraceList
 			if err := json.Unmarshal(body, &l); code != http.StatusOK || err != nil || len(l.Traces) != 0 {
 				t.Errorf("traces with %s: status %d, %d traces; want 200 and none", p.Encode(), code, len(l.Traces))
 			}
@@ -234,7 +236,7 @@ func TestPage_Huge(t *testing.T) {
 			if code != http.StatusOK {
 				t.Fatalf("JSON: status %d", code)
 			}
-			var d viewer.TraceDetail
+			var d model.TraceDetail
 			if err := json.Unmarshal(body, &d); err != nil {
 				t.Fatal(err)
 			}

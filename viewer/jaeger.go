@@ -1,6 +1,8 @@
 package viewer
 
 import (
+	"github.com/lonelytrace/lonelytrace/viewer/model"
+
 	"context"
 	"errors"
 	"fmt"
@@ -98,33 +100,6 @@ func WithJaegerMaxTime(d time.Duration) JaegerOption {
 	return jaegerOptionFunc(func(c jaegerConfig) jaegerConfig { c.maxTime = d; return c })
 }
 
-// Coverage says what part of the window a viewer over Jaeger holds
-// whole. Every answer of such a viewer carries it; when the window
-// asked for is not all within [Since, Until), or Dense is not zero, the
-// answer's figures are marked approximate.
-type Coverage struct {
-	// Jaeger is the address of Jaeger's query service.
-	Jaeger string `json:"jaeger"`
-	// Since and Until bound what is fetched whole: every trace Jaeger
-	// had with a span starting in [Since, Until) when it was asked.
-	Since time.Time `json:"since"`
-	Until time.Time `json:"until"`
-	// Complete is set when the answer's window is within [Since, Until)
-	// and no slice of time was too dense to fetch whole.
-	Complete bool `json:"complete"`
-	// Reason says why a fetch stopped short (a budget that ran out).
-	Reason string `json:"reason,omitempty"`
-	// Dense counts the 1 ms slices that still held search_depth traces:
-	// some traces in them may be missing.
-	Dense int `json:"dense,omitempty"`
-	// Traces and Spans count what the fetches stored.
-	Traces int `json:"traces"`
-	Spans  int `json:"spans"`
-	// Error is the error of the last refresh, when it failed: the
-	// figures are then those of the fetch before it.
-	Error string `json:"error,omitempty"`
-}
-
 // jaegerSource is what a viewer over Jaeger fetches with, and what it
 // knows of the fetches.
 type jaegerSource struct {
@@ -136,7 +111,7 @@ type jaegerSource struct {
 
 	mu sync.Mutex // guards the fields below and orders the refreshes
 	// cov is the coverage of the fetches so far (Complete unset).
-	cov Coverage
+	cov model.Coverage
 	// fetched is when the last fetch, good or not, ended.
 	fetched time.Time
 	err     error
@@ -184,7 +159,7 @@ func OpenJaeger(ctx context.Context, addr string, opts ...JaegerOption) (_ *View
 		first = append(first, jaegerquery.WithMaxDuration(cfg.maxTime))
 	}
 	until := time.Now()
-	src.cov = Coverage{Jaeger: addr, Since: until.Add(-cfg.window), Until: until}
+	src.cov = model.Coverage{Jaeger: addr, Since: until.Add(-cfg.window), Until: until}
 	res, err := src.m.Fetch(ctx, src.cov.Since, until, first...)
 	if err != nil {
 		src.close()
@@ -203,7 +178,7 @@ func OpenJaeger(ctx context.Context, addr string, opts ...JaegerOption) (_ *View
 
 // Coverage returns what the fetches from Jaeger hold, or nil for a
 // viewer over files.
-func (v *Viewer) Coverage() *Coverage {
+func (v *Viewer) Coverage() *model.Coverage {
 	if v.jaeger == nil {
 		return nil
 	}
@@ -257,7 +232,7 @@ func (s *jaegerSource) update(ctx context.Context) error {
 
 // coverage returns the coverage for the window [since, until); a zero
 // since is the beginning.
-func (s *jaegerSource) coverage(since time.Time) *Coverage {
+func (s *jaegerSource) coverage(since time.Time) *model.Coverage {
 	if s == nil {
 		return nil
 	}

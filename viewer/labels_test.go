@@ -46,14 +46,14 @@ func TestLabels_Approximate(t *testing.T) {
 				t.Fatal(err)
 			}
 			var text strings.Builder
-			if err := s.WriteText(&text); err != nil {
+			if err := viewer.WriteSummaryText(&text, s); err != nil {
 				t.Fatal(err)
 			}
 			b, err := v.Breakdown(context.Background(), url.Values{"since": {"beginning"}, "by": {"topic"}})
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := b.WriteText(&text); err != nil {
+			if err := viewer.WriteBreakdownText(&text, b); err != nil {
 				t.Fatal(err)
 			}
 			for _, want := range []string{"notify ≈", "estimated from a sketch within 1 %"} {

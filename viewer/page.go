@@ -1,6 +1,8 @@
 package viewer
 
 import (
+	"github.com/lonelytrace/lonelytrace/viewer/model"
+
 	"bytes"
 	"context"
 	"embed"
@@ -32,7 +34,7 @@ var pageTemplate = template.Must(template.New("page.html").Funcs(template.FuncMa
 	"exactBytes":   exactBytes,
 	"percent":      fmtPercent,
 	"opLabel":      opLabel,
-	"pcts":         func() []string { return percentileNames[:] },
+	"pcts":         func() []string { return model.PercentileNames[:] },
 	"time":         func(t time.Time) string { return t.Format("2006-01-02 15:04:05.000 MST") },
 	"exactTime":    func(t time.Time) string { return t.Format(time.RFC3339Nano) },
 	"age":          fmtAge,
@@ -71,7 +73,7 @@ func opLabel(op string) string {
 type pageModel struct {
 	Error   string
 	Form    formModel
-	Summary *Summary
+	Summary *model.Summary
 	Ops     []opModel
 	Avg     []avgModel
 	Sizes   []sizeModel
@@ -80,7 +82,7 @@ type pageModel struct {
 	Step       string
 	Breakdowns []breakdownModel
 	Map        *mapModel
-	Traces     *TraceList
+	Traces     *model.TraceList
 	// NextTraces links to the next page of the trace list.
 	NextTraces, PrevTraces template.URL
 	// Self holds the window and filters; Search the search parameters
@@ -109,21 +111,21 @@ type formModel struct {
 type opModel struct {
 	Op    string
 	Label string
-	*Operation
+	*model.Operation
 	Hist *chart
 }
 
 type avgModel struct {
 	Op    string
 	Label string
-	*AverageTrace
+	*model.AverageTrace
 	Chart *chart
 }
 
 type sizeModel struct {
 	Op    string
 	Label string
-	*Operation
+	*model.Operation
 	Chart *chart
 }
 
@@ -167,7 +169,7 @@ func (c *chart) roundBars() *chart {
 }
 
 type waterfallBar struct {
-	SpanView
+	model.SpanView
 	Indent float64
 	X, W   float64
 	// Exceptions are the span's exception events, shown inline; Marks
@@ -382,7 +384,7 @@ const chartWidth = 600
 
 // histogramChart draws the duration histogram: one bar per power-of-two
 // bin, its height the bin's share of the largest.
-func histogramChart(bins []HistogramBin) *chart {
+func histogramChart(bins []model.HistogramBin) *chart {
 	if len(bins) == 0 {
 		return nil
 	}
@@ -409,11 +411,11 @@ func histogramChart(bins []HistogramBin) *chart {
 }
 
 // sizeChart draws the size buckets.
-func sizeChart(buckets []SizeBucket) *chart {
+func sizeChart(buckets []model.SizeBucket) *chart {
 	if len(buckets) == 0 {
 		return nil
 	}
-	bins := make([]HistogramBin, len(buckets))
+	bins := make([]model.HistogramBin, len(buckets))
 	c := histogramChart(bins) // layout only
 	var most int64
 	for _, b := range buckets {
@@ -439,7 +441,7 @@ func sizeChart(buckets []SizeBucket) *chart {
 
 // phaseChart draws the average trace: one bar per phase from its typical
 // start to its typical end.
-func phaseChart(phases []Phase) *chart {
+func phaseChart(phases []model.Phase) *chart {
 	if len(phases) == 0 {
 		return nil
 	}
@@ -475,7 +477,7 @@ func phaseChart(phases []Phase) *chart {
 }
 
 // waterfall places each span of d on a 0–1000 scale of the trace's time.
-func waterfall(d *TraceDetail) []waterfallBar {
+func waterfall(d *model.TraceDetail) []waterfallBar {
 	total := d.DurationMs
 	if total <= 0 {
 		total = 1

@@ -1,6 +1,8 @@
 package viewer_test
 
 import (
+	"github.com/lonelytrace/lonelytrace/viewer/model"
+
 	"context"
 	"fmt"
 	"math/rand/v2"
@@ -17,7 +19,6 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/lonelytrace/lonelytrace/schema"
-	"github.com/lonelytrace/lonelytrace/viewer"
 )
 
 // twoSided is what an operation is, by the rule of docs/design.md
@@ -389,7 +390,7 @@ func checkPhaseAggregates(t *testing.T, base string, want []*twoSided, lends boo
 	}
 
 	// The series holds the same operations.
-	series := getJSON[viewer.Series](t, base, "/api/series", url.Values{"step": {"10m"}})
+	series := getJSON[model.Series](t, base, "/api/series", url.Values{"step": {"10m"}})
 	for _, op := range schema.Operations {
 		var n, errs int64
 		for _, b := range series.Buckets {
@@ -412,7 +413,7 @@ func checkPhaseAggregates(t *testing.T, base string, want []*twoSided, lends boo
 				topic, _, br, _ := w.facts(lends)
 				wantRows[map[string]string{"service": w.service, "topic": topic, "broadcaster": br}[by]]++
 			}
-			bd := getJSON[viewer.Breakdown](t, base, "/api/breakdown", url.Values{"by": {by}, "op": {op}})
+			bd := getJSON[model.Breakdown](t, base, "/api/breakdown", url.Values{"by": {by}, "op": {op}})
 			gotRows := map[string]int64{}
 			for _, r := range bd.Rows {
 				gotRows[r.Key] = r.Count
@@ -435,7 +436,7 @@ func checkPhaseAggregates(t *testing.T, base string, want []*twoSided, lends boo
 			wantEdges["topic:"+topic+" service:"+w.service+" receive"]++
 		}
 	}
-	m := getJSON[viewer.PubSubMap](t, base, "/api/map", nil)
+	m := getJSON[model.PubSubMap](t, base, "/api/map", nil)
 	gotEdges := map[string]int64{}
 	for _, e := range m.Edges {
 		gotEdges[e.From+" "+e.To+" "+e.Op] += e.Count
@@ -456,7 +457,7 @@ func checkPhaseAggregates(t *testing.T, base string, want []*twoSided, lends boo
 				wantItems[w.traceID] = fmt.Sprintf("%s %s %g", w.service, status, msOf(w.dur))
 			}
 		}
-		list := getJSON[viewer.TraceList](t, base, "/api/traces", url.Values{"op": {op}, "limit": {"500"}, "totals": {"1"}})
+		list := getJSON[model.TraceList](t, base, "/api/traces", url.Values{"op": {op}, "limit": {"500"}, "totals": {"1"}})
 		var wantOps int64
 		for _, w := range want {
 			if w.op == op {
@@ -504,7 +505,7 @@ func TestPhases_ClientArrivesLater(t *testing.T) {
 	v := mustOpen(t, start.Add(10*time.Second), bc, subs, other)
 	base := server(t, v)
 	count := func() map[string]int64 {
-		bd := getJSON[viewer.Breakdown](t, base, "/api/breakdown", url.Values{"by": {"service"}, "op": {schema.OpSubscribeExact}, "since": {"1h-ago"}})
+		bd := getJSON[model.Breakdown](t, base, "/api/breakdown", url.Values{"by": {"service"}, "op": {schema.OpSubscribeExact}, "since": {"1h-ago"}})
 		got := map[string]int64{}
 		for _, row := range bd.Rows {
 			got[row.Key] = row.Count

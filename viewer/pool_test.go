@@ -1,6 +1,8 @@
 package viewer_test
 
 import (
+	"github.com/lonelytrace/lonelytrace/viewer/model"
+
 	"context"
 	"encoding/json"
 	"fmt"
@@ -112,7 +114,7 @@ func TestServe_IdenticalRequestsComputedOnce(t *testing.T) {
 			t.Errorf("request %d: answer differs from the first", i)
 		}
 	}
-	var s viewer.Summary
+	var s model.Summary
 	if err := json.Unmarshal(answers[0].body, &s); err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,8 @@
 package viewer
 
 import (
+	"github.com/lonelytrace/lonelytrace/viewer/model"
+
 	"cmp"
 	"context"
 	"maps"
@@ -60,11 +62,11 @@ func (a *mapAcc) visitor(strs []string) func(*opSpan) {
 }
 
 // pubsubMap returns the nodes and edges gathered.
-func (a *mapAcc) pubsubMap() *PubSubMap {
-	m := &PubSubMap{Nodes: []MapNode{}, Edges: make([]MapEdge, 0, len(a.edges))}
+func (a *mapAcc) pubsubMap() *model.PubSubMap {
+	m := &model.PubSubMap{Nodes: []model.MapNode{}, Edges: make([]model.MapEdge, 0, len(a.edges))}
 	services, topics := make(map[string]bool), make(map[string]bool)
 	for k, g := range a.edges {
-		e := MapEdge{Op: schema.Operations[k.op], Count: g.count, Errors: g.errors, P99Ms: g.percentiles().P99(), Approximate: g.approximate()}
+		e := model.MapEdge{Op: schema.Operations[k.op], Count: g.count, Errors: g.errors, P99Ms: g.percentiles().P99(), Approximate: g.approximate()}
 		s, t := serviceNodePrefix+k.service, topicNodePrefix+k.topic
 		e.From, e.To = s, t
 		if k.op == schema.ReceiveIndex {
@@ -74,12 +76,12 @@ func (a *mapAcc) pubsubMap() *PubSubMap {
 		services[k.service], topics[k.topic] = true, true
 	}
 	for _, s := range slices.Sorted(maps.Keys(services)) {
-		m.Nodes = append(m.Nodes, MapNode{ID: serviceNodePrefix + s, Kind: "service", Label: s})
+		m.Nodes = append(m.Nodes, model.MapNode{ID: serviceNodePrefix + s, Kind: "service", Label: s})
 	}
 	for _, t := range slices.Sorted(maps.Keys(topics)) {
-		m.Nodes = append(m.Nodes, MapNode{ID: topicNodePrefix + t, Kind: "topic", Label: t})
+		m.Nodes = append(m.Nodes, model.MapNode{ID: topicNodePrefix + t, Kind: "topic", Label: t})
 	}
-	slices.SortFunc(m.Edges, func(x, y MapEdge) int {
+	slices.SortFunc(m.Edges, func(x, y model.MapEdge) int {
 		return cmp.Or(cmp.Compare(y.Count, x.Count), cmp.Compare(x.From, y.From), cmp.Compare(x.To, y.To))
 	})
 	return m
@@ -87,7 +89,7 @@ func (a *mapAcc) pubsubMap() *PubSubMap {
 
 // PubSubMap computes the pub/sub map for the window and filters in
 // params (the parameters of /api/map). A bad parameter is a *ParseError.
-func (v *Viewer) PubSubMap(ctx context.Context, params url.Values) (*PubSubMap, error) {
+func (v *Viewer) PubSubMap(ctx context.Context, params url.Values) (*model.PubSubMap, error) {
 	q, err := ParseQuery(params, v.now(), v.loc)
 	if err != nil {
 		return nil, err

@@ -1,6 +1,8 @@
 package viewer_test
 
 import (
+	"github.com/lonelytrace/lonelytrace/viewer/model"
+
 	"encoding/json"
 	"net/http"
 	"net/url"
@@ -8,7 +10,6 @@ import (
 	"time"
 
 	"github.com/lonelytrace/lonelytrace/schema"
-	"github.com/lonelytrace/lonelytrace/viewer"
 )
 
 // TestMap compares the pub/sub map of generated operations, in one file
@@ -63,7 +64,7 @@ func TestMap(t *testing.T) {
 				if code != http.StatusOK {
 					t.Fatalf("status %d: %s", code, body)
 				}
-				var m viewer.PubSubMap
+				var m model.PubSubMap
 				if err := json.Unmarshal(body, &m); err != nil {
 					t.Fatal(err)
 				}

@@ -1,6 +1,8 @@
 package viewer
 
 import (
+	"github.com/lonelytrace/lonelytrace/viewer/model"
+
 	"context"
 	"database/sql"
 	"encoding/binary"
@@ -21,7 +23,7 @@ import (
 
 // countSpans counts the spans of f whose start is in [since, until), by
 // the batches rule (schema.CountInWindowQuery); fs holds f's totals.
-func (f *file) countSpans(ctx context.Context, since, until int64, fs FileSummary) (int64, error) {
+func (f *file) countSpans(ctx context.Context, since, until int64, fs model.FileSummary) (int64, error) {
 	if fs.Oldest == nil {
 		return 0, nil
 	}
@@ -38,8 +40,8 @@ func (f *file) countSpans(ctx context.Context, since, until int64, fs FileSummar
 
 // describe reads f's totals: span count, drop counters and the oldest and
 // newest starts.
-func (f *file) describe(ctx context.Context) (FileSummary, error) {
-	fs := FileSummary{Path: f.path}
+func (f *file) describe(ctx context.Context) (model.FileSummary, error) {
+	fs := model.FileSummary{Path: f.path}
 	var oldest, newest sql.NullInt64
 	// The batches table keeps, per write transaction, how many spans it
 	// added and the range of their starts, so the totals need no scan.
@@ -89,8 +91,8 @@ func (f *file) describe(ctx context.Context) (FileSummary, error) {
 // retention reads the retention f's exporter recorded (nil when it
 // recorded none: a file of an older exporter) and the bytes the file's
 // pages take.
-func (f *file) retention(ctx context.Context) (*Retention, int64, error) {
-	var r Retention
+func (f *file) retention(ctx context.Context) (*model.Retention, int64, error) {
+	var r model.Retention
 	var found int
 	var bytes int64
 	err := f.db.QueryRowContext(ctx, `SELECT

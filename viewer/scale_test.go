@@ -1,6 +1,8 @@
 package viewer_test
 
 import (
+	"github.com/lonelytrace/lonelytrace/viewer/model"
+
 	"encoding/json"
 	"fmt"
 	"math"
@@ -97,7 +99,7 @@ func TestSummary_Approximate(t *testing.T) {
 
 // checkNear fails t when a percentile of got is further than 1 % from
 // the oracle's.
-func checkNear(t *testing.T, name string, got, want *viewer.Percentiles) {
+func checkNear(t *testing.T, name string, got, want *model.Percentiles) {
 	t.Helper()
 	if (got == nil) != (want == nil) {
 		t.Errorf("%s = %v; want %v", name, got, want)
@@ -116,7 +118,7 @@ func checkNear(t *testing.T, name string, got, want *viewer.Percentiles) {
 // checkHistogram compares the histogram of o with one computed from ops:
 // bin 0 holds durations under 1 µs, bin k durations in [2^(k-1), 2^k) µs,
 // from the shortest's bin to the longest's.
-func checkHistogram(t *testing.T, op string, o *viewer.Operation, ops []opSpec, f oracleFilter) {
+func checkHistogram(t *testing.T, op string, o *model.Operation, ops []opSpec, f oracleFilter) {
 	t.Helper()
 	counts := map[int]int64{}
 	lo, hi := math.MaxInt, -1
@@ -128,9 +130,9 @@ func checkHistogram(t *testing.T, op string, o *viewer.Operation, ops []opSpec, 
 		counts[k]++
 		lo, hi = min(lo, k), max(hi, k)
 	}
-	want := []viewer.HistogramBin{}
+	want := []model.HistogramBin{}
 	for k := lo; k <= hi; k++ {
-		b := viewer.HistogramBin{BelowMs: math.Pow(2, float64(k)) / 1000, Count: counts[k]}
+		b := model.HistogramBin{BelowMs: math.Pow(2, float64(k)) / 1000, Count: counts[k]}
 		if k > 0 {
 			b.FromMs = math.Pow(2, float64(k-1)) / 1000
 		}
@@ -195,7 +197,7 @@ func TestAggregates_Approximate(t *testing.T) {
 		out := map[string]owner{}
 		switch path {
 		case "/api/series":
-			var s viewer.Series
+			var s model.Series
 			mustJSON(t, body, &s)
 			for i, b := range s.Buckets {
 				for op, pt := range b.Ops {
@@ -205,13 +207,13 @@ func TestAggregates_Approximate(t *testing.T) {
 				}
 			}
 		case "/api/breakdown":
-			var b viewer.Breakdown
+			var b model.Breakdown
 			mustJSON(t, body, &b)
 			for _, r := range b.Rows {
 				out["row "+r.Key] = owner{r.Count, r.DurationMs.P99(), r.Approximate}
 			}
 		case "/api/map":
-			var m viewer.PubSubMap
+			var m model.PubSubMap
 			mustJSON(t, body, &m)
 			for _, e := range m.Edges {
 				out["edge "+e.From+"→"+e.To] = owner{e.Count, e.P99Ms, e.Approximate}

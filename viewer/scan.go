@@ -1,6 +1,8 @@
 package viewer
 
 import (
+	"github.com/lonelytrace/lonelytrace/viewer/model"
+
 	"context"
 	"fmt"
 	"math"
@@ -45,7 +47,7 @@ type opVisitor func(strs []string) func(o *opSpan)
 
 // fileTask is what a request reads of one file before its scan.
 type fileTask struct {
-	summary FileSummary
+	summary model.FileSummary
 	// spans counts the spans of the window, phases included.
 	spans int64
 }

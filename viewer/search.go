@@ -1,6 +1,8 @@
 package viewer
 
 import (
+	"github.com/lonelytrace/lonelytrace/viewer/model"
+
 	"cmp"
 	"fmt"
 	"math"
@@ -230,7 +232,7 @@ func attrMatches(stored []byte, want string) bool {
 
 // compare orders trace items as the list shows them: newest first, or
 // slowest first (then newest); the trace id breaks ties.
-func (s *search) compare(a, b TraceItem) int {
+func (s *search) compare(a, b model.TraceItem) int {
 	if s.sort == SortSlowest {
 		if c := cmp.Compare(b.DurationMs, a.DurationMs); c != 0 {
 			return c

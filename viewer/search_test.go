@@ -1,6 +1,8 @@
 package viewer_test
 
 import (
+	"github.com/lonelytrace/lonelytrace/viewer/model"
+
 	"context"
 	"errors"
 	"fmt"
@@ -23,7 +25,6 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/lonelytrace/lonelytrace/schema"
-	"github.com/lonelytrace/lonelytrace/viewer"
 )
 
 // searchSpec is one generated operation span with what search reads.
@@ -236,9 +237,9 @@ func oracleSearch(specs []*searchSpec, p url.Values) []*searchSpec {
 	return out
 }
 
-func traceList(tb testing.TB, base string, p url.Values) *viewer.TraceList {
+func traceList(tb testing.TB, base string, p url.Values) *model.TraceList {
 	tb.Helper()
-	return getJSON[viewer.TraceList](tb, base, "/api/traces", p)
+	return getJSON[model.TraceList](tb, base, "/api/traces", p)
 }
 
 // TestTraces_Search checks every search parameter, alone and combined,

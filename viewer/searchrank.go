@@ -1,6 +1,8 @@
 package viewer
 
 import (
+	"github.com/lonelytrace/lonelytrace/viewer/model"
+
 	"cmp"
 	"context"
 	"math"
@@ -159,11 +161,11 @@ func (t *topCandidates) complete() bool { return !t.skipped && t.offered <= len(
 // file gives its own first want traces (and those that tie with the
 // last): a trace ranks no better overall than in the file of its best
 // matching operation, so they hold the first want overall.
-func (v *Viewer) searchTraces(ctx context.Context, flt *filter, s *search, want int) (map[string]TraceItem, error) {
+func (v *Viewer) searchTraces(ctx context.Context, flt *filter, s *search, want int) (map[string]model.TraceItem, error) {
 	// The window without its totals (plan): the search counts nothing.
 	w := &window{flt: flt, v: v, files: make([]fileTask, len(v.files)), topics: flt.needsTopics(), ex: &exactness{limit: v.exact}}
 	files := make([]*searchFile, len(v.files))
-	items := make([][]TraceItem, len(v.files))
+	items := make([][]model.TraceItem, len(v.files))
 	done := make([]bool, len(v.files))
 	var err error
 	for i, f := range v.files {
@@ -250,7 +252,7 @@ func (v *Viewer) searchTraces(ctx context.Context, flt *filter, s *search, want 
 	}
 	// In the order of files: of two items of a trace that rank alike, the
 	// first file's stays.
-	best := make(map[string]TraceItem)
+	best := make(map[string]model.TraceItem)
 	for _, l := range items {
 		for _, it := range l {
 			if old, ok := best[it.TraceID]; !ok || s.compare(it, old) < 0 {

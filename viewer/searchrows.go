@@ -1,6 +1,8 @@
 package viewer
 
 import (
+	"github.com/lonelytrace/lonelytrace/viewer/model"
+
 	"context"
 	"database/sql"
 	"encoding/hex"
@@ -147,7 +149,7 @@ const (
 // out before that. A candidate whose row retention deleted since is
 // passed over. When few of the rows read pass (sf.rule), the candidates
 // left are sieved first (searchsieve.go).
-func (sf *searchFile) walk(ctx context.Context, s *search, cands []candidate, want int) (items []TraceItem, ended bool, err error) {
+func (sf *searchFile) walk(ctx context.Context, s *search, cands []candidate, want int) (items []model.TraceItem, ended bool, err error) {
 	if len(cands) == 0 {
 		return nil, false, nil
 	}
@@ -270,8 +272,8 @@ func (sf *searchFile) keep(r *searchRow) bool {
 }
 
 // item is the list's description of r, an operation span of op.
-func (r *searchRow) item(op string) TraceItem {
-	return TraceItem{
+func (r *searchRow) item(op string) model.TraceItem {
+	return model.TraceItem{
 		TraceID:     hex.EncodeToString(r.traceID),
 		Start:       time.Unix(0, r.start),
 		Op:          op,

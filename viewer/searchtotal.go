@@ -1,6 +1,8 @@
 package viewer
 
 import (
+	"github.com/lonelytrace/lonelytrace/viewer/model"
+
 	"context"
 	"encoding/json"
 	"fmt"
@@ -89,7 +91,7 @@ const idsPerQuery = 10_000
 
 // totals fills l's totals from what the visit counted: the traces are
 // read from the files by the row ids kept.
-func (t *searchTotals) totals(ctx context.Context, v *Viewer, l *TraceList) error {
+func (t *searchTotals) totals(ctx context.Context, v *Viewer, l *model.TraceList) error {
 	if !t.countable {
 		return nil
 	}

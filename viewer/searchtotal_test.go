@@ -1,6 +1,8 @@
 package viewer_test
 
 import (
+	"github.com/lonelytrace/lonelytrace/viewer/model"
+
 	"context"
 	"net/http"
 	"net/url"
@@ -14,7 +16,6 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/lonelytrace/lonelytrace/schema"
-	"github.com/lonelytrace/lonelytrace/viewer"
 )
 
 // TestTraceList_Totals checks that the trace list says how many
@@ -57,7 +58,7 @@ func TestTraceList_Totals(t *testing.T) {
 	for name, paths := range map[string][]string{"OneFile": {a}, "TwoFilesSharingSpans": {a, b}} {
 		t.Run(name, func(t *testing.T) {
 			base := server(t, mustOpen(t, testNow, paths...))
-			l := getJSON[viewer.TraceList](t, base, "/api/traces", search)
+			l := getJSON[model.TraceList](t, base, "/api/traces", search)
 			if l.TotalOperations == nil || l.TotalTraces == nil {
 				t.Fatalf("totals %v, %v; want %d operations in %d traces", l.TotalOperations, l.TotalTraces, wantOps, wantTraces)
 			}
@@ -82,7 +83,7 @@ func TestTraceList_Totals(t *testing.T) {
 	}
 	t.Run("NameSearch", func(t *testing.T) {
 		base := server(t, mustOpen(t, testNow, a))
-		l := getJSON[viewer.TraceList](t, base, "/api/traces", url.Values{"name": {"receive"}, "totals": {"1"}})
+		l := getJSON[model.TraceList](t, base, "/api/traces", url.Values{"name": {"receive"}, "totals": {"1"}})
 		if l.TotalOperations != nil || l.TotalTraces != nil {
 			t.Errorf("name search: totals %v, %v; want null (not counted)", l.TotalOperations, l.TotalTraces)
 		}
@@ -98,7 +99,7 @@ func TestTraceList_Totals(t *testing.T) {
 func TestTraceList_TotalsBeyondCount(t *testing.T) {
 	base := server(t, mustOpen(t, testNow, writeOps(t, t.TempDir(), "many.db", genOps(12, 20_500))))
 	params := url.Values{"since": {"beginning"}}
-	s := getJSON[viewer.Summary](t, base, "/api/summary", params)
+	s := getJSON[model.Summary](t, base, "/api/summary", params)
 	var want int64
 	for _, o := range s.Operations {
 		want += o.Count
@@ -106,7 +107,7 @@ func TestTraceList_TotalsBeyondCount(t *testing.T) {
 	if want <= 20_000 {
 		t.Fatalf("fixture: %d operations; want more than 20,000", want)
 	}
-	l := getJSON[viewer.TraceList](t, base, "/api/traces", url.Values{"since": {"beginning"}, "totals": {"1"}})
+	l := getJSON[model.TraceList](t, base, "/api/traces", url.Values{"since": {"beginning"}, "totals": {"1"}})
 	if l.TotalOperations == nil || *l.TotalOperations != want || l.TotalTraces != nil {
 		t.Errorf("totals %v operations, %v traces; want %d operations, traces null", l.TotalOperations, l.TotalTraces, want)
 	}
@@ -120,11 +121,11 @@ func TestTraceList_TotalsBeyondCount(t *testing.T) {
 // chunks), and refuses a totals value it cannot read.
 func TestTraceList_TotalsWhenAsked(t *testing.T) {
 	base := server(t, mustOpen(t, testNow, writeOps(t, t.TempDir(), "few.db", genOps(3, 40))))
-	l := getJSON[viewer.TraceList](t, base, "/api/traces", url.Values{"since": {"beginning"}})
+	l := getJSON[model.TraceList](t, base, "/api/traces", url.Values{"since": {"beginning"}})
 	if l.TotalOperations != nil || l.TotalTraces != nil {
 		t.Errorf("totals %v, %v without totals=1; want null", l.TotalOperations, l.TotalTraces)
 	}
-	l = getJSON[viewer.TraceList](t, base, "/api/traces", url.Values{"since": {"beginning"}, "totals": {"true"}})
+	l = getJSON[model.TraceList](t, base, "/api/traces", url.Values{"since": {"beginning"}, "totals": {"true"}})
 	if l.TotalOperations == nil || l.TotalTraces == nil {
 		t.Errorf("totals %v, %v with totals=true; want counted", l.TotalOperations, l.TotalTraces)
 	}

@@ -1,6 +1,8 @@
 package viewer
 
 import (
+	"github.com/lonelytrace/lonelytrace/viewer/model"
+
 	"context"
 	"database/sql"
 	"fmt"
@@ -168,13 +170,13 @@ func (a *seriesAcc) visitor([]string) func(*opSpan) {
 
 // series returns the Series of the spans added; since and until are the
 // window, reported in loc.
-func (a *seriesAcc) series(since, until time.Time, loc *time.Location) *Series {
-	s := &Series{Since: since, Until: until, StepMs: a.layout.step / 1e6, Buckets: make([]SeriesBucket, 0, len(a.buckets))}
+func (a *seriesAcc) series(since, until time.Time, loc *time.Location) *model.Series {
+	s := &model.Series{Since: since, Until: until, StepMs: a.layout.step / 1e6, Buckets: make([]model.SeriesBucket, 0, len(a.buckets))}
 	for i := range a.buckets {
-		b := SeriesBucket{Start: time.Unix(0, a.layout.first+int64(i)*a.layout.step).In(loc), Ops: make(map[string]*SeriesPoint, len(schema.Operations))}
+		b := model.SeriesBucket{Start: time.Unix(0, a.layout.first+int64(i)*a.layout.step).In(loc), Ops: make(map[string]*model.SeriesPoint, len(schema.Operations))}
 		for j, op := range schema.Operations {
 			g := &a.buckets[i][j]
-			p := &SeriesPoint{Count: g.count, Errors: g.errors, Bytes: g.bytes, Approximate: g.count > 0 && g.approximate()}
+			p := &model.SeriesPoint{Count: g.count, Errors: g.errors, Bytes: g.bytes, Approximate: g.count > 0 && g.approximate()}
 			if pc := g.percentiles(); pc != nil {
 				p50, p99 := pc.P50(), pc.P99()
 				p.P50Ms, p.P99Ms = &p50, &p99
@@ -202,7 +204,7 @@ func seriesFor(ctx context.Context, w *window, q Query, step time.Duration) (*se
 
 // Series computes the series for the window, filters and step in params
 // (the parameters of /api/series). A bad parameter is a *ParseError.
-func (v *Viewer) Series(ctx context.Context, params url.Values) (*Series, error) {
+func (v *Viewer) Series(ctx context.Context, params url.Values) (*model.Series, error) {
 	q, err := ParseQuery(params, v.now(), v.loc)
 	if err != nil {
 		return nil, err

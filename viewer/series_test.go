@@ -1,6 +1,8 @@
 package viewer_test
 
 import (
+	"github.com/lonelytrace/lonelytrace/viewer/model"
+
 	"context"
 	"encoding/json"
 	"math/big"
@@ -17,9 +19,9 @@ import (
 )
 
 // seriesOf fetches /api/series and decodes it.
-func seriesOf(tb testing.TB, base string, params url.Values) *viewer.Series {
+func seriesOf(tb testing.TB, base string, params url.Values) *model.Series {
 	tb.Helper()
-	return getJSON[viewer.Series](tb, base, "/api/series", params)
+	return getJSON[model.Series](tb, base, "/api/series", params)
 }
 
 // writeShared writes all into three files, the last quarter of the
@@ -53,7 +55,7 @@ func writeShared(tb testing.TB, all []opSpec) []string {
 // operations in f's window (whatever their filters), from the first one's
 // start rounded down to a multiple of step since the epoch to the last
 // one's, by testing every operation against every bucket.
-func oracleSeries(all []opSpec, f oracleFilter, step time.Duration) []viewer.SeriesBucket {
+func oracleSeries(all []opSpec, f oracleFilter, step time.Duration) []model.SeriesBucket {
 	lo, hi := f.until, f.since
 	for _, o := range all {
 		if !o.start.Before(f.since) && o.start.Before(f.until) {
@@ -70,11 +72,11 @@ func oracleSeries(all []opSpec, f oracleFilter, step time.Duration) []viewer.Ser
 	}
 	ns := lo.UnixNano()
 	first := time.Unix(0, ns-((ns%int64(step))+int64(step))%int64(step)).UTC()
-	var out []viewer.SeriesBucket
+	var out []model.SeriesBucket
 	for start := first; start.Before(hi); start = start.Add(step) {
-		b := viewer.SeriesBucket{Start: start, Ops: map[string]*viewer.SeriesPoint{}}
+		b := model.SeriesBucket{Start: start, Ops: map[string]*model.SeriesPoint{}}
 		for _, op := range schema.Operations {
-			p := &viewer.SeriesPoint{}
+			p := &model.SeriesPoint{}
 			var durs []float64
 			bytes := new(big.Int)
 			for _, o := range all {
@@ -102,7 +104,7 @@ func oracleSeries(all []opSpec, f oracleFilter, step time.Duration) []viewer.Ser
 	return out
 }
 
-func compareSeries(t *testing.T, got *viewer.Series, want []viewer.SeriesBucket, step time.Duration) {
+func compareSeries(t *testing.T, got *model.Series, want []model.SeriesBucket, step time.Duration) {
 	t.Helper()
 	if got.StepMs != step.Milliseconds() {
 		t.Errorf("step_ms = %d; want %d", got.StepMs, step.Milliseconds())
@@ -295,7 +297,7 @@ func TestSeries_DayOfMinutes(t *testing.T) {
 		if code != http.StatusOK {
 			t.Fatalf("%v: status %d: %s", c.params, code, body)
 		}
-		var s viewer.Series
+		var s model.Series
 		if err := json.Unmarshal(body, &s); err != nil {
 			t.Fatal(err)
 		}

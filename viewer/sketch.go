@@ -1,6 +1,8 @@
 package viewer
 
 import (
+	"github.com/lonelytrace/lonelytrace/viewer/model"
+
 	"math"
 	"slices"
 )
@@ -228,7 +230,7 @@ func (d *dist) approximated() bool { return d.sk != nil || d.ex.over() || d.ex !
 
 // percentiles returns the reported percentiles converted by conv, nil
 // when there are no values; exact values are sorted in place.
-func (d *dist) percentiles(conv func(float64) float64) *Percentiles {
+func (d *dist) percentiles(conv func(float64) float64) *model.Percentiles {
 	if d.sk == nil && d.ex.over() {
 		d.approximate()
 	}
@@ -236,15 +238,15 @@ func (d *dist) percentiles(conv func(float64) float64) *Percentiles {
 	if n == 0 {
 		return nil
 	}
-	var p Percentiles
+	var p model.Percentiles
 	if d.sk == nil {
 		slices.Sort(d.values)
-		for i, t := range percentileTenths {
+		for i, t := range model.PercentileTenths {
 			p[i] = conv(float64(d.values[rank(t, len(d.values))]))
 		}
 		return &p
 	}
-	for i, t := range percentileTenths {
+	for i, t := range model.PercentileTenths {
 		p[i] = conv(d.sk.at(int64(rank(t, int(n)))))
 	}
 	return &p

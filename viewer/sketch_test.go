@@ -1,6 +1,8 @@
 package viewer
 
 import (
+	"github.com/lonelytrace/lonelytrace/viewer/model"
+
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -50,7 +52,7 @@ func TestSketch_RelativeError(t *testing.T) {
 			}
 			sorted := slices.Clone(values)
 			slices.Sort(sorted)
-			for _, tenths := range percentileTenths {
+			for _, tenths := range model.PercentileTenths {
 				// 1-based rank ceil(p/100·n), at least 1, computed apart
 				// from rank().
 				r := int(math.Ceil(float64(tenths) * float64(len(sorted)) / 1000))
@@ -108,10 +110,10 @@ func TestDist_ExactUntilApproximate(t *testing.T) {
 	slices.Sort(sorted)
 	id := func(f float64) float64 { return f }
 	p := d.percentiles(id)
-	for i, tenths := range percentileTenths {
+	for i, tenths := range model.PercentileTenths {
 		r := max(int(math.Ceil(float64(tenths)*float64(len(sorted))/1000)), 1)
 		if want := float64(sorted[r-1]); p[i] != want {
-			t.Errorf("exact %s = %g; want %g", percentileNames[i], p[i], want)
+			t.Errorf("exact %s = %g; want %g", model.PercentileNames[i], p[i], want)
 		}
 	}
 	d.approximate()
@@ -119,10 +121,10 @@ func TestDist_ExactUntilApproximate(t *testing.T) {
 		t.Fatalf("approximate: values kept %d, count %d; want none, %d", len(d.values), d.count(), len(values))
 	}
 	p = d.percentiles(id)
-	for i, tenths := range percentileTenths {
+	for i, tenths := range model.PercentileTenths {
 		r := max(int(math.Ceil(float64(tenths)*float64(len(sorted))/1000)), 1)
 		if want := float64(sorted[r-1]); math.Abs(p[i]-want) > sketchAlpha*want*(1+1e-9) {
-			t.Errorf("approximate %s = %g; want %g within 1%%", percentileNames[i], p[i], want)
+			t.Errorf("approximate %s = %g; want %g within 1%%", model.PercentileNames[i], p[i], want)
 		}
 	}
 	if d.percentiles(id) == nil || (&dist{}).percentiles(id) != nil {

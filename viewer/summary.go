@@ -1,6 +1,8 @@
 package viewer
 
 import (
+	"github.com/lonelytrace/lonelytrace/viewer/model"
+
 	"context"
 	"time"
 
@@ -10,7 +12,7 @@ import (
 // summarize computes the Summary of q, whose filter is flt, over every
 // file: the window's operation spans (plan) go through the summary's
 // accumulator (visit), then the average traces are read.
-func (v *Viewer) summarize(ctx context.Context, q Query, flt *filter) (*Summary, error) {
+func (v *Viewer) summarize(ctx context.Context, q Query, flt *filter) (*model.Summary, error) {
 	w, err := v.plan(ctx, flt, false)
 	if err != nil {
 		return nil, err
@@ -24,16 +26,16 @@ func (v *Viewer) summarize(ctx context.Context, q Query, flt *filter) (*Summary,
 
 // summaryOf completes the Summary of q from the plan w and the
 // accumulator that visited it.
-func (v *Viewer) summaryOf(ctx context.Context, q Query, w *window, acc *windowAcc) (*Summary, error) {
+func (v *Viewer) summaryOf(ctx context.Context, q Query, w *window, acc *windowAcc) (*model.Summary, error) {
 	now := v.now()
-	s := &Summary{
+	s := &model.Summary{
 		Since:        w.since(q),
 		Until:        q.Until,
 		Now:          now.In(q.Location),
 		TZ:           q.Location.String(),
 		Filters:      w.flt.echo(),
-		Operations:   make(map[string]*Operation, len(schema.Operations)),
-		AverageTrace: make(map[string]*AverageTrace, 2),
+		Operations:   make(map[string]*model.Operation, len(schema.Operations)),
+		AverageTrace: make(map[string]*model.AverageTrace, 2),
 		Coverage:     v.jaeger.coverage(time.Unix(0, w.flt.since)),
 	}
 	for _, t := range w.files {
@@ -47,7 +49,7 @@ func (v *Viewer) summaryOf(ctx context.Context, q Query, w *window, acc *windowA
 		s.Operations[op] = acc.ops[i].operation(now)
 	}
 	avgOps := []string{schema.OpNotify, schema.OpReceive}
-	avgs := make([]*AverageTrace, len(avgOps))
+	avgs := make([]*model.AverageTrace, len(avgOps))
 	errs := make([]error, len(avgOps))
 	runTasks(len(avgOps), func(i int) {
 		avgs[i], errs[i] = v.averageTrace(ctx, avgOps[i], w.flt, s.Operations[avgOps[i]].Count)

@@ -1,6 +1,8 @@
 package viewer_test
 
 import (
+	"github.com/lonelytrace/lonelytrace/viewer/model"
+
 	"cmp"
 	"math"
 	"math/big"
@@ -102,13 +104,13 @@ func (f oracleFilter) match(o opSpec) bool {
 
 // oraclePct searches for the smallest value with at least p% of the values
 // at or below it (the minimum for p0).
-func oraclePct(values []float64) *viewer.Percentiles {
+func oraclePct(values []float64) *model.Percentiles {
 	if len(values) == 0 {
 		return nil
 	}
 	v := slices.Clone(values)
 	sort.Float64s(v)
-	var p viewer.Percentiles
+	var p model.Percentiles
 	for i, tenths := range []int{0, 250, 500, 750, 950, 990, 999, 1000} {
 		p[i] = v[0]
 		for j := range v {
@@ -131,8 +133,8 @@ func oracleBucket(size int64) int {
 
 func ms(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1e6 }
 
-func oracleSummary(all []opSpec, f oracleFilter, sample int) *viewer.Summary {
-	s := &viewer.Summary{Operations: map[string]*viewer.Operation{}, AverageTrace: map[string]*viewer.AverageTrace{}}
+func oracleSummary(all []opSpec, f oracleFilter, sample int) *model.Summary {
+	s := &model.Summary{Operations: map[string]*model.Operation{}, AverageTrace: map[string]*model.AverageTrace{}}
 	if !f.since.Equal(time.Unix(0, 0)) {
 		s.Since, s.Until = f.since, f.until
 	}
@@ -153,7 +155,7 @@ func oracleSummary(all []opSpec, f oracleFilter, sample int) *viewer.Summary {
 		count(o.phases)
 	}
 	for _, op := range schema.Operations {
-		e := &viewer.Operation{BySubscribers: []viewer.SubscriberGroup{}, BySize: []viewer.SizeBucket{}}
+		e := &model.Operation{BySubscribers: []model.SubscriberGroup{}, BySize: []model.SizeBucket{}}
 		var durs, sizes []float64
 		bySubs := map[int64][]float64{}
 		subsErrors := map[int64]int64{}
@@ -211,11 +213,11 @@ func oracleSummary(all []opSpec, f oracleFilter, sample int) *viewer.Summary {
 			if k > 0 {
 				below = new(bigPow).of(k)
 			}
-			e.BySize = append(e.BySize, viewer.SizeBucket{Below: below, Count: buckets[k]})
+			e.BySize = append(e.BySize, model.SizeBucket{Below: below, Count: buckets[k]})
 		}
 		for n := int64(0); n < 1000; n++ {
 			if d, ok := bySubs[n]; ok {
-				e.BySubscribers = append(e.BySubscribers, viewer.SubscriberGroup{Subscribers: n, Count: int64(len(d)), Errors: subsErrors[n], DurationMs: oraclePct(d)})
+				e.BySubscribers = append(e.BySubscribers, model.SubscriberGroup{Subscribers: n, Count: int64(len(d)), Errors: subsErrors[n], DurationMs: oraclePct(d)})
 			}
 		}
 		s.Operations[op] = e
@@ -227,14 +229,14 @@ func oracleSummary(all []opSpec, f oracleFilter, sample int) *viewer.Summary {
 	return s
 }
 
-func oracleAverage(all []opSpec, f oracleFilter, op string, sample int) *viewer.AverageTrace {
+func oracleAverage(all []opSpec, f oracleFilter, op string, sample int) *model.AverageTrace {
 	var ops []opSpec
 	for _, o := range all {
 		if o.op == op && f.match(o) {
 			ops = append(ops, o)
 		}
 	}
-	a := &viewer.AverageTrace{Total: int64(len(ops)), Phases: []viewer.Phase{}}
+	a := &model.AverageTrace{Total: int64(len(ops)), Phases: []model.Phase{}}
 	slices.SortFunc(ops, func(x, y opSpec) int { return y.start.Compare(x.start) })
 	ops = ops[:min(len(ops), sample)]
 	if a.Total > 0 {
@@ -273,11 +275,11 @@ func oracleAverage(all []opSpec, f oracleFilter, op string, sample int) *viewer.
 		walk(o.phases)
 	}
 	for name, x := range byName {
-		a.Phases = append(a.Phases, viewer.Phase{Name: name, StartMs: oraclePct(x.starts)[2], EndMs: oraclePct(x.ends)[2],
+		a.Phases = append(a.Phases, model.Phase{Name: name, StartMs: oraclePct(x.starts)[2], EndMs: oraclePct(x.ends)[2],
 			DurationMs: oraclePct(x.durs), Occurrences: int64(len(x.durs)), InPercent: 100 * float64(x.in) / float64(len(ops)),
 			ErrorPercent: 100 * float64(x.failedIn) / float64(len(ops))})
 	}
-	slices.SortFunc(a.Phases, func(x, y viewer.Phase) int {
+	slices.SortFunc(a.Phases, func(x, y model.Phase) int {
 		return cmp.Or(cmp.Compare(x.StartMs, y.StartMs), cmp.Compare(x.EndMs, y.EndMs), cmp.Compare(x.Name, y.Name))
 	})
 	return a
@@ -315,7 +317,7 @@ func (bigPow) of(k int) string {
 
 // compareSummary fails t for every aggregate of got that differs from
 // want.
-func compareSummary(t *testing.T, got, want *viewer.Summary) {
+func compareSummary(t *testing.T, got, want *model.Summary) {
 	t.Helper()
 	if want.Since.IsZero() {
 		// since=beginning reports the oldest span stored.

@@ -1,6 +1,8 @@
 package viewer
 
 import (
+	"github.com/lonelytrace/lonelytrace/viewer/model"
+
 	"bufio"
 	"fmt"
 	"io"
@@ -10,9 +12,9 @@ import (
 	"github.com/lonelytrace/lonelytrace/schema"
 )
 
-// WriteText writes s for a terminal: the same sections as the page, in the
+// WriteSummaryText writes s for a terminal: the same sections as the page, in the
 // same order, each with its line on how to read it.
-func (s *Summary) WriteText(w io.Writer) error {
+func WriteSummaryText(w io.Writer, s *model.Summary) error {
 	out := bufio.NewWriter(w)
 	printf := func(format string, args ...any) { fmt.Fprintf(out, format, args...) }
 	how := func(text string) { printf("  (%s)\n\n", text) }
@@ -80,13 +82,13 @@ func (s *Summary) WriteText(w io.Writer) error {
 	how("operations that started in the window, those that failed (status Error) and their share, by connection style, with their meaningful bytes and how long ago the latest started")
 
 	printf("DURATIONS\n%-18s", "operation")
-	for _, name := range percentileNames {
+	for _, name := range model.PercentileNames {
 		printf(" %9s", name)
 	}
 	printf("\n")
-	row := func(label string, pc *Percentiles, format func(float64) string) {
+	row := func(label string, pc *model.Percentiles, format func(float64) string) {
 		printf("%-18s", label)
-		for i := range percentileNames {
+		for i := range model.PercentileNames {
 			if pc == nil {
 				printf(" %9s", "–")
 			} else {
@@ -163,9 +165,9 @@ func failedShare(errors, count int64) string {
 	return fmt.Sprintf("%s (%s)", fmtCount(errors), fmtPercent(share(errors, count)))
 }
 
-// WriteText writes b for a terminal: one line per group, the largest
+// WriteBreakdownText writes b for a terminal: one line per group, the largest
 // first.
-func (b *Breakdown) WriteText(w io.Writer) error {
+func WriteBreakdownText(w io.Writer, b *model.Breakdown) error {
 	out := bufio.NewWriter(w)
 	fmt.Fprintf(out, "\n%s BY %s\n%-30s %12s %16s %12s %9s %9s\n", strings.ToUpper(opLabel(b.Op)), strings.ToUpper(b.By), b.By, "count", "failed", "bytes", "p50", "p99")
 	approximate := false

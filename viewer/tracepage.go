@@ -1,6 +1,8 @@
 package viewer
 
 import (
+	"github.com/lonelytrace/lonelytrace/viewer/model"
+
 	"bytes"
 	"context"
 	"errors"
@@ -25,7 +27,7 @@ type tracePageModel struct {
 	Error    string
 	NotFound bool
 	TraceID  string
-	Trace    *TraceDetail
+	Trace    *model.TraceDetail
 	Bars     []waterfallBar
 	// carry is the window, filters, search and token the page was given,
 	// carried along in its links.
@@ -123,7 +125,7 @@ type exceptionView struct {
 // exceptions returns the exception events of s (OpenTelemetry's
 // exception semantic conventions: an event named "exception" with
 // exception.type and exception.message).
-func exceptions(s SpanView) []exceptionView {
+func exceptions(s model.SpanView) []exceptionView {
 	var out []exceptionView
 	for _, e := range s.Events {
 		if e.Name != "exception" {

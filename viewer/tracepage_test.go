@@ -1,6 +1,8 @@
 package viewer_test
 
 import (
+	"github.com/lonelytrace/lonelytrace/viewer/model"
+
 	"context"
 	"database/sql"
 	"io"
@@ -53,9 +55,9 @@ type errTest string
 
 func (e errTest) Error() string { return string(e) }
 
-func traceDetail(tb testing.TB, base, id string) *viewer.TraceDetail {
+func traceDetail(tb testing.TB, base, id string) *model.TraceDetail {
 	tb.Helper()
-	return getJSON[viewer.TraceDetail](tb, base, "/api/traces/"+id, nil)
+	return getJSON[model.TraceDetail](tb, base, "/api/traces/"+id, nil)
 }
 
 // TestTrace_LinkedFrom finds the spans of another file that link into a
@@ -67,7 +69,7 @@ func TestTrace_LinkedFrom(t *testing.T) {
 	if len(d.Spans) != 1 {
 		t.Fatalf("spans = %d; want 1", len(d.Spans))
 	}
-	want := []viewer.SpanRef{{TraceID: missed.TraceID().String(), SpanID: missed.SpanID().String()}}
+	want := []model.SpanRef{{TraceID: missed.TraceID().String(), SpanID: missed.SpanID().String()}}
 	if got := d.Spans[0].LinkedFrom; len(got) != 1 || got[0] != want[0] {
 		t.Errorf("linked_from = %+v; want %+v (and not the span 3 h later, %s)", got, want, far.SpanID())
 	}

@@ -1,6 +1,8 @@
 package viewer
 
 import (
+	"github.com/lonelytrace/lonelytrace/viewer/model"
+
 	"cmp"
 	"context"
 	"encoding/hex"
@@ -30,7 +32,7 @@ const (
 // listTraces returns the page [offset, offset+limit) of the traces that
 // have an operation in flt's window matching flt and s, in s's order,
 // with their totals (searchtotal.go) when count is set.
-func (v *Viewer) listTraces(ctx context.Context, flt *filter, s *search, loc *time.Location, offset, limit int, count bool) (*TraceList, error) {
+func (v *Viewer) listTraces(ctx context.Context, flt *filter, s *search, loc *time.Location, offset, limit int, count bool) (*model.TraceList, error) {
 	t := newSearchTotals(s, len(v.files))
 	t.countable = t.countable && count
 	if t.countable {
@@ -51,18 +53,18 @@ func (v *Viewer) listTraces(ctx context.Context, flt *filter, s *search, loc *ti
 
 // listCountedTraces is listTraces with the totals t counted by a visit of
 // the caller's.
-func (v *Viewer) listCountedTraces(ctx context.Context, flt *filter, s *search, loc *time.Location, offset, limit int, t *searchTotals) (*TraceList, error) {
+func (v *Viewer) listCountedTraces(ctx context.Context, flt *filter, s *search, loc *time.Location, offset, limit int, t *searchTotals) (*model.TraceList, error) {
 	want := offset + limit + 1 // one more tells whether there is a next page
 	best, err := v.searchTraces(ctx, flt, s, want)
 	if err != nil {
 		return nil, err
 	}
-	items := make([]TraceItem, 0, len(best))
+	items := make([]model.TraceItem, 0, len(best))
 	for _, it := range best {
 		items = append(items, it)
 	}
 	slices.SortFunc(items, s.compare)
-	l := &TraceList{Offset: offset, Limit: limit, Sort: s.sort, Traces: []TraceItem{}, Coverage: v.jaeger.coverage(time.Unix(0, flt.since))}
+	l := &model.TraceList{Offset: offset, Limit: limit, Sort: s.sort, Traces: []model.TraceItem{}, Coverage: v.jaeger.coverage(time.Unix(0, flt.since))}
 	if offset < len(items) {
 		end := min(offset+limit, len(items))
 		l.Traces = items[offset:end]
@@ -119,7 +121,7 @@ func (v *Viewer) traceSpans(ctx context.Context, id trace.TraceID) (spans []sche
 
 // traceDetail reads trace id from every file, with the spans that link
 // to it; nil when no file has it.
-func (v *Viewer) traceDetail(ctx context.Context, id trace.TraceID, loc *time.Location) (*TraceDetail, error) {
+func (v *Viewer) traceDetail(ctx context.Context, id trace.TraceID, loc *time.Location) (*model.TraceDetail, error) {
 	spans, fileOf, err := v.traceSpans(ctx, id)
 	if err != nil || len(spans) == 0 {
 		return nil, err
@@ -153,7 +155,7 @@ func (v *Viewer) traceDetail(ctx context.Context, id trace.TraceID, loc *time.Lo
 			end = s.End
 		}
 	}
-	d := &TraceDetail{TraceID: id.String(), Start: start.In(loc), DurationMs: nsToMs(end.Sub(start).Nanoseconds())}
+	d := &model.TraceDetail{TraceID: id.String(), Start: start.In(loc), DurationMs: nsToMs(end.Sub(start).Nanoseconds())}
 	visited := make(map[trace.SpanID]bool)
 	var walk func(sid trace.SpanID, depth int)
 	walk = func(sid trace.SpanID, depth int) {
@@ -179,7 +181,7 @@ func (v *Viewer) traceDetail(ctx context.Context, id trace.TraceID, loc *time.Lo
 	for i := range d.Spans {
 		d.Spans[i].LinkedFrom = linkedFrom[d.Spans[i].SpanID]
 		if d.Spans[i].LinkedFrom == nil {
-			d.Spans[i].LinkedFrom = []SpanRef{}
+			d.Spans[i].LinkedFrom = []model.SpanRef{}
 		}
 	}
 	return d, nil
@@ -195,8 +197,8 @@ func (f *file) trace(ctx context.Context, id trace.TraceID) ([]schema.Span, erro
 	return spans, nil
 }
 
-func spanView(s schema.Span, depth int, traceStart time.Time, file string, byID map[trace.SpanID]schema.Span, loc *time.Location) SpanView {
-	sv := SpanView{
+func spanView(s schema.Span, depth int, traceStart time.Time, file string, byID map[trace.SpanID]schema.Span, loc *time.Location) model.SpanView {
+	sv := model.SpanView{
 		SpanID:        s.SpanID.String(),
 		ParentRemote:  s.ParentRemote,
 		Depth:         depth,
@@ -211,11 +213,11 @@ func spanView(s schema.Span, depth int, traceStart time.Time, file string, byID 
 		Scope:         s.Scope.Name,
 		File:          file,
 		Attributes:    keyValues(s.Attributes),
-		Events:        []EventView{},
-		Links:         []LinkView{},
+		Events:        []model.EventView{},
+		Links:         []model.LinkView{},
 	}
 	if p := s.PubSub; p.Op != "" {
-		sv.PubSub = &PubSubFacts{Op: p.Op, Topic: p.Topic, Glob: p.Glob, Broadcaster: p.Broadcaster,
+		sv.PubSub = &model.PubSubFacts{Op: p.Op, Topic: p.Topic, Glob: p.Glob, Broadcaster: p.Broadcaster,
 			Stateful: p.Stateful == 1, Failed: s.StatusCode == codes.Error}
 		if p.Subscribers >= 0 {
 			sv.PubSub.Subscribers = &p.Subscribers
@@ -235,10 +237,10 @@ func spanView(s schema.Span, depth int, traceStart time.Time, file string, byID 
 		}
 	}
 	for _, e := range s.Events {
-		sv.Events = append(sv.Events, EventView{Name: e.Name, Time: e.Time.In(loc), OffsetMs: nsToMs(e.Time.Sub(s.Start).Nanoseconds()), Attributes: keyValues(e.Attributes)})
+		sv.Events = append(sv.Events, model.EventView{Name: e.Name, Time: e.Time.In(loc), OffsetMs: nsToMs(e.Time.Sub(s.Start).Nanoseconds()), Attributes: keyValues(e.Attributes)})
 	}
 	for _, l := range s.Links {
-		sv.Links = append(sv.Links, LinkView{TraceID: l.TraceID.String(), SpanID: l.SpanID.String(), Attributes: keyValues(l.Attributes)})
+		sv.Links = append(sv.Links, model.LinkView{TraceID: l.TraceID.String(), SpanID: l.SpanID.String(), Attributes: keyValues(l.Attributes)})
 	}
 	return sv
 }
@@ -255,14 +257,14 @@ func statusName(c codes.Code) string {
 	return "unset"
 }
 
-func keyValues(kvs []attribute.KeyValue) []KeyValue {
-	out := make([]KeyValue, 0, len(kvs))
+func keyValues(kvs []attribute.KeyValue) []model.KeyValue {
+	out := make([]model.KeyValue, 0, len(kvs))
 	for _, kv := range kvs {
 		val := kv.Value.String()
 		if kv.Value.Type() == attribute.STRING {
 			val = strconv.Quote(val)
 		}
-		out = append(out, KeyValue{Key: string(kv.Key), Value: val, Type: kv.Value.Type().String()})
+		out = append(out, model.KeyValue{Key: string(kv.Key), Value: val, Type: kv.Value.Type().String()})
 	}
 	return out
 }

@@ -1,6 +1,8 @@
 package viewer
 
 import (
+	"github.com/lonelytrace/lonelytrace/viewer/model"
+
 	"bytes"
 	"context"
 	"database/sql"
@@ -337,7 +339,7 @@ func writeJSON(c echo.Context, v any) error {
 
 // Summary computes the aggregates for the window and filters in params
 // (the parameters of /api/summary). A bad parameter is a *ParseError.
-func (v *Viewer) Summary(ctx context.Context, params url.Values) (*Summary, error) {
+func (v *Viewer) Summary(ctx context.Context, params url.Values) (*model.Summary, error) {
 	q, err := ParseQuery(params, v.now(), v.loc)
 	if err != nil {
 		return nil, err

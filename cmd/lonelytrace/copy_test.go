@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/lonelytrace/lonelytrace/viewer/model"
+
 	"bytes"
 	"context"
 	"database/sql"
@@ -213,7 +215,7 @@ func TestCopy_Live(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer resp.Body.Close()
-		var s viewer.Summary
+		var s model.Summary
 		if err := json.NewDecoder(resp.Body).Decode(&s); err != nil || resp.StatusCode != http.StatusOK {
 			t.Fatalf("summary: %d, %v", resp.StatusCode, err)
 		}

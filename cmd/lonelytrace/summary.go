@@ -32,7 +32,7 @@ var summaryCommand = command{
 			if err != nil {
 				return err
 			}
-			if err := s.WriteText(stdout); err != nil {
+			if err := viewer.WriteSummaryText(stdout, s); err != nil {
 				return err
 			}
 			for _, b := range strings.Split(*by, ",") {
@@ -45,7 +45,7 @@ var summaryCommand = command{
 				if err != nil {
 					return err
 				}
-				if err := bd.WriteText(stdout); err != nil {
+				if err := viewer.WriteBreakdownText(stdout, bd); err != nil {
 					return err
 				}
 			}

@@ -1,10 +1,18 @@
-package viewer
-
-import "time"
-
-// The JSON API's answers: /api/summary answers a Summary,
-// /api/traces a TraceList and /api/traces/:trace_id a TraceDetail. The
+// Package model is the vocabulary of the viewer's JSON API: the answers
+// of /api/summary (Summary), /api/series (Series), /api/breakdown
+// (Breakdown), /api/map (PubSubMap), /api/traces (TraceList) and
+// /api/traces/:trace_id (TraceDetail), with the types they hold. The
 // page and the terminal summary show the same values.
+//
+// It imports the standard library only, so that any package (the
+// viewer's engine, its page, a client decoding the API) can use it
+// without the viewer's storage or its server.
+package model
+
+import (
+	"encoding/json"
+	"time"
+)
 
 // Summary is the answer of /api/summary: every aggregate of the window and
 // filters, over all the viewer's files.
@@ -413,4 +421,87 @@ type MapEdge struct {
 	P99Ms  float64 `json:"p99_ms"`
 	// Approximate is set when P99Ms comes from a sketch.
 	Approximate bool `json:"approximate,omitempty"`
+}
+
+// PercentileTenths are the reported percentiles in tenths of a percent,
+// so that p99.9 is exact: the rank is computed in integers, as
+// 99.9/100*1000 in floating point is 999.0000000000001 and would round up.
+var PercentileTenths = [...]int64{0, 250, 500, 750, 950, 990, 999, 1000}
+
+// PercentileNames are the JSON names of PercentileTenths, in order.
+var PercentileNames = [...]string{"p0", "p25", "p50", "p75", "p95", "p99", "p99.9", "p100"}
+
+// Percentiles holds p0, p25, p50, p75, p95, p99, p99.9 and p100 of a set
+// of values: the value at 1-based rank ceil(p/100·n) of the n sorted
+// values, p0 being the minimum.
+type Percentiles [len(PercentileTenths)]float64
+
+// MarshalJSON writes the object {"p0": …, …, "p100": …}.
+func (p Percentiles) MarshalJSON() ([]byte, error) {
+	b := []byte{'{'}
+	for i, name := range PercentileNames {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, '"')
+		b = append(b, name...)
+		b = append(b, '"', ':')
+		v, err := json.Marshal(p[i])
+		if err != nil {
+			return nil, err
+		}
+		b = append(b, v...)
+	}
+	return append(b, '}'), nil
+}
+
+// UnmarshalJSON reads what MarshalJSON writes.
+func (p *Percentiles) UnmarshalJSON(b []byte) error {
+	var m map[string]float64
+	if err := json.Unmarshal(b, &m); err != nil {
+		return err
+	}
+	for i, name := range PercentileNames {
+		p[i] = m[name]
+	}
+	return nil
+}
+
+// P25, P50, P75 and P99 name the percentiles the sentences quote.
+func (p *Percentiles) P25() float64 { return p[1] }
+
+// P50 is the median.
+func (p *Percentiles) P50() float64 { return p[2] }
+
+// P75 is the 75th percentile.
+func (p *Percentiles) P75() float64 { return p[3] }
+
+// P99 is the 99th percentile.
+func (p *Percentiles) P99() float64 { return p[5] }
+
+// Coverage says what part of the window a viewer over Jaeger holds
+// whole. Every answer of such a viewer carries it; when the window
+// asked for is not all within [Since, Until), or Dense is not zero, the
+// answer's figures are marked approximate.
+type Coverage struct {
+	// Jaeger is the address of Jaeger's query service.
+	Jaeger string `json:"jaeger"`
+	// Since and Until bound what is fetched whole: every trace Jaeger
+	// had with a span starting in [Since, Until) when it was asked.
+	Since time.Time `json:"since"`
+	Until time.Time `json:"until"`
+	// Complete is set when the answer's window is within [Since, Until)
+	// and no slice of time was too dense to fetch whole.
+	Complete bool `json:"complete"`
+	// Reason says why a fetch stopped short (a budget that ran out).
+	Reason string `json:"reason,omitempty"`
+	// Dense counts the 1 ms slices that still held search_depth traces:
+	// some traces in them may be missing.
+	Dense int `json:"dense,omitempty"`
+	// Traces and Spans count what the fetches stored.
+	Traces int `json:"traces"`
+	Spans  int `json:"spans"`
+	// Error is the error of the last refresh, when it failed: the
+	// figures are then those of the fetch before it.
+	Error string `json:"error,omitempty"`
 }
