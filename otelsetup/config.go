@@ -69,13 +69,22 @@ func newConfig(opts []Option) config {
 	for _, o := range opts {
 		c = o.apply(c)
 	}
-	if c.dbPath == "" {
-		c.dbPath = os.Getenv(EnvDB)
-	}
-	if c.dbPath == "" {
-		c.dbPath = DefaultDBPath
-	}
+	c.dbPath = DBPath(c.dbPath)
 	return c
+}
+
+// DBPath returns the trace file that Start writes when WithDBPath names
+// path: path, else $LONELYTRACE_DB, else DefaultDBPath. A program that
+// builds its own exporter.New calls it to put the file where a Start-ed
+// one would: `lonelytrace collect` does, for its -db flag.
+func DBPath(path string) string {
+	if path == "" {
+		path = os.Getenv(EnvDB)
+	}
+	if path == "" {
+		path = DefaultDBPath
+	}
+	return path
 }
 
 // exporterNames returns the names of OTEL_TRACES_EXPORTER, lower-cased,

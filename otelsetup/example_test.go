@@ -35,3 +35,13 @@ func ExampleStart() {
 	fmt.Println("spans written:", exp.Stats().Written)
 	// Output: spans written: 1
 }
+
+// A program that builds its own exporter puts the file where Start would:
+// the path it was given, else $LONELYTRACE_DB, else traces.db.
+func ExampleDBPath() {
+	ex, err := exporter.New(otelsetup.DBPath(os.Getenv("ORDERS_TRACE_FILE")))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer ex.Shutdown(context.Background())
+}

@@ -50,60 +50,82 @@ func CopyProgress(ctx context.Context, src, dst string, sel *TraceSelection, pro
 	if _, err := os.Lstat(dst); err == nil {
 		return st, fmt.Errorf("copy to %s: %w", dst, os.ErrExist)
 	}
-	r := &CheckReport{Path: src}
-	fi, err := os.Stat(src)
+	fi, live, err := copySource(src)
 	if err != nil {
-		return st, fmt.Errorf("copy %s: %w", src, withoutPath(err))
+		return st, err
+	}
+	r := &CheckReport{Path: src}
+	out, err := privateFile(dst, "partial")
+	if err != nil {
+		return st, err
+	}
+	defer removeDB(out)
+	if sel != nil {
+		st, err = copySelected(ctx, r, live, out, sel, progress)
+	} else {
+		st, err = copyWhole(ctx, r, live, dst, out, progress)
+	}
+	if err != nil {
+		return st, err
+	}
+	return publishCopy(out, dst, fi.Mode().Perm(), st)
+}
+
+// copySource looks at src with plain file I/O before SQLite opens it: a
+// regular file with a trace file's header. live reports whether a
+// writer may have it open (a -wal or -shm beside it).
+func copySource(src string) (fi os.FileInfo, live bool, err error) {
+	fi, err = os.Stat(src)
+	if err != nil {
+		return nil, false, fmt.Errorf("copy %s: %w", src, withoutPath(err))
 	}
 	if !fi.Mode().IsRegular() {
-		return st, fmt.Errorf("copy %s: not a regular file", src)
+		return nil, false, fmt.Errorf("copy %s: not a regular file", src)
 	}
 	if err := checkHeader(src); err != nil {
-		return st, fmt.Errorf("copy %w", err)
+		return nil, false, fmt.Errorf("copy %w", err)
 	}
 	_, walErr := os.Stat(src + "-wal")
 	_, shmErr := os.Stat(src + "-shm")
-	live := walErr == nil || shmErr == nil
+	return fi, walErr == nil || shmErr == nil, nil
+}
+
+// privateFile creates an empty file beside dst, named after it and kind,
+// for this copy only.
+func privateFile(dst, kind string) (string, error) {
 	dir, base := filepath.Split(dst)
-	if sel != nil {
-		out, err := os.CreateTemp(dir, "."+base+".*.partial")
-		if err != nil {
-			return st, fmt.Errorf("copy to %s: %w", dst, err)
-		}
-		out.Close()
-		defer removeDB(out.Name())
-		if st, err = copySelected(ctx, r, live, out.Name(), sel, progress); err != nil {
-			return st, err
-		}
-		return publishCopy(out.Name(), dst, fi.Mode().Perm(), st)
-	}
-	db, err := openCheck(src, live)
+	f, err := os.CreateTemp(dir, "."+base+".*."+kind)
 	if err != nil {
-		return st, fmt.Errorf("copy %w", err)
+		return "", fmt.Errorf("copy to %s: %w", dst, err)
+	}
+	f.Close()
+	return f.Name(), nil
+}
+
+// copyWhole writes the whole file r.Path compacted to out (an empty
+// file), from a snapshot: the backup copies its pages within one read
+// transaction to a private file beside dst, which is then compacted
+// away from r.Path.
+func copyWhole(ctx context.Context, r *CheckReport, live bool, dst, out string, progress func(done, total int64)) (CopyStats, error) {
+	db, err := openCheck(r.Path, live)
+	if err != nil {
+		return CopyStats{}, fmt.Errorf("copy %w", err)
 	}
 	defer db.Close()
-
-	tmp, err := os.CreateTemp(dir, "."+base+".*.snapshot")
+	tmp, err := privateFile(dst, "snapshot")
 	if err != nil {
-		return st, fmt.Errorf("copy to %s: %w", dst, err)
+		return CopyStats{}, err
 	}
-	tmp.Close()
-	defer removeDB(tmp.Name())
-	if err := snapshot(ctx, db, r, tmp.Name(), progress); err != nil {
-		return st, err
+	defer removeDB(tmp)
+	if err := snapshot(ctx, db, r, tmp, progress); err != nil {
+		return CopyStats{}, err
 	}
 	db.Close()
-
-	out, err := os.CreateTemp(dir, "."+base+".*.partial")
+	st, err := compact(ctx, tmp, out)
 	if err != nil {
-		return st, fmt.Errorf("copy to %s: %w", dst, err)
+		return st, fmt.Errorf("copy %s: %w", r.Path, err)
 	}
-	out.Close()
-	defer removeDB(out.Name())
-	if st, err = compact(ctx, tmp.Name(), out.Name()); err != nil {
-		return st, fmt.Errorf("copy %s: %w", src, err)
-	}
-	return publishCopy(out.Name(), dst, fi.Mode().Perm(), st)
+	return st, nil
 }
 
 // publishCopy gives the finished copy at tmp its mode and its name dst,
@@ -248,24 +270,10 @@ func copySelected(ctx context.Context, r *CheckReport, live bool, out string, se
 		return st, fmt.Errorf("copy %s: %w", r.Path, err)
 	}
 	defer conn.Close()
-
-	var pageSize, autoVacuum int64
-	if err := conn.QueryRowContext(ctx, "SELECT page_size, auto_vacuum FROM pragma_page_size, pragma_auto_vacuum").Scan(&pageSize, &autoVacuum); err != nil {
-		return st, checkErr(r.Path, "read page_size", err)
-	}
-	if err := createCopy(ctx, out, pageSize, autoVacuum); err != nil {
-		return st, fmt.Errorf("copy %s: %w", r.Path, err)
-	}
-	if _, err := conn.ExecContext(ctx, "ATTACH ? AS dst", fileURI(out)+"?mode=rw"); err != nil {
-		return st, fmt.Errorf("copy %s: attach %s: %w", r.Path, out, err)
+	if err := attachCopy(ctx, conn, r.Path, out); err != nil {
+		return st, err
 	}
 	defer conn.ExecContext(context.Background(), "DETACH dst")
-	// out is private until it is complete: no journal, no syncs.
-	for _, p := range []string{"PRAGMA dst.journal_mode = OFF", "PRAGMA dst.synchronous = OFF", "PRAGMA temp_store = MEMORY"} {
-		if _, err := conn.ExecContext(ctx, p); err != nil {
-			return st, fmt.Errorf("copy %s: %s: %w", r.Path, p, err)
-		}
-	}
 	if _, err := conn.ExecContext(ctx, "BEGIN"); err != nil {
 		return st, checkErr(r.Path, "begin", err)
 	}
@@ -278,15 +286,63 @@ func copySelected(ctx context.Context, r *CheckReport, live bool, out string, se
 	if r.MigrationPending {
 		return st, fmt.Errorf("copy %s: the file is version %d, this lonelytrace copies version %d; open it once with the exporter to migrate it", r.Path, r.Version, Version)
 	}
-	ids, err := sel.Traces(ctx, conn)
-	if err != nil {
+	if err := copyTraces(ctx, conn, r.Path, sel, progress); err != nil {
+		return st, err
+	}
+	if err := copyWholeTables(ctx, conn); err != nil {
 		return st, fmt.Errorf("copy %s: %w", r.Path, err)
 	}
+	if err := conn.QueryRowContext(ctx, "SELECT count(*), (SELECT count(DISTINCT trace_id) FROM dst.traces) FROM dst.spans").Scan(&st.Spans, &st.Traces); err != nil {
+		return st, fmt.Errorf("copy %s: %w", r.Path, err)
+	}
+	if _, err := conn.ExecContext(ctx, "COMMIT"); err != nil {
+		return st, fmt.Errorf("copy %s: commit: %w", r.Path, err)
+	}
+	return st, nil
+}
+
+// attachCopy makes out (an empty file) a trace file with the page size
+// and auto-vacuum mode of the file src open on conn, and attaches it to
+// conn as dst, without a journal or syncs: out is private until it is
+// complete.
+func attachCopy(ctx context.Context, conn *sql.Conn, src, out string) (err error) {
+	var pageSize, autoVacuum int64
+	if err := conn.QueryRowContext(ctx, "SELECT page_size, auto_vacuum FROM pragma_page_size, pragma_auto_vacuum").Scan(&pageSize, &autoVacuum); err != nil {
+		return checkErr(src, "read page_size", err)
+	}
+	if err := createCopy(ctx, out, pageSize, autoVacuum); err != nil {
+		return fmt.Errorf("copy %s: %w", src, err)
+	}
+	if _, err := conn.ExecContext(ctx, "ATTACH ? AS dst", fileURI(out)+"?mode=rw"); err != nil {
+		return fmt.Errorf("copy %s: attach %s: %w", src, out, err)
+	}
+	defer func() {
+		if err != nil {
+			conn.ExecContext(context.Background(), "DETACH dst")
+		}
+	}()
+	for _, p := range []string{"PRAGMA dst.journal_mode = OFF", "PRAGMA dst.synchronous = OFF", "PRAGMA temp_store = MEMORY"} {
+		if _, err := conn.ExecContext(ctx, p); err != nil {
+			return fmt.Errorf("copy %s: %s: %w", src, p, err)
+		}
+	}
+	return nil
+}
+
+// copyTraces copies the traces sel selects in the file src open on conn,
+// each whole, with their resources and scopes and the batches rows
+// brought to the spans copied, into dst, within the read transaction open
+// on conn.
+func copyTraces(ctx context.Context, conn *sql.Conn, src string, sel *TraceSelection, progress func(done, total int64)) error {
+	ids, err := sel.Traces(ctx, conn)
+	if err != nil {
+		return fmt.Errorf("copy %s: %w", src, err)
+	}
 	if _, err := conn.ExecContext(ctx, "CREATE TEMP TABLE keep (trace_id BLOB PRIMARY KEY) WITHOUT ROWID"); err != nil {
-		return st, fmt.Errorf("copy %s: select traces: %w", r.Path, err)
+		return fmt.Errorf("copy %s: select traces: %w", src, err)
 	}
 	if err := fillKeep(ctx, conn, ids); err != nil {
-		return st, fmt.Errorf("copy %s: select traces: %w", r.Path, err)
+		return fmt.Errorf("copy %s: select traces: %w", src, err)
 	}
 	steps := []string{
 		// A trace may have a row in two generations: both are copied.
@@ -302,20 +358,11 @@ func copySelected(ctx context.Context, r *CheckReport, live bool, out string, se
 	}
 	for i, q := range steps {
 		if _, err := conn.ExecContext(ctx, q); err != nil {
-			return st, fmt.Errorf("copy %s: select traces, step %d: %w", r.Path, i, err)
+			return fmt.Errorf("copy %s: select traces, step %d: %w", src, i, err)
 		}
 		progress(int64(i+1), int64(len(steps)))
 	}
-	if err := copyWholeTables(ctx, conn); err != nil {
-		return st, fmt.Errorf("copy %s: %w", r.Path, err)
-	}
-	if err := conn.QueryRowContext(ctx, "SELECT count(*), (SELECT count(DISTINCT trace_id) FROM dst.traces) FROM dst.spans").Scan(&st.Spans, &st.Traces); err != nil {
-		return st, fmt.Errorf("copy %s: %w", r.Path, err)
-	}
-	if _, err := conn.ExecContext(ctx, "COMMIT"); err != nil {
-		return st, fmt.Errorf("copy %s: commit: %w", r.Path, err)
-	}
-	return st, nil
+	return nil
 }
 
 // selectedTables are the tables copySelected copies a part of; every

@@ -24,6 +24,7 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/lonelytrace/lonelytrace/otelsetup"
 	"github.com/lonelytrace/lonelytrace/schema"
 )
 
@@ -411,5 +412,33 @@ func TestCollect_Token(t *testing.T) {
 	}
 	if !strings.Contains(out, "1 span accepted") || !strings.Contains(out, "1 request refused") {
 		t.Errorf("collect printed %q; want 1 span accepted, 1 request refused", out)
+	}
+}
+
+// TestCollect_DBFromEnv checks that collect without -db writes the file
+// $LONELYTRACE_DB names, as otelsetup.Start would.
+func TestCollect_DBFromEnv(t *testing.T) {
+	t.Setenv(envViewerToken, "")
+	path := filepath.Join(t.TempDir(), "from-env.db")
+	t.Setenv(otelsetup.EnvDB, path)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	pr, pw := io.Pipe()
+	errc := make(chan error, 1)
+	go func() {
+		errc <- serveCollect(ctx, []string{"-otlp-grpc", "", "-otlp-http", "127.0.0.1:0"}, pw)
+		pw.Close()
+	}()
+	line, err := bufio.NewReader(pr).ReadString('\n')
+	cancel()
+	go io.Copy(io.Discard, pr)
+	if err := <-errc; err != nil {
+		t.Fatalf("collect: %v", err)
+	}
+	if err != nil || !strings.HasPrefix(line, "lonelytrace: collecting into "+path+": ") {
+		t.Errorf("collect's first line %q (%v); want it to name %s", line, err, path)
+	}
+	if _, err := os.Stat(path); err != nil {
+		t.Errorf("collect without -db: %v; want the file of $%s", err, otelsetup.EnvDB)
 	}
 }

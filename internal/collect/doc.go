@@ -13,6 +13,12 @@
 // and all of them together by one memory budget, taken before a body is
 // read or decoded and answered retryably when it is spent (budget.go).
 //
+// Serve runs the receivers over one file, as `lonelytrace collect` does:
+// it takes the ports before it makes the file, serves until its context
+// ends, then stops taking requests, answers those in flight and flushes
+// what they queued into the file. The command only turns its flags into
+// a ServeConfig and prints what Serve tells it.
+//
 // How collect fits into the file's data flow is in docs/design.md
 // (section Collect).
 package collect
