@@ -65,13 +65,9 @@ const (
 	minMarkAhead   = 64
 )
 
-// beginUse starts the rows used by a transaction over; before is the
-// last span id before it. It sets markAs.
+// beginUse starts the marks of a transaction, whose use sets are empty;
+// before is the last span id before it. It sets markBase and markAs.
 func (w *writer) beginUse(before int64) error {
-	clear(w.keyUse)
-	clear(w.resourceUse)
-	clear(w.scopeUse)
-	w.lastResource, w.lastScope = 0, 0
 	var first int64
 	if err := queryIntsArgs(w.firstSpan, []any{before + 1}, &first); err != nil {
 		return fmt.Errorf("read the first span id: %w", err)

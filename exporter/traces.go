@@ -65,7 +65,7 @@ var traceKnownSQL = "SELECT id, trace_id FROM traces WHERE gen = ? AND trace_id 
 func (w *writer) resolveTraces(spans []sdktrace.ReadOnlySpan) error {
 	w.newTraces = w.newTraces[:0]
 	w.refs = w.refs[:0]
-	if len(w.pending) > maxPendingKept {
+	if w.pending == nil || len(w.pending) > maxPendingKept {
 		w.pending = make(map[trace.TraceID]int64)
 	}
 	pending := w.pending

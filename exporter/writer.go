@@ -18,92 +18,165 @@ import (
 )
 
 // writer owns the file's only connection. It runs on one goroutine, so
-// nothing in it is locked. Its fields fall in two parts: those of the
-// file it has open, which open sets (statements, id caches, the key
-// epoch, the checkpointer), and those that outlast a reopened file (the
-// links to the Exporter, the counts already recorded, maintenance's
-// clocks, scratch space).
+// nothing in it is locked. Its state falls in groups, each a type that is
+// set or reset whole, so that a reset cannot forget a field: the file it
+// has open (fileState, which open sets, with the id caches a failed
+// transaction drops, idCaches), the transaction being written (txnState,
+// which every transaction starts from zero), and what outlasts both (the
+// links to the Exporter, writerCounts, maintenance's state, the run
+// loop's jobs and scratch space).
 type writer struct {
 	path string
 	cfg  config
 	// jobs is the Exporter's queue and room its bound in bytes, which the
 	// writer gives back as it adds jobs' rows to a transaction (queue.go);
-	// stats its counters,
-	// which the writer updates; enc the encoder it publishes key ids to
-	// and gives encoded rows back to (encode.go).
+	// stats its counters, which the writer updates; enc the encoder it
+	// publishes key ids to and gives encoded rows back to (encode.go).
 	jobs  <-chan job
 	room  *room
 	stats *counters
 	enc   *encoder
 
+	fileState
+	txnState
+	writerCounts
+	// maint is the state of maintenance (maintain.go).
+	maint maintenance
+
+	// The run loop's jobs. A commit goes on with the jobs queued
+	// meanwhile (extend): extra are those its transaction took. held is a
+	// job it took but left for the next transaction (a control job);
+	// closing is set when it found the queue closed.
+	extra   []job
+	held    *job
+	closing bool
+	// timer times the waits for more jobs (gather, extend).
+	timer *time.Timer
+
+	// Scratch space, kept for its memory. fields are those of a span the
+	// writer encodes itself, and arena holds the bytes of the text they
+	// point to; keyIDs is w.keyID as a schema.KeyIDFunc, made once rather
+	// than a closure per span, and keyErr its failure. refs are the
+	// traces.id of a job's spans, in order, and pending and newTraces
+	// resolveTraces' own: the job's new traces and their ids. retryJobs
+	// and outcomes are settle's: the jobs of a failed transaction and
+	// what became of each.
+	fields    spanFields
+	arena     arena
+	keyIDs    schema.KeyIDFunc
+	keyErr    error
+	refs      []int64
+	pending   map[trace.TraceID]int64
+	newTraces []trace.TraceID
+	retryJobs []job
+	outcomes  []error
+}
+
+// fileState is the writer's state of the file it has open: its
+// connection, its statements, its checkpointer and the ids of its rows.
+// open sets it whole; nothing of it carries over to another file.
+type fileState struct {
 	// conn is the file's connection, through SQLite's C API.
 	conn *scanconn.Conn
 	// ckpt copies the WAL of the open file into it, or is nil
 	// (checkpoint.go).
 	ckpt *checkpointer
-	// maint is the state of maintenance (maintain.go).
-	maint maintenance
 
 	// inserts has a span statement for each combination of column groups.
 	inserts [groupAll + 1]spanInsert
 	// traceInsertOne and traceInsertMany add new traces, traceKnown
 	// finds those already in a generation (traces.go).
 	traceInsertOne, traceInsertMany, traceKnown *scanconn.Stmt
-	// traceGen is the traces.gen of the traces the transaction adds, and
-	// lastTrace the highest traces.id: holding the write lock, the writer
-	// knows the ids SQLite gives the traces it adds.
-	traceGen, lastTrace  int64
-	keyInsert, keySelect *scanconn.Stmt
-	resourceSelect       *scanconn.Stmt
-	resourceInsert       *scanconn.Stmt
-	scopeSelect          *scanconn.Stmt
-	scopeInsert          *scanconn.Stmt
-	addMeta              *scanconn.Stmt
-	lastIDs, addBatch    *scanconn.Stmt
+	keyInsert, keySelect                        *scanconn.Stmt
+	resourceSelect, resourceInsert              *scanconn.Stmt
+	scopeSelect, scopeInsert                    *scanconn.Stmt
+	addMeta, lastIDs, addBatch                  *scanconn.Stmt
 	// firstSpan reads the first span id (beginUse), markUsed marks the
 	// rows of each table the transaction used (reclaim.go).
 	firstSpan *scanconn.Stmt
 	markUsed  [3]*scanconn.Stmt
 
-	// Id caches. They may hold ids of a transaction that is later rolled
-	// back, so a failed transaction clears them all.
+	idCaches
+	// lastTxn is the spans of the last transaction (reclaim.go).
+	lastTxn int64
+}
+
+// idCaches are the ids of the file's rows the writer remembers. They may
+// hold ids of a transaction that is later rolled back, so a failed
+// transaction drops them all (resetCaches).
+type idCaches struct {
 	traces, oldTraces map[trace.TraceID]int64
-	pending           map[trace.TraceID]int64 // scratch of resolveTraces: the job's new traces and their ids
-	newTraces         []trace.TraceID         // scratch of resolveTraces
 	keys              map[string]int64
 	resources         map[*resource.Resource]int64
 	scopes            map[instrumentation.Scope]int64
-	// keyUse, resourceUse and scopeUse are the ids of the rows the
-	// transaction's spans refer to, lastResource and lastScope the last
-	// ids added to them (reclaim.go).
-	keyUse, resourceUse, scopeUse map[int64]struct{}
-	lastResource, lastScope       int64
 	// keyMarked, resourceMarked and scopeMarked are the last_span the
-	// writer gave rows (committed, or in the transaction), and markAs
-	// what the transaction gives rows it adds, markBase the span id
-	// before it, lastTxn the spans of the last one (reclaim.go).
+	// writer gave rows (committed, or in the transaction) (reclaim.go).
 	keyMarked, resourceMarked, scopeMarked map[int64]int64
-	markBase, markAs, lastTxn              int64
 	// keyEpoch is the epoch of the ids in keys; keysChanged is set when
 	// keys has ids the encoders have not been given (encode.go explains
 	// the scheme).
 	keyEpoch    uint64
 	keysChanged bool
-	// refs are the traces.id of the spans of the transaction, in order.
-	refs []int64
+}
 
-	// fields are those of a span the writer encodes itself, and arena
-	// holds the bytes of the text they point to.
-	fields spanFields
-	arena  arena
-	// keyIDs is w.keyID as a schema.KeyIDFunc, made once rather than a
-	// closure per span; keyErr is its failure.
-	keyIDs schema.KeyIDFunc
-	keyErr error
-	// minStart and maxStart bound the start times of the rows of the
-	// transaction being written, for its batches row.
+// newIDCaches returns empty caches, of no key epoch yet (forgetKeys
+// starts one).
+func newIDCaches() idCaches {
+	return idCaches{
+		traces:         make(map[trace.TraceID]int64),
+		keys:           make(map[string]int64),
+		resources:      make(map[*resource.Resource]int64),
+		scopes:         make(map[instrumentation.Scope]int64),
+		keyMarked:      make(map[int64]int64),
+		resourceMarked: make(map[int64]int64),
+		scopeMarked:    make(map[int64]int64),
+	}
+}
+
+// txnState is the state of the transaction being written. Every
+// transaction starts from zero (reset).
+type txnState struct {
+	// txnSpans and txnBytes count its spans and queue bytes, added its
+	// rows; txnDropped, txnFailed and txnBlocked are the counts it
+	// recorded in the meta.
+	txnSpans, txnBytes                int64
+	added                             int64
+	txnDropped, txnFailed, txnBlocked int64
+	// traceGen is the traces.gen of the traces the transaction adds, and
+	// lastTrace the highest traces.id: holding the write lock, the writer
+	// knows the ids SQLite gives the traces it adds.
+	traceGen, lastTrace int64
+	// minStart and maxStart bound the start times of its rows, for its
+	// batches row.
 	minStart, maxStart int64
+	// keyUse, resourceUse and scopeUse are the ids of the rows its spans
+	// refer to, lastResource and lastScope the last ids added to them;
+	// markAs is what it gives rows it adds, markBase the span id before
+	// it (reclaim.go).
+	keyUse, resourceUse, scopeUse map[int64]struct{}
+	lastResource, lastScope       int64
+	markBase, markAs              int64
+}
 
+// reset starts a transaction: every field zero, but for the bounds of its
+// starts, which start empty, and the use sets, which keep their memory.
+func (t *txnState) reset() {
+	use := [3]map[int64]struct{}{t.keyUse, t.resourceUse, t.scopeUse}
+	for i, m := range use {
+		if m == nil {
+			use[i] = make(map[int64]struct{})
+		}
+		clear(use[i])
+	}
+	*t = txnState{
+		minStart: math.MaxInt64, maxStart: math.MinInt64,
+		keyUse: use[0], resourceUse: use[1], scopeUse: use[2],
+	}
+}
+
+// writerCounts outlast files and transactions: what the file's meta holds
+// of the Exporter's counters, and the episodes the writer is in.
+type writerCounts struct {
 	// persistedDropped and persistedFailed are the counts of dropped and
 	// failed spans recorded in the file's meta; failing is set from a
 	// failed transaction's report until spans are written again.
@@ -112,33 +185,16 @@ type writer struct {
 	// checkpointsBlocked counts the episodes of checkpoints blocked by
 	// readers (boundWAL), persistedBlocked those recorded in the meta.
 	checkpointsBlocked, persistedBlocked int64
-
-	// A transaction goes on with the jobs queued meanwhile (extend): extra
-	// are those it took; txnSpans and txnBytes count its spans and queue
-	// bytes, added its rows, txnDropped, txnFailed and txnBlocked the
-	// counts it recorded in the meta. held is a job it took but left for
-	// the next transaction (a control job); closing is set when it found
-	// the queue closed.
-	extra                             []job
-	txnSpans, txnBytes                int64
-	added                             int64
-	txnDropped, txnFailed, txnBlocked int64
-	held                              *job
-	closing                           bool
-	// retryJobs and outcomes are settle's scratch: the jobs of a failed
-	// transaction and what became of each. busy is set while transactions
-	// wait for another writer's lock (an episode reported once).
-	retryJobs []job
-	outcomes  []error
-	busy      bool
-	// timer times the waits for more jobs (gather, extend).
-	timer *time.Timer
+	// busy is set while transactions wait for another writer's lock (an
+	// episode reported once).
+	busy bool
 }
 
 // newWriter returns the writer of the file db, at path, which takes its
 // work from jobs.
 func newWriter(db *sql.DB, path string, cfg config, jobs <-chan job, room *room, stats *counters, enc *encoder) (*writer, error) {
-	w := &writer{path: path, cfg: cfg, jobs: jobs, room: room, stats: stats, enc: enc, timer: time.NewTimer(time.Hour), conn: new(scanconn.Conn)}
+	w := &writer{path: path, cfg: cfg, jobs: jobs, room: room, stats: stats, enc: enc, timer: time.NewTimer(time.Hour)}
+	w.conn = new(scanconn.Conn) // closed until open succeeds
 	w.timer.Stop()
 	w.keyIDs = w.keyID
 	if err := w.open(db); err != nil {
@@ -167,10 +223,11 @@ func (w *writer) open(db *sql.DB) error {
 	if err != nil {
 		// A Conn never opened is closed: every call on it fails with
 		// scanconn.ErrClosed.
-		w.conn = new(scanconn.Conn)
+		w.fileState = fileState{conn: new(scanconn.Conn)}
+		w.resetCaches()
 		return err
 	}
-	w.conn = conn
+	w.fileState = fileState{conn: conn}
 	w.resetCaches()
 	stmts := []struct {
 		dst **scanconn.Stmt
@@ -246,21 +303,11 @@ func (w *writer) closeFile() error {
 	return w.conn.Close()
 }
 
+// resetCaches drops the id caches, marks included (they may be of a
+// transaction rolled back), and starts a new key epoch.
 func (w *writer) resetCaches() {
-	w.traces = make(map[trace.TraceID]int64)
-	w.oldTraces = nil
-	w.pending = make(map[trace.TraceID]int64)
-	w.keys = make(map[string]int64)
+	w.idCaches = newIDCaches()
 	w.forgetKeys()
-	w.resources = make(map[*resource.Resource]int64)
-	w.scopes = make(map[instrumentation.Scope]int64)
-	w.keyUse = make(map[int64]struct{})
-	w.resourceUse = make(map[int64]struct{})
-	w.scopeUse = make(map[int64]struct{})
-	// Marks may be of a transaction rolled back.
-	w.keyMarked = make(map[int64]int64)
-	w.resourceMarked = make(map[int64]int64)
-	w.scopeMarked = make(map[int64]int64)
 }
 
 // run is the writer goroutine. It gathers the jobs that come for a
@@ -629,7 +676,7 @@ func isRejection(err error) bool {
 // success it counts the spans written; on failure it clears the id
 // caches, which may hold ids the rollback took back.
 func (w *writer) transaction(jobs []job, until time.Time, more bool) error {
-	w.txnSpans, w.txnBytes = 0, 0
+	w.txnState.reset()
 	for _, j := range jobs {
 		w.txnSpans += int64(len(j.spans))
 		w.txnBytes += j.bytes
@@ -662,8 +709,6 @@ func (w *writer) write(group []job, until time.Time, more bool) error {
 		return fmt.Errorf("read the last span and trace ids: %w", err)
 	}
 	w.traceGen = (w.lastTrace + 1) >> schema.TraceGenerationShift
-	w.minStart, w.maxStart = math.MaxInt64, math.MinInt64
-	w.added = 0
 	if err := w.beginUse(before); err != nil {
 		return err
 	}
