@@ -17,7 +17,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/lonelytrace/lonelytrace/exporter"
-	"github.com/lonelytrace/lonelytrace/internal/scanconn"
+	"github.com/lonelytrace/lonelytrace/internal/sqlitec"
 	"github.com/lonelytrace/lonelytrace/internal/tmpfs"
 )
 
@@ -243,7 +243,7 @@ func diskFullSimulated(t *testing.T) {
 		t.Fatal(err)
 	}
 	setMax := func(n int) {
-		err := exporter.OnWriterConn(ctx, e, func(c *scanconn.Conn) error {
+		err := exporter.OnWriterConn(ctx, e, func(c *sqlitec.Conn) error {
 			return c.Exec(fmt.Sprintf("PRAGMA max_page_count = %d", n))
 		})
 		if err != nil {

@@ -26,7 +26,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/lonelytrace/lonelytrace/exporter"
-	"github.com/lonelytrace/lonelytrace/internal/scanconn"
+	"github.com/lonelytrace/lonelytrace/internal/sqlitec"
 	"github.com/lonelytrace/lonelytrace/schema"
 )
 
@@ -721,7 +721,7 @@ func TestExporter_WriteErrorsResume(t *testing.T) {
 	}
 	// A full disk: cap the file at its current size. Each batch is more
 	// than the free room left in the file's pages.
-	err := exporter.OnWriterConn(ctx, e, func(c *scanconn.Conn) error {
+	err := exporter.OnWriterConn(ctx, e, func(c *sqlitec.Conn) error {
 		return c.Exec("PRAGMA max_page_count = 1")
 	})
 	if err != nil {
@@ -739,7 +739,7 @@ func TestExporter_WriteErrorsResume(t *testing.T) {
 	if s.Failed != 10000 || s.LastError == nil || !strings.Contains(s.LastError.Error(), "full") {
 		t.Errorf("Stats on a full disk = %+v; want Failed 10000 and a 'full' error", s)
 	}
-	err = exporter.OnWriterConn(ctx, e, func(c *scanconn.Conn) error {
+	err = exporter.OnWriterConn(ctx, e, func(c *sqlitec.Conn) error {
 		return c.Exec("PRAGMA max_page_count = 1000000")
 	})
 	if err != nil {

@@ -14,7 +14,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/lonelytrace/lonelytrace/exporter"
-	"github.com/lonelytrace/lonelytrace/internal/scanconn"
+	"github.com/lonelytrace/lonelytrace/internal/sqlitec"
 )
 
 // producer ends spans through the real SDK from the test goroutine and
@@ -241,7 +241,7 @@ func TestFault_ReadOnly(t *testing.T) {
 		// What a file system remounted read-only looks like to SQLite:
 		// every write fails with SQLITE_READONLY.
 		set := func(on int) {
-			err := exporter.OnWriterConn(ctx, e, func(c *scanconn.Conn) error {
+			err := exporter.OnWriterConn(ctx, e, func(c *sqlitec.Conn) error {
 				return c.Exec(fmt.Sprintf("PRAGMA query_only = %d", on))
 			})
 			if err != nil {

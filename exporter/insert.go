@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/lonelytrace/lonelytrace/internal/scanconn"
+	"github.com/lonelytrace/lonelytrace/internal/sqlitec"
 	"github.com/lonelytrace/lonelytrace/schema"
 )
 
@@ -53,8 +53,8 @@ var spanColumns = [schema.NumSpanColumns]struct {
 // values are gathered in vals and written rowsPerInsert rows at a time.
 type spanInsert struct {
 	cols      []schema.SpanColumn // the bound columns, in order
-	many, one *scanconn.Stmt
-	vals      *scanconn.Values // the rows gathered, len(cols) values each
+	many, one *sqlitec.Stmt
+	vals      *sqlitec.Values // the rows gathered, len(cols) values each
 	rows      int
 }
 
@@ -215,7 +215,7 @@ func (w *writer) bindRow(f *spanFields, traceRef, resID, scopeID int64) error {
 }
 
 // textOrNull adds s, or NULL when it is empty.
-func textOrNull(v *scanconn.Values, s string) {
+func textOrNull(v *sqlitec.Values, s string) {
 	if s == "" {
 		v.Null()
 		return
@@ -225,7 +225,7 @@ func textOrNull(v *scanconn.Values, s string) {
 
 // intOrNull adds n, or NULL for the -1 that schema.PubSub uses for
 // "absent".
-func intOrNull(v *scanconn.Values, n int64) {
+func intOrNull(v *sqlitec.Values, n int64) {
 	if n < 0 {
 		v.Null()
 		return
@@ -234,7 +234,7 @@ func intOrNull(v *scanconn.Values, n int64) {
 }
 
 // runRows binds n values of v, from its value from, to s and runs it.
-func runRows(s *scanconn.Stmt, v *scanconn.Values, from, n int) error {
+func runRows(s *sqlitec.Stmt, v *sqlitec.Values, from, n int) error {
 	if err := s.BindValues(v, from, n); err != nil {
 		s.ClearBindings()
 		return fmt.Errorf("insert spans: %w", err)

@@ -8,7 +8,7 @@ import (
 
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
-	"github.com/lonelytrace/lonelytrace/internal/scanconn"
+	"github.com/lonelytrace/lonelytrace/internal/sqlitec"
 )
 
 // The queue between ExportSpans and the writer is bounded twice: by
@@ -41,7 +41,7 @@ type job struct {
 	committed chan error
 	// control runs on the writer's connection before the group's
 	// transaction; tests use it to simulate faults.
-	control func(*scanconn.Conn) error
+	control func(*sqlitec.Conn) error
 }
 
 // Estimates of the memory of a queued span, besides its encoded row:

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"strconv"
 
-	"github.com/lonelytrace/lonelytrace/internal/scanconn"
+	"github.com/lonelytrace/lonelytrace/internal/sqlitec"
 )
 
 // Resources, scopes and attribute keys are stored once each and referred
@@ -121,7 +121,7 @@ func (w *writer) markRows(last int64) error {
 		table string
 		ids   map[int64]struct{}
 		marks map[int64]int64
-		stmt  *scanconn.Stmt
+		stmt  *sqlitec.Stmt
 	}{{"attribute_keys", w.keyUse, w.keyMarked, w.markUsed[0]}, {"resources", w.resourceUse, w.resourceMarked, w.markUsed[1]}, {"scopes", w.scopeUse, w.scopeMarked, w.markUsed[2]}} {
 		var added, used []int64
 		for id := range t.ids {
@@ -176,14 +176,14 @@ type reclaimed struct {
 func (w *writer) reclaimTx(next int64) (reclaimed, error) {
 	var r reclaimed
 	var floor int64
-	err := w.conn.Query("SELECT coalesce((SELECT min(id) FROM spans), ?)", []any{next}, func(s *scanconn.Stmt) error {
+	err := w.conn.Query("SELECT coalesce((SELECT min(id) FROM spans), ?)", []any{next}, func(s *sqlitec.Stmt) error {
 		floor = s.Int64(0)
 		return nil
 	})
 	if err != nil {
 		return r, fmt.Errorf("read the first span id: %w", err)
 	}
-	err = w.conn.Query("DELETE FROM attribute_keys WHERE last_span < ?1 AND id < (SELECT max(id) FROM attribute_keys) RETURNING id, key", []any{floor}, func(s *scanconn.Stmt) error {
+	err = w.conn.Query("DELETE FROM attribute_keys WHERE last_span < ?1 AND id < (SELECT max(id) FROM attribute_keys) RETURNING id, key", []any{floor}, func(s *sqlitec.Stmt) error {
 		id, key := s.Int64(0), s.Bytes(1)
 		// Only those the writer has cached need forgetting.
 		if cached, ok := w.keys[string(key)]; ok && cached == id {
@@ -210,7 +210,7 @@ func (w *writer) reclaimTx(next int64) (reclaimed, error) {
 // last_span is below floor, and returns their ids.
 func (w *writer) reclaimIDs(table string, floor int64) (map[int64]struct{}, error) {
 	var ids map[int64]struct{}
-	err := w.conn.Query("DELETE FROM "+table+" WHERE last_span < ?1 AND id < (SELECT max(id) FROM "+table+") RETURNING id", []any{floor}, func(s *scanconn.Stmt) error {
+	err := w.conn.Query("DELETE FROM "+table+" WHERE last_span < ?1 AND id < (SELECT max(id) FROM "+table+") RETURNING id", []any{floor}, func(s *sqlitec.Stmt) error {
 		if ids == nil {
 			ids = make(map[int64]struct{})
 		}

@@ -11,7 +11,7 @@ import (
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/trace"
 
-	"github.com/lonelytrace/lonelytrace/internal/scanconn"
+	"github.com/lonelytrace/lonelytrace/internal/sqlitec"
 	"github.com/lonelytrace/lonelytrace/schema"
 )
 
@@ -117,8 +117,8 @@ func (w *writer) retentionStep(limit int) (more bool, err error) {
 		// that holds replayed history, keeps its last days until new spans
 		// arrive, and a clock that jumps ahead does not empty the file.
 		newest := time.Now().UnixNano()
-		err := w.conn.Query("SELECT start_ns FROM spans ORDER BY id DESC LIMIT 1", nil, func(s *scanconn.Stmt) error {
-			if s.Type(0) != scanconn.Null {
+		err := w.conn.Query("SELECT start_ns FROM spans ORDER BY id DESC LIMIT 1", nil, func(s *sqlitec.Stmt) error {
+			if s.Type(0) != sqlitec.Null {
 				newest = min(newest, s.Int64(0))
 			}
 			return nil
@@ -133,8 +133,8 @@ func (w *writer) retentionStep(limit int) (more bool, err error) {
 		// that a small limit is not overshot by a whole step.
 		var lo, hi int64
 		found := false
-		err := w.conn.Query("SELECT (SELECT id FROM spans ORDER BY id LIMIT 1), (SELECT id FROM spans ORDER BY id DESC LIMIT 1)", nil, func(s *scanconn.Stmt) error {
-			lo, hi, found = s.Int64(0), s.Int64(1), s.Type(0) != scanconn.Null
+		err := w.conn.Query("SELECT (SELECT id FROM spans ORDER BY id LIMIT 1), (SELECT id FROM spans ORDER BY id DESC LIMIT 1)", nil, func(s *sqlitec.Stmt) error {
+			lo, hi, found = s.Int64(0), s.Int64(1), s.Type(0) != sqlitec.Null
 			return nil
 		})
 		if err != nil {
@@ -213,7 +213,7 @@ func (w *writer) walShare() int64 {
 // free pages it holds.
 func (w *writer) pages() (used int64, free int64, err error) {
 	var count, pageSize int64
-	err = w.conn.Query("SELECT (SELECT page_count FROM pragma_page_count), (SELECT freelist_count FROM pragma_freelist_count), (SELECT page_size FROM pragma_page_size)", nil, func(s *scanconn.Stmt) error {
+	err = w.conn.Query("SELECT (SELECT page_count FROM pragma_page_count), (SELECT freelist_count FROM pragma_freelist_count), (SELECT page_size FROM pragma_page_size)", nil, func(s *sqlitec.Stmt) error {
 		count, free, pageSize = s.Int64(0), s.Int64(1), s.Int64(2)
 		return nil
 	})
@@ -254,7 +254,7 @@ func (w *writer) deleteOldestTx(limit int, cutoff int64) (deleted int, forget []
 	seen := make(map[int64]struct{})
 	var refs []int64
 	lo, hi := int64(math.MaxInt64), int64(math.MinInt64)
-	err = w.conn.Query("DELETE FROM spans WHERE id IN (SELECT id FROM spans ORDER BY id LIMIT ?) AND start_ns < ? RETURNING id, trace", []any{limit, cutoff}, func(s *scanconn.Stmt) error {
+	err = w.conn.Query("DELETE FROM spans WHERE id IN (SELECT id FROM spans ORDER BY id LIMIT ?) AND start_ns < ? RETURNING id, trace", []any{limit, cutoff}, func(s *sqlitec.Stmt) error {
 		id, ref := s.Int64(0), s.Int64(1)
 		deleted++
 		lo, hi = min(lo, id), max(hi, id)
@@ -272,7 +272,7 @@ func (w *writer) deleteOldestTx(limit int, cutoff int64) (deleted int, forget []
 	}
 	list, _ := json.Marshal(refs)
 	err = w.conn.Query(`DELETE FROM traces WHERE id IN (SELECT value FROM json_each(?))
-		AND NOT EXISTS (SELECT 1 FROM spans WHERE spans.trace = traces.id) RETURNING trace_id`, []any{string(list)}, func(s *scanconn.Stmt) error {
+		AND NOT EXISTS (SELECT 1 FROM spans WHERE spans.trace = traces.id) RETURNING trace_id`, []any{string(list)}, func(s *sqlitec.Stmt) error {
 		var id trace.TraceID
 		copy(id[:], s.Bytes(0))
 		forget = append(forget, id)
@@ -316,7 +316,7 @@ func (w *writer) saveRetention() error {
 // ones in id order, and the scan stops at the first batch past hi.
 func (w *writer) fixBatches(lo, hi int64) error {
 	var ids []int64
-	err := w.conn.Query("SELECT id, first_span, last_span FROM batches ORDER BY id", nil, func(s *scanconn.Stmt) error {
+	err := w.conn.Query("SELECT id, first_span, last_span FROM batches ORDER BY id", nil, func(s *sqlitec.Stmt) error {
 		id, first, last := s.Int64(0), s.Int64(1), s.Int64(2)
 		if first > hi {
 			return errPastRange
@@ -385,7 +385,7 @@ func (w *writer) boundWAL() {
 	if c := w.ckpt; c != nil {
 		c.mu.Lock()
 	}
-	err = w.conn.Query("PRAGMA wal_checkpoint(TRUNCATE)", nil, func(s *scanconn.Stmt) error {
+	err = w.conn.Query("PRAGMA wal_checkpoint(TRUNCATE)", nil, func(s *sqlitec.Stmt) error {
 		busy, frames, copied = s.Int64(0), s.Int64(1), s.Int64(2)
 		return nil
 	})
@@ -428,7 +428,7 @@ func (w *writer) walBlockedEnds() {
 // pageSize returns the file's page size.
 func (w *writer) pageSize() int64 {
 	var n int64
-	err := w.conn.Query("PRAGMA page_size", nil, func(s *scanconn.Stmt) error {
+	err := w.conn.Query("PRAGMA page_size", nil, func(s *sqlitec.Stmt) error {
 		n = s.Int64(0)
 		return nil
 	})

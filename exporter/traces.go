@@ -5,7 +5,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/lonelytrace/lonelytrace/internal/scanconn"
+	"github.com/lonelytrace/lonelytrace/internal/sqlitec"
 
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
@@ -181,7 +181,7 @@ func (w *writer) knownTraces(gen int64, ids []trace.TraceID) (found bool, err er
 					return err
 				}
 				ref, raw := s.Int64(0), s.Bytes(1)
-				if s.Type(0) != scanconn.Integer || len(raw) != len(trace.TraceID{}) {
+				if s.Type(0) != sqlitec.Integer || len(raw) != len(trace.TraceID{}) {
 					return fmt.Errorf("unexpected row (type %d, %d bytes)", s.Type(0), len(raw))
 				}
 				w.learnTrace(trace.TraceID(raw), ref)
@@ -199,7 +199,7 @@ func (w *writer) knownTraces(gen int64, ids []trace.TraceID) (found bool, err er
 // insertTraces inserts the trace ids ids with stmt, which takes as many,
 // and caches their traces.id: the ids after w.lastTrace, when every one
 // was added, or else looked up.
-func (w *writer) insertTraces(stmt *scanconn.Stmt, ids []trace.TraceID) error {
+func (w *writer) insertTraces(stmt *sqlitec.Stmt, ids []trace.TraceID) error {
 	err := stmt.BindInt64(1, w.traceGen)
 	for i := range ids {
 		if err == nil {

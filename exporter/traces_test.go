@@ -10,7 +10,7 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
 	"github.com/lonelytrace/lonelytrace/exporter"
-	"github.com/lonelytrace/lonelytrace/internal/scanconn"
+	"github.com/lonelytrace/lonelytrace/internal/sqlitec"
 	"github.com/lonelytrace/lonelytrace/schema"
 )
 
@@ -73,8 +73,8 @@ func TestTraces_WriterLooksUpByIndex(t *testing.T) {
 		{exporter.TraceKnownSQL, known, "traces_by_gen (gen=? AND trace_id=?)"},
 	} {
 		var plan strings.Builder
-		err := exporter.OnWriterConn(ctx, e, func(conn *scanconn.Conn) error {
-			return conn.Query("EXPLAIN QUERY PLAN "+c.query, c.args, func(s *scanconn.Stmt) error {
+		err := exporter.OnWriterConn(ctx, e, func(conn *sqlitec.Conn) error {
+			return conn.Query("EXPLAIN QUERY PLAN "+c.query, c.args, func(s *sqlitec.Stmt) error {
 				plan.WriteString(string(s.Bytes(3)) + "\n")
 				return nil
 			})

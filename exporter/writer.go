@@ -13,7 +13,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/resource"
 	"go.opentelemetry.io/otel/trace"
 
-	"github.com/lonelytrace/lonelytrace/internal/scanconn"
+	"github.com/lonelytrace/lonelytrace/internal/sqlitec"
 	"github.com/lonelytrace/lonelytrace/schema"
 )
 
@@ -77,7 +77,7 @@ type writer struct {
 // open sets it whole; nothing of it carries over to another file.
 type fileState struct {
 	// conn is the file's connection, through SQLite's C API.
-	conn *scanconn.Conn
+	conn *sqlitec.Conn
 	// ckpt copies the WAL of the open file into it, or is nil
 	// (checkpoint.go).
 	ckpt *checkpointer
@@ -86,15 +86,15 @@ type fileState struct {
 	inserts [groupAll + 1]spanInsert
 	// traceInsertOne and traceInsertMany add new traces, traceKnown
 	// finds those already in a generation (traces.go).
-	traceInsertOne, traceInsertMany, traceKnown *scanconn.Stmt
-	keyInsert, keySelect                        *scanconn.Stmt
-	resourceSelect, resourceInsert              *scanconn.Stmt
-	scopeSelect, scopeInsert                    *scanconn.Stmt
-	addMeta, lastIDs, addBatch                  *scanconn.Stmt
+	traceInsertOne, traceInsertMany, traceKnown *sqlitec.Stmt
+	keyInsert, keySelect                        *sqlitec.Stmt
+	resourceSelect, resourceInsert              *sqlitec.Stmt
+	scopeSelect, scopeInsert                    *sqlitec.Stmt
+	addMeta, lastIDs, addBatch                  *sqlitec.Stmt
 	// firstSpan reads the first span id (beginUse), markUsed marks the
 	// rows of each table the transaction used (reclaim.go).
-	firstSpan *scanconn.Stmt
-	markUsed  [3]*scanconn.Stmt
+	firstSpan *sqlitec.Stmt
+	markUsed  [3]*sqlitec.Stmt
 
 	idCaches
 	// lastTxn is the spans of the last transaction (reclaim.go).
@@ -194,7 +194,7 @@ type writerCounts struct {
 // work from jobs.
 func newWriter(db *sql.DB, path string, cfg config, jobs <-chan job, room *room, stats *counters, enc *encoder) (*writer, error) {
 	w := &writer{path: path, cfg: cfg, jobs: jobs, room: room, stats: stats, enc: enc, timer: time.NewTimer(time.Hour)}
-	w.conn = new(scanconn.Conn) // closed until open succeeds
+	w.conn = new(sqlitec.Conn) // closed until open succeeds
 	w.timer.Stop()
 	w.keyIDs = w.keyID
 	if err := w.open(db); err != nil {
@@ -222,15 +222,15 @@ func (w *writer) open(db *sql.DB) error {
 	conn, err := openConn(path, w.cfg.busyTimeout)
 	if err != nil {
 		// A Conn never opened is closed: every call on it fails with
-		// scanconn.ErrClosed.
-		w.fileState = fileState{conn: new(scanconn.Conn)}
+		// sqlitec.ErrClosed.
+		w.fileState = fileState{conn: new(sqlitec.Conn)}
 		w.resetCaches()
 		return err
 	}
 	w.fileState = fileState{conn: conn}
 	w.resetCaches()
 	stmts := []struct {
-		dst **scanconn.Stmt
+		dst **sqlitec.Stmt
 		sql string
 	}{
 		{&w.keyInsert, "INSERT INTO attribute_keys (key, last_span) VALUES (?, ?) ON CONFLICT (key) DO NOTHING RETURNING id"},
@@ -269,13 +269,13 @@ func (w *writer) open(db *sql.DB) error {
 // schema.OpenWrite has checked and migrated, and sets it up as
 // schema.OpenWrite sets up its own: WAL mode, checked, the busy timeout,
 // schema.WritePragmas.
-func openConn(path string, busyTimeout time.Duration) (*scanconn.Conn, error) {
-	conn, err := scanconn.OpenWrite(schema.WriteURI(path), busyTimeout)
+func openConn(path string, busyTimeout time.Duration) (*sqlitec.Conn, error) {
+	conn, err := sqlitec.OpenWrite(schema.WriteURI(path), busyTimeout)
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
 	var mode string
-	err = conn.Query("PRAGMA journal_mode = WAL", nil, func(s *scanconn.Stmt) error {
+	err = conn.Query("PRAGMA journal_mode = WAL", nil, func(s *sqlitec.Stmt) error {
 		mode = string(s.Bytes(0))
 		return nil
 	})
@@ -647,24 +647,24 @@ func rejectedSpans(e error, n int) int {
 
 // isBusy reports whether err is another writer's lock on the file.
 func isBusy(err error) bool {
-	var se *scanconn.Error
+	var se *sqlitec.Error
 	if !errors.As(err, &se) {
 		return false
 	}
 	c := se.Code() & 0xff
-	return c == scanconn.Busy || c == scanconn.Locked
+	return c == sqlitec.Busy || c == sqlitec.Locked
 }
 
 // isRejection reports whether err is a failure of the rows written rather
 // than of the file: a constraint, a value too large or of the wrong type,
 // or an error of the writer's own rather than SQLite's.
 func isRejection(err error) bool {
-	var se *scanconn.Error
+	var se *sqlitec.Error
 	if !errors.As(err, &se) {
-		return !errors.Is(err, scanconn.ErrClosed)
+		return !errors.Is(err, sqlitec.ErrClosed)
 	}
 	switch se.Code() & 0xff {
-	case scanconn.Constraint, scanconn.TooBig, scanconn.Mismatch, scanconn.Range:
+	case sqlitec.Constraint, sqlitec.TooBig, sqlitec.Mismatch, sqlitec.Range:
 		return true
 	}
 	return false
@@ -880,8 +880,8 @@ func (w *writer) immediateTx(fn func() error) error {
 	return schema.ImmediateTxExec(w.conn.Exec, fn)
 }
 
-// execStmt binds args to s, as scanconn's Start binds them, and runs it.
-func execStmt(s *scanconn.Stmt, args ...any) error {
+// execStmt binds args to s, as sqlitec's Start binds them, and runs it.
+func execStmt(s *sqlitec.Stmt, args ...any) error {
 	if err := s.Start(args...); err != nil {
 		s.ClearBindings()
 		return err
@@ -892,12 +892,12 @@ func execStmt(s *scanconn.Stmt, args ...any) error {
 // queryInts runs s, with args bound as execStmt binds them, and sets dst
 // to the integer columns of its first row; errNoRows when it has none. A
 // NULL is 0.
-func queryInts(s *scanconn.Stmt, dst ...*int64) error {
+func queryInts(s *sqlitec.Stmt, dst ...*int64) error {
 	return queryIntsArgs(s, nil, dst...)
 }
 
 // queryIntsArgs is queryInts with args.
-func queryIntsArgs(s *scanconn.Stmt, args []any, dst ...*int64) error {
+func queryIntsArgs(s *sqlitec.Stmt, args []any, dst ...*int64) error {
 	if err := s.Start(args...); err != nil {
 		s.ClearBindings()
 		return err

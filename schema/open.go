@@ -111,7 +111,7 @@ var WritePragmas = []string{"PRAGMA synchronous = NORMAL", "PRAGMA temp_store = 
 
 // WriteURI is the SQLite URI that opens path read-write, without the
 // driver's parameters: for the writer's connection through SQLite's C
-// API (internal/scanconn), after OpenWrite has checked and migrated the
+// API (internal/sqlitec), after OpenWrite has checked and migrated the
 // file.
 func WriteURI(path string) string { return fileURI(path) + "?mode=rw" }
 
@@ -208,7 +208,7 @@ func openOne(path, mode string, busyTimeout time.Duration) (*sql.DB, error) {
 
 // ReadOnlyURI is the SQLite URI that opens path read-only, without the
 // driver's parameters: for a connection opened through SQLite's C API
-// (the viewer's scan connections, internal/scanconn), after OpenRead has
+// (the viewer's scan connections, internal/sqlitec), after OpenRead has
 // checked the file.
 func ReadOnlyURI(path string) string {
 	params, _ := readParams(path) // OpenRead has refused the file on an error

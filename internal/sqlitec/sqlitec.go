@@ -1,4 +1,4 @@
-// Package scanconn is an SQLite connection through the C API that
+// Package sqlitec is an SQLite connection through the C API that
 // modernc.org/sqlite/lib exposes in Go: read-only, for scans of millions
 // of rows, or read-write, for the exporter's writer, which binds millions
 // of values. It holds the project's only unsafe code that reaches SQLite.
@@ -21,7 +21,7 @@
 //
 // docs/architecture.md says who uses it and why (the viewer's scan of a
 // window's operation spans; the exporter's writer).
-package scanconn
+package sqlitec
 
 import (
 	"errors"

@@ -1,4 +1,4 @@
-package scanconn_test
+package sqlitec_test
 
 import (
 	"bytes"
@@ -12,12 +12,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lonelytrace/lonelytrace/internal/scanconn"
+	"github.com/lonelytrace/lonelytrace/internal/sqlitec"
 )
 
 // openWrite creates a WAL-mode file with a table v of one column of any
 // type through database/sql, closes that, and opens it read-write.
-func openWrite(t testing.TB) (*scanconn.Conn, string) {
+func openWrite(t testing.TB) (*sqlitec.Conn, string) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "w.db")
 	db, err := sql.Open("sqlite", uri(path)+"?_pragma=journal_mode(WAL)")
@@ -28,7 +28,7 @@ func openWrite(t testing.TB) (*scanconn.Conn, string) {
 		t.Fatal(err)
 	}
 	db.Close()
-	c, err := scanconn.OpenWrite(uri(path)+"?mode=rw", time.Second)
+	c, err := sqlitec.OpenWrite(uri(path)+"?mode=rw", time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -245,9 +245,9 @@ func TestError_Codes(t *testing.T) {
 	c, path := openWrite(t)
 	code := func(err error) int {
 		t.Helper()
-		var se *scanconn.Error
+		var se *sqlitec.Error
 		if !errors.As(err, &se) {
-			t.Fatalf("error %v is not a *scanconn.Error", err)
+			t.Fatalf("error %v is not a *sqlitec.Error", err)
 		}
 		return se.Code()
 	}
@@ -255,7 +255,7 @@ func TestError_Codes(t *testing.T) {
 		t.Fatal(err)
 	}
 	err := c.ExecArgs("INSERT INTO u VALUES (?)", 1)
-	if code(err)&0xff != scanconn.Constraint || code(err) == scanconn.Constraint || !strings.Contains(err.Error(), "UNIQUE constraint failed: u.x") {
+	if code(err)&0xff != sqlitec.Constraint || code(err) == sqlitec.Constraint || !strings.Contains(err.Error(), "UNIQUE constraint failed: u.x") {
 		t.Errorf("a duplicate = %v (code %d); want an extended constraint code and SQLite's message", err, code(err))
 	}
 
@@ -273,7 +273,7 @@ func TestError_Codes(t *testing.T) {
 		t.Fatal(err)
 	}
 	err = c.Exec("BEGIN IMMEDIATE")
-	if code(err)&0xff != scanconn.Busy || !strings.Contains(err.Error(), "SQLITE_BUSY") {
+	if code(err)&0xff != sqlitec.Busy || !strings.Contains(err.Error(), "SQLITE_BUSY") {
 		t.Errorf("a held lock = %v; want busy", err)
 	}
 	if _, err := other.Exec("ROLLBACK"); err != nil {
@@ -285,7 +285,7 @@ func TestError_Codes(t *testing.T) {
 		t.Fatal(err)
 	}
 	err = c.ExecArgs("INSERT INTO v (x) VALUES (?)", strings.Repeat("x", 100000))
-	if code(err)&0xff != scanconn.Full || !strings.Contains(err.Error(), "full") {
+	if code(err)&0xff != sqlitec.Full || !strings.Contains(err.Error(), "full") {
 		t.Errorf("a full file = %v; want full", err)
 	}
 
@@ -293,7 +293,7 @@ func TestError_Codes(t *testing.T) {
 		t.Fatal(err)
 	}
 	err = c.ExecArgs("INSERT INTO v (x) VALUES (1)")
-	if code(err)&0xff != scanconn.ReadOnly || !strings.Contains(err.Error(), "readonly") {
+	if code(err)&0xff != sqlitec.ReadOnly || !strings.Contains(err.Error(), "readonly") {
 		t.Errorf("a query-only connection = %v; want readonly", err)
 	}
 }
@@ -324,15 +324,15 @@ func TestClosed(t *testing.T) {
 		"BindValues": s.BindValues(v, 0, 1),
 		"Exec stmt":  s.Exec(),
 	} {
-		if !errors.Is(err, scanconn.ErrClosed) {
+		if !errors.Is(err, sqlitec.ErrClosed) {
 			t.Errorf("%s on a closed connection = %v; want ErrClosed", name, err)
 		}
 	}
-	if _, err := c.Prepare("SELECT 1"); !errors.Is(err, scanconn.ErrClosed) {
+	if _, err := c.Prepare("SELECT 1"); !errors.Is(err, sqlitec.ErrClosed) {
 		t.Errorf("Prepare on a closed connection = %v; want ErrClosed", err)
 	}
-	var never scanconn.Conn // as the exporter's writer holds one without a file
-	if err := never.Exec("SELECT 1"); !errors.Is(err, scanconn.ErrClosed) {
+	var never sqlitec.Conn // as the exporter's writer holds one without a file
+	if err := never.Exec("SELECT 1"); !errors.Is(err, sqlitec.ErrClosed) {
 		t.Errorf("Exec on a Conn never opened = %v; want ErrClosed", err)
 	}
 	if never.Changes() != 0 || never.LastInsertRowID() != 0 || never.Close() != nil {
@@ -343,7 +343,7 @@ func TestClosed(t *testing.T) {
 // TestOpenWrite_Missing checks that OpenWrite creates nothing.
 func TestOpenWrite_Missing(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "missing.db")
-	if c, err := scanconn.OpenWrite(uri(path)+"?mode=rw", time.Second); err == nil {
+	if c, err := sqlitec.OpenWrite(uri(path)+"?mode=rw", time.Second); err == nil {
 		c.Close()
 		t.Error("OpenWrite of a missing file succeeded")
 	}
@@ -358,7 +358,7 @@ func TestWriters_Concurrent(t *testing.T) {
 	errs := make(chan error, writers)
 	for g := range writers {
 		wg.Go(func() {
-			c, err := scanconn.OpenWrite(uri(path)+"?mode=rw", 10*time.Second)
+			c, err := sqlitec.OpenWrite(uri(path)+"?mode=rw", 10*time.Second)
 			if err != nil {
 				errs <- err
 				return
