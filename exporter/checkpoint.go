@@ -63,7 +63,7 @@ func (w *writer) startCheckpointer() {
 		db.Close()
 		return
 	}
-	if _, err := w.conn.ExecContext(ctx, "PRAGMA wal_autocheckpoint = 0"); err != nil {
+	if err := w.conn.Exec("PRAGMA wal_autocheckpoint = 0"); err != nil {
 		db.Close()
 		return
 	}

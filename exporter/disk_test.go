@@ -2,7 +2,6 @@ package exporter_test
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -18,6 +17,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/lonelytrace/lonelytrace/exporter"
+	"github.com/lonelytrace/lonelytrace/internal/sqlitec"
 	"github.com/lonelytrace/lonelytrace/internal/tmpfs"
 )
 
@@ -243,9 +243,8 @@ func diskFullSimulated(t *testing.T) {
 		t.Fatal(err)
 	}
 	setMax := func(n int) {
-		err := exporter.OnWriterConn(ctx, e, func(c *sql.Conn) error {
-			_, err := c.ExecContext(ctx, fmt.Sprintf("PRAGMA max_page_count = %d", n))
-			return err
+		err := exporter.OnWriterConn(ctx, e, func(c *sqlitec.Conn) error {
+			return c.Exec(fmt.Sprintf("PRAGMA max_page_count = %d", n))
 		})
 		if err != nil {
 			t.Fatal(err)

@@ -2,12 +2,13 @@ package exporter
 
 import (
 	"context"
-	"database/sql"
+
+	"github.com/lonelytrace/lonelytrace/internal/sqlitec"
 )
 
 // OnWriterConn runs fn on the writer's connection, between transactions,
 // and waits for it.
-func OnWriterConn(ctx context.Context, e *Exporter, fn func(*sql.Conn) error) error {
+func OnWriterConn(ctx context.Context, e *Exporter, fn func(*sqlitec.Conn) error) error {
 	done := make(chan error, 1)
 	e.mu.RLock()
 	if e.closed {
@@ -15,7 +16,7 @@ func OnWriterConn(ctx context.Context, e *Exporter, fn func(*sql.Conn) error) er
 		return ErrShutdown
 	}
 	select {
-	case e.queue <- job{control: func(c *sql.Conn) error {
+	case e.queue <- job{control: func(c *sqlitec.Conn) error {
 		err := fn(c)
 		done <- err
 		return err

@@ -26,6 +26,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/lonelytrace/lonelytrace/exporter"
+	"github.com/lonelytrace/lonelytrace/internal/sqlitec"
 	"github.com/lonelytrace/lonelytrace/schema"
 )
 
@@ -720,9 +721,8 @@ func TestExporter_WriteErrorsResume(t *testing.T) {
 	}
 	// A full disk: cap the file at its current size. Each batch is more
 	// than the free room left in the file's pages.
-	err := exporter.OnWriterConn(ctx, e, func(c *sql.Conn) error {
-		_, err := c.ExecContext(ctx, "PRAGMA max_page_count = 1")
-		return err
+	err := exporter.OnWriterConn(ctx, e, func(c *sqlitec.Conn) error {
+		return c.Exec("PRAGMA max_page_count = 1")
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -739,9 +739,8 @@ func TestExporter_WriteErrorsResume(t *testing.T) {
 	if s.Failed != 10000 || s.LastError == nil || !strings.Contains(s.LastError.Error(), "full") {
 		t.Errorf("Stats on a full disk = %+v; want Failed 10000 and a 'full' error", s)
 	}
-	err = exporter.OnWriterConn(ctx, e, func(c *sql.Conn) error {
-		_, err := c.ExecContext(ctx, "PRAGMA max_page_count = 1000000")
-		return err
+	err = exporter.OnWriterConn(ctx, e, func(c *sqlitec.Conn) error {
+		return c.Exec("PRAGMA max_page_count = 1000000")
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -2,7 +2,6 @@ package exporter_test
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -15,6 +14,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/lonelytrace/lonelytrace/exporter"
+	"github.com/lonelytrace/lonelytrace/internal/sqlitec"
 )
 
 // producer ends spans through the real SDK from the test goroutine and
@@ -241,9 +241,8 @@ func TestFault_ReadOnly(t *testing.T) {
 		// What a file system remounted read-only looks like to SQLite:
 		// every write fails with SQLITE_READONLY.
 		set := func(on int) {
-			err := exporter.OnWriterConn(ctx, e, func(c *sql.Conn) error {
-				_, err := c.ExecContext(ctx, fmt.Sprintf("PRAGMA query_only = %d", on))
-				return err
+			err := exporter.OnWriterConn(ctx, e, func(c *sqlitec.Conn) error {
+				return c.Exec(fmt.Sprintf("PRAGMA query_only = %d", on))
 			})
 			if err != nil {
 				t.Fatal(err)

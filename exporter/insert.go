@@ -1,17 +1,17 @@
 package exporter
 
 import (
-	"context"
-	"database/sql/driver"
 	"fmt"
 	"strings"
 
+	"github.com/lonelytrace/lonelytrace/internal/sqlitec"
 	"github.com/lonelytrace/lonelytrace/schema"
 )
 
 // rowsPerInsert is how many spans one multi-row INSERT carries. One
-// statement per 32 rows amortises the per-statement cost of the driver
-// while staying far below SQLite's variable limit.
+// statement per 32 rows amortises the per-statement cost of the C API
+// calls and of SQLite's statement while staying far below its variable
+// limit.
 const rowsPerInsert = 32
 
 // Column groups. Most spans have no trace state, status message, events,
@@ -49,17 +49,12 @@ var spanColumns = [schema.NumSpanColumns]struct {
 	schema.ColStateful:          {groupPubSub, "NULL"},
 }
 
-// spanRow holds one span's values, each at its schema.SpanColumns
-// position.
-type spanRow [schema.NumSpanColumns]driver.Value
-
-// spanInsert writes the spans of one combination of column groups: rows
-// are gathered in args and written rowsPerInsert at a time.
+// spanInsert writes the spans of one combination of column groups: their
+// values are gathered in vals and written rowsPerInsert rows at a time.
 type spanInsert struct {
-	cols      []int // positions in schema.SpanColumns of the bound columns
-	many, one driver.Stmt
-	args      []driver.NamedValue // rowsPerInsert rows of len(cols) values
-	oneArgs   []driver.NamedValue // one row, for the rows left at the end
+	cols      []schema.SpanColumn // the bound columns, in order
+	many, one *sqlitec.Stmt
+	vals      *sqlitec.Values // the rows gathered, len(cols) values each
 	rows      int
 }
 
@@ -67,13 +62,13 @@ type spanInsert struct {
 // OR FAIL, rather than the default ABORT, keeps SQLite from journalling
 // the statement's pages to undo it alone: on any error the writer rolls
 // the whole transaction back.
-func spanInsertSQL(groups, rows int) (sql string, cols []int) {
+func spanInsertSQL(groups, rows int) (sql string, cols []schema.SpanColumn) {
 	var names, values []string
 	for i, c := range spanColumns {
 		names = append(names, schema.SpanColumns[i])
 		if c.group == groupAlways || groups&c.group != 0 {
 			values = append(values, "?")
-			cols = append(cols, i)
+			cols = append(cols, schema.SpanColumn(i))
 		} else {
 			values = append(values, c.absent)
 		}
@@ -90,161 +85,192 @@ func spanInsertSQL(groups, rows int) (sql string, cols []int) {
 	return b.String(), cols
 }
 
-// namedValues returns n arguments numbered from 1, as the driver expects
-// them.
-func namedValues(n int) []driver.NamedValue {
-	a := make([]driver.NamedValue, n)
-	for i := range a {
-		a[i].Ordinal = i + 1
+// prepareInserts prepares the span and trace inserts on the writer's
+// connection.
+func (w *writer) prepareInserts() error {
+	var err error
+	for g := range w.inserts {
+		ins := &w.inserts[g]
+		manySQL, cols := spanInsertSQL(g, rowsPerInsert)
+		oneSQL, _ := spanInsertSQL(g, 1)
+		if ins.many, err = w.conn.Prepare(manySQL); err != nil {
+			return err
+		}
+		if ins.one, err = w.conn.Prepare(oneSQL); err != nil {
+			return err
+		}
+		ins.cols = cols
+		ins.vals = w.conn.NewValues()
+		ins.rows = 0
 	}
-	return a
+	if w.traceInsertOne, err = w.conn.Prepare(traceInsertSQL(1)); err != nil {
+		return err
+	}
+	if w.traceInsertMany, err = w.conn.Prepare(traceInsertSQL(tracesPerInsert)); err != nil {
+		return err
+	}
+	if w.traceKnown, err = w.conn.Prepare(traceKnownSQL); err != nil {
+		return err
+	}
+	return nil
 }
 
-// prepareInserts prepares the span and trace inserts on the driver's own
-// connection. They run without database/sql, whose argument conversion
-// and per-call copies cost as much as SQLite's binding of a 28-column row;
-// every use is inside conn.Raw, on the writer goroutine.
-func (w *writer) prepareInserts(ctx context.Context) error {
-	return w.conn.Raw(func(dc any) error {
-		prep, ok := dc.(driver.ConnPrepareContext)
-		if !ok {
-			return fmt.Errorf("driver %T cannot prepare with a context", dc)
+// freeInserts gives back the C memory of the rows gathered; the
+// connection's Close finalizes the statements.
+func (w *writer) freeInserts() {
+	for g := range w.inserts {
+		if v := w.inserts[g].vals; v != nil {
+			v.Free()
 		}
-		for g := range w.inserts {
-			ins := &w.inserts[g]
-			manySQL, cols := spanInsertSQL(g, rowsPerInsert)
-			oneSQL, _ := spanInsertSQL(g, 1)
-			var err error
-			if ins.many, err = prep.PrepareContext(ctx, manySQL); err != nil {
-				return err
-			}
-			if ins.one, err = prep.PrepareContext(ctx, oneSQL); err != nil {
-				return err
-			}
-			ins.cols = cols
-			ins.args = namedValues(rowsPerInsert * len(cols))
-			ins.oneArgs = namedValues(len(cols))
-		}
-		var err error
-		if w.traceInsertOne, err = prep.PrepareContext(ctx, traceInsertSQL(1)); err != nil {
-			return err
-		}
-		if w.traceInsertMany, err = prep.PrepareContext(ctx, traceInsertSQL(tracesPerInsert)); err != nil {
-			return err
-		}
-		w.traceArgsOne, w.traceArgsMany = namedValues(1+1), namedValues(1+tracesPerInsert)
-		if w.traceKnown, err = prep.PrepareContext(ctx, traceKnownSQL); err != nil {
-			return err
-		}
-		w.knownArgs, w.traceRow = namedValues(1+tracesPerInsert), make([]driver.Value, 2)
-		return nil
-	})
+		w.inserts[g].rows = 0
+	}
 }
 
-// closeInserts closes the statements prepareInserts made.
-func (w *writer) closeInserts() {
-	_ = w.conn.Raw(func(any) error {
-		for g := range w.inserts {
-			ins := &w.inserts[g]
-			for _, s := range []driver.Stmt{ins.many, ins.one} {
-				if s != nil {
-					s.Close()
-				}
+// bindRow adds the row of the span of fields f, whose trace, resource and
+// scope are those of ids traceRef, resID and scopeID, to the rows of its
+// statement, and writes the statement's rows when there are
+// rowsPerInsert. The values are copied into C memory as they are added:
+// nothing of the row points into f once bindRow returns.
+func (w *writer) bindRow(f *spanFields, traceRef, resID, scopeID int64) error {
+	ins := &w.inserts[f.groups]
+	v := ins.vals
+	for _, c := range ins.cols {
+		switch c {
+		case schema.ColTrace:
+			v.Int64(traceRef)
+		case schema.ColSpanID:
+			v.Blob(f.spanID[:])
+		case schema.ColParentSpanID:
+			if f.hasParent {
+				v.Blob(f.parentID[:])
+			} else {
+				v.Null()
 			}
-			ins.many, ins.one = nil, nil
-		}
-		for _, s := range []driver.Stmt{w.traceInsertOne, w.traceInsertMany, w.traceKnown} {
-			if s != nil {
-				s.Close()
+		case schema.ColParentRemote:
+			v.Int64(boolInt(f.parentRemote))
+		case schema.ColFlags:
+			v.Int64(int64(f.flags))
+		case schema.ColTraceState:
+			textOrNull(v, f.traceState)
+		case schema.ColName:
+			v.Text(f.name)
+		case schema.ColKind:
+			v.Int64(int64(f.kind))
+		case schema.ColStartNs:
+			v.Int64(f.start)
+		case schema.ColEndNs:
+			v.Int64(f.end)
+		case schema.ColStatusCode:
+			v.Int64(int64(f.status))
+		case schema.ColStatusMessage:
+			textOrNull(v, f.statusMessage)
+		case schema.ColAttributes:
+			if f.hasAttrs {
+				v.Text(f.attributes)
+			} else {
+				v.Null()
 			}
+		case schema.ColEvents:
+			textOrNull(v, f.events)
+		case schema.ColLinks:
+			textOrNull(v, f.links)
+		case schema.ColDroppedAttributes:
+			v.Int64(f.dropAttrs)
+		case schema.ColDroppedEvents:
+			v.Int64(f.dropEvents)
+		case schema.ColDroppedLinks:
+			v.Int64(f.dropLinks)
+		case schema.ColChildCount:
+			v.Int64(f.childCount)
+		case schema.ColResource:
+			v.Int64(resID)
+		case schema.ColScope:
+			v.Int64(scopeID)
+		case schema.ColOp:
+			textOrNull(v, f.op)
+		case schema.ColTopic:
+			textOrNull(v, f.topic)
+		case schema.ColGlob:
+			textOrNull(v, f.glob)
+		case schema.ColBroadcaster:
+			textOrNull(v, f.broadcaster)
+		case schema.ColBodySize:
+			intOrNull(v, f.bodySize)
+		case schema.ColSubscribers:
+			intOrNull(v, f.subscribers)
+		case schema.ColStateful:
+			intOrNull(v, int64(f.stateful))
+		default:
+			return fmt.Errorf("insert spans: no value for column %s", schema.SpanColumns[c])
 		}
-		w.traceInsertOne, w.traceInsertMany, w.traceKnown = nil, nil, nil
-		return nil
-	})
-}
-
-// bindRow binds row, whose column groups are groups, as the next row of
-// its statement, and writes the statement's rows when there are
-// rowsPerInsert.
-func (w *writer) bindRow(ctx context.Context, row *spanRow, groups int) error {
-	ins := &w.inserts[groups]
-	args := ins.args[ins.rows*len(ins.cols):]
-	for k, c := range ins.cols {
-		args[k].Value = row[c]
 	}
 	ins.rows++
 	if ins.rows < rowsPerInsert {
 		return nil
 	}
 	ins.rows = 0
-	return w.execRaw(ctx, ins.many, ins.args)
+	err := runRows(ins.many, v, 0, v.Len())
+	v.Reset()
+	return err
 }
 
-// flushRows writes the rows left in every statement one at a time. The
-// transaction's clearRows then drops the references the arguments hold.
-func (w *writer) flushRows(ctx context.Context) error {
+// textOrNull adds s, or NULL when it is empty.
+func textOrNull(v *sqlitec.Values, s string) {
+	if s == "" {
+		v.Null()
+		return
+	}
+	v.Text(s)
+}
+
+// intOrNull adds n, or NULL for the -1 that schema.PubSub uses for
+// "absent".
+func intOrNull(v *sqlitec.Values, n int64) {
+	if n < 0 {
+		v.Null()
+		return
+	}
+	v.Int64(n)
+}
+
+// runRows binds n values of v, from its value from, to s and runs it.
+func runRows(s *sqlitec.Stmt, v *sqlitec.Values, from, n int) error {
+	if err := s.BindValues(v, from, n); err != nil {
+		s.ClearBindings()
+		return fmt.Errorf("insert spans: %w", err)
+	}
+	if err := s.Exec(); err != nil {
+		return fmt.Errorf("insert spans: %w", err)
+	}
+	return nil
+}
+
+// flushRows writes the rows left in every statement one at a time.
+func (w *writer) flushRows() error {
 	for g := range w.inserts {
 		ins := &w.inserts[g]
 		n := len(ins.cols)
 		for i := 0; i < ins.rows; i++ {
-			for k := range ins.oneArgs {
-				ins.oneArgs[k].Value = ins.args[i*n+k].Value
-			}
-			if err := w.execRaw(ctx, ins.one, ins.oneArgs); err != nil {
+			if err := runRows(ins.one, ins.vals, i*n, n); err != nil {
 				return err
 			}
 		}
 		ins.rows = 0
+		ins.vals.Reset()
 	}
 	return nil
 }
 
-// detachRows copies the text of the rows bound but not yet written that
-// may point into a job's arena (attributes, events, links), so that the
-// job's encoded rows can be reused; and clears the row being filled.
-func (w *writer) detachRows() {
-	for g := range w.inserts {
-		ins := &w.inserts[g]
-		n := len(ins.cols)
-		for k, c := range ins.cols {
-			if c := schema.SpanColumn(c); c != schema.ColAttributes && c != schema.ColEvents && c != schema.ColLinks {
-				continue
-			}
-			for i := 0; i < ins.rows; i++ {
-				if s, ok := ins.args[i*n+k].Value.(string); ok {
-					ins.args[i*n+k].Value = strings.Clone(s)
-				}
-			}
-		}
-	}
-	clear(w.row[:])
-}
-
-// clearRows forgets the rows gathered, after a failure or once written,
-// so that the arguments keep no span's strings alive.
+// clearRows forgets the rows gathered, after a failure or once written.
 func (w *writer) clearRows() {
 	for g := range w.inserts {
 		ins := &w.inserts[g]
 		ins.rows = 0
-		for k := range ins.args {
-			ins.args[k].Value = nil
-		}
-		for k := range ins.oneArgs {
-			ins.oneArgs[k].Value = nil
+		if ins.vals != nil {
+			ins.vals.Reset()
 		}
 	}
-	// The row's text may point into a job's arena, which is reused.
-	clear(w.row[:])
+	// The fields' text may point into a job's arena, which is reused.
+	w.fields = spanFields{}
 	w.arena = w.arena[:0]
-}
-
-func (w *writer) execRaw(ctx context.Context, s driver.Stmt, args []driver.NamedValue) error {
-	err := w.conn.Raw(func(any) error {
-		_, err := s.(driver.StmtExecContext).ExecContext(ctx, args)
-		return err
-	})
-	if err != nil {
-		return fmt.Errorf("insert spans: %w", err)
-	}
-	return nil
 }

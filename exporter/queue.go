@@ -2,12 +2,13 @@ package exporter
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"sync"
 	"unsafe"
 
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+
+	"github.com/lonelytrace/lonelytrace/internal/sqlitec"
 )
 
 // The queue between ExportSpans and the writer is bounded twice: by
@@ -40,7 +41,7 @@ type job struct {
 	committed chan error
 	// control runs on the writer's connection before the group's
 	// transaction; tests use it to simulate faults.
-	control func(*sql.Conn) error
+	control func(*sqlitec.Conn) error
 }
 
 // Estimates of the memory of a queued span, besides its encoded row:

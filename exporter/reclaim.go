@@ -1,9 +1,10 @@
 package exporter
 
 import (
-	"context"
 	"fmt"
 	"strconv"
+
+	"github.com/lonelytrace/lonelytrace/internal/sqlitec"
 )
 
 // Resources, scopes and attribute keys are stored once each and referred
@@ -64,15 +65,11 @@ const (
 	minMarkAhead   = 64
 )
 
-// beginUse starts the rows used by a transaction over; before is the
-// last span id before it. It sets markAs.
-func (w *writer) beginUse(ctx context.Context, before int64) error {
-	clear(w.keyUse)
-	clear(w.resourceUse)
-	clear(w.scopeUse)
-	w.lastResource, w.lastScope = 0, 0
+// beginUse starts the marks of a transaction, whose use sets are empty;
+// before is the last span id before it. It sets markBase and markAs.
+func (w *writer) beginUse(before int64) error {
 	var first int64
-	if err := w.conn.QueryRowContext(ctx, "SELECT coalesce((SELECT id FROM spans ORDER BY id LIMIT 1), ?)", before+1).Scan(&first); err != nil {
+	if err := queryIntsArgs(w.firstSpan, []any{before + 1}, &first); err != nil {
 		return fmt.Errorf("read the first span id: %w", err)
 	}
 	w.markBase = before
@@ -106,18 +103,26 @@ func (w *writer) useResourceScope(resID, scopeID int64) {
 	}
 }
 
-// markUsed makes the last_span of every row the transaction's spans refer
+// markUsedSQL marks the rows of table, of the ids of the JSON array ?2,
+// used by spans up to ?1.
+func markUsedSQL(table string) string {
+	// max: another writer of the file may have marked a row further.
+	return "UPDATE " + table + " SET last_span = max(last_span, ?1) WHERE id IN (SELECT value FROM json_each(?2))"
+}
+
+// markRows makes the last_span of every row the transaction's spans refer
 // to at least last, its last span id. A row it added is marked to last
 // when its mark falls short; a row used again is marked ahead (see
 // above).
-func (w *writer) markUsed(ctx context.Context, last int64) error {
+func (w *writer) markRows(last int64) error {
 	w.lastTxn = last - w.markBase
 	again := last + max(w.markAs-w.markBase, 4*w.lastTxn)
 	for _, t := range []struct {
 		table string
 		ids   map[int64]struct{}
 		marks map[int64]int64
-	}{{"attribute_keys", w.keyUse, w.keyMarked}, {"resources", w.resourceUse, w.resourceMarked}, {"scopes", w.scopeUse, w.scopeMarked}} {
+		stmt  *sqlitec.Stmt
+	}{{"attribute_keys", w.keyUse, w.keyMarked, w.markUsed[0]}, {"resources", w.resourceUse, w.resourceMarked, w.markUsed[1]}, {"scopes", w.scopeUse, w.scopeMarked, w.markUsed[2]}} {
 		var added, used []int64
 		for id := range t.ids {
 			switch m := t.marks[id]; {
@@ -135,9 +140,7 @@ func (w *writer) markUsed(ctx context.Context, last int64) error {
 			if len(g.ids) == 0 {
 				continue
 			}
-			// max: another writer of the file may have marked a row further.
-			if _, err := w.conn.ExecContext(ctx, "UPDATE "+t.table+" SET last_span = max(last_span, ?1) WHERE id IN (SELECT value FROM json_each(?2))",
-				g.to, idList(g.ids)); err != nil {
+			if err := execStmt(t.stmt, g.to, idList(g.ids)); err != nil {
 				return fmt.Errorf("mark the %s used: %w", t.table, err)
 			}
 			for _, id := range g.ids {
@@ -170,39 +173,34 @@ type reclaimed struct {
 // reclaimTx deletes, in retention's transaction, the resources, scopes
 // and attribute keys no span left refers to; next is the span id after
 // the last one deleted, the floor when no span is left.
-func (w *writer) reclaimTx(ctx context.Context, next int64) (reclaimed, error) {
+func (w *writer) reclaimTx(next int64) (reclaimed, error) {
 	var r reclaimed
 	var floor int64
-	if err := w.conn.QueryRowContext(ctx, "SELECT coalesce((SELECT min(id) FROM spans), ?)", next).Scan(&floor); err != nil {
+	err := w.conn.Query("SELECT coalesce((SELECT min(id) FROM spans), ?)", []any{next}, func(s *sqlitec.Stmt) error {
+		floor = s.Int64(0)
+		return nil
+	})
+	if err != nil {
 		return r, fmt.Errorf("read the first span id: %w", err)
 	}
-	rows, err := w.conn.QueryContext(ctx, "DELETE FROM attribute_keys WHERE last_span < ?1 AND id < (SELECT max(id) FROM attribute_keys) RETURNING id, key", floor)
-	if err != nil {
-		return r, fmt.Errorf("reclaim attribute keys: %w", err)
-	}
-	for rows.Next() {
-		var id int64
-		var key string
-		if err := rows.Scan(&id, &key); err != nil {
-			rows.Close()
-			return r, fmt.Errorf("reclaim attribute keys: %w", err)
-		}
+	err = w.conn.Query("DELETE FROM attribute_keys WHERE last_span < ?1 AND id < (SELECT max(id) FROM attribute_keys) RETURNING id, key", []any{floor}, func(s *sqlitec.Stmt) error {
+		id, key := s.Int64(0), s.Bytes(1)
 		// Only those the writer has cached need forgetting.
-		if w.keys[key] == id {
+		if cached, ok := w.keys[string(key)]; ok && cached == id {
 			if r.keys == nil {
 				r.keys = make(map[string]int64)
 			}
-			r.keys[key] = id
+			r.keys[string(key)] = id
 		}
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
+		return nil
+	})
+	if err != nil {
 		return r, fmt.Errorf("reclaim attribute keys: %w", err)
 	}
-	if r.resources, err = w.reclaimIDs(ctx, "resources", floor); err != nil {
+	if r.resources, err = w.reclaimIDs("resources", floor); err != nil {
 		return r, err
 	}
-	if r.scopes, err = w.reclaimIDs(ctx, "scopes", floor); err != nil {
+	if r.scopes, err = w.reclaimIDs("scopes", floor); err != nil {
 		return r, err
 	}
 	return r, nil
@@ -210,24 +208,16 @@ func (w *writer) reclaimTx(ctx context.Context, next int64) (reclaimed, error) {
 
 // reclaimIDs deletes the rows of table, resources or scopes, whose
 // last_span is below floor, and returns their ids.
-func (w *writer) reclaimIDs(ctx context.Context, table string, floor int64) (map[int64]struct{}, error) {
-	rows, err := w.conn.QueryContext(ctx, "DELETE FROM "+table+" WHERE last_span < ?1 AND id < (SELECT max(id) FROM "+table+") RETURNING id", floor)
-	if err != nil {
-		return nil, fmt.Errorf("reclaim %s: %w", table, err)
-	}
-	defer rows.Close()
+func (w *writer) reclaimIDs(table string, floor int64) (map[int64]struct{}, error) {
 	var ids map[int64]struct{}
-	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			return nil, fmt.Errorf("reclaim %s: %w", table, err)
-		}
+	err := w.conn.Query("DELETE FROM "+table+" WHERE last_span < ?1 AND id < (SELECT max(id) FROM "+table+") RETURNING id", []any{floor}, func(s *sqlitec.Stmt) error {
 		if ids == nil {
 			ids = make(map[int64]struct{})
 		}
-		ids[id] = struct{}{}
-	}
-	if err := rows.Err(); err != nil {
+		ids[s.Int64(0)] = struct{}{}
+		return nil
+	})
+	if err != nil {
 		return nil, fmt.Errorf("reclaim %s: %w", table, err)
 	}
 	return ids, nil

@@ -1,8 +1,6 @@
 package exporter
 
 import (
-	"context"
-	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,6 +11,7 @@ import (
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/lonelytrace/lonelytrace/internal/sqlitec"
 	"github.com/lonelytrace/lonelytrace/schema"
 )
 
@@ -95,9 +94,8 @@ func (w *writer) retain(ingested int64) {
 // to vacuumStepPages free pages back. more reports that another step has
 // work to do.
 func (w *writer) retentionStep(limit int) (more bool, err error) {
-	ctx := context.Background()
 	m := &w.maint
-	used, free, err := w.pages(ctx)
+	used, free, err := w.pages()
 	if err != nil {
 		return false, err
 	}
@@ -119,31 +117,38 @@ func (w *writer) retentionStep(limit int) (more bool, err error) {
 		// that holds replayed history, keeps its last days until new spans
 		// arrive, and a clock that jumps ahead does not empty the file.
 		newest := time.Now().UnixNano()
-		var last sql.NullInt64
-		if err := w.conn.QueryRowContext(ctx, "SELECT start_ns FROM spans ORDER BY id DESC LIMIT 1").Scan(&last); err != nil && !errors.Is(err, sql.ErrNoRows) {
+		err := w.conn.Query("SELECT start_ns FROM spans ORDER BY id DESC LIMIT 1", nil, func(s *sqlitec.Stmt) error {
+			if s.Type(0) != sqlitec.Null {
+				newest = min(newest, s.Int64(0))
+			}
+			return nil
+		})
+		if err != nil {
 			return false, fmt.Errorf("read newest span: %w", err)
-		}
-		if last.Valid && last.Int64 < newest {
-			newest = last.Int64
 		}
 		cutoff = newest - int64(w.cfg.maxAge)
 	}
 	if m.trimming {
 		// Delete about the excess, at the file's mean bytes per span, so
 		// that a small limit is not overshot by a whole step.
-		var lo, hi sql.NullInt64
-		if err := w.conn.QueryRowContext(ctx, "SELECT (SELECT id FROM spans ORDER BY id LIMIT 1), (SELECT id FROM spans ORDER BY id DESC LIMIT 1)").Scan(&lo, &hi); err != nil {
+		var lo, hi int64
+		found := false
+		err := w.conn.Query("SELECT (SELECT id FROM spans ORDER BY id LIMIT 1), (SELECT id FROM spans ORDER BY id DESC LIMIT 1)", nil, func(s *sqlitec.Stmt) error {
+			lo, hi, found = s.Int64(0), s.Int64(1), s.Type(0) != sqlitec.Null
+			return nil
+		})
+		if err != nil {
 			return false, fmt.Errorf("read span ids: %w", err)
 		}
-		if lo.Valid {
-			perSpan := max(used/(hi.Int64-lo.Int64+1), 1)
+		if found {
+			perSpan := max(used/(hi-lo+1), 1)
 			excess := counted - int64(lowWater*float64(w.cfg.maxSize))
 			limit = int(min(int64(limit), excess/perSpan+1))
 		}
 	}
 	deleted := 0
 	if cutoff != math.MinInt64 {
-		if deleted, err = w.deleteOldest(ctx, limit, cutoff); err != nil {
+		if deleted, err = w.deleteOldest(limit, cutoff); err != nil {
 			return false, err
 		}
 	}
@@ -157,7 +162,7 @@ func (w *writer) retentionStep(limit int) (more bool, err error) {
 	// free for other reasons would also make room under a full disk (or
 	// max_page_count) behind the writer's back. A step moves at most a
 	// quarter of the WAL's bound.
-	pageSize := w.pageSize(ctx)
+	pageSize := w.pageSize()
 	total := used + free*pageSize
 	if limit := w.cfg.maxSize; limit > 0 {
 		if deleted > 0 && total+w.walShare() > limit+limit/16 {
@@ -171,14 +176,7 @@ func (w *writer) retentionStep(limit int) (more bool, err error) {
 		// Each page is one result row; stepping through them all is what
 		// makes SQLite free them.
 		step := min(vacuumStepPages, max(w.cfg.walLimit/4/pageSize, 1))
-		rows, err := w.conn.QueryContext(ctx, fmt.Sprintf("PRAGMA incremental_vacuum(%d)", step))
-		if err != nil {
-			return false, fmt.Errorf("incremental vacuum: %w", err)
-		}
-		for rows.Next() {
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
+		if err := w.conn.Query(fmt.Sprintf("PRAGMA incremental_vacuum(%d)", step), nil, nil); err != nil {
 			return false, fmt.Errorf("incremental vacuum: %w", err)
 		}
 	}
@@ -194,7 +192,7 @@ func (w *writer) overSize() bool {
 	if w.cfg.maxSize == 0 || w.maint.trimming {
 		return false
 	}
-	used, _, err := w.pages(context.Background())
+	used, _, err := w.pages()
 	return err == nil && used+w.walShare() > w.cfg.maxSize
 }
 
@@ -213,9 +211,13 @@ func (w *writer) walShare() int64 {
 
 // pages returns the bytes the file's pages in use take, and how many
 // free pages it holds.
-func (w *writer) pages(ctx context.Context) (used int64, free int64, err error) {
+func (w *writer) pages() (used int64, free int64, err error) {
 	var count, pageSize int64
-	if err := w.conn.QueryRowContext(ctx, "SELECT (SELECT page_count FROM pragma_page_count), (SELECT freelist_count FROM pragma_freelist_count), (SELECT page_size FROM pragma_page_size)").Scan(&count, &free, &pageSize); err != nil {
+	err = w.conn.Query("SELECT (SELECT page_count FROM pragma_page_count), (SELECT freelist_count FROM pragma_freelist_count), (SELECT page_size FROM pragma_page_size)", nil, func(s *sqlitec.Stmt) error {
+		count, free, pageSize = s.Int64(0), s.Int64(1), s.Int64(2)
+		return nil
+	})
+	if err != nil {
 		return 0, 0, fmt.Errorf("read page counts: %w", err)
 	}
 	return (count - free) * pageSize, free, nil
@@ -225,11 +227,11 @@ func (w *writer) pages(ctx context.Context) (used int64, free int64, err error) 
 // started before cutoff, and the traces left without spans, in one
 // transaction. Insertion order follows time closely enough, and the scan
 // by rowid needs no index on start_ns.
-func (w *writer) deleteOldest(ctx context.Context, limit int, cutoff int64) (deleted int, err error) {
+func (w *writer) deleteOldest(limit int, cutoff int64) (deleted int, err error) {
 	var forget []trace.TraceID
 	var rec reclaimed
-	err = schema.ImmediateTx(ctx, w.conn, func() (err error) {
-		deleted, forget, rec, err = w.deleteOldestTx(ctx, limit, cutoff)
+	err = w.immediateTx(func() (err error) {
+		deleted, forget, rec, err = w.deleteOldestTx(limit, cutoff)
 		return err
 	})
 	if err != nil {
@@ -248,61 +250,44 @@ func (w *writer) deleteOldest(ctx context.Context, limit int, cutoff int64) (del
 // deleteOldestTx is deleteOldest's transaction: it returns the spans
 // deleted, the trace ids of the traces deleted with them, and the
 // resources, scopes and attribute keys reclaimed (reclaim.go).
-func (w *writer) deleteOldestTx(ctx context.Context, limit int, cutoff int64) (deleted int, forget []trace.TraceID, rec reclaimed, err error) {
-	rows, err := w.conn.QueryContext(ctx, "DELETE FROM spans WHERE id IN (SELECT id FROM spans ORDER BY id LIMIT ?) AND start_ns < ? RETURNING id, trace", limit, cutoff)
-	if err != nil {
-		return 0, nil, rec, fmt.Errorf("delete spans: %w", err)
-	}
+func (w *writer) deleteOldestTx(limit int, cutoff int64) (deleted int, forget []trace.TraceID, rec reclaimed, err error) {
 	seen := make(map[int64]struct{})
 	var refs []int64
 	lo, hi := int64(math.MaxInt64), int64(math.MinInt64)
-	for rows.Next() {
-		var id, ref int64
-		if err := rows.Scan(&id, &ref); err != nil {
-			rows.Close()
-			return 0, nil, rec, fmt.Errorf("delete spans: %w", err)
-		}
+	err = w.conn.Query("DELETE FROM spans WHERE id IN (SELECT id FROM spans ORDER BY id LIMIT ?) AND start_ns < ? RETURNING id, trace", []any{limit, cutoff}, func(s *sqlitec.Stmt) error {
+		id, ref := s.Int64(0), s.Int64(1)
 		deleted++
 		lo, hi = min(lo, id), max(hi, id)
 		if _, ok := seen[ref]; !ok {
 			seen[ref] = struct{}{}
 			refs = append(refs, ref)
 		}
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
+		return nil
+	})
+	if err != nil {
 		return 0, nil, rec, fmt.Errorf("delete spans: %w", err)
 	}
 	if deleted == 0 {
 		return 0, nil, rec, nil
 	}
 	list, _ := json.Marshal(refs)
-	trows, err := w.conn.QueryContext(ctx, `DELETE FROM traces WHERE id IN (SELECT value FROM json_each(?))
-		AND NOT EXISTS (SELECT 1 FROM spans WHERE spans.trace = traces.id) RETURNING trace_id`, string(list))
+	err = w.conn.Query(`DELETE FROM traces WHERE id IN (SELECT value FROM json_each(?))
+		AND NOT EXISTS (SELECT 1 FROM spans WHERE spans.trace = traces.id) RETURNING trace_id`, []any{string(list)}, func(s *sqlitec.Stmt) error {
+		var id trace.TraceID
+		copy(id[:], s.Bytes(0))
+		forget = append(forget, id)
+		return nil
+	})
 	if err != nil {
 		return 0, nil, rec, fmt.Errorf("delete traces: %w", err)
 	}
-	for trows.Next() {
-		var b []byte
-		if err := trows.Scan(&b); err != nil {
-			trows.Close()
-			return 0, nil, rec, fmt.Errorf("delete traces: %w", err)
-		}
-		var id trace.TraceID
-		copy(id[:], b)
-		forget = append(forget, id)
-	}
-	trows.Close()
-	if err := trows.Err(); err != nil {
-		return 0, nil, rec, fmt.Errorf("delete traces: %w", err)
-	}
-	if err := w.fixBatches(ctx, lo, hi); err != nil {
+	if err := w.fixBatches(lo, hi); err != nil {
 		return 0, nil, rec, err
 	}
-	if rec, err = w.reclaimTx(ctx, hi+1); err != nil {
+	if rec, err = w.reclaimTx(hi + 1); err != nil {
 		return 0, nil, rec, err
 	}
-	if _, err := w.addMeta.ExecContext(ctx, schema.MetaRetentionDeleted, deleted); err != nil {
+	if err := execStmt(w.addMeta, schema.MetaRetentionDeleted, deleted); err != nil {
 		return 0, nil, rec, fmt.Errorf("count deleted spans: %w", err)
 	}
 	return deleted, forget, rec, nil
@@ -311,11 +296,10 @@ func (w *writer) deleteOldestTx(ctx context.Context, limit int, cutoff int64) (d
 // saveRetention records the retention in force in the file's meta table,
 // for the viewer, and bounds the WAL. It runs once per opened file.
 func (w *writer) saveRetention() error {
-	ctx := context.Background()
-	if _, err := w.conn.ExecContext(ctx, fmt.Sprintf("PRAGMA journal_size_limit = %d", w.cfg.walLimit)); err != nil {
+	if err := w.conn.Exec(fmt.Sprintf("PRAGMA journal_size_limit = %d", w.cfg.walLimit)); err != nil {
 		return fmt.Errorf("bound the WAL: %w", err)
 	}
-	_, err := w.conn.ExecContext(ctx, `INSERT INTO meta (key, value) VALUES (?, ?), (?, ?)
+	err := w.conn.ExecArgs(`INSERT INTO meta (key, value) VALUES (?, ?), (?, ?)
 		ON CONFLICT (key) DO UPDATE SET value = excluded.value`,
 		schema.MetaRetentionMaxAge, int64(w.cfg.maxAge), schema.MetaRetentionMaxSize, w.cfg.maxSize)
 	if err != nil {
@@ -330,45 +314,41 @@ func (w *writer) saveRetention() error {
 // viewer counts spans and finds the oldest from that table. Retention
 // deletes from the oldest end, so the batches concerned are the first
 // ones in id order, and the scan stops at the first batch past hi.
-func (w *writer) fixBatches(ctx context.Context, lo, hi int64) error {
-	rows, err := w.conn.QueryContext(ctx, "SELECT id, first_span, last_span FROM batches ORDER BY id")
-	if err != nil {
-		return fmt.Errorf("read batches: %w", err)
-	}
+func (w *writer) fixBatches(lo, hi int64) error {
 	var ids []int64
-	for rows.Next() {
-		var id, first, last int64
-		if err := rows.Scan(&id, &first, &last); err != nil {
-			rows.Close()
-			return fmt.Errorf("read batches: %w", err)
-		}
+	err := w.conn.Query("SELECT id, first_span, last_span FROM batches ORDER BY id", nil, func(s *sqlitec.Stmt) error {
+		id, first, last := s.Int64(0), s.Int64(1), s.Int64(2)
 		if first > hi {
-			break
+			return errPastRange
 		}
 		if last >= lo {
 			ids = append(ids, id)
 		}
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
+		return nil
+	})
+	if err != nil && !errors.Is(err, errPastRange) {
 		return fmt.Errorf("read batches: %w", err)
 	}
 	if len(ids) == 0 {
 		return nil
 	}
 	list, _ := json.Marshal(ids)
-	if _, err := w.conn.ExecContext(ctx, `UPDATE batches SET
+	if err := w.conn.ExecArgs(`UPDATE batches SET
 			spans = (SELECT count(*) FROM spans WHERE spans.id BETWEEN batches.first_span AND batches.last_span),
 			min_start_ns = coalesce((SELECT min(start_ns) FROM spans WHERE spans.id BETWEEN batches.first_span AND batches.last_span), min_start_ns),
 			max_start_ns = coalesce((SELECT max(start_ns) FROM spans WHERE spans.id BETWEEN batches.first_span AND batches.last_span), max_start_ns)
 		WHERE id IN (SELECT value FROM json_each(?1))`, string(list)); err != nil {
 		return fmt.Errorf("update batches: %w", err)
 	}
-	if _, err := w.conn.ExecContext(ctx, "DELETE FROM batches WHERE id IN (SELECT value FROM json_each(?1)) AND spans = 0", string(list)); err != nil {
+	if err := w.conn.ExecArgs("DELETE FROM batches WHERE id IN (SELECT value FROM json_each(?1)) AND spans = 0", string(list)); err != nil {
 		return fmt.Errorf("delete batches: %w", err)
 	}
 	return nil
 }
+
+// errPastRange ends fixBatches' scan at the first batch past the spans
+// deleted.
+var errPastRange = errors.New("past the range")
 
 // boundWAL checkpoints the WAL and truncates it once it has grown past
 // walLimit. SQLite can only start the WAL over at a moment when no reader
@@ -395,8 +375,7 @@ func (w *writer) boundWAL() {
 		return
 	}
 	m.walTried = now
-	ctx := context.Background()
-	if _, err := w.conn.ExecContext(ctx, fmt.Sprintf("PRAGMA busy_timeout = %d", walWait.Milliseconds())); err != nil {
+	if err := w.conn.Exec(fmt.Sprintf("PRAGMA busy_timeout = %d", walWait.Milliseconds())); err != nil {
 		return
 	}
 	// The result is busy (the lock was held past walWait), the WAL's
@@ -406,11 +385,14 @@ func (w *writer) boundWAL() {
 	if c := w.ckpt; c != nil {
 		c.mu.Lock()
 	}
-	err = w.conn.QueryRowContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)").Scan(&busy, &frames, &copied)
+	err = w.conn.Query("PRAGMA wal_checkpoint(TRUNCATE)", nil, func(s *sqlitec.Stmt) error {
+		busy, frames, copied = s.Int64(0), s.Int64(1), s.Int64(2)
+		return nil
+	})
 	if c := w.ckpt; c != nil {
 		c.mu.Unlock()
 	}
-	_, _ = w.conn.ExecContext(ctx, fmt.Sprintf("PRAGMA busy_timeout = %d", w.cfg.busyTimeout.Milliseconds()))
+	_ = w.conn.Exec(fmt.Sprintf("PRAGMA busy_timeout = %d", w.cfg.busyTimeout.Milliseconds()))
 	if err == nil && busy == 0 && copied >= frames {
 		w.walBlockedEnds()
 		return
@@ -444,9 +426,13 @@ func (w *writer) walBlockedEnds() {
 }
 
 // pageSize returns the file's page size.
-func (w *writer) pageSize(ctx context.Context) int64 {
+func (w *writer) pageSize() int64 {
 	var n int64
-	if err := w.conn.QueryRowContext(ctx, "PRAGMA page_size").Scan(&n); err != nil || n <= 0 {
+	err := w.conn.Query("PRAGMA page_size", nil, func(s *sqlitec.Stmt) error {
+		n = s.Int64(0)
+		return nil
+	})
+	if err != nil || n <= 0 {
 		return 4096
 	}
 	return n

@@ -1,7 +1,6 @@
 package exporter
 
 import (
-	"context"
 	"unsafe"
 
 	"go.opentelemetry.io/otel/codes"
@@ -11,8 +10,8 @@ import (
 )
 
 // spanFields are the values of a span's row that the span alone gives,
-// held unboxed until the writer binds them (fill): encoded ahead, a batch
-// of them takes half the memory of its driver values.
+// held unboxed until the writer binds them (bindRow): encoded ahead, a
+// batch of them takes half the memory of their values boxed.
 type spanFields struct {
 	name, traceState, statusMessage   string
 	attributes, events, links         string
@@ -31,7 +30,7 @@ type spanFields struct {
 // addSpan adds the span s, of the trace whose traces.id is traceRef, to
 // the statement of its column groups. f is its fields encoded ahead, or
 // nil: then the writer encodes it here.
-func (w *writer) addSpan(ctx context.Context, s sdktrace.ReadOnlySpan, traceRef int64, f *spanFields) error {
+func (w *writer) addSpan(s sdktrace.ReadOnlySpan, traceRef int64, f *spanFields) error {
 	if f == nil {
 		f = &w.fields
 		encodeRow(f, &w.arena, s, w.keyIDs)
@@ -40,48 +39,17 @@ func (w *writer) addSpan(ctx context.Context, s sdktrace.ReadOnlySpan, traceRef 
 			return err
 		}
 	}
-	resID, err := w.resourceID(ctx, s.Resource())
+	resID, err := w.resourceID(s.Resource())
 	if err != nil {
 		return err
 	}
-	scopeID, err := w.scopeID(ctx, s.InstrumentationScope())
+	scopeID, err := w.scopeID(s.InstrumentationScope())
 	if err != nil {
 		return err
 	}
 	w.useResourceScope(resID, scopeID)
 	w.minStart, w.maxStart = min(w.minStart, f.start), max(w.maxStart, f.start)
-	w.fill(&w.row, f, traceRef, resID, scopeID)
-	return w.bindRow(ctx, &w.row, int(f.groups))
-}
-
-// fill sets r to the driver values of a span's row: its fields f and the
-// ids only the writer knows. The span and parent ids are copied into the
-// writer's arena.
-func (w *writer) fill(r *spanRow, f *spanFields, traceRef, resID, scopeID int64) {
-	r[schema.ColTrace] = traceRef
-	r[schema.ColSpanID] = w.arena.blob(f.spanID[:])
-	r[schema.ColParentSpanID] = nil
-	if f.hasParent {
-		r[schema.ColParentSpanID] = w.arena.blob(f.parentID[:])
-	}
-	r[schema.ColParentRemote] = boolInt(f.parentRemote)
-	r[schema.ColFlags] = int64(f.flags)
-	r[schema.ColTraceState] = nullString(f.traceState)
-	r[schema.ColName] = f.name
-	r[schema.ColKind] = int64(f.kind)
-	r[schema.ColStartNs], r[schema.ColEndNs] = f.start, f.end
-	r[schema.ColStatusCode] = int64(f.status)
-	r[schema.ColStatusMessage] = nullString(f.statusMessage)
-	r[schema.ColAttributes] = nil
-	if f.hasAttrs {
-		r[schema.ColAttributes] = f.attributes
-	}
-	r[schema.ColEvents], r[schema.ColLinks] = nullString(f.events), nullString(f.links)
-	r[schema.ColDroppedAttributes], r[schema.ColDroppedEvents], r[schema.ColDroppedLinks] = f.dropAttrs, f.dropEvents, f.dropLinks
-	r[schema.ColChildCount] = f.childCount
-	r[schema.ColResource], r[schema.ColScope] = resID, scopeID
-	r[schema.ColOp], r[schema.ColTopic], r[schema.ColGlob], r[schema.ColBroadcaster] = nullString(f.op), nullString(f.topic), nullString(f.glob), nullString(f.broadcaster)
-	r[schema.ColBodySize], r[schema.ColSubscribers], r[schema.ColStateful] = nullInt(f.bodySize), nullInt(f.subscribers), nullInt(int64(f.stateful))
+	return w.bindRow(f, traceRef, resID, scopeID)
 }
 
 // encodeRow sets f to the fields of s, an SDK span or a record
@@ -148,18 +116,11 @@ func encodeFields(f *spanFields, a *arena, s sdktrace.ReadOnlySpan, keyIDs schem
 // arena holds the bytes of the text and blob values of encoded rows.
 type arena []byte
 
-// blob copies b into the arena and returns the copy.
-func (a *arena) blob(b []byte) []byte {
-	at := len(*a)
-	*a = append(*a, b...)
-	return (*a)[at:len(*a):len(*a)]
-}
-
 // text returns the bytes of the arena from at to its end as a string
 // without copying them. An arena only grows while rows point into it (a
 // reallocation leaves the old array to the strings that point into it)
-// and is reused only after every such string is dropped; the driver
-// copies text into SQLite's memory when it binds it.
+// and is reused only after every such string is dropped; the writer
+// copies text into C memory when it adds a row (bindRow).
 func (a *arena) text(at int) string {
 	if at == len(*a) {
 		return ""
@@ -184,19 +145,4 @@ func boolInt(b bool) int64 {
 		return 1
 	}
 	return 0
-}
-
-func nullString(s string) any {
-	if s == "" {
-		return nil
-	}
-	return s
-}
-
-// nullInt maps the -1 that schema.PubSub uses for "absent" to NULL.
-func nullInt(n int64) any {
-	if n < 0 {
-		return nil
-	}
-	return n
 }

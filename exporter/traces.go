@@ -1,12 +1,11 @@
 package exporter
 
 import (
-	"context"
-	"database/sql/driver"
 	"fmt"
-	"io"
 	"slices"
 	"strings"
+
+	"github.com/lonelytrace/lonelytrace/internal/sqlitec"
 
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
@@ -34,9 +33,7 @@ const tracesPerInsert = 64
 // the default ABORT: either would make SQLite journal the statement's
 // pages to undo it alone, and on any error the writer rolls the whole
 // transaction back anyway. The statement reads nothing of traces, which
-// would make SQLite gather its rows in a temporary table first, and its
-// parameters are anonymous, since the driver looks each numbered one up by
-// name, a scan of all of them.
+// would make SQLite gather its rows in a temporary table first.
 func traceInsertSQL(rows int) string {
 	var b strings.Builder
 	b.WriteString("INSERT OR IGNORE INTO traces (gen, trace_id) SELECT ?, column2 FROM (VALUES ")
@@ -65,10 +62,10 @@ var traceKnownSQL = "SELECT id, trace_id FROM traces WHERE gen = ? AND trace_id 
 // job, not read back from the cache: a job with more new traces than a
 // generation of the cache holds would push its own first ones out of it
 // before its spans are given their ids.
-func (w *writer) resolveTraces(ctx context.Context, spans []sdktrace.ReadOnlySpan) error {
+func (w *writer) resolveTraces(spans []sdktrace.ReadOnlySpan) error {
 	w.newTraces = w.newTraces[:0]
 	w.refs = w.refs[:0]
-	if len(w.pending) > maxPendingKept {
+	if w.pending == nil || len(w.pending) > maxPendingKept {
 		w.pending = make(map[trace.TraceID]int64)
 	}
 	pending := w.pending
@@ -104,7 +101,7 @@ func (w *writer) resolveTraces(ctx context.Context, spans []sdktrace.ReadOnlySpa
 	// A trace whose spans come on both sides of a generation's start
 	// keeps its one row.
 	if w.traceGen > 0 {
-		found, err := w.knownTraces(ctx, w.traceGen-1, w.newTraces)
+		found, err := w.knownTraces(w.traceGen-1, w.newTraces)
 		if err != nil {
 			return err
 		}
@@ -114,11 +111,11 @@ func (w *writer) resolveTraces(ctx context.Context, spans []sdktrace.ReadOnlySpa
 	}
 	ids := w.newTraces
 	for len(ids) > 0 {
-		n, stmt, args := tracesPerInsert, w.traceInsertMany, w.traceArgsMany
+		n, stmt := tracesPerInsert, w.traceInsertMany
 		if len(ids) < tracesPerInsert {
-			n, stmt, args = 1, w.traceInsertOne, w.traceArgsOne
+			n, stmt = 1, w.traceInsertOne
 		}
-		if err := w.insertTraces(ctx, stmt, args, ids[:n]); err != nil {
+		if err := w.insertTraces(stmt, ids[:n]); err != nil {
 			return err
 		}
 		ids = ids[n:]
@@ -162,44 +159,36 @@ func (w *writer) resolved(id trace.TraceID) bool {
 
 // knownTraces learns the traces of ids that are in generation gen and
 // reports whether there were any.
-func (w *writer) knownTraces(ctx context.Context, gen int64, ids []trace.TraceID) (found bool, err error) {
-	args := w.knownArgs
-	args[0].Value = gen
-	defer func() {
-		for i := 1; i < len(args); i++ {
-			args[i].Value = nil
-		}
-	}()
+func (w *writer) knownTraces(gen int64, ids []trace.TraceID) (found bool, err error) {
+	s := w.traceKnown
 	for at := 0; at < len(ids); at += tracesPerInsert {
 		chunk := ids[at:min(at+tracesPerInsert, len(ids))]
-		for i := range tracesPerInsert {
-			// A short chunk repeats its last id.
-			args[1+i].Value = chunk[min(i, len(chunk)-1)][:]
-		}
-		err := w.conn.Raw(func(any) error {
-			rows, err := w.traceKnown.(driver.StmtQueryContext).QueryContext(ctx, args)
-			if err != nil {
+		err := func() error {
+			defer s.ClearBindings()
+			defer s.Reset()
+			if err := s.BindInt64(1, gen); err != nil {
 				return err
 			}
-			defer rows.Close()
-			for {
-				if err := rows.Next(w.traceRow); err != nil {
-					if err == io.EOF {
-						return nil
-					}
+			for i := range tracesPerInsert {
+				// A short chunk repeats its last id.
+				if err := s.BindBlob(2+i, chunk[min(i, len(chunk)-1)][:]); err != nil {
 					return err
 				}
-				ref, ok1 := w.traceRow[0].(int64)
-				raw, ok2 := w.traceRow[1].([]byte)
-				if !ok1 || !ok2 || len(raw) != len(trace.TraceID{}) {
-					return fmt.Errorf("unexpected row (%T, %T)", w.traceRow[0], w.traceRow[1])
+			}
+			for {
+				row, err := s.Step()
+				if err != nil || !row {
+					return err
+				}
+				ref, raw := s.Int64(0), s.Bytes(1)
+				if s.Type(0) != sqlitec.Integer || len(raw) != len(trace.TraceID{}) {
+					return fmt.Errorf("unexpected row (type %d, %d bytes)", s.Type(0), len(raw))
 				}
 				w.learnTrace(trace.TraceID(raw), ref)
 				w.lastTrace = max(w.lastTrace, ref)
 				found = true
 			}
-		})
-		clear(w.traceRow)
+		}()
 		if err != nil {
 			return found, fmt.Errorf("look for traces in generation %d: %w", gen, err)
 		}
@@ -207,32 +196,25 @@ func (w *writer) knownTraces(ctx context.Context, gen int64, ids []trace.TraceID
 	return found, nil
 }
 
-// insertTraces inserts the trace ids ids with stmt, whose arguments are
-// args, and caches their traces.id: the ids after w.lastTrace, when every
-// one was added, or else looked up.
-func (w *writer) insertTraces(ctx context.Context, stmt driver.Stmt, args []driver.NamedValue, ids []trace.TraceID) error {
-	args[0].Value = w.traceGen
+// insertTraces inserts the trace ids ids with stmt, which takes as many,
+// and caches their traces.id: the ids after w.lastTrace, when every one
+// was added, or else looked up.
+func (w *writer) insertTraces(stmt *sqlitec.Stmt, ids []trace.TraceID) error {
+	err := stmt.BindInt64(1, w.traceGen)
 	for i := range ids {
-		args[1+i].Value = ids[i][:]
+		if err == nil {
+			err = stmt.BindBlob(2+i, ids[i][:])
+		}
 	}
-	var added, last int64
-	err := w.conn.Raw(func(any) error {
-		res, err := stmt.(driver.StmtExecContext).ExecContext(ctx, args)
-		if err != nil {
-			return err
-		}
-		if added, err = res.RowsAffected(); err != nil {
-			return err
-		}
-		last, err = res.LastInsertId()
-		return err
-	})
-	for i := range ids {
-		args[1+i].Value = nil
+	if err == nil {
+		err = stmt.Exec()
+	} else {
+		stmt.ClearBindings()
 	}
 	if err != nil {
 		return fmt.Errorf("insert traces: %w", err)
 	}
+	added, last := w.conn.Changes(), w.conn.LastInsertRowID()
 	if n := int64(len(ids)); added == n && last == w.lastTrace+n {
 		for i, id := range ids {
 			w.learnTrace(id, w.lastTrace+1+int64(i))
@@ -243,7 +225,7 @@ func (w *writer) insertTraces(ctx context.Context, stmt driver.Stmt, args []driv
 	// Some were in the generation already (written before a restart, or
 	// fallen out of the cache): which ids the others got, only the file
 	// can tell.
-	if _, err := w.knownTraces(ctx, w.traceGen, ids); err != nil {
+	if _, err := w.knownTraces(w.traceGen, ids); err != nil {
 		return err
 	}
 	for _, id := range ids {

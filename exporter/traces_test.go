@@ -10,6 +10,7 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
 	"github.com/lonelytrace/lonelytrace/exporter"
+	"github.com/lonelytrace/lonelytrace/internal/sqlitec"
 	"github.com/lonelytrace/lonelytrace/schema"
 )
 
@@ -72,21 +73,11 @@ func TestTraces_WriterLooksUpByIndex(t *testing.T) {
 		{exporter.TraceKnownSQL, known, "traces_by_gen (gen=? AND trace_id=?)"},
 	} {
 		var plan strings.Builder
-		err := exporter.OnWriterConn(ctx, e, func(conn *sql.Conn) error {
-			rows, err := conn.QueryContext(ctx, "EXPLAIN QUERY PLAN "+c.query, c.args...)
-			if err != nil {
-				return err
-			}
-			defer rows.Close()
-			for rows.Next() {
-				var id, parent, unused int
-				var detail string
-				if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
-					return err
-				}
-				plan.WriteString(detail + "\n")
-			}
-			return rows.Err()
+		err := exporter.OnWriterConn(ctx, e, func(conn *sqlitec.Conn) error {
+			return conn.Query("EXPLAIN QUERY PLAN "+c.query, c.args, func(s *sqlitec.Stmt) error {
+				plan.WriteString(string(s.Bytes(3)) + "\n")
+				return nil
+			})
 		})
 		if err != nil {
 			t.Fatal(err)

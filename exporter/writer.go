@@ -1,12 +1,11 @@
 package exporter
 
 import (
-	"context"
 	"database/sql"
-	"database/sql/driver"
 	"errors"
 	"fmt"
 	"math"
+	"strings"
 	"time"
 
 	"go.opentelemetry.io/otel"
@@ -14,101 +13,170 @@ import (
 	"go.opentelemetry.io/otel/sdk/resource"
 	"go.opentelemetry.io/otel/trace"
 
-	"modernc.org/sqlite"
-	sqlite3 "modernc.org/sqlite/lib"
-
+	"github.com/lonelytrace/lonelytrace/internal/sqlitec"
 	"github.com/lonelytrace/lonelytrace/schema"
 )
 
 // writer owns the file's only connection. It runs on one goroutine, so
-// nothing in it is locked. Its fields fall in two parts: those of the
-// file it has open, which open sets (statements, id caches, the key
-// epoch, the checkpointer), and those that outlast a reopened file (the
-// links to the Exporter, the counts already recorded, maintenance's
-// clocks, scratch space).
+// nothing in it is locked. Its state falls in groups, each a type that is
+// set or reset whole, so that a reset cannot forget a field: the file it
+// has open (fileState, which open sets, with the id caches a failed
+// transaction drops, idCaches), the transaction being written (txnState,
+// which every transaction starts from zero), and what outlasts both (the
+// links to the Exporter, writerCounts, maintenance's state, the run
+// loop's jobs and scratch space).
 type writer struct {
 	path string
 	cfg  config
 	// jobs is the Exporter's queue and room its bound in bytes, which the
 	// writer gives back as it adds jobs' rows to a transaction (queue.go);
-	// stats its counters,
-	// which the writer updates; enc the encoder it publishes key ids to
-	// and gives encoded rows back to (encode.go).
+	// stats its counters, which the writer updates; enc the encoder it
+	// publishes key ids to and gives encoded rows back to (encode.go).
 	jobs  <-chan job
 	room  *room
 	stats *counters
 	enc   *encoder
 
-	db   *sql.DB
-	conn *sql.Conn
-	// ckpt copies the WAL of the open file into it, or is nil
-	// (checkpoint.go).
-	ckpt *checkpointer
+	fileState
+	txnState
+	writerCounts
 	// maint is the state of maintenance (maintain.go).
 	maint maintenance
 
+	// The run loop's jobs. A commit goes on with the jobs queued
+	// meanwhile (extend): extra are those its transaction took. held is a
+	// job it took but left for the next transaction (a control job);
+	// closing is set when it found the queue closed.
+	extra   []job
+	held    *job
+	closing bool
+	// timer times the waits for more jobs (gather, extend).
+	timer *time.Timer
+
+	// Scratch space, kept for its memory. fields are those of a span the
+	// writer encodes itself, and arena holds the bytes of the text they
+	// point to; keyIDs is w.keyID as a schema.KeyIDFunc, made once rather
+	// than a closure per span, and keyErr its failure. refs are the
+	// traces.id of a job's spans, in order, and pending and newTraces
+	// resolveTraces' own: the job's new traces and their ids. retryJobs
+	// and outcomes are settle's: the jobs of a failed transaction and
+	// what became of each.
+	fields    spanFields
+	arena     arena
+	keyIDs    schema.KeyIDFunc
+	keyErr    error
+	refs      []int64
+	pending   map[trace.TraceID]int64
+	newTraces []trace.TraceID
+	retryJobs []job
+	outcomes  []error
+}
+
+// fileState is the writer's state of the file it has open: its
+// connection, its statements, its checkpointer and the ids of its rows.
+// open sets it whole; nothing of it carries over to another file.
+type fileState struct {
+	// conn is the file's connection, through SQLite's C API.
+	conn *sqlitec.Conn
+	// ckpt copies the WAL of the open file into it, or is nil
+	// (checkpoint.go).
+	ckpt *checkpointer
+
 	// inserts has a span statement for each combination of column groups.
 	inserts [groupAll + 1]spanInsert
-	// traceInsertOne and traceInsertMany run on the driver's connection,
-	// as the span inserts do, with the arguments traceArgsOne and
-	// traceArgsMany; so does traceKnown, with knownArgs, and traceRow is
-	// its scratch row.
-	traceInsertOne, traceInsertMany, traceKnown driver.Stmt
-	traceArgsOne, traceArgsMany, knownArgs      []driver.NamedValue
-	traceRow                                    []driver.Value
-	// traceGen is the traces.gen of the traces the transaction adds, and
-	// lastTrace the highest traces.id: holding the write lock, the writer
-	// knows the ids SQLite gives the traces it adds.
-	traceGen, lastTrace  int64
-	keyInsert, keySelect *sql.Stmt
-	resourceSelect       *sql.Stmt
-	resourceInsert       *sql.Stmt
-	scopeSelect          *sql.Stmt
-	scopeInsert          *sql.Stmt
-	addMeta              *sql.Stmt
-	lastIDs, addBatch    *sql.Stmt
+	// traceInsertOne and traceInsertMany add new traces, traceKnown
+	// finds those already in a generation (traces.go).
+	traceInsertOne, traceInsertMany, traceKnown *sqlitec.Stmt
+	keyInsert, keySelect                        *sqlitec.Stmt
+	resourceSelect, resourceInsert              *sqlitec.Stmt
+	scopeSelect, scopeInsert                    *sqlitec.Stmt
+	addMeta, lastIDs, addBatch                  *sqlitec.Stmt
+	// firstSpan reads the first span id (beginUse), markUsed marks the
+	// rows of each table the transaction used (reclaim.go).
+	firstSpan *sqlitec.Stmt
+	markUsed  [3]*sqlitec.Stmt
 
-	// Id caches. They may hold ids of a transaction that is later rolled
-	// back, so a failed transaction clears them all.
+	idCaches
+	// lastTxn is the spans of the last transaction (reclaim.go).
+	lastTxn int64
+}
+
+// idCaches are the ids of the file's rows the writer remembers. They may
+// hold ids of a transaction that is later rolled back, so a failed
+// transaction drops them all (resetCaches).
+type idCaches struct {
 	traces, oldTraces map[trace.TraceID]int64
-	pending           map[trace.TraceID]int64 // scratch of resolveTraces: the job's new traces and their ids
-	newTraces         []trace.TraceID         // scratch of resolveTraces
 	keys              map[string]int64
 	resources         map[*resource.Resource]int64
 	scopes            map[instrumentation.Scope]int64
-	// keyUse, resourceUse and scopeUse are the ids of the rows the
-	// transaction's spans refer to, lastResource and lastScope the last
-	// ids added to them (reclaim.go).
-	keyUse, resourceUse, scopeUse map[int64]struct{}
-	lastResource, lastScope       int64
 	// keyMarked, resourceMarked and scopeMarked are the last_span the
-	// writer gave rows (committed, or in the transaction), and markAs
-	// what the transaction gives rows it adds, markBase the span id
-	// before it, lastTxn the spans of the last one (reclaim.go).
+	// writer gave rows (committed, or in the transaction) (reclaim.go).
 	keyMarked, resourceMarked, scopeMarked map[int64]int64
-	markBase, markAs, lastTxn              int64
 	// keyEpoch is the epoch of the ids in keys; keysChanged is set when
 	// keys has ids the encoders have not been given (encode.go explains
 	// the scheme).
 	keyEpoch    uint64
 	keysChanged bool
-	// refs are the traces.id of the spans of the transaction, in order.
-	refs []int64
+}
 
-	// row is the span being added, fields those of a span the writer
-	// encodes itself, and arena holds the bytes of the text and blob
-	// values they point to.
-	row    spanRow
-	fields spanFields
-	arena  arena
-	// keyIDs is w.keyID as a schema.KeyIDFunc, made once rather than a
-	// closure per span; keyErr is its failure.
-	keyIDs schema.KeyIDFunc
-	keyErr error
-	// minStart and maxStart bound the start times of the rows of the
-	// transaction being written, for its batches row.
+// newIDCaches returns empty caches, of no key epoch yet (forgetKeys
+// starts one).
+func newIDCaches() idCaches {
+	return idCaches{
+		traces:         make(map[trace.TraceID]int64),
+		keys:           make(map[string]int64),
+		resources:      make(map[*resource.Resource]int64),
+		scopes:         make(map[instrumentation.Scope]int64),
+		keyMarked:      make(map[int64]int64),
+		resourceMarked: make(map[int64]int64),
+		scopeMarked:    make(map[int64]int64),
+	}
+}
+
+// txnState is the state of the transaction being written. Every
+// transaction starts from zero (reset).
+type txnState struct {
+	// txnSpans and txnBytes count its spans and queue bytes, added its
+	// rows; txnDropped, txnFailed and txnBlocked are the counts it
+	// recorded in the meta.
+	txnSpans, txnBytes                int64
+	added                             int64
+	txnDropped, txnFailed, txnBlocked int64
+	// traceGen is the traces.gen of the traces the transaction adds, and
+	// lastTrace the highest traces.id: holding the write lock, the writer
+	// knows the ids SQLite gives the traces it adds.
+	traceGen, lastTrace int64
+	// minStart and maxStart bound the start times of its rows, for its
+	// batches row.
 	minStart, maxStart int64
+	// keyUse, resourceUse and scopeUse are the ids of the rows its spans
+	// refer to, lastResource and lastScope the last ids added to them;
+	// markAs is what it gives rows it adds, markBase the span id before
+	// it (reclaim.go).
+	keyUse, resourceUse, scopeUse map[int64]struct{}
+	lastResource, lastScope       int64
+	markBase, markAs              int64
+}
 
+// reset starts a transaction: every field zero, but for the bounds of its
+// starts, which start empty, and the use sets, which keep their memory.
+func (t *txnState) reset() {
+	use := [3]map[int64]struct{}{t.keyUse, t.resourceUse, t.scopeUse}
+	for i, m := range use {
+		if m == nil {
+			use[i] = make(map[int64]struct{})
+		}
+		clear(use[i])
+	}
+	*t = txnState{
+		minStart: math.MaxInt64, maxStart: math.MinInt64,
+		keyUse: use[0], resourceUse: use[1], scopeUse: use[2],
+	}
+}
+
+// writerCounts outlast files and transactions: what the file's meta holds
+// of the Exporter's counters, and the episodes the writer is in.
+type writerCounts struct {
 	// persistedDropped and persistedFailed are the counts of dropped and
 	// failed spans recorded in the file's meta; failing is set from a
 	// failed transaction's report until spans are written again.
@@ -117,33 +185,16 @@ type writer struct {
 	// checkpointsBlocked counts the episodes of checkpoints blocked by
 	// readers (boundWAL), persistedBlocked those recorded in the meta.
 	checkpointsBlocked, persistedBlocked int64
-
-	// A transaction goes on with the jobs queued meanwhile (extend): extra
-	// are those it took; txnSpans and txnBytes count its spans and queue
-	// bytes, added its rows, txnDropped, txnFailed and txnBlocked the
-	// counts it recorded in the meta. held is a job it took but left for
-	// the next transaction (a control job); closing is set when it found
-	// the queue closed.
-	extra                             []job
-	txnSpans, txnBytes                int64
-	added                             int64
-	txnDropped, txnFailed, txnBlocked int64
-	held                              *job
-	closing                           bool
-	// retryJobs and outcomes are settle's scratch: the jobs of a failed
-	// transaction and what became of each. busy is set while transactions
-	// wait for another writer's lock (an episode reported once).
-	retryJobs []job
-	outcomes  []error
-	busy      bool
-	// timer times the waits for more jobs (gather, extend).
-	timer *time.Timer
+	// busy is set while transactions wait for another writer's lock (an
+	// episode reported once).
+	busy bool
 }
 
 // newWriter returns the writer of the file db, at path, which takes its
 // work from jobs.
 func newWriter(db *sql.DB, path string, cfg config, jobs <-chan job, room *room, stats *counters, enc *encoder) (*writer, error) {
 	w := &writer{path: path, cfg: cfg, jobs: jobs, room: room, stats: stats, enc: enc, timer: time.NewTimer(time.Hour)}
+	w.conn = new(sqlitec.Conn) // closed until open succeeds
 	w.timer.Stop()
 	w.keyIDs = w.keyID
 	if err := w.open(db); err != nil {
@@ -152,26 +203,34 @@ func newWriter(db *sql.DB, path string, cfg config, jobs <-chan job, room *room,
 	return w, nil
 }
 
-// open makes db, the file now at w.path, the writer's file: it prepares
-// the statements on db's connection, starts with empty id caches and a
-// new key epoch (ids of another file mean nothing in this one), notes
-// which file it is, for maintenance, and starts its checkpointer. What
-// the writer learnt before carries over: the counts, the failure episode,
-// maintenance's clocks; drops and failures not yet recorded go to this
-// file's meta with its next transaction. On failure the writer is left
-// with a closed connection, on which every write fails cleanly; the
-// caller closes db.
+// open makes the file now at w.path, which db has checked and
+// migrated, the writer's file: it closes db and opens the writer's own
+// connection through SQLite's C API, with the pragmas db's had (the file
+// has one writing connection at a time), prepares the statements, starts
+// with empty id caches and a new key epoch (ids of another file mean
+// nothing in this one), notes which file it is, for maintenance, and
+// starts its checkpointer. What the writer learnt before carries over:
+// the counts, the failure episode, maintenance's clocks; drops and
+// failures not yet recorded go to this file's meta with its next
+// transaction. On failure the writer is left with a closed connection,
+// on which every write fails cleanly.
 func (w *writer) open(db *sql.DB) error {
-	ctx := context.Background()
 	path := w.path
-	conn, err := db.Conn(ctx)
-	if err != nil {
+	if err := db.Close(); err != nil {
 		return fmt.Errorf("open %s: %w", path, err)
 	}
-	w.db, w.conn = db, conn
+	conn, err := openConn(path, w.cfg.busyTimeout)
+	if err != nil {
+		// A Conn never opened is closed: every call on it fails with
+		// sqlitec.ErrClosed.
+		w.fileState = fileState{conn: new(sqlitec.Conn)}
+		w.resetCaches()
+		return err
+	}
+	w.fileState = fileState{conn: conn}
 	w.resetCaches()
 	stmts := []struct {
-		dst **sql.Stmt
+		dst **sqlitec.Stmt
 		sql string
 	}{
 		{&w.keyInsert, "INSERT INTO attribute_keys (key, last_span) VALUES (?, ?) ON CONFLICT (key) DO NOTHING RETURNING id"},
@@ -186,16 +245,18 @@ func (w *writer) open(db *sql.DB) error {
 		{&w.addMeta, "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = value + excluded.value"},
 		{&w.lastIDs, "SELECT (SELECT coalesce(max(id), 0) FROM spans), (SELECT coalesce(max(id), 0) FROM traces)"},
 		{&w.addBatch, "INSERT INTO batches (first_span, last_span, spans, min_start_ns, max_start_ns, written_ns) VALUES (?, ?, ?, ?, ?, ?)"},
+		{&w.firstSpan, "SELECT coalesce((SELECT id FROM spans ORDER BY id LIMIT 1), ?)"},
+		{&w.markUsed[0], markUsedSQL("attribute_keys")},
+		{&w.markUsed[1], markUsedSQL("resources")},
+		{&w.markUsed[2], markUsedSQL("scopes")},
 	}
 	for i, s := range stmts {
-		if *s.dst, err = conn.PrepareContext(ctx, s.sql); err != nil {
-			w.closeStmts()
+		if *s.dst, err = conn.Prepare(s.sql); err != nil {
 			conn.Close()
 			return fmt.Errorf("prepare statement %d on %s: %w", i, path, err)
 		}
 	}
-	if err := w.prepareInserts(ctx); err != nil {
-		w.closeStmts()
+	if err := w.prepareInserts(); err != nil {
 		conn.Close()
 		return fmt.Errorf("prepare the span inserts on %s: %w", path, err)
 	}
@@ -204,33 +265,49 @@ func (w *writer) open(db *sql.DB) error {
 	return nil
 }
 
-// closeFile stops the checkpointer and closes the statements, the
-// connection and db, the first error kept.
-func (w *writer) closeFile() error {
-	w.stopCheckpointer()
-	w.closeStmts()
-	err := w.conn.Close()
-	if e := w.db.Close(); e != nil && err == nil {
-		err = e
+// openConn opens the writer's connection to the file at path, which
+// schema.OpenWrite has checked and migrated, and sets it up as
+// schema.OpenWrite sets up its own: WAL mode, checked, the busy timeout,
+// schema.WritePragmas.
+func openConn(path string, busyTimeout time.Duration) (*sqlitec.Conn, error) {
+	conn, err := sqlitec.OpenWrite(schema.WriteURI(path), busyTimeout)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
-	return err
+	var mode string
+	err = conn.Query("PRAGMA journal_mode = WAL", nil, func(s *sqlitec.Stmt) error {
+		mode = string(s.Bytes(0))
+		return nil
+	})
+	if err == nil && !strings.EqualFold(mode, "wal") {
+		err = fmt.Errorf("journal_mode is %q (is the file or its folder read-only?)", mode)
+	}
+	if err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("set WAL mode on %s: %w", path, err)
+	}
+	for _, pragma := range schema.WritePragmas {
+		if err := conn.Exec(pragma); err != nil {
+			conn.Close()
+			return nil, fmt.Errorf("%s on %s: %w", pragma, path, err)
+		}
+	}
+	return conn, nil
 }
 
+// closeFile stops the checkpointer and closes the statements and the
+// connection, the first error kept.
+func (w *writer) closeFile() error {
+	w.stopCheckpointer()
+	w.freeInserts()
+	return w.conn.Close()
+}
+
+// resetCaches drops the id caches, marks included (they may be of a
+// transaction rolled back), and starts a new key epoch.
 func (w *writer) resetCaches() {
-	w.traces = make(map[trace.TraceID]int64)
-	w.oldTraces = nil
-	w.pending = make(map[trace.TraceID]int64)
-	w.keys = make(map[string]int64)
+	w.idCaches = newIDCaches()
 	w.forgetKeys()
-	w.resources = make(map[*resource.Resource]int64)
-	w.scopes = make(map[instrumentation.Scope]int64)
-	w.keyUse = make(map[int64]struct{})
-	w.resourceUse = make(map[int64]struct{})
-	w.scopeUse = make(map[int64]struct{})
-	// Marks may be of a transaction rolled back.
-	w.keyMarked = make(map[int64]int64)
-	w.resourceMarked = make(map[int64]int64)
-	w.scopeMarked = make(map[int64]int64)
 }
 
 // run is the writer goroutine. It gathers the jobs that come for a
@@ -340,13 +417,12 @@ func (w *writer) gather(group []job, until time.Time) []job {
 
 // done gives back the room and the encoded rows of j, whose rows are
 // all added to the transaction, so that ExportSpans can queue more while
-// the transaction goes on. The rows not yet written (bindRow writes
-// rowsPerInsert at a time) are made to hold copies of their text, which
-// pointed into j's arena. j keeps its spans until the transaction ends:
+// the transaction goes on. j keeps its spans until the transaction ends:
 // should it fail, they are written again (settle), encoded by the writer.
 func (w *writer) done(j *job) {
 	if j.enc != nil {
-		w.detachRows()
+		// The rows added are copied into the statements' C memory: none
+		// points into j's encoded rows.
 		w.enc.recycle(j.enc)
 		j.enc = nil
 	}
@@ -571,24 +647,24 @@ func rejectedSpans(e error, n int) int {
 
 // isBusy reports whether err is another writer's lock on the file.
 func isBusy(err error) bool {
-	var se *sqlite.Error
+	var se *sqlitec.Error
 	if !errors.As(err, &se) {
 		return false
 	}
 	c := se.Code() & 0xff
-	return c == sqlite3.SQLITE_BUSY || c == sqlite3.SQLITE_LOCKED
+	return c == sqlitec.Busy || c == sqlitec.Locked
 }
 
 // isRejection reports whether err is a failure of the rows written rather
 // than of the file: a constraint, a value too large or of the wrong type,
 // or an error of the writer's own rather than SQLite's.
 func isRejection(err error) bool {
-	var se *sqlite.Error
+	var se *sqlitec.Error
 	if !errors.As(err, &se) {
-		return !errors.Is(err, sql.ErrConnDone) && !errors.Is(err, driver.ErrBadConn)
+		return !errors.Is(err, sqlitec.ErrClosed)
 	}
 	switch se.Code() & 0xff {
-	case sqlite3.SQLITE_CONSTRAINT, sqlite3.SQLITE_TOOBIG, sqlite3.SQLITE_MISMATCH, sqlite3.SQLITE_RANGE:
+	case sqlitec.Constraint, sqlitec.TooBig, sqlitec.Mismatch, sqlitec.Range:
 		return true
 	}
 	return false
@@ -600,13 +676,12 @@ func isRejection(err error) bool {
 // success it counts the spans written; on failure it clears the id
 // caches, which may hold ids the rollback took back.
 func (w *writer) transaction(jobs []job, until time.Time, more bool) error {
-	w.txnSpans, w.txnBytes = 0, 0
+	w.txnState.reset()
 	for _, j := range jobs {
 		w.txnSpans += int64(len(j.spans))
 		w.txnBytes += j.bytes
 	}
-	ctx := context.Background()
-	err := schema.ImmediateTx(ctx, w.conn, func() error { return w.write(ctx, jobs, until, more) })
+	err := w.immediateTx(func() error { return w.write(jobs, until, more) })
 	if err != nil {
 		w.resetCaches()
 		return err
@@ -626,31 +701,29 @@ func (w *writer) transaction(jobs []job, until time.Time, more bool) error {
 	return nil
 }
 
-func (w *writer) write(ctx context.Context, group []job, until time.Time, more bool) error {
+func (w *writer) write(group []job, until time.Time, more bool) error {
 	// Holding the write lock, the rows we add are exactly those after the
 	// last one now.
 	var before int64
-	if err := w.lastIDs.QueryRowContext(ctx).Scan(&before, &w.lastTrace); err != nil {
+	if err := queryInts(w.lastIDs, &before, &w.lastTrace); err != nil {
 		return fmt.Errorf("read the last span and trace ids: %w", err)
 	}
 	w.traceGen = (w.lastTrace + 1) >> schema.TraceGenerationShift
-	w.minStart, w.maxStart = math.MaxInt64, math.MinInt64
-	w.added = 0
-	if err := w.beginUse(ctx, before); err != nil {
+	if err := w.beginUse(before); err != nil {
 		return err
 	}
 	defer w.clearRows()
 	for k := range group {
-		if err := w.addJob(ctx, &group[k]); err != nil {
+		if err := w.addJob(&group[k]); err != nil {
 			return err
 		}
 	}
 	if more {
-		if err := w.extend(ctx, until); err != nil {
+		if err := w.extend(until); err != nil {
 			return err
 		}
 	}
-	if err := w.flushRows(ctx); err != nil {
+	if err := w.flushRows(); err != nil {
 		return err
 	}
 	// The counts of now: a flush marker the transaction took in extend
@@ -659,25 +732,25 @@ func (w *writer) write(ctx context.Context, group []job, until time.Time, more b
 	w.txnDropped, w.txnFailed, w.txnBlocked = dropped, failed, blocked
 	if total := w.added; total > 0 {
 		first, last := before+1, before+total
-		if _, err := w.addBatch.ExecContext(ctx, first, last, total, w.minStart, w.maxStart, time.Now().UnixNano()); err != nil {
+		if err := execStmt(w.addBatch, first, last, total, w.minStart, w.maxStart, time.Now().UnixNano()); err != nil {
 			return fmt.Errorf("record batch: %w", err)
 		}
-		if err := w.markUsed(ctx, last); err != nil {
+		if err := w.markRows(last); err != nil {
 			return err
 		}
 	}
 	if d := dropped - w.persistedDropped; d != 0 {
-		if _, err := w.addMeta.ExecContext(ctx, schema.MetaDroppedSpans, d); err != nil {
+		if err := execStmt(w.addMeta, schema.MetaDroppedSpans, d); err != nil {
 			return fmt.Errorf("count dropped spans: %w", err)
 		}
 	}
 	if d := failed - w.persistedFailed; d != 0 {
-		if _, err := w.addMeta.ExecContext(ctx, schema.MetaFailedSpans, d); err != nil {
+		if err := execStmt(w.addMeta, schema.MetaFailedSpans, d); err != nil {
 			return fmt.Errorf("count failed spans: %w", err)
 		}
 	}
 	if d := blocked - w.persistedBlocked; d != 0 {
-		if _, err := w.addMeta.ExecContext(ctx, schema.MetaCheckpointsBlocked, d); err != nil {
+		if err := execStmt(w.addMeta, schema.MetaCheckpointsBlocked, d); err != nil {
 			return fmt.Errorf("count blocked checkpoints: %w", err)
 		}
 	}
@@ -685,11 +758,11 @@ func (w *writer) write(ctx context.Context, group []job, until time.Time, more b
 }
 
 // addJob adds the spans of j to the transaction, and then is done with j.
-func (w *writer) addJob(ctx context.Context, j *job) error {
+func (w *writer) addJob(j *job) error {
 	if len(j.spans) == 0 {
 		return nil
 	}
-	if err := w.resolveTraces(ctx, j.spans); err != nil {
+	if err := w.resolveTraces(j.spans); err != nil {
 		return err
 	}
 	enc := j.enc
@@ -710,7 +783,7 @@ func (w *writer) addJob(ctx context.Context, j *job) error {
 		if enc != nil && enc.ok[i] {
 			f = &enc.rows[i]
 		}
-		if err := w.addSpan(ctx, s, w.refs[k], f); err != nil {
+		if err := w.addSpan(s, w.refs[k], f); err != nil {
 			return err
 		}
 		k++
@@ -735,7 +808,7 @@ func (w *writer) addJob(ctx context.Context, j *job) error {
 //
 // The write lock is held while it waits: another process writing the
 // same file waits for it (its busy timeout) at most the commit interval.
-func (w *writer) extend(ctx context.Context, until time.Time) error {
+func (w *writer) extend(until time.Time) error {
 	limit := w.cfg.walLimit / 2
 	if w.failing {
 		limit = min(limit, w.cfg.queueBytes)
@@ -775,7 +848,7 @@ func (w *writer) extend(ctx context.Context, until time.Time) error {
 		}
 		w.txnSpans += int64(len(j.spans))
 		w.txnBytes += j.bytes
-		if err := w.addJob(ctx, &w.extra[len(w.extra)-1]); err != nil {
+		if err := w.addJob(&w.extra[len(w.extra)-1]); err != nil {
 			return err
 		}
 	}
@@ -792,7 +865,7 @@ func (w *writer) close() error {
 	// not meet one of the checkpointer's: SQLite runs one at a time, and
 	// the other gives up at once.
 	w.stopCheckpointer()
-	if _, e := w.conn.ExecContext(context.Background(), "PRAGMA wal_checkpoint(TRUNCATE)"); e != nil {
+	if e := w.conn.Exec("PRAGMA wal_checkpoint(TRUNCATE)"); e != nil {
 		err = fmt.Errorf("lonelytrace exporter: checkpoint %s: %w", w.path, e)
 	}
 	if e := w.closeFile(); e != nil && err == nil {
@@ -801,14 +874,51 @@ func (w *writer) close() error {
 	return err
 }
 
-func (w *writer) closeStmts() {
-	w.closeInserts()
-	for _, s := range []*sql.Stmt{w.keyInsert, w.keySelect, w.resourceSelect, w.resourceInsert, w.scopeSelect, w.scopeInsert, w.addMeta, w.lastIDs, w.addBatch} {
-		if s != nil {
-			s.Close()
-		}
-	}
+// immediateTx runs fn inside a BEGIN IMMEDIATE transaction on the
+// writer's connection (schema.ImmediateTxExec says how it ends).
+func (w *writer) immediateTx(fn func() error) error {
+	return schema.ImmediateTxExec(w.conn.Exec, fn)
 }
+
+// execStmt binds args to s, as sqlitec's Start binds them, and runs it.
+func execStmt(s *sqlitec.Stmt, args ...any) error {
+	if err := s.Start(args...); err != nil {
+		s.ClearBindings()
+		return err
+	}
+	return s.Exec()
+}
+
+// queryInts runs s, with args bound as execStmt binds them, and sets dst
+// to the integer columns of its first row; errNoRows when it has none. A
+// NULL is 0.
+func queryInts(s *sqlitec.Stmt, dst ...*int64) error {
+	return queryIntsArgs(s, nil, dst...)
+}
+
+// queryIntsArgs is queryInts with args.
+func queryIntsArgs(s *sqlitec.Stmt, args []any, dst ...*int64) error {
+	if err := s.Start(args...); err != nil {
+		s.ClearBindings()
+		return err
+	}
+	defer s.ClearBindings()
+	defer s.Reset()
+	row, err := s.Step()
+	if err != nil {
+		return err
+	}
+	if !row {
+		return errNoRows
+	}
+	for i, d := range dst {
+		*d = s.Int64(i)
+	}
+	return nil
+}
+
+// errNoRows is a query's that returned no row.
+var errNoRows = errors.New("no rows")
 
 // keyID returns the attribute_keys.id of key, inserting it on first sight.
 // A failure is kept in w.keyErr, since the attribute encoder cannot return
@@ -818,13 +928,12 @@ func (w *writer) keyID(key string) int64 {
 		w.keyUse[id] = struct{}{}
 		return id
 	}
-	ctx := context.Background()
 	var id int64
-	err := w.keyInsert.QueryRowContext(ctx, key, w.markAs).Scan(&id)
+	err := queryIntsArgs(w.keyInsert, []any{key, w.markAs}, &id)
 	if err == nil {
 		w.marked(w.keyMarked, id)
-	} else if errors.Is(err, sql.ErrNoRows) {
-		err = w.keySelect.QueryRowContext(ctx, key).Scan(&id)
+	} else if errors.Is(err, errNoRows) {
+		err = queryIntsArgs(w.keySelect, []any{key}, &id)
 	}
 	if err != nil {
 		if w.keyErr == nil {
@@ -841,7 +950,7 @@ func (w *writer) keyID(key string) int64 {
 	return id
 }
 
-func (w *writer) resourceID(ctx context.Context, r *resource.Resource) (int64, error) {
+func (w *writer) resourceID(r *resource.Resource) (int64, error) {
 	if id, ok := w.resources[r]; ok {
 		return id, nil
 	}
@@ -854,11 +963,11 @@ func (w *writer) resourceID(ctx context.Context, r *resource.Resource) (int64, e
 		attrs = []byte("{}")
 	}
 	var id int64
-	err := w.resourceInsert.QueryRowContext(ctx, schemaURL, string(attrs), w.markAs).Scan(&id)
+	err := queryIntsArgs(w.resourceInsert, []any{schemaURL, string(attrs), w.markAs}, &id)
 	if err == nil {
 		w.marked(w.resourceMarked, id)
-	} else if errors.Is(err, sql.ErrNoRows) {
-		err = w.resourceSelect.QueryRowContext(ctx, string(attrs), schemaURL).Scan(&id)
+	} else if errors.Is(err, errNoRows) {
+		err = queryIntsArgs(w.resourceSelect, []any{string(attrs), schemaURL}, &id)
 	}
 	if err != nil {
 		return 0, fmt.Errorf("resource: %w", err)
@@ -870,17 +979,17 @@ func (w *writer) resourceID(ctx context.Context, r *resource.Resource) (int64, e
 	return id, nil
 }
 
-func (w *writer) scopeID(ctx context.Context, s instrumentation.Scope) (int64, error) {
+func (w *writer) scopeID(s instrumentation.Scope) (int64, error) {
 	if id, ok := w.scopes[s]; ok {
 		return id, nil
 	}
 	attrs := schema.AppendAttributes(nil, s.Attributes.ToSlice(), nil)
 	var id int64
-	err := w.scopeInsert.QueryRowContext(ctx, s.Name, s.Version, s.SchemaURL, string(attrs), w.markAs).Scan(&id)
+	err := queryIntsArgs(w.scopeInsert, []any{s.Name, s.Version, s.SchemaURL, string(attrs), w.markAs}, &id)
 	if err == nil {
 		w.marked(w.scopeMarked, id)
-	} else if errors.Is(err, sql.ErrNoRows) {
-		err = w.scopeSelect.QueryRowContext(ctx, s.Name, s.Version, s.SchemaURL, string(attrs)).Scan(&id)
+	} else if errors.Is(err, errNoRows) {
+		err = queryIntsArgs(w.scopeSelect, []any{s.Name, s.Version, s.SchemaURL, string(attrs)}, &id)
 	}
 	if err != nil {
 		return 0, fmt.Errorf("scope %q: %w", s.Name, err)

@@ -80,15 +80,7 @@ func prepareWrite(ctx context.Context, db *sql.DB, path string, isNew bool) erro
 	if !strings.EqualFold(mode, "wal") {
 		return fmt.Errorf("set WAL mode on %s: journal_mode is %q (is the file or its folder read-only?)", path, mode)
 	}
-	// synchronous=NORMAL: in WAL mode a commit survives a crash of the
-	// process, and a power cut at worst loses the last transactions, never
-	// the file. temp_store=MEMORY keeps the statement journal of the
-	// multi-row inserts off the disk. A larger page cache keeps a whole
-	// transaction's pages in memory until it commits. 8 MiB of 16 KiB pages
-	// take about 16 MiB resident: modernc.org's allocator rounds each page
-	// with its header up to a 32 KiB slot. 16 MiB (32 resident) wrote no
-	// faster (BenchmarkWriter, and flat out into a file of 2M spans).
-	for _, pragma := range []string{"PRAGMA synchronous = NORMAL", "PRAGMA temp_store = MEMORY", "PRAGMA cache_size = -8192"} {
+	for _, pragma := range WritePragmas {
 		if _, err := conn.ExecContext(ctx, pragma); err != nil {
 			return fmt.Errorf("%s on %s: %w", pragma, path, err)
 		}
@@ -101,6 +93,27 @@ func prepareWrite(ctx context.Context, db *sql.DB, path string, isNew bool) erro
 	}
 	return nil
 }
+
+// WritePragmas are set on every writing connection after journal_mode=WAL.
+// synchronous=NORMAL: in WAL mode a commit survives a crash of the
+// process, and a power cut at worst loses the last transactions, never
+// the file. temp_store=MEMORY keeps the statement journal of the
+// multi-row inserts off the disk. A larger page cache keeps a whole
+// transaction's pages in memory until it commits. 8 MiB of 16 KiB pages
+// take about 16 MiB resident: modernc.org's allocator rounds each page
+// with its header up to a 32 KiB slot. 16 MiB (32 resident) wrote no
+// faster (BenchmarkWriter, and flat out into a file of 2M spans).
+//
+// They are per connection: a writer that opens its own connection to the
+// file after OpenWrite (the exporter's, through SQLite's C API) sets them
+// on it too.
+var WritePragmas = []string{"PRAGMA synchronous = NORMAL", "PRAGMA temp_store = MEMORY", "PRAGMA cache_size = -8192"}
+
+// WriteURI is the SQLite URI that opens path read-write, without the
+// driver's parameters: for the writer's connection through SQLite's C
+// API (internal/sqlitec), after OpenWrite has checked and migrated the
+// file.
+func WriteURI(path string) string { return fileURI(path) + "?mode=rw" }
 
 // ReadOption configures OpenRead.
 type ReadOption interface {
@@ -195,7 +208,7 @@ func openOne(path, mode string, busyTimeout time.Duration) (*sql.DB, error) {
 
 // ReadOnlyURI is the SQLite URI that opens path read-only, without the
 // driver's parameters: for a connection opened through SQLite's C API
-// (the viewer's scan connections, internal/scanconn), after OpenRead has
+// (the viewer's scan connections, internal/sqlitec), after OpenRead has
 // checked the file.
 func ReadOnlyURI(path string) string {
 	params, _ := readParams(path) // OpenRead has refused the file on an error

@@ -9,7 +9,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/lonelytrace/lonelytrace/internal/scanconn"
+	"github.com/lonelytrace/lonelytrace/internal/sqlitec"
 	"github.com/lonelytrace/lonelytrace/schema"
 )
 
@@ -110,7 +110,7 @@ func readRange(c *scanConn, first, last int64) (rangeNodes, error) {
 			return r, nil
 		}
 		n := rangeNode{traceNode: traceNode{id: stmt.Int64(0), op: uint8(stmt.Int64(4))}, trace: stmt.Int64(1)}
-		if stmt.Type(3) != scanconn.Null {
+		if stmt.Type(3) != sqlitec.Null {
 			n.parent, n.hasParent = spanIDOf(stmt.Bytes(3)), true
 		}
 		r[spanIDOf(stmt.Bytes(2))] = n
@@ -390,7 +390,7 @@ func lend(a, p *opSpan) {
 }
 
 // readTrace reads the spans stmt selects with args (traceRowQuery).
-func readTrace(stmt *scanconn.Stmt, args []any) (traceNodes, error) {
+func readTrace(stmt *sqlitec.Stmt, args []any) (traceNodes, error) {
 	defer stmt.Reset()
 	if err := stmt.Start(args...); err != nil {
 		return nil, err
@@ -405,7 +405,7 @@ func readTrace(stmt *scanconn.Stmt, args []any) (traceNodes, error) {
 			return t, nil
 		}
 		n := traceNode{id: stmt.Int64(0), op: uint8(stmt.Int64(3))}
-		if stmt.Type(2) != scanconn.Null {
+		if stmt.Type(2) != sqlitec.Null {
 			n.parent, n.hasParent = spanIDOf(stmt.Bytes(2)), true
 		}
 		t[spanIDOf(stmt.Bytes(1))] = n

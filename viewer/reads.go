@@ -14,7 +14,7 @@ import (
 
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 
-	"github.com/lonelytrace/lonelytrace/internal/scanconn"
+	"github.com/lonelytrace/lonelytrace/internal/sqlitec"
 	"github.com/lonelytrace/lonelytrace/schema"
 )
 
@@ -242,7 +242,7 @@ func (f *file) readSpanRange(ctx context.Context, c *scanConn, batches []schema.
 		if !more {
 			break
 		}
-		if rows.Type(2) != scanconn.Integer {
+		if rows.Type(2) != sqlitec.Integer {
 			return bad("op")
 		}
 		packed := rows.Int64(2)
@@ -325,7 +325,7 @@ const serviceQuery = `SELECT json_extract(attributes, '$."` + string(semconv.Ser
 // read's string table, reading each resource once: a file holds few
 // resources and many spans.
 type serviceNames struct {
-	stmt  *scanconn.Stmt
+	stmt  *sqlitec.Stmt
 	local *strTable
 	ids   map[int64]uint32
 }
@@ -344,11 +344,11 @@ func (s *serviceNames) id(resource int64) (uint32, error) {
 	id := uint32(0)
 	if found {
 		switch s.stmt.Type(0) {
-		case scanconn.Text:
+		case sqlitec.Text:
 			id = s.local.idOf(s.stmt.Bytes(0))
-		case scanconn.Integer: // a number or a boolean: its text, as the trace page shows it
+		case sqlitec.Integer: // a number or a boolean: its text, as the trace page shows it
 			id = s.local.id(strconv.FormatInt(s.stmt.Int64(0), 10))
-		case scanconn.Float:
+		case sqlitec.Float:
 			id = s.local.id(strconv.FormatFloat(s.stmt.Float(0), 'g', -1, 64))
 		}
 	}
@@ -359,8 +359,8 @@ func (s *serviceNames) id(resource int64) (uint32, error) {
 
 // intCol returns column i of the row of s, an integer; ok is false for
 // any other type.
-func intCol(s *scanconn.Stmt, i int) (n int64, ok bool) {
-	if s.Type(i) != scanconn.Integer {
+func intCol(s *sqlitec.Stmt, i int) (n int64, ok bool) {
+	if s.Type(i) != sqlitec.Integer {
 		return 0, false
 	}
 	return s.Int64(i), true
@@ -368,22 +368,22 @@ func intCol(s *scanconn.Stmt, i int) (n int64, ok bool) {
 
 // intOrNull returns column i of the row of s as an int64, -1 when NULL;
 // ok is false for any other type.
-func intOrNull(s *scanconn.Stmt, i int) (n int64, ok bool) {
+func intOrNull(s *sqlitec.Stmt, i int) (n int64, ok bool) {
 	switch s.Type(i) {
-	case scanconn.Null:
+	case sqlitec.Null:
 		return -1, true
-	case scanconn.Integer:
+	case sqlitec.Integer:
 		return s.Int64(i), true
 	}
 	return 0, false
 }
 
 // textID numbers column i of the row of s, text or NULL, in t.
-func textID(s *scanconn.Stmt, i int, t *strTable) (uint32, bool) {
+func textID(s *sqlitec.Stmt, i int, t *strTable) (uint32, bool) {
 	switch s.Type(i) {
-	case scanconn.Null:
+	case sqlitec.Null:
 		return 0, true
-	case scanconn.Text:
+	case sqlitec.Text:
 		return t.idOf(s.Bytes(i)), true
 	}
 	return 0, false

@@ -6,12 +6,12 @@ import (
 	"fmt"
 	"sync"
 
-	"github.com/lonelytrace/lonelytrace/internal/scanconn"
+	"github.com/lonelytrace/lonelytrace/internal/sqlitec"
 	"github.com/lonelytrace/lonelytrace/schema"
 )
 
 // The scan of a window's operation spans (readBatches) reads millions of
-// rows, and reads them through scan connections (internal/scanconn)
+// rows, and reads them through scan connections (internal/sqlitec)
 // rather than database/sql: half the CPU for the same rows. Every other
 // query of the viewer, a few rows each, goes through database/sql.
 
@@ -42,12 +42,12 @@ func newScanPool(path string) *scanPool {
 
 // scanConn is a scan connection and its statements, prepared once.
 type scanConn struct {
-	*scanconn.Conn
-	stmts map[string]*scanconn.Stmt
+	*sqlitec.Conn
+	stmts map[string]*sqlitec.Stmt
 }
 
 // stmt returns the statement of query, prepared on c once.
-func (c *scanConn) stmt(query string) (*scanconn.Stmt, error) {
+func (c *scanConn) stmt(query string) (*sqlitec.Stmt, error) {
 	if s, ok := c.stmts[query]; ok {
 		return s, nil
 	}
@@ -106,11 +106,11 @@ func (p *scanPool) get() (*scanConn, error) {
 		return c, nil
 	}
 	p.mu.Unlock()
-	conn, err := scanconn.Open(schema.ReadOnlyURI(p.path), schema.DefaultBusyTimeout)
+	conn, err := sqlitec.Open(schema.ReadOnlyURI(p.path), schema.DefaultBusyTimeout)
 	if err != nil {
 		return nil, err
 	}
-	return &scanConn{Conn: conn, stmts: make(map[string]*scanconn.Stmt)}, nil
+	return &scanConn{Conn: conn, stmts: make(map[string]*sqlitec.Stmt)}, nil
 }
 
 // put keeps c for the next read, or closes it when it is not to be kept.

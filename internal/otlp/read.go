@@ -8,12 +8,12 @@ import (
 
 	"go.opentelemetry.io/otel/trace"
 
-	"github.com/lonelytrace/lonelytrace/internal/scanconn"
+	"github.com/lonelytrace/lonelytrace/internal/sqlitec"
 	"github.com/lonelytrace/lonelytrace/schema"
 )
 
 // traceReader reads whole traces for Export through a scan connection
-// (internal/scanconn): SQLite's C API without database/sql, whose driver
+// (internal/sqlitec): SQLite's C API without database/sql, whose driver
 // takes the connection's mutex for every column and boxes every value.
 // Reading the rows was four fifths of an export's CPU, and this cut it by
 // a third. It decodes a row exactly as schema.Reader does (the same
@@ -21,29 +21,29 @@ import (
 // safe for concurrent use.
 type traceReader struct {
 	path  string
-	conn  *scanconn.Conn
-	stmts map[int]*scanconn.Stmt // the span query, by its number of trace ids
+	conn  *sqlitec.Conn
+	stmts map[int]*sqlitec.Stmt // the span query, by its number of trace ids
 	keys  map[int64]string
 	// Resources and scopes decoded, each map started again when it holds
 	// maxCachedRows, as schema.Reader does.
 	resources map[int64]schema.Resource
 	scopes    map[int64]schema.Scope
-	keyStmt   *scanconn.Stmt
-	resStmt   *scanconn.Stmt
-	scopeStmt *scanconn.Stmt
+	keyStmt   *sqlitec.Stmt
+	resStmt   *sqlitec.Stmt
+	scopeStmt *sqlitec.Stmt
 }
 
 const maxCachedRows = 4096
 
 // openTraceReader opens path, which schema.OpenRead has checked.
 func openTraceReader(path string) (*traceReader, error) {
-	conn, err := scanconn.Open(schema.ReadOnlyURI(path), schema.DefaultBusyTimeout)
+	conn, err := sqlitec.Open(schema.ReadOnlyURI(path), schema.DefaultBusyTimeout)
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
-	r := &traceReader{path: path, conn: conn, stmts: map[int]*scanconn.Stmt{}}
+	r := &traceReader{path: path, conn: conn, stmts: map[int]*sqlitec.Stmt{}}
 	for _, p := range []struct {
-		stmt **scanconn.Stmt
+		stmt **sqlitec.Stmt
 		sql  string
 	}{
 		{&r.keyStmt, "SELECT id, key FROM " + schema.AttributeKeysTable},
@@ -63,7 +63,7 @@ func (r *traceReader) Close() error {
 	for _, s := range r.stmts {
 		s.Close()
 	}
-	for _, s := range []*scanconn.Stmt{r.keyStmt, r.resStmt, r.scopeStmt} {
+	for _, s := range []*sqlitec.Stmt{r.keyStmt, r.resStmt, r.scopeStmt} {
 		if s != nil {
 			s.Close()
 		}
@@ -108,7 +108,7 @@ func (r *traceReader) Traces(ids []trace.TraceID) (spans []schema.Span, err erro
 	}
 	defer func() {
 		// A statement left mid-run would keep the read transaction open.
-		for _, s := range []*scanconn.Stmt{st, r.keyStmt, r.resStmt, r.scopeStmt} {
+		for _, s := range []*sqlitec.Stmt{st, r.keyStmt, r.resStmt, r.scopeStmt} {
 			s.Reset()
 		}
 		if e := r.conn.Exec("COMMIT"); e != nil && err == nil {
@@ -139,12 +139,12 @@ func (r *traceReader) Traces(ids []trace.TraceID) (spans []schema.Span, err erro
 }
 
 // scan decodes the row st is on, as schema.Reader's scan does.
-func (r *traceReader) scan(st *scanconn.Stmt) (schema.Span, error) {
+func (r *traceReader) scan(st *sqlitec.Stmt) (schema.Span, error) {
 	col := func(c schema.SpanColumn) int { return 1 + int(c) }
 	str := func(c schema.SpanColumn) string { return string(st.Bytes(col(c))) }
 	num := func(c schema.SpanColumn) int64 { return st.Int64(col(c)) }
 	orNull := func(c schema.SpanColumn) int64 {
-		if st.Type(col(c)) == scanconn.Null {
+		if st.Type(col(c)) == sqlitec.Null {
 			return -1
 		}
 		return num(c)
@@ -176,13 +176,13 @@ func (r *traceReader) scan(st *scanconn.Stmt) (schema.Span, error) {
 	}
 	// schema.Reader decodes an empty text too, and fails on it; only NULL
 	// is none.
-	if st.Type(col(schema.ColEvents)) != scanconn.Null {
+	if st.Type(col(schema.ColEvents)) != sqlitec.Null {
 		b := st.Bytes(col(schema.ColEvents))
 		if s.Events, err = schema.DecodeEvents(b); err != nil {
 			return s, fmt.Errorf("span %d events: %w", s.ID, err)
 		}
 	}
-	if st.Type(col(schema.ColLinks)) != scanconn.Null {
+	if st.Type(col(schema.ColLinks)) != sqlitec.Null {
 		b := st.Bytes(col(schema.ColLinks))
 		if s.Links, err = schema.DecodeLinks(b); err != nil {
 			return s, fmt.Errorf("span %d links: %w", s.ID, err)

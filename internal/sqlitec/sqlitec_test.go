@@ -1,4 +1,4 @@
-package scanconn_test
+package sqlitec_test
 
 import (
 	"bytes"
@@ -14,7 +14,7 @@ import (
 
 	_ "modernc.org/sqlite"
 
-	"github.com/lonelytrace/lonelytrace/internal/scanconn"
+	"github.com/lonelytrace/lonelytrace/internal/sqlitec"
 )
 
 // newFile writes a WAL-mode file of n rows whose columns hold every type,
@@ -47,9 +47,9 @@ func newFile(t *testing.T, n int) (string, *sql.DB) {
 	return path, db
 }
 
-func open(t *testing.T, path string) *scanconn.Conn {
+func open(t *testing.T, path string) *sqlitec.Conn {
 	t.Helper()
-	c, err := scanconn.Open("file:"+path+"?mode=ro", time.Second)
+	c, err := sqlitec.Open("file:"+path+"?mode=ro", time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,7 +81,7 @@ func TestRead_EveryType(t *testing.T) {
 			want++ // excluded by ?3, a text parameter
 		}
 		types := []int{s.Type(0), s.Type(1), s.Type(2), s.Type(3), s.Type(4), s.Type(5)}
-		if fmt.Sprint(types) != fmt.Sprint([]int{scanconn.Integer, scanconn.Integer, scanconn.Float, scanconn.Text, scanconn.Blob, scanconn.Null}) {
+		if fmt.Sprint(types) != fmt.Sprint([]int{sqlitec.Integer, sqlitec.Integer, sqlitec.Float, sqlitec.Text, sqlitec.Blob, sqlitec.Null}) {
 			t.Fatalf("row %d types = %v", want, types)
 		}
 		if id, i, f := s.Int64(0), s.Int64(1), s.Float(2); id != int64(want) || i != int64(want)<<40 || f != float64(want)/4 {
@@ -116,7 +116,7 @@ func TestRead_EveryType(t *testing.T) {
 
 func TestOpen_BadFiles(t *testing.T) {
 	dir := t.TempDir()
-	if _, err := scanconn.Open("file:"+filepath.Join(dir, "missing.db")+"?mode=ro", time.Second); err == nil {
+	if _, err := sqlitec.Open("file:"+filepath.Join(dir, "missing.db")+"?mode=ro", time.Second); err == nil {
 		t.Error("Open of a missing file succeeded")
 	}
 	garbage := filepath.Join(dir, "garbage.db")
@@ -181,7 +181,7 @@ func TestConcurrent(t *testing.T) {
 	errs := make(chan error, 8)
 	for g := range 8 {
 		wg.Go(func() {
-			c, err := scanconn.Open("file:"+path+"?mode=ro", time.Second)
+			c, err := sqlitec.Open("file:"+path+"?mode=ro", time.Second)
 			if err != nil {
 				errs <- err
 				return
