@@ -71,8 +71,17 @@ func TestLoad_Isolate(t *testing.T) {
 			}
 		}
 	}
-	if len(c.Medians) != 2 || c.CPUVsOTLP <= 0 {
-		t.Errorf("medians %+v, lonelytrace/otlp CPU %.2f; want two modes and a ratio", c.Medians, c.CPUVsOTLP)
+	if len(c.Medians) != 2 || c.CPUVsOTLP <= 0 || c.ChildCPUVsOTLP <= 0 {
+		t.Errorf("medians %+v, lonelytrace/otlp CPU %.2f, from start to exit %.2f; want two modes and the ratios", c.Medians, c.CPUVsOTLP, c.ChildCPUVsOTLP)
+	}
+	// A child's CPU from start to exit holds its CPU over the run.
+	for i, whole := range c.ChildCPUPerSpan {
+		if r := c.Runs[i]; whole < r.CPUPerSpan {
+			t.Errorf("runs[%d] (%s): CPU per span from start to exit %s < over the run %s", i, r.Mode, whole, r.CPUPerSpan)
+		}
+	}
+	if len(c.ChildCPUPerSpan) != len(c.Runs) {
+		t.Errorf("child CPU figures = %d; want one a run, %d", len(c.ChildCPUPerSpan), len(c.Runs))
 	}
 	for _, line := range []string{"lonelytrace/otlp process CPU per span:", "lonelytrace − otlp peak RSS:", "load: child 4 of 4: "} {
 		if !strings.Contains(text, line) {

@@ -33,22 +33,30 @@ type Isolation struct {
 	// ReceiverCPUPerSpan its CPU (in the parent, not in CPUPerSpan), and
 	// BytesPerSpan the request bodies' bytes over Stored.
 	Runs []Result `json:"runs"`
+	// ChildCPUPerSpan holds, for each run, the child's CPU from its start
+	// to its exit, as the parent's wait reports it, over its Produced:
+	// CPUPerSpan with the process's start-up and exit added.
+	ChildCPUPerSpan []time.Duration `json:"child_cpu_ns_per_span"`
 	// Medians holds, per mode, the medians over its runs of CPU per span,
 	// peak RSS and stored spans/s.
 	Medians []IsolatedMedian `json:"medians"`
 	// CPUVsOTLP is lonelytrace's median whole-process CPU per span over
-	// OTLP's; PeakRSSOverOTLP its median peak RSS less OTLP's, in bytes.
+	// OTLP's, ChildCPUVsOTLP the same from start to exit, PeakRSSOverOTLP
+	// its median peak RSS less OTLP's, in bytes.
 	CPUVsOTLP       float64 `json:"cpu_vs_otlp"`
+	ChildCPUVsOTLP  float64 `json:"child_cpu_vs_otlp"`
 	PeakRSSOverOTLP int64   `json:"peak_rss_over_otlp"`
 }
 
 // IsolatedMedian is one mode's medians over its isolated runs.
 type IsolatedMedian struct {
-	Mode         Mode          `json:"mode"`
-	Runs         int           `json:"runs"`
-	CPUPerSpan   time.Duration `json:"cpu_ns_per_span"`
-	PeakRSS      int64         `json:"peak_rss"`
-	StoredPerSec float64       `json:"stored_per_s"`
+	Mode       Mode          `json:"mode"`
+	Runs       int           `json:"runs"`
+	CPUPerSpan time.Duration `json:"cpu_ns_per_span"`
+	// ChildCPUPerSpan is the median of Isolation.ChildCPUPerSpan.
+	ChildCPUPerSpan time.Duration `json:"child_cpu_ns_per_span"`
+	PeakRSS         int64         `json:"peak_rss"`
+	StoredPerSec    float64       `json:"stored_per_s"`
 }
 
 // Median returns the medians of mode, and whether it ran.
@@ -86,33 +94,36 @@ func CompareIsolated(ctx context.Context, command ChildCommand, runs int) (Isola
 				return c, ctx.Err()
 			}
 			mode := IsolatedModes[(i+k)%len(IsolatedModes)]
-			r, err := runChild(ctx, command, mode, rcv)
+			r, whole, err := runChild(ctx, command, mode, rcv)
 			if err != nil {
 				return c, fmt.Errorf("isolated: run %d of %s: %w", i+1, mode, err)
 			}
-			c.Runs = append(c.Runs, r)
+			c.Runs, c.ChildCPUPerSpan = append(c.Runs, r), append(c.ChildCPUPerSpan, whole)
 		}
 	}
 	for _, m := range IsolatedModes {
-		var cpu, rss, stored []float64
-		for _, r := range c.Runs {
+		var cpu, whole, rss, stored []float64
+		for i, r := range c.Runs {
 			if r.Mode == m {
-				cpu, rss, stored = append(cpu, float64(r.CPUPerSpan)), append(rss, float64(r.PeakRSS)), append(stored, r.StoredPerSec)
+				cpu, whole = append(cpu, float64(r.CPUPerSpan)), append(whole, float64(c.ChildCPUPerSpan[i]))
+				rss, stored = append(rss, float64(r.PeakRSS)), append(stored, r.StoredPerSec)
 			}
 		}
-		c.Medians = append(c.Medians, IsolatedMedian{Mode: m, Runs: len(cpu),
-			CPUPerSpan: time.Duration(median(cpu)), PeakRSS: int64(median(rss)), StoredPerSec: median(stored)})
+		c.Medians = append(c.Medians, IsolatedMedian{Mode: m, Runs: len(cpu), CPUPerSpan: time.Duration(median(cpu)),
+			ChildCPUPerSpan: time.Duration(median(whole)), PeakRSS: int64(median(rss)), StoredPerSec: median(stored)})
 	}
 	lt, _ := c.Median(Lonelytrace)
 	if o, _ := c.Median(OTLP); o.CPUPerSpan > 0 {
 		c.CPUVsOTLP = float64(lt.CPUPerSpan) / float64(o.CPUPerSpan)
+		c.ChildCPUVsOTLP = float64(lt.ChildCPUPerSpan) / float64(o.ChildCPUPerSpan)
 		c.PeakRSSOverOTLP = lt.PeakRSS - o.PeakRSS
 	}
 	return c, nil
 }
 
-// runChild runs one child and reads its result.
-func runChild(ctx context.Context, command ChildCommand, mode Mode, rcv *receiver) (Result, error) {
+// runChild runs one child and reads its result, and returns besides the
+// child's CPU from start to exit over the spans it produced.
+func runChild(ctx context.Context, command ChildCommand, mode Mode, rcv *receiver) (r Result, whole time.Duration, err error) {
 	endpoint := ""
 	if mode == OTLP {
 		endpoint = rcv.url()
@@ -122,21 +133,23 @@ func runChild(ctx context.Context, command ChildCommand, mode Mode, rcv *receive
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
-		return Result{}, fmt.Errorf("child %s: %w: %s", cmd.Path, err, strings.TrimSpace(stderr.String()))
+		return r, 0, fmt.Errorf("child %s: %w: %s", cmd.Path, err, strings.TrimSpace(stderr.String()))
 	}
-	var r Result
 	if err := json.Unmarshal(stdout.Bytes(), &r); err != nil {
-		return Result{}, fmt.Errorf("child %s: its result: %w (it printed %q)", cmd.Path, err, truncate(stdout.String(), 200))
+		return r, 0, fmt.Errorf("child %s: its result: %w (it printed %q)", cmd.Path, err, truncate(stdout.String(), 200))
 	}
 	if r.Mode != mode {
-		return r, fmt.Errorf("child ran %q; want %q", r.Mode, mode)
+		return r, 0, fmt.Errorf("child ran %q; want %q", r.Mode, mode)
+	}
+	if r.Produced > 0 {
+		whole = (cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()) / time.Duration(r.Produced)
 	}
 	if mode != OTLP {
-		return r, nil
+		return r, whole, nil
 	}
 	received := rcv.spans.Load() - spans0
 	if received != r.Stored {
-		return r, fmt.Errorf("the child delivered %d spans; the receiver decoded %d", r.Stored, received)
+		return r, whole, fmt.Errorf("the child delivered %d spans; the receiver decoded %d", r.Stored, received)
 	}
 	if received > 0 {
 		r.BytesPerSpan = float64(rcv.bytes.Load()-bytes0) / float64(received)
@@ -144,7 +157,7 @@ func runChild(ctx context.Context, command ChildCommand, mode Mode, rcv *receive
 	if r.Produced > 0 {
 		r.ReceiverCPUPerSpan = time.Duration(rcv.cpu.Load()-cpu0) / time.Duration(r.Produced)
 	}
-	return r, nil
+	return r, whole, nil
 }
 
 func median(xs []float64) float64 {
