@@ -21,7 +21,6 @@ import (
 
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/exporters/otlp/otlptrace"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
 	"go.opentelemetry.io/otel/sdk/instrumentation"
 	"go.opentelemetry.io/otel/sdk/resource"
@@ -165,7 +164,7 @@ func (t *benchTarget) cpuTime() int64 {
 // loopback server that keeps the body: every target then receives the
 // same bytes a real client sends, and no target's clock pays for them.
 type encoder struct {
-	exp  *otlptrace.Exporter
+	exp  sdktrace.SpanExporter
 	body chan []byte
 }
 
