@@ -371,11 +371,11 @@ func (j *jaeger) cpuTime() int64 {
 
 // jaegerConfig is Jaeger v2 all-in-one's default configuration
 // (cmd/jaeger/internal/all-in-one.yaml in Jaeger's repository) for the
-// traces path — OTLP receiver, batch processor, storage exporter, memory
-// storage of 100,000 traces, metrics on — with loopback ports of our
-// choosing, and without the other receivers and extensions, which take
-// no part in storing OTLP spans. Its storage is the last verb: memory, or
-// (jaegerBadger) Badger.
+// traces path — OTLP receiver, batch processor, storage exporter, metrics
+// on — with loopback ports of our choosing, and without the other
+// receivers and extensions, which take no part in storing OTLP spans. It
+// ends where its one storage backend goes: jaegerMemory, the
+// all-in-one's, or jaegerBadger.
 const jaegerConfig = `
 service:
   extensions: [jaeger_storage, jaeger_query]
