@@ -3,11 +3,14 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"runtime/pprof"
+	"slices"
 	"strconv"
 	"text/tabwriter"
 	"time"
@@ -26,6 +29,8 @@ var loadCommand = command{
 		o.spans = fs.Int64("spans", 0, "stop after this many spans (0: no limit)")
 		o.out = fs.String("out", "", "keep the files in this directory, adding to them if they exist (default: a temporary directory, removed)")
 		o.compare = fs.Bool("compare", false, "run the same load against the SDK with a discarding exporter, plain SQLite inserts and OTLP/HTTP too")
+		o.isolate = fs.Bool("isolate", false, "with -compare: run lonelytrace and OTLP/HTTP export instead, each in a child process of its own (this program again), -runs times each, interleaved, the OTLP receiver in this process; report each child's whole-process CPU per span and peak RSS")
+		o.runs = fs.Int("runs", load.DefaultIsolatedRuns, "with -isolate: the child runs of each mode")
 		o.asJSON = fs.Bool("json", false, "print the results as JSON as well")
 		o.cpuProfile = fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file (go tool pprof reads it)")
 		o.memProfile = fs.String("memprofile", "", "write a heap profile to this file each time the resident set reaches a new high (checked once a second), and say where that memory was")
@@ -41,7 +46,17 @@ type loadOptions struct {
 	out, cpuProfile *string
 	memProfile      *string
 	compare, asJSON *bool
+	isolate         *bool
+	runs            *int
 }
+
+// The child runs of load -compare -isolate learn their mode, and the
+// OTLP receiver to send to, from these variables that the parent sets,
+// rather than from flags a user has no reason to see.
+const (
+	envLoadChild = "LONELYTRACE_LOAD_CHILD"
+	envLoadOTLP  = "LONELYTRACE_LOAD_OTLP"
+)
 
 func (o loadOptions) run(ctx context.Context, args []string, stdout io.Writer) error {
 	if *o.cpuProfile != "" {
@@ -58,19 +73,30 @@ func (o loadOptions) run(ctx context.Context, args []string, stdout io.Writer) e
 	if len(args) > 0 {
 		return fmt.Errorf("load: unexpected arguments %q", args)
 	}
+	if mode := os.Getenv(envLoadChild); mode != "" {
+		return o.child(ctx, load.Mode(mode), stdout)
+	}
+	if *o.isolate {
+		if !*o.compare {
+			return errors.New("load: -isolate goes with -compare")
+		}
+		if *o.memProfile != "" || *o.out != "" {
+			return errors.New("load: -isolate keeps neither -memprofile nor -out: its runs are in child processes")
+		}
+		return o.isolated(ctx, stdout)
+	}
 
 	var peak *memPeak
 	if *o.memProfile != "" {
 		peak = &memPeak{path: *o.memProfile}
 		defer peak.report(stdout)
 	}
-	opts := []load.Option{load.WithRate(*o.rate), load.WithDuration(*o.duration), load.WithProducers(*o.producers),
-		load.WithSpans(*o.spans), load.WithDir(*o.out),
+	opts := append(o.options(),
 		load.WithProgress(func(p load.Progress) {
 			peak.sample(p)
 			fmt.Fprintf(stdout, "load: %-11s %3.0fs  produced %9s/s  stored %9s/s (%s in all)  dropped %s  RSS %s\n", p.Mode,
 				p.Elapsed.Seconds(), group(int64(p.ProducedPerSec)), group(int64(p.StoredPerSec)), group(p.Stored), group(p.Dropped), mib(p.RSS))
-		})}
+		}))
 	var doc any
 	var err error
 	if *o.compare {
@@ -95,6 +121,92 @@ func (o loadOptions) run(ctx context.Context, args []string, stdout io.Writer) e
 		}
 	}
 	return err
+}
+
+// options are the load's options from the flags, without progress.
+func (o loadOptions) options() []load.Option {
+	return []load.Option{load.WithRate(*o.rate), load.WithDuration(*o.duration), load.WithProducers(*o.producers),
+		load.WithSpans(*o.spans), load.WithDir(*o.out)}
+}
+
+// child is one child run of -isolate: the mode alone, its result as JSON
+// on stdout and nothing else there.
+func (o loadOptions) child(ctx context.Context, mode load.Mode, stdout io.Writer) error {
+	if !slices.Contains(load.IsolatedModes[:], mode) {
+		return fmt.Errorf("load: $%s=%q: want one of %v", envLoadChild, mode, load.IsolatedModes)
+	}
+	opts := o.options()
+	if mode == load.OTLP {
+		url := os.Getenv(envLoadOTLP)
+		if url == "" {
+			return fmt.Errorf("load: $%s is not set: an isolated OTLP run needs its receiver", envLoadOTLP)
+		}
+		opts = append(opts, load.WithOTLPEndpoint(url))
+	}
+	r, err := load.Run(ctx, mode, opts...)
+	if err != nil {
+		return err
+	}
+	return json.NewEncoder(stdout).Encode(r)
+}
+
+// isolated runs load -compare -isolate: this program again for every
+// run, with the same flags.
+func (o loadOptions) isolated(ctx context.Context, stdout io.Writer) error {
+	exe, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("load: -isolate runs this program again: %w", err)
+	}
+	n := 0
+	command := func(ctx context.Context, mode load.Mode, endpoint string) *exec.Cmd {
+		n++
+		fmt.Fprintf(stdout, "load: child %d of %d: %s\n", n, len(load.IsolatedModes)*max(*o.runs, 1), mode)
+		cmd := exec.CommandContext(ctx, exe, "load", "-rate", strconv.FormatFloat(*o.rate, 'f', -1, 64),
+			"-duration", o.duration.String(), "-producers", strconv.Itoa(*o.producers), "-spans", strconv.FormatInt(*o.spans, 10))
+		cmd.Env = append(os.Environ(), envLoadChild+"="+string(mode), envLoadOTLP+"="+endpoint)
+		return cmd
+	}
+	c, err := load.CompareIsolated(ctx, command, *o.runs)
+	printIsolation(stdout, c)
+	if *o.asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		if e := enc.Encode(c); e != nil && err == nil {
+			err = e
+		}
+	}
+	return err
+}
+
+func printIsolation(w io.Writer, c load.Isolation) {
+	if len(c.Runs) == 0 {
+		return
+	}
+	r0 := c.Runs[0]
+	rate := "flat out"
+	if r0.Rate > 0 {
+		rate = group(int64(r0.Rate)) + " spans/s"
+	}
+	fmt.Fprintf(w, "\nisolated: %s, %d producer(s), %s, each run a child process; the OTLP receiver in this one\n", rate, r0.Producers, r0.Duration.Round(time.Millisecond))
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "mode\tproduced/s\tstored/s\tdropped\tprocess CPU/span\tstart to exit\tpeak RSS\tbytes/span\tload average\t")
+	for i, r := range c.Runs {
+		var whole time.Duration
+		if i < len(c.ChildCPUPerSpan) {
+			whole = c.ChildCPUPerSpan[i]
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%.1f\t%.2f → %.2f\t\n", r.Mode, group(int64(r.ProducedPerSec)), group(int64(r.StoredPerSec)),
+			group(r.Dropped+r.SDKDropped+r.Failed), nanos(r.CPUPerSpan), nanos(whole), mib(r.PeakRSS), r.BytesPerSpan, r.LoadStart, r.LoadEnd)
+	}
+	tw.Flush()
+	fmt.Fprintln(w, "(process CPU/span: the child's, first span to end of shutdown; start to exit: the same with its start-up and exit)")
+	for _, m := range c.Medians {
+		fmt.Fprintf(w, "%s, median of %d: process CPU per span %s (start to exit %s), peak RSS %s\n", m.Mode, m.Runs, nanos(m.CPUPerSpan), nanos(m.ChildCPUPerSpan), mib(m.PeakRSS))
+	}
+	if c.CPUVsOTLP > 0 {
+		fmt.Fprintf(w, "lonelytrace/otlp process CPU per span: %.2f (start to exit %.2f)\n", c.CPUVsOTLP, c.ChildCPUVsOTLP)
+		fmt.Fprintf(w, "lonelytrace − otlp peak RSS:           %+.1f MiB\n", float64(c.PeakRSSOverOTLP)/(1<<20))
+	}
 }
 
 func printResult(w io.Writer, r load.Result) {

@@ -86,8 +86,13 @@ const benchRoundBatches = 128
 // benchTarget is one receiver of BenchmarkCollect with its clients.
 type benchTarget struct {
 	name string
-	// clients send the batches, one at a time each.
-	clients []sdktrace.SpanExporter
+	// clients is how many senders share a round's batches, each sending
+	// its share one batch at a time.
+	clients int
+	// send stores one batch, given both as spans and as the OTLP/HTTP
+	// protobuf request body that otlptracehttp makes of them: the
+	// in-process exporter takes the spans, the receivers the body.
+	send func(ctx context.Context, spans []sdktrace.ReadOnlySpan, body []byte) error
 	// settle returns once total spans in all are stored.
 	settle func(total int64) error
 	next   func() []sdktrace.ReadOnlySpan
@@ -103,21 +108,26 @@ type benchTarget struct {
 // round sends benchRoundBatches new batches through t's clients at once,
 // each client its share in sequence, and returns the spans/s from the
 // first send until every span is stored, and the CPU ns per span meanwhile
-// of clients and receiver together. The batches are made before the clock
-// starts: the rate is the receiver's, not the span generator's.
-func (t *benchTarget) round(ctx context.Context) (rate, cpuPerSpan float64, err error) {
+// of clients and receiver together. The batches are made and encoded
+// before the clock starts: the rate is the receiver's, not the span
+// generator's nor the client's encoder's.
+func (t *benchTarget) round(ctx context.Context, enc *encoder) (rate, cpuPerSpan float64, err error) {
 	batches := make([][]sdktrace.ReadOnlySpan, benchRoundBatches)
+	bodies := make([][]byte, benchRoundBatches)
 	for i := range batches {
 		batches[i] = t.next()
+		if bodies[i], err = enc.encode(ctx, batches[i]); err != nil {
+			return 0, 0, fmt.Errorf("%s: %w", t.name, err)
+		}
 	}
 	runtime.GC() // the garbage of the previous target is not this one's cost
 	start, cpu0 := time.Now(), t.cpuTime()
-	errs := make(chan error, len(t.clients))
-	for c, exp := range t.clients {
+	errs := make(chan error, t.clients)
+	for c := range t.clients {
 		go func() {
 			var err error
-			for i := c; i < len(batches) && err == nil; i += len(t.clients) {
-				err = exp.ExportSpans(ctx, batches[i])
+			for i := c; i < len(batches) && err == nil; i += t.clients {
+				err = t.send(ctx, batches[i], bodies[i])
 			}
 			errs <- err
 		}()
@@ -149,23 +159,87 @@ func (t *benchTarget) cpuTime() int64 {
 	return ns
 }
 
-// BenchmarkCollect measures spans/s stored by collect from the Go SDK's
-// OTLP/HTTP protobuf exporter (otlptracehttp), against the in-process
-// exporter storing the same spans handed to it by the same SDK interface,
-// and (with $LONELYTRACE_JAEGER_BIN) against a Jaeger v2 all-in-one
-// storing them from the same client. Each benchmark iteration is a round
-// in which every target, in turn (the order rotating), stores 65,536 new
-// spans from 1 or 4 clients, each sending batches of 512 one at a time as
-// the SDK's batch processor does. A target's time runs from the first
-// send until its spans are stored: committed to the file (ForceFlush) for
-// collect and the in-process exporter, handed to its storage by Jaeger's
-// storage exporter (its otelcol_exporter_sent_spans counter) for Jaeger.
-// Reported: each target's median spans/s over the rounds and median CPU ns
-// per span (this process, clients and receivers, and Jaeger's process
-// for Jaeger: on a shared machine the CPU is the steadier figure), and
-// the median of the per-round ratios collect/inprocess and collect/jaeger.
+// encoder turns a batch into the request body that the Go SDK's
+// OTLP/HTTP exporter sends for it, by letting that exporter send it to a
+// loopback server that keeps the body: every target then receives the
+// same bytes a real client sends, and no target's clock pays for them.
+type encoder struct {
+	exp  sdktrace.SpanExporter
+	body chan []byte
+}
+
+func newEncoder(b *testing.B) *encoder {
+	e := &encoder{body: make(chan []byte, 1)}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		body, err := io.ReadAll(req.Body)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		e.body <- body
+	}))
+	b.Cleanup(srv.Close)
+	exp, err := otlptracehttp.New(context.Background(), otlptracehttp.WithEndpointURL(srv.URL+TracesPath), otlptracehttp.WithRetry(otlptracehttp.RetryConfig{Enabled: false}))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { exp.Shutdown(context.Background()) })
+	e.exp = exp
+	return e
+}
+
+func (e *encoder) encode(ctx context.Context, spans []sdktrace.ReadOnlySpan) ([]byte, error) {
+	if err := e.exp.ExportSpans(ctx, spans); err != nil {
+		return nil, fmt.Errorf("encode: %w", err)
+	}
+	return <-e.body, nil
+}
+
+// postTo returns a sender of request bodies to an OTLP/HTTP traces URL, one
+// keep-alive client as an SDK exporter holds.
+func postTo(url string) func(context.Context, []sdktrace.ReadOnlySpan, []byte) error {
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 8}}
+	return func(ctx context.Context, _ []sdktrace.ReadOnlySpan, body []byte) error {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+		if err != nil {
+			return err
+		}
+		req.Header.Set("Content-Type", contentProtobuf)
+		res, err := client.Do(req)
+		if err != nil {
+			return err
+		}
+		msg, _ := io.ReadAll(io.LimitReader(res.Body, 4096))
+		res.Body.Close()
+		if res.StatusCode != http.StatusOK {
+			return fmt.Errorf("POST %s: %s: %s", url, res.Status, msg)
+		}
+		return nil
+	}
+}
+
+// BenchmarkCollect measures spans/s stored by collect from OTLP/HTTP
+// protobuf requests as the Go SDK's exporter (otlptracehttp) encodes
+// them, against the in-process exporter storing the same spans handed to
+// it by the same SDK interface, and (with $LONELYTRACE_JAEGER_BIN)
+// against a Jaeger v2 all-in-one storing the same requests in its memory
+// store and, in another instance, in its Badger store (its local durable
+// one). Each benchmark iteration is a round in which every target, in
+// turn (the order rotating), stores 65,536 new spans from 1 or 4 clients,
+// each sending batches of 512 one at a time as the SDK's batch processor
+// does; the requests are encoded before the clock starts. A target's time
+// runs from the first send until its spans are stored: committed to the
+// file (ForceFlush) for collect and the in-process exporter, handed to
+// its storage by Jaeger's storage exporter (its
+// otelcol_exporter_sent_spans counter) for Jaeger. Reported: each
+// target's median spans/s over the rounds and median CPU ns per span
+// (this process, clients and receivers, and Jaeger's process for Jaeger:
+// on a shared machine the CPU is the steadier figure), the medians of the
+// per-round ratios collect/inprocess, collect/jaeger-memory and
+// collect/jaeger-badger, and collect-cpu/inprocess-cpu, the median of
+// the per-round ratios of CPU per span.
 //
-//	LONELYTRACE_JAEGER_BIN=/path/to/jaeger go test ./internal/collect -run XXX -bench Collect -benchtime 15x
+//	LONELYTRACE_JAEGER_BIN=/path/to/jaeger go test ./internal/collect -run XXX -bench 'Collect/clients=1' -benchtime 15x
 func BenchmarkCollect(b *testing.B) {
 	for _, clients := range []int{1, 4} {
 		b.Run(fmt.Sprintf("clients=%d", clients), func(b *testing.B) { benchCollect(b, clients) })
@@ -185,18 +259,6 @@ func benchCollect(b *testing.B, clients int) {
 			}
 		})
 		return ex
-	}
-	otlpClients := func(url string) []sdktrace.SpanExporter {
-		out := make([]sdktrace.SpanExporter, clients)
-		for i := range out {
-			exp, err := otlptracehttp.New(ctx, otlptracehttp.WithEndpointURL(url))
-			if err != nil {
-				b.Fatal(err)
-			}
-			b.Cleanup(func() { exp.Shutdown(ctx) })
-			out[i] = exp
-		}
-		return out
 	}
 	flushed := func(ex *exporter.Exporter) func(int64) error {
 		return func(total int64) error {
@@ -219,30 +281,32 @@ func benchCollect(b *testing.B, clients int) {
 			b.Logf("collect: %d requests retried, %d refused, %d spans rejected", s.Retried, s.Refused, s.Rejected)
 		}
 	})
-	targets := []*benchTarget{{name: "collect", clients: otlpClients(srv.URL + TracesPath), settle: flushed(colEx)}}
+	targets := []*benchTarget{{name: "collect", clients: clients, send: postTo(srv.URL + TracesPath), settle: flushed(colEx)}}
 
 	inEx := newExporter()
-	in := make([]sdktrace.SpanExporter, clients)
-	for i := range in {
-		in[i] = inEx
-	}
-	targets = append(targets, &benchTarget{name: "inprocess", clients: in, settle: flushed(inEx)})
+	targets = append(targets, &benchTarget{name: "inprocess", clients: clients, settle: flushed(inEx),
+		send: func(ctx context.Context, spans []sdktrace.ReadOnlySpan, _ []byte) error {
+			return inEx.ExportSpans(ctx, spans)
+		}})
 
 	if bin := os.Getenv(envJaegerBin); bin != "" {
-		j := startJaeger(b, bin)
-		targets = append(targets, &benchTarget{name: "jaeger", clients: otlpClients("http://" + j.otlp + "/v1/traces"), settle: j.stored, cpu: j.cpuTime})
+		for _, store := range []string{"memory", "badger"} {
+			j := startJaeger(b, bin, store)
+			targets = append(targets, &benchTarget{name: "jaeger-" + store, clients: clients, send: postTo("http://" + j.otlp + "/v1/traces"), settle: j.stored, cpu: j.cpuTime})
+		}
 	} else {
 		b.Logf("$%s is not set: no comparison with Jaeger", envJaegerBin)
 	}
 	for _, t := range targets {
 		t.next = benchSpans()
 	}
+	enc := newEncoder(b)
 
 	b.ResetTimer()
 	for i := range b.N {
 		for k := range targets {
 			t := targets[(i+k)%len(targets)]
-			r, c, err := t.round(ctx)
+			r, c, err := t.round(ctx, enc)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -254,13 +318,18 @@ func benchCollect(b *testing.B, clients int) {
 		b.ReportMetric(median(t.rates), t.name+"-spans/s")
 		b.ReportMetric(median(t.cpus), t.name+"-cpu-ns/span")
 	}
-	for _, t := range targets[1:] {
-		ratios := make([]float64, len(t.rates))
-		for i := range ratios {
-			ratios[i] = targets[0].rates[i] / t.rates[i]
+	perRound := func(f func(i int) float64) float64 {
+		xs := make([]float64, b.N)
+		for i := range xs {
+			xs[i] = f(i)
 		}
-		b.ReportMetric(median(ratios), "collect/"+t.name)
+		return median(xs)
 	}
+	col := targets[0]
+	for _, t := range targets[1:] {
+		b.ReportMetric(perRound(func(i int) float64 { return col.rates[i] / t.rates[i] }), "collect/"+t.name)
+	}
+	b.ReportMetric(perRound(func(i int) float64 { return col.cpus[i] / targets[1].cpus[i] }), "collect-cpu/inprocess-cpu")
 }
 
 func median(xs []float64) float64 {
@@ -302,10 +371,11 @@ func (j *jaeger) cpuTime() int64 {
 
 // jaegerConfig is Jaeger v2 all-in-one's default configuration
 // (cmd/jaeger/internal/all-in-one.yaml in Jaeger's repository) for the
-// traces path — OTLP receiver, batch processor, storage exporter, memory
-// storage of 100,000 traces, metrics on — with loopback ports of our
-// choosing, and without the other receivers and extensions, which take
-// no part in storing OTLP spans.
+// traces path — OTLP receiver, batch processor, storage exporter, metrics
+// on — with loopback ports of our choosing, and without the other
+// receivers and extensions, which take no part in storing OTLP spans. It
+// ends where its one storage backend goes: jaegerMemory, the
+// all-in-one's, or jaegerBadger.
 const jaegerConfig = `
 service:
   extensions: [jaeger_storage, jaeger_query]
@@ -325,6 +395,16 @@ service:
                 port: %d
     logs:
       level: error
+receivers:
+  otlp:
+    protocols:
+      http:
+        endpoint: %s
+processors:
+  batch:
+exporters:
+  jaeger_storage_exporter:
+    trace_storage: some_storage
 extensions:
   jaeger_query:
     storage:
@@ -336,23 +416,29 @@ extensions:
   jaeger_storage:
     backends:
       some_storage:
-        memory:
-          max_traces: 100000
-receivers:
-  otlp:
-    protocols:
-      http:
-        endpoint: %s
-processors:
-  batch:
-exporters:
-  jaeger_storage_exporter:
-    trace_storage: some_storage
 `
 
-// startJaeger runs a Jaeger all-in-one (memory storage) on loopback and
-// returns its addresses once it listens.
-func startJaeger(b *testing.B, bin string) *jaeger {
+// jaegerMemory is the all-in-one's storage: memory, 100,000 traces.
+const jaegerMemory = `
+        memory:
+          max_traces: 100000
+`
+
+// jaegerBadger is the one storage line changed as Jaeger's own Badger
+// example (cmd/jaeger/config-badger.yaml) changes it: a Badger store kept
+// on disk (ephemeral false) in directories of our choosing, with
+// everything else, syncing included, at Badger's defaults in Jaeger.
+const jaegerBadger = `
+        badger:
+          directories:
+            keys: %s
+            values: %s
+          ephemeral: false
+`
+
+// startJaeger runs a Jaeger all-in-one storing in store (memory or
+// badger) on loopback and returns its addresses once it listens.
+func startJaeger(b *testing.B, bin, store string) *jaeger {
 	free := func() string {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
@@ -365,8 +451,18 @@ func startJaeger(b *testing.B, bin string) *jaeger {
 	query := free()
 	_, mport, _ := net.SplitHostPort(j.metrics)
 	port, _ := strconv.Atoi(mport)
-	cfg := filepath.Join(b.TempDir(), "jaeger.yaml")
-	if err := os.WriteFile(cfg, fmt.Appendf(nil, jaegerConfig, port, query, free(), j.otlp), 0o600); err != nil {
+	dir := b.TempDir()
+	conf := fmt.Sprintf(jaegerConfig, port, j.otlp, query, free())
+	switch store {
+	case "memory":
+		conf += jaegerMemory
+	case "badger":
+		conf += fmt.Sprintf(jaegerBadger, filepath.Join(dir, "keys"), filepath.Join(dir, "values"))
+	default:
+		b.Fatalf("jaeger store %q: want memory or badger", store)
+	}
+	cfg := filepath.Join(dir, "jaeger.yaml")
+	if err := os.WriteFile(cfg, []byte(conf), 0o600); err != nil {
 		b.Fatal(err)
 	}
 	cmd := exec.Command(bin, "--config", cfg)
@@ -383,11 +479,17 @@ func startJaeger(b *testing.B, bin string) *jaeger {
 			res.Body.Close()
 			if c, err := net.Dial("tcp", j.otlp); err == nil {
 				c.Close()
+				if store == "badger" {
+					// The store must be Badger's on disk, not a fallback.
+					if _, err := os.Stat(filepath.Join(dir, "values")); err != nil {
+						b.Fatalf("jaeger badger: no value directory: %v", err)
+					}
+				}
 				return j
 			}
 		}
 	}
-	b.Fatalf("jaeger (%s) not ready within 60 s", bin)
+	b.Fatalf("jaeger %s (%s) not ready within 60 s", store, bin)
 	return nil
 }
 

@@ -25,6 +25,7 @@ type config struct {
 	dir             string
 	progress        func(Progress)
 	shutdownTimeout time.Duration
+	otlpEndpoint    string
 }
 
 func newConfig(opts []Option) config {
@@ -107,4 +108,12 @@ func WithShutdownTimeout(d time.Duration) Option {
 		}
 		return c
 	})
+}
+
+// WithOTLPEndpoint makes the OTLP mode send to url, an OTLP/HTTP traces
+// endpoint, instead of to a receiver of its own in this process: then the
+// process pays for the export alone. Stored is then the spans whose
+// requests the endpoint answered with success.
+func WithOTLPEndpoint(url string) Option {
+	return optionFunc(func(c config) config { c.otlpEndpoint = url; return c })
 }

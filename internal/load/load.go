@@ -192,7 +192,11 @@ func Run(ctx context.Context, mode Mode, opts ...Option) (Result, error) {
 	case Plain:
 		p, err = startPlain(filepath.Join(dir, "plain.db"))
 	case OTLP:
-		p, err = startOTLP(ctx)
+		if cfg.otlpEndpoint != "" {
+			p, err = startOTLPTo(ctx, cfg.otlpEndpoint)
+		} else {
+			p, err = startOTLP(ctx)
+		}
 	default:
 		return res, fmt.Errorf("load: unknown mode %q (want one of %v)", mode, Modes)
 	}
