@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/lonelytrace/lonelytrace/schema"
+	"github.com/lonelytrace/lonelytrace/viewer/internal/quantiles"
 )
 
 // breakdownBys are the facts a breakdown groups by, in the page's order.
@@ -53,10 +54,10 @@ type breakdownAcc struct {
 	by   string
 	op   uint8
 	rows map[string]*groupAcc
-	ex   *exactness
+	ex   *quantiles.Exactness
 }
 
-func newBreakdownAcc(by string, op int, ex *exactness) *breakdownAcc {
+func newBreakdownAcc(by string, op int, ex *quantiles.Exactness) *breakdownAcc {
 	return &breakdownAcc{by: by, op: uint8(op), rows: make(map[string]*groupAcc), ex: ex}
 }
 

@@ -11,11 +11,10 @@ func SetLocation(v *Viewer, loc *time.Location) { v.loc = loc }
 // SetSample replaces how many operations the average trace reads.
 func SetSample(v *Viewer, n int) { v.sample = n }
 
-// BucketOf, BucketBelow and Rank expose the rules.
+// BucketOf and BucketBelow expose the rules.
 var (
 	BucketOf    = sizeBucket
 	BucketBelow = bucketBelow
-	Rank        = rank
 )
 
 // PlanQuery is a query of the viewer's with arguments, and what its plan

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/lonelytrace/lonelytrace/schema"
+	"github.com/lonelytrace/lonelytrace/viewer/internal/quantiles"
 )
 
 // Node ids of the pub/sub map: a kind, a colon, the label.
@@ -30,10 +31,12 @@ type mapEdgeKey struct {
 // topic.
 type mapAcc struct {
 	edges map[mapEdgeKey]*groupAcc
-	ex    *exactness
+	ex    *quantiles.Exactness
 }
 
-func newMapAcc(ex *exactness) *mapAcc { return &mapAcc{edges: make(map[mapEdgeKey]*groupAcc), ex: ex} }
+func newMapAcc(ex *quantiles.Exactness) *mapAcc {
+	return &mapAcc{edges: make(map[mapEdgeKey]*groupAcc), ex: ex}
+}
 
 // visitor is the mapAcc's opVisitor; it finds each span's edge once per
 // pair of strings of the file, not once per span.

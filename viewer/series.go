@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/lonelytrace/lonelytrace/schema"
+	"github.com/lonelytrace/lonelytrace/viewer/internal/quantiles"
 )
 
 // seriesSteps are the steps a series picks from when the request names
@@ -148,11 +149,11 @@ type seriesAcc struct {
 	buckets [][len(schema.Operations)]groupAcc
 }
 
-func newSeriesAcc(l seriesLayout, ex *exactness) *seriesAcc {
+func newSeriesAcc(l seriesLayout, ex *quantiles.Exactness) *seriesAcc {
 	a := &seriesAcc{layout: l, buckets: make([][len(schema.Operations)]groupAcc, l.n)}
 	for i := range a.buckets {
 		for j := range a.buckets[i] {
-			a.buckets[i][j].durations.ex = ex
+			a.buckets[i][j].durations = quantiles.NewDist(ex)
 		}
 	}
 	return a

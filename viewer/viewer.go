@@ -22,6 +22,7 @@ import (
 	"github.com/lonelytrace/lonelytrace/internal/otlp"
 
 	"github.com/lonelytrace/lonelytrace/schema"
+	"github.com/lonelytrace/lonelytrace/viewer/internal/quantiles"
 )
 
 // MaxFiles is the most trace files one Viewer reads.
@@ -79,7 +80,7 @@ func Open(paths ...string) (*Viewer, error) {
 	if len(paths) > MaxFiles {
 		return nil, fmt.Errorf("viewer: %d trace files given, at most %d are read", len(paths), MaxFiles)
 	}
-	v := &Viewer{now: time.Now, loc: time.Local, sample: DefaultSample, exact: exactLimit, sieve: sieveRule{sample: defaultSieveSample, share: defaultSieveShare},
+	v := &Viewer{now: time.Now, loc: time.Local, sample: DefaultSample, exact: quantiles.ExactLimit, sieve: sieveRule{sample: defaultSieveSample, share: defaultSieveShare},
 		pool: newPool(DefaultHeavyRequests, DefaultHeavyQueue, DefaultHeavyWait)}
 	seen := make(map[string]bool)
 	for _, p := range paths {
