@@ -22,6 +22,7 @@ import (
 	"github.com/lonelytrace/lonelytrace/internal/otlp"
 
 	"github.com/lonelytrace/lonelytrace/schema"
+	"github.com/lonelytrace/lonelytrace/viewer/internal/page"
 	"github.com/lonelytrace/lonelytrace/viewer/internal/quantiles"
 )
 
@@ -353,7 +354,7 @@ func (v *Viewer) Summary(ctx context.Context, params url.Values) (*model.Summary
 // that it can be saved as a snapshot. A bad parameter is a *ParseError.
 func (v *Viewer) WritePage(ctx context.Context, w io.Writer, params url.Values) error {
 	if id := params.Get("trace"); id != "" {
-		rest := merged(params)
+		rest := page.Merged(params)
 		rest.Del("trace")
 		b, found, err := v.renderTracePage(ctx, id, rest)
 		if err == nil && !found {
@@ -381,7 +382,7 @@ func (v *Viewer) servePage(c echo.Context) error {
 		if err != nil {
 			return echo.NewHTTPError(http.StatusBadRequest, err.Error())
 		}
-		rest := merged(c.QueryParams())
+		rest := page.Merged(c.QueryParams())
 		rest.Del("trace")
 		return c.Redirect(http.StatusFound, "trace/"+id.String()+"?"+rest.Encode())
 	}
