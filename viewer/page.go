@@ -3,26 +3,22 @@ package viewer
 import (
 	"context"
 	"errors"
-	"fmt"
-	"net/url"
-	"strconv"
 	"time"
 
 	"github.com/lonelytrace/lonelytrace/schema"
 	"github.com/lonelytrace/lonelytrace/viewer/internal/page"
 )
 
-// renderPage renders the page for params. On a bad parameter it renders
-// the form with the message, and returns the page and the *ParseError.
-func (v *Viewer) renderPage(ctx context.Context, params url.Values) ([]byte, error) {
-	in := &page.Main{Form: page.Form{SincePresets: sincePresets, UntilPresets: untilPresets}, Token: params.Get(TokenParam),
-		Limit: DefaultTraceLimit, MaxMs: maxSearchMs}
-	q, perr := ParseQuery(params, v.now(), v.loc)
-	in.Form.Since, in.Form.Until, in.Form.TZ = q.Raw.Since, q.Raw.Until, q.Raw.TZ
-	in.Form.Broadcaster, in.Form.Topic, in.Form.Glob = params.Get("broadcaster"), params.Get("topic"), params.Get("glob")
-	in.Form.Op, in.Form.Service, in.Form.Status = params.Get("op"), params.Get("service"), params.Get("status")
-	in.Form.MinMs, in.Form.MaxMs, in.Form.Name, in.Form.Sort = params.Get("min_ms"), params.Get("max_ms"), params.Get("name"), params.Get("sort")
-	in.Form.Attrs = params["attr"]
+// renderPage renders the page of r. With perr, the error of parsing r,
+// it renders the form with the message, and returns the page and perr
+// when it is a *ParseError.
+func (v *Viewer) renderPage(ctx context.Context, r pageRequest, perr error) ([]byte, error) {
+	in := &page.Main{Token: r.token, Limit: DefaultTraceLimit, MaxMs: maxSearchMs, Form: page.Form{
+		SincePresets: sincePresets, UntilPresets: untilPresets,
+		Since: r.text.Since, Until: r.text.Until, TZ: r.text.TZ, Broadcaster: r.text.Broadcaster, Topic: r.text.Topic, Glob: r.text.Glob,
+		Op: r.form.Get("op"), Service: r.form.Get("service"), Status: r.form.Get("status"),
+		MinMs: r.form.Get("min_ms"), MaxMs: r.form.Get("max_ms"), Name: r.form.Get("name"), Sort: r.form.Get("sort"), Attrs: r.form["attr"],
+	}}
 	if in.Form.Since == "" {
 		in.Form.Since = defaultSince
 	}
@@ -30,8 +26,11 @@ func (v *Viewer) renderPage(ctx context.Context, params url.Values) ([]byte, err
 		in.Form.Until = defaultUntil
 	}
 	if perr == nil {
-		perr = v.answerPage(ctx, in, q, params)
-		lo, _ := q.bounds()
+		perr = v.answerPage(ctx, in, r)
+	}
+	if r.queried {
+		// The window was understood: the line on Jaeger goes with it.
+		lo, _ := r.q.bounds()
 		in.Jaeger = v.jaeger.note(time.Unix(0, lo))
 	}
 	var pe *ParseError
@@ -51,26 +50,11 @@ func (v *Viewer) renderPage(ctx context.Context, params url.Values) ([]byte, err
 	return b, nil
 }
 
-// answerPage computes every answer the page shows into in: the summary,
-// the series, the breakdowns and the map from one visit of the window's
-// operations, and the trace list with its totals.
-func (v *Viewer) answerPage(ctx context.Context, in *page.Main, q Query, params url.Values) error {
-	offset := 0
-	if s := params.Get("offset"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 0 || n > maxTraceOffset-DefaultTraceLimit {
-			return &ParseError{Param: "offset", Value: clip(s), Want: fmt.Sprintf("an integer from 0 to %d", maxTraceOffset-DefaultTraceLimit)}
-		}
-		offset = n
-	}
-	srch, err := parseSearch(params)
-	if err != nil {
-		return err
-	}
-	step, err := parseStep(params)
-	if err != nil {
-		return err
-	}
+// answerPage computes every answer the page of r shows into in: the
+// summary, the series, the breakdowns and the map from one visit of the
+// window's operations, and the trace list with its totals.
+func (v *Viewer) answerPage(ctx context.Context, in *page.Main, r pageRequest) error {
+	q, srch, offset, step := r.q, r.srch, r.offset, r.step
 	flt := newFilter(q)
 	// One read of the window's operations feeds every section.
 	w, err := v.plan(ctx, flt, true)

@@ -7,7 +7,6 @@ import (
 	"context"
 	"maps"
 	"math"
-	"net/url"
 	"slices"
 	"time"
 
@@ -92,11 +91,10 @@ func (a *mapAcc) pubsubMap() *model.PubSubMap {
 	return m
 }
 
-// PubSubMap computes the pub/sub map for the window and filters in
-// params (the parameters of /api/map). A bad parameter is a *ParseError.
-func (v *Viewer) PubSubMap(ctx context.Context, params url.Values) (*model.PubSubMap, error) {
-	q, err := ParseQuery(params, v.now(), v.loc)
-	if err != nil {
+// PubSubMap computes the pub/sub map of q's window and filters (the
+// answer of /api/map). A bad query is a *ParseError.
+func (v *Viewer) PubSubMap(ctx context.Context, q Query) (*model.PubSubMap, error) {
+	if err := q.check(v.loc); err != nil {
 		return nil, err
 	}
 	w, err := v.plan(ctx, newFilter(q), true)

@@ -52,4 +52,16 @@ func TestRooms_Imports(t *testing.T) {
 			}
 		}
 	})
+	t.Run("viewer API", func(t *testing.T) {
+		// The Go API takes typed queries: url.Values stays in the handlers.
+		out, err := exec.Command(gobin, "doc", "-all", mod+"viewer").CombinedOutput()
+		if err != nil {
+			t.Fatalf("go doc -all viewer: %v\n%s", err, out)
+		}
+		for _, line := range strings.Split(string(out), "\n") {
+			if strings.Contains(line, "url.Values") {
+				t.Errorf("go doc -all viewer shows %q; want no url.Values", strings.TrimSpace(line))
+			}
+		}
+	})
 }

@@ -16,16 +16,12 @@ import (
 // trace read here, rendered by the page package.
 
 // renderTracePage renders the page of trace id (as given in the path)
-// with params. A bad parameter is rendered with its message and returned
-// as a *ParseError; found is false when no file holds the trace.
-func (v *Viewer) renderTracePage(ctx context.Context, rawID string, params url.Values) (out []byte, found bool, err error) {
+// for r. A bad parameter (perr, the error of parsing r, or the id) is
+// rendered with its message and returned as a *ParseError; found is false
+// when no file holds the trace.
+func (v *Viewer) renderTracePage(ctx context.Context, rawID string, r tracePageRequest, perr error) (out []byte, found bool, err error) {
 	in := &page.Trace{TraceID: rawID}
-	token := params.Get(TokenParam)
-	q, perr := ParseQuery(params, v.now(), v.loc)
-	var srch search
-	if perr == nil {
-		srch, perr = parseSearch(params)
-	}
+	q, srch, token := r.q, r.srch, r.token
 	var id trace.TraceID
 	if perr == nil {
 		id, perr = parseTraceID(rawID)
@@ -67,7 +63,8 @@ func (v *Viewer) renderTracePage(ctx context.Context, rawID string, params url.V
 }
 
 func (v *Viewer) serveTracePage(c echo.Context) error {
-	b, found, err := v.renderTracePage(c.Request().Context(), c.Param("trace_id"), c.QueryParams())
+	r, perr := parseTracePage(c.QueryParams(), v.now(), v.loc)
+	b, found, err := v.renderTracePage(c.Request().Context(), c.Param("trace_id"), r, perr)
 	var pe *ParseError
 	switch {
 	case errors.As(err, &pe):
