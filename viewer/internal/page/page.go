@@ -92,7 +92,7 @@ type pageModel struct {
 	Jaeger string
 	Search url.Values
 	// Token is the request's token parameter, carried along in every
-	// link and in the form (see RequireToken).
+	// link and in the form (see viewer.RequireToken).
 	Token string
 }
 
@@ -103,7 +103,8 @@ type Form struct {
 	// The search of the trace list.
 	Op, Service, Status, MinMs, MaxMs, Name, Sort string
 	Attrs                                         []string
-	Ops                                           []string
+	// Ops are the operations the form offers; Render sets them.
+	Ops []string
 }
 
 type opModel struct {
