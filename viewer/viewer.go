@@ -150,30 +150,9 @@ func (v *Viewer) Register(g *echo.Group) {
 		}, secure)
 	}
 	g.GET("/api/summary", v.serveSummary, api...)
-	g.GET("/api/series", func(c echo.Context) error {
-		q, err := parseSeries(c.QueryParams(), v.now(), v.loc)
-		if err != nil {
-			return answer(c, nil, err)
-		}
-		s, err := v.Series(c.Request().Context(), q)
-		return answer(c, s, err)
-	}, api...)
-	g.GET("/api/breakdown", func(c echo.Context) error {
-		q, err := parseBreakdown(c.QueryParams(), v.now(), v.loc)
-		if err != nil {
-			return answer(c, nil, err)
-		}
-		b, err := v.Breakdown(c.Request().Context(), q)
-		return answer(c, b, err)
-	}, api...)
-	g.GET("/api/map", func(c echo.Context) error {
-		q, err := parseQuery(c.QueryParams(), v.now(), v.loc)
-		if err != nil {
-			return answer(c, nil, err)
-		}
-		m, err := v.PubSubMap(c.Request().Context(), q)
-		return answer(c, m, err)
-	}, api...)
+	g.GET("/api/series", v.serveSeries, api...)
+	g.GET("/api/breakdown", v.serveBreakdown, api...)
+	g.GET("/api/map", v.serveMap, api...)
 	g.GET("/api/traces", v.serveTraces, api...)
 	g.GET("/api/traces/:trace_id", v.serveTrace, tr...)
 	g.GET("/trace/:trace_id", v.serveTracePage, trPage...)
@@ -206,6 +185,33 @@ func (v *Viewer) serveSummary(c echo.Context) error {
 	}
 	s, err := v.summarize(c.Request().Context(), q, newFilter(q))
 	return answer(c, s, err)
+}
+
+func (v *Viewer) serveSeries(c echo.Context) error {
+	q, err := parseSeries(c.QueryParams(), v.now(), v.loc)
+	if err != nil {
+		return answer(c, nil, err)
+	}
+	s, err := v.Series(c.Request().Context(), q)
+	return answer(c, s, err)
+}
+
+func (v *Viewer) serveBreakdown(c echo.Context) error {
+	q, err := parseBreakdown(c.QueryParams(), v.now(), v.loc)
+	if err != nil {
+		return answer(c, nil, err)
+	}
+	b, err := v.Breakdown(c.Request().Context(), q)
+	return answer(c, b, err)
+}
+
+func (v *Viewer) serveMap(c echo.Context) error {
+	q, err := parseQuery(c.QueryParams(), v.now(), v.loc)
+	if err != nil {
+		return answer(c, nil, err)
+	}
+	m, err := v.PubSubMap(c.Request().Context(), q)
+	return answer(c, m, err)
 }
 
 func (v *Viewer) serveTraces(c echo.Context) error {
