@@ -3,7 +3,6 @@ package exporter_test
 import (
 	"bytes"
 	"context"
-	"net/url"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -171,7 +170,11 @@ func TestOverload(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer v.Close()
-	sum, err := v.Summary(ctx, url.Values{"since": {"beginning"}})
+	q, err := viewer.ParseQuery(viewer.QueryText{Since: "beginning"}, time.Now(), time.Local)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum, err := v.Summary(ctx, q)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -179,7 +182,7 @@ func TestOverload(t *testing.T) {
 		t.Errorf("viewer dropped = %d; want %d", sum.Dropped, s.Dropped)
 	}
 	var page bytes.Buffer
-	if err := v.WritePage(ctx, &page, url.Values{"since": {"beginning"}}); err != nil {
+	if err := v.WritePage(ctx, &page, viewer.PageQuery{Query: q}); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(page.String(), `<p class="warn" id="dropped">The exporters dropped <b title="`+strconv.FormatInt(s.Dropped, 10)+`">`) {

@@ -1,32 +1,33 @@
 package viewer
 
 import (
-	"github.com/lonelytrace/lonelytrace/viewer/model"
-
+	"cmp"
 	"maps"
 	"math"
 	"slices"
 	"time"
 
 	"github.com/lonelytrace/lonelytrace/schema"
+	"github.com/lonelytrace/lonelytrace/viewer/internal/quantiles"
+	"github.com/lonelytrace/lonelytrace/viewer/model"
 )
 
 // windowAcc gathers the operation spans of a window for the Summary's
 // aggregates. To add a measure over all operations: a field here or in
 // opAcc, its update in add, its result in the Summary or Operation; a
-// set of values for percentiles is a dist that shares the window's
-// exactness.
+// set of values for percentiles is a quantiles.Dist that shares the
+// window's Exactness.
 type windowAcc struct {
 	ops [len(schema.Operations)]opAcc
 	// broadcasters holds the broadcasters of the notifies added.
 	broadcasters map[string]struct{}
 }
 
-func newWindowAcc(ex *exactness) *windowAcc {
+func newWindowAcc(ex *quantiles.Exactness) *windowAcc {
 	w := &windowAcc{broadcasters: make(map[string]struct{})}
 	for i := range w.ops {
 		a := &w.ops[i]
-		a.durations.ex, a.sizes.ex = ex, ex
+		a.durations, a.sizes = quantiles.NewDist(ex), quantiles.NewDist(ex)
 		a.maxBucket, a.latest = -1, math.MinInt64
 		a.bySubs = make(map[int64]*groupAcc)
 	}
@@ -55,11 +56,13 @@ type groupAcc struct {
 	count, errors int64
 	// bytes sums the meaningful bytes, saturating at 2^64-1.
 	bytes     uint64
-	durations dist
+	durations quantiles.Dist
 }
 
 // newGroupAcc returns a groupAcc of a window of exactness ex.
-func newGroupAcc(ex *exactness) *groupAcc { return &groupAcc{durations: dist{ex: ex}} }
+func newGroupAcc(ex *quantiles.Exactness) *groupAcc {
+	return &groupAcc{durations: quantiles.NewDist(ex)}
+}
 
 func (g *groupAcc) add(o *opSpan) {
 	g.count++
@@ -69,21 +72,21 @@ func (g *groupAcc) add(o *opSpan) {
 	if o.size >= 0 {
 		g.bytes = addSat(g.bytes, uint64(o.size))
 	}
-	g.durations.add(o.end - o.start)
+	g.durations.Add(o.end - o.start)
 }
 
 // percentiles returns the duration percentiles in ms, nil for no span.
-func (g *groupAcc) percentiles() *model.Percentiles { return g.durations.percentiles(msOfNs) }
+func (g *groupAcc) percentiles() *model.Percentiles { return percentiles(&g.durations, nsToMs) }
 
 // approximate reports whether the percentiles come from a sketch.
-func (g *groupAcc) approximate() bool { return g.durations.approximated() }
+func (g *groupAcc) approximate() bool { return g.durations.Approximated() }
 
 // opAcc gathers the spans of one operation for its aggregates.
 type opAcc struct {
 	count, errors       int64
 	bytes               uint64
 	stateless, stateful model.Split
-	durations, sizes    dist
+	durations, sizes    quantiles.Dist
 	bySubs              map[int64]*groupAcc
 	buckets             [65]int64
 	maxBucket           int
@@ -98,7 +101,7 @@ func (a *opAcc) add(o *opSpan) {
 		a.errors++
 	}
 	d := o.end - o.start
-	a.durations.add(d)
+	a.durations.Add(d)
 	a.bins[durationBin(d)]++
 	a.latest = max(a.latest, o.start)
 	split := &a.stateless
@@ -107,7 +110,7 @@ func (a *opAcc) add(o *opSpan) {
 	}
 	split.Count++
 	if o.size >= 0 {
-		a.sizes.add(o.size)
+		a.sizes.Add(o.size)
 		a.bytes = addSat(a.bytes, uint64(o.size))
 		split.Bytes = addSat(split.Bytes, uint64(o.size))
 		k := sizeBucket(o.size)
@@ -117,7 +120,7 @@ func (a *opAcc) add(o *opSpan) {
 	if o.subs >= 0 {
 		g := a.bySubs[o.subs]
 		if g == nil {
-			g = newGroupAcc(a.durations.ex)
+			g = newGroupAcc(a.durations.Exactness())
 			a.bySubs[o.subs] = g
 		}
 		g.add(o)
@@ -129,15 +132,15 @@ func (a *opAcc) operation(now time.Time) *model.Operation {
 	o := &model.Operation{Count: a.count, BySubscribers: []model.SubscriberGroup{}, BySize: []model.SizeBucket{}, Histogram: []model.HistogramBin{}}
 	if a.count == 0 {
 		// None in a window not all fetched is not a known none.
-		o.Approximate = a.durations.ex != nil && a.durations.ex.partial
+		o.Approximate = a.durations.Exactness().Partial()
 		return o
 	}
 	o.Errors, o.Bytes, o.Stateless, o.Stateful = a.errors, a.bytes, a.stateless, a.stateful
 	since := nsToMs(now.UnixNano() - a.latest)
 	o.SinceMostRecentMs = &since
-	o.DurationMs = a.durations.percentiles(msOfNs)
-	o.SizeBytes = a.sizes.percentiles(same)
-	o.Approximate = a.durations.approximated()
+	o.DurationMs = percentiles(&a.durations, nsToMs)
+	o.SizeBytes = percentiles(&a.sizes, same)
+	o.Approximate = a.durations.Approximated()
 	for k := 0; k <= a.maxBucket; k++ {
 		o.BySize = append(o.BySize, model.SizeBucket{Below: bucketBelow(k), Count: a.buckets[k]})
 	}
@@ -149,7 +152,28 @@ func (a *opAcc) operation(now time.Time) *model.Operation {
 	return o
 }
 
-func msOfNs(ns float64) float64 { return ns / 1e6 }
+// percentiles returns the percentiles of d that the API reports,
+// converted by conv, nil when d holds no value.
+func percentiles(d *quantiles.Dist, conv func(float64) float64) *model.Percentiles {
+	var p model.Percentiles
+	if !d.Percentiles(p[:], model.PercentileTenths[:], conv) {
+		return nil
+	}
+	return &p
+}
+
+// percentilesOf sorts values and returns the percentiles the API reports,
+// converted by conv (nsToMs for durations), nil when there are none.
+func percentilesOf[T cmp.Ordered](values []T, conv func(T) float64) *model.Percentiles {
+	var p model.Percentiles
+	if !quantiles.Of(p[:], values, model.PercentileTenths[:], conv) {
+		return nil
+	}
+	return &p
+}
+
+// nsToMs turns nanoseconds into milliseconds.
+func nsToMs[T int64 | float64](ns T) float64 { return float64(ns) / 1e6 }
 
 func same(v float64) float64 { return v }
 

@@ -5,58 +5,23 @@ import (
 
 	"cmp"
 	"context"
-	"net/url"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/lonelytrace/lonelytrace/schema"
+	"github.com/lonelytrace/lonelytrace/viewer/internal/quantiles"
 )
-
-// breakdownBys are the facts a breakdown groups by, in the page's order.
-var breakdownBys = []string{"broadcaster", "topic", "service", "subscribers"}
-
-// parseBreakdown reads by and op from params; op defaults to notify.
-func parseBreakdown(params url.Values) (by string, op int, err error) {
-	if by, err = oneParam(params, "by"); err != nil {
-		return "", 0, err
-	}
-	if !slices.Contains(breakdownBys, by) {
-		return "", 0, &ParseError{Param: "by", Value: clip(by), Want: "one of " + strings.Join(breakdownBys, ", ")}
-	}
-	name, err := oneParam(params, "op")
-	if err != nil {
-		return "", 0, err
-	}
-	if op, err = parseOp(name); err != nil {
-		return "", 0, err
-	}
-	return by, op, nil
-}
-
-// parseOp reads an operation parameter: one of schema.Operations, notify
-// when empty.
-func parseOp(name string) (int, error) {
-	if name == "" {
-		return schema.NotifyIndex, nil
-	}
-	i, ok := schema.OpIndex(name)
-	if !ok {
-		return 0, &ParseError{Param: "op", Value: clip(name), Want: "one of " + strings.Join(schema.Operations[:], ", ")}
-	}
-	return i, nil
-}
 
 // breakdownAcc gathers the operations of one kind by one fact.
 type breakdownAcc struct {
 	by   string
 	op   uint8
 	rows map[string]*groupAcc
-	ex   *exactness
+	ex   *quantiles.Exactness
 }
 
-func newBreakdownAcc(by string, op int, ex *exactness) *breakdownAcc {
+func newBreakdownAcc(by string, op int, ex *quantiles.Exactness) *breakdownAcc {
 	return &breakdownAcc{by: by, op: uint8(op), rows: make(map[string]*groupAcc), ex: ex}
 }
 
@@ -123,23 +88,22 @@ func (a *breakdownAcc) breakdown() *model.Breakdown {
 	return b
 }
 
-// Breakdown computes the breakdown for the window, filters, by and op in
-// params (the parameters of /api/breakdown). A bad parameter is a
-// *ParseError.
-func (v *Viewer) Breakdown(ctx context.Context, params url.Values) (*model.Breakdown, error) {
-	q, err := ParseQuery(params, v.now(), v.loc)
+// Breakdown computes the breakdown of q's operation (notify when none)
+// by q's fact over its window and filters (the answer of
+// /api/breakdown). A bad query is a *ParseError.
+func (v *Viewer) Breakdown(ctx context.Context, q BreakdownQuery) (*model.Breakdown, error) {
+	if err := q.Query.check(v.loc); err != nil {
+		return nil, err
+	}
+	op, err := q.check()
 	if err != nil {
 		return nil, err
 	}
-	by, op, err := parseBreakdown(params)
+	w, err := v.plan(ctx, newFilter(q.Query), q.By == "topic")
 	if err != nil {
 		return nil, err
 	}
-	w, err := v.plan(ctx, newFilter(q), by == "topic")
-	if err != nil {
-		return nil, err
-	}
-	acc := newBreakdownAcc(by, op, w.ex)
+	acc := newBreakdownAcc(q.By, op, w.ex)
 	if err := w.visit(ctx, acc.visitor); err != nil {
 		return nil, err
 	}

@@ -15,7 +15,6 @@ import (
 
 	"go.opentelemetry.io/otel/sdk/resource"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
-
 )
 
 // genServiceOps is genOps with each operation in one of a few services,

@@ -27,4 +27,13 @@
 // Bad parameters are answered with 400 and a message. Responses carry a
 // content security policy that allows nothing external; the viewer has no
 // access control of its own, so serve it on a loopback address.
+//
+// A Go program asks the same questions with typed queries: a Query (the
+// window and filters, built directly or parsed from text by ParseQuery),
+// a SeriesQuery, a BreakdownQuery, a PageQuery:
+//
+//	q, err := viewer.ParseQuery(viewer.QueryText{Since: "penultimate-midnight", Until: "midnight"}, time.Now(), time.Local)
+//	if err != nil { ... }
+//	s, err := v.Summary(ctx, q)
+//	b, err := v.Breakdown(ctx, viewer.BreakdownQuery{Query: q, By: "topic"})
 package viewer

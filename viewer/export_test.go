@@ -1,6 +1,10 @@
 package viewer
 
-import "time"
+import (
+	"net/url"
+	"testing"
+	"time"
+)
 
 // SetClock replaces the viewer's present, for tests of the window presets.
 func SetClock(v *Viewer, now func() time.Time) { v.now = now }
@@ -11,11 +15,10 @@ func SetLocation(v *Viewer, loc *time.Location) { v.loc = loc }
 // SetSample replaces how many operations the average trace reads.
 func SetSample(v *Viewer, n int) { v.sample = n }
 
-// BucketOf, BucketBelow and Rank expose the rules.
+// BucketOf and BucketBelow expose the rules.
 var (
 	BucketOf    = sizeBucket
 	BucketBelow = bucketBelow
-	Rank        = rank
 )
 
 // PlanQuery is a query of the viewer's with arguments, and what its plan
@@ -54,3 +57,27 @@ func SetSieveRule(v *Viewer, sample, share int) { v.sieve = sieveRule{sample: sa
 
 // RaceEnabled is set when the tests run under the race detector.
 const RaceEnabled = raceEnabled
+
+// ParseParams parses the window and filters of params as the handlers do.
+var ParseParams = parseQuery
+
+// QueryOf is the Query of params as v's handlers parse it, with v's
+// clock and zone.
+func QueryOf(tb testing.TB, v *Viewer, params url.Values) Query {
+	tb.Helper()
+	q, err := parseQuery(params, v.now(), v.loc)
+	if err != nil {
+		tb.Fatalf("parse %s: %v", params.Encode(), err)
+	}
+	return q
+}
+
+// BreakdownOf is the BreakdownQuery of params as v's handlers parse it.
+func BreakdownOf(tb testing.TB, v *Viewer, params url.Values) BreakdownQuery {
+	tb.Helper()
+	q, err := parseBreakdown(params, v.now(), v.loc)
+	if err != nil {
+		tb.Fatalf("parse %s: %v", params.Encode(), err)
+	}
+	return q
+}

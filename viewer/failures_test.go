@@ -73,7 +73,7 @@ func TestPage_Failures(t *testing.T) {
 		t.Errorf("sentence %s; want %d of %d failed", sentence, want[schema.OpNotify], notifies)
 	}
 
-	s, err := v.Summary(context.Background(), params)
+	s, err := v.Summary(context.Background(), viewer.QueryOf(t, v, params))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -316,7 +316,7 @@ func TestSummary_CorruptPages(t *testing.T) {
 	v := mustOpen(t, testNow, path)
 	base := server(t, v)
 	for i := range 3 {
-		_, err := v.Summary(context.Background(), url.Values{"since": {"beginning"}})
+		_, err := v.Summary(context.Background(), viewer.QueryOf(t, v, url.Values{"since": {"beginning"}}))
 		if err == nil || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "malformed") {
 			t.Errorf("summary %d of a corrupt file: %v; want an error naming the file and saying it is malformed", i+1, err)
 		}

@@ -16,7 +16,7 @@ func TestFilter_FormsAgree(t *testing.T) {
 		{"topic": {"orders"}}, {"glob": {"orders*"}}, {"glob": {"chat/?x?"}}, {"broadcaster": {"b2"}},
 		{"broadcaster": {"b1"}, "glob": {"*eu"}}, {"topic": {"absent"}}, {"broadcaster": {"b1"}, "topic": {"orders/eu"}},
 	} {
-		q, err := ParseQuery(params, now, time.UTC)
+		q, err := parseQuery(params, now, time.UTC)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -46,7 +46,7 @@ func TestFilter_FormsAgree(t *testing.T) {
 			t.Errorf("%v keeps no span", params)
 		}
 	}
-	q, _ := ParseQuery(url.Values{}, now, time.UTC)
+	q, _ := parseQuery(url.Values{}, now, time.UTC)
 	if newFilter(q).spanTest(strs) != nil {
 		t.Error("spanTest without filters is not nil")
 	}

@@ -41,7 +41,7 @@ func TestLabels_Approximate(t *testing.T) {
 			if got := strings.Contains(bd, "≈"); got != c.approx {
 				t.Errorf("notify by topic marks its percentiles: %v; want %v", got, c.approx)
 			}
-			s, err := v.Summary(context.Background(), params)
+			s, err := v.Summary(context.Background(), viewer.QueryOf(t, v, params))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -49,7 +49,7 @@ func TestLabels_Approximate(t *testing.T) {
 			if err := viewer.WriteSummaryText(&text, s); err != nil {
 				t.Fatal(err)
 			}
-			b, err := v.Breakdown(context.Background(), url.Values{"since": {"beginning"}, "by": {"topic"}})
+			b, err := v.Breakdown(context.Background(), viewer.BreakdownOf(t, v, url.Values{"since": {"beginning"}, "by": {"topic"}}))
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -26,7 +26,7 @@ func TestParseQuery_Messages(t *testing.T) {
 		{"GlobOpenSetLater", url.Values{"glob": {"orders/[eu*"}}, `the '[' at character 8 opens a set`},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			_, err := viewer.ParseQuery(c.params, testNow, time.UTC)
+			_, err := viewer.ParseParams(c.params, testNow, time.UTC)
 			if err == nil || !strings.Contains(err.Error(), c.want) {
 				t.Errorf("ParseQuery(%s) = %v; want an error containing %q", c.params.Encode(), err, c.want)
 			}
@@ -34,7 +34,7 @@ func TestParseQuery_Messages(t *testing.T) {
 	}
 	// A closed set, a literal '[' written as a set, and a ']' first stay valid.
 	for _, g := range []string{"[eu]*", "a[[]b", "[]]x", "[!o]*"} {
-		if _, err := viewer.ParseQuery(url.Values{"glob": {g}}, testNow, time.UTC); err != nil {
+		if _, err := viewer.ParseParams(url.Values{"glob": {g}}, testNow, time.UTC); err != nil {
 			t.Errorf("glob %q: %v; want it accepted", g, err)
 		}
 	}

@@ -6,11 +6,13 @@ import (
 	"cmp"
 	"context"
 	"maps"
-	"net/url"
+	"math"
 	"slices"
 	"time"
 
 	"github.com/lonelytrace/lonelytrace/schema"
+	"github.com/lonelytrace/lonelytrace/viewer/internal/page"
+	"github.com/lonelytrace/lonelytrace/viewer/internal/quantiles"
 )
 
 // Node ids of the pub/sub map: a kind, a colon, the label.
@@ -30,10 +32,12 @@ type mapEdgeKey struct {
 // topic.
 type mapAcc struct {
 	edges map[mapEdgeKey]*groupAcc
-	ex    *exactness
+	ex    *quantiles.Exactness
 }
 
-func newMapAcc(ex *exactness) *mapAcc { return &mapAcc{edges: make(map[mapEdgeKey]*groupAcc), ex: ex} }
+func newMapAcc(ex *quantiles.Exactness) *mapAcc {
+	return &mapAcc{edges: make(map[mapEdgeKey]*groupAcc), ex: ex}
+}
 
 // visitor is the mapAcc's opVisitor; it finds each span's edge once per
 // pair of strings of the file, not once per span.
@@ -87,11 +91,10 @@ func (a *mapAcc) pubsubMap() *model.PubSubMap {
 	return m
 }
 
-// PubSubMap computes the pub/sub map for the window and filters in
-// params (the parameters of /api/map). A bad parameter is a *ParseError.
-func (v *Viewer) PubSubMap(ctx context.Context, params url.Values) (*model.PubSubMap, error) {
-	q, err := ParseQuery(params, v.now(), v.loc)
-	if err != nil {
+// PubSubMap computes the pub/sub map of q's window and filters (the
+// answer of /api/map). A bad query is a *ParseError.
+func (v *Viewer) PubSubMap(ctx context.Context, q Query) (*model.PubSubMap, error) {
+	if err := q.check(v.loc); err != nil {
 		return nil, err
 	}
 	w, err := v.plan(ctx, newFilter(q), true)
@@ -105,4 +108,80 @@ func (v *Viewer) PubSubMap(ctx context.Context, params url.Values) (*model.PubSu
 	m := acc.pubsubMap()
 	m.Coverage = v.jaeger.coverage(time.Unix(0, w.flt.since))
 	return m, nil
+}
+
+// pageMap folds pm for the page's map: the page.MapTopics busiest topics
+// drawn, the rest in one node whose edges are merged per service and
+// operation, and services by how busy they are. Nil when pm has no edge.
+func pageMap(pm *model.PubSubMap) *page.Map {
+	if len(pm.Edges) == 0 {
+		return nil
+	}
+	labels := make(map[string]string, len(pm.Nodes))
+	for _, n := range pm.Nodes {
+		labels[n.ID] = n.Label
+	}
+	topicCount := make(map[string]int64)
+	pubCount, recvCount := make(map[string]int64), make(map[string]int64)
+	for _, e := range pm.Edges {
+		if e.Op == schema.OpNotify {
+			topicCount[e.To] += e.Count
+			pubCount[e.From] += e.Count
+		} else {
+			topicCount[e.From] += e.Count
+			recvCount[e.To] += e.Count
+		}
+	}
+	busiest := func(counts map[string]int64) []page.MapNode {
+		nodes := make([]page.MapNode, 0, len(counts))
+		for id, n := range counts {
+			nodes = append(nodes, page.MapNode{ID: id, Label: labels[id], Count: n})
+		}
+		slices.SortFunc(nodes, func(a, b page.MapNode) int { return cmp.Or(cmp.Compare(b.Count, a.Count), cmp.Compare(a.ID, b.ID)) })
+		return nodes
+	}
+	topics := busiest(topicCount)
+	out := &page.Map{Publishers: busiest(pubCount), Receivers: busiest(recvCount), Topics: topics, AllTopics: len(topics),
+		Other: page.MapNode{ID: page.OtherTopicsID}}
+	if len(topics) > page.MapTopics {
+		out.Topics = topics[:page.MapTopics]
+		for _, n := range topics[page.MapTopics:] {
+			out.Other.Count += n.Count
+		}
+	}
+	shown := make(map[string]bool, len(out.Topics))
+	for _, n := range out.Topics {
+		shown[n.ID] = true
+	}
+	// Edges to the other topics are merged per service and operation.
+	type otherKey struct{ service, op string }
+	others := make(map[otherKey]*model.MapEdge)
+	for _, e := range pm.Edges {
+		topic, service := e.To, e.From
+		if e.Op == schema.OpReceive {
+			topic, service = e.From, e.To
+		}
+		if shown[topic] {
+			out.Edges = append(out.Edges, e)
+			continue
+		}
+		k := otherKey{service, e.Op}
+		o := others[k]
+		if o == nil {
+			o = &model.MapEdge{Op: e.Op, From: service, To: page.OtherTopicsID}
+			if e.Op == schema.OpReceive {
+				o.From, o.To = page.OtherTopicsID, service
+			}
+			others[k] = o
+		}
+		o.Count += e.Count
+		o.Errors += e.Errors
+		o.P99Ms = math.NaN() // a p99 of p99s is no p99
+	}
+	for _, k := range slices.SortedFunc(maps.Keys(others), func(a, b otherKey) int {
+		return cmp.Or(cmp.Compare(a.service, b.service), cmp.Compare(a.op, b.op))
+	}) {
+		out.Edges = append(out.Edges, *others[k])
+	}
+	return out
 }

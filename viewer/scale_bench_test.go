@@ -230,7 +230,7 @@ func fileSpans(b *testing.B, path string) int64 {
 		b.Fatal(err)
 	}
 	defer v.Close()
-	s, err := v.Summary(context.Background(), url.Values{"since": {"24h-ago"}})
+	s, err := v.Summary(context.Background(), viewer.QueryOf(b, v, url.Values{"since": {"24h-ago"}}))
 	if err != nil {
 		b.Fatal(err)
 	}

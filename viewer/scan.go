@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/lonelytrace/lonelytrace/schema"
+	"github.com/lonelytrace/lonelytrace/viewer/internal/quantiles"
 )
 
 // window is one request's window over every file: each file's totals,
@@ -34,7 +35,7 @@ type window struct {
 	files  []fileTask
 	topics bool
 	// ex counts the window's operations for its percentiles' rule.
-	ex *exactness
+	ex *quantiles.Exactness
 	// exits keeps what the visits learnt of chains of parents that leave
 	// a file (phases.go).
 	exits exitMemo
@@ -69,7 +70,7 @@ func (v *Viewer) plan(ctx context.Context, flt *filter, topics bool) (*window, e
 			return nil, err
 		}
 	}
-	return &window{flt: flt, v: v, files: files, topics: topics || flt.needsTopics(), ex: &exactness{limit: v.exact, partial: v.jaeger.partial(time.Unix(0, flt.since))}}, nil
+	return &window{flt: flt, v: v, files: files, topics: topics || flt.needsTopics(), ex: quantiles.NewExactness(v.exact, v.jaeger.partial(time.Unix(0, flt.since)))}, nil
 }
 
 // since returns where the window starts: q.Since, or with since=beginning
@@ -161,7 +162,7 @@ func (w *window) visitFile(ctx context.Context, f *file, seen map[spanKey]struct
 				}
 				seen[keys[j]] = struct{}{}
 			}
-			w.ex.count()
+			w.ex.Count()
 			for _, fn := range fns {
 				fn(o)
 			}

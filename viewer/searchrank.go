@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 
 	"github.com/lonelytrace/lonelytrace/schema"
+	"github.com/lonelytrace/lonelytrace/viewer/internal/quantiles"
 )
 
 // The trace list's search runs in two steps. First the terms the
@@ -163,7 +164,7 @@ func (t *topCandidates) complete() bool { return !t.skipped && t.offered <= len(
 // matching operation, so they hold the first want overall.
 func (v *Viewer) searchTraces(ctx context.Context, flt *filter, s *search, want int) (map[string]model.TraceItem, error) {
 	// The window without its totals (plan): the search counts nothing.
-	w := &window{flt: flt, v: v, files: make([]fileTask, len(v.files)), topics: flt.needsTopics(), ex: &exactness{limit: v.exact}}
+	w := &window{flt: flt, v: v, files: make([]fileTask, len(v.files)), topics: flt.needsTopics(), ex: quantiles.NewExactness(v.exact, false)}
 	files := make([]*searchFile, len(v.files))
 	items := make([][]model.TraceItem, len(v.files))
 	done := make([]bool, len(v.files))

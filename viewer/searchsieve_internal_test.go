@@ -165,7 +165,7 @@ func TestSieve_WalkAgrees(t *testing.T) {
 		t.Fatal(err)
 	}
 	rows.Close()
-	q, err := ParseQuery(url.Values{"since": {"beginning"}}, now.Add(time.Hour), time.UTC)
+	q, err := parseQuery(url.Values{"since": {"beginning"}}, now.Add(time.Hour), time.UTC)
 	if err != nil {
 		t.Fatal(err)
 	}

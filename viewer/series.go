@@ -7,10 +7,10 @@ import (
 	"database/sql"
 	"fmt"
 	"math"
-	"net/url"
 	"time"
 
 	"github.com/lonelytrace/lonelytrace/schema"
+	"github.com/lonelytrace/lonelytrace/viewer/internal/quantiles"
 )
 
 // seriesSteps are the steps a series picks from when the request names
@@ -23,8 +23,6 @@ var seriesSteps = []time.Duration{
 }
 
 const (
-	// minStep and maxStep bound the step parameter.
-	minStep, maxStep = time.Second, 24 * time.Hour
 	// defaultSeriesBuckets is the most buckets of a default step (a
 	// chart the width of the page).
 	defaultSeriesBuckets = 120
@@ -33,20 +31,6 @@ const (
 	// answer would grow without bound.
 	maxSeriesBuckets = 1440
 )
-
-// parseStep reads the step parameter of params: 0 when absent.
-func parseStep(params url.Values) (time.Duration, error) {
-	v, err := oneParam(params, "step")
-	if err != nil || v == "" {
-		return 0, err
-	}
-	want := fmt.Sprintf("a Go duration from %s to %s in whole milliseconds, such as 10s or 5m", minStep, maxStep)
-	d, err := time.ParseDuration(v)
-	if err != nil || d < minStep || d > maxStep || d%time.Millisecond != 0 {
-		return 0, &ParseError{Param: "step", Value: clip(v), Want: want}
-	}
-	return d, nil
-}
 
 // seriesLayout is where a series' buckets lie: the first starts at first
 // (Unix ns), each is step long, and there are n.
@@ -148,11 +132,11 @@ type seriesAcc struct {
 	buckets [][len(schema.Operations)]groupAcc
 }
 
-func newSeriesAcc(l seriesLayout, ex *exactness) *seriesAcc {
+func newSeriesAcc(l seriesLayout, ex *quantiles.Exactness) *seriesAcc {
 	a := &seriesAcc{layout: l, buckets: make([][len(schema.Operations)]groupAcc, l.n)}
 	for i := range a.buckets {
 		for j := range a.buckets[i] {
-			a.buckets[i][j].durations.ex = ex
+			a.buckets[i][j].durations = quantiles.NewDist(ex)
 		}
 	}
 	return a
@@ -202,29 +186,27 @@ func seriesFor(ctx context.Context, w *window, q Query, step time.Duration) (*se
 	return newSeriesAcc(l, w.ex), nil
 }
 
-// Series computes the series for the window, filters and step in params
-// (the parameters of /api/series). A bad parameter is a *ParseError.
-func (v *Viewer) Series(ctx context.Context, params url.Values) (*model.Series, error) {
-	q, err := ParseQuery(params, v.now(), v.loc)
+// Series computes the series of q's window and filters in buckets of
+// q's step (the answer of /api/series). A bad query is a *ParseError.
+func (v *Viewer) Series(ctx context.Context, q SeriesQuery) (*model.Series, error) {
+	if err := q.check(v.loc); err != nil {
+		return nil, err
+	}
+	if err := checkStep(q.Step, q.Step.String()); err != nil {
+		return nil, err
+	}
+	w, err := v.plan(ctx, newFilter(q.Query), false)
 	if err != nil {
 		return nil, err
 	}
-	step, err := parseStep(params)
-	if err != nil {
-		return nil, err
-	}
-	w, err := v.plan(ctx, newFilter(q), false)
-	if err != nil {
-		return nil, err
-	}
-	acc, err := seriesFor(ctx, w, q, step)
+	acc, err := seriesFor(ctx, w, q.Query, q.Step)
 	if err != nil {
 		return nil, err
 	}
 	if err := w.visit(ctx, acc.visitor); err != nil {
 		return nil, err
 	}
-	s := acc.series(w.since(q), q.Until, q.Location)
+	s := acc.series(w.since(q.Query), q.Until, q.Location)
 	s.Coverage = v.jaeger.coverage(time.Unix(0, w.flt.since))
 	return s, nil
 }

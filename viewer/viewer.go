@@ -11,8 +11,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
-	"strconv"
 	"sync"
 	"time"
 
@@ -22,6 +20,8 @@ import (
 	"github.com/lonelytrace/lonelytrace/internal/otlp"
 
 	"github.com/lonelytrace/lonelytrace/schema"
+	"github.com/lonelytrace/lonelytrace/viewer/internal/page"
+	"github.com/lonelytrace/lonelytrace/viewer/internal/quantiles"
 )
 
 // MaxFiles is the most trace files one Viewer reads.
@@ -79,7 +79,7 @@ func Open(paths ...string) (*Viewer, error) {
 	if len(paths) > MaxFiles {
 		return nil, fmt.Errorf("viewer: %d trace files given, at most %d are read", len(paths), MaxFiles)
 	}
-	v := &Viewer{now: time.Now, loc: time.Local, sample: DefaultSample, exact: exactLimit, sieve: sieveRule{sample: defaultSieveSample, share: defaultSieveShare},
+	v := &Viewer{now: time.Now, loc: time.Local, sample: DefaultSample, exact: quantiles.ExactLimit, sieve: sieveRule{sample: defaultSieveSample, share: defaultSieveShare},
 		pool: newPool(DefaultHeavyRequests, DefaultHeavyQueue, DefaultHeavyWait)}
 	seen := make(map[string]bool)
 	for _, p := range paths {
@@ -150,18 +150,9 @@ func (v *Viewer) Register(g *echo.Group) {
 		}, secure)
 	}
 	g.GET("/api/summary", v.serveSummary, api...)
-	g.GET("/api/series", func(c echo.Context) error {
-		s, err := v.Series(c.Request().Context(), c.QueryParams())
-		return answer(c, s, err)
-	}, api...)
-	g.GET("/api/breakdown", func(c echo.Context) error {
-		b, err := v.Breakdown(c.Request().Context(), c.QueryParams())
-		return answer(c, b, err)
-	}, api...)
-	g.GET("/api/map", func(c echo.Context) error {
-		m, err := v.PubSubMap(c.Request().Context(), c.QueryParams())
-		return answer(c, m, err)
-	}, api...)
+	g.GET("/api/series", v.serveSeries, api...)
+	g.GET("/api/breakdown", v.serveBreakdown, api...)
+	g.GET("/api/map", v.serveMap, api...)
 	g.GET("/api/traces", v.serveTraces, api...)
 	g.GET("/api/traces/:trace_id", v.serveTrace, tr...)
 	g.GET("/trace/:trace_id", v.serveTracePage, trPage...)
@@ -187,57 +178,49 @@ func secure(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
-// query parses the request's window and filters, or answers 400.
-func (v *Viewer) query(c echo.Context) (Query, error) {
-	q, err := ParseQuery(c.QueryParams(), v.now(), v.loc)
-	if err != nil {
-		return q, echo.NewHTTPError(http.StatusBadRequest, err.Error())
-	}
-	return q, nil
-}
-
 func (v *Viewer) serveSummary(c echo.Context) error {
-	q, err := v.query(c)
+	q, err := parseQuery(c.QueryParams(), v.now(), v.loc)
 	if err != nil {
-		return err
+		return answer(c, nil, err)
 	}
 	s, err := v.summarize(c.Request().Context(), q, newFilter(q))
+	return answer(c, s, err)
+}
+
+func (v *Viewer) serveSeries(c echo.Context) error {
+	q, err := parseSeries(c.QueryParams(), v.now(), v.loc)
 	if err != nil {
-		return err
+		return answer(c, nil, err)
 	}
-	return writeJSON(c, s)
+	s, err := v.Series(c.Request().Context(), q)
+	return answer(c, s, err)
+}
+
+func (v *Viewer) serveBreakdown(c echo.Context) error {
+	q, err := parseBreakdown(c.QueryParams(), v.now(), v.loc)
+	if err != nil {
+		return answer(c, nil, err)
+	}
+	b, err := v.Breakdown(c.Request().Context(), q)
+	return answer(c, b, err)
+}
+
+func (v *Viewer) serveMap(c echo.Context) error {
+	q, err := parseQuery(c.QueryParams(), v.now(), v.loc)
+	if err != nil {
+		return answer(c, nil, err)
+	}
+	m, err := v.PubSubMap(c.Request().Context(), q)
+	return answer(c, m, err)
 }
 
 func (v *Viewer) serveTraces(c echo.Context) error {
-	q, err := v.query(c)
+	r, err := parseTraces(c.QueryParams(), v.now(), v.loc)
 	if err != nil {
-		return err
+		return answer(c, nil, err)
 	}
-	limit, err := intParam(c, "limit", DefaultTraceLimit, 1, maxTraceLimit)
-	if err != nil {
-		return err
-	}
-	// One range, stated once: the highest offset is what the limit leaves
-	// of maxTraceOffset.
-	offset, err := intParam(c, "offset", 0, 0, maxTraceOffset-limit)
-	if err != nil {
-		return err
-	}
-	srch, err := parseSearch(c.QueryParams())
-	if err != nil {
-		return echo.NewHTTPError(http.StatusBadRequest, err.Error())
-	}
-	// The totals read the whole window where the list alone reads its
-	// newest chunks: they are counted when asked for.
-	count, err := boolParam(c, "totals")
-	if err != nil {
-		return err
-	}
-	l, err := v.listTraces(c.Request().Context(), newFilter(q), &srch, q.Location, offset, limit, count)
-	if err != nil {
-		return err
-	}
-	return writeJSON(c, l)
+	l, err := v.listTraces(c.Request().Context(), newFilter(r.q), &r.srch, r.q.Location, r.offset, r.limit, r.totals)
+	return answer(c, l, err)
 }
 
 func (v *Viewer) serveTrace(c echo.Context) error {
@@ -245,18 +228,16 @@ func (v *Viewer) serveTrace(c echo.Context) error {
 	if err != nil {
 		return echo.NewHTTPError(http.StatusBadRequest, err.Error())
 	}
-	switch format := c.QueryParam("format"); format {
-	case "", "json":
-	case "otlp":
-		return v.serveTraceOTLP(c, id)
-	default:
-		return echo.NewHTTPError(http.StatusBadRequest, (&ParseError{Param: "format", Value: clip(format), Want: `"json" (the default) or "otlp" (OTLP/JSON, as a download)`}).Error())
+	asOTLP, err := traceFormat(c.QueryParams())
+	if err != nil {
+		return answer(c, nil, err)
 	}
-	loc := v.loc
-	if tz := c.QueryParam("tz"); tz != "" {
-		if loc, err = time.LoadLocation(tz); err != nil {
-			return echo.NewHTTPError(http.StatusBadRequest, (&ParseError{Param: "tz", Value: clip(tz), Want: "an IANA time zone"}).Error())
-		}
+	if asOTLP {
+		return v.serveTraceOTLP(c, id)
+	}
+	loc, err := parseTZ(c.QueryParam("tz"), v.loc)
+	if err != nil {
+		return answer(c, nil, err)
 	}
 	d, err := v.traceDetail(c.Request().Context(), id, loc)
 	if err != nil {
@@ -300,31 +281,6 @@ func answer(c echo.Context, v any, err error) error {
 	return writeJSON(c, v)
 }
 
-func intParam(c echo.Context, name string, def, lo, hi int) (int, error) {
-	s := c.QueryParam(name)
-	if s == "" {
-		return def, nil
-	}
-	n, err := strconv.Atoi(s)
-	if err != nil || n < lo || n > hi {
-		return 0, echo.NewHTTPError(http.StatusBadRequest, (&ParseError{Param: name, Value: clip(s), Want: fmt.Sprintf("an integer from %d to %d", lo, hi)}).Error())
-	}
-	return n, nil
-}
-
-// boolParam reads a yes-or-no query parameter: absent or empty is false,
-// and otherwise it is one of 1, true, 0, false.
-func boolParam(c echo.Context, name string) (bool, error) {
-	switch s := c.QueryParam(name); s {
-	case "", "0", "false":
-		return false, nil
-	case "1", "true":
-		return true, nil
-	default:
-		return false, echo.NewHTTPError(http.StatusBadRequest, (&ParseError{Param: name, Value: clip(s), Want: "1, true, 0 or false"}).Error())
-	}
-}
-
 // writeJSON renders into a buffer first, so that an error is still a
 // clean 500 and not half a document.
 func writeJSON(c echo.Context, v any) error {
@@ -337,26 +293,29 @@ func writeJSON(c echo.Context, v any) error {
 	return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, buf.Bytes())
 }
 
-// Summary computes the aggregates for the window and filters in params
-// (the parameters of /api/summary). A bad parameter is a *ParseError.
-func (v *Viewer) Summary(ctx context.Context, params url.Values) (*model.Summary, error) {
-	q, err := ParseQuery(params, v.now(), v.loc)
-	if err != nil {
+// Summary computes the aggregates of q's window and filters (the answer
+// of /api/summary). A bad query is a *ParseError.
+func (v *Viewer) Summary(ctx context.Context, q Query) (*model.Summary, error) {
+	if err := q.check(v.loc); err != nil {
 		return nil, err
 	}
 	return v.summarize(ctx, q, newFilter(q))
 }
 
-// WritePage writes the page for params (the parameters of the page, trace
-// included) to w: the same self-contained document that "/" serves, so
-// that it can be saved as a snapshot. A bad parameter is a *ParseError.
-func (v *Viewer) WritePage(ctx context.Context, w io.Writer, params url.Values) error {
-	if id := params.Get("trace"); id != "" {
-		rest := merged(params)
-		rest.Del("trace")
-		b, found, err := v.renderTracePage(ctx, id, rest)
+// WritePage writes the page of q to w: the same self-contained document
+// that "/" serves (or, with q.Trace, that of the trace's page), so that
+// it can be saved as a snapshot. A bad query is a *ParseError.
+func (v *Viewer) WritePage(ctx context.Context, w io.Writer, q PageQuery) error {
+	if err := q.check(v.loc); err != nil {
+		return err
+	}
+	if err := checkStep(q.Step, q.Step.String()); err != nil {
+		return err
+	}
+	if q.Trace != "" {
+		b, found, err := v.renderTracePage(ctx, q.Trace, tracePageRequest{q: q.Query, srch: noSearch()}, nil)
 		if err == nil && !found {
-			err = fmt.Errorf("viewer: trace %s is in none of the files", id)
+			err = fmt.Errorf("viewer: trace %s is in none of the files", q.Trace)
 		}
 		if err != nil {
 			return err
@@ -364,7 +323,7 @@ func (v *Viewer) WritePage(ctx context.Context, w io.Writer, params url.Values) 
 		_, err = w.Write(b)
 		return err
 	}
-	b, err := v.renderPage(ctx, params)
+	b, err := v.renderPage(ctx, pageRequest{q: q.Query, text: q.text(), srch: noSearch(), step: q.Step, queried: true}, nil)
 	if err != nil {
 		return err
 	}
@@ -380,11 +339,12 @@ func (v *Viewer) servePage(c echo.Context) error {
 		if err != nil {
 			return echo.NewHTTPError(http.StatusBadRequest, err.Error())
 		}
-		rest := merged(c.QueryParams())
+		rest := page.Merged(c.QueryParams())
 		rest.Del("trace")
 		return c.Redirect(http.StatusFound, "trace/"+id.String()+"?"+rest.Encode())
 	}
-	b, err := v.renderPage(c.Request().Context(), c.QueryParams())
+	r, perr := parsePage(c.QueryParams(), v.now(), v.loc)
+	b, err := v.renderPage(c.Request().Context(), r, perr)
 	var pe *ParseError
 	if errors.As(err, &pe) {
 		// The page with the form and the message, so that the user can

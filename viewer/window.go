@@ -7,8 +7,6 @@ import (
 	"net/url"
 	"strings"
 	"time"
-
-	"github.com/lonelytrace/lonelytrace/schema"
 )
 
 // The named starts and ends of a window (docs/design.md#windows-and-percentiles).
@@ -23,23 +21,31 @@ const (
 	defaultUntil = "now"
 )
 
-// maxFilterLen bounds each filter and time parameter, so that a hostile
-// query cannot make the viewer match megabyte patterns.
-const maxFilterLen = 1024
-
-// Query is the window and the filters of one request, parsed from the
-// parameters that the page and the JSON API share.
+// Query is the window and the filters of one question to the viewer,
+// shared by every answer: the Go API takes it, and the page and the JSON
+// API parse it from their parameters (since, until, tz, broadcaster,
+// topic, glob).
 type Query struct {
 	// Since and Until bound the window: a span is in it when its start is
 	// in [Since, Until). With SinceBeginning, Since is ignored.
 	Since, Until   time.Time
 	SinceBeginning bool
-	// Location is the zone of the named instants (midnight, top of hour).
+	// Location is the zone of the named instants (midnight, top of hour)
+	// and of the times reported; nil is the viewer's zone.
 	Location *time.Location
-	// Broadcaster, Topic and Glob filter operations; "" means any.
+	// Broadcaster, Topic and Glob filter operations; "" means any. Glob
+	// is a pattern (docs/design.md#windows-and-percentiles).
 	Broadcaster, Topic, Glob string
-	// Raw holds the parameters as given, to carry them along in links.
+	// Raw holds since, until and tz as given (ParseQuery fills it), to
+	// carry them along in the page's links.
 	Raw struct{ Since, Until, TZ string }
+}
+
+// QueryText is a Query as a user writes it: the page's parameters, the
+// command line's flags. An empty field takes its default.
+type QueryText struct {
+	Since, Until, TZ         string
+	Broadcaster, Topic, Glob string
 }
 
 // ParseError is a query parameter that could not be understood; it
@@ -52,38 +58,24 @@ func (e *ParseError) Error() string {
 	return fmt.Sprintf("bad %s %q: want %s", e.Param, e.Value, e.Want)
 }
 
-// ParseQuery parses since, until, tz, broadcaster, topic and glob from
-// params, with now as the present and loc as the zone when tz is absent.
-// Unknown parameters are ignored; anything unparseable is a *ParseError.
+// ParseQuery parses t with now as the present and loc as the zone when
+// t.TZ is empty. Anything unparseable is a *ParseError.
 //
-// since and until take an RFC 3339 time or a preset (docs/design.md#the-window):
+// Since and Until take an RFC 3339 time or a preset (docs/design.md#the-window):
 //
 //	since: beginning, penultimate-midnight, 24h-ago (the default),
 //	       penultimate-hour, 1h-ago, penultimate-minute, 1m-ago
 //	until: now (the default), midnight, top-of-hour, top-of-minute
 //
 // so that since=penultimate-midnight&until=midnight is yesterday in tz.
-func ParseQuery(params url.Values, now time.Time, loc *time.Location) (Query, error) {
-	var q Query
+func ParseQuery(t QueryText, now time.Time, loc *time.Location) (Query, error) {
+	q := Query{Broadcaster: t.Broadcaster, Topic: t.Topic, Glob: t.Glob}
+	q.Raw.Since, q.Raw.Until, q.Raw.TZ = t.Since, t.Until, t.TZ
 	var err error
-	if q.Raw.TZ, err = oneParam(params, "tz"); err != nil {
+	if q.Location, err = parseTZ(t.TZ, loc); err != nil {
 		return q, err
 	}
-	q.Location = loc
-	if q.Raw.TZ != "" {
-		l, err := time.LoadLocation(q.Raw.TZ)
-		if err != nil {
-			return q, &ParseError{Param: "tz", Value: q.Raw.TZ, Want: `an IANA time zone such as "UTC" or "America/New_York"`}
-		}
-		q.Location = l
-	}
-	if q.Raw.Since, err = oneParam(params, "since"); err != nil {
-		return q, err
-	}
-	if q.Raw.Until, err = oneParam(params, "until"); err != nil {
-		return q, err
-	}
-	since, until := q.Raw.Since, q.Raw.Until
+	since, until := t.Since, t.Until
 	if since == "" {
 		since = defaultSince
 	}
@@ -97,21 +89,8 @@ func ParseQuery(params url.Values, now time.Time, loc *time.Location) (Query, er
 	if q.Since, q.SinceBeginning, err = parseSince(since, now); err != nil {
 		return q, err
 	}
-	if !q.SinceBeginning && q.Since.After(q.Until) {
-		return q, &ParseError{Param: "since", Value: since, Want: fmt.Sprintf("a time not after until (%s)", q.Until.Format(time.RFC3339Nano))}
-	}
-	for _, f := range []struct {
-		name string
-		dst  *string
-	}{{"broadcaster", &q.Broadcaster}, {"topic", &q.Topic}, {"glob", &q.Glob}} {
-		if *f.dst, err = oneParam(params, f.name); err != nil {
-			return q, err
-		}
-	}
-	if err := schema.CheckGlob(q.Glob); err != nil {
-		return q, &ParseError{Param: "glob", Value: q.Glob, Want: "a pattern: " + err.Error()}
-	}
-	return q, nil
+	err = q.check(loc)
+	return q, err
 }
 
 func parseSince(s string, now time.Time) (t time.Time, beginning bool, err error) {
@@ -263,21 +242,4 @@ func (q Query) values() url.Values {
 	set("topic", q.Topic)
 	set("glob", q.Glob)
 	return v
-}
-
-// oneParam returns the value of the parameter name of params, "" when it
-// is absent. Every parameter of the viewer is given at most once and holds
-// at most maxFilterLen bytes; anything else is a *ParseError.
-func oneParam(params url.Values, name string) (string, error) {
-	vs := params[name]
-	if len(vs) > 1 {
-		return "", &ParseError{Param: name, Value: clip(strings.Join(vs, ",")), Want: "the parameter at most once"}
-	}
-	if len(vs) == 0 {
-		return "", nil
-	}
-	if len(vs[0]) > maxFilterLen {
-		return "", &ParseError{Param: name, Value: clip(vs[0]), Want: fmt.Sprintf("at most %d bytes", maxFilterLen)}
-	}
-	return vs[0], nil
 }

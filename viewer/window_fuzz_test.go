@@ -18,7 +18,7 @@ func FuzzParseQuery(f *testing.F) {
 	now := time.Date(2026, 11, 1, 6, 30, 0, 0, time.UTC)
 	f.Fuzz(func(t *testing.T, since, until, tz, broadcaster, topic, glob string) {
 		params := url.Values{"since": {since}, "until": {until}, "tz": {tz}, "broadcaster": {broadcaster}, "topic": {topic}, "glob": {glob}}
-		q, err := viewer.ParseQuery(params, now, time.UTC)
+		q, err := viewer.ParseParams(params, now, time.UTC)
 		if err != nil {
 			if err.Error() == "" {
 				t.Error("empty error message")

@@ -151,7 +151,7 @@ func TestParseQuery_Presets(t *testing.T) {
 				} else {
 					params.Set("since", preset)
 				}
-				q, err := viewer.ParseQuery(params, now, time.UTC)
+				q, err := viewer.ParseParams(params, now, time.UTC)
 				if err != nil {
 					t.Fatalf("%s: %v", preset, err)
 				}
@@ -276,7 +276,7 @@ func TestParseQuery_PresetsAcrossZoneChanges(t *testing.T) {
 	}
 	preset := func(loc *time.Location, now time.Time, until string) time.Time {
 		t.Helper()
-		q, err := viewer.ParseQuery(url.Values{"until": {until}, "since": {"beginning"}, "tz": {loc.String()}}, now, time.UTC)
+		q, err := viewer.ParseParams(url.Values{"until": {until}, "since": {"beginning"}, "tz": {loc.String()}}, now, time.UTC)
 		if err != nil {
 			t.Fatalf("until=%s at %s: %v", until, now, err)
 		}

@@ -12,6 +12,7 @@ import (
 	"github.com/lonelytrace/lonelytrace/internal/outfile"
 	"github.com/lonelytrace/lonelytrace/internal/progress"
 	"github.com/lonelytrace/lonelytrace/schema"
+	"github.com/lonelytrace/lonelytrace/viewer"
 )
 
 var copyCommand = command{
@@ -80,8 +81,8 @@ meta (dropped and failed counts, retention) are copied as they are.
 
 // copySelection turns the window and filter flags into a selection; nil
 // when none is given.
-func copySelection(params map[string][]string) (*schema.TraceSelection, error) {
-	if len(params) == 0 {
+func copySelection(params viewer.QueryText) (*schema.TraceSelection, error) {
+	if params == (viewer.QueryText{}) {
 		return nil, nil
 	}
 	sel, err := selectionOf(params)

@@ -6,8 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"maps"
-	"net/url"
 	"os"
 	"time"
 
@@ -54,7 +52,7 @@ order, so the same spans always give the same bytes.
 // so that a failure leaves it as it was; it must not be one of files and,
 // unless force, must not exist.
 // m, which may be nil, shows the progress.
-func exportFiles(ctx context.Context, files []string, format, out string, force bool, params map[string][]string, stdout io.Writer, m *progress.Meter) (err error) {
+func exportFiles(ctx context.Context, files []string, format, out string, force bool, params viewer.QueryText, stdout io.Writer, m *progress.Meter) (err error) {
 	f, err := otlp.ParseFormat(format)
 	if err != nil {
 		return fmt.Errorf("export: %w", err)
@@ -110,13 +108,11 @@ in seq, [!seq] one not in it. These are the viewer's filters.`
 // params, parsed as the viewer parses its query, except that the window
 // starts at the beginning when -since is not given: a command that selects
 // traces from a file takes all of them unless told otherwise.
-func selectionOf(params map[string][]string) (schema.TraceSelection, error) {
-	p := url.Values(params)
-	if p.Get("since") == "" {
-		p = maps.Clone(p)
-		p.Set("since", "beginning")
+func selectionOf(params viewer.QueryText) (schema.TraceSelection, error) {
+	if params.Since == "" {
+		params.Since = "beginning"
 	}
-	q, err := viewer.ParseQuery(p, time.Now(), time.Local)
+	q, err := viewer.ParseQuery(params, time.Now(), time.Local)
 	if err != nil {
 		return schema.TraceSelection{}, err
 	}

@@ -18,6 +18,8 @@ import (
 	"strings"
 	"syscall"
 	_ "time/tzdata" // the tz parameter must work on machines without a zoneinfo database
+
+	"github.com/lonelytrace/lonelytrace/viewer"
 )
 
 // A command is one subcommand. Each is declared, with its usage and its
@@ -117,21 +119,15 @@ func usage(w io.Writer) {
 
 // windowFlags adds the window and filter flags the text and snapshot
 // commands share, named as the viewer's query parameters.
-func windowFlags(fs *flag.FlagSet) func() map[string][]string {
-	names := []string{"since", "until", "tz", "broadcaster", "topic", "glob"}
-	vals := make([]*string, len(names))
-	for i, n := range names {
-		vals[i] = fs.String(n, "", "the viewer's "+n+" parameter")
+func windowFlags(fs *flag.FlagSet) func() viewer.QueryText {
+	var t viewer.QueryText
+	for _, f := range []struct {
+		name string
+		dst  *string
+	}{{"since", &t.Since}, {"until", &t.Until}, {"tz", &t.TZ}, {"broadcaster", &t.Broadcaster}, {"topic", &t.Topic}, {"glob", &t.Glob}} {
+		fs.StringVar(f.dst, f.name, "", "the viewer's "+f.name+" parameter")
 	}
-	return func() map[string][]string {
-		m := make(map[string][]string)
-		for i, n := range names {
-			if *vals[i] != "" {
-				m[n] = []string{*vals[i]}
-			}
-		}
-		return m
-	}
+	return func() viewer.QueryText { return t }
 }
 
 // needFiles checks that the command name was given at least one file.

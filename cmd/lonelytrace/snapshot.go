@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/lonelytrace/lonelytrace/internal/outfile"
 	"github.com/lonelytrace/lonelytrace/viewer"
@@ -38,7 +39,11 @@ var snapshotCommand = command{
 			}
 			defer v.Close()
 			var buf bytes.Buffer
-			if err := v.WritePage(ctx, &buf, params()); err != nil {
+			q, err := viewer.ParseQuery(params(), time.Now(), time.Local)
+			if err != nil {
+				return err
+			}
+			if err := v.WritePage(ctx, &buf, viewer.PageQuery{Query: q}); err != nil {
 				return err
 			}
 			f, err := outfile.Create(*out, *force, files...)

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/lonelytrace/lonelytrace/viewer"
 )
@@ -28,7 +29,11 @@ var summaryCommand = command{
 				return err
 			}
 			defer v.Close()
-			s, err := v.Summary(ctx, params())
+			q, err := viewer.ParseQuery(params(), time.Now(), time.Local)
+			if err != nil {
+				return err
+			}
+			s, err := v.Summary(ctx, q)
 			if err != nil {
 				return err
 			}
@@ -39,9 +44,7 @@ var summaryCommand = command{
 				if *by == "" {
 					break
 				}
-				p := params()
-				p["by"], p["op"] = []string{strings.TrimSpace(b)}, []string{*op}
-				bd, err := v.Breakdown(ctx, p)
+				bd, err := v.Breakdown(ctx, viewer.BreakdownQuery{Query: q, By: strings.TrimSpace(b), Op: *op})
 				if err != nil {
 					return err
 				}

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
-	neturl "net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -296,7 +295,7 @@ func fileOperations(t *testing.T, path string) map[string]int64 {
 		t.Fatalf("open %s: %v", path, err)
 	}
 	defer v.Close()
-	sum, err := v.Summary(context.Background(), neturl.Values{"since": {"beginning"}})
+	sum, err := v.Summary(context.Background(), viewer.Query{SinceBeginning: true, Until: time.Now()})
 	if err != nil {
 		t.Fatalf("summary of %s: %v", path, err)
 	}

@@ -1,12 +1,12 @@
-package viewer
+package quantiles
 
 import (
-	"github.com/lonelytrace/lonelytrace/viewer/model"
-
 	"math"
 	"math/rand/v2"
 	"slices"
 	"testing"
+
+	"github.com/lonelytrace/lonelytrace/viewer/model"
 )
 
 // sketchCases are distributions of durations in nanoseconds and sizes in
@@ -54,13 +54,13 @@ func TestSketch_RelativeError(t *testing.T) {
 			slices.Sort(sorted)
 			for _, tenths := range model.PercentileTenths {
 				// 1-based rank ceil(p/100·n), at least 1, computed apart
-				// from rank().
+				// from Rank().
 				r := int(math.Ceil(float64(tenths) * float64(len(sorted)) / 1000))
 				r = max(r, 1)
 				want := float64(sorted[r-1])
 				got := s.at(int64(r - 1))
-				if err := math.Abs(got - want); err > sketchAlpha*math.Abs(want)*(1+1e-9) {
-					t.Errorf("p%.1f = %g; want %g within %g%% (error %.4g%%)", float64(tenths)/10, got, want, 100*sketchAlpha, 100*err/math.Abs(want))
+				if err := math.Abs(got - want); err > Alpha*math.Abs(want)*(1+1e-9) {
+					t.Errorf("p%.1f = %g; want %g within %g%% (error %.4g%%)", float64(tenths)/10, got, want, 100*Alpha, 100*err/math.Abs(want))
 				}
 			}
 			if s.n != int64(len(values)) {
@@ -102,14 +102,22 @@ func TestSketch_Merge(t *testing.T) {
 // rank until it is made approximate, and within the bound after.
 func TestDist_ExactUntilApproximate(t *testing.T) {
 	values := sketchCases()["exponential"][:50_001]
-	var d dist
+	var d Dist
 	for _, v := range values {
-		d.add(v)
+		d.Add(v)
 	}
 	sorted := slices.Clone(values)
 	slices.Sort(sorted)
 	id := func(f float64) float64 { return f }
-	p := d.percentiles(id)
+	// percentiles is Dist.Percentiles of model's tenths, nil for none.
+	percentiles := func(d *Dist) *model.Percentiles {
+		var p model.Percentiles
+		if !d.Percentiles(p[:], model.PercentileTenths[:], id) {
+			return nil
+		}
+		return &p
+	}
+	p := percentiles(&d)
 	for i, tenths := range model.PercentileTenths {
 		r := max(int(math.Ceil(float64(tenths)*float64(len(sorted))/1000)), 1)
 		if want := float64(sorted[r-1]); p[i] != want {
@@ -117,17 +125,17 @@ func TestDist_ExactUntilApproximate(t *testing.T) {
 		}
 	}
 	d.approximate()
-	if d.values != nil || d.count() != int64(len(values)) {
-		t.Fatalf("approximate: values kept %d, count %d; want none, %d", len(d.values), d.count(), len(values))
+	if d.values != nil || d.Count() != int64(len(values)) {
+		t.Fatalf("approximate: values kept %d, count %d; want none, %d", len(d.values), d.Count(), len(values))
 	}
-	p = d.percentiles(id)
+	p = percentiles(&d)
 	for i, tenths := range model.PercentileTenths {
 		r := max(int(math.Ceil(float64(tenths)*float64(len(sorted))/1000)), 1)
-		if want := float64(sorted[r-1]); math.Abs(p[i]-want) > sketchAlpha*want*(1+1e-9) {
+		if want := float64(sorted[r-1]); math.Abs(p[i]-want) > Alpha*want*(1+1e-9) {
 			t.Errorf("approximate %s = %g; want %g within 1%%", model.PercentileNames[i], p[i], want)
 		}
 	}
-	if d.percentiles(id) == nil || (&dist{}).percentiles(id) != nil {
+	if percentiles(&d) == nil || percentiles(&Dist{}) != nil {
 		t.Error("percentiles of nothing should be nil, of something not")
 	}
 }

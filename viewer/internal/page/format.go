@@ -1,4 +1,4 @@
-package viewer
+package page
 
 import (
 	"fmt"

@@ -1,8 +1,6 @@
-package viewer
+package page
 
 import (
-	"github.com/lonelytrace/lonelytrace/viewer/model"
-
 	"cmp"
 	"fmt"
 	"html/template"
@@ -13,6 +11,7 @@ import (
 	"time"
 
 	"github.com/lonelytrace/lonelytrace/schema"
+	"github.com/lonelytrace/lonelytrace/viewer/model"
 )
 
 // The page's drawings of the investigation sections (trends, breakdowns,
@@ -309,9 +308,35 @@ func (m *pageModel) breakdownModel(b *model.Breakdown) breakdownModel {
 	return bm
 }
 
-// pageMapTopics is how many topics the page's map draws; the others
-// share one node.
-const pageMapTopics = 30
+// MapTopics is how many topics the page's map draws; the others share
+// one node, OtherTopicsID.
+const MapTopics = 30
+
+// OtherTopicsID is the id of the map's node of the topics not drawn.
+const OtherTopicsID = "other topics"
+
+// Map is the pub/sub map to draw, its counts finished: the services
+// that notify and those that receive, the busiest topics, and the edges
+// between them, those of the other topics merged per service and
+// operation into edges of the OtherTopicsID node.
+type Map struct {
+	// Publishers, Topics and Receivers are the three columns, each the
+	// busiest first; a service without service.name has the label "".
+	Publishers, Topics, Receivers []MapNode
+	// AllTopics counts every topic; Other holds the count of the topics
+	// not drawn and of their operations.
+	AllTopics int
+	Other     MapNode
+	// Edges have the ids of the nodes as From and To.
+	Edges []model.MapEdge
+}
+
+// MapNode is a node of the map: a service or a topic, and how many
+// operations went through it.
+type MapNode struct {
+	ID, Label string
+	Count     int64
+}
 
 // mapModel is the pub/sub map drawn in three columns: publishing
 // services, topics, receiving services.
@@ -340,45 +365,19 @@ type mapEdgeModel struct {
 	Door  template.URL
 }
 
-const (
-	mapNodeW, mapRowH, mapWidth = 190.0, 24.0, 800.0
-	mapOtherTopics              = "other topics"
-)
+const mapNodeW, mapRowH, mapWidth = 190.0, 24.0, 800.0
 
-// mapModel lays out pm: the pageMapTopics busiest topics, the rest in
-// one node, services by how busy they are.
-func (m *pageModel) mapModel(pm *model.PubSubMap) *mapModel {
-	if len(pm.Edges) == 0 {
+// mapModel lays out pm.
+func (m *pageModel) mapModel(pm *Map) *mapModel {
+	if pm == nil || len(pm.Edges) == 0 {
 		return nil
 	}
-	kinds := make(map[string]model.MapNode)
-	for _, n := range pm.Nodes {
-		kinds[n.ID] = n
-	}
-	topicCount := make(map[string]int64)
-	pubCount, recvCount := make(map[string]int64), make(map[string]int64)
-	for _, e := range pm.Edges {
-		if e.Op == schema.OpNotify {
-			topicCount[e.To] += e.Count
-			pubCount[e.From] += e.Count
-		} else {
-			topicCount[e.From] += e.Count
-			recvCount[e.To] += e.Count
+	mm := &mapModel{Width: mapWidth, Topics: pm.AllTopics, OtherTopics: pm.AllTopics - len(pm.Topics)}
+	labels := make(map[string]string)
+	for _, col := range [][]MapNode{pm.Publishers, pm.Topics, pm.Receivers} {
+		for _, n := range col {
+			labels[n.ID] = n.Label
 		}
-	}
-	busiest := func(counts map[string]int64) []string {
-		ids := make([]string, 0, len(counts))
-		for id := range counts {
-			ids = append(ids, id)
-		}
-		slices.SortFunc(ids, func(a, b string) int { return cmp.Or(cmp.Compare(counts[b], counts[a]), cmp.Compare(a, b)) })
-		return ids
-	}
-	topics := busiest(topicCount)
-	mm := &mapModel{Width: mapWidth, Topics: len(topics)}
-	shown := topics
-	if len(topics) > pageMapTopics {
-		shown, mm.OtherTopics = topics[:pageMapTopics], len(topics)-pageMapTopics
 	}
 	type place struct{ x, y float64 }
 	at := make(map[string]place) // by column and id
@@ -389,71 +388,32 @@ func (m *pageModel) mapModel(pm *model.PubSubMap) *mapModel {
 		mm.Nodes = append(mm.Nodes, mapNodeModel{X: x, Y: y, W: mapNodeW, H: mapRowH - 4, TextX: x + 5, TextY: y + 14,
 			Label: clipLabel(label), Title: title, Door: door, Other: other})
 	}
-	serviceNode := func(col int, id string, row int, n int64, verb string) {
-		name := kinds[id].Label
-		label, door := name, m.Door("service", name)
-		if name == "" {
+	serviceNode := func(col int, n MapNode, row int, verb string) {
+		label, door := n.Label, m.Door("service", n.Label)
+		if n.Label == "" {
 			label, door = "(no service.name)", ""
 		}
-		add(col, id, label, fmt.Sprintf("service %s: %s %s", label, fmtCount(n), verb), door, false, row)
+		add(col, n.ID, label, fmt.Sprintf("service %s: %s %s", label, fmtCount(n.Count), verb), door, false, row)
 	}
-	for i, id := range busiest(pubCount) {
-		serviceNode(0, id, i, pubCount[id], "notifies")
+	for i, n := range pm.Publishers {
+		serviceNode(0, n, i, "notifies")
 	}
-	for i, id := range shown {
-		name := kinds[id].Label
-		add(1, id, name, fmt.Sprintf("topic %s: %s notifies and receives", name, fmtCount(topicCount[id])), m.Door("topic", name), false, i)
+	for i, n := range pm.Topics {
+		add(1, n.ID, n.Label, fmt.Sprintf("topic %s: %s notifies and receives", n.Label, fmtCount(n.Count)), m.Door("topic", n.Label), false, i)
 	}
 	if mm.OtherTopics > 0 {
-		var n int64
-		for _, id := range topics[pageMapTopics:] {
-			n += topicCount[id]
-		}
-		add(1, mapOtherTopics, fmt.Sprintf("%d other topics", mm.OtherTopics), fmt.Sprintf("%d other topics: %s notifies and receives (see the breakdowns by topic)", mm.OtherTopics, fmtCount(n)), "#breakdown-notify-topic", true, len(shown))
+		add(1, OtherTopicsID, fmt.Sprintf("%d other topics", mm.OtherTopics), fmt.Sprintf("%d other topics: %s notifies and receives (see the breakdowns by topic)", mm.OtherTopics, fmtCount(pm.Other.Count)), "#breakdown-notify-topic", true, len(pm.Topics))
 	}
-	for i, id := range busiest(recvCount) {
-		serviceNode(2, id, i, recvCount[id], "receives")
+	for i, n := range pm.Receivers {
+		serviceNode(2, n, i, "receives")
 	}
-	rows := max(len(pubCount), len(recvCount), len(shown)+min(mm.OtherTopics, 1))
+	rows := max(len(pm.Publishers), len(pm.Receivers), len(pm.Topics)+min(mm.OtherTopics, 1))
 	mm.Height = float64(rows)*mapRowH + 4
-	// Edges to the other topics are merged per service and operation.
-	type otherKey struct{ service, op string }
-	others := make(map[otherKey]*model.MapEdge)
-	var edges []model.MapEdge
-	inShown := make(map[string]bool, len(shown))
-	for _, id := range shown {
-		inShown[id] = true
-	}
-	for _, e := range pm.Edges {
-		topic, service := e.To, e.From
-		if e.Op == schema.OpReceive {
-			topic, service = e.From, e.To
-		}
-		if inShown[topic] {
-			edges = append(edges, e)
-			continue
-		}
-		k := otherKey{service, e.Op}
-		o := others[k]
-		if o == nil {
-			o = &model.MapEdge{Op: e.Op, From: service, To: mapOtherTopics}
-			if e.Op == schema.OpReceive {
-				o.From, o.To = mapOtherTopics, service
-			}
-			others[k] = o
-		}
-		o.Count += e.Count
-		o.Errors += e.Errors
-		o.P99Ms = math.NaN() // a p99 of p99s is no p99
-	}
-	for _, o := range others {
-		edges = append(edges, *o)
-	}
 	var most int64
-	for _, e := range edges {
+	for _, e := range pm.Edges {
 		most = max(most, e.Count)
 	}
-	for _, e := range edges {
+	for _, e := range pm.Edges {
 		from, to := at["0"+e.From], at["1"+e.To]
 		topic, service := e.To, e.From
 		if e.Op == schema.OpReceive {
@@ -466,9 +426,9 @@ func (m *pageModel) mapModel(pm *model.PubSubMap) *mapModel {
 			Width: roundPx(1 + 5*math.Log1p(float64(e.Count))/math.Log1p(float64(most))),
 			Op:    e.Op,
 		}
-		svcName, topicName := kinds[service].Label, kinds[topic].Label
+		svcName, topicName := labels[service], labels[topic]
 		em.Title = fmt.Sprintf("%s %s %s: %s, %s failed", svcName, map[string]string{schema.OpNotify: "notifies", schema.OpReceive: "receives from"}[e.Op], topicName, fmtCount(e.Count), fmtCount(e.Errors))
-		if topic == mapOtherTopics {
+		if topic == OtherTopicsID {
 			em.Title = fmt.Sprintf("%s %s %d other topics: %s, %s failed", svcName, map[string]string{schema.OpNotify: "notifies", schema.OpReceive: "receives from"}[e.Op], mm.OtherTopics, fmtCount(e.Count), fmtCount(e.Errors))
 			em.Door = template.URL("#breakdown-" + e.Op + "-topic")
 		} else {
