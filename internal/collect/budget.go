@@ -9,13 +9,14 @@ import (
 	"sync"
 	"time"
 
-	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/encoding"
 	grpcproto "google.golang.org/grpc/encoding/proto"
 	"google.golang.org/grpc/mem"
 	"google.golang.org/grpc/status"
+
+	"github.com/lonelytrace/lonelytrace/internal/otlp"
 )
 
 // The memory a request takes, as multiples of its decompressed body:
@@ -316,17 +317,17 @@ func grpcExport(srv any, ctx context.Context, dec func(any) error, interceptor g
 		in.free()
 		return nil, r.grpcError(f)
 	}
-	req := ptraceotlp.NewExportRequest()
 	buf := in.data.MaterializeToBuffer(mem.DefaultBufferPool())
-	err := req.UnmarshalProto(buf.ReadOnlyData())
-	// pdata copies what it keeps, so the message's buffers go back now.
+	req, err := otlp.DecodeProto(buf.ReadOnlyData())
+	// The decoder copies what it keeps, so the message's buffers go back
+	// now.
 	buf.Free()
 	in.free()
 	if err != nil {
 		return nil, r.grpcError(r.refuse(codes.InvalidArgument, "collect: bad protobuf ExportTraceServiceRequest: %v", err))
 	}
 	handler := func(ctx context.Context, req any) (any, error) {
-		resp, err := g.Export(ctx, req.(ptraceotlp.ExportRequest))
+		resp, err := g.Export(ctx, req.(otlp.Records))
 		if err != nil {
 			return nil, err
 		}
