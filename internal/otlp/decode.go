@@ -117,9 +117,15 @@ type decoder struct {
 	scopes, spans                        []rng
 }
 
+// reset starts a batch of records, from data.
 func (d *decoder) reset(data []byte, rsBase int) {
-	d.b, d.s = data, string(data)
+	d.input(data)
 	d.out, d.rejected, d.first, d.rsBase = nil, 0, "", rsBase
+}
+
+// input has the decoder read data next, copied once into a string.
+func (d *decoder) input(data []byte) {
+	d.b, d.s = data, string(data)
 }
 
 func (d *decoder) records() Records {

@@ -1,9 +1,12 @@
 package otlp_test
 
 import (
+	"encoding/binary"
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -388,5 +391,64 @@ func BenchmarkDecode(b *testing.B) {
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*512), "ns/span")
 		})
+	}
+}
+
+// TestReadFileRecords_MatchesReadFile reads protobuf files, one request
+// and a length-prefixed stream, both ways: ReadFileRecords must hand on
+// the batches, lines and records that ReadFile and RecordsOf give,
+// rejection messages included.
+func TestReadFileRecords_MatchesReadFile(t *testing.T) {
+	dir := t.TempDir()
+	reqs := []ptrace.Traces{manyResources(90, 100), richTraces(50, 3), manyResources(3, 2000)}
+	reqs[0].ResourceSpans().At(7).ScopeSpans().At(0).Spans().At(3).SetStartTimestamp(0)
+	reqs[2].ResourceSpans().At(2).ScopeSpans().At(0).Spans().At(1).SetSpanID(pcommon.SpanID{})
+	one := filepath.Join(dir, "one.pb")
+	stream := filepath.Join(dir, "stream.binpb")
+	if err := os.WriteFile(one, marshal(t, reqs[0]), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var all []byte
+	for _, td := range reqs {
+		b := marshal(t, td)
+		all = binary.BigEndian.AppendUint32(all, uint32(len(b)))
+		all = append(all, b...)
+	}
+	if err := os.WriteFile(stream, all, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	type batch struct {
+		rec  otlp.Records
+		line int
+	}
+	for _, path := range []string{one, stream} {
+		var want, got []batch
+		if err := otlp.ReadFile(path, func(td ptrace.Traces, line int) error {
+			want = append(want, batch{otlp.RecordsOf(td), line})
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if err := otlp.ReadFileRecords(path, nil, func(rec otlp.Records, line int) error {
+			got = append(got, batch{rec, line})
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != len(want) || len(want) < 2 {
+			t.Fatalf("%s: %d batches; want %d (and at least 2)", path, len(got), len(want))
+		}
+		rejected := 0
+		for i := range want {
+			if got[i].line != want[i].line || !sameRecords(got[i].rec, want[i].rec) {
+				t.Fatalf("%s: batch %d: line %d, %d spans, %d rejected (%q); want line %d, %d, %d (%q)", path, i,
+					got[i].line, len(got[i].rec.Spans), got[i].rec.Rejected, got[i].rec.Msg,
+					want[i].line, len(want[i].rec.Spans), want[i].rec.Rejected, want[i].rec.Msg)
+			}
+			rejected += want[i].rec.Rejected
+		}
+		if want := map[string]int{one: 1, stream: 2}[path]; rejected != want {
+			t.Errorf("%s: %d rejected; want %d", path, rejected, want)
+		}
 	}
 }
