@@ -8,7 +8,6 @@ import (
 	"slices"
 	"strings"
 
-	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
 )
 
@@ -65,7 +64,7 @@ var traceKnownSQL = "SELECT id, trace_id FROM traces WHERE gen = ? AND trace_id 
 // job, not read back from the cache: a job with more new traces than a
 // generation of the cache holds would push its own first ones out of it
 // before its spans are given their ids.
-func (w *writer) resolveTraces(ctx context.Context, spans []sdktrace.ReadOnlySpan) error {
+func (w *writer) resolveTraces(ctx context.Context, spans []queued) error {
 	w.newTraces = w.newTraces[:0]
 	w.refs = w.refs[:0]
 	if len(w.pending) > maxPendingKept {
@@ -79,10 +78,10 @@ func (w *writer) resolveTraces(ctx context.Context, spans []sdktrace.ReadOnlySpa
 	var prevRef int64
 	havePrev := false
 	for _, s := range spans {
-		if s == nil {
+		if s.isNil() {
 			continue
 		}
-		id := s.SpanContext().TraceID()
+		id := s.traceID()
 		if havePrev && id == prev && prevRef != 0 {
 			w.refs = append(w.refs, prevRef)
 			continue
@@ -125,11 +124,11 @@ func (w *writer) resolveTraces(ctx context.Context, spans []sdktrace.ReadOnlySpa
 	}
 	k := 0
 	for _, s := range spans {
-		if s == nil {
+		if s.isNil() {
 			continue
 		}
 		if w.refs[k] == 0 {
-			id := s.SpanContext().TraceID()
+			id := s.traceID()
 			ref := pending[id]
 			if ref == 0 {
 				return fmt.Errorf("trace %s was not resolved", id)

@@ -703,7 +703,7 @@ func (w *writer) addJob(ctx context.Context, j *job) error {
 	}
 	k := 0
 	for i, s := range j.spans {
-		if s == nil {
+		if s.isNil() {
 			continue
 		}
 		var f *spanFields

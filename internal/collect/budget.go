@@ -20,11 +20,12 @@ import (
 )
 
 // The memory a request takes, as multiples of its decompressed body:
-// the body itself, the pdata it decodes into and the rows converted from
-// that, all alive until the answer is written. Measured on spans like
-// the SDK's (a name, two attributes): protobuf decodes into about 2.9x
-// its size and converts into 4.4x more; JSON, being wordier, into 1.25x
-// and 1.8x (docs/design.md, "Collect").
+// the body itself and the records decoded from it, alive until the
+// answer is written. Measured on spans like the SDK's (a name, two
+// attributes): protobuf decodes straight into records of about 7.7x its
+// size (otlp.DecodeProto: a copy of the body for the strings, the spans,
+// their attributes); JSON, being wordier, into pdata of 1.25x and
+// records of 1.8x (docs/design.md, "Collect").
 const (
 	protoCost = 9
 	jsonCost  = 5
