@@ -17,6 +17,7 @@ import (
 	"google.golang.org/protobuf/encoding/protowire"
 
 	"github.com/lonelytrace/lonelytrace/internal/otlp"
+	"github.com/lonelytrace/lonelytrace/schema"
 )
 
 // viaPdata is the path DecodeProto replaces: pdata's decoder, then
@@ -370,16 +371,34 @@ func pubsubRequest(tb testing.TB, n int) []byte {
 	return marshal(tb, td)
 }
 
-// BenchmarkDecode decodes a 512-span request into records, directly
-// and through pdata.
+// BenchmarkDecode decodes a 512-span request into records: protobuf
+// directly and through pdata, and JSON through pdata, whole and without
+// the conversion to records (json-pdata-only), which is what a direct
+// JSON decoder could at most save.
 //
 //	go test ./internal/otlp -run XXX -bench Decode -benchmem -count 6
 func BenchmarkDecode(b *testing.B) {
 	data := pubsubRequest(b, 512)
+	td, err := otlp.UnmarshalProto(data)
+	if err != nil {
+		b.Fatal(err)
+	}
+	jsonData, err := ptraceotlp.NewExportRequestFromTraces(td).MarshalJSON()
+	if err != nil {
+		b.Fatal(err)
+	}
+	viaJSON := func([]byte) (otlp.Records, error) {
+		td, err := otlp.UnmarshalJSON(jsonData)
+		return otlp.RecordsOf(td), err
+	}
+	jsonOnly := func([]byte) (otlp.Records, error) {
+		td, err := otlp.UnmarshalJSON(jsonData)
+		return otlp.Records{Spans: make([]schema.Span, td.SpanCount())}, err
+	}
 	for _, c := range []struct {
 		name   string
 		decode func([]byte) (otlp.Records, error)
-	}{{"direct", otlp.DecodeProto}, {"pdata", viaPdata}} {
+	}{{"direct", otlp.DecodeProto}, {"pdata", viaPdata}, {"json-pdata", viaJSON}, {"json-pdata-only", jsonOnly}} {
 		b.Run(c.name, func(b *testing.B) {
 			b.SetBytes(int64(len(data)))
 			b.ReportAllocs()

@@ -117,7 +117,8 @@ func (im *Importer) Import(ctx context.Context, td ptrace.Traces) (stored, dupli
 }
 
 // ImportRecords is Import of traces already converted (DecodeProto,
-// RecordsOf). It keeps rec's spans, skipping duplicates in place.
+// RecordsOf). It moves the spans it hands on to the front of rec.Spans,
+// over the duplicates.
 func (im *Importer) ImportRecords(ctx context.Context, rec Records) (stored, duplicates, rejected int, msg string, err error) {
 	if len(im.traces) > im.limit {
 		if err := im.forget(ctx); err != nil {
