@@ -1,6 +1,7 @@
 package otlp_test
 
 import (
+	"context"
 	"encoding/binary"
 	"fmt"
 	"math"
@@ -16,7 +17,9 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 	"google.golang.org/protobuf/encoding/protowire"
 
+	"github.com/lonelytrace/lonelytrace/exporter"
 	"github.com/lonelytrace/lonelytrace/internal/otlp"
+	"github.com/lonelytrace/lonelytrace/internal/otlp/otlptest"
 	"github.com/lonelytrace/lonelytrace/schema"
 )
 
@@ -470,4 +473,115 @@ func TestReadFileRecords_MatchesReadFile(t *testing.T) {
 			t.Errorf("%s: %d rejected; want %d", path, rejected, want)
 		}
 	}
+}
+
+// dumpFile returns the rows of the tables a span's write fills, in id
+// order, each value as SQLite returns it.
+func dumpFile(tb testing.TB, path string) []string {
+	tb.Helper()
+	db, err := schema.OpenRead(context.Background(), path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer db.Close()
+	var out []string
+	for _, table := range []string{schema.TracesTable, schema.SpansTable, schema.ResourcesTable, schema.ScopesTable, schema.AttributeKeysTable} {
+		rows, err := db.Query("SELECT * FROM " + table + " ORDER BY 1")
+		if err != nil {
+			tb.Fatal(err)
+		}
+		cols, _ := rows.Columns()
+		for rows.Next() {
+			vals := make([]any, len(cols))
+			ptrs := make([]any, len(cols))
+			for i := range vals {
+				ptrs[i] = &vals[i]
+			}
+			if err := rows.Scan(ptrs...); err != nil {
+				tb.Fatal(err)
+			}
+			out = append(out, fmt.Sprintf("%s %#v", table, vals))
+		}
+		if err := rows.Err(); err != nil {
+			tb.Fatal(err)
+		}
+		rows.Close()
+	}
+	return out
+}
+
+// TestDecodeProto_SameFile stores requests through the pdata path
+// (Store) and through DecodeProto and ExportRecords into two files:
+// every row of every table a span fills is the same, byte for byte; and
+// the direct file gives the input back as TestRoundTrip does.
+func TestDecodeProto_SameFile(t *testing.T) {
+	ctx := context.Background()
+	var reqs []ptrace.Traces
+	reqs = append(reqs, richTraces(60, 1), manyResources(4, 30))
+	for seed := range uint64(20) {
+		td := randomTraces(rand.New(rand.NewPCG(seed, 7)))
+		// Times within a day of each other, so that retention keeps every
+		// span; the invalid ones stay invalid.
+		for _, rs := range td.ResourceSpans().All() {
+			for _, ss := range rs.ScopeSpans().All() {
+				for _, p := range ss.Spans().All() {
+					start, end := uint64(p.StartTimestamp()), uint64(p.EndTimestamp())
+					if start == 0 {
+						continue
+					}
+					newStart := 1_700_000_000_000_000_000 + start%(24*3600*1e9)
+					p.SetStartTimestamp(pcommon.Timestamp(newStart))
+					if end >= start {
+						p.SetEndTimestamp(pcommon.Timestamp(newStart + (end-start)%1e9))
+					} else {
+						p.SetEndTimestamp(pcommon.Timestamp(newStart - 1))
+					}
+				}
+			}
+		}
+		reqs = append(reqs, td)
+	}
+	viaPdataPath, direct := tempDB(t), tempDB(t)
+	pe, de := mustExporter(t, viaPdataPath), mustExporter(t, direct)
+	for i, td := range reqs {
+		if _, _, _, err := otlp.Store(ctx, pe, td, otlp.Wait); err != nil {
+			t.Fatalf("request %d: Store: %v", i, err)
+		}
+		rec, err := otlp.DecodeProto(marshal(t, td))
+		if err != nil {
+			t.Fatalf("request %d: DecodeProto: %v", i, err)
+		}
+		if len(rec.Spans) > 0 {
+			if err := de.ExportRecords(ctx, rec.Spans); err != nil {
+				t.Fatalf("request %d: ExportRecords: %v", i, err)
+			}
+		}
+	}
+	for _, e := range []*exporter.Exporter{pe, de} {
+		if err := e.Shutdown(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, got := dumpFile(t, viaPdataPath), dumpFile(t, direct)
+	if len(want) < 100 {
+		t.Fatalf("the pdata path's file has %d rows; want a test with more: %q", len(want), want)
+	}
+	otlptest.DiffLines(t, got, want)
+
+	// The direct path alone gives the input back, as TestRoundTrip
+	// checks the pdata path.
+	in := richTraces(60, 1)
+	path := tempDB(t)
+	e := mustExporter(t, path)
+	rec, err := otlp.DecodeProto(marshal(t, in))
+	if err != nil || len(rec.Spans) != 60 {
+		t.Fatalf("DecodeProto = %d spans, %v; want 60", len(rec.Spans), err)
+	}
+	if err := e.ExportRecords(ctx, rec.Spans); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	otlptest.DiffLines(t, otlptest.SpanLines(t, otlp.Traces(readAll(t, path))), otlptest.SpanLines(t, in))
 }
