@@ -16,6 +16,8 @@ import (
 
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
+
+	"github.com/lonelytrace/lonelytrace/schema"
 )
 
 // MaxLine is the largest protobuf field, and length-prefixed request,
@@ -422,7 +424,13 @@ func (b *recordBatcher) add(msg []byte, line int) error {
 	}
 	b.d.input(msg)
 	b.d.rsBase = b.rs
-	b.d.out = slices.Grow(b.d.out, b.d.countSpans(0, len(msg)))
+	// A batch's spans take one array, sized for a whole batch: grown an
+	// element at a time, its copies cost more than the decoding.
+	if n := b.d.countSpans(0, len(msg)); cap(b.d.out)-len(b.d.out) < n {
+		out := make([]schema.Span, len(b.d.out), max(batchSpans+batchSpans/4, 2*cap(b.d.out), len(b.d.out)+n))
+		copy(out, b.d.out)
+		b.d.out = out
+	}
 	if err := b.d.request(0, len(msg)); err != nil {
 		return &badElement{fmt.Errorf("bad OTLP protobuf: %w", err)}
 	}
