@@ -45,26 +45,21 @@ const MaxLine = 256 << 20
 // A record that does not decode stops the read with an error naming the
 // file and line. fn's error stops it too and is returned as is.
 func ReadFile(path string, fn func(td ptrace.Traces, line int) error) error {
-	return ReadFileCounting(path, nil, fn)
+	return readFile(path, nil, fn, nil)
 }
 
-// ReadFileCounting is ReadFile telling read, when not nil, how many
-// bytes of the file (as stored: compressed, for .gz) it has read so far,
-// for a progress meter.
-func ReadFileCounting(path string, read func(n int64), fn func(td ptrace.Traces, line int) error) error {
-	return readFile(path, read, fn, nil)
-}
-
-// ReadFileRecords is ReadFileCounting handing fn the records of each
-// batch, as RecordsOf converts them: protobuf is decoded straight into
-// them (DecodeProto), a resourceSpans element at a time, and JSON
-// through pdata.
+// ReadFileRecords is ReadFile handing fn the records of each batch, as
+// RecordsOf converts them, and telling read, when not nil, how many bytes
+// of the file (as stored: compressed, for .gz) it has read so far, for a
+// progress meter. Protobuf is decoded straight into records
+// (DecodeProto), a resourceSpans element at a time; JSON goes through
+// pdata.
 func ReadFileRecords(path string, read func(n int64), fn func(rec Records, line int) error) error {
 	return readFile(path, read, func(td ptrace.Traces, line int) error { return fn(RecordsOf(td), line) }, fn)
 }
 
-// readFile is ReadFileCounting, with protobuf handed to records instead
-// when it is not nil.
+// readFile is ReadFile telling read how many bytes it has read, with
+// protobuf handed to records instead of fn when records is not nil.
 func readFile(path string, read func(n int64), fn func(ptrace.Traces, int) error, records func(Records, int) error) error {
 	f, err := os.Open(path)
 	if err != nil {
