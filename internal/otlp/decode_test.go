@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -315,16 +316,33 @@ func TestDecodeProto_Rules(t *testing.T) {
 	}
 }
 
-// TestDecodeProto_Mutations changes a few bytes of a rich request, a
-// thousand times: each result is refused by both decoders or gives both
-// the same records.
+// TestDecodeProto_Mutations changes a few bytes of rich and random
+// requests, two thousand times (a byte replaced, inserted or deleted, the
+// end cut off): each result is refused by both decoders or gives both
+// the same records. It does what FuzzDecode does, deterministically.
 func TestDecodeProto_Mutations(t *testing.T) {
-	seed := marshal(t, richTraces(3, 1))
 	r := rand.New(rand.NewPCG(3, 22))
-	for range 1000 {
-		b := append([]byte(nil), seed...)
+	seeds := [][]byte{marshal(t, richTraces(3, 1))}
+	for range 8 {
+		seeds = append(seeds, marshal(t, randomTraces(r)))
+	}
+	for i := range 2000 {
+		b := append([]byte(nil), seeds[i%len(seeds)]...)
 		for range 1 + r.IntN(4) {
-			b[r.IntN(len(b))] = byte(r.Uint32())
+			if len(b) == 0 {
+				break
+			}
+			at := r.IntN(len(b))
+			switch r.IntN(4) {
+			case 0:
+				b[at] = byte(r.Uint32())
+			case 1:
+				b = slices.Insert(b, at, byte(r.Uint32()))
+			case 2:
+				b = slices.Delete(b, at, at+1)
+			case 3:
+				b = b[:at]
+			}
 		}
 		checkDecode(t, b)
 	}
