@@ -42,7 +42,7 @@ func RecordsOf(td ptrace.Traces) Records {
 func DecodeProto(data []byte) (Records, error) {
 	var d decoder
 	d.reset(data, 0)
-	d.out = make([]schema.Span, 0, d.countSpans(0, len(data)))
+	d.out = make([]schema.Span, 0, d.spanRoom(0, len(data)))
 	if err := d.request(0, len(data)); err != nil {
 		return Records{}, err
 	}
@@ -110,11 +110,6 @@ type decoder struct {
 	// way, nested ones above their parents'.
 	kvStack  []attribute.KeyValue
 	valStack []attribute.Value
-	// The ranges of the fields of the resourceSpans and scopeSpans under
-	// way, gathered before they are decoded since a resource or scope may
-	// come after the spans that need it.
-	resources, scopeSpans, oldScopeSpans []rng
-	scopes, spans                        []rng
 }
 
 // reset starts a batch of records, from data.
@@ -404,6 +399,20 @@ func (d *decoder) countSpans(pos, end int) int {
 	return n
 }
 
+// minValidSpan is the fewest bytes a span that is stored takes in a
+// request: its field's tag and length, a trace id, a span id, a start
+// and an end (none of them zero).
+const minValidSpan = 2 + 18 + 10 + 9 + 9
+
+// spanRoom is the room the output needs for the request in b[pos:end]:
+// its spans, and never more than the spans its size can hold that are
+// stored, since a span that is not is given back its place at once (a
+// request of empty spans, two bytes each, would otherwise take 236
+// times its size).
+func (d *decoder) spanRoom(pos, end int) int {
+	return min(d.countSpans(pos, end), (end-pos)/minValidSpan+1)
+}
+
 // request decodes an ExportTraceServiceRequest.
 func (d *decoder) request(pos, end int) error {
 	for i := 0; pos < end; {
@@ -422,53 +431,57 @@ func (d *decoder) request(pos, end int) error {
 	return nil
 }
 
-// resourceSpans decodes the resourceSpans i of the batch.
+// resourceSpans decodes the resourceSpans i of the batch, in two
+// passes over its fields, since its resource may come after the spans
+// that need it: the resource and the schema URL first, then the scope
+// spans. Nothing is gathered between the passes, so that a request of
+// many small fields costs no list of them.
 func (d *decoder) resourceSpans(r rng, i int) error {
-	d.resources, d.scopeSpans, d.oldScopeSpans = d.resources[:0], d.scopeSpans[:0], d.oldScopeSpans[:0]
-	var url rng
-	for pos := r.from; pos < r.to; {
-		f, next, err := d.next(pos, r.to, resourceSpansMsg)
-		if err != nil {
-			return err
-		}
-		pos = next
-		switch f.num {
-		case 1:
-			d.resources = append(d.resources, f.r)
-		case 2:
-			d.scopeSpans = append(d.scopeSpans, f.r)
-		case 3:
-			url = f.r
-		case 1000:
-			d.oldScopeSpans = append(d.oldScopeSpans, f.r)
-		}
-	}
 	var res schema.Resource
-	res.SchemaURL = d.str(url)
+	var f fieldValue
+	hasScopeSpans := false
 	base := len(d.kvStack)
-	for _, rr := range d.resources {
-		if err := d.resource(rr); err != nil {
+	for pos := r.from; pos < r.to; {
+		next, err := d.read(&f, pos, r.to, resourceSpansMsg)
+		if err == nil {
+			pos = next
+			switch f.num {
+			case 1:
+				err = d.resource(f.r)
+			case 2:
+				hasScopeSpans = true
+			case 3:
+				res.SchemaURL = d.str(f.r)
+			}
+		}
+		if err != nil {
+			d.kvStack = d.kvStack[:base]
 			return err
 		}
 	}
 	res.Attributes = d.popKVs(base)
-	// pdata's MigrateTraces: the deprecated field counts only when the
-	// current one is absent; both are decoded, so that either refuses
-	// the request when it does not decode.
-	use, other := d.scopeSpans, d.oldScopeSpans
-	if len(use) == 0 {
-		use, other = other, nil
+	// pdata's MigrateTraces: the deprecated scope spans (1000) count only
+	// when the current ones (2) are absent; both are decoded, so that
+	// either refuses the request when it does not decode.
+	use := int32(2)
+	if !hasScopeSpans {
+		use = 1000
 	}
-	// Both lists are in the decoder's reused slices, which scopeSpans
-	// does not touch.
-	for j, sr := range use {
-		if err := d.scopeSpansOf(sr, i, j, &res, true); err != nil {
+	j := 0
+	for pos := r.from; pos < r.to; {
+		next, err := d.read(&f, pos, r.to, resourceSpansMsg)
+		if err != nil {
 			return err
 		}
-	}
-	for j, sr := range other {
-		if err := d.scopeSpansOf(sr, i, j, &res, false); err != nil {
+		pos = next
+		if f.num != 2 && f.num != 1000 {
+			continue
+		}
+		if err := d.scopeSpansOf(f.r, i, j, &res, f.num == use); err != nil {
 			return err
+		}
+		if f.num == use {
+			j++
 		}
 	}
 	return nil
@@ -505,56 +518,60 @@ func (d *decoder) resource(r rng) error {
 }
 
 // scopeSpansOf decodes the scopeSpans j of resourceSpans i, whose
-// resource is res; keep false decodes it only to check it.
+// resource is res, in two passes as resourceSpans does: the scope and
+// the schema URL, then the spans; keep false decodes it only to check it.
 func (d *decoder) scopeSpansOf(r rng, i, j int, res *schema.Resource, keep bool) error {
-	d.scopes, d.spans = d.scopes[:0], d.spans[:0]
-	var url rng
-	for pos := r.from; pos < r.to; {
-		f, next, err := d.next(pos, r.to, scopeSpansMsg)
-		if err != nil {
-			return err
-		}
-		pos = next
-		switch f.num {
-		case 1:
-			d.scopes = append(d.scopes, f.r)
-		case 2:
-			d.spans = append(d.spans, f.r)
-		case 3:
-			url = f.r
-		}
-	}
-	scope := schema.Scope{SchemaURL: d.str(url)}
+	var scope schema.Scope
+	var f fieldValue
 	base := len(d.kvStack)
-	for _, sr := range d.scopes {
-		if err := d.scope(sr, &scope); err != nil {
+	for pos := r.from; pos < r.to; {
+		next, err := d.read(&f, pos, r.to, scopeSpansMsg)
+		if err == nil {
+			pos = next
+			switch f.num {
+			case 1:
+				err = d.scope(f.r, &scope)
+			case 3:
+				scope.SchemaURL = d.str(f.r)
+			}
+		}
+		if err != nil {
+			d.kvStack = d.kvStack[:base]
 			return err
 		}
 	}
 	scope.Attributes = d.popKVs(base)
-	for k, pr := range d.spans {
-		// Each span is decoded in its place in the output, and given
+	k := 0
+	for pos := r.from; pos < r.to; {
+		next, err := d.read(&f, pos, r.to, scopeSpansMsg)
+		if err != nil {
+			return err
+		}
+		pos = next
+		if f.num != 2 {
+			continue
+		}
+		// Each span is decoded in its place in the output, and gives it
 		// back when it is not kept: a span is large to copy.
 		d.out = append(d.out, schema.Span{})
 		s := &d.out[len(d.out)-1]
-		why, err := d.span(pr, s)
+		why, err := d.span(f.r, s)
 		if err != nil {
 			return err
 		}
 		if !keep || why != "" {
 			d.out = d.out[:len(d.out)-1]
 		}
-		if !keep {
-			continue
-		}
-		if why != "" {
+		if keep && why != "" {
 			if d.rejected == 0 {
 				d.first = fmt.Sprintf("resourceSpans[%d].scopeSpans[%d].spans[%d]: %s", i, j, k, why)
 			}
 			d.rejected++
-			continue
 		}
-		s.Resource, s.Scope = *res, scope
+		if keep && why == "" {
+			s.Resource, s.Scope = *res, scope
+		}
+		k++
 	}
 	return nil
 }

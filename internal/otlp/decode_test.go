@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -602,4 +603,25 @@ func TestDecodeProto_SameFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	otlptest.DiffLines(t, otlptest.SpanLines(t, otlp.Traces(readAll(t, path))), otlptest.SpanLines(t, in))
+}
+
+// TestDecodeProto_RejectedCostLittle decodes a request of 100,000 empty
+// spans, two bytes each: all rejected, and the decoding allocates a few
+// times the request, not room for 100,000 spans (236 times it).
+func TestDecodeProto_RejectedCostLittle(t *testing.T) {
+	var spans wire
+	for range 100_000 {
+		spans = spans.msg(2, nil)
+	}
+	data := request(wire{}.msg(2, spans))
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	rec, err := otlp.DecodeProto(data)
+	runtime.ReadMemStats(&after)
+	if err != nil || len(rec.Spans) != 0 || rec.Rejected != 100_000 {
+		t.Fatalf("DecodeProto = %d spans, %d rejected, %v; want 0, 100000, nil", len(rec.Spans), rec.Rejected, err)
+	}
+	if n := after.TotalAlloc - before.TotalAlloc; n > 20*uint64(len(data)) {
+		t.Errorf("allocated %d bytes for a request of %d; want at most 20 times it", n, len(data))
+	}
 }

@@ -421,7 +421,7 @@ func (b *recordBatcher) add(msg []byte, line int) error {
 	b.d.rsBase = b.rs
 	// A batch's spans take one array, sized for a whole batch: grown an
 	// element at a time, its copies cost more than the decoding.
-	if n := b.d.countSpans(0, len(msg)); cap(b.d.out)-len(b.d.out) < n {
+	if n := b.d.spanRoom(0, len(msg)); cap(b.d.out)-len(b.d.out) < n {
 		out := make([]schema.Span, len(b.d.out), max(batchSpans+batchSpans/4, 2*cap(b.d.out), len(b.d.out)+n))
 		copy(out, b.d.out)
 		b.d.out = out
