@@ -4,8 +4,6 @@ import (
 	"maps"
 	"sync"
 	"sync/atomic"
-
-	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 )
 
 // Rows are encoded ahead, on the goroutine that calls ExportSpans (the
@@ -63,7 +61,7 @@ type encoded struct {
 
 // encode encodes spans with the key ids the writer has published, or
 // returns nil before it has published any.
-func (c *encoder) encode(spans []sdktrace.ReadOnlySpan) *encoded {
+func (c *encoder) encode(spans []queued) *encoded {
 	snap := c.keys.Load()
 	if snap == nil {
 		return nil
@@ -96,7 +94,7 @@ func (c *encoder) encode(spans []sdktrace.ReadOnlySpan) *encoded {
 		return id
 	}
 	for i, s := range spans {
-		if s == nil {
+		if s.isNil() {
 			continue
 		}
 		missed = false

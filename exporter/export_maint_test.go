@@ -43,7 +43,8 @@ func WithWALLimit(bytes int64) Option {
 // has published now, and returns a func that queues them, so encoded, for
 // the writer.
 func EncodeNow(e *Exporter, spans []sdktrace.ReadOnlySpan) (queue func()) {
-	j := job{spans: spans, enc: e.enc.encode(spans)}
+	q := sdkSpans(spans)
+	j := job{spans: q, enc: e.enc.encode(q)}
 	return func() {
 		e.mu.RLock()
 		defer e.mu.RUnlock()

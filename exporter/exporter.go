@@ -136,9 +136,7 @@ func (e *Exporter) ExportSpans(ctx context.Context, spans []sdktrace.ReadOnlySpa
 	if len(spans) == 0 {
 		return nil
 	}
-	// The batch processor reuses its slice once we return; the spans
-	// themselves are immutable snapshots and can be shared.
-	switch err := e.queueSpans(ctx, append([]sdktrace.ReadOnlySpan(nil), spans...), true, nil); err {
+	switch err := e.queueSpans(ctx, sdkSpans(spans), true, nil); err {
 	case nil:
 	case errQueueFull:
 		e.drop(len(spans))
@@ -159,7 +157,7 @@ func (e *Exporter) ExportSpans(ctx context.Context, spans []sdktrace.ReadOnlySpa
 // (enqueue, which says what its errors mean), counting the batch once it
 // is queued. committed, if not nil, is sent the outcome of their write
 // (job.committed).
-func (e *Exporter) queueSpans(ctx context.Context, spans []sdktrace.ReadOnlySpan, wait bool, committed chan error) error {
+func (e *Exporter) queueSpans(ctx context.Context, spans []queued, wait bool, committed chan error) error {
 	j := job{spans: spans, committed: committed}
 	j.enc = e.enc.encode(j.spans)
 	arena := int64(-1)

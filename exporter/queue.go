@@ -6,7 +6,10 @@ import (
 	"sync"
 	"unsafe"
 
+	"go.opentelemetry.io/otel/sdk/instrumentation"
+	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/lonelytrace/lonelytrace/internal/sqlitec"
 )
@@ -23,11 +26,49 @@ import (
 // ended, Shutdown began, or at once when it was not to wait.
 var errQueueFull = errors.New("queue full")
 
+// queued is a span in the writer's queue: an SDK span, or a record of a
+// span that did not come from the SDK (records.go). One of them is set,
+// and the writer adds each through its own path (encodeRow,
+// resourceScope); neither is set for a nil span of an SDK batch, which
+// the writer skips.
+type queued struct {
+	span sdktrace.ReadOnlySpan
+	rec  *record
+}
+
+// sdkSpans returns an SDK batch as queued spans, in a slice of their own:
+// the batch processor reuses its slice once ExportSpans returns, and the
+// spans themselves are immutable snapshots that can be shared.
+func sdkSpans(spans []sdktrace.ReadOnlySpan) []queued {
+	out := make([]queued, len(spans))
+	for i, s := range spans {
+		out[i].span = s
+	}
+	return out
+}
+
+func (q queued) isNil() bool { return q.span == nil && q.rec == nil }
+
+func (q queued) traceID() trace.TraceID {
+	if q.rec != nil {
+		return q.rec.span.TraceID
+	}
+	return q.span.SpanContext().TraceID()
+}
+
+// resourceScope returns the span's resource and instrumentation scope.
+func (q queued) resourceScope() (*resource.Resource, instrumentation.Scope) {
+	if q.rec != nil {
+		return q.rec.res, q.rec.scope
+	}
+	return q.span.Resource(), q.span.InstrumentationScope()
+}
+
 // job is one unit of the writer's queue: a batch of spans, or a flush
 // marker whose channel the writer answers once everything before it is
 // committed.
 type job struct {
-	spans []sdktrace.ReadOnlySpan
+	spans []queued
 	// enc is spans encoded ahead, or nil.
 	enc *encoded
 	// bytes is the room the job holds in the queue (room.take).

@@ -5,13 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"sync"
-	"time"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/sdk/instrumentation"
 	"go.opentelemetry.io/otel/sdk/resource"
-	sdktrace "go.opentelemetry.io/otel/sdk/trace"
-	"go.opentelemetry.io/otel/trace"
 
 	"github.com/lonelytrace/lonelytrace/schema"
 )
@@ -180,47 +177,16 @@ func encodeRecord(f *spanFields, a *arena, s *schema.Span, keyIDs schema.KeyIDFu
 	f.groups = uint8(groups)
 }
 
-// recordSpan carries a record through the writer's queue, which holds
-// sdktrace.ReadOnlySpans: the writer asks it only for its trace id,
-// resource and scope, and encodes it with encodeRecord (encodeRow). The
-// other methods answer too, so that nothing can call into the nil
-// embedded interface.
-type recordSpan struct {
-	sdktrace.ReadOnlySpan // nil: only its unexported method is used, to satisfy the interface
-	rec                   *schema.Span
-	res                   *resource.Resource
-	scope                 instrumentation.Scope
+// record is a span that did not come from the Go SDK, on its way
+// through the writer's queue (queued) beside SDK spans but a type of its
+// own: the writer encodes it with encodeRecord and takes its resource
+// and scope from here. res is shared by the records of one resource, so
+// that the writer, which keeps resource ids by pointer, finds it again.
+type record struct {
+	span  *schema.Span
+	res   *resource.Resource
+	scope instrumentation.Scope
 }
-
-func (r *recordSpan) Name() string { return r.rec.Name }
-func (r *recordSpan) SpanContext() trace.SpanContext {
-	ts, _ := trace.ParseTraceState(r.rec.TraceState)
-	return trace.NewSpanContext(trace.SpanContextConfig{TraceID: r.rec.TraceID, SpanID: r.rec.SpanID, TraceFlags: r.rec.Flags, TraceState: ts})
-}
-func (r *recordSpan) Parent() trace.SpanContext {
-	return trace.NewSpanContext(trace.SpanContextConfig{TraceID: r.rec.TraceID, SpanID: r.rec.ParentSpanID, TraceFlags: r.rec.Flags, Remote: r.rec.ParentRemote})
-}
-func (r *recordSpan) SpanKind() trace.SpanKind         { return r.rec.Kind }
-func (r *recordSpan) StartTime() time.Time             { return r.rec.Start }
-func (r *recordSpan) EndTime() time.Time               { return r.rec.End }
-func (r *recordSpan) Attributes() []attribute.KeyValue { return r.rec.Attributes }
-func (r *recordSpan) Links() []sdktrace.Link           { return nil }
-func (r *recordSpan) Events() []sdktrace.Event         { return nil }
-func (r *recordSpan) Status() sdktrace.Status {
-	return sdktrace.Status{Code: r.rec.StatusCode, Description: r.rec.StatusMsg}
-}
-func (r *recordSpan) InstrumentationScope() instrumentation.Scope { return r.scope }
-
-// InstrumentationLibrary is deprecated in the SDK but still a method of
-// sdktrace.ReadOnlySpan, which recordSpan implements.
-//
-//lint:ignore SA1019 sdktrace.ReadOnlySpan still requires the method
-func (r *recordSpan) InstrumentationLibrary() instrumentation.Library { return r.scope }
-func (r *recordSpan) Resource() *resource.Resource                    { return r.res }
-func (r *recordSpan) DroppedAttributes() int                          { return r.rec.DroppedAttributes }
-func (r *recordSpan) DroppedLinks() int                               { return r.rec.DroppedLinks }
-func (r *recordSpan) DroppedEvents() int                              { return r.rec.DroppedEvents }
-func (r *recordSpan) ChildSpanCount() int                             { return r.rec.ChildCount }
 
 // recordResources hands out one *resource.Resource per distinct resource
 // of the records, since the writer keeps its resource ids by pointer.
@@ -233,10 +199,10 @@ type recordResources struct {
 // maxRecordResources bounds recordResources; past it, the map starts over.
 const maxRecordResources = 4096
 
-// wrap returns spans as recordSpans for the writer's queue.
-func (c *recordResources) wrap(spans []schema.Span) []sdktrace.ReadOnlySpan {
-	out := make([]sdktrace.ReadOnlySpan, len(spans))
-	recs := make([]recordSpan, len(spans))
+// wrap returns spans as records for the writer's queue.
+func (c *recordResources) wrap(spans []schema.Span) []queued {
+	out := make([]queued, len(spans))
+	recs := make([]record, len(spans))
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.byID == nil || len(c.byID) > maxRecordResources {
@@ -248,10 +214,10 @@ func (c *recordResources) wrap(spans []schema.Span) []sdktrace.ReadOnlySpan {
 	for i := range spans {
 		s := &spans[i]
 		r := &recs[i]
-		r.rec = s
+		r.span = s
+		out[i] = queued{rec: r}
 		if last != nil && sameResourceScope(last, s) {
 			r.res, r.scope = lastRes, lastScope
-			out[i] = r
 			continue
 		}
 		c.buf = schema.AppendAttributes(append(c.buf[:0], s.Resource.SchemaURL...), s.Resource.Attributes, nil)
@@ -264,7 +230,6 @@ func (c *recordResources) wrap(spans []schema.Span) []sdktrace.ReadOnlySpan {
 		r.scope = instrumentation.Scope{Name: s.Scope.Name, Version: s.Scope.Version, SchemaURL: s.Scope.SchemaURL,
 			Attributes: attribute.NewSet(s.Scope.Attributes...)}
 		last, lastRes, lastScope = s, r.res, r.scope
-		out[i] = r
 	}
 	return out
 }

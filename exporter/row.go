@@ -30,7 +30,7 @@ type spanFields struct {
 // addSpan adds the span s, of the trace whose traces.id is traceRef, to
 // the statement of its column groups. f is its fields encoded ahead, or
 // nil: then the writer encodes it here.
-func (w *writer) addSpan(s sdktrace.ReadOnlySpan, traceRef int64, f *spanFields) error {
+func (w *writer) addSpan(s queued, traceRef int64, f *spanFields) error {
 	if f == nil {
 		f = &w.fields
 		encodeRow(f, &w.arena, s, w.keyIDs)
@@ -39,11 +39,12 @@ func (w *writer) addSpan(s sdktrace.ReadOnlySpan, traceRef int64, f *spanFields)
 			return err
 		}
 	}
-	resID, err := w.resourceID(s.Resource())
+	res, scope := s.resourceScope()
+	resID, err := w.resourceID(res)
 	if err != nil {
 		return err
 	}
-	scopeID, err := w.scopeID(s.InstrumentationScope())
+	scopeID, err := w.scopeID(scope)
 	if err != nil {
 		return err
 	}
@@ -52,14 +53,14 @@ func (w *writer) addSpan(s sdktrace.ReadOnlySpan, traceRef int64, f *spanFields)
 	return w.bindRow(f, traceRef, resID, scopeID)
 }
 
-// encodeRow sets f to the fields of s, an SDK span or a record
-// (records.go). Its text points into the arena.
-func encodeRow(f *spanFields, a *arena, s sdktrace.ReadOnlySpan, keyIDs schema.KeyIDFunc) {
-	if r, ok := s.(*recordSpan); ok {
-		encodeRecord(f, a, r.rec, keyIDs)
+// encodeRow sets f to the fields of s, an SDK span (encodeFields) or a
+// record (encodeRecord). Its text points into the arena.
+func encodeRow(f *spanFields, a *arena, s queued, keyIDs schema.KeyIDFunc) {
+	if s.rec != nil {
+		encodeRecord(f, a, s.rec.span, keyIDs)
 		return
 	}
-	encodeFields(f, a, s, keyIDs)
+	encodeFields(f, a, s.span, keyIDs)
 }
 
 // encodeFields sets f to the fields of s. Its text points into the arena

@@ -7,7 +7,6 @@ import (
 
 	"github.com/lonelytrace/lonelytrace/internal/sqlitec"
 
-	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
 )
 
@@ -62,7 +61,7 @@ var traceKnownSQL = "SELECT id, trace_id FROM traces WHERE gen = ? AND trace_id 
 // job, not read back from the cache: a job with more new traces than a
 // generation of the cache holds would push its own first ones out of it
 // before its spans are given their ids.
-func (w *writer) resolveTraces(spans []sdktrace.ReadOnlySpan) error {
+func (w *writer) resolveTraces(spans []queued) error {
 	w.newTraces = w.newTraces[:0]
 	w.refs = w.refs[:0]
 	if w.pending == nil || len(w.pending) > maxPendingKept {
@@ -76,10 +75,10 @@ func (w *writer) resolveTraces(spans []sdktrace.ReadOnlySpan) error {
 	var prevRef int64
 	havePrev := false
 	for _, s := range spans {
-		if s == nil {
+		if s.isNil() {
 			continue
 		}
-		id := s.SpanContext().TraceID()
+		id := s.traceID()
 		if havePrev && id == prev && prevRef != 0 {
 			w.refs = append(w.refs, prevRef)
 			continue
@@ -122,11 +121,11 @@ func (w *writer) resolveTraces(spans []sdktrace.ReadOnlySpan) error {
 	}
 	k := 0
 	for _, s := range spans {
-		if s == nil {
+		if s.isNil() {
 			continue
 		}
 		if w.refs[k] == 0 {
-			id := s.SpanContext().TraceID()
+			id := s.traceID()
 			ref := pending[id]
 			if ref == 0 {
 				return fmt.Errorf("trace %s was not resolved", id)

@@ -776,7 +776,7 @@ func (w *writer) addJob(j *job) error {
 	}
 	k := 0
 	for i, s := range j.spans {
-		if s == nil {
+		if s.isNil() {
 			continue
 		}
 		var f *spanFields

@@ -9,8 +9,6 @@ import (
 	"io/fs"
 	"os"
 
-	"go.opentelemetry.io/collector/pdata/ptrace"
-
 	"github.com/lonelytrace/lonelytrace/exporter"
 	"github.com/lonelytrace/lonelytrace/internal/otlp"
 	"github.com/lonelytrace/lonelytrace/internal/outfile"
@@ -110,8 +108,8 @@ func importInto(ctx context.Context, path, name string, inputs []string, stdout 
 	m.SetTotal(total)
 	var firstReject string
 	for _, in := range inputs {
-		err := otlp.ReadFileCounting(in, m.Add, func(td ptrace.Traces, line int) error {
-			s, d, r, msg, err := im.Import(ctx, td)
+		err := otlp.ReadFileRecords(in, m.Add, func(rec otlp.Records, line int) error {
+			s, d, r, msg, err := im.ImportRecords(ctx, rec)
 			stored += int64(s)
 			dups += int64(d)
 			rejected += int64(r)

@@ -19,7 +19,6 @@ import (
 	"testing"
 	"time"
 
-	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
 	"go.opentelemetry.io/otel/sdk/instrumentation"
@@ -539,14 +538,13 @@ func (j *jaeger) stored(total int64) error {
 	}
 }
 
-// convertOnly is a Store that converts the spans as FileStore does and
-// keeps none: BenchmarkReceiver measures the receiver's own work, apart
-// from the writer's.
+// convertOnly is a Store that takes the spans as the receiver decoded
+// them for FileStore and keeps none: BenchmarkReceiver measures the
+// receiver's own work, apart from the writer's.
 type convertOnly struct{}
 
-func (convertOnly) Store(_ context.Context, td ptrace.Traces, _ time.Duration) (int, int, string, error) {
-	spans, rej, msg := otlp.Spans(td)
-	return len(spans), rej, msg, nil
+func (convertOnly) Store(_ context.Context, rec otlp.Records, _ time.Duration) (int, int, string, error) {
+	return len(rec.Spans), rec.Rejected, rec.Msg, nil
 }
 
 // BenchmarkReceiver measures what collect does on each request before the

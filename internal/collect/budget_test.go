@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"go.opentelemetry.io/collector/pdata/ptrace"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -22,6 +21,8 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/mem"
 	"google.golang.org/grpc/status"
+
+	"github.com/lonelytrace/lonelytrace/internal/otlp"
 )
 
 // gateStore holds the first Store call until open is closed, then hands
@@ -33,7 +34,7 @@ type gateStore struct {
 	once    sync.Once
 }
 
-func (g *gateStore) Store(ctx context.Context, td ptrace.Traces, wait time.Duration) (int, int, string, error) {
+func (g *gateStore) Store(ctx context.Context, rec otlp.Records, wait time.Duration) (int, int, string, error) {
 	first := false
 	g.once.Do(func() { first = true })
 	if first {
@@ -44,7 +45,7 @@ func (g *gateStore) Store(ctx context.Context, td ptrace.Traces, wait time.Durat
 			return 0, 0, "", ctx.Err()
 		}
 	}
-	return g.testStore.Store(ctx, td, wait)
+	return g.testStore.Store(ctx, rec, wait)
 }
 
 // rawClient is a gRPC connection that sends OTLP requests as encoded

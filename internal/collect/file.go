@@ -6,21 +6,19 @@ import (
 	"fmt"
 	"time"
 
-	"go.opentelemetry.io/collector/pdata/ptrace"
-
 	"github.com/lonelytrace/lonelytrace/exporter"
 	"github.com/lonelytrace/lonelytrace/internal/otlp"
 )
 
-// FileStore is the Store of a trace file: it converts received spans as
-// `lonelytrace import` does, queues them for ex's writer, the same one the
-// Go SDK's spans go through, and waits for their commit.
+// FileStore is the Store of a trace file: it queues received spans,
+// decoded as `lonelytrace import` decodes them, for ex's writer, the
+// same one the Go SDK's spans go through, and waits for their commit.
 func FileStore(ex *exporter.Exporter) Store { return fileStore{ex} }
 
 type fileStore struct{ ex *exporter.Exporter }
 
-func (s fileStore) Store(ctx context.Context, td ptrace.Traces, wait time.Duration) (int, int, string, error) {
-	spans, rejected, msg := otlp.Spans(td)
+func (s fileStore) Store(ctx context.Context, rec otlp.Records, wait time.Duration) (int, int, string, error) {
+	spans, rejected, msg := rec.Spans, rec.Rejected, rec.Msg
 	if len(spans) == 0 {
 		return 0, rejected, msg, nil
 	}

@@ -9,8 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"go.opentelemetry.io/collector/pdata/ptrace"
-
 	"github.com/lonelytrace/lonelytrace/exporter"
 	"github.com/lonelytrace/lonelytrace/internal/otlp"
 	"github.com/lonelytrace/lonelytrace/schema"
@@ -145,6 +143,6 @@ func (s *testStore) stall(tb testing.TB) (resume func()) {
 	return resume
 }
 
-func (s *testStore) Store(ctx context.Context, td ptrace.Traces, wait time.Duration) (int, int, string, error) {
-	return s.store.Store(ctx, td, wait)
+func (s *testStore) Store(ctx context.Context, rec otlp.Records, wait time.Duration) (int, int, string, error) {
+	return s.store.Store(ctx, rec, wait)
 }

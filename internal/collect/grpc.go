@@ -12,6 +12,8 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
+
+	"github.com/lonelytrace/lonelytrace/internal/otlp"
 )
 
 // NewGRPCServer returns a gRPC server with the OTLP trace service
@@ -59,17 +61,17 @@ func (r *Receiver) grpcAuth(ctx context.Context) error {
 
 // grpcTraces is the OTLP/gRPC trace service.
 type grpcTraces struct {
-	ptraceotlp.UnimplementedGRPCServer
 	r *Receiver
 }
 
-func (g *grpcTraces) Export(ctx context.Context, req ptraceotlp.ExportRequest) (ptraceotlp.ExportResponse, error) {
+// Export stores a request's records, decoded by grpcExport (budget.go).
+func (g *grpcTraces) Export(ctx context.Context, rec otlp.Records) (ptraceotlp.ExportResponse, error) {
 	r := g.r
 	if f := r.acquire(ctx); f != nil {
 		return ptraceotlp.NewExportResponse(), r.grpcError(f)
 	}
 	defer r.release()
-	resp, f := r.export(ctx, req.Traces())
+	resp, f := r.export(ctx, rec)
 	if f != nil {
 		return resp, r.grpcError(f)
 	}

@@ -9,9 +9,10 @@ import (
 	"sync/atomic"
 	"time"
 
-	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 	"google.golang.org/grpc/codes"
+
+	"github.com/lonelytrace/lonelytrace/internal/otlp"
 )
 
 // Receiver takes OTLP trace requests, over HTTP (its ServeHTTP) and gRPC
@@ -103,16 +104,15 @@ func (r *Receiver) acquire(ctx context.Context) *failure {
 
 func (r *Receiver) release() { <-r.slots }
 
-// export stores td and builds the answer, once the spans are in the file
+// export stores rec, a request's records, and builds the answer, once the spans are in the file
 // or could not be stored: the store waits at most the queue wait for room
 // in the writer's queue, and then for the commit.
-func (r *Receiver) export(ctx context.Context, td ptrace.Traces) (ptraceotlp.ExportResponse, *failure) {
+func (r *Receiver) export(ctx context.Context, rec otlp.Records) (ptraceotlp.ExportResponse, *failure) {
 	resp := ptraceotlp.NewExportResponse()
-	n := td.SpanCount()
-	if n == 0 {
+	if len(rec.Spans)+rec.Rejected == 0 {
 		return resp, nil
 	}
-	acc, rej, msg, err := r.store.Store(ctx, td, r.cfg.queueWait)
+	acc, rej, msg, err := r.store.Store(ctx, rec, r.cfg.queueWait)
 	switch {
 	case errors.Is(err, ErrBusy):
 		return resp, r.busy("collect: the trace file's writer is behind")

@@ -16,6 +16,8 @@ import (
 
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
+
+	"github.com/lonelytrace/lonelytrace/schema"
 )
 
 // MaxLine is the largest protobuf field, and length-prefixed request,
@@ -43,13 +45,22 @@ const MaxLine = 256 << 20
 // A record that does not decode stops the read with an error naming the
 // file and line. fn's error stops it too and is returned as is.
 func ReadFile(path string, fn func(td ptrace.Traces, line int) error) error {
-	return ReadFileCounting(path, nil, fn)
+	return readFile(path, nil, fn, nil)
 }
 
-// ReadFileCounting is ReadFile telling read, when not nil, how many
-// bytes of the file (as stored: compressed, for .gz) it has read so far,
-// for a progress meter.
-func ReadFileCounting(path string, read func(n int64), fn func(td ptrace.Traces, line int) error) error {
+// ReadFileRecords is ReadFile handing fn the records of each batch, as
+// RecordsOf converts them, and telling read, when not nil, how many bytes
+// of the file (as stored: compressed, for .gz) it has read so far, for a
+// progress meter. Protobuf is decoded straight into records
+// (DecodeProto), a resourceSpans element at a time; JSON goes through
+// pdata.
+func ReadFileRecords(path string, read func(n int64), fn func(rec Records, line int) error) error {
+	return readFile(path, read, func(td ptrace.Traces, line int) error { return fn(RecordsOf(td), line) }, fn)
+}
+
+// readFile is ReadFile telling read how many bytes it has read, with
+// protobuf handed to records instead of fn when records is not nil.
+func readFile(path string, read func(n int64), fn func(ptrace.Traces, int) error, records func(Records, int) error) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return err
@@ -75,7 +86,10 @@ func ReadFileCounting(path string, read func(n int64), fn func(td ptrace.Traces,
 	case ".jsonl", ".ndjson":
 		return readJSONLines(path, r, fn)
 	case ".pb", ".binpb":
-		return readProto(path, r, fn)
+		if records != nil {
+			return readProto(path, r, &recordBatcher{fn: records})
+		}
+		return readProto(path, r, &pdataElements{newBatcher(fn)})
 	}
 	return fmt.Errorf("%s: unknown format (want .json, .jsonl, .ndjson, .pb or .binpb, optionally .gz)", path)
 }
@@ -353,14 +367,94 @@ func (j *jsonReader) request(b *batcher, line int, elemWhere string) error {
 // resource_spans (length-delimited): the first byte of a request.
 const protoResourceSpans = 1<<3 | 2
 
+// elements takes the resourceSpans elements of protobuf requests, each
+// framed as a request of its own, and hands them on in batches of about
+// batchSpans spans, each batch from one request: the batcher's job for
+// pdata (pdataElements), or the decoder's for records (recordBatcher).
+type elements interface {
+	// add decodes msg, an element of the request at line; its error is
+	// a *badElement when msg does not decode, else fn's.
+	add(msg []byte, line int) error
+	// flush hands on the batch gathered.
+	flush() error
+	// none hands on an empty batch, for a file with no request.
+	none() error
+}
+
+// badElement is why an element did not decode.
+type badElement struct{ err error }
+
+func (e *badElement) Error() string { return e.err.Error() }
+
+// pdataElements decodes elements with pdata for a batcher.
+type pdataElements struct{ b *batcher }
+
+func (p *pdataElements) add(msg []byte, line int) error {
+	td, err := UnmarshalProto(msg)
+	if err != nil {
+		return &badElement{err}
+	}
+	return p.b.add(td, line)
+}
+
+func (p *pdataElements) flush() error { return p.b.flush() }
+func (p *pdataElements) none() error  { return p.b.fn(ptrace.NewTraces(), 0) }
+
+// recordBatcher decodes elements into records, a batch at a time: the
+// decoder gathers the batch's spans, and numbers its resourceSpans from
+// the batch's first, as RecordsOf does a batch's.
+type recordBatcher struct {
+	fn   func(Records, int) error
+	d    decoder
+	rs   int // resourceSpans in the batch
+	line int
+}
+
+func (b *recordBatcher) add(msg []byte, line int) error {
+	if line != b.line {
+		if err := b.flush(); err != nil {
+			return err
+		}
+		b.line = line
+	}
+	b.d.input(msg)
+	b.d.rsBase = b.rs
+	// A batch's spans take one array, sized for a whole batch: grown an
+	// element at a time, its copies cost more than the decoding.
+	if n := b.d.spanRoom(0, len(msg)); cap(b.d.out)-len(b.d.out) < n {
+		out := make([]schema.Span, len(b.d.out), max(batchSpans+batchSpans/4, 2*cap(b.d.out), len(b.d.out)+n))
+		copy(out, b.d.out)
+		b.d.out = out
+	}
+	if err := b.d.request(0, len(msg)); err != nil {
+		return &badElement{fmt.Errorf("bad OTLP protobuf: %w", err)}
+	}
+	b.rs++
+	if len(b.d.out)+b.d.rejected >= batchSpans {
+		return b.flush()
+	}
+	return nil
+}
+
+func (b *recordBatcher) flush() error {
+	if b.rs == 0 {
+		return nil
+	}
+	rec := b.d.records()
+	b.d.reset(nil, 0)
+	b.rs = 0
+	return b.fn(rec, b.line)
+}
+
+func (b *recordBatcher) none() error { return b.fn(Records{}, 0) }
+
 // readProto reads one OTLP protobuf request, or a stream of them each
 // after its length as 4 big-endian bytes (lengthPrefixed tells which), a
 // resourceSpans element at a time.
-func readProto(path string, r io.Reader, fn func(ptrace.Traces, int) error) error {
+func readProto(path string, r io.Reader, b elements) error {
 	br := bufio.NewReaderSize(r, 64<<10)
-	b := newBatcher(fn)
 	if _, err := br.Peek(1); errors.Is(err, io.EOF) {
-		return fn(ptrace.NewTraces(), 0)
+		return b.none()
 	} else if err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
@@ -459,7 +553,7 @@ type byteReader interface {
 // readProtoRequest reads the fields of one ExportTraceServiceRequest from
 // r until its end, handing each resource_spans element, decoded alone,
 // to b. Other fields are skipped, as a decoder skips unknown fields.
-func readProtoRequest(r byteReader, b *batcher, line int) error {
+func readProtoRequest(r byteReader, b elements, line int) error {
 	p := &protoReader{r: r}
 	for {
 		start := p.off
@@ -490,11 +584,11 @@ func readProtoRequest(r byteReader, b *batcher, line int) error {
 		if _, err := io.ReadFull(p, msg[head:]); err != nil {
 			return p.bad("resourceSpans", err)
 		}
-		td, err := UnmarshalProto(msg)
-		if err != nil {
-			return fmt.Errorf("resourceSpans at byte %d: %w", start, err)
-		}
-		if err := b.add(td, line); err != nil {
+		if err := b.add(msg, line); err != nil {
+			var bad *badElement
+			if errors.As(err, &bad) {
+				return fmt.Errorf("resourceSpans at byte %d: %w", start, bad.err)
+			}
 			return err
 		}
 	}

@@ -33,8 +33,8 @@ func importFiles(t testing.TB, path string, inputs ...string) (stored, dups, rej
 	}
 	defer im.Close()
 	for _, in := range inputs {
-		err := otlp.ReadFile(in, func(td ptrace.Traces, line int) error {
-			s, d, r, _, err := im.Import(ctx, td)
+		err := otlp.ReadFileRecords(in, nil, func(rec otlp.Records, line int) error {
+			s, d, r, _, err := im.ImportRecords(ctx, rec)
 			stored, dups, rejected = stored+s, dups+d, rejected+r
 			return err
 		})

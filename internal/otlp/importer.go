@@ -113,12 +113,19 @@ func NewImporter(ctx context.Context, sink Sink, path string) (*Importer, error)
 // duplicates those skipped, rejected those with invalid ids (Spans);
 // msg says why those were rejected.
 func (im *Importer) Import(ctx context.Context, td ptrace.Traces) (stored, duplicates, rejected int, msg string, err error) {
+	return im.ImportRecords(ctx, RecordsOf(td))
+}
+
+// ImportRecords is Import of traces already converted (DecodeProto,
+// RecordsOf). It moves the spans it hands on to the front of rec.Spans,
+// over the duplicates.
+func (im *Importer) ImportRecords(ctx context.Context, rec Records) (stored, duplicates, rejected int, msg string, err error) {
 	if len(im.traces) > im.limit {
 		if err := im.forget(ctx); err != nil {
 			return 0, 0, 0, "", err
 		}
 	}
-	spans, rejected, msg := Spans(td)
+	spans, rejected, msg := rec.Spans, rec.Rejected, rec.Msg
 	if err := im.load(ctx, spans); err != nil {
 		return 0, 0, rejected, msg, err
 	}
