@@ -236,50 +236,11 @@ func (f *File) resolvePhases(ctx context.Context, c *scanConn, first, last int64
 	if len(ps) == 0 {
 		return nil
 	}
-	type traceOp struct {
-		trace int64
-		op    uint8
-	}
-	type during struct {
-		i          int32 // index in out.ops; -1 for a neighbour
-		start, end int64
-	}
-	// same holds, for each trace and operation of the spans that have a
-	// parent, the spans of that trace and operation, in the read and
-	// among its neighbours.
-	var same map[traceOp][]during
+	// In one file, a span is climbed only when another of its trace and
+	// operation contains it in time (same).
+	var same sameOps
 	if !withKeys {
-		same = make(map[traceOp][]during, len(ps))
-		for _, p := range ps {
-			same[traceOp{traces[p.i], out.ops[p.i].Op}] = nil
-		}
-		for i := range out.ops {
-			k := traceOp{traces[i], out.ops[i].Op}
-			if l, ok := same[k]; ok {
-				same[k] = append(l, during{int32(i), out.ops[i].Start, out.ops[i].End})
-			}
-		}
-		for _, n := range nb {
-			k := traceOp{n.trace, n.op}
-			if l, ok := same[k]; ok {
-				same[k] = append(l, during{-1, n.start, n.end})
-			}
-		}
-	}
-	// mayBePhase reports whether a span of span i's trace and operation
-	// contains it in time.
-	mayBePhase := func(i int) bool {
-		o := &out.ops[i]
-		l := same[traceOp{traces[i], o.Op}]
-		if len(l) > maxSame {
-			return true // one read of the trace serves them all
-		}
-		for _, a := range l {
-			if int(a.i) != i && a.start <= o.Start && a.end >= o.End {
-				return true
-			}
-		}
-		return false
+		same = newSameOps(out.ops, traces, ps, nb)
 	}
 	// With several files every span with a parent is climbed: first
 	// through the spans of the read's own range, read in one scan in
@@ -317,7 +278,7 @@ func (f *File) resolvePhases(ctx context.Context, c *scanConn, first, last int64
 		}
 		o := &ops[p.i]
 		trace := traces[p.i]
-		if same != nil && !mayBePhase(p.i) {
+		if same != nil && !same.mayBePhase(out.ops, traces, p.i) {
 			continue
 		}
 		if outer, isPhase, ended := near.climb(p.parent, trace, o.Op); ended {
@@ -345,7 +306,15 @@ func (f *File) resolvePhases(ctx context.Context, c *scanConn, first, last int64
 			exits = append(exits, e)
 		}
 	}
-	// Leave the phases out, and number the exits among the spans kept.
+	out.dropPhases(phase, exits, withKeys)
+	return nil
+}
+
+// dropPhases leaves out of r the spans that phase marks, and numbers
+// exits, found among all of r's spans, among those kept, which become
+// r's exits.
+func (r *readBatches) dropPhases(phase []bool, exits []exit, withKeys bool) {
+	ops := r.ops
 	kept := ops[:0]
 	var keys []SpanKey
 	index := make([]int32, len(ops))
@@ -356,17 +325,73 @@ func (f *File) resolvePhases(ctx context.Context, c *scanConn, first, last int64
 		index[i] = int32(len(kept))
 		kept = append(kept, ops[i])
 		if withKeys {
-			keys = append(keys, out.keys[i])
+			keys = append(keys, r.keys[i])
 		}
 	}
 	for j := range exits {
 		exits[j].i = index[exits[j].i]
 	}
-	out.ops, out.exits = kept, exits
+	r.ops, r.exits = kept, exits
 	if withKeys {
-		out.keys = keys
+		r.keys = keys
 	}
-	return nil
+}
+
+// traceOp is a trace, by row id, and an operation.
+type traceOp struct {
+	trace int64
+	op    uint8
+}
+
+// during is a span of a read, by its index in the read's spans (-1 for
+// a neighbour), and its times.
+type during struct {
+	i          int32
+	start, end int64
+}
+
+// sameOps holds, for each trace and operation of the spans of a read that
+// have a parent, the spans of that trace and operation, in the read and
+// among its neighbours.
+type sameOps map[traceOp][]during
+
+// newSameOps returns the sameOps of the read of ops, whose traces' row
+// ids are traces, those of which that have a parent ps, and whose
+// neighbours are nb.
+func newSameOps(ops []Span, traces []int64, ps []parented, nb []neighbour) sameOps {
+	same := make(sameOps, len(ps))
+	for _, p := range ps {
+		same[traceOp{traces[p.i], ops[p.i].Op}] = nil
+	}
+	for i := range ops {
+		k := traceOp{traces[i], ops[i].Op}
+		if l, ok := same[k]; ok {
+			same[k] = append(l, during{int32(i), ops[i].Start, ops[i].End})
+		}
+	}
+	for _, n := range nb {
+		k := traceOp{n.trace, n.op}
+		if l, ok := same[k]; ok {
+			same[k] = append(l, during{-1, n.start, n.end})
+		}
+	}
+	return same
+}
+
+// mayBePhase reports whether a span of span i's trace and operation
+// contains it in time; ops and traces are the read's.
+func (same sameOps) mayBePhase(ops []Span, traces []int64, i int) bool {
+	o := &ops[i]
+	l := same[traceOp{traces[i], o.Op}]
+	if len(l) > maxSame {
+		return true // one read of the trace serves them all
+	}
+	for _, a := range l {
+		if int(a.i) != i && a.start <= o.Start && a.end >= o.End {
+			return true
+		}
+	}
+	return false
 }
 
 // lend gives the outermost span a of an operation the facts it lacks that
