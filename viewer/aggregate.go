@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/lonelytrace/lonelytrace/schema"
+	"github.com/lonelytrace/lonelytrace/viewer/internal/opstore"
 	"github.com/lonelytrace/lonelytrace/viewer/internal/quantiles"
 	"github.com/lonelytrace/lonelytrace/viewer/model"
 )
@@ -38,11 +39,11 @@ func newWindowAcc(ex *quantiles.Exactness) *windowAcc {
 func (w *windowAcc) visitor(strs []string) func(*opSpan) {
 	notified := make([]bool, len(strs))
 	return func(o *opSpan) {
-		w.ops[o.op].add(o)
-		if o.op == schema.NotifyIndex && !notified[o.broadcaster] {
-			notified[o.broadcaster] = true
-			if o.broadcaster != 0 {
-				w.broadcasters[strs[o.broadcaster]] = struct{}{}
+		w.ops[o.Op].add(o)
+		if o.Op == schema.NotifyIndex && !notified[o.Broadcaster] {
+			notified[o.Broadcaster] = true
+			if o.Broadcaster != 0 {
+				w.broadcasters[strs[o.Broadcaster]] = struct{}{}
 			}
 		}
 	}
@@ -66,13 +67,13 @@ func newGroupAcc(ex *quantiles.Exactness) *groupAcc {
 
 func (g *groupAcc) add(o *opSpan) {
 	g.count++
-	if o.failed {
+	if o.Failed {
 		g.errors++
 	}
-	if o.size >= 0 {
-		g.bytes = addSat(g.bytes, uint64(o.size))
+	if o.Size >= 0 {
+		g.bytes = opstore.SatAdd(g.bytes, uint64(o.Size))
 	}
-	g.durations.Add(o.end - o.start)
+	g.durations.Add(o.End - o.Start)
 }
 
 // percentiles returns the duration percentiles in ms, nil for no span.
@@ -97,31 +98,31 @@ type opAcc struct {
 
 func (a *opAcc) add(o *opSpan) {
 	a.count++
-	if o.failed {
+	if o.Failed {
 		a.errors++
 	}
-	d := o.end - o.start
+	d := o.End - o.Start
 	a.durations.Add(d)
 	a.bins[durationBin(d)]++
-	a.latest = max(a.latest, o.start)
+	a.latest = max(a.latest, o.Start)
 	split := &a.stateless
-	if o.stateful {
+	if o.Stateful {
 		split = &a.stateful
 	}
 	split.Count++
-	if o.size >= 0 {
-		a.sizes.Add(o.size)
-		a.bytes = addSat(a.bytes, uint64(o.size))
-		split.Bytes = addSat(split.Bytes, uint64(o.size))
-		k := sizeBucket(o.size)
+	if o.Size >= 0 {
+		a.sizes.Add(o.Size)
+		a.bytes = opstore.SatAdd(a.bytes, uint64(o.Size))
+		split.Bytes = opstore.SatAdd(split.Bytes, uint64(o.Size))
+		k := sizeBucket(o.Size)
 		a.buckets[k]++
 		a.maxBucket = max(a.maxBucket, k)
 	}
-	if o.subs >= 0 {
-		g := a.bySubs[o.subs]
+	if o.Subs >= 0 {
+		g := a.bySubs[o.Subs]
 		if g == nil {
 			g = newGroupAcc(a.durations.Exactness())
-			a.bySubs[o.subs] = g
+			a.bySubs[o.Subs] = g
 		}
 		g.add(o)
 	}
@@ -176,14 +177,6 @@ func percentilesOf[T cmp.Ordered](values []T, conv func(T) float64) *model.Perce
 func nsToMs[T int64 | float64](ns T) float64 { return float64(ns) / 1e6 }
 
 func same(v float64) float64 { return v }
-
-// addSat adds, saturating at 2^64-1.
-func addSat(a, b uint64) uint64 {
-	if s := a + b; s >= a {
-		return s
-	}
-	return math.MaxUint64
-}
 
 // durationBin is the histogram's bin of a duration (ns): the first bin
 // holds everything below 1 µs, negative durations included; bin k > 0

@@ -39,31 +39,31 @@ func (a *breakdownAcc) visitor(strs []string) func(*opSpan) {
 	if a.by == "subscribers" {
 		bySubs := make(map[int64]*groupAcc)
 		return func(o *opSpan) {
-			if o.op != a.op {
+			if o.Op != a.op {
 				return
 			}
-			g := bySubs[o.subs]
+			g := bySubs[o.Subs]
 			if g == nil {
 				key := ""
-				if o.subs >= 0 {
-					key = strconv.FormatInt(o.subs, 10)
+				if o.Subs >= 0 {
+					key = strconv.FormatInt(o.Subs, 10)
 				}
 				g = row(key)
-				bySubs[o.subs] = g
+				bySubs[o.Subs] = g
 			}
 			g.add(o)
 		}
 	}
-	field := func(o *opSpan) uint32 { return o.broadcaster }
+	field := func(o *opSpan) uint32 { return o.Broadcaster }
 	switch a.by {
 	case "topic":
-		field = func(o *opSpan) uint32 { return o.topic }
+		field = func(o *opSpan) uint32 { return o.Topic }
 	case "service":
-		field = func(o *opSpan) uint32 { return o.service }
+		field = func(o *opSpan) uint32 { return o.Service }
 	}
 	byID := make([]*groupAcc, len(strs))
 	return func(o *opSpan) {
-		if o.op != a.op {
+		if o.Op != a.op {
 			return
 		}
 		id := field(o)
@@ -108,6 +108,6 @@ func (v *Viewer) Breakdown(ctx context.Context, q BreakdownQuery) (*model.Breakd
 		return nil, err
 	}
 	b := acc.breakdown()
-	b.Coverage = v.jaeger.coverage(time.Unix(0, w.flt.since))
+	b.Coverage = v.jaeger.coverage(time.Unix(0, w.flt.Since))
 	return b, nil
 }

@@ -48,13 +48,13 @@ func (a *mapAcc) visitor(strs []string) func(*opSpan) {
 	}
 	byIDs := make(map[pair]*groupAcc)
 	return func(o *opSpan) {
-		if o.op != schema.NotifyIndex && o.op != schema.ReceiveIndex || o.topic == 0 {
+		if o.Op != schema.NotifyIndex && o.Op != schema.ReceiveIndex || o.Topic == 0 {
 			return
 		}
-		p := pair{o.op, o.service, o.topic}
+		p := pair{o.Op, o.Service, o.Topic}
 		g := byIDs[p]
 		if g == nil {
-			k := mapEdgeKey{o.op, strs[o.service], strs[o.topic]}
+			k := mapEdgeKey{o.Op, strs[o.Service], strs[o.Topic]}
 			if g = a.edges[k]; g == nil {
 				g = newGroupAcc(a.ex)
 				a.edges[k] = g
@@ -106,7 +106,7 @@ func (v *Viewer) PubSubMap(ctx context.Context, q Query) (*model.PubSubMap, erro
 		return nil, err
 	}
 	m := acc.pubsubMap()
-	m.Coverage = v.jaeger.coverage(time.Unix(0, w.flt.since))
+	m.Coverage = v.jaeger.coverage(time.Unix(0, w.flt.Since))
 	return m, nil
 }
 

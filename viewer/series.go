@@ -4,7 +4,6 @@ import (
 	"github.com/lonelytrace/lonelytrace/viewer/model"
 
 	"context"
-	"database/sql"
 	"fmt"
 	"math"
 	"time"
@@ -94,38 +93,6 @@ func ceilDiv(a, b uint64) uint64 {
 	return q
 }
 
-// opRangeQuery selects the first and the last start among the spans of
-// operation ?1 that start in [?2, ?3): one step each into spans_by_op.
-const opRangeQuery = `SELECT
-	(SELECT start_ns FROM spans WHERE op = ?1 AND start_ns >= ?2 AND start_ns < ?3 ORDER BY start_ns LIMIT 1),
-	(SELECT start_ns FROM spans WHERE op = ?1 AND start_ns >= ?2 AND start_ns < ?3 ORDER BY start_ns DESC LIMIT 1)`
-
-// seriesRange returns the range a series of [since, until) covers: from
-// the first operation span of the window, in any file and whatever the
-// filters, to just after the last, so that a short run in a long window
-// gets a step of its own; the window itself when it has none.
-func (w *window) seriesRange(ctx context.Context, since, until int64) (lo, hi int64, err error) {
-	lo, hi = math.MaxInt64, math.MinInt64
-	for i, f := range w.v.files {
-		if w.files[i].summary.Oldest == nil {
-			continue
-		}
-		for _, op := range schema.Operations {
-			var first, last sql.NullInt64
-			if err := f.db.QueryRowContext(ctx, opRangeQuery, op, since, until).Scan(&first, &last); err != nil {
-				return 0, 0, fmt.Errorf("read the range of %s operations in %s: %w", op, f.path, err)
-			}
-			if first.Valid {
-				lo, hi = min(lo, first.Int64), max(hi, last.Int64)
-			}
-		}
-	}
-	if lo > hi {
-		return since, until, nil
-	}
-	return lo, hi + 1, nil // hi < until, so hi+1 fits
-}
-
 // seriesAcc gathers the operation spans of a window by bucket.
 type seriesAcc struct {
 	layout  seriesLayout
@@ -145,9 +112,9 @@ func newSeriesAcc(l seriesLayout, ex *quantiles.Exactness) *seriesAcc {
 // visitor is the seriesAcc's opVisitor.
 func (a *seriesAcc) visitor([]string) func(*opSpan) {
 	return func(o *opSpan) {
-		i := (uint64(o.start) - uint64(a.layout.first)) / uint64(a.layout.step)
+		i := (uint64(o.Start) - uint64(a.layout.first)) / uint64(a.layout.step)
 		if i < uint64(len(a.buckets)) { // always, for a span of the window
-			a.buckets[i][o.op].add(o)
+			a.buckets[i][o.Op].add(o)
 		}
 	}
 }
@@ -173,11 +140,18 @@ func (a *seriesAcc) series(since, until time.Time, loc *time.Location) *model.Se
 }
 
 // seriesFor returns the accumulator of the series of q over w with step
-// (0 for the default), over the range seriesRange gives.
+// (0 for the default).
 func seriesFor(ctx context.Context, w *window, q Query, step time.Duration) (*seriesAcc, error) {
-	lo, hi, err := w.seriesRange(ctx, w.since(q).UnixNano(), q.Until.UnixNano())
+	// The range of the window's operations, in any file and whatever
+	// the filters, so that a short run in a long window gets a step of
+	// its own; the window itself when it has none.
+	since, until := w.since(q).UnixNano(), q.Until.UnixNano()
+	lo, hi, ok, err := w.OpRange(ctx, since, until)
 	if err != nil {
 		return nil, err
+	}
+	if !ok {
+		lo, hi = since, until
 	}
 	l, err := layoutSeries(lo, hi, step)
 	if err != nil {
@@ -207,6 +181,6 @@ func (v *Viewer) Series(ctx context.Context, q SeriesQuery) (*model.Series, erro
 		return nil, err
 	}
 	s := acc.series(w.since(q.Query), q.Until, q.Location)
-	s.Coverage = v.jaeger.coverage(time.Unix(0, w.flt.since))
+	s.Coverage = v.jaeger.coverage(time.Unix(0, w.flt.Since))
 	return s, nil
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/lonelytrace/lonelytrace/schema"
+	"github.com/lonelytrace/lonelytrace/viewer/internal/opstore"
 )
 
 // summarize computes the Summary of q, whose filter is flt, over every
@@ -33,16 +34,16 @@ func (v *Viewer) summaryOf(ctx context.Context, q Query, w *window, acc *windowA
 		Until:        q.Until,
 		Now:          now.In(q.Location),
 		TZ:           q.Location.String(),
-		Filters:      w.flt.echo(),
+		Filters:      w.flt.Echo(),
 		Operations:   make(map[string]*model.Operation, len(schema.Operations)),
 		AverageTrace: make(map[string]*model.AverageTrace, 2),
-		Coverage:     v.jaeger.coverage(time.Unix(0, w.flt.since)),
+		Coverage:     v.jaeger.coverage(time.Unix(0, w.flt.Since)),
 	}
-	for _, t := range w.files {
-		s.Files = append(s.Files, t.summary)
-		s.Dropped += t.summary.Dropped
-		s.Failed += t.summary.Failed
-		s.Spans += t.spans
+	for _, t := range w.Files {
+		s.Files = append(s.Files, t.Summary)
+		s.Dropped += t.Summary.Dropped
+		s.Failed += t.Summary.Failed
+		s.Spans += t.Spans
 	}
 	s.Broadcasters = len(acc.broadcasters)
 	for i, op := range schema.Operations {
@@ -51,7 +52,7 @@ func (v *Viewer) summaryOf(ctx context.Context, q Query, w *window, acc *windowA
 	avgOps := []string{schema.OpNotify, schema.OpReceive}
 	avgs := make([]*model.AverageTrace, len(avgOps))
 	errs := make([]error, len(avgOps))
-	runTasks(len(avgOps), func(i int) {
+	opstore.RunTasks(len(avgOps), func(i int) {
 		avgs[i], errs[i] = v.averageTrace(ctx, avgOps[i], w.flt, s.Operations[avgOps[i]].Count)
 	})
 	for i, op := range avgOps {

@@ -4,7 +4,6 @@ import (
 	"github.com/lonelytrace/lonelytrace/viewer/model"
 
 	"context"
-	"database/sql"
 	"io"
 	"net/http"
 	"net/url"
@@ -18,7 +17,6 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/lonelytrace/lonelytrace/schema"
-	"github.com/lonelytrace/lonelytrace/viewer"
 )
 
 // linkedFiles writes two files: a.db holds a notify trace; b.db holds a
@@ -173,28 +171,4 @@ func TestTrace_LinkedFrom(t *testing.T) {
 			t.Errorf("otlp of a missing trace: status %d; want 404", code)
 		}
 	})
-}
-
-// TestSearch_QueryPlans checks that the search and backlink queries use
-// the operation index and the batches' row id ranges, never a scan of
-// every span.
-func TestSearch_QueryPlans(t *testing.T) {
-	path := writeOps(t, t.TempDir(), "plan.db", genOps(4, 50))
-	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	for _, c := range viewer.SearchPlanQueries() {
-		plan := explainPlan(t, db, c.Name, c.Query, c.Args)
-		all := strings.Join(plan, "\n")
-		if !strings.Contains(all, c.Want) {
-			t.Errorf("%s: plan\n%s\nwants %q", c.Name, all, c.Want)
-		}
-		for _, p := range plan {
-			if (strings.HasPrefix(p, "SCAN s") || strings.HasPrefix(p, "SCAN spans")) && !strings.Contains(p, "INDEX") {
-				t.Errorf("%s: scans every span: %s", c.Name, p)
-			}
-		}
-	}
 }

@@ -6,7 +6,6 @@ import (
 	"cmp"
 	"context"
 	"encoding/hex"
-	"fmt"
 	"slices"
 	"strconv"
 	"time"
@@ -16,6 +15,8 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/lonelytrace/lonelytrace/schema"
+	"github.com/lonelytrace/lonelytrace/viewer/internal/opstore"
+	tsearch "github.com/lonelytrace/lonelytrace/viewer/internal/search"
 )
 
 // Limits of the trace list and of one trace.
@@ -31,31 +32,53 @@ const (
 
 // listTraces returns the page [offset, offset+limit) of the traces that
 // have an operation in flt's window matching flt and s, in s's order,
-// with their totals (searchtotal.go) when count is set.
+// with their totals (viewer/internal/search) when count is set.
 func (v *Viewer) listTraces(ctx context.Context, flt *filter, s *search, loc *time.Location, offset, limit int, count bool) (*model.TraceList, error) {
 	t := newSearchTotals(s, len(v.files))
-	t.countable = t.countable && count
-	if t.countable {
+	if !count {
+		t.Skip()
+	}
+	if t.Countable() {
 		w, err := v.plan(ctx, flt, false)
 		if err != nil {
 			return nil, err
 		}
 		// The list alone reads the newest chunks; the totals read the
 		// whole window, which costs more than the list past a point.
-		if t.countable = windowSpans(w) <= maxCountedWindow; t.countable {
-			if err := w.visitByFile(ctx, t.begin, listWindow, t.visitor); err != nil {
-				return nil, err
-			}
+		if w.Spans() > tsearch.MaxCountedWindow {
+			t.Skip()
+		} else if err := w.VisitFiles(ctx, func(i int) *opstore.Pass {
+			return &opstore.Pass{Visitors: []opVisitor{t.Visitor(i)}}
+		}); err != nil {
+			return nil, err
 		}
 	}
 	return v.listCountedTraces(ctx, flt, s, loc, offset, limit, t)
 }
 
+// searchTotals is the totals of a search as one visit of the page counts
+// them with its aggregates: begin says whose spans follow.
+type searchTotals struct {
+	*tsearch.Totals
+	file int
+}
+
+// newSearchTotals prepares the totals of s over files files.
+func newSearchTotals(s *search, files int) *searchTotals {
+	return &searchTotals{Totals: tsearch.NewTotals(&s.Terms, files)}
+}
+
+// begin is visitByFile's begin: the spans that follow are file i's.
+func (t *searchTotals) begin(i int) { t.file = i }
+
+// visitor is the searchTotals' opVisitor.
+func (t *searchTotals) visitor(strs []string) func(*opSpan) { return t.Visitor(t.file)(strs) }
+
 // listCountedTraces is listTraces with the totals t counted by a visit of
 // the caller's.
 func (v *Viewer) listCountedTraces(ctx context.Context, flt *filter, s *search, loc *time.Location, offset, limit int, t *searchTotals) (*model.TraceList, error) {
 	want := offset + limit + 1 // one more tells whether there is a next page
-	best, err := v.searchTraces(ctx, flt, s, want)
+	best, err := tsearch.Traces(ctx, v.store.Window(flt, false, v.now), &s.Terms, want, v.sieve)
 	if err != nil {
 		return nil, err
 	}
@@ -63,8 +86,8 @@ func (v *Viewer) listCountedTraces(ctx context.Context, flt *filter, s *search, 
 	for _, it := range best {
 		items = append(items, it)
 	}
-	slices.SortFunc(items, s.compare)
-	l := &model.TraceList{Offset: offset, Limit: limit, Sort: s.sort, Traces: []model.TraceItem{}, Coverage: v.jaeger.coverage(time.Unix(0, flt.since))}
+	slices.SortFunc(items, s.Compare)
+	l := &model.TraceList{Offset: offset, Limit: limit, Sort: s.Sort, Traces: []model.TraceItem{}, Coverage: v.jaeger.coverage(time.Unix(0, flt.Since))}
 	if offset < len(items) {
 		end := min(offset+limit, len(items))
 		l.Traces = items[offset:end]
@@ -73,7 +96,7 @@ func (v *Viewer) listCountedTraces(ctx context.Context, flt *filter, s *search, 
 	for i := range l.Traces {
 		l.Traces[i].Start = l.Traces[i].Start.In(loc)
 	}
-	if err := t.totals(ctx, v, l); err != nil {
+	if err := t.Fill(ctx, v.files, l); err != nil {
 		return nil, err
 	}
 	return l, nil
@@ -104,7 +127,7 @@ func clip(s string) string {
 func (v *Viewer) traceSpans(ctx context.Context, id trace.TraceID) (spans []schema.Span, fileOf map[trace.SpanID]string, err error) {
 	fileOf = make(map[trace.SpanID]string)
 	for _, f := range v.files {
-		got, err := f.trace(ctx, id)
+		got, err := f.Trace(ctx, id)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -112,7 +135,7 @@ func (v *Viewer) traceSpans(ctx context.Context, id trace.TraceID) (spans []sche
 			if _, dup := fileOf[s.SpanID]; dup {
 				continue // the same span rode home to another file
 			}
-			fileOf[s.SpanID] = f.path
+			fileOf[s.SpanID] = f.Path()
 			spans = append(spans, s)
 		}
 	}
@@ -174,7 +197,7 @@ func (v *Viewer) traceDetail(ctx context.Context, id trace.TraceID, loc *time.Lo
 	for _, r := range roots {
 		walk(r, 0)
 	}
-	linkedFrom, err := v.backlinks(ctx, id, start.UnixNano(), end.UnixNano())
+	linkedFrom, err := v.store.Backlinks(ctx, id, start.UnixNano(), end.UnixNano())
 	if err != nil {
 		return nil, err
 	}
@@ -187,16 +210,6 @@ func (v *Viewer) traceDetail(ctx context.Context, id trace.TraceID, loc *time.Lo
 	return d, nil
 }
 
-func (f *file) trace(ctx context.Context, id trace.TraceID) ([]schema.Span, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	spans, err := f.reader.Trace(ctx, id)
-	if err != nil {
-		return nil, fmt.Errorf("read trace %s from %s: %w", id, f.path, err)
-	}
-	return spans, nil
-}
-
 func spanView(s schema.Span, depth int, traceStart time.Time, file string, byID map[trace.SpanID]schema.Span, loc *time.Location) model.SpanView {
 	sv := model.SpanView{
 		SpanID:        s.SpanID.String(),
@@ -204,7 +217,7 @@ func spanView(s schema.Span, depth int, traceStart time.Time, file string, byID 
 		Depth:         depth,
 		Name:          s.Name,
 		Kind:          s.Kind.String(),
-		Status:        statusName(s.StatusCode),
+		Status:        opstore.StatusName(s.StatusCode),
 		StatusMessage: s.StatusMsg,
 		Start:         s.Start.In(loc),
 		OffsetMs:      nsToMs(s.Start.Sub(traceStart).Nanoseconds()),
@@ -243,18 +256,6 @@ func spanView(s schema.Span, depth int, traceStart time.Time, file string, byID 
 		sv.Links = append(sv.Links, model.LinkView{TraceID: l.TraceID.String(), SpanID: l.SpanID.String(), Attributes: keyValues(l.Attributes)})
 	}
 	return sv
-}
-
-// statusName names a span's status as the API does: "ok", "error" or
-// "unset".
-func statusName(c codes.Code) string {
-	switch c {
-	case codes.Ok:
-		return "ok"
-	case codes.Error:
-		return "error"
-	}
-	return "unset"
 }
 
 func keyValues(kvs []attribute.KeyValue) []model.KeyValue {

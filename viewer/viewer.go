@@ -5,13 +5,11 @@ import (
 
 	"bytes"
 	"context"
-	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
-	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -19,18 +17,14 @@ import (
 
 	"github.com/lonelytrace/lonelytrace/internal/otlp"
 
-	"github.com/lonelytrace/lonelytrace/schema"
+	"github.com/lonelytrace/lonelytrace/viewer/internal/opstore"
 	"github.com/lonelytrace/lonelytrace/viewer/internal/page"
 	"github.com/lonelytrace/lonelytrace/viewer/internal/quantiles"
+	tsearch "github.com/lonelytrace/lonelytrace/viewer/internal/search"
 )
 
 // MaxFiles is the most trace files one Viewer reads.
 const MaxFiles = 64
-
-// maxConnsPerFile bounds the read connections open on one file: a few let
-// a summary's queries run in parallel, and bound what a burst of requests
-// can open.
-const maxConnsPerFile = 4
 
 // DefaultRequestTimeout bounds the queries of one request.
 const DefaultRequestTimeout = 30 * time.Second
@@ -39,7 +33,10 @@ const DefaultRequestTimeout = 30 * time.Second
 // them: it never writes, so it can sit beside live writers, whose
 // uncommitted transactions it does not see and does not wait for.
 type Viewer struct {
-	files []*file
+	// store holds the files (viewer/internal/opstore); files are its
+	// files, in order.
+	store *opstore.Store
+	files []*opstore.File
 	// now and loc are the present and the default zone; tests replace now.
 	now    func() time.Time
 	loc    *time.Location
@@ -49,24 +46,11 @@ type Viewer struct {
 	exact int64
 	// sieve is when a search sieves its row terms: the default rule,
 	// but for tests.
-	sieve sieveRule
+	sieve tsearch.Rule
 	// pool bounds the requests computed at once (pool.go).
 	pool *pool
 	// jaeger is set on a viewer over Jaeger (OpenJaeger, jaeger.go).
 	jaeger *jaegerSource
-}
-
-// file is one open trace file.
-type file struct {
-	path string
-	db   *sql.DB
-	// scans are the connections of the scan of operation spans (scans.go).
-	scans *scanPool
-	// mu guards reader, which is not safe for concurrent use.
-	mu     sync.Mutex
-	reader *schema.Reader
-	// ops keeps the operation spans of the batches of recent windows.
-	ops opCache
 }
 
 // Open opens the trace files at paths read-only. A missing file, one that
@@ -79,35 +63,20 @@ func Open(paths ...string) (*Viewer, error) {
 	if len(paths) > MaxFiles {
 		return nil, fmt.Errorf("viewer: %d trace files given, at most %d are read", len(paths), MaxFiles)
 	}
-	v := &Viewer{now: time.Now, loc: time.Local, sample: DefaultSample, exact: quantiles.ExactLimit, sieve: sieveRule{sample: defaultSieveSample, share: defaultSieveShare},
-		pool: newPool(DefaultHeavyRequests, DefaultHeavyQueue, DefaultHeavyWait)}
-	seen := make(map[string]bool)
-	for _, p := range paths {
-		if seen[p] {
-			continue
-		}
-		seen[p] = true
-		db, err := openFile(context.Background(), p)
-		if err != nil {
-			v.Close()
-			return nil, fmt.Errorf("viewer: %w", err)
-		}
-		v.files = append(v.files, &file{path: p, db: db, scans: newScanPool(p), reader: schema.NewReader(db)})
+	store, err := opstore.Open(context.Background(), paths...)
+	if err != nil {
+		return nil, fmt.Errorf("viewer: %w", err)
 	}
-	for _, f := range v.files {
-		f.ops.budget = maxCachedBytes / len(v.files)
-	}
-	return v, nil
+	return &Viewer{store: store, files: store.Files(), now: time.Now, loc: time.Local, sample: DefaultSample, exact: quantiles.ExactLimit,
+		sieve: tsearch.Rule{Sample: tsearch.DefaultSieveSample, Share: tsearch.DefaultSieveShare},
+		pool:  newPool(DefaultHeavyRequests, DefaultHeavyQueue, DefaultHeavyWait)}, nil
 }
 
 // Close closes the files. It is safe to call more than once.
 func (v *Viewer) Close() error {
 	var err error
-	for _, f := range v.files {
-		f.scans.close()
-		if e := f.db.Close(); e != nil && err == nil {
-			err = fmt.Errorf("viewer: close %s: %w", f.path, e)
-		}
+	if e := v.store.Close(); e != nil {
+		err = fmt.Errorf("viewer: %w", e)
 	}
 	if e := v.jaeger.close(); e != nil && err == nil {
 		err = e

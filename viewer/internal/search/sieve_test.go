@@ -1,4 +1,4 @@
-package viewer
+package search
 
 import (
 	"context"
@@ -19,6 +19,7 @@ import (
 
 	"github.com/lonelytrace/lonelytrace/exporter"
 	"github.com/lonelytrace/lonelytrace/schema"
+	"github.com/lonelytrace/lonelytrace/viewer/internal/opstore"
 )
 
 // sieveValues are attribute values of every type, strings that JSON
@@ -139,15 +140,20 @@ func TestSieve_WalkAgrees(t *testing.T) {
 	if err := tp.Shutdown(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	v, err := Open(path)
+	ctx := context.Background()
+	store, err := opstore.Open(ctx, path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer v.Close()
-	f := v.files[0]
-	ctx := context.Background()
+	defer store.Close()
+	f := store.Files()[0]
+	db, err := schema.OpenRead(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
 	var all []candidate
-	rows, err := f.db.Query("SELECT id, start_ns, end_ns, op FROM spans WHERE op IS NOT NULL")
+	rows, err := db.Query("SELECT id, start_ns, end_ns, op FROM spans WHERE op IS NOT NULL")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -165,11 +171,7 @@ func TestSieve_WalkAgrees(t *testing.T) {
 		t.Fatal(err)
 	}
 	rows.Close()
-	q, err := parseQuery(url.Values{"since": {"beginning"}}, now.Add(time.Hour), time.UTC)
-	if err != nil {
-		t.Fatal(err)
-	}
-	flt := newFilter(q)
+	flt := opstore.NewFilter(math.MinInt64, now.Add(time.Hour).UnixNano(), "", "", "") // since=beginning
 
 	var cases []url.Values
 	for _, n := range append(names, "nothing") {
@@ -182,16 +184,13 @@ func TestSieve_WalkAgrees(t *testing.T) {
 	cases = append(cases, url.Values{"attr": {"k=acm"}}, url.Values{"attr": {"k=2.0"}}, url.Values{"attr": {"k=[1, 2]"}}, url.Values{"attr": {"a=500", "z=acme"}})
 	rules := []struct {
 		name  string
-		rule  sieveRule
+		rule  Rule
 		sieve bool
-	}{{"Never", sieveRule{sample: math.MaxInt}, false}, {"AtOnce", sieveRule{sample: 0, share: 1}, true}, {"AfterABatch", sieveRule{sample: 16, share: 1 << 30}, true}}
+	}{{"Never", Rule{Sample: math.MaxInt}, false}, {"AtOnce", Rule{Sample: 0, Share: 1}, true}, {"AfterABatch", Rule{Sample: 16, Share: 1 << 30}, true}}
 	for _, p := range cases {
 		for _, order := range []string{SortNewest, SortSlowest} {
 			p.Set("sort", order)
-			s, err := parseSearch(p)
-			if err != nil {
-				t.Fatal(err)
-			}
+			s := termsOf(p)
 			cands := slices.Clone(all)
 			slices.SortFunc(cands, func(a, b candidate) int {
 				if s.before(a, b) {
@@ -201,7 +200,7 @@ func TestSieve_WalkAgrees(t *testing.T) {
 			})
 			// All the traces there are, as want, ends the walk on the last
 			// that passes: the candidates after it all fail.
-			sf, err := f.prepareSearch(ctx, &s, rules[0].rule)
+			sf, err := prepare(ctx, f, &s, rules[0].rule)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -212,7 +211,7 @@ func TestSieve_WalkAgrees(t *testing.T) {
 			for _, want := range append(wants, max(len(every), 1)) {
 				var first string
 				for _, r := range rules {
-					sf, err := f.prepareSearch(ctx, &s, r.rule)
+					sf, err := prepare(ctx, f, &s, r.rule)
 					if err != nil {
 						t.Fatal(err)
 					}
@@ -241,7 +240,7 @@ func TestSieve_WalkAgrees(t *testing.T) {
 			if err != nil || !ok {
 				t.Fatalf("%s: window sieved %v, %v", p.Encode(), ok, err)
 			}
-			byID, err := sf.rows(ctx, all)
+			byID, err := sf.read(ctx, all)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -262,4 +261,16 @@ func TestSieve_WalkAgrees(t *testing.T) {
 			}
 		}
 	}
+}
+
+// termsOf returns the terms of the search parameters name, attr and sort
+// of p, which are well formed.
+func termsOf(p url.Values) Terms {
+	s := NewTerms()
+	s.Name, s.Sort = p.Get("name"), p.Get("sort")
+	for _, a := range p["attr"] {
+		key, value, _ := strings.Cut(a, "=")
+		s.Attrs = append(s.Attrs, Attr{Key: key, Value: value})
+	}
+	return s
 }

@@ -1,4 +1,4 @@
-package viewer
+package opstore
 
 import (
 	"encoding/binary"
@@ -26,7 +26,7 @@ import (
 // window of a 10M-span file.
 
 const (
-	// maxCachedBytes bounds what a Viewer keeps of operation spans
+	// maxCachedBytes bounds what a Store keeps of operation spans
 	// between requests, over all its files: 48 MiB, about 3 million
 	// operation spans, the 2 million of a 10M-span file among them.
 	maxCachedBytes = 48 << 20
@@ -46,20 +46,21 @@ const (
 	maxStrings = 1 << 16
 )
 
-// opSpan is one operation span, as the summary keeps it.
-type opSpan struct {
-	// id is the span's row id, which search reads the row by.
-	id         int64
-	start, end int64
-	size, subs int64 // -1 when NULL
-	// broadcaster, topic, glob and service (the resource's service.name)
-	// index the cache's string table; 0 is NULL or "". topic and glob are
-	// 0 in a batch read without them.
-	broadcaster, topic, glob, service uint32
-	op                                uint8 // index in schema.Operations
-	stateful                          bool
-	// failed is set when the span's status is Error.
-	failed bool
+// Span is one operation span, as the cache keeps it and a visit hands it
+// to its visitors.
+type Span struct {
+	// ID is the span's row id in its file, which search reads the row by.
+	ID         int64
+	Start, End int64
+	Size, Subs int64 // -1 when NULL
+	// Broadcaster, Topic, Glob and Service (the resource's service.name)
+	// index the strings a visitor is given; 0 is NULL or "". Topic and
+	// Glob are 0 in a window read without them (Plan's topics).
+	Broadcaster, Topic, Glob, Service uint32
+	Op                                uint8 // index in schema.Operations
+	Stateful                          bool
+	// Failed is set when the span's status is Error.
+	Failed bool
 }
 
 // readBatches are the operation spans of batches as one read returns
@@ -68,8 +69,8 @@ type opSpan struct {
 type readBatches struct {
 	// ops are the spans of the batches in id order; keys their keys, when
 	// read.
-	ops   []opSpan
-	keys  []spanKey
+	ops   []Span
+	keys  []SpanKey
 	local []string
 	// exits are the spans whose chain of parents leaves the file
 	// (phases.go), when keys are read.
@@ -104,7 +105,7 @@ type chunkOps struct {
 	key  chunkKey
 	n    int
 	data []byte
-	keys []spanKey
+	keys []SpanKey
 	// exits are the spans whose chain of parents leaves the file, with
 	// what the visits that followed them found (under the cache's lock).
 	exits []exit
@@ -114,7 +115,7 @@ type chunkOps struct {
 }
 
 func (c *chunkOps) cost() int {
-	return chunkCost + len(c.data) + len(c.keys)*len(spanKey{}) + len(c.exits)*int(unsafe.Sizeof(exit{}))
+	return chunkCost + len(c.data) + len(c.keys)*len(SpanKey{}) + len(c.exits)*int(unsafe.Sizeof(exit{}))
 }
 
 // Each span is a flags byte (operation index, stateful, failed, size
@@ -130,36 +131,36 @@ const (
 )
 
 // encodeOps appends the encoding of ops to dst.
-func encodeOps(dst []byte, ops []opSpan) []byte {
+func encodeOps(dst []byte, ops []Span) []byte {
 	var prev, prevID int64
 	for i := range ops {
 		o := &ops[i]
-		f := o.op & 7
-		if o.stateful {
+		f := o.Op & 7
+		if o.Stateful {
 			f |= flagStateful
 		}
-		if o.failed {
+		if o.Failed {
 			f |= flagFailed
 		}
-		if o.size >= 0 {
+		if o.Size >= 0 {
 			f |= flagSize
 		}
-		if o.subs >= 0 {
+		if o.Subs >= 0 {
 			f |= flagSubs
 		}
 		dst = append(dst, f)
-		dst = binary.AppendUvarint(dst, uint64(o.id-prevID))
-		prevID = o.id
-		dst = binary.AppendVarint(dst, o.start-prev)
-		dst = binary.AppendVarint(dst, o.end-o.start)
-		prev = o.start
-		if o.size >= 0 {
-			dst = binary.AppendUvarint(dst, uint64(o.size))
+		dst = binary.AppendUvarint(dst, uint64(o.ID-prevID))
+		prevID = o.ID
+		dst = binary.AppendVarint(dst, o.Start-prev)
+		dst = binary.AppendVarint(dst, o.End-o.Start)
+		prev = o.Start
+		if o.Size >= 0 {
+			dst = binary.AppendUvarint(dst, uint64(o.Size))
 		}
-		if o.subs >= 0 {
-			dst = binary.AppendUvarint(dst, uint64(o.subs))
+		if o.Subs >= 0 {
+			dst = binary.AppendUvarint(dst, uint64(o.Subs))
 		}
-		for _, id := range [...]uint32{o.broadcaster, o.topic, o.glob, o.service} {
+		for _, id := range [...]uint32{o.Broadcaster, o.Topic, o.Glob, o.Service} {
 			dst = binary.AppendUvarint(dst, uint64(id))
 		}
 	}
@@ -167,9 +168,9 @@ func encodeOps(dst []byte, ops []opSpan) []byte {
 }
 
 // decodeOps decodes n spans of data into dst[:0].
-func decodeOps(dst []opSpan, data []byte, n int) []opSpan {
+func decodeOps(dst []Span, data []byte, n int) []Span {
 	if cap(dst) < n {
-		dst = make([]opSpan, 0, n)
+		dst = make([]Span, 0, n)
 	}
 	dst = dst[:0]
 	var prev, prevID int64
@@ -187,19 +188,19 @@ func decodeOps(dst []opSpan, data []byte, n int) []opSpan {
 	for range n {
 		f := data[i]
 		i++
-		o := opSpan{op: f & 7, stateful: f&flagStateful != 0, failed: f&flagFailed != 0, size: -1, subs: -1}
-		o.id = prevID + int64(uvarint())
-		prevID = o.id
-		o.start = prev + varint()
-		o.end = o.start + varint()
-		prev = o.start
+		o := Span{Op: f & 7, Stateful: f&flagStateful != 0, Failed: f&flagFailed != 0, Size: -1, Subs: -1}
+		o.ID = prevID + int64(uvarint())
+		prevID = o.ID
+		o.Start = prev + varint()
+		o.End = o.Start + varint()
+		prev = o.Start
 		if f&flagSize != 0 {
-			o.size = int64(uvarint())
+			o.Size = int64(uvarint())
 		}
 		if f&flagSubs != 0 {
-			o.subs = int64(uvarint())
+			o.Subs = int64(uvarint())
 		}
-		o.broadcaster, o.topic, o.glob, o.service = uint32(uvarint()), uint32(uvarint()), uint32(uvarint()), uint32(uvarint())
+		o.Broadcaster, o.Topic, o.Glob, o.Service = uint32(uvarint()), uint32(uvarint()), uint32(uvarint()), uint32(uvarint())
 		dst = append(dst, o)
 	}
 	return dst
@@ -307,7 +308,7 @@ func (c *opCache) keep(p *opsPlan, r *readBatches, k int64, key chunkKey, topics
 	}
 	for i := range r.ops {
 		o := &r.ops[i]
-		o.broadcaster, o.topic, o.glob, o.service = ids[o.broadcaster], ids[o.topic], ids[o.glob], ids[o.service]
+		o.Broadcaster, o.Topic, o.Glob, o.Service = ids[o.Broadcaster], ids[o.Topic], ids[o.Glob], ids[o.Service]
 	}
 	if c.table != p.table {
 		return p.table.strs

@@ -1,4 +1,4 @@
-package viewer
+package opstore
 
 import (
 	"cmp"
@@ -30,7 +30,7 @@ import (
 // span is in the chunk too. A chain that leaves
 // the file before it meets the operation (the parent is in another
 // process's file) is kept as an exit, and with several files the visit
-// follows it into the others (window.settle); what it finds there is
+// follows it into the others (Window.settle); what it finds there is
 // kept with the chunk once it is final (the chain met the operation, or
 // ended at a root), so each exit is followed once.
 
@@ -205,7 +205,7 @@ type exit struct {
 	// (it met the operation) or exitOwn (it ended at a root without).
 	state uint8
 	// at is the trace id and span id of the parent the file lacks.
-	at spanKey
+	at SpanKey
 }
 
 const (
@@ -232,54 +232,15 @@ const (
 // So, in one file, an operation whose spans are more than edgeMargin ids
 // apart across a chunk's edge, or whose outer span does not contain the
 // inner one in time, is counted twice.
-func (f *file) resolvePhases(ctx context.Context, c *scanConn, first, last int64, out *readBatches, traces []int64, ps []parented, nb []neighbour, withKeys bool) error {
+func (f *File) resolvePhases(ctx context.Context, c *scanConn, first, last int64, out *readBatches, traces []int64, ps []parented, nb []neighbour, withKeys bool) error {
 	if len(ps) == 0 {
 		return nil
 	}
-	type traceOp struct {
-		trace int64
-		op    uint8
-	}
-	type during struct {
-		i          int32 // index in out.ops; -1 for a neighbour
-		start, end int64
-	}
-	// same holds, for each trace and operation of the spans that have a
-	// parent, the spans of that trace and operation, in the read and
-	// among its neighbours.
-	var same map[traceOp][]during
+	// In one file, a span is climbed only when another of its trace and
+	// operation contains it in time (same).
+	var same sameOps
 	if !withKeys {
-		same = make(map[traceOp][]during, len(ps))
-		for _, p := range ps {
-			same[traceOp{traces[p.i], out.ops[p.i].op}] = nil
-		}
-		for i := range out.ops {
-			k := traceOp{traces[i], out.ops[i].op}
-			if l, ok := same[k]; ok {
-				same[k] = append(l, during{int32(i), out.ops[i].start, out.ops[i].end})
-			}
-		}
-		for _, n := range nb {
-			k := traceOp{n.trace, n.op}
-			if l, ok := same[k]; ok {
-				same[k] = append(l, during{-1, n.start, n.end})
-			}
-		}
-	}
-	// mayBePhase reports whether a span of span i's trace and operation
-	// contains it in time.
-	mayBePhase := func(i int) bool {
-		o := &out.ops[i]
-		l := same[traceOp{traces[i], o.op}]
-		if len(l) > maxSame {
-			return true // one read of the trace serves them all
-		}
-		for _, a := range l {
-			if int(a.i) != i && a.start <= o.start && a.end >= o.end {
-				return true
-			}
-		}
-		return false
+		same = newSameOps(out.ops, traces, ps, nb)
 	}
 	// With several files every span with a parent is climbed: first
 	// through the spans of the read's own range, read in one scan in
@@ -304,7 +265,7 @@ func (f *file) resolvePhases(ctx context.Context, c *scanConn, first, last int64
 	// it lends its facts when the read holds it.
 	isPhaseOf := func(i int, outer int64) {
 		phase[i] = true
-		if a, ok := slices.BinarySearchFunc(ops, outer, func(x opSpan, id int64) int { return cmp.Compare(x.id, id) }); ok && !phase[a] {
+		if a, ok := slices.BinarySearchFunc(ops, outer, func(x Span, id int64) int { return cmp.Compare(x.ID, id) }); ok && !phase[a] {
 			lend(&ops[a], &ops[i])
 		}
 	}
@@ -317,10 +278,10 @@ func (f *file) resolvePhases(ctx context.Context, c *scanConn, first, last int64
 		}
 		o := &ops[p.i]
 		trace := traces[p.i]
-		if same != nil && !mayBePhase(p.i) {
+		if same != nil && !same.mayBePhase(out.ops, traces, p.i) {
 			continue
 		}
-		if outer, isPhase, ended := near.climb(p.parent, trace, o.op); ended {
+		if outer, isPhase, ended := near.climb(p.parent, trace, o.Op); ended {
 			if isPhase {
 				isPhaseOf(p.i, outer)
 			}
@@ -334,20 +295,28 @@ func (f *file) resolvePhases(ctx context.Context, c *scanConn, first, last int64
 			}
 			read[trace] = t
 		}
-		outer, isPhase, at, leaves := t.climb(p.parent, o.op)
+		outer, isPhase, at, leaves := t.climb(p.parent, o.Op)
 		switch {
 		case isPhase:
 			isPhaseOf(p.i, outer)
 		case leaves && withKeys:
-			e := exit{i: int32(p.i), op: o.op}
+			e := exit{i: int32(p.i), op: o.Op}
 			copy(e.at[:16], out.keys[p.i][:16])
 			copy(e.at[16:], at[:])
 			exits = append(exits, e)
 		}
 	}
-	// Leave the phases out, and number the exits among the spans kept.
+	out.dropPhases(phase, exits, withKeys)
+	return nil
+}
+
+// dropPhases leaves out of r the spans that phase marks, and numbers
+// exits, found among all of r's spans, among those kept, which become
+// r's exits.
+func (r *readBatches) dropPhases(phase []bool, exits []exit, withKeys bool) {
+	ops := r.ops
 	kept := ops[:0]
-	var keys []spanKey
+	var keys []SpanKey
 	index := make([]int32, len(ops))
 	for i := range ops {
 		if phase[i] {
@@ -356,36 +325,92 @@ func (f *file) resolvePhases(ctx context.Context, c *scanConn, first, last int64
 		index[i] = int32(len(kept))
 		kept = append(kept, ops[i])
 		if withKeys {
-			keys = append(keys, out.keys[i])
+			keys = append(keys, r.keys[i])
 		}
 	}
 	for j := range exits {
 		exits[j].i = index[exits[j].i]
 	}
-	out.ops, out.exits = kept, exits
+	r.ops, r.exits = kept, exits
 	if withKeys {
-		out.keys = keys
+		r.keys = keys
 	}
-	return nil
+}
+
+// traceOp is a trace, by row id, and an operation.
+type traceOp struct {
+	trace int64
+	op    uint8
+}
+
+// during is a span of a read, by its index in the read's spans (-1 for
+// a neighbour), and its times.
+type during struct {
+	i          int32
+	start, end int64
+}
+
+// sameOps holds, for each trace and operation of the spans of a read that
+// have a parent, the spans of that trace and operation, in the read and
+// among its neighbours.
+type sameOps map[traceOp][]during
+
+// newSameOps returns the sameOps of the read of ops, whose traces' row
+// ids are traces, those of which that have a parent ps, and whose
+// neighbours are nb.
+func newSameOps(ops []Span, traces []int64, ps []parented, nb []neighbour) sameOps {
+	same := make(sameOps, len(ps))
+	for _, p := range ps {
+		same[traceOp{traces[p.i], ops[p.i].Op}] = nil
+	}
+	for i := range ops {
+		k := traceOp{traces[i], ops[i].Op}
+		if l, ok := same[k]; ok {
+			same[k] = append(l, during{int32(i), ops[i].Start, ops[i].End})
+		}
+	}
+	for _, n := range nb {
+		k := traceOp{n.trace, n.op}
+		if l, ok := same[k]; ok {
+			same[k] = append(l, during{-1, n.start, n.end})
+		}
+	}
+	return same
+}
+
+// mayBePhase reports whether a span of span i's trace and operation
+// contains it in time; ops and traces are the read's.
+func (same sameOps) mayBePhase(ops []Span, traces []int64, i int) bool {
+	o := &ops[i]
+	l := same[traceOp{traces[i], o.Op}]
+	if len(l) > maxSame {
+		return true // one read of the trace serves them all
+	}
+	for _, a := range l {
+		if int(a.i) != i && a.start <= o.Start && a.end >= o.End {
+			return true
+		}
+	}
+	return false
 }
 
 // lend gives the outermost span a of an operation the facts it lacks that
 // its phase p has.
-func lend(a, p *opSpan) {
-	if a.topic == 0 {
-		a.topic = p.topic
+func lend(a, p *Span) {
+	if a.Topic == 0 {
+		a.Topic = p.Topic
 	}
-	if a.glob == 0 {
-		a.glob = p.glob
+	if a.Glob == 0 {
+		a.Glob = p.Glob
 	}
-	if a.broadcaster == 0 {
-		a.broadcaster = p.broadcaster
+	if a.Broadcaster == 0 {
+		a.Broadcaster = p.Broadcaster
 	}
-	if a.size < 0 {
-		a.size = p.size
+	if a.Size < 0 {
+		a.Size = p.Size
 	}
-	if a.subs < 0 {
-		a.subs = p.subs
+	if a.Subs < 0 {
+		a.Subs = p.Subs
 	}
 }
 
@@ -413,7 +438,7 @@ func readTrace(stmt *sqlitec.Stmt, args []any) (traceNodes, error) {
 }
 
 // traceOf reads the spans of the trace of id traceID in f.
-func (f *file) traceOf(ctx context.Context, traceID []byte) (traceNodes, error) {
+func (f *File) traceOf(ctx context.Context, traceID []byte) (traceNodes, error) {
 	rows, err := f.db.QueryContext(ctx, traceIDQuery, append([]any{traceID}, opArgs()...)...)
 	if err != nil {
 		return nil, fmt.Errorf("read a trace of %s: %w", f.path, err)
@@ -450,7 +475,7 @@ type exitMemo struct {
 }
 
 type exitKey struct {
-	at spanKey
+	at SpanKey
 	op uint8
 }
 
@@ -467,7 +492,7 @@ const exitPatience = 2 * time.Minute
 // print key, through the files, and returns the indices of its spans
 // found to be phases, in order. ops are the chunk's spans. The cache
 // keeps the states found.
-func (w *window) settle(ctx context.Context, f *file, k int64, key chunkKey, exits []exit, ops []opSpan) (phases []int32, err error) {
+func (w *Window) settle(ctx context.Context, f *File, k int64, key chunkKey, exits []exit, ops []Span) (phases []int32, err error) {
 	changed := false
 	var now int64
 	for j := range exits {
@@ -478,9 +503,9 @@ func (w *window) settle(ctx context.Context, f *file, k int64, key chunkKey, exi
 			}
 			if e.state == exitOpen {
 				if now == 0 {
-					now = w.v.now().UnixNano()
+					now = w.now().UnixNano()
 				}
-				if now-ops[e.i].end > int64(exitPatience) {
+				if now-ops[e.i].End > int64(exitPatience) {
 					e.state = exitOwn
 				}
 			}
@@ -500,7 +525,7 @@ func (w *window) settle(ctx context.Context, f *file, k int64, key chunkKey, exi
 // the files while the chain leaves each, looking for a span of operation
 // op: exitPhase when it meets one, exitOwn when the chain ends at a root
 // without, exitOpen when no file holds the next span.
-func (w *window) follow(ctx context.Context, at spanKey, op uint8) (uint8, error) {
+func (w *Window) follow(ctx context.Context, at SpanKey, op uint8) (uint8, error) {
 	k := exitKey{at, op}
 	w.exits.mu.Lock()
 	st, ok := w.exits.state[k]
@@ -511,7 +536,7 @@ func (w *window) follow(ctx context.Context, at spanKey, op uint8) (uint8, error
 	st = exitOpen
 	for range maxHops {
 		next := false
-		for _, g := range w.v.files {
+		for _, g := range w.store.files {
 			t, err := g.traceOf(ctx, at[:16])
 			if err != nil {
 				return exitOpen, err

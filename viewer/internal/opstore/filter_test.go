@@ -1,9 +1,8 @@
-package viewer
+package opstore
 
 import (
 	"net/url"
 	"testing"
-	"time"
 )
 
 // TestFilter_FormsAgree checks that the Go form on the cache's numbered
@@ -11,22 +10,17 @@ import (
 // exact matches select), keep exactly the spans that keep keeps.
 func TestFilter_FormsAgree(t *testing.T) {
 	strs := []string{"", "orders", "orders/eu", "orders*", "b1", "b2", "chat/[x]"}
-	now := time.Date(2026, 3, 10, 12, 0, 0, 0, time.UTC)
 	for _, params := range []url.Values{
 		{"topic": {"orders"}}, {"glob": {"orders*"}}, {"glob": {"chat/?x?"}}, {"broadcaster": {"b2"}},
 		{"broadcaster": {"b1"}, "glob": {"*eu"}}, {"topic": {"absent"}}, {"broadcaster": {"b1"}, "topic": {"orders/eu"}},
 	} {
-		q, err := parseQuery(params, now, time.UTC)
-		if err != nil {
-			t.Fatal(err)
-		}
-		flt := newFilter(q)
+		flt := NewFilter(0, 1, params.Get("broadcaster"), params.Get("topic"), params.Get("glob"))
 		test, rowTest := flt.spanTest(strs), flt.rowTest()
 		kept := 0
 		for b := range strs {
 			for tp := range strs {
 				for g := range strs {
-					o := &opSpan{broadcaster: uint32(b), topic: uint32(tp), glob: uint32(g)}
+					o := &Span{Broadcaster: uint32(b), Topic: uint32(tp), Glob: uint32(g)}
 					want := flt.keep(strs[b], strs[tp], strs[g])
 					if got := test(o); got != want {
 						t.Errorf("%v: span (%q, %q, %q) kept = %v; want %v", params, strs[b], strs[tp], strs[g], got, want)
@@ -46,8 +40,7 @@ func TestFilter_FormsAgree(t *testing.T) {
 			t.Errorf("%v keeps no span", params)
 		}
 	}
-	q, _ := parseQuery(url.Values{}, now, time.UTC)
-	if newFilter(q).spanTest(strs) != nil {
+	if NewFilter(0, 1, "", "", "").spanTest(strs) != nil {
 		t.Error("spanTest without filters is not nil")
 	}
 }

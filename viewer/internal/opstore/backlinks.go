@@ -1,8 +1,6 @@
-package viewer
+package opstore
 
 import (
-	"github.com/lonelytrace/lonelytrace/viewer/model"
-
 	"cmp"
 	"context"
 	"database/sql"
@@ -14,6 +12,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/lonelytrace/lonelytrace/schema"
+	"github.com/lonelytrace/lonelytrace/viewer/model"
 )
 
 // Links both ways (docs/design.md#links-both-ways): a span's own links are
@@ -32,17 +31,17 @@ const (
 // backlinkQuery selects the spans of a range of row ids that start in a
 // window and whose links name a trace: ?1 and ?2 are the row ids, ?3 and
 // ?4 the window in Unix ns, ?5 the trace id as the links column spells it.
-const backlinkQuery = `SELECT (SELECT trace_id FROM traces WHERE traces.id = s.trace), s.span_id, s.links
+var backlinkQuery = "SELECT " + traceIDOf("s") + `, s.span_id, s.links
 FROM spans AS s WHERE s.id BETWEEN ?1 AND ?2 AND s.start_ns >= ?3 AND s.start_ns < ?4
 AND s.links IS NOT NULL AND instr(s.links, ?5) > 0`
 
-// backlinks returns, per span id of trace id (which spans [start, end]
-// Unix ns), the spans of every file that link to it.
-func (v *Viewer) backlinks(ctx context.Context, id trace.TraceID, start, end int64) (map[string][]model.SpanRef, error) {
-	lo, hi := satAdd(start, -int64(backlinkReach)), satAdd(end, int64(backlinkReach))
+// Backlinks returns, per span id of trace id (which spans [start, end]
+// Unix ns), the spans of every file of s that link to it.
+func (s *Store) Backlinks(ctx context.Context, id trace.TraceID, start, end int64) (map[string][]model.SpanRef, error) {
+	lo, hi := SatAdd(start, -int64(backlinkReach)), SatAdd(end, int64(backlinkReach))
 	out := make(map[string][]model.SpanRef)
 	seen := make(map[model.SpanRef]map[string]bool)
-	for _, f := range v.files {
+	for _, f := range s.files {
 		if err := f.backlinks(ctx, id, lo, hi, func(from model.SpanRef, to string) {
 			if seen[from][to] {
 				return // the same span in two files
@@ -66,7 +65,7 @@ func (v *Viewer) backlinks(ctx context.Context, id trace.TraceID, start, end int
 
 // backlinks calls found for each link, from a span of f that starts in
 // [lo, hi), to a span of trace id.
-func (f *file) backlinks(ctx context.Context, id trace.TraceID, lo, hi int64, found func(from model.SpanRef, to string)) error {
+func (f *File) backlinks(ctx context.Context, id trace.TraceID, lo, hi int64, found func(from model.SpanRef, to string)) error {
 	batches, err := schema.BatchesInWindow(ctx, f.db, lo, hi)
 	if err != nil {
 		return fmt.Errorf("find links to %s in %s: %w", id, f.path, err)
@@ -128,14 +127,24 @@ func scanBacklinks(ctx context.Context, stmt interface {
 	return rows.Err()
 }
 
-// satAdd is a+b, saturated at the int64 range.
-func satAdd(a, b int64) int64 {
+// SatAdd is a+b, saturated at the range of T: the sums of bytes of the
+// aggregates and the window's edges never wrap.
+func SatAdd[T int64 | uint64](a, b T) T {
 	s := a + b
-	if b > 0 && s < a {
-		return 1<<63 - 1
-	}
-	if b < 0 && s > a {
-		return -1 << 63
+	switch {
+	case b > 0 && s < a:
+		return maxOf[T]()
+	case b < 0 && s > a:
+		return ^maxOf[T]() // the least int64
 	}
 	return s
+}
+
+// maxOf is the largest value of T.
+func maxOf[T int64 | uint64]() T {
+	m := ^T(0)
+	if m < 0 { // signed: all ones is -1
+		m = T(uint64(m) >> 1)
+	}
+	return m
 }

@@ -1,8 +1,6 @@
-package viewer
+package opstore
 
 import (
-	"github.com/lonelytrace/lonelytrace/viewer/model"
-
 	"context"
 	"database/sql"
 	"encoding/binary"
@@ -16,6 +14,7 @@ import (
 
 	"github.com/lonelytrace/lonelytrace/internal/sqlitec"
 	"github.com/lonelytrace/lonelytrace/schema"
+	"github.com/lonelytrace/lonelytrace/viewer/model"
 )
 
 // The reads of one file: its totals, its retention, and the operation
@@ -23,7 +22,7 @@ import (
 
 // countSpans counts the spans of f whose start is in [since, until), by
 // the batches rule (schema.CountInWindowQuery); fs holds f's totals.
-func (f *file) countSpans(ctx context.Context, since, until int64, fs model.FileSummary) (int64, error) {
+func (f *File) countSpans(ctx context.Context, since, until int64, fs model.FileSummary) (int64, error) {
 	if fs.Oldest == nil {
 		return 0, nil
 	}
@@ -40,7 +39,7 @@ func (f *file) countSpans(ctx context.Context, since, until int64, fs model.File
 
 // describe reads f's totals: span count, drop counters and the oldest and
 // newest starts.
-func (f *file) describe(ctx context.Context) (model.FileSummary, error) {
+func (f *File) describe(ctx context.Context) (model.FileSummary, error) {
 	fs := model.FileSummary{Path: f.path}
 	var oldest, newest sql.NullInt64
 	// The batches table keeps, per write transaction, how many spans it
@@ -91,7 +90,7 @@ func (f *file) describe(ctx context.Context) (model.FileSummary, error) {
 // retention reads the retention f's exporter recorded (nil when it
 // recorded none: a file of an older exporter) and the bytes the file's
 // pages take.
-func (f *file) retention(ctx context.Context) (*model.Retention, int64, error) {
+func (f *File) retention(ctx context.Context) (*model.Retention, int64, error) {
 	var r model.Retention
 	var found int
 	var bytes int64
@@ -112,7 +111,7 @@ func (f *file) retention(ctx context.Context) (*model.Retention, int64, error) {
 	return &r, bytes, nil
 }
 
-// opColumns selects what an opSpan holds of an operation span, and what
+// opColumns selects what an Span holds of an operation span, and what
 // the rule of phases (phases.go) needs of it, in as few columns as can
 // carry it: each column of each row is two calls into SQLite (its type,
 // its value). The third column packs the operation's index in
@@ -157,7 +156,7 @@ const topicColumns = ", topic, glob"
 //
 // buf, when not nil, is an array the spans may go in: a reader that reads
 // one chunk after another passes the last one's.
-func (f *file) readBatches(ctx context.Context, batches []schema.Batch, topics, withKeys bool, buf []opSpan) (*readBatches, error) {
+func (f *File) readBatches(ctx context.Context, batches []schema.Batch, topics, withKeys bool, buf []Span) (*readBatches, error) {
 	out := &readBatches{ops: buf[:0]}
 	if len(batches) == 0 {
 		return out, nil
@@ -192,13 +191,13 @@ func (f *file) readBatches(ctx context.Context, batches []schema.Batch, topics, 
 // traces' row ids to traces, and those that have a parent to ps. In one
 // file (without withKeys) it adds the operation spans within edgeMargin
 // ids beyond the batches to nb.
-func (f *file) readSpanRange(ctx context.Context, c *scanConn, batches []schema.Batch, topics, withKeys bool, local *strTable, services *serviceNames, out *readBatches, traces *[]int64, ps *[]parented, nb *[]neighbour) error {
+func (f *File) readSpanRange(ctx context.Context, c *scanConn, batches []schema.Batch, topics, withKeys bool, local *strTable, services *serviceNames, out *readBatches, traces *[]int64, ps *[]parented, nb *[]neighbour) error {
 	cols := opColumns
 	if topics {
 		cols += topicColumns
 	}
 	if withKeys {
-		cols += ", (SELECT trace_id FROM traces WHERE traces.id = spans.trace), span_id"
+		cols += ", " + traceIDOf("spans") + ", span_id"
 	}
 	first, last := batches[0].FirstSpan, batches[len(batches)-1].LastSpan
 	// In one file, the operation spans just beyond the range are read
@@ -224,7 +223,7 @@ func (f *file) readSpanRange(ctx context.Context, c *scanConn, batches []schema.
 		return err
 	}
 	ops := out.ops
-	var keys []spanKey
+	var keys []SpanKey
 	k := 0 // the batch of the row
 	bad := func(col string) error {
 		return fmt.Errorf("a span's %s is not what the schema says", col)
@@ -265,29 +264,29 @@ func (f *file) readSpanRange(ctx context.Context, c *scanConn, batches []schema.
 		if k == len(batches) || id < batches[k].FirstSpan || packed&0xff == opUnknown {
 			continue // not in a batch read, or not an operation this viewer knows
 		}
-		o := opSpan{id: id}
-		o.op, o.stateful, o.failed = uint8(packed&0xff), packed&(1<<8) != 0, packed&(1<<9) != 0
+		o := Span{ID: id}
+		o.Op, o.Stateful, o.Failed = uint8(packed&0xff), packed&(1<<8) != 0, packed&(1<<9) != 0
 		var ok bool
-		if o.start, ok = intCol(rows, 0); !ok {
+		if o.Start, ok = intCol(rows, 0); !ok {
 			return bad("start_ns")
 		}
-		if o.end, ok = intCol(rows, 1); !ok {
+		if o.End, ok = intCol(rows, 1); !ok {
 			return bad("end_ns")
 		}
-		if o.size, ok = intOrNull(rows, 3); !ok {
+		if o.Size, ok = intOrNull(rows, 3); !ok {
 			return bad("body_size")
 		}
-		if o.subs, ok = intOrNull(rows, 4); !ok {
+		if o.Subs, ok = intOrNull(rows, 4); !ok {
 			return bad("subscribers")
 		}
-		if o.broadcaster, ok = textID(rows, 5, local); !ok {
+		if o.Broadcaster, ok = textID(rows, 5, local); !ok {
 			return bad("broadcaster")
 		}
 		resource, ok := intCol(rows, 6)
 		if !ok {
 			return bad("resource")
 		}
-		if o.service, err = services.id(resource); err != nil {
+		if o.Service, err = services.id(resource); err != nil {
 			return err
 		}
 		trace, ok := intCol(rows, 7)
@@ -300,16 +299,16 @@ func (f *file) readSpanRange(ctx context.Context, c *scanConn, batches []schema.
 		}
 		next := 9
 		if topics {
-			if o.topic, ok = textID(rows, 9, local); !ok {
+			if o.Topic, ok = textID(rows, 9, local); !ok {
 				return bad("topic")
 			}
-			if o.glob, ok = textID(rows, 10, local); !ok {
+			if o.Glob, ok = textID(rows, 10, local); !ok {
 				return bad("glob")
 			}
 			next = 11
 		}
 		if withKeys {
-			keys = append(keys, makeSpanKey(rows.Bytes(next), rows.Bytes(next+1)))
+			keys = append(keys, MakeSpanKey(rows.Bytes(next), rows.Bytes(next+1)))
 		}
 		ops = append(ops, o)
 	}
@@ -317,9 +316,13 @@ func (f *file) readSpanRange(ctx context.Context, c *scanConn, batches []schema.
 	return nil
 }
 
+// serviceNamePath is the JSON path of service.name in
+// resources.attributes.
+const serviceNamePath = `$."` + string(semconv.ServiceNameKey) + `"`
+
 // serviceQuery selects the service.name of the resource of id ?1, NULL
 // when it has none.
-const serviceQuery = `SELECT json_extract(attributes, '$."` + string(semconv.ServiceNameKey) + `"') FROM ` + schema.ResourcesTable + ` WHERE id = ?1`
+const serviceQuery = `SELECT json_extract(attributes, '` + serviceNamePath + `') FROM ` + schema.ResourcesTable + ` WHERE id = ?1`
 
 // serviceNames numbers the service names of a file's resources in a
 // read's string table, reading each resource once: a file holds few
@@ -389,10 +392,19 @@ func textID(s *sqlitec.Stmt, i int, t *strTable) (uint32, bool) {
 	return 0, false
 }
 
-// spanKey identifies a span across files: trace id then span id.
-type spanKey [24]byte
+// traceIDOf is the column of a span's trace id, for the spans table
+// named table in a query: a span's row holds its trace's row id, and the
+// trace id is in the traces table.
+func traceIDOf(table string) string {
+	return "(SELECT trace_id FROM traces WHERE traces.id = " + table + ".trace)"
+}
 
-func makeSpanKey(traceID, spanID []byte) (k spanKey) {
+// SpanKey identifies a span across files: trace id then span id.
+type SpanKey [24]byte
+
+// MakeSpanKey returns the key of the span of ids traceID and spanID, as
+// the file stores them.
+func MakeSpanKey(traceID, spanID []byte) (k SpanKey) {
 	copy(k[:16], traceID)
 	copy(k[16:], spanID)
 	return k
@@ -400,7 +412,7 @@ func makeSpanKey(traceID, spanID []byte) (k spanKey) {
 
 // rowKey identifies a span within one file: its trace's row id in place
 // of the trace id.
-func rowKey(trace int64, spanID []byte) (k spanKey) {
+func rowKey(trace int64, spanID []byte) (k SpanKey) {
 	binary.BigEndian.PutUint64(k[:8], uint64(trace))
 	copy(k[16:], spanID)
 	return k
