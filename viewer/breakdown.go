@@ -1,8 +1,6 @@
 package viewer
 
 import (
-	"github.com/lonelytrace/lonelytrace/viewer/model"
-
 	"cmp"
 	"context"
 	"slices"
@@ -11,6 +9,7 @@ import (
 
 	"github.com/lonelytrace/lonelytrace/schema"
 	"github.com/lonelytrace/lonelytrace/viewer/internal/quantiles"
+	"github.com/lonelytrace/lonelytrace/viewer/model"
 )
 
 // breakdownAcc gathers the operations of one kind by one fact.

@@ -1,8 +1,6 @@
 package viewer_test
 
 import (
-	"github.com/lonelytrace/lonelytrace/viewer/model"
-
 	"cmp"
 	"math/big"
 	"net/http"
@@ -15,6 +13,8 @@ import (
 
 	"go.opentelemetry.io/otel/sdk/resource"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
+
+	"github.com/lonelytrace/lonelytrace/viewer/model"
 )
 
 // genServiceOps is genOps with each operation in one of a few services,

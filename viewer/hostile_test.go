@@ -1,8 +1,6 @@
 package viewer_test
 
 import (
-	"github.com/lonelytrace/lonelytrace/viewer/model"
-
 	"context"
 	"crypto/sha256"
 	"encoding/json"
@@ -24,6 +22,7 @@ import (
 	"github.com/lonelytrace/lonelytrace/exporter"
 	"github.com/lonelytrace/lonelytrace/schema"
 	"github.com/lonelytrace/lonelytrace/viewer"
+	"github.com/lonelytrace/lonelytrace/viewer/model"
 )
 
 func fileSum(tb testing.TB, path string) [32]byte {

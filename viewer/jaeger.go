@@ -1,8 +1,6 @@
 package viewer
 
 import (
-	"github.com/lonelytrace/lonelytrace/viewer/model"
-
 	"context"
 	"errors"
 	"fmt"
@@ -15,6 +13,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/lonelytrace/lonelytrace/internal/jaegerquery"
+	"github.com/lonelytrace/lonelytrace/viewer/model"
 )
 
 // Defaults of a viewer over Jaeger (OpenJaeger).

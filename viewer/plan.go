@@ -2,11 +2,11 @@ package viewer
 
 import (
 	"context"
-	"github.com/lonelytrace/lonelytrace/viewer/internal/quantiles"
 	"math"
 	"time"
 
 	"github.com/lonelytrace/lonelytrace/viewer/internal/opstore"
+	"github.com/lonelytrace/lonelytrace/viewer/internal/quantiles"
 )
 
 // The root's view of the op store (viewer/internal/opstore): a request's

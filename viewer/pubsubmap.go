@@ -1,8 +1,6 @@
 package viewer
 
 import (
-	"github.com/lonelytrace/lonelytrace/viewer/model"
-
 	"cmp"
 	"context"
 	"maps"
@@ -13,6 +11,7 @@ import (
 	"github.com/lonelytrace/lonelytrace/schema"
 	"github.com/lonelytrace/lonelytrace/viewer/internal/page"
 	"github.com/lonelytrace/lonelytrace/viewer/internal/quantiles"
+	"github.com/lonelytrace/lonelytrace/viewer/model"
 )
 
 // Node ids of the pub/sub map: a kind, a colon, the label.

@@ -1,8 +1,6 @@
 package viewer_test
 
 import (
-	"github.com/lonelytrace/lonelytrace/viewer/model"
-
 	"encoding/json"
 	"net/http"
 	"net/url"
@@ -10,6 +8,7 @@ import (
 	"time"
 
 	"github.com/lonelytrace/lonelytrace/schema"
+	"github.com/lonelytrace/lonelytrace/viewer/model"
 )
 
 // TestMap compares the pub/sub map of generated operations, in one file

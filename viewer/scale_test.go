@@ -1,8 +1,6 @@
 package viewer_test
 
 import (
-	"github.com/lonelytrace/lonelytrace/viewer/model"
-
 	"encoding/json"
 	"fmt"
 	"math"
@@ -14,6 +12,7 @@ import (
 
 	"github.com/lonelytrace/lonelytrace/schema"
 	"github.com/lonelytrace/lonelytrace/viewer"
+	"github.com/lonelytrace/lonelytrace/viewer/model"
 )
 
 // TestSummary_Approximate lowers the most operations a window may hold

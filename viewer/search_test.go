@@ -1,8 +1,6 @@
 package viewer_test
 
 import (
-	"github.com/lonelytrace/lonelytrace/viewer/model"
-
 	"context"
 	"errors"
 	"fmt"
@@ -25,6 +23,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/lonelytrace/lonelytrace/schema"
+	"github.com/lonelytrace/lonelytrace/viewer/model"
 )
 
 // searchSpec is one generated operation span with what search reads.

@@ -1,8 +1,6 @@
 package viewer
 
 import (
-	"github.com/lonelytrace/lonelytrace/viewer/model"
-
 	"context"
 	"fmt"
 	"math"
@@ -10,6 +8,7 @@ import (
 
 	"github.com/lonelytrace/lonelytrace/schema"
 	"github.com/lonelytrace/lonelytrace/viewer/internal/quantiles"
+	"github.com/lonelytrace/lonelytrace/viewer/model"
 )
 
 // seriesSteps are the steps a series picks from when the request names

@@ -1,13 +1,12 @@
 package viewer
 
 import (
-	"github.com/lonelytrace/lonelytrace/viewer/model"
-
 	"context"
 	"time"
 
 	"github.com/lonelytrace/lonelytrace/schema"
 	"github.com/lonelytrace/lonelytrace/viewer/internal/opstore"
+	"github.com/lonelytrace/lonelytrace/viewer/model"
 )
 
 // summarize computes the Summary of q, whose filter is flt, over every

@@ -1,8 +1,6 @@
 package viewer_test
 
 import (
-	"github.com/lonelytrace/lonelytrace/viewer/model"
-
 	"cmp"
 	"math"
 	"math/big"
@@ -17,6 +15,7 @@ import (
 	"github.com/lonelytrace/lonelytrace/internal/fnmatch"
 	"github.com/lonelytrace/lonelytrace/schema"
 	"github.com/lonelytrace/lonelytrace/viewer"
+	"github.com/lonelytrace/lonelytrace/viewer/model"
 )
 
 // testNow is the fixed present of the aggregate tests.

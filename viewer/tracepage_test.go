@@ -1,8 +1,6 @@
 package viewer_test
 
 import (
-	"github.com/lonelytrace/lonelytrace/viewer/model"
-
 	"context"
 	"io"
 	"net/http"
@@ -17,6 +15,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/lonelytrace/lonelytrace/schema"
+	"github.com/lonelytrace/lonelytrace/viewer/model"
 )
 
 // linkedFiles writes two files: a.db holds a notify trace; b.db holds a

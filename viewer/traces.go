@@ -1,8 +1,6 @@
 package viewer
 
 import (
-	"github.com/lonelytrace/lonelytrace/viewer/model"
-
 	"cmp"
 	"context"
 	"encoding/hex"
@@ -17,6 +15,7 @@ import (
 	"github.com/lonelytrace/lonelytrace/schema"
 	"github.com/lonelytrace/lonelytrace/viewer/internal/opstore"
 	tsearch "github.com/lonelytrace/lonelytrace/viewer/internal/search"
+	"github.com/lonelytrace/lonelytrace/viewer/model"
 )
 
 // Limits of the trace list and of one trace.

@@ -1,8 +1,6 @@
 package viewer
 
 import (
-	"github.com/lonelytrace/lonelytrace/viewer/model"
-
 	"bytes"
 	"context"
 	"encoding/json"
@@ -21,6 +19,7 @@ import (
 	"github.com/lonelytrace/lonelytrace/viewer/internal/page"
 	"github.com/lonelytrace/lonelytrace/viewer/internal/quantiles"
 	tsearch "github.com/lonelytrace/lonelytrace/viewer/internal/search"
+	"github.com/lonelytrace/lonelytrace/viewer/model"
 )
 
 // MaxFiles is the most trace files one Viewer reads.

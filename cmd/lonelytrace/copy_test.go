@@ -1,8 +1,6 @@
 package main
 
 import (
-	"github.com/lonelytrace/lonelytrace/viewer/model"
-
 	"bytes"
 	"context"
 	"database/sql"
@@ -32,6 +30,7 @@ import (
 	"github.com/lonelytrace/lonelytrace/exporter"
 	"github.com/lonelytrace/lonelytrace/schema"
 	"github.com/lonelytrace/lonelytrace/viewer"
+	"github.com/lonelytrace/lonelytrace/viewer/model"
 )
 
 // The writer process: the test re-runs its own binary with envWriter set
