@@ -996,44 +996,5 @@ func (d *decoder) arrayValue(r rng, depth int) (attribute.Value, error) {
 			d.valStack = append(d.valStack, v)
 		}
 	}
-	vals := d.valStack[base:]
-	if len(vals) > 0 {
-		t := vals[0].Type()
-		same := true
-		for _, v := range vals[1:] {
-			if v.Type() != t {
-				same = false
-				break
-			}
-		}
-		if same {
-			switch t {
-			case attribute.STRING:
-				out := make([]string, len(vals))
-				for i, v := range vals {
-					out[i] = v.AsString()
-				}
-				return attribute.StringSliceValue(out), nil
-			case attribute.BOOL:
-				out := make([]bool, len(vals))
-				for i, v := range vals {
-					out[i] = v.AsBool()
-				}
-				return attribute.BoolSliceValue(out), nil
-			case attribute.INT64:
-				out := make([]int64, len(vals))
-				for i, v := range vals {
-					out[i] = v.AsInt64()
-				}
-				return attribute.Int64SliceValue(out), nil
-			case attribute.FLOAT64:
-				out := make([]float64, len(vals))
-				for i, v := range vals {
-					out[i] = v.AsFloat64()
-				}
-				return attribute.Float64SliceValue(out), nil
-			}
-		}
-	}
-	return attribute.SliceValue(vals...), nil
+	return typedSlice(d.valStack[base:]), nil
 }

@@ -64,49 +64,52 @@ func value(v pcommon.Value) attribute.Value {
 
 // sliceValue keeps a non-empty array of one scalar type as OpenTelemetry
 // Go's typed slice (a plain JSON array in the file, as the Go exporter
-// writes it); any other array is a slice of values.
+// writes it); any other array is a slice of values (typedSlice).
 func sliceValue(s pcommon.Slice) attribute.Value {
-	n := s.Len()
-	if n > 0 {
-		t := s.At(0).Type()
-		same := true
-		for i := 1; i < n && same; i++ {
-			same = s.At(i).Type() == t
-		}
-		if same {
-			switch t {
-			case pcommon.ValueTypeStr:
-				out := make([]string, n)
-				for i := range out {
-					out[i] = s.At(i).Str()
-				}
-				return attribute.StringSliceValue(out)
-			case pcommon.ValueTypeBool:
-				out := make([]bool, n)
-				for i := range out {
-					out[i] = s.At(i).Bool()
-				}
-				return attribute.BoolSliceValue(out)
-			case pcommon.ValueTypeInt:
-				out := make([]int64, n)
-				for i := range out {
-					out[i] = s.At(i).Int()
-				}
-				return attribute.Int64SliceValue(out)
-			case pcommon.ValueTypeDouble:
-				out := make([]float64, n)
-				for i := range out {
-					out[i] = s.At(i).Double()
-				}
-				return attribute.Float64SliceValue(out)
-			}
-		}
-	}
-	vals := make([]attribute.Value, n)
+	vals := make([]attribute.Value, s.Len())
 	for i := range vals {
 		vals[i] = value(s.At(i))
 	}
+	return typedSlice(vals)
+}
+
+// typedSlice is the value of an OTLP array of vals: OpenTelemetry Go's
+// typed slice when there is at least one value and all are strings, all
+// booleans, all integers or all doubles; else a slice of values. The
+// pdata path (sliceValue) and the protobuf decoder (decode.go) share it,
+// so that both store an array alike.
+func typedSlice(vals []attribute.Value) attribute.Value {
+	if len(vals) > 0 && sameType(vals) {
+		switch vals[0].Type() {
+		case attribute.STRING:
+			return attribute.StringSliceValue(convert(vals, attribute.Value.AsString))
+		case attribute.BOOL:
+			return attribute.BoolSliceValue(convert(vals, attribute.Value.AsBool))
+		case attribute.INT64:
+			return attribute.Int64SliceValue(convert(vals, attribute.Value.AsInt64))
+		case attribute.FLOAT64:
+			return attribute.Float64SliceValue(convert(vals, attribute.Value.AsFloat64))
+		}
+	}
 	return attribute.SliceValue(vals...)
+}
+
+func sameType(vals []attribute.Value) bool {
+	t := vals[0].Type()
+	for _, v := range vals[1:] {
+		if v.Type() != t {
+			return false
+		}
+	}
+	return true
+}
+
+func convert[T any](vals []attribute.Value, as func(attribute.Value) T) []T {
+	out := make([]T, len(vals))
+	for i, v := range vals {
+		out[i] = as(v)
+	}
+	return out
 }
 
 // putAttributes appends kvs to m, in order, through fix.
