@@ -2,9 +2,9 @@ package exporter
 
 import (
 	"fmt"
-	"strconv"
 
 	"github.com/lonelytrace/lonelytrace/internal/sqlitec"
+	"github.com/lonelytrace/lonelytrace/schema"
 )
 
 // Resources, scopes and attribute keys are stored once each and referred
@@ -140,7 +140,7 @@ func (w *writer) markRows(last int64) error {
 			if len(g.ids) == 0 {
 				continue
 			}
-			if err := execStmt(t.stmt, g.to, idList(g.ids)); err != nil {
+			if err := execStmt(t.stmt, g.to, schema.IDList(g.ids)); err != nil {
 				return fmt.Errorf("mark the %s used: %w", t.table, err)
 			}
 			for _, id := range g.ids {
@@ -149,19 +149,6 @@ func (w *writer) markRows(last int64) error {
 		}
 	}
 	return nil
-}
-
-// idList returns ids as a JSON array.
-func idList(ids []int64) string {
-	b := make([]byte, 0, 2+8*len(ids))
-	b = append(b, '[')
-	for i, id := range ids {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = strconv.AppendInt(b, id, 10)
-	}
-	return string(append(b, ']'))
 }
 
 // reclaimed are the rows a retention step took.

@@ -106,7 +106,7 @@ type Row struct {
 
 // Rows reads, by id, the rows of the spans of ids that q selects.
 func (f *File) Rows(ctx context.Context, q *RowQuery, ids []int64) (map[int64]*Row, error) {
-	args := append([]any{jsonIDs(ids)}, q.args...)
+	args := append([]any{schema.IDList(ids)}, q.args...)
 	rows, err := f.db.QueryContext(ctx, q.query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("search traces of %s: %w", f.path, err)
@@ -155,19 +155,6 @@ func StatusName(c codes.Code) string {
 		return "error"
 	}
 	return "unset"
-}
-
-// jsonIDs returns the JSON array of ids.
-func jsonIDs(ids []int64) string {
-	b := make([]byte, 0, 8*len(ids)+2)
-	b = append(b, '[')
-	for i, id := range ids {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = strconv.AppendInt(b, id, 10)
-	}
-	return string(append(b, ']'))
 }
 
 // Sieve is the queries of a search's row terms in one file: a name, and
@@ -272,7 +259,7 @@ func (f *File) sieveChunk(ctx context.Context, sv *Sieve, ids []int64) ([]int64,
 	if int64(len(ids))*sieveLookupCost >= (last-first+1)*sieveScanCost {
 		return f.sieveQuery(ctx, sv, sv.byRange, first, last)
 	}
-	return f.sieveQuery(ctx, sv, sv.byList, jsonIDs(ids))
+	return f.sieveQuery(ctx, sv, sv.byList, schema.IDList(ids))
 }
 
 // SieveWindow returns the ids of the operation spans of f's window in
