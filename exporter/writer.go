@@ -84,13 +84,14 @@ type fileState struct {
 
 	// inserts has a span statement for each combination of column groups.
 	inserts [groupAll + 1]spanInsert
-	// traceInsertOne and traceInsertMany add new traces, traceKnown
-	// finds those already in a generation (traces.go).
-	traceInsertOne, traceInsertMany, traceKnown *sqlitec.Stmt
-	keyInsert, keySelect                        *sqlitec.Stmt
-	resourceSelect, resourceInsert              *sqlitec.Stmt
-	scopeSelect, scopeInsert                    *sqlitec.Stmt
-	addMeta, lastIDs, addBatch                  *sqlitec.Stmt
+	// traceInserts add new traces, traceInserts[i] 1<<i of them;
+	// traceKnown finds those already in a generation (traces.go).
+	traceInserts                   [traceInsertSizes]*sqlitec.Stmt
+	traceKnown                     *sqlitec.Stmt
+	keyInsert, keySelect           *sqlitec.Stmt
+	resourceSelect, resourceInsert *sqlitec.Stmt
+	scopeSelect, scopeInsert       *sqlitec.Stmt
+	addMeta, lastIDs, addBatch     *sqlitec.Stmt
 	// pageCounts reads the file's pages, free pages and page size, which
 	// maintenance checks after every transaction (retention.go).
 	pageCounts *sqlitec.Stmt
