@@ -30,6 +30,22 @@ import (
 // snapshots kept it from copying the whole WAL.
 const ckptRetry = 20 * time.Millisecond
 
+// ckptEvery and ckptSpans set the checkpoints' cadence. After a commit of
+// ckptSpans or more since the last checkpoint, or retention's deletes,
+// the checkpointer runs one at once; after smaller commits, at most once
+// a ckptEvery. A checkpoint syncs the WAL and the file and copies the
+// pages of every commit since the last: after each of many small commits
+// (collect's, one a request, each waited for) that was a third of what
+// they cost, and most of the pages it copied (the last page of every
+// table and index) the next commit wrote again. 4,096 spans are about
+// 1 MiB of WAL; a large commit is still copied at once, so that the WAL
+// starts over at the next transaction and a disk filling up holds the
+// rows in the file rather than in the WAL.
+const (
+	ckptEvery = 50 * time.Millisecond
+	ckptSpans = 4096
+)
+
 // checkpointer copies the WAL of the writer's file into it. The writer
 // starts one for each file it opens and stops it before it closes the
 // file.
@@ -41,8 +57,10 @@ type checkpointer struct {
 	// on this one's, which would look like a reader holding the WAL.
 	mu     sync.Mutex
 	cancel context.CancelFunc
-	wake   chan struct{} // buffered, 1
-	done   chan struct{} // closed when run has returned
+	// wake asks for a checkpoint now, soon for one within ckptEvery of
+	// the last; both are buffered, 1.
+	wake, soon chan struct{}
+	done       chan struct{} // closed when run has returned
 }
 
 // startCheckpointer starts checkpointing the file the writer has just
@@ -68,7 +86,7 @@ func (w *writer) startCheckpointer() {
 		return
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	c := &checkpointer{db: db, cancel: cancel, wake: make(chan struct{}, 1), done: make(chan struct{})}
+	c := &checkpointer{db: db, cancel: cancel, wake: make(chan struct{}, 1), soon: make(chan struct{}, 1), done: make(chan struct{})}
 	w.ckpt = c
 	go c.run(ctx)
 }
@@ -87,18 +105,26 @@ func (w *writer) stopCheckpointer() {
 }
 
 // kickCheckpointer asks the checkpointer to copy what the writer has just
-// committed.
-func (w *writer) kickCheckpointer() {
-	if c := w.ckpt; c != nil {
-		select {
-		case c.wake <- struct{}{}:
-		default:
-		}
+// committed: at once when now is set, else within ckptEvery of its last
+// checkpoint.
+func (w *writer) kickCheckpointer(now bool) {
+	c := w.ckpt
+	if c == nil {
+		return
+	}
+	ch := c.soon
+	if now {
+		ch = c.wake
+	}
+	select {
+	case ch <- struct{}{}:
+	default:
 	}
 }
 
-// run checkpoints once per kick, and again every ckptRetry while frames
-// are left uncopied, until ctx is done.
+// run checkpoints once per kick (those that may wait, at most once a
+// ckptEvery), and again every ckptRetry while frames are left uncopied,
+// until ctx is done.
 func (c *checkpointer) run(ctx context.Context) {
 	defer close(c.done)
 	conn, err := c.db.Conn(ctx)
@@ -109,13 +135,27 @@ func (c *checkpointer) run(ctx context.Context) {
 	retry := time.NewTimer(time.Hour)
 	retry.Stop()
 	defer retry.Stop()
+	// last is when the last checkpoint ended; armed is set while retry
+	// is set to run one.
+	var last time.Time
+	armed := false
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-c.wake:
+		case <-c.soon:
+			if wait := ckptEvery - time.Since(last); wait > 0 {
+				if !armed {
+					armed = true
+					retry.Reset(wait)
+				}
+				continue
+			}
 		case <-retry.C:
 		}
+		retry.Stop()
+		armed = false
 		// busy is set when another checkpoint (the writer's bound on the
 		// WAL, another process) holds the lock; log is the WAL's frames
 		// and copied those now in the file.
@@ -123,7 +163,9 @@ func (c *checkpointer) run(ctx context.Context) {
 		c.mu.Lock()
 		err := conn.QueryRowContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &log, &copied)
 		c.mu.Unlock()
+		last = time.Now()
 		if err == nil && (busy != 0 || copied < log) {
+			armed = true
 			retry.Reset(ckptRetry)
 		}
 	}

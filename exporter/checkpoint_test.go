@@ -2,6 +2,7 @@ package exporter_test
 
 import (
 	"context"
+	"database/sql"
 	"os"
 	"path/filepath"
 	"testing"
@@ -170,4 +171,42 @@ func TestCheckpointer_StuckReader(t *testing.T) {
 		t.Errorf("meta checkpoints_blocked = %d; want 1", n)
 	}
 	checkConsistent(t, path)
+}
+
+// TestCheckpointer_SmallCommitsCopied commits small transactions one
+// after another, as collect does for a client that waits for each: the
+// checkpointer runs at most once a while after such commits, and must
+// still copy the last of them into the file, with no commit after it to
+// ask again.
+func TestCheckpointer_SmallCommitsCopied(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "t.db")
+	// No idle maintenance, which would ask for a checkpoint too.
+	e := mustNew(t, path, exporter.WithMaintainEvery(time.Hour))
+	ctx := context.Background()
+	const rounds, size = 30, 50
+	for range rounds {
+		if err := e.ExportSpans(ctx, spans(size)); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.ForceFlush(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The file alone, its WAL ignored, holds what was checkpointed.
+	inFile := func() int64 {
+		db, err := sql.Open("sqlite", "file:"+path+"?mode=ro&immutable=1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		var n int64
+		if err := db.QueryRow("SELECT count(*) FROM spans").Scan(&n); err != nil {
+			return -1 // a page the checkpoint is still writing
+		}
+		return n
+	}
+	waitFor(t, nil, "the last commit to be checkpointed", func() bool { return inFile() == rounds*size })
+	if err := e.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -103,11 +103,10 @@ func (w *writer) prepareInserts() error {
 		ins.vals = w.conn.NewValues()
 		ins.rows = 0
 	}
-	if w.traceInsertOne, err = w.conn.Prepare(traceInsertSQL(1)); err != nil {
-		return err
-	}
-	if w.traceInsertMany, err = w.conn.Prepare(traceInsertSQL(tracesPerInsert)); err != nil {
-		return err
+	for i := range w.traceInserts {
+		if w.traceInserts[i], err = w.conn.Prepare(traceInsertSQL(1 << i)); err != nil {
+			return err
+		}
 	}
 	if w.traceKnown, err = w.conn.Prepare(traceKnownSQL); err != nil {
 		return err

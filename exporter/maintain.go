@@ -37,6 +37,9 @@ type maintenance struct {
 	// is back under its bound.
 	walFailing, walTried time.Time
 	walBlocked           bool
+	// ckptOwed counts the spans committed since the checkpointer was last
+	// asked for a checkpoint at once (checkpoint.go).
+	ckptOwed int64
 	// quiet is set while the writer fails for a reason other than a
 	// vanished file: waking an idle writer would only make it retry, and
 	// persist the failure count, between the application's own batches.
@@ -51,14 +54,19 @@ type maintenance struct {
 // limit, it takes another step after every batch. After every batch it
 // also bounds the WAL.
 func (w *writer) maintain() {
-	// The checkpointer copies what was just committed, and after the
-	// deletes of retention what they wrote.
-	w.kickCheckpointer()
-	defer w.kickCheckpointer()
+	// The checkpointer copies what was just committed: at once when it
+	// is much (ckptSpans), else soon; and after the deletes of retention
+	// what they wrote, at once.
 	m := &w.maint
 	written := w.stats.written.Load()
 	ingested := written - m.lastWritten
 	m.lastWritten = written
+	m.ckptOwed += ingested
+	big := m.ckptOwed >= ckptSpans
+	if big {
+		m.ckptOwed = 0
+	}
+	w.kickCheckpointer(big)
 	now := time.Now()
 	due := now.Sub(m.lastCheck) >= w.cfg.maintainEvery
 	if due {
@@ -86,6 +94,8 @@ func (w *writer) maintain() {
 	if due || m.backlog || w.overSize() {
 		w.retain(ingested)
 		w.boundWAL()
+		m.ckptOwed = 0
+		w.kickCheckpointer(true)
 	}
 }
 

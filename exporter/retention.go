@@ -213,11 +213,7 @@ func (w *writer) walShare() int64 {
 // free pages it holds.
 func (w *writer) pages() (used int64, free int64, err error) {
 	var count, pageSize int64
-	err = w.conn.Query("SELECT (SELECT page_count FROM pragma_page_count), (SELECT freelist_count FROM pragma_freelist_count), (SELECT page_size FROM pragma_page_size)", nil, func(s *sqlitec.Stmt) error {
-		count, free, pageSize = s.Int64(0), s.Int64(1), s.Int64(2)
-		return nil
-	})
-	if err != nil {
+	if err = queryInts(w.pageCounts, &count, &free, &pageSize); err != nil {
 		return 0, 0, fmt.Errorf("read page counts: %w", err)
 	}
 	return (count - free) * pageSize, free, nil

@@ -3,6 +3,7 @@ package exporter_test
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -96,8 +97,8 @@ func TestTraces_KnownAfterRestart(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "t.db")
 	old := spans(10)
 	exportAll(t, path, old)
-	// Old traces among new ones, in one statement of many rows and in
-	// statements of one.
+	// Old traces among new ones, in one statement of 64 rows and in the
+	// smaller ones after it.
 	fresh := spans(60)
 	batch := append(append(append([]sdktrace.ReadOnlySpan(nil), old[:5]...), fresh...), old[5:]...)
 	exportAll(t, path, batch)
@@ -183,5 +184,47 @@ func startGeneration1(t *testing.T, path string) {
 	defer db.Close()
 	if _, err := db.Exec("INSERT INTO traces (id, gen, trace_id) VALUES (?, 0, zeroblob(16))", 1<<schema.TraceGenerationShift-1); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestTraces_EveryInsertSize writes jobs of as many new traces as each
+// count, with traces of an earlier writer scattered among them, so that
+// every size of the trace inserts (powers of two up to 64) meets rows it
+// must add and rows already there: every span must be under its own
+// trace, and every trace have one row.
+func TestTraces_EveryInsertSize(t *testing.T) {
+	for _, n := range []int{1, 2, 3, 7, 31, 63, 64, 65, 100, 127, 129} {
+		t.Run(fmt.Sprint(n), func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "t.db")
+			old := spans(7)
+			exportAll(t, path, old)
+			fresh := spans(n)
+			var batch []sdktrace.ReadOnlySpan
+			k := 0
+			for i, s := range fresh {
+				for k < len(old) && k*n <= i*len(old) {
+					batch = append(batch, old[k])
+					k++
+				}
+				batch = append(batch, s)
+			}
+			batch = append(batch, old[k:]...)
+			exportAll(t, path, batch)
+			r := mustOpenRead(t, path)
+			if got, want := queryInt(t, r, "SELECT count(*) FROM traces"), int64(len(old)+n); got != want {
+				t.Errorf("traces = %d; want %d", got, want)
+			}
+			for i, s := range append(old, fresh...) {
+				id, sid := s.SpanContext().TraceID(), s.SpanContext().SpanID()
+				want := int64(1)
+				if i < len(old) {
+					want = 2 // written by both writers
+				}
+				if got := queryInt(t, r, "SELECT count(*) FROM spans_view WHERE trace_id = lower(hex(?)) AND span_id = lower(hex(?))", id[:], sid[:]); got != want {
+					t.Errorf("span %s of trace %s: %d rows under its trace; want %d", sid, id, got, want)
+				}
+			}
+			checkConsistent(t, path)
+		})
 	}
 }

@@ -84,13 +84,17 @@ type fileState struct {
 
 	// inserts has a span statement for each combination of column groups.
 	inserts [groupAll + 1]spanInsert
-	// traceInsertOne and traceInsertMany add new traces, traceKnown
-	// finds those already in a generation (traces.go).
-	traceInsertOne, traceInsertMany, traceKnown *sqlitec.Stmt
-	keyInsert, keySelect                        *sqlitec.Stmt
-	resourceSelect, resourceInsert              *sqlitec.Stmt
-	scopeSelect, scopeInsert                    *sqlitec.Stmt
-	addMeta, lastIDs, addBatch                  *sqlitec.Stmt
+	// traceInserts add new traces, traceInserts[i] 1<<i of them;
+	// traceKnown finds those already in a generation (traces.go).
+	traceInserts                   [traceInsertSizes]*sqlitec.Stmt
+	traceKnown                     *sqlitec.Stmt
+	keyInsert, keySelect           *sqlitec.Stmt
+	resourceSelect, resourceInsert *sqlitec.Stmt
+	scopeSelect, scopeInsert       *sqlitec.Stmt
+	addMeta, lastIDs, addBatch     *sqlitec.Stmt
+	// pageCounts reads the file's pages, free pages and page size, which
+	// maintenance checks after every transaction (retention.go).
+	pageCounts *sqlitec.Stmt
 	// firstSpan reads the first span id (beginUse), markUsed marks the
 	// rows of each table the transaction used (reclaim.go).
 	firstSpan *sqlitec.Stmt
@@ -245,6 +249,7 @@ func (w *writer) open(db *sql.DB) error {
 		{&w.addMeta, "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = value + excluded.value"},
 		{&w.lastIDs, "SELECT (SELECT coalesce(max(id), 0) FROM spans), (SELECT coalesce(max(id), 0) FROM traces)"},
 		{&w.addBatch, "INSERT INTO batches (first_span, last_span, spans, min_start_ns, max_start_ns, written_ns) VALUES (?, ?, ?, ?, ?, ?)"},
+		{&w.pageCounts, "SELECT (SELECT page_count FROM pragma_page_count), (SELECT freelist_count FROM pragma_freelist_count), (SELECT page_size FROM pragma_page_size)"},
 		{&w.firstSpan, "SELECT coalesce((SELECT id FROM spans ORDER BY id LIMIT 1), ?)"},
 		{&w.markUsed[0], markUsedSQL("attribute_keys")},
 		{&w.markUsed[1], markUsedSQL("resources")},
