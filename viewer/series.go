@@ -2,7 +2,6 @@ package viewer
 
 import (
 	"context"
-	"fmt"
 	"math"
 	"time"
 
@@ -58,8 +57,7 @@ func layoutSeries(since, until int64, step time.Duration) (seriesLayout, error) 
 	// in int64 (a range from 1678 to 2261), but does in uint64.
 	if until > since && uint64(until)-uint64(since) > maxSeriesBuckets*uint64(step) {
 		n := ceilDiv(uint64(until)-uint64(since), uint64(step))
-		return seriesLayout{}, &ParseError{Param: "step", Value: step.String(),
-			Want: fmt.Sprintf("a step that cuts the window into at most %d buckets (%d here)", maxSeriesBuckets, n)}
+		return seriesLayout{}, stepTooFine(step, n)
 	}
 	return alignSeries(since, until, int64(step)), nil
 }

@@ -3,7 +3,6 @@ package viewer
 import (
 	"cmp"
 	"context"
-	"encoding/hex"
 	"slices"
 	"strconv"
 	"time"
@@ -99,25 +98,6 @@ func (v *Viewer) listCountedTraces(ctx context.Context, flt *filter, s *search, 
 		return nil, err
 	}
 	return l, nil
-}
-
-// parseTraceID accepts 32 hex digits of a valid (non-zero) trace id.
-func parseTraceID(s string) (trace.TraceID, error) {
-	var id trace.TraceID
-	if len(s) != 32 {
-		return id, &ParseError{Param: "trace_id", Value: clip(s), Want: "32 hexadecimal digits"}
-	}
-	if _, err := hex.Decode(id[:], []byte(s)); err != nil || !id.IsValid() {
-		return id, &ParseError{Param: "trace_id", Value: clip(s), Want: "32 hexadecimal digits, not all zero"}
-	}
-	return id, nil
-}
-
-func clip(s string) string {
-	if len(s) > 64 {
-		return s[:64] + "…"
-	}
-	return s
 }
 
 // traceSpans reads trace id from every file, each span once (the first
