@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/lonelytrace/lonelytrace/schema"
+	"github.com/lonelytrace/lonelytrace/viewer/internal/opstore"
 	"github.com/lonelytrace/lonelytrace/viewer/internal/quantiles"
 	"github.com/lonelytrace/lonelytrace/viewer/model"
 )
@@ -106,9 +107,9 @@ func newSeriesAcc(l seriesLayout, ex *quantiles.Exactness) *seriesAcc {
 	return a
 }
 
-// visitor is the seriesAcc's opVisitor.
-func (a *seriesAcc) visitor([]string) func(*opSpan) {
-	return func(o *opSpan) {
+// visitor is the seriesAcc's opstore.Visitor.
+func (a *seriesAcc) visitor([]string) func(*opstore.Span) {
+	return func(o *opstore.Span) {
 		i := (uint64(o.Start) - uint64(a.layout.first)) / uint64(a.layout.step)
 		if i < uint64(len(a.buckets)) { // always, for a span of the window
 			a.buckets[i][o.Op].add(o)
