@@ -25,8 +25,8 @@ func newBreakdownAcc(by string, op int, ex *quantiles.Exactness) *breakdownAcc {
 	return &breakdownAcc{by: by, op: uint8(op), rows: make(map[string]*groupAcc), ex: ex}
 }
 
-// visitor is the breakdownAcc's opstore.Visitor: it finds each span's row once
-// per string of the file, not once per span.
+// visitor is the breakdownAcc's opstore.Visitor: it finds each span's
+// row once per string of the file, not once per span.
 func (a *breakdownAcc) visitor(strs []string) func(*opstore.Span) {
 	row := func(key string) *groupAcc {
 		g := a.rows[key]

@@ -39,8 +39,8 @@ func newMapAcc(ex *quantiles.Exactness) *mapAcc {
 	return &mapAcc{edges: make(map[mapEdgeKey]*groupAcc), ex: ex}
 }
 
-// visitor is the mapAcc's opstore.Visitor; it finds each span's edge once per
-// pair of strings of the file, not once per span.
+// visitor is the mapAcc's opstore.Visitor; it finds each span's edge
+// once per pair of strings of the file, not once per span.
 func (a *mapAcc) visitor(strs []string) func(*opstore.Span) {
 	type pair struct {
 		op             uint8
