@@ -259,10 +259,10 @@ func (v *fileVisit) deliver(err error, ops []Span, keys []SpanKey, strs []string
 // indices, in order, of spans found to be phases of operations in other
 // files. It runs under mu.
 func (v *fileVisit) hand(ops []Span, keys []SpanKey, strs []string, phases []int32) {
-	flt := v.w.flt
+	flt, seen, fns := v.w.flt, v.seen, v.fns // locals: the loop below calls out per span
 	keep := flt.spanTest(strs)
 	for j, vis := range v.visitors {
-		v.fns[j] = vis(strs)
+		fns[j] = vis(strs)
 	}
 	for j := range ops {
 		if len(phases) > 0 && phases[0] == int32(j) {
@@ -273,13 +273,13 @@ func (v *fileVisit) hand(ops []Span, keys []SpanKey, strs []string, phases []int
 		if !flt.inWindow(o.Start) || keep != nil && !keep(o) {
 			continue
 		}
-		if v.seen != nil && keys != nil {
-			if _, dup := v.seen[keys[j]]; dup {
+		if seen != nil && keys != nil {
+			if _, dup := seen[keys[j]]; dup {
 				continue
 			}
-			v.seen[keys[j]] = struct{}{}
+			seen[keys[j]] = struct{}{}
 		}
-		for _, fn := range v.fns {
+		for _, fn := range fns {
 			fn(o)
 		}
 	}
