@@ -35,10 +35,10 @@ func newWindowAcc(ex *quantiles.Exactness) *windowAcc {
 	return w
 }
 
-// visitor is the windowAcc's opVisitor.
-func (w *windowAcc) visitor(strs []string) func(*opSpan) {
+// visitor is the windowAcc's opstore.Visitor.
+func (w *windowAcc) visitor(strs []string) func(*opstore.Span) {
 	notified := make([]bool, len(strs))
-	return func(o *opSpan) {
+	return func(o *opstore.Span) {
 		w.ops[o.Op].add(o)
 		if o.Op == schema.NotifyIndex && !notified[o.Broadcaster] {
 			notified[o.Broadcaster] = true
@@ -65,7 +65,7 @@ func newGroupAcc(ex *quantiles.Exactness) *groupAcc {
 	return &groupAcc{durations: quantiles.NewDist(ex)}
 }
 
-func (g *groupAcc) add(o *opSpan) {
+func (g *groupAcc) add(o *opstore.Span) {
 	g.count++
 	if o.Failed {
 		g.errors++
@@ -96,7 +96,7 @@ type opAcc struct {
 	latest int64
 }
 
-func (a *opAcc) add(o *opSpan) {
+func (a *opAcc) add(o *opstore.Span) {
 	a.count++
 	if o.Failed {
 		a.errors++

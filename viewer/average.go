@@ -19,7 +19,7 @@ const maxPhases = 100
 
 // averageTrace computes the average trace of op over the most recent
 // v.sample operations that pass flt.
-func (v *Viewer) averageTrace(ctx context.Context, op string, flt *filter, total int64) (*model.AverageTrace, error) {
+func (v *Viewer) averageTrace(ctx context.Context, op string, flt *opstore.Filter, total int64) (*model.AverageTrace, error) {
 	avg := &model.AverageTrace{Total: total, Phases: []model.Phase{}}
 	if total == 0 {
 		return avg, nil

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/lonelytrace/lonelytrace/schema"
+	"github.com/lonelytrace/lonelytrace/viewer/internal/opstore"
 	"github.com/lonelytrace/lonelytrace/viewer/internal/quantiles"
 	"github.com/lonelytrace/lonelytrace/viewer/model"
 )
@@ -24,9 +25,9 @@ func newBreakdownAcc(by string, op int, ex *quantiles.Exactness) *breakdownAcc {
 	return &breakdownAcc{by: by, op: uint8(op), rows: make(map[string]*groupAcc), ex: ex}
 }
 
-// visitor is the breakdownAcc's opVisitor: it finds each span's row once
-// per string of the file, not once per span.
-func (a *breakdownAcc) visitor(strs []string) func(*opSpan) {
+// visitor is the breakdownAcc's opstore.Visitor: it finds each span's
+// row once per string of the file, not once per span.
+func (a *breakdownAcc) visitor(strs []string) func(*opstore.Span) {
 	row := func(key string) *groupAcc {
 		g := a.rows[key]
 		if g == nil {
@@ -37,7 +38,7 @@ func (a *breakdownAcc) visitor(strs []string) func(*opSpan) {
 	}
 	if a.by == "subscribers" {
 		bySubs := make(map[int64]*groupAcc)
-		return func(o *opSpan) {
+		return func(o *opstore.Span) {
 			if o.Op != a.op {
 				return
 			}
@@ -53,15 +54,15 @@ func (a *breakdownAcc) visitor(strs []string) func(*opSpan) {
 			g.add(o)
 		}
 	}
-	field := func(o *opSpan) uint32 { return o.Broadcaster }
+	field := func(o *opstore.Span) uint32 { return o.Broadcaster }
 	switch a.by {
 	case "topic":
-		field = func(o *opSpan) uint32 { return o.Topic }
+		field = func(o *opstore.Span) uint32 { return o.Topic }
 	case "service":
-		field = func(o *opSpan) uint32 { return o.Service }
+		field = func(o *opstore.Span) uint32 { return o.Service }
 	}
 	byID := make([]*groupAcc, len(strs))
-	return func(o *opSpan) {
+	return func(o *opstore.Span) {
 		if o.Op != a.op {
 			return
 		}

@@ -6,7 +6,9 @@ import (
 	"time"
 
 	"github.com/lonelytrace/lonelytrace/schema"
+	"github.com/lonelytrace/lonelytrace/viewer/internal/opstore"
 	"github.com/lonelytrace/lonelytrace/viewer/internal/page"
+	tsearch "github.com/lonelytrace/lonelytrace/viewer/internal/search"
 )
 
 // renderPage renders the page of r. With perr, the error of parsing r,
@@ -67,7 +69,7 @@ func (v *Viewer) answerPage(ctx context.Context, in *page.Main, r pageRequest) e
 		return err
 	}
 	pubsub := newMapAcc(w.ex)
-	visitors := []opVisitor{acc.visitor, series.visitor, pubsub.visitor}
+	visitors := []opstore.Visitor{acc.visitor, series.visitor, pubsub.visitor}
 	var breakdowns []*breakdownAcc
 	for _, op := range []int{schema.NotifyIndex, schema.ReceiveIndex} {
 		for _, by := range breakdownBys {
@@ -79,9 +81,8 @@ func (v *Viewer) answerPage(ctx context.Context, in *page.Main, r pageRequest) e
 			visitors = append(visitors, b.visitor)
 		}
 	}
-	totals := newSearchTotals(&srch, len(v.files))
-	visitors = append(visitors, totals.visitor)
-	if err := w.visitByFile(ctx, totals.begin, listWindow, visitors...); err != nil {
+	totals := tsearch.NewTotals(&srch.Terms, len(v.files))
+	if err := w.visitWithFile(ctx, totals.Visitor, visitors...); err != nil {
 		return err
 	}
 	s, err := v.summaryOf(ctx, q, w, acc)

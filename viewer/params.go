@@ -1,25 +1,49 @@
 package viewer
 
 import (
+	"encoding/hex"
+	"errors"
 	"fmt"
+	"math/big"
 	"net/url"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/lonelytrace/lonelytrace/schema"
+	tsearch "github.com/lonelytrace/lonelytrace/viewer/internal/search"
 )
 
 // The one place where a request's parameters become typed queries: every
 // parameter is read, bounded and checked here, and every 400 message is
-// written here (but the search's, in search.go). The handlers pass
-// url.Values to these functions; the Go API takes the typed queries and
-// checks them with the same functions.
+// written here, the checks made elsewhere (a step against its window)
+// included. The handlers pass url.Values to these functions; the Go API
+// takes the typed queries and checks them with the same functions.
 
 // maxFilterLen bounds each filter and time parameter, so that a hostile
 // query cannot make the viewer match megabyte patterns.
 const maxFilterLen = 1024
+
+// ParseError is a query parameter that could not be understood; it
+// becomes a 400 response carrying Error's text.
+type ParseError struct {
+	Param, Value, Want string
+}
+
+func (e *ParseError) Error() string {
+	return fmt.Sprintf("bad %s %q: want %s", e.Param, e.Value, e.Want)
+}
+
+// clip shortens a parameter's value for its error message.
+func clip(s string) string {
+	if len(s) > 64 {
+		return s[:64] + "…"
+	}
+	return s
+}
 
 // oneParam returns the value of the parameter name of params, "" when it
 // is absent. Every parameter of the viewer is given at most once and holds
@@ -62,6 +86,16 @@ func parseQuery(params url.Values, now time.Time, loc *time.Location) (Query, er
 		return Query{}, err
 	}
 	return ParseQuery(t, now, loc)
+}
+
+// badTime is the error of a since or until parameter (param) s that
+// parseTime refused with err: a time outside the file's range, or no
+// time and none of presets.
+func badTime(param, s string, presets []string, err error) error {
+	if errors.Is(err, errTimeRange) {
+		return &ParseError{Param: param, Value: s, Want: "a time from 1678 to 2261 (int64 nanoseconds since 1970, the file's unit)"}
+	}
+	return &ParseError{Param: param, Value: s, Want: "an RFC 3339 time (2006-01-02T15:04:05Z07:00) or one of " + strings.Join(presets, ", ")}
 }
 
 // parseTZ reads a tz parameter: loc (time.Local when nil) when empty.
@@ -130,6 +164,14 @@ func badStep(text string) error {
 		Want: fmt.Sprintf("a Go duration from %s to %s in whole milliseconds, such as 10s or 5m", minStep, maxStep)}
 }
 
+// stepTooFine is the error of a step that cuts the window into n
+// buckets, more than maxSeriesBuckets: the window is known only once
+// the series is laid out (layoutSeries), so the check is made there.
+func stepTooFine(step time.Duration, n uint64) error {
+	return &ParseError{Param: "step", Value: step.String(),
+		Want: fmt.Sprintf("a step that cuts the window into at most %d buckets (%d here)", maxSeriesBuckets, n)}
+}
+
 // parseSeries parses the parameters of /api/series.
 func parseSeries(params url.Values, now time.Time, loc *time.Location) (SeriesQuery, error) {
 	q, err := parseQuery(params, now, loc)
@@ -170,9 +212,15 @@ func (b BreakdownQuery) check() (op int, err error) {
 	}
 	i, ok := schema.OpIndex(b.Op)
 	if !ok {
-		return 0, &ParseError{Param: "op", Value: clip(b.Op), Want: "one of " + strings.Join(schema.Operations[:], ", ")}
+		return 0, badOp(b.Op)
 	}
 	return i, nil
+}
+
+// badOp is the error of an op parameter that names no operation, in a
+// breakdown or a search.
+func badOp(op string) error {
+	return &ParseError{Param: "op", Value: clip(op), Want: "one of " + strings.Join(schema.Operations[:], ", ")}
 }
 
 // pageRequest is the main page's parameters, parsed.
@@ -275,6 +323,137 @@ func boolParam(params url.Values, name string) (bool, error) {
 	}
 }
 
+// The search parameters of the trace list (docs/design.md#search), on top
+// of the window and filters that every query shares. They narrow the
+// trace list only: the aggregates of the page stay those of the window
+// and filters, so that a door's count and its list tell the same story.
+
+// maxAttrTerms bounds the attr parameters of one search.
+const maxAttrTerms = 8
+
+// maxSearchMs bounds min_ms and max_ms: durations are int64 nanoseconds.
+const maxSearchMs = 9_000_000_000_000
+
+// search is the parsed search parameters: the search's terms
+// (viewer/internal/search), and the parameters as given, to carry them
+// along in links (raw).
+type search struct {
+	tsearch.Terms
+	raw url.Values
+}
+
+// parseSearch reads the search parameters of params. A bad value is a
+// *ParseError that says what was expected.
+func parseSearch(params url.Values) (search, error) {
+	s := search{Terms: tsearch.NewTerms(), raw: url.Values{}}
+	one := func(name string) (string, error) {
+		v, err := oneParam(params, name)
+		if v != "" {
+			s.raw.Set(name, v)
+		}
+		return v, err
+	}
+	var err error
+	if s.Op, err = one("op"); err != nil {
+		return s, err
+	}
+	if _, known := schema.OpIndex(s.Op); s.Op != "" && !known {
+		return s, badOp(s.Op)
+	}
+	if s.Service, err = one("service"); err != nil {
+		return s, err
+	}
+	if s.Name, err = one("name"); err != nil {
+		return s, err
+	}
+	if s.Status, err = one("status"); err != nil {
+		return s, err
+	}
+	if s.Status != "" && s.Status != "error" && s.Status != "ok" {
+		return s, &ParseError{Param: "status", Value: clip(s.Status), Want: `"error" or "ok" (any status but Error)`}
+	}
+	for _, b := range []struct {
+		name string
+		dst  *int64
+	}{{"min_ms", &s.MinNs}, {"max_ms", &s.MaxNs}} {
+		v, err := one(b.name)
+		if err != nil {
+			return s, err
+		}
+		if v == "" {
+			continue
+		}
+		if *b.dst, err = parseMsBound(b.name, v); err != nil {
+			return s, err
+		}
+	}
+	sort, err := one("sort")
+	if err != nil {
+		return s, err
+	}
+	switch sort {
+	case "", SortNewest:
+	case SortSlowest:
+		s.Sort = SortSlowest
+	default:
+		return s, &ParseError{Param: "sort", Value: clip(sort), Want: `"newest" or "slowest"`}
+	}
+	attrs := params["attr"]
+	if len(attrs) > maxAttrTerms {
+		return s, &ParseError{Param: "attr", Value: clip(strings.Join(attrs, ",")), Want: fmt.Sprintf("at most %d attr parameters", maxAttrTerms)}
+	}
+	for _, a := range attrs {
+		if a == "" {
+			continue
+		}
+		key, value, ok := strings.Cut(a, "=")
+		if !ok || key == "" || len(a) > maxFilterLen {
+			return s, &ParseError{Param: "attr", Value: clip(a), Want: fmt.Sprintf("key=value, a non-empty key, at most %d bytes", maxFilterLen)}
+		}
+		s.Attrs = append(s.Attrs, tsearch.Attr{Key: key, Value: value})
+		s.raw.Add("attr", a)
+	}
+	return s, nil
+}
+
+// parseMsBound reads a duration bound in milliseconds, a decimal number
+// from 0, and returns it in nanoseconds rounded up: a duration d (whole
+// ns) is at least x ms exactly when d >= ceil(x·10^6), and below x ms
+// exactly when d < ceil(x·10^6). The decimal is read exactly, so that a
+// percentile the page shows, followed as min_ms, keeps the operation it
+// was computed from.
+func parseMsBound(name, v string) (int64, error) {
+	bad := &ParseError{Param: name, Value: clip(v), Want: fmt.Sprintf("a number of milliseconds from 0 to %d, such as 12.5", int64(maxSearchMs))}
+	if len(v) > 40 || strings.ContainsAny(v, "eE/") {
+		return 0, bad
+	}
+	r, ok := new(big.Rat).SetString(v)
+	if !ok || r.Sign() < 0 || r.Cmp(new(big.Rat).SetInt64(maxSearchMs)) > 0 {
+		return 0, bad
+	}
+	r.Mul(r, new(big.Rat).SetInt64(1e6))
+	q, m := new(big.Int).QuoRem(r.Num(), r.Denom(), new(big.Int))
+	if m.Sign() > 0 {
+		q.Add(q, big.NewInt(1))
+	}
+	return q.Int64(), nil
+}
+
+// values returns the parameters that reproduce s.
+func (s search) values() url.Values {
+	out := url.Values{}
+	for k, vs := range s.raw {
+		out[k] = slices.Clone(vs)
+	}
+	return out
+}
+
+// noSearch is the search of every trace: that of no parameter.
+func noSearch() search {
+	s, _ := parseSearch(nil)
+	return s
+}
+
 // traceFormat reads the format parameter of /api/traces/:trace_id:
 // reports whether it asks for OTLP/JSON.
 func traceFormat(params url.Values) (otlp bool, err error) {
@@ -288,10 +467,16 @@ func traceFormat(params url.Values) (otlp bool, err error) {
 	}
 }
 
-// noSearch is the search of every trace: that of no parameter.
-func noSearch() search {
-	s, _ := parseSearch(nil)
-	return s
+// parseTraceID accepts 32 hex digits of a valid (non-zero) trace id.
+func parseTraceID(s string) (trace.TraceID, error) {
+	var id trace.TraceID
+	if len(s) != 32 {
+		return id, &ParseError{Param: "trace_id", Value: clip(s), Want: "32 hexadecimal digits"}
+	}
+	if _, err := hex.Decode(id[:], []byte(s)); err != nil || !id.IsValid() {
+		return id, &ParseError{Param: "trace_id", Value: clip(s), Want: "32 hexadecimal digits, not all zero"}
+	}
+	return id, nil
 }
 
 // text is q as the parameters of its links write it.

@@ -3,6 +3,7 @@ package viewer
 import (
 	"context"
 	"math"
+	"slices"
 	"time"
 
 	"github.com/lonelytrace/lonelytrace/viewer/internal/opstore"
@@ -10,20 +11,11 @@ import (
 )
 
 // The root's view of the op store (viewer/internal/opstore): a request's
-// filter, its window with the exactness of its percentiles, and the
-// visits that feed the accumulators.
-
-type (
-	// filter is the window and the operation filters of one request.
-	filter = opstore.Filter
-	// opSpan is an operation span as a visit hands it over.
-	opSpan = opstore.Span
-	// opVisitor is one aggregate's view of a window's operation spans.
-	opVisitor = opstore.Visitor
-)
+// filter (an opstore.Filter), its window with the exactness of its
+// percentiles, and the visits that feed the accumulators.
 
 // newFilter returns the filter of q.
-func newFilter(q Query) *filter {
+func newFilter(q Query) *opstore.Filter {
 	since, until := q.bounds()
 	return opstore.NewFilter(since, until, q.Broadcaster, q.Topic, q.Glob)
 }
@@ -34,14 +26,14 @@ func newFilter(q Query) *filter {
 // while it holds at most exactLimit operations).
 type window struct {
 	*opstore.Window
-	flt *filter
+	flt *opstore.Filter
 	v   *Viewer
 	ex  *quantiles.Exactness
 }
 
 // plan reads each file's totals; topics asks for topics and glob
 // patterns even when flt does not need them.
-func (v *Viewer) plan(ctx context.Context, flt *filter, topics bool) (*window, error) {
+func (v *Viewer) plan(ctx context.Context, flt *opstore.Filter, topics bool) (*window, error) {
 	w, err := v.store.Plan(ctx, flt, topics, v.now)
 	if err != nil {
 		return nil, err
@@ -70,35 +62,24 @@ func (w *window) since(q Query) time.Time {
 
 // visit hands every operation span of the window that passes the filter
 // to each visitor, once (opstore.Window.Visit), and counts it in ex.
-func (w *window) visit(ctx context.Context, visitors ...opVisitor) error {
+func (w *window) visit(ctx context.Context, visitors ...opstore.Visitor) error {
 	return w.Visit(ctx, w.counted(visitors)...)
 }
 
-// chunkLister names the order a visit reads a file's chunks in; the
-// root reads them all, in id order (listWindow). The store offers the
-// search its own order (opstore.Pass).
-type chunkLister struct{}
-
-// listWindow reads every chunk of a file's window, in id order.
-var listWindow chunkLister
-
-// visitByFile is visit that calls begin, when not nil, with the index of
-// each file before its spans go to the visitors (row ids are a file's
-// own).
-func (w *window) visitByFile(ctx context.Context, begin func(i int), _ chunkLister, visitors ...opVisitor) error {
+// visitWithFile is visit with one more visitor, last, made for each
+// file i by perFile(i): the search's totals count a span under its file,
+// as row ids are a file's own.
+func (w *window) visitWithFile(ctx context.Context, perFile func(i int) opstore.Visitor, visitors ...opstore.Visitor) error {
 	vs := w.counted(visitors)
 	return w.VisitFiles(ctx, func(i int) *opstore.Pass {
-		if begin != nil {
-			begin(i)
-		}
-		return &opstore.Pass{Visitors: vs}
+		return &opstore.Pass{Visitors: append(slices.Clip(vs), perFile(i))}
 	})
 }
 
 // counted is visitors after one that counts each span in w.ex, first, so
 // that a span that takes the window past exactLimit turns every dist into
 // a sketch before it is added to any.
-func (w *window) counted(visitors []opVisitor) []opVisitor {
-	count := func([]string) func(*opSpan) { return func(*opSpan) { w.ex.Count() } }
-	return append([]opVisitor{count}, visitors...)
+func (w *window) counted(visitors []opstore.Visitor) []opstore.Visitor {
+	count := func([]string) func(*opstore.Span) { return func(*opstore.Span) { w.ex.Count() } }
+	return append([]opstore.Visitor{count}, visitors...)
 }

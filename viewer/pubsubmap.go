@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/lonelytrace/lonelytrace/schema"
+	"github.com/lonelytrace/lonelytrace/viewer/internal/opstore"
 	"github.com/lonelytrace/lonelytrace/viewer/internal/page"
 	"github.com/lonelytrace/lonelytrace/viewer/internal/quantiles"
 	"github.com/lonelytrace/lonelytrace/viewer/model"
@@ -38,15 +39,15 @@ func newMapAcc(ex *quantiles.Exactness) *mapAcc {
 	return &mapAcc{edges: make(map[mapEdgeKey]*groupAcc), ex: ex}
 }
 
-// visitor is the mapAcc's opVisitor; it finds each span's edge once per
-// pair of strings of the file, not once per span.
-func (a *mapAcc) visitor(strs []string) func(*opSpan) {
+// visitor is the mapAcc's opstore.Visitor; it finds each span's edge
+// once per pair of strings of the file, not once per span.
+func (a *mapAcc) visitor(strs []string) func(*opstore.Span) {
 	type pair struct {
 		op             uint8
 		service, topic uint32
 	}
 	byIDs := make(map[pair]*groupAcc)
-	return func(o *opSpan) {
+	return func(o *opstore.Span) {
 		if o.Op != schema.NotifyIndex && o.Op != schema.ReceiveIndex || o.Topic == 0 {
 			return
 		}

@@ -1,6 +1,10 @@
 package viewer
 
-import "time"
+import (
+	"time"
+
+	tsearch "github.com/lonelytrace/lonelytrace/viewer/internal/search"
+)
 
 // The typed questions of the Go API beyond Query (window.go): each is a
 // Query and what its answer needs besides. The handlers parse them from
@@ -35,3 +39,9 @@ type PageQuery struct {
 	// instead (32 hex digits).
 	Trace string
 }
+
+// Sort orders of the trace list.
+const (
+	SortNewest  = tsearch.SortNewest
+	SortSlowest = tsearch.SortSlowest
+)

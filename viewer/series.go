@@ -2,11 +2,11 @@ package viewer
 
 import (
 	"context"
-	"fmt"
 	"math"
 	"time"
 
 	"github.com/lonelytrace/lonelytrace/schema"
+	"github.com/lonelytrace/lonelytrace/viewer/internal/opstore"
 	"github.com/lonelytrace/lonelytrace/viewer/internal/quantiles"
 	"github.com/lonelytrace/lonelytrace/viewer/model"
 )
@@ -58,8 +58,7 @@ func layoutSeries(since, until int64, step time.Duration) (seriesLayout, error) 
 	// in int64 (a range from 1678 to 2261), but does in uint64.
 	if until > since && uint64(until)-uint64(since) > maxSeriesBuckets*uint64(step) {
 		n := ceilDiv(uint64(until)-uint64(since), uint64(step))
-		return seriesLayout{}, &ParseError{Param: "step", Value: step.String(),
-			Want: fmt.Sprintf("a step that cuts the window into at most %d buckets (%d here)", maxSeriesBuckets, n)}
+		return seriesLayout{}, stepTooFine(step, n)
 	}
 	return alignSeries(since, until, int64(step)), nil
 }
@@ -108,9 +107,9 @@ func newSeriesAcc(l seriesLayout, ex *quantiles.Exactness) *seriesAcc {
 	return a
 }
 
-// visitor is the seriesAcc's opVisitor.
-func (a *seriesAcc) visitor([]string) func(*opSpan) {
-	return func(o *opSpan) {
+// visitor is the seriesAcc's opstore.Visitor.
+func (a *seriesAcc) visitor([]string) func(*opstore.Span) {
+	return func(o *opstore.Span) {
 		i := (uint64(o.Start) - uint64(a.layout.first)) / uint64(a.layout.step)
 		if i < uint64(len(a.buckets)) { // always, for a span of the window
 			a.buckets[i][o.Op].add(o)

@@ -12,7 +12,7 @@ import (
 // summarize computes the Summary of q, whose filter is flt, over every
 // file: the window's operation spans (plan) go through the summary's
 // accumulator (visit), then the average traces are read.
-func (v *Viewer) summarize(ctx context.Context, q Query, flt *filter) (*model.Summary, error) {
+func (v *Viewer) summarize(ctx context.Context, q Query, flt *opstore.Filter) (*model.Summary, error) {
 	w, err := v.plan(ctx, flt, false)
 	if err != nil {
 		return nil, err

@@ -3,7 +3,6 @@ package viewer
 import (
 	"cmp"
 	"context"
-	"encoding/hex"
 	"slices"
 	"strconv"
 	"time"
@@ -32,8 +31,8 @@ const (
 // listTraces returns the page [offset, offset+limit) of the traces that
 // have an operation in flt's window matching flt and s, in s's order,
 // with their totals (viewer/internal/search) when count is set.
-func (v *Viewer) listTraces(ctx context.Context, flt *filter, s *search, loc *time.Location, offset, limit int, count bool) (*model.TraceList, error) {
-	t := newSearchTotals(s, len(v.files))
+func (v *Viewer) listTraces(ctx context.Context, flt *opstore.Filter, s *search, loc *time.Location, offset, limit int, count bool) (*model.TraceList, error) {
+	t := tsearch.NewTotals(&s.Terms, len(v.files))
 	if !count {
 		t.Skip()
 	}
@@ -47,7 +46,7 @@ func (v *Viewer) listTraces(ctx context.Context, flt *filter, s *search, loc *ti
 		if w.Spans() > tsearch.MaxCountedWindow {
 			t.Skip()
 		} else if err := w.VisitFiles(ctx, func(i int) *opstore.Pass {
-			return &opstore.Pass{Visitors: []opVisitor{t.Visitor(i)}}
+			return &opstore.Pass{Visitors: []opstore.Visitor{t.Visitor(i)}}
 		}); err != nil {
 			return nil, err
 		}
@@ -55,27 +54,9 @@ func (v *Viewer) listTraces(ctx context.Context, flt *filter, s *search, loc *ti
 	return v.listCountedTraces(ctx, flt, s, loc, offset, limit, t)
 }
 
-// searchTotals is the totals of a search as one visit of the page counts
-// them with its aggregates: begin says whose spans follow.
-type searchTotals struct {
-	*tsearch.Totals
-	file int
-}
-
-// newSearchTotals prepares the totals of s over files files.
-func newSearchTotals(s *search, files int) *searchTotals {
-	return &searchTotals{Totals: tsearch.NewTotals(&s.Terms, files)}
-}
-
-// begin is visitByFile's begin: the spans that follow are file i's.
-func (t *searchTotals) begin(i int) { t.file = i }
-
-// visitor is the searchTotals' opVisitor.
-func (t *searchTotals) visitor(strs []string) func(*opSpan) { return t.Visitor(t.file)(strs) }
-
 // listCountedTraces is listTraces with the totals t counted by a visit of
 // the caller's.
-func (v *Viewer) listCountedTraces(ctx context.Context, flt *filter, s *search, loc *time.Location, offset, limit int, t *searchTotals) (*model.TraceList, error) {
+func (v *Viewer) listCountedTraces(ctx context.Context, flt *opstore.Filter, s *search, loc *time.Location, offset, limit int, t *tsearch.Totals) (*model.TraceList, error) {
 	want := offset + limit + 1 // one more tells whether there is a next page
 	best, err := tsearch.Traces(ctx, v.store.Window(flt, false, v.now), &s.Terms, want, v.sieve)
 	if err != nil {
@@ -99,25 +80,6 @@ func (v *Viewer) listCountedTraces(ctx context.Context, flt *filter, s *search, 
 		return nil, err
 	}
 	return l, nil
-}
-
-// parseTraceID accepts 32 hex digits of a valid (non-zero) trace id.
-func parseTraceID(s string) (trace.TraceID, error) {
-	var id trace.TraceID
-	if len(s) != 32 {
-		return id, &ParseError{Param: "trace_id", Value: clip(s), Want: "32 hexadecimal digits"}
-	}
-	if _, err := hex.Decode(id[:], []byte(s)); err != nil || !id.IsValid() {
-		return id, &ParseError{Param: "trace_id", Value: clip(s), Want: "32 hexadecimal digits, not all zero"}
-	}
-	return id, nil
-}
-
-func clip(s string) string {
-	if len(s) > 64 {
-		return s[:64] + "…"
-	}
-	return s
 }
 
 // traceSpans reads trace id from every file, each span once (the first

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math"
 	"net/url"
-	"strings"
 	"time"
 )
 
@@ -46,16 +45,6 @@ type Query struct {
 type QueryText struct {
 	Since, Until, TZ         string
 	Broadcaster, Topic, Glob string
-}
-
-// ParseError is a query parameter that could not be understood; it
-// becomes a 400 response carrying Error's text.
-type ParseError struct {
-	Param, Value, Want string
-}
-
-func (e *ParseError) Error() string {
-	return fmt.Sprintf("bad %s %q: want %s", e.Param, e.Value, e.Want)
 }
 
 // ParseQuery parses t with now as the present and loc as the zone when
@@ -111,11 +100,8 @@ func parseSince(s string, now time.Time) (t time.Time, beginning bool, err error
 		return now.Add(-time.Minute), false, nil
 	}
 	t, err = parseTime(s)
-	if errors.Is(err, errTimeRange) {
-		return t, false, &ParseError{Param: "since", Value: s, Want: timeRangeWant}
-	}
 	if err != nil {
-		return t, false, &ParseError{Param: "since", Value: s, Want: "an RFC 3339 time (2006-01-02T15:04:05Z07:00) or one of " + strings.Join(sincePresets, ", ")}
+		return t, false, badTime("since", s, sincePresets, err)
 	}
 	return t, false, nil
 }
@@ -132,20 +118,15 @@ func parseUntil(s string, now time.Time) (time.Time, error) {
 		return lastTop(now, time.Minute), nil
 	}
 	t, err := parseTime(s)
-	if errors.Is(err, errTimeRange) {
-		return t, &ParseError{Param: "until", Value: s, Want: timeRangeWant}
-	}
 	if err != nil {
-		return t, &ParseError{Param: "until", Value: s, Want: "an RFC 3339 time (2006-01-02T15:04:05Z07:00) or one of " + strings.Join(untilPresets, ", ")}
+		return t, badTime("until", s, untilPresets, err)
 	}
 	return t, nil
 }
 
 // errTimeRange is parseTime's error for a well-formed time the file
-// cannot hold; timeRangeWant says which times it can.
+// cannot hold (badTime says which times it can).
 var errTimeRange = errors.New("time out of range")
-
-const timeRangeWant = "a time from 1678 to 2261 (int64 nanoseconds since 1970, the file's unit)"
 
 // parseTime accepts RFC 3339 with or without fractional seconds, and only
 // times that fit in int64 Unix nanoseconds, the unit of the file.

@@ -192,13 +192,6 @@ func (f *File) readBatches(ctx context.Context, batches []schema.Batch, topics, 
 // file (without withKeys) it adds the operation spans within edgeMargin
 // ids beyond the batches to nb.
 func (f *File) readSpanRange(ctx context.Context, c *scanConn, batches []schema.Batch, topics, withKeys bool, local *strTable, services *serviceNames, out *readBatches, traces *[]int64, ps *[]parented, nb *[]neighbour) error {
-	cols := opColumns
-	if topics {
-		cols += topicColumns
-	}
-	if withKeys {
-		cols += ", " + traceIDOf("spans") + ", span_id"
-	}
 	first, last := batches[0].FirstSpan, batches[len(batches)-1].LastSpan
 	// In one file, the operation spans just beyond the range are read
 	// too, as neighbours: the rule of phases looks at them (edgeMargin).
@@ -206,28 +199,16 @@ func (f *File) readSpanRange(ctx context.Context, c *scanConn, batches []schema.
 	if !withKeys {
 		lo, hi = max(first-edgeMargin, 0), last+edgeMargin
 	}
-	args := []any{lo, hi}
-	for _, op := range schema.Operations {
-		args = append(args, op)
-	}
-	args = append(args, schema.StatusError)
-	// The scan by row id reads every span of the range, operation or not,
-	// but in page order: through the operation index it would be one
-	// lookup in the table per operation, which costs about as much at
-	// the share of operations in a pub/sub application's spans.
-	rows, err := c.stmt("SELECT " + cols + " FROM spans WHERE id BETWEEN ?1 AND ?2 AND op IS NOT NULL")
+	rows, err := c.stmt(spanRangeQuery(topics, withKeys))
 	if err != nil {
 		return err
 	}
-	if err := rows.Start(args...); err != nil {
+	if err := rows.Start(spanRangeArgs(lo, hi)...); err != nil {
 		return err
 	}
 	ops := out.ops
 	var keys []SpanKey
 	k := 0 // the batch of the row
-	bad := func(col string) error {
-		return fmt.Errorf("a span's %s is not what the schema says", col)
-	}
 	for n := 0; ; n++ {
 		if n%4096 == 4095 {
 			if err := ctx.Err(); err != nil {
@@ -242,19 +223,17 @@ func (f *File) readSpanRange(ctx context.Context, c *scanConn, batches []schema.
 			break
 		}
 		if rows.Type(2) != sqlitec.Integer {
-			return bad("op")
+			return badColumn("op")
 		}
 		packed := rows.Int64(2)
 		id := lo + packed>>11
 		if id < first || id > last {
 			if packed&0xff != opUnknown {
-				start, ok1 := intCol(rows, 0)
-				end, ok2 := intCol(rows, 1)
-				trace, ok3 := intCol(rows, 7)
-				if !ok1 || !ok2 || !ok3 {
-					return bad("start_ns, end_ns or trace")
+				e, err := scanNeighbour(rows, packed)
+				if err != nil {
+					return err
 				}
-				*nb = append(*nb, neighbour{trace: trace, op: uint8(packed & 0xff), start: start, end: end})
+				*nb = append(*nb, e)
 			}
 			continue
 		}
@@ -264,56 +243,117 @@ func (f *File) readSpanRange(ctx context.Context, c *scanConn, batches []schema.
 		if k == len(batches) || id < batches[k].FirstSpan || packed&0xff == opUnknown {
 			continue // not in a batch read, or not an operation this viewer knows
 		}
-		o := Span{ID: id}
-		o.Op, o.Stateful, o.Failed = uint8(packed&0xff), packed&(1<<8) != 0, packed&(1<<9) != 0
-		var ok bool
-		if o.Start, ok = intCol(rows, 0); !ok {
-			return bad("start_ns")
-		}
-		if o.End, ok = intCol(rows, 1); !ok {
-			return bad("end_ns")
-		}
-		if o.Size, ok = intOrNull(rows, 3); !ok {
-			return bad("body_size")
-		}
-		if o.Subs, ok = intOrNull(rows, 4); !ok {
-			return bad("subscribers")
-		}
-		if o.Broadcaster, ok = textID(rows, 5, local); !ok {
-			return bad("broadcaster")
-		}
-		resource, ok := intCol(rows, 6)
-		if !ok {
-			return bad("resource")
-		}
-		if o.Service, err = services.id(resource); err != nil {
+		o, trace, err := scanOp(rows, id, packed, topics, local, services)
+		if err != nil {
 			return err
-		}
-		trace, ok := intCol(rows, 7)
-		if !ok {
-			return bad("trace")
 		}
 		*traces = append(*traces, trace)
 		if packed&(1<<10) != 0 {
 			*ps = append(*ps, parented{i: len(ops), parent: spanIDOf(rows.Bytes(8))})
 		}
-		next := 9
-		if topics {
-			if o.Topic, ok = textID(rows, 9, local); !ok {
-				return bad("topic")
-			}
-			if o.Glob, ok = textID(rows, 10, local); !ok {
-				return bad("glob")
-			}
-			next = 11
-		}
 		if withKeys {
+			next := 9
+			if topics {
+				next = 11
+			}
 			keys = append(keys, MakeSpanKey(rows.Bytes(next), rows.Bytes(next+1)))
 		}
 		ops = append(ops, o)
 	}
 	out.ops, out.keys = ops, keys
 	return nil
+}
+
+// spanRangeQuery is readSpanRange's query over the span ids [?1, ?2]:
+// opColumns, then topicColumns when topics are read, then the trace and
+// span ids when keys are.
+//
+// The scan by row id reads every span of the range, operation or not,
+// but in page order: through the operation index it would be one lookup
+// in the table per operation, which costs about as much at the share of
+// operations in a pub/sub application's spans.
+func spanRangeQuery(topics, withKeys bool) string {
+	cols := opColumns
+	if topics {
+		cols += topicColumns
+	}
+	if withKeys {
+		cols += ", " + traceIDOf("spans") + ", span_id"
+	}
+	return "SELECT " + cols + " FROM spans WHERE id BETWEEN ?1 AND ?2 AND op IS NOT NULL"
+}
+
+// spanRangeArgs are spanRangeQuery's parameters for the span ids
+// [lo, hi]: the range, the operations' names and the status code of an
+// error (opColumns).
+func spanRangeArgs(lo, hi int64) []any {
+	args := make([]any, 0, len(schema.Operations)+3)
+	args = append(args, lo, hi)
+	for _, op := range schema.Operations {
+		args = append(args, op)
+	}
+	return append(args, schema.StatusError)
+}
+
+// badColumn is the error of a row whose column col does not hold what
+// the schema says.
+func badColumn(col string) error {
+	return fmt.Errorf("a span's %s is not what the schema says", col)
+}
+
+// scanNeighbour reads the row of rows, an operation's outside the
+// batches read (packed is its opColumns' packed column), as a neighbour.
+func scanNeighbour(rows *sqlitec.Stmt, packed int64) (neighbour, error) {
+	start, ok1 := intCol(rows, 0)
+	end, ok2 := intCol(rows, 1)
+	trace, ok3 := intCol(rows, 7)
+	if !ok1 || !ok2 || !ok3 {
+		return neighbour{}, badColumn("start_ns, end_ns or trace")
+	}
+	return neighbour{trace: trace, op: uint8(packed & 0xff), start: start, end: end}, nil
+}
+
+// scanOp reads the row of rows, the operation span of row id id (packed
+// is its opColumns' packed column), with its strings numbered in local
+// and services; it returns the span and its trace's row id.
+func scanOp(rows *sqlitec.Stmt, id, packed int64, topics bool, local *strTable, services *serviceNames) (o Span, trace int64, err error) {
+	o = Span{ID: id}
+	o.Op, o.Stateful, o.Failed = uint8(packed&0xff), packed&(1<<8) != 0, packed&(1<<9) != 0
+	var ok bool
+	if o.Start, ok = intCol(rows, 0); !ok {
+		return o, 0, badColumn("start_ns")
+	}
+	if o.End, ok = intCol(rows, 1); !ok {
+		return o, 0, badColumn("end_ns")
+	}
+	if o.Size, ok = intOrNull(rows, 3); !ok {
+		return o, 0, badColumn("body_size")
+	}
+	if o.Subs, ok = intOrNull(rows, 4); !ok {
+		return o, 0, badColumn("subscribers")
+	}
+	if o.Broadcaster, ok = textID(rows, 5, local); !ok {
+		return o, 0, badColumn("broadcaster")
+	}
+	resource, ok := intCol(rows, 6)
+	if !ok {
+		return o, 0, badColumn("resource")
+	}
+	if o.Service, err = services.id(resource); err != nil {
+		return o, 0, err
+	}
+	if trace, ok = intCol(rows, 7); !ok {
+		return o, 0, badColumn("trace")
+	}
+	if topics {
+		if o.Topic, ok = textID(rows, 9, local); !ok {
+			return o, 0, badColumn("topic")
+		}
+		if o.Glob, ok = textID(rows, 10, local); !ok {
+			return o, 0, badColumn("glob")
+		}
+	}
+	return o, trace, nil
 }
 
 // serviceNamePath is the JSON path of service.name in

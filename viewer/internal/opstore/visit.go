@@ -159,94 +159,22 @@ type chunkLister func(ctx context.Context, f *File, flt *Filter, emit func(chunk
 // visitFile reads the operation spans of the chunks of f that list hands
 // over and hands them to the visitors.
 func (w *Window) visitFile(ctx context.Context, f *File, seen map[SpanKey]struct{}, list chunkLister, visitors []Visitor) error {
-	plan := f.ops.begin()
+	v := &fileVisit{w: w, f: f, plan: f.ops.begin(), seen: seen, visitors: visitors, fns: make([]func(*Span), len(visitors))}
 	defer f.ops.done()
-	withKeys := len(w.store.files) > 1
-	flt := w.flt
-	type task struct {
-		chunk   int64
-		batches []schema.Batch
-	}
-	tasks := make(chan task)
-	var mu sync.Mutex // the visitors, seen and firstErr
-	var firstErr error
-	fns := make([]func(*Span), len(visitors))
-	// hand gives the spans of the window that pass the filter to the
-	// visitors; keys are the spans' keys, when read; phases are the
-	// indices, in order, of spans found to be phases of operations in
-	// other files.
-	hand := func(ops []Span, keys []SpanKey, strs []string, phases []int32) {
-		keep := flt.spanTest(strs)
-		for j, vis := range visitors {
-			fns[j] = vis(strs)
-		}
-		for j := range ops {
-			if len(phases) > 0 && phases[0] == int32(j) {
-				phases = phases[1:]
-				continue
-			}
-			o := &ops[j]
-			if !flt.inWindow(o.Start) || keep != nil && !keep(o) {
-				continue
-			}
-			if seen != nil && keys != nil {
-				if _, dup := seen[keys[j]]; dup {
-					continue
-				}
-				seen[keys[j]] = struct{}{}
-			}
-			for _, fn := range fns {
-				fn(o)
-			}
-		}
-	}
+	tasks := make(chan chunkTask)
 	var wg sync.WaitGroup
 	for range max(runtime.GOMAXPROCS(0), 2) {
 		wg.Go(func() {
 			var buf []Span
 			for t := range tasks {
-				key := keyOf(t.batches)
-				if ch, exits := f.ops.lookup(plan, t.chunk, key, w.topics); ch != nil {
-					buf = decodeOps(buf, ch.data, ch.n)
-					strs := f.ops.strings(plan)
-					phases, err := w.settle(ctx, f, t.chunk, key, exits, buf)
-					mu.Lock()
-					if err != nil && firstErr == nil {
-						firstErr = err
-					}
-					if firstErr == nil {
-						hand(buf, ch.keys, strs, phases)
-					}
-					mu.Unlock()
-					continue
-				}
-				r, err := f.readBatches(ctx, t.batches, w.topics, withKeys, buf)
-				var strs []string
-				var phases []int32
-				if err == nil {
-					strs = f.ops.keep(plan, r, t.chunk, key, w.topics)
-					phases, err = w.settle(ctx, f, t.chunk, key, r.exits, r.ops)
-				}
-				mu.Lock()
-				if err != nil && firstErr == nil {
-					firstErr = err
-				}
-				if firstErr == nil {
-					hand(r.ops, r.keys, strs, phases)
-				}
-				mu.Unlock()
-				if r != nil {
-					buf = r.ops // the cache keeps an encoding, not the array
-				}
+				buf = v.read(ctx, t, buf)
 			}
 		})
 	}
-	err := list(ctx, f, flt, func(chunk int64, batches []schema.Batch) bool {
-		mu.Lock()
-		stop := firstErr != nil
-		mu.Unlock()
+	err := list(ctx, f, w.flt, func(chunk int64, batches []schema.Batch) bool {
+		stop := v.failed()
 		if !stop {
-			tasks <- task{chunk, batches}
+			tasks <- chunkTask{chunk, batches}
 		}
 		return !stop
 	})
@@ -255,7 +183,106 @@ func (w *Window) visitFile(ctx context.Context, f *File, seen map[SpanKey]struct
 	if err != nil {
 		return err
 	}
-	return firstErr
+	return v.firstErr
+}
+
+// chunkTask is one chunk of a file's window for a visit to read.
+type chunkTask struct {
+	chunk   int64
+	batches []schema.Batch
+}
+
+// fileVisit is the visit of one file's window: the goroutines that read
+// its chunks hand the spans over under mu, one chunk at a time.
+type fileVisit struct {
+	w    *Window
+	f    *File
+	plan *opsPlan
+	// seen holds the keys of the spans handed over, across files; nil
+	// in a store of one file.
+	seen     map[SpanKey]struct{}
+	visitors []Visitor
+	// fns are the visitors' functions of the chunk being handed over.
+	fns      []func(*Span)
+	mu       sync.Mutex // seen, fns, the visitors and firstErr
+	firstErr error
+}
+
+// read reads the operation spans of chunk t, from the cache or from the
+// file, and hands them over; buf is an array the spans may go in, and
+// it returns the one the next chunk may use.
+func (v *fileVisit) read(ctx context.Context, t chunkTask, buf []Span) []Span {
+	w, f := v.w, v.f
+	key := keyOf(t.batches)
+	if ch, exits := f.ops.lookup(v.plan, t.chunk, key, w.topics); ch != nil {
+		buf = decodeOps(buf, ch.data, ch.n)
+		strs := f.ops.strings(v.plan)
+		phases, err := w.settle(ctx, f, t.chunk, key, exits, buf)
+		v.deliver(err, buf, ch.keys, strs, phases)
+		return buf
+	}
+	withKeys := len(w.store.files) > 1
+	r, err := f.readBatches(ctx, t.batches, w.topics, withKeys, buf)
+	if err != nil {
+		v.deliver(err, nil, nil, nil, nil)
+		return buf
+	}
+	strs := f.ops.keep(v.plan, r, t.chunk, key, w.topics)
+	phases, err := w.settle(ctx, f, t.chunk, key, r.exits, r.ops)
+	v.deliver(err, r.ops, r.keys, strs, phases)
+	return r.ops // the cache keeps an encoding, not the array
+}
+
+// failed reports whether a chunk of the visit has failed: no more are
+// read then.
+func (v *fileVisit) failed() bool {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.firstErr != nil
+}
+
+// deliver keeps err, the error of reading a chunk, or else hands the
+// chunk's spans over, unless a chunk has failed before.
+func (v *fileVisit) deliver(err error, ops []Span, keys []SpanKey, strs []string, phases []int32) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if err != nil && v.firstErr == nil {
+		v.firstErr = err
+	}
+	if v.firstErr == nil {
+		v.hand(ops, keys, strs, phases)
+	}
+}
+
+// hand gives the spans of the window that pass the filter to the
+// visitors; keys are the spans' keys, when read; phases are the
+// indices, in order, of spans found to be phases of operations in other
+// files. It runs under mu.
+func (v *fileVisit) hand(ops []Span, keys []SpanKey, strs []string, phases []int32) {
+	flt, seen, fns := v.w.flt, v.seen, v.fns // locals: the loop below calls out per span
+	keep := flt.spanTest(strs)
+	for j, vis := range v.visitors {
+		fns[j] = vis(strs)
+	}
+	for j := range ops {
+		if len(phases) > 0 && phases[0] == int32(j) {
+			phases = phases[1:]
+			continue
+		}
+		o := &ops[j]
+		if !flt.inWindow(o.Start) || keep != nil && !keep(o) {
+			continue
+		}
+		if seen != nil && keys != nil {
+			if _, dup := seen[keys[j]]; dup {
+				continue
+			}
+			seen[keys[j]] = struct{}{}
+		}
+		for _, fn := range fns {
+			fn(o)
+		}
+	}
 }
 
 // batchPage is how many batches rows one listing query returns.
