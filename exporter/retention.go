@@ -213,8 +213,13 @@ func (w *writer) walShare() int64 {
 // free pages it holds.
 func (w *writer) pages() (used int64, free int64, err error) {
 	var count, pageSize int64
-	if err = queryInts(w.pageCounts, &count, &free, &pageSize); err != nil {
-		return 0, 0, fmt.Errorf("read page counts: %w", err)
+	for _, q := range []struct {
+		stmt *sqlitec.Stmt
+		dst  *int64
+	}{{w.pageCount, &count}, {w.freeCount, &free}, {w.pageBytes, &pageSize}} {
+		if err = queryInts(q.stmt, q.dst); err != nil {
+			return 0, 0, fmt.Errorf("read page counts: %w", err)
+		}
 	}
 	return (count - free) * pageSize, free, nil
 }

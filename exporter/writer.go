@@ -92,9 +92,13 @@ type fileState struct {
 	resourceSelect, resourceInsert *sqlitec.Stmt
 	scopeSelect, scopeInsert       *sqlitec.Stmt
 	addMeta, lastIDs, addBatch     *sqlitec.Stmt
-	// pageCounts reads the file's pages, free pages and page size, which
-	// maintenance checks after every transaction (retention.go).
-	pageCounts *sqlitec.Stmt
+	// pageCount, freeCount and pageBytes read the file's pages, free
+	// pages and page size, which maintenance checks after every
+	// transaction (retention.go). Each is a PRAGMA of its own rather than
+	// one SELECT of the pragmas' table-valued functions, which prepare
+	// their PRAGMA again every time they run: three prepares cost more
+	// than the rest of a one-span transaction's statements together.
+	pageCount, freeCount, pageBytes *sqlitec.Stmt
 	// firstSpan reads the first span id (beginUse), markUsed marks the
 	// rows of each table the transaction used (reclaim.go).
 	firstSpan *sqlitec.Stmt
@@ -249,7 +253,9 @@ func (w *writer) open(db *sql.DB) error {
 		{&w.addMeta, "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = value + excluded.value"},
 		{&w.lastIDs, "SELECT (SELECT coalesce(max(id), 0) FROM spans), (SELECT coalesce(max(id), 0) FROM traces)"},
 		{&w.addBatch, "INSERT INTO batches (first_span, last_span, spans, min_start_ns, max_start_ns, written_ns) VALUES (?, ?, ?, ?, ?, ?)"},
-		{&w.pageCounts, "SELECT (SELECT page_count FROM pragma_page_count), (SELECT freelist_count FROM pragma_freelist_count), (SELECT page_size FROM pragma_page_size)"},
+		{&w.pageCount, "PRAGMA page_count"},
+		{&w.freeCount, "PRAGMA freelist_count"},
+		{&w.pageBytes, "PRAGMA page_size"},
 		{&w.firstSpan, "SELECT coalesce((SELECT id FROM spans ORDER BY id LIMIT 1), ?)"},
 		{&w.markUsed[0], markUsedSQL("attribute_keys")},
 		{&w.markUsed[1], markUsedSQL("resources")},
