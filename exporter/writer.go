@@ -164,6 +164,12 @@ type txnState struct {
 	keyUse, resourceUse, scopeUse map[int64]struct{}
 	lastResource, lastScope       int64
 	markBase, markAs              int64
+	// used is the bytes of the file's pages in use at its end, read
+	// before its COMMIT when the size limit needs it (usedKnown is set
+	// then): the commit changes no page count, and a read inside the
+	// transaction takes no read lock of its own (overSize).
+	used      int64
+	usedKnown bool
 }
 
 // reset starts a transaction: every field zero, but for the bounds of its
@@ -456,6 +462,7 @@ func (w *writer) release(group []job) {
 // it settles them (settle). Then it answers the jobs that wait: the flush
 // markers, and each job somebody waits for with its own outcome.
 func (w *writer) commit(group []job, until time.Time) {
+	w.usedKnown = false // of an earlier transaction, retention since perhaps
 	for _, j := range group {
 		if j.control != nil {
 			if err := j.control(w.conn); err != nil {
@@ -694,6 +701,7 @@ func (w *writer) transaction(jobs []job, until time.Time, more bool) error {
 	}
 	err := w.immediateTx(func() error { return w.write(jobs, until, more) })
 	if err != nil {
+		w.usedKnown = false // read in a transaction rolled back
 		w.resetCaches()
 		return err
 	}
@@ -764,6 +772,13 @@ func (w *writer) write(group []job, until time.Time, more bool) error {
 		if err := execStmt(w.addMeta, schema.MetaCheckpointsBlocked, d); err != nil {
 			return fmt.Errorf("count blocked checkpoints: %w", err)
 		}
+	}
+	if w.sizeChecked() {
+		used, _, err := w.pages()
+		if err != nil {
+			return err
+		}
+		w.used, w.usedKnown = used, true
 	}
 	return nil
 }
