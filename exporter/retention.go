@@ -188,12 +188,28 @@ func (w *writer) retentionStep(limit int) (more bool, err error) {
 // overSize reports whether the file's pages in use and its WAL together
 // are past the size limit: checked after every commit, as a second of
 // ingest flat out can be more than a small limit.
+//
+// The pages in use are those the last transaction read before its COMMIT
+// when it succeeded (txnState.used), which saves a read transaction per
+// commit, a third of what the check cost; else they are read now.
 func (w *writer) overSize() bool {
-	if w.cfg.maxSize == 0 || w.maint.trimming {
+	if !w.sizeChecked() {
 		return false
 	}
-	used, _, err := w.pages()
-	return err == nil && used+w.walShare() > w.cfg.maxSize
+	used, known := w.used, w.usedKnown
+	w.usedKnown = false // one transaction's reading answers one check
+	if !known {
+		var err error
+		if used, _, err = w.pages(); err != nil {
+			return false
+		}
+	}
+	return used+w.walShare() > w.cfg.maxSize
+}
+
+// sizeChecked reports whether overSize checks the size limit now.
+func (w *writer) sizeChecked() bool {
+	return w.cfg.maxSize != 0 && !w.maint.trimming
 }
 
 // walShare is what the size limit counts of the WAL: its bound, whatever
@@ -213,8 +229,13 @@ func (w *writer) walShare() int64 {
 // free pages it holds.
 func (w *writer) pages() (used int64, free int64, err error) {
 	var count, pageSize int64
-	if err = queryInts(w.pageCounts, &count, &free, &pageSize); err != nil {
-		return 0, 0, fmt.Errorf("read page counts: %w", err)
+	for _, q := range []struct {
+		stmt *sqlitec.Stmt
+		dst  *int64
+	}{{w.pageCount, &count}, {w.freeCount, &free}, {w.pageBytes, &pageSize}} {
+		if err = queryInts(q.stmt, q.dst); err != nil {
+			return 0, 0, fmt.Errorf("read page counts: %w", err)
+		}
 	}
 	return (count - free) * pageSize, free, nil
 }

@@ -350,3 +350,53 @@ func TestRetention_NoStall(t *testing.T) {
 	}
 	checkConsistent(t, path)
 }
+
+// TestRetention_CapSmallCommits: the size limit holds with many small
+// transactions, each waited for, as collect writes one request at a
+// time, when nothing but the check after every commit brings retention
+// (maintenance's clock is an hour): the page counts the writer reads
+// inside each transaction, before its COMMIT, are the file's after it.
+func TestRetention_CapSmallCommits(t *testing.T) {
+	const limit = 1 << 20
+	path := filepath.Join(t.TempDir(), "t.db")
+	e := mustNew(t, path, exporter.WithMaxSize(limit), exporter.WithMaxAge(0), exporter.WithMaintainEvery(time.Hour))
+	ctx := context.Background()
+	big := strings.Repeat("x", 1024)
+	const jobs, perJob = 120, 32 // about 4 MiB of attributes: the limit four times over
+	var peak int64
+	for k := range jobs {
+		recs := records(perJob, "small", uint64(k*perJob+1))
+		for i := range recs {
+			recs[i].Attributes = []attribute.KeyValue{attribute.String("body", big)}
+		}
+		p, err := e.QueueRecords(ctx, recs, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := p.Wait(ctx); err != nil {
+			t.Fatalf("jobs[%d]: %v", k, err)
+		}
+		file, wal, shm := footprint(path)
+		peak = max(peak, file+wal+shm)
+	}
+	if err := e.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	s := e.Stats()
+	if s.Written != jobs*perJob {
+		t.Fatalf("written %d; want %d (failed %d, %v)", s.Written, jobs*perJob, s.Failed, s.LastError)
+	}
+	kept := int64(countRows(t, path))
+	deleted := metaValue(t, path, "retention_deleted_spans")
+	t.Logf("%d spans written, %d kept, %d deleted; footprint peak after a commit %.2f MiB", s.Written, kept, deleted, float64(peak)/(1<<20))
+	if deleted == 0 {
+		t.Error("retention deleted nothing; want the oldest spans deleted to keep the file under its limit")
+	}
+	if kept+deleted != s.Written {
+		t.Errorf("kept %d + deleted %d != written %d", kept, deleted, s.Written)
+	}
+	if file, _, _ := footprint(path); file > limit*5/4 {
+		t.Errorf("file is %d bytes; want at most 1.25 × %d", file, limit)
+	}
+	checkConsistent(t, path)
+}

@@ -23,6 +23,8 @@ func TestTxnState_Reset(t *testing.T) {
 		switch f.Kind() {
 		case reflect.Int64:
 			f.SetInt(int64(i + 1))
+		case reflect.Bool:
+			f.SetBool(true)
 		case reflect.Map:
 			m := reflect.MakeMap(f.Type())
 			m.SetMapIndex(reflect.ValueOf(int64(i)), reflect.Zero(f.Type().Elem()))

@@ -92,9 +92,13 @@ type fileState struct {
 	resourceSelect, resourceInsert *sqlitec.Stmt
 	scopeSelect, scopeInsert       *sqlitec.Stmt
 	addMeta, lastIDs, addBatch     *sqlitec.Stmt
-	// pageCounts reads the file's pages, free pages and page size, which
-	// maintenance checks after every transaction (retention.go).
-	pageCounts *sqlitec.Stmt
+	// pageCount, freeCount and pageBytes read the file's pages, free
+	// pages and page size, which maintenance checks after every
+	// transaction (retention.go). Each is a PRAGMA of its own rather than
+	// one SELECT of the pragmas' table-valued functions, which prepare
+	// their PRAGMA again every time they run: three prepares cost more
+	// than the rest of a one-span transaction's statements together.
+	pageCount, freeCount, pageBytes *sqlitec.Stmt
 	// firstSpan reads the first span id (beginUse), markUsed marks the
 	// rows of each table the transaction used (reclaim.go).
 	firstSpan *sqlitec.Stmt
@@ -160,6 +164,12 @@ type txnState struct {
 	keyUse, resourceUse, scopeUse map[int64]struct{}
 	lastResource, lastScope       int64
 	markBase, markAs              int64
+	// used is the bytes of the file's pages in use at its end, read
+	// before its COMMIT when the size limit needs it (usedKnown is set
+	// then): the commit changes no page count, and a read inside the
+	// transaction takes no read lock of its own (overSize).
+	used      int64
+	usedKnown bool
 }
 
 // reset starts a transaction: every field zero, but for the bounds of its
@@ -249,7 +259,9 @@ func (w *writer) open(db *sql.DB) error {
 		{&w.addMeta, "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = value + excluded.value"},
 		{&w.lastIDs, "SELECT (SELECT coalesce(max(id), 0) FROM spans), (SELECT coalesce(max(id), 0) FROM traces)"},
 		{&w.addBatch, "INSERT INTO batches (first_span, last_span, spans, min_start_ns, max_start_ns, written_ns) VALUES (?, ?, ?, ?, ?, ?)"},
-		{&w.pageCounts, "SELECT (SELECT page_count FROM pragma_page_count), (SELECT freelist_count FROM pragma_freelist_count), (SELECT page_size FROM pragma_page_size)"},
+		{&w.pageCount, "PRAGMA page_count"},
+		{&w.freeCount, "PRAGMA freelist_count"},
+		{&w.pageBytes, "PRAGMA page_size"},
 		{&w.firstSpan, "SELECT coalesce((SELECT id FROM spans ORDER BY id LIMIT 1), ?)"},
 		{&w.markUsed[0], markUsedSQL("attribute_keys")},
 		{&w.markUsed[1], markUsedSQL("resources")},
@@ -450,6 +462,7 @@ func (w *writer) release(group []job) {
 // it settles them (settle). Then it answers the jobs that wait: the flush
 // markers, and each job somebody waits for with its own outcome.
 func (w *writer) commit(group []job, until time.Time) {
+	w.usedKnown = false // of an earlier transaction, retention since perhaps
 	for _, j := range group {
 		if j.control != nil {
 			if err := j.control(w.conn); err != nil {
@@ -688,6 +701,7 @@ func (w *writer) transaction(jobs []job, until time.Time, more bool) error {
 	}
 	err := w.immediateTx(func() error { return w.write(jobs, until, more) })
 	if err != nil {
+		w.usedKnown = false // read in a transaction rolled back
 		w.resetCaches()
 		return err
 	}
@@ -758,6 +772,13 @@ func (w *writer) write(group []job, until time.Time, more bool) error {
 		if err := execStmt(w.addMeta, schema.MetaCheckpointsBlocked, d); err != nil {
 			return fmt.Errorf("count blocked checkpoints: %w", err)
 		}
+	}
+	if w.sizeChecked() {
+		used, _, err := w.pages()
+		if err != nil {
+			return err
+		}
+		w.used, w.usedKnown = used, true
 	}
 	return nil
 }
