@@ -366,8 +366,8 @@ func (w *writer) run() error {
 		// answered at once, with what is queued beside it; any other job
 		// opens a transaction that waits for more until the commit
 		// interval has passed, unless transactions fail: then each tries
-		// with what is queued (extend), so that a disk with a little room
-		// again takes a transaction that fits.
+		// its one job (extend), so that a disk with a little room again
+		// takes a transaction that fits.
 		group = append(group[:0], j)
 		var until time.Time
 		if j.flushed == nil && j.control == nil && j.committed == nil && !w.failing {
@@ -820,9 +820,13 @@ func (w *writer) addJob(j *job) error {
 }
 
 // extend goes on with the transaction, adding each job as it comes, up to
-// maxTxnSpans spans and half the WAL's bound in queue bytes (the queue's
-// bound while transactions fail), until the time until (at once when it
-// is zero) and then while jobs are queued.
+// maxTxnSpans spans and half the WAL's bound in queue bytes, until the
+// time until (at once when it is zero) and then while jobs are queued.
+// While transactions fail it adds nothing: the job that opened the
+// transaction is tried alone, the smallest write that tells that the file
+// works again, and one that fits in the little room a full disk may have
+// got back (a queue's worth did not, behind a producer that keeps the
+// queue full).
 // A job's rows go into the transaction when it comes, and its room and
 // encoded rows are given back then (done): the queue holds only what the
 // writer has not reached, and a producer slower than the writer overlaps
@@ -835,10 +839,10 @@ func (w *writer) addJob(j *job) error {
 // The write lock is held while it waits: another process writing the
 // same file waits for it (its busy timeout) at most the commit interval.
 func (w *writer) extend(until time.Time) error {
-	limit := w.cfg.walLimit / 2
 	if w.failing {
-		limit = min(limit, w.cfg.queueBytes)
+		return nil
 	}
+	limit := w.cfg.walLimit / 2
 	for w.txnSpans < int64(w.cfg.maxTxnSpans) && w.txnBytes < limit {
 		var j job
 		var ok bool
