@@ -366,3 +366,53 @@ func smallDisk(t *testing.T, size int64) string {
 	}
 	return dir
 }
+
+// TestFault_LittleRoomBack fills the file to its page limit behind a
+// flat-out producer that keeps the queue full, then gives back room for
+// a job but not for a queue's worth: writing must resume, the writer
+// trying one job a transaction while transactions fail. (Tried with all
+// that was queued, every retry needed more than came back, and none was
+// written until the producer stopped.)
+func TestFault_LittleRoomBack(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "t.db")
+	collectHandled(t)
+	e := mustNew(t, path, exporter.WithMaxSize(0), exporter.WithRetryBackoff(100*time.Millisecond))
+	f := startFlatOut(t, e)
+	ctx := context.Background()
+	waitFor(t, nil, "spans written", func() bool { return e.Stats().Written > 2000 })
+	// limit lets the file grow by room pages beyond what it holds now.
+	limit := func(room int64) {
+		t.Helper()
+		err := exporter.OnWriterConn(ctx, e, func(c *sqlitec.Conn) error {
+			var pages int64
+			if err := c.Query("PRAGMA page_count", nil, func(s *sqlitec.Stmt) error { pages = s.Int64(0); return nil }); err != nil {
+				return err
+			}
+			return c.Exec(fmt.Sprintf("PRAGMA max_page_count = %d", pages+room))
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	limit(0)
+	waitFor(t, nil, "the file to be full", func() bool { return e.Stats().Failed > 0 })
+	time.Sleep(300 * time.Millisecond)
+	stuck := e.Stats().Written
+	// 96 pages of 16 KiB: room for a job of the batch processor's (at most
+	// 512 spans of 1 KiB), not for the 6 MiB the queue holds.
+	limit(96)
+	waitFor(t, nil, "writing to resume", func() bool { return e.Stats().Written > stuck })
+	f.stop()
+	limit(1 << 30)
+	if err := e.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	s := e.Stats()
+	if n := int64(countRows(t, path)); n != s.Written {
+		t.Errorf("spans in the file = %d; want Written = %d", n, s.Written)
+	}
+	if s.Written+s.Failed+s.Dropped != f.x.offered.Load() {
+		t.Errorf("written %d + failed %d + dropped %d != %d offered", s.Written, s.Failed, s.Dropped, f.x.offered.Load())
+	}
+	checkConsistent(t, path)
+}
