@@ -19,6 +19,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 
+	"github.com/lonelytrace/lonelytrace/internal/otlp/otlptest"
 	"github.com/lonelytrace/lonelytrace/schema"
 )
 
@@ -164,22 +165,5 @@ func killStored(tb testing.TB, path string) map[pcommon.SpanID]int {
 	if err := db.QueryRowContext(ctx, "PRAGMA integrity_check").Scan(&ok); err != nil || ok != "ok" {
 		tb.Fatalf("integrity_check = %q, %v", ok, err)
 	}
-	rows, err := db.QueryContext(ctx, "SELECT span_id, count(*) FROM spans GROUP BY span_id")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer rows.Close()
-	out := make(map[pcommon.SpanID]int)
-	for rows.Next() {
-		var id []byte
-		var n int
-		if err := rows.Scan(&id, &n); err != nil {
-			tb.Fatal(err)
-		}
-		out[pcommon.SpanID(id)] = n
-	}
-	if err := rows.Err(); err != nil {
-		tb.Fatal(err)
-	}
-	return out
+	return otlptest.StoredSpanIDs(tb, path)
 }

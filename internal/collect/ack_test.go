@@ -21,7 +21,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/lonelytrace/lonelytrace/exporter"
-	"github.com/lonelytrace/lonelytrace/schema"
+	"github.com/lonelytrace/lonelytrace/internal/otlp/otlptest"
 )
 
 // answer is what a client was told of one request: its HTTP status (a
@@ -70,35 +70,6 @@ func send(url string, gc ptraceotlp.GRPCClient, td ptrace.Traces) (answer, error
 		a.rejected = resp.PartialSuccess().RejectedSpans()
 	}
 	return a, nil
-}
-
-// storedSpans counts the rows of each span id in the file at path, by
-// its own SQL.
-func storedSpans(tb testing.TB, path string) map[pcommon.SpanID]int {
-	tb.Helper()
-	db, err := schema.OpenRead(context.Background(), path)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer db.Close()
-	rows, err := db.Query("SELECT span_id, count(*) FROM spans GROUP BY span_id")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer rows.Close()
-	out := make(map[pcommon.SpanID]int)
-	for rows.Next() {
-		var id []byte
-		var n int
-		if err := rows.Scan(&id, &n); err != nil {
-			tb.Fatal(err)
-		}
-		out[pcommon.SpanID(id)] = n
-	}
-	if err := rows.Err(); err != nil {
-		tb.Fatal(err)
-	}
-	return out
 }
 
 // TestReceiver_TwoWritersOneFile has two receivers, each with its own
@@ -172,7 +143,7 @@ func TestReceiver_TwoWritersOneFile(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	stored := storedSpans(t, path)
+	stored := otlptest.StoredSpanIDs(t, path)
 	var missing, twice, unasked int
 	for id := range acked {
 		switch stored[id] {
@@ -278,7 +249,7 @@ func TestReceiver_BadRequestIsolated(t *testing.T) {
 	if a := answers[good+1]; a.code != http.StatusBadRequest || !strings.Contains(a.msg, "poison span refused") {
 		t.Errorf("bad request: answer %+v; want 400 saying the file's reason", a)
 	}
-	stored := storedSpans(t, st.path)
+	stored := otlptest.StoredSpanIDs(t, st.path)
 	for i, td := range tds {
 		spans := td.ResourceSpans().At(0).ScopeSpans().At(0).Spans()
 		n := 0
