@@ -2,7 +2,8 @@
 // ptrace.Traces are the same, field by field, exactly when their
 // SpanLines are equal, whatever the order of spans, resources, scopes and
 // attributes. The round trips of internal/otlp and internal/replay are
-// checked with it.
+// checked with it. StoredSpanIDs reads what a trace file holds, span id
+// by span id, for the tests that compare it with what was acknowledged.
 package otlptest
 
 import (
