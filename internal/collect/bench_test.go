@@ -99,6 +99,9 @@ type benchTarget struct {
 	// protobuf request body that otlptracehttp makes of them: the
 	// in-process exporter takes the spans, the receivers the body.
 	send func(ctx context.Context, spans []sdktrace.ReadOnlySpan, body []byte) error
+	// store, when set, takes send's place: it is handed each batch's
+	// records, decoded from its body before the clock starts.
+	store func(ctx context.Context, rec otlp.Records) error
 	// settle returns once total spans in all are stored.
 	settle func(total int64) error
 	next   func() []sdktrace.ReadOnlySpan
@@ -120,10 +123,16 @@ type benchTarget struct {
 func (t *benchTarget) round(ctx context.Context, enc *encoder) (rate, cpuPerSpan float64, err error) {
 	batches := make([][]sdktrace.ReadOnlySpan, benchRoundBatches)
 	bodies := make([][]byte, benchRoundBatches)
+	recs := make([]otlp.Records, benchRoundBatches)
 	for i := range batches {
 		batches[i] = t.next()
 		if bodies[i], err = enc.encode(ctx, batches[i]); err != nil {
 			return 0, 0, fmt.Errorf("%s: %w", t.name, err)
+		}
+		if t.store != nil {
+			if recs[i], err = otlp.DecodeProto(bodies[i]); err != nil {
+				return 0, 0, fmt.Errorf("%s: %w", t.name, err)
+			}
 		}
 	}
 	runtime.GC() // the garbage of the previous target is not this one's cost
@@ -133,7 +142,11 @@ func (t *benchTarget) round(ctx context.Context, enc *encoder) (rate, cpuPerSpan
 		go func() {
 			var err error
 			for i := c; i < len(batches) && err == nil; i += t.clients {
-				err = t.send(ctx, batches[i], bodies[i])
+				if t.store != nil {
+					err = t.store(ctx, recs[i])
+				} else {
+					err = t.send(ctx, batches[i], bodies[i])
+				}
 			}
 			errs <- err
 		}()
@@ -243,8 +256,12 @@ func postTo(url string) func(context.Context, []sdktrace.ReadOnlySpan, []byte) e
 // on a shared machine the CPU is the steadier figure), the medians of the
 // per-round ratios collect/inprocess, collect/jaeger-memory and
 // collect/jaeger-badger, and collect-cpu/inprocess-cpu, the median of
-// the per-round ratios of CPU per span; and inprocess/jaeger-memory and
-// inprocess/jaeger-badger, the writer's own bound on collect's ratios.
+// the per-round ratios of CPU per span. Two more targets bound what
+// collect can reach: writer, collect's writer fed the records of each
+// request (decoded before the clock) and committing each before the next
+// is sent, as collect's one-client answers wait for; and the in-process
+// exporter, whose transactions are as large as its queue makes them.
+// Their ratios to Jaeger's stores are reported too.
 //
 //	LONELYTRACE_JAEGER_BIN=/path/to/jaeger go test ./internal/collect -run XXX -bench 'Collect/clients=1' -benchtime 15x
 func BenchmarkCollect(b *testing.B) {
@@ -296,6 +313,19 @@ func benchCollect(b *testing.B, clients int) {
 			return inEx.ExportSpans(ctx, spans)
 		}})
 
+	// The writer alone as collect drives it, each request's records
+	// queued and their commit waited for, without HTTP and decoding.
+	wrEx := newExporter()
+	wrStore := FileStore(wrEx)
+	targets = append(targets, &benchTarget{name: "writer", clients: clients, settle: flushed(wrEx),
+		store: func(ctx context.Context, rec otlp.Records) error {
+			_, rejected, msg, err := wrStore.Store(ctx, rec, time.Second)
+			if err == nil && rejected > 0 {
+				err = fmt.Errorf("%d spans rejected: %s", rejected, msg)
+			}
+			return err
+		}})
+
 	if bin := os.Getenv(envJaegerBin); bin != "" {
 		for _, store := range []string{"memory", "badger"} {
 			j := startJaeger(b, bin, store)
@@ -332,15 +362,17 @@ func benchCollect(b *testing.B, clients int) {
 		}
 		return median(xs)
 	}
-	col, in := targets[0], targets[1]
+	col, in, wr := targets[0], targets[1], targets[2]
 	for _, t := range targets[1:] {
 		b.ReportMetric(perRound(func(i int) float64 { return col.rates[i] / t.rates[i] }), "collect/"+t.name)
 	}
-	// The in-process exporter is the writer alone, its transactions as
-	// large as the queue makes them: what collect can reach, whatever its
-	// receiver does, while it commits each request before answering it.
-	for _, t := range targets[2:] {
-		b.ReportMetric(perRound(func(i int) float64 { return in.rates[i] / t.rates[i] }), "inprocess/"+t.name)
+	// The bounds of collect's ratios: the writer target is collect with
+	// a receiver that costs nothing, the in-process exporter the writer
+	// with transactions as large as its queue makes them.
+	for _, t := range targets[3:] {
+		for _, bound := range []*benchTarget{in, wr} {
+			b.ReportMetric(perRound(func(i int) float64 { return bound.rates[i] / t.rates[i] }), bound.name+"/"+t.name)
+		}
 	}
 	b.ReportMetric(perRound(func(i int) float64 { return col.cpus[i] / in.cpus[i] }), "collect-cpu/inprocess-cpu")
 }
