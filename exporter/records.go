@@ -61,7 +61,9 @@ func (e *RejectedError) Unwrap() []error { return []error{ErrRejected, e.Err} }
 // collect needs to answer its clients only once their spans are in the
 // file. Records that somebody waits for are committed promptly, in one
 // transaction with whatever else is queued then, rather than after the
-// commit interval.
+// commit interval. The writer reads spans until Wait returns nil or a
+// *RejectedError, and never after: the caller may then use their array
+// again (collect decodes its next request into it).
 func (e *Exporter) QueueRecords(ctx context.Context, spans []schema.Span, wait bool) (*Pending, error) {
 	p := &Pending{done: make(chan error, 1)}
 	if len(spans) == 0 {

@@ -319,7 +319,7 @@ func grpcExport(srv any, ctx context.Context, dec func(any) error, interceptor g
 		return nil, r.grpcError(f)
 	}
 	buf := in.data.MaterializeToBuffer(mem.DefaultBufferPool())
-	req, err := otlp.DecodeProto(buf.ReadOnlyData())
+	req, err := otlp.DecodeProtoInto(buf.ReadOnlyData(), r.getSpans())
 	// The decoder copies what it keeps, so the message's buffers go back
 	// now.
 	buf.Free()
@@ -338,8 +338,15 @@ func grpcExport(srv any, ctx context.Context, dec func(any) error, interceptor g
 		}
 		return &rawMessage{data: mem.BufferSlice{mem.SliceBuffer(b)}}, nil
 	}
+	var out any
 	if interceptor == nil {
-		return handler(ctx, req)
+		out, err = handler(ctx, req)
+	} else {
+		out, err = interceptor(ctx, req, &grpc.UnaryServerInfo{Server: srv, FullMethod: exportMethod}, handler)
 	}
-	return interceptor(ctx, req, &grpc.UnaryServerInfo{Server: srv, FullMethod: exportMethod}, handler)
+	if err == nil {
+		// Stored: the store is done with the spans.
+		r.putSpans(req.Spans)
+	}
+	return out, err
 }

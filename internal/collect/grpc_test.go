@@ -1,11 +1,14 @@
 package collect
 
 import (
+	"bytes"
 	"context"
 	"net"
+	"net/http"
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
@@ -94,5 +97,91 @@ func TestReceiver_GRPC(t *testing.T) {
 	})
 	if n := st.count(t); n != 5 {
 		t.Errorf("stored %d spans; want 5", n)
+	}
+}
+
+// TestReceiver_ReuseSpans sends protobuf requests of many sizes from three
+// clients, over HTTP and then over gRPC, each client one request after
+// another, so that nearly every request is decoded into the span array
+// of one already stored: every stored span keeps the name and attributes
+// its own request gave it, and no span of an earlier, larger request is
+// stored again.
+func TestReceiver_ReuseSpans(t *testing.T) {
+	const clients, each = 3, 30
+	for _, proto := range []string{"HTTP", "gRPC"} {
+		t.Run(proto, func(t *testing.T) {
+			st := mustStore(t)
+			var send func(ptrace.Traces) string
+			if proto == "HTTP" {
+				url := serve(t, New(st))
+				send = func(td ptrace.Traces) string {
+					if a := post(t, url, contentProtobuf, "", bytes.NewReader(protoBody(t, td))); a.code != http.StatusOK {
+						return "status " + itoa(a.code) + ": " + string(a.raw)
+					}
+					return ""
+				}
+			} else {
+				c := serveGRPC(t, New(st))
+				send = func(td ptrace.Traces) string {
+					ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+					defer cancel()
+					if _, err := c.Export(ctx, ptraceotlp.NewExportRequestFromTraces(td)); err != nil {
+						return err.Error()
+					}
+					return ""
+				}
+			}
+			want := map[string]int64{} // span name → body size attribute
+			reqs := make([][]ptrace.Traces, clients)
+			for c := range clients {
+				for k := range each {
+					seed := byte(c*each + k)
+					// Sizes rise and fall, so that a request finds an
+					// array both larger and smaller than it needs.
+					n := 1 + (k*37+c*11)%300
+					td := makeTraces(n, seed)
+					ps := td.ResourceSpans().At(0).ScopeSpans().At(0).Spans()
+					for i := range ps.Len() {
+						name := "op-" + itoa(int(seed)) + "-" + itoa(i)
+						ps.At(i).SetName(name)
+						ps.At(i).Attributes().PutInt("messaging.message.body.size", int64(n*1000+i))
+						want[name] = int64(n*1000 + i)
+					}
+					reqs[c] = append(reqs[c], td)
+				}
+			}
+			errs := make(chan string, clients)
+			for c := range clients {
+				go func() {
+					for _, td := range reqs[c] {
+						if e := send(td); e != "" {
+							errs <- e
+							return
+						}
+					}
+					errs <- ""
+				}()
+			}
+			for range clients {
+				if e := <-errs; e != "" {
+					t.Fatal(e)
+				}
+			}
+			got := st.spans(t)
+			if len(got) != len(want) {
+				t.Fatalf("stored %d spans; want %d", len(got), len(want))
+			}
+			for _, s := range got {
+				size, ok := want[s.Name]
+				if !ok {
+					t.Errorf("stored a span named %q, which was not sent, or twice", s.Name)
+					continue
+				}
+				if s.PubSub.BodySize != size {
+					t.Errorf("span %q: body size %d; want %d", s.Name, s.PubSub.BodySize, size)
+				}
+				delete(want, s.Name)
+			}
+		})
 	}
 }

@@ -19,6 +19,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/lonelytrace/lonelytrace/internal/otlp"
+	"github.com/lonelytrace/lonelytrace/schema"
 )
 
 // TracesPath is where OTLP/HTTP clients send traces.
@@ -83,7 +84,7 @@ func (r *Receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		writeFailure(w, ctype, f, r.cfg.retryAfter)
 		return
 	}
-	rec, err := decodeRequest(body.b, ctype == contentJSON)
+	rec, err := r.decodeRequest(body.b, ctype == contentJSON)
 	// Both decoders copy what they keep (strings, bytes values), so the
 	// body's buffer can serve the next request at once.
 	r.putBody(body)
@@ -92,6 +93,10 @@ func (r *Receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	resp, f := r.export(req.Context(), rec)
+	if f == nil {
+		// Stored: the store is done with the spans.
+		r.putSpans(rec.Spans)
+	}
 	if f != nil {
 		writeFailure(w, ctype, f, r.cfg.retryAfter)
 		return
@@ -116,9 +121,9 @@ func (r *Receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 // the file stores: protobuf straight into them (otlp.DecodeProto), JSON
 // through pdata, whose decoder the direct one would not beat by enough
 // to be worth a second JSON decoder (docs/design.md, "Collect").
-func decodeRequest(b []byte, json bool) (otlp.Records, error) {
+func (r *Receiver) decodeRequest(b []byte, json bool) (otlp.Records, error) {
 	if !json {
-		return otlp.DecodeProto(b)
+		return otlp.DecodeProtoInto(b, r.getSpans())
 	}
 	ereq := ptraceotlp.NewExportRequest()
 	if err := ereq.UnmarshalJSON(b); err != nil {
@@ -187,6 +192,28 @@ func (r *Receiver) putBody(b *body) {
 	if cap(b.b) <= maxPooledBody {
 		b.b = b.b[:0]
 		r.bodies.Put(b)
+	}
+}
+
+// maxPooledSpans is the largest array of decoded spans kept for reuse:
+// SDKs send 512 spans a request by default, and a large request does not
+// keep its memory in the pool.
+const maxPooledSpans = 4096
+
+// getSpans returns an array of spans kept by putSpans, or nil.
+func (r *Receiver) getSpans() []schema.Span {
+	if p, ok := r.spans.Get().(*[]schema.Span); ok {
+		return *p
+	}
+	return nil
+}
+
+// putSpans keeps the array of spans, whose records the store is done
+// with, for the next request to be decoded into.
+func (r *Receiver) putSpans(spans []schema.Span) {
+	if c := cap(spans); c > 0 && c <= maxPooledSpans {
+		spans = spans[:0]
+		r.spans.Put(&spans)
 	}
 }
 

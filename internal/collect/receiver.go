@@ -25,8 +25,9 @@ type Receiver struct {
 	// budget bounds the memory they take (budget.go).
 	budget *budget
 	// bodies and gzips are request bodies' buffers (*body) and
-	// decompressors (*gzip.Reader) for reuse (http.go).
-	bodies, gzips sync.Pool
+	// decompressors (*gzip.Reader) for reuse, spans the arrays protobuf
+	// requests are decoded into (*[]schema.Span) (http.go).
+	bodies, gzips, spans sync.Pool
 
 	accepted, rejected, retried, refused atomic.Int64
 }

@@ -26,6 +26,9 @@ var ErrBusy = errors.New("collect: the writer's queue is full")
 // stored whole or not at all. With an error, no span of rec was
 // acknowledged: it may still be stored when ctx ended while the write
 // was under way.
+//
+// Once Store returns with no error, it keeps nothing of rec.Spans: the
+// receiver decodes a later request into the same array.
 type Store interface {
 	Store(ctx context.Context, rec otlp.Records, wait time.Duration) (accepted, rejected int, msg string, err error)
 }

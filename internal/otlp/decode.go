@@ -39,10 +39,25 @@ func RecordsOf(td ptrace.Traces) Records {
 // and data is refused exactly when pdata refuses it (docs/design.md,
 // "OTLP straight to rows"). The strings of the records are pieces of one
 // copy of data, so data may be reused once DecodeProto returns.
-func DecodeProto(data []byte) (Records, error) {
+func DecodeProto(data []byte) (Records, error) { return DecodeProtoInto(data, nil) }
+
+// DecodeProtoInto is DecodeProto with the spans decoded into the array of
+// spans when it has the room for them, so that a receiver can decode
+// request after request into the same memory rather than give the
+// garbage collector a fresh array of a few hundred kilobytes each time.
+// The records then share that array: whoever had the records decoded
+// into it before must be done with them.
+func DecodeProtoInto(data []byte, spans []schema.Span) (Records, error) {
 	var d decoder
 	d.reset(data, 0)
-	d.out = make([]schema.Span, 0, d.spanRoom(0, len(data)))
+	// Most requests fit without counting their spans first: the bound
+	// by size is as good as the count.
+	if cap(spans) < len(data)/minValidSpan+1 {
+		if n := d.spanRoom(0, len(data)); cap(spans) < n {
+			spans = make([]schema.Span, 0, n)
+		}
+	}
+	d.out = spans[:0]
 	if err := d.request(0, len(data)); err != nil {
 		return Records{}, err
 	}

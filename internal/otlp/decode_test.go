@@ -625,3 +625,47 @@ func TestDecodeProto_RejectedCostLittle(t *testing.T) {
 		t.Errorf("allocated %d bytes for a request of %d; want at most 20 times it", n, len(data))
 	}
 }
+
+// TestDecodeProtoInto_Reuses decodes random requests one after another
+// into the same array, as collect does: each time the records are
+// DecodeProto's, whatever the array held before, and the array's room is
+// used whenever it is enough.
+func TestDecodeProtoInto_Reuses(t *testing.T) {
+	var spans []schema.Span
+	reused := 0
+	for seed := range uint64(120) {
+		r := rand.New(rand.NewPCG(seed, 23))
+		data := marshal(t, randomTraces(r))
+		if seed%10 == 0 {
+			data = marshal(t, richTraces(int(seed), byte(seed)))
+		}
+		want, err := otlp.DecodeProto(data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := otlp.DecodeProtoInto(data, spans)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(want.Spans) == 0 && len(got.Spans) == 0 {
+			want.Spans, got.Spans = nil, nil // empty either way
+		}
+		if !sameRecords(got, want) {
+			t.Fatalf("seed %d: the records decoded into a used array differ from DecodeProto's:\ngot  %+v\nwant %+v", seed, got, want)
+		}
+		// The room needed is for every span of the request, those it
+		// rejects too.
+		if n := len(got.Spans) + got.Rejected; len(got.Spans) > 0 && cap(spans) >= n {
+			if &got.Spans[0] != &spans[:1][0] {
+				t.Fatalf("seed %d: %d spans did not go into the array's room for %d", seed, n, cap(spans))
+			}
+			reused++
+		}
+		if cap(got.Spans) > cap(spans) {
+			spans = got.Spans
+		}
+	}
+	if reused < 50 {
+		t.Fatalf("reused the array %d times of 120; want most", reused)
+	}
+}
