@@ -261,7 +261,11 @@ func postTo(url string) func(context.Context, []sdktrace.ReadOnlySpan, []byte) e
 // request (decoded before the clock) and committing each before the next
 // is sent, as collect's one-client answers wait for; and the in-process
 // exporter, whose transactions are as large as its queue makes them.
-// Their ratios to Jaeger's stores are reported too.
+// Their ratios to Jaeger's stores are reported too. A last target, http,
+// posts the same bodies to a server that discards them: its CPU per span
+// is what the client and an HTTP server take before any decoding, and
+// writer+http-cpu/inprocess-cpu the least collect-cpu/inprocess-cpu can
+// be.
 //
 //	LONELYTRACE_JAEGER_BIN=/path/to/jaeger go test ./internal/collect -run XXX -bench 'Collect/clients=1' -benchtime 15x
 func BenchmarkCollect(b *testing.B) {
@@ -326,6 +330,17 @@ func benchCollect(b *testing.B, clients int) {
 			return err
 		}})
 
+	// HTTP alone: the same client posting the same bodies to a server
+	// that reads and discards them, what any OTLP/HTTP receiver's
+	// process pays before it decodes a byte.
+	discard := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		_, _ = io.Copy(io.Discard, req.Body)
+		w.Header().Set("Content-Type", contentProtobuf)
+	}))
+	b.Cleanup(discard.Close)
+	targets = append(targets, &benchTarget{name: "http", clients: clients, send: postTo(discard.URL + TracesPath),
+		settle: func(int64) error { return nil }})
+
 	if bin := os.Getenv(envJaegerBin); bin != "" {
 		for _, store := range []string{"memory", "badger"} {
 			j := startJaeger(b, bin, store)
@@ -362,19 +377,22 @@ func benchCollect(b *testing.B, clients int) {
 		}
 		return median(xs)
 	}
-	col, in, wr := targets[0], targets[1], targets[2]
-	for _, t := range targets[1:] {
+	col, in, wr, ht, jaegers := targets[0], targets[1], targets[2], targets[3], targets[4:]
+	for _, t := range append([]*benchTarget{in, wr}, jaegers...) {
 		b.ReportMetric(perRound(func(i int) float64 { return col.rates[i] / t.rates[i] }), "collect/"+t.name)
 	}
 	// The bounds of collect's ratios: the writer target is collect with
 	// a receiver that costs nothing, the in-process exporter the writer
 	// with transactions as large as its queue makes them.
-	for _, t := range targets[3:] {
+	for _, t := range jaegers {
 		for _, bound := range []*benchTarget{in, wr} {
 			b.ReportMetric(perRound(func(i int) float64 { return bound.rates[i] / t.rates[i] }), bound.name+"/"+t.name)
 		}
 	}
 	b.ReportMetric(perRound(func(i int) float64 { return col.cpus[i] / in.cpus[i] }), "collect-cpu/inprocess-cpu")
+	// The least collect's CPU can be: its writer's and HTTP's, with
+	// decoding free.
+	b.ReportMetric(perRound(func(i int) float64 { return (wr.cpus[i] + ht.cpus[i]) / in.cpus[i] }), "writer+http-cpu/inprocess-cpu")
 }
 
 func median(xs []float64) float64 {
