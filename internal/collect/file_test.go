@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"maps"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -42,6 +43,28 @@ func mustStore(tb testing.TB, opts ...exporter.Option) *testStore {
 
 // spans reads every span of the file, after the writer has written all
 // it was given.
+// checkNamesAndSizes checks that the file holds exactly the spans of
+// want, span names each sent once, each with its body size attribute.
+func (s *testStore) checkNamesAndSizes(tb testing.TB, want map[string]int64) {
+	tb.Helper()
+	got := s.spans(tb)
+	if len(got) != len(want) {
+		tb.Fatalf("stored %d spans; want %d", len(got), len(want))
+	}
+	left := maps.Clone(want)
+	for _, sp := range got {
+		size, ok := left[sp.Name]
+		if !ok {
+			tb.Errorf("stored a span named %q, which was not sent, or twice", sp.Name)
+			continue
+		}
+		if sp.PubSub.BodySize != size {
+			tb.Errorf("span %q: body size %d; want %d", sp.Name, sp.PubSub.BodySize, size)
+		}
+		delete(left, sp.Name)
+	}
+}
+
 func (s *testStore) spans(tb testing.TB) []schema.Span {
 	tb.Helper()
 	ctx := context.Background()

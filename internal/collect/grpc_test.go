@@ -167,21 +167,7 @@ func TestReceiver_ReuseSpans(t *testing.T) {
 					t.Fatal(e)
 				}
 			}
-			got := st.spans(t)
-			if len(got) != len(want) {
-				t.Fatalf("stored %d spans; want %d", len(got), len(want))
-			}
-			for _, s := range got {
-				size, ok := want[s.Name]
-				if !ok {
-					t.Errorf("stored a span named %q, which was not sent, or twice", s.Name)
-					continue
-				}
-				if s.PubSub.BodySize != size {
-					t.Errorf("span %q: body size %d; want %d", s.Name, s.PubSub.BodySize, size)
-				}
-				delete(want, s.Name)
-			}
+			st.checkNamesAndSizes(t, want)
 		})
 	}
 }

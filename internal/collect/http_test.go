@@ -310,19 +310,5 @@ func TestReceiver_HTTPReuse(t *testing.T) {
 			t.Error(e)
 		}
 	}
-	got := st.spans(t)
-	if len(got) != len(want) {
-		t.Fatalf("stored %d spans; want %d", len(got), len(want))
-	}
-	for _, s := range got {
-		size, ok := want[s.Name]
-		if !ok {
-			t.Errorf("stored a span named %q, which was not sent", s.Name)
-			continue
-		}
-		if s.PubSub.BodySize != size {
-			t.Errorf("span %q: body size %d; want %d", s.Name, s.PubSub.BodySize, size)
-		}
-		delete(want, s.Name)
-	}
+	st.checkNamesAndSizes(t, want)
 }
