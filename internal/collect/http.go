@@ -93,14 +93,12 @@ func (r *Receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	resp, f := r.export(req.Context(), rec)
-	if f == nil {
-		// Stored: the store is done with the spans.
-		r.putSpans(rec.Spans)
-	}
 	if f != nil {
 		writeFailure(w, ctype, f, r.cfg.retryAfter)
 		return
 	}
+	// Stored: the store is done with the spans.
+	r.putSpans(rec.Spans)
 	var out []byte
 	if ctype == contentJSON {
 		out, err = resp.MarshalJSON()

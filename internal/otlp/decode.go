@@ -50,8 +50,8 @@ func DecodeProto(data []byte) (Records, error) { return DecodeProtoInto(data, ni
 func DecodeProtoInto(data []byte, spans []schema.Span) (Records, error) {
 	var d decoder
 	d.reset(data, 0)
-	// Most requests fit without counting their spans first: the bound
-	// by size is as good as the count.
+	// An array with room for as many spans as data could hold is used
+	// as it is; any other is used if it has room for the spans counted.
 	if cap(spans) < len(data)/minValidSpan+1 {
 		if n := d.spanRoom(0, len(data)); cap(spans) < n {
 			spans = make([]schema.Span, 0, n)
