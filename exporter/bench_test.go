@@ -329,9 +329,8 @@ func otlpSize(spans []sdktrace.ReadOnlySpan) int {
 // (QueueRecords, Pending.Wait), so that each is its own transaction, as
 // collect's are for one client sending one request at a time. Traces
 // have spansPerTrace spans, except in one-trace, where each job is one
-// trace of 512 spans, as BenchmarkCollect's requests are: its
-// transaction's time is the least collect's answer to such a request
-// takes, whatever its receiver does.
+// trace of 512 spans, the shape of BenchmarkCollect's requests (whose
+// writer target measures the same on their spans).
 func BenchmarkWriterSmallCommits(b *testing.B) {
 	for _, n := range []int{1, 64, 512} {
 		b.Run(fmt.Sprintf("spans=%d", n), func(b *testing.B) { benchSmallCommits(b, n, spansPerTrace) })
