@@ -27,33 +27,10 @@ func writeJSONL(tb testing.TB, path string, n int) {
 	base := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
 	for done := 0; done < n; {
 		td := ptrace.NewTraces()
-		rs := td.ResourceSpans().AppendEmpty()
-		rs.Resource().Attributes().PutStr("service.name", "notifier")
-		ss := rs.ScopeSpans().AppendEmpty()
-		ss.Scope().SetName("lonelypsc")
+		ss := pubsubScopeSpans(td)
 		for range min(1000, n-done) {
-			i := done
-			p := ss.Spans().AppendEmpty()
-			p.SetTraceID(pcommon.TraceID{1, byte(i / 5 >> 24), byte(i / 5 >> 16), byte(i / 5 >> 8), byte(i / 5), 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9})
-			p.SetSpanID(pcommon.SpanID{2, byte(i >> 24), byte(i >> 16), byte(i >> 8), byte(i), 1, 1, 1})
-			st := base.Add(time.Duration(i) * time.Millisecond)
-			p.SetStartTimestamp(pcommon.NewTimestampFromTime(st))
-			p.SetEndTimestamp(pcommon.NewTimestampFromTime(st.Add(3 * time.Millisecond)))
-			p.SetFlags(0x101)
-			if i%5 == 0 {
-				p.SetName("notify")
-				p.SetKind(ptrace.SpanKindProducer)
-				a := p.Attributes()
-				a.PutStr("messaging.operation.name", "notify")
-				a.PutStr("messaging.destination.name", fmt.Sprintf("orders/%d", i%50))
-				a.PutInt("messaging.message.body.size", int64(i%4096))
-				a.PutInt("lonelytrace.subscribers", 3)
-				a.PutStr("lonelytrace.broadcaster", "b-1")
-			} else {
-				p.SetName("send request")
-				p.SetParentSpanID(pcommon.SpanID{2, byte((i - i%5) >> 24), byte((i - i%5) >> 16), byte((i - i%5) >> 8), byte(i - i%5), 1, 1, 1})
-				p.Attributes().PutInt("http.response.status_code", 200)
-			}
+			start := pcommon.NewTimestampFromTime(base.Add(time.Duration(done) * time.Millisecond))
+			pubsubSpan(ss.Spans().AppendEmpty(), done, start, "b-1")
 			done++
 		}
 		b, err := ptraceotlp.NewExportRequestFromTraces(td).MarshalJSON()

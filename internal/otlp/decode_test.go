@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
@@ -365,32 +366,48 @@ func FuzzDecode(f *testing.F) {
 // phases with one attribute each.
 func pubsubRequest(tb testing.TB, n int) []byte {
 	td := ptrace.NewTraces()
+	ss := pubsubScopeSpans(td)
+	for i := range n {
+		pubsubSpan(ss.Spans().AppendEmpty(), i, pcommon.Timestamp(1e18+i*1000), "")
+	}
+	return marshal(tb, td)
+}
+
+// pubsubScopeSpans adds to td the resource and scope of pubsubSpan's
+// spans, and returns their scope spans.
+func pubsubScopeSpans(td ptrace.Traces) ptrace.ScopeSpans {
 	rs := td.ResourceSpans().AppendEmpty()
 	rs.Resource().Attributes().PutStr("service.name", "notifier")
 	ss := rs.ScopeSpans().AppendEmpty()
 	ss.Scope().SetName("lonelypsc")
-	for i := range n {
-		p := ss.Spans().AppendEmpty()
-		p.SetTraceID(pcommon.TraceID{1, byte(i / 5 >> 24), byte(i / 5 >> 16), byte(i / 5 >> 8), byte(i / 5), 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9})
-		p.SetSpanID(pcommon.SpanID{2, byte(i >> 24), byte(i >> 16), byte(i >> 8), byte(i), 1, 1, 1})
-		p.SetStartTimestamp(pcommon.Timestamp(1e18 + i*1000))
-		p.SetEndTimestamp(pcommon.Timestamp(1e18 + i*1000 + 3e6))
-		p.SetFlags(0x101)
-		if i%5 == 0 {
-			p.SetName("notify")
-			p.SetKind(ptrace.SpanKindProducer)
-			a := p.Attributes()
-			a.PutStr("messaging.operation.name", "notify")
-			a.PutStr("messaging.destination.name", fmt.Sprintf("orders/%d", i%50))
-			a.PutInt("messaging.message.body.size", int64(i%4096))
-			a.PutInt("lonelytrace.subscribers", 3)
-			continue
+	return ss
+}
+
+// pubsubSpan makes p the span i of traces of 5 spans, starting at start
+// and lasting 3 ms: a notify with the pub/sub attributes (and the
+// broadcaster, unless it is ""), then its phases with one attribute each.
+func pubsubSpan(p ptrace.Span, i int, start pcommon.Timestamp, broadcaster string) {
+	p.SetTraceID(pcommon.TraceID{1, byte(i / 5 >> 24), byte(i / 5 >> 16), byte(i / 5 >> 8), byte(i / 5), 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9})
+	p.SetSpanID(pcommon.SpanID{2, byte(i >> 24), byte(i >> 16), byte(i >> 8), byte(i), 1, 1, 1})
+	p.SetStartTimestamp(start)
+	p.SetEndTimestamp(start + pcommon.Timestamp(3*time.Millisecond))
+	p.SetFlags(0x101)
+	if i%5 == 0 {
+		p.SetName("notify")
+		p.SetKind(ptrace.SpanKindProducer)
+		a := p.Attributes()
+		a.PutStr("messaging.operation.name", "notify")
+		a.PutStr("messaging.destination.name", fmt.Sprintf("orders/%d", i%50))
+		a.PutInt("messaging.message.body.size", int64(i%4096))
+		a.PutInt("lonelytrace.subscribers", 3)
+		if broadcaster != "" {
+			a.PutStr("lonelytrace.broadcaster", broadcaster)
 		}
-		p.SetName("send request")
-		p.SetParentSpanID(pcommon.SpanID{2, byte((i - i%5) >> 24), byte((i - i%5) >> 16), byte((i - i%5) >> 8), byte(i - i%5), 1, 1, 1})
-		p.Attributes().PutInt("http.response.status_code", 200)
+		return
 	}
-	return marshal(tb, td)
+	p.SetName("send request")
+	p.SetParentSpanID(pcommon.SpanID{2, byte((i - i%5) >> 24), byte((i - i%5) >> 16), byte((i - i%5) >> 8), byte(i - i%5), 1, 1, 1})
+	p.Attributes().PutInt("http.response.status_code", 200)
 }
 
 // BenchmarkDecode decodes a 512-span request into records: protobuf
