@@ -2,8 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,7 +11,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 
-	"github.com/lonelytrace/lonelytrace/schema"
+	"github.com/lonelytrace/lonelytrace/internal/otlp/otlptest"
 )
 
 // TestImport_LargeBatches imports files of one request with more distinct
@@ -58,7 +56,7 @@ func TestImport_LargeBatches(t *testing.T) {
 			if err := run([]string{"import", "-db", db, in}, &out); err != nil {
 				t.Fatalf("import: %v (%s)", err, out.String())
 			}
-			if got := spanCount(t, db); got != n {
+			if got := otlptest.StoredSpans(t, db); got != n {
 				t.Fatalf("imported %d spans; want %d (%s)", got, n, out.String())
 			}
 			// Export what was stored, in the same format, and import it
@@ -75,23 +73,9 @@ func TestImport_LargeBatches(t *testing.T) {
 			if err := run([]string{"import", "-db", db2, again}, &out); err != nil {
 				t.Fatalf("import of the export: %v", err)
 			}
-			if got := spanCount(t, db2); got != n {
+			if got := otlptest.StoredSpans(t, db2); got != n {
 				t.Errorf("imported %d spans of the export; want %d", got, n)
 			}
 		})
 	}
-}
-
-func spanCount(t *testing.T, path string) int {
-	t.Helper()
-	db, err := schema.OpenRead(context.Background(), path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	var n int
-	if err := db.QueryRow("SELECT count(*) FROM spans").Scan(&n); err != nil {
-		t.Fatal(fmt.Errorf("count spans of %s: %w", path, err))
-	}
-	return n
 }

@@ -24,6 +24,7 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/lonelytrace/lonelytrace/internal/otlp/otlptest"
 	"github.com/lonelytrace/lonelytrace/otelsetup"
 	"github.com/lonelytrace/lonelytrace/schema"
 )
@@ -346,16 +347,7 @@ func TestCollect_Drain(t *testing.T) {
 	if _, err := c.stop(); err != nil {
 		t.Fatalf("collect: %v", err)
 	}
-	db, err := schema.OpenRead(context.Background(), c.path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	var n int
-	if err := db.QueryRow("SELECT count(*) FROM spans").Scan(&n); err != nil {
-		t.Fatal(err)
-	}
-	if n != 2*count {
+	if n := otlptest.StoredSpans(t, c.path); n != 2*count {
 		t.Errorf("file holds %d spans after the stop; want %d", n, 2*count)
 	}
 }

@@ -17,7 +17,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
-	"github.com/lonelytrace/lonelytrace/schema"
+	"github.com/lonelytrace/lonelytrace/internal/otlp/otlptest"
 )
 
 // closeCounter is a viewer stand-in's io.Closer that counts its closes.
@@ -64,20 +64,6 @@ func (r *running) stop(t *testing.T) (Stats, error) {
 		t.Fatal("Serve did not return within a minute of its stop")
 	}
 	return r.st, r.err
-}
-
-func spansInFile(t *testing.T, path string) int {
-	t.Helper()
-	db, err := schema.OpenRead(context.Background(), path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	var n int
-	if err := db.QueryRow("SELECT count(*) FROM spans").Scan(&n); err != nil {
-		t.Fatal(err)
-	}
-	return n
 }
 
 func TestServe(t *testing.T) {
@@ -129,7 +115,7 @@ func TestServe(t *testing.T) {
 		if st.Accepted != 42 || st.Rejected != 0 || st.Refused != 0 || st.Retried != 0 {
 			t.Errorf("stats = %+v; want 42 accepted, nothing else", st)
 		}
-		if n := spansInFile(t, path); n != 42 {
+		if n := otlptest.StoredSpans(t, path); n != 42 {
 			t.Errorf("file holds %d spans after the stop; want 42", n)
 		}
 		if n := viewer.n.Load(); n != 1 {

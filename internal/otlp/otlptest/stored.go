@@ -39,3 +39,19 @@ func StoredSpanIDs(tb testing.TB, path string) map[pcommon.SpanID]int {
 	}
 	return out
 }
+
+// StoredSpans returns how many span rows the trace file at path holds,
+// by SQL on the file.
+func StoredSpans(tb testing.TB, path string) int {
+	tb.Helper()
+	db, err := schema.OpenRead(context.Background(), path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer db.Close()
+	var n int
+	if err := db.QueryRow("SELECT count(*) FROM spans").Scan(&n); err != nil {
+		tb.Fatalf("count the spans of %s: %v", path, err)
+	}
+	return n
+}
