@@ -102,9 +102,17 @@ func TestTraces_KnownAfterRestart(t *testing.T) {
 	fresh := spans(60)
 	batch := append(append(append([]sdktrace.ReadOnlySpan(nil), old[:5]...), fresh...), old[5:]...)
 	exportAll(t, path, batch)
+	checkUnderOwnTraces(t, path, old, fresh)
+}
+
+// checkUnderOwnTraces checks the file at path after a writer wrote the
+// spans old and a second writer old again among fresh: one row for each
+// trace, and every span under its own trace, those of old twice.
+func checkUnderOwnTraces(t *testing.T, path string, old, fresh []sdktrace.ReadOnlySpan) {
+	t.Helper()
 	r := mustOpenRead(t, path)
-	if n := queryInt(t, r, "SELECT count(*) FROM traces"); n != 70 {
-		t.Errorf("traces = %d; want 70", n)
+	if got, want := queryInt(t, r, "SELECT count(*) FROM traces"), int64(len(old)+len(fresh)); got != want {
+		t.Errorf("traces = %d; want %d", got, want)
 	}
 	for i, s := range append(old, fresh...) {
 		id, sid := s.SpanContext().TraceID(), s.SpanContext().SpanID()
@@ -112,8 +120,8 @@ func TestTraces_KnownAfterRestart(t *testing.T) {
 		if i < len(old) {
 			want = 2 // written by both writers
 		}
-		if n := queryInt(t, r, "SELECT count(*) FROM spans_view WHERE trace_id = lower(hex(?)) AND span_id = lower(hex(?))", id[:], sid[:]); n != want {
-			t.Errorf("span %s of trace %s: %d rows under its trace; want %d", sid, id, n, want)
+		if got := queryInt(t, r, "SELECT count(*) FROM spans_view WHERE trace_id = lower(hex(?)) AND span_id = lower(hex(?))", id[:], sid[:]); got != want {
+			t.Errorf("span %s of trace %s: %d rows under its trace; want %d", sid, id, got, want)
 		}
 	}
 }
@@ -210,20 +218,7 @@ func TestTraces_EveryInsertSize(t *testing.T) {
 			}
 			batch = append(batch, old[k:]...)
 			exportAll(t, path, batch)
-			r := mustOpenRead(t, path)
-			if got, want := queryInt(t, r, "SELECT count(*) FROM traces"), int64(len(old)+n); got != want {
-				t.Errorf("traces = %d; want %d", got, want)
-			}
-			for i, s := range append(old, fresh...) {
-				id, sid := s.SpanContext().TraceID(), s.SpanContext().SpanID()
-				want := int64(1)
-				if i < len(old) {
-					want = 2 // written by both writers
-				}
-				if got := queryInt(t, r, "SELECT count(*) FROM spans_view WHERE trace_id = lower(hex(?)) AND span_id = lower(hex(?))", id[:], sid[:]); got != want {
-					t.Errorf("span %s of trace %s: %d rows under its trace; want %d", sid, id, got, want)
-				}
-			}
+			checkUnderOwnTraces(t, path, old, fresh)
 			checkConsistent(t, path)
 		})
 	}
