@@ -1,9 +1,10 @@
 package viewer_test
 
 import (
-	"os/exec"
 	"strings"
 	"testing"
+
+	"github.com/lonelytrace/lonelytrace/internal/gotool"
 )
 
 // TestRooms_Imports checks the walls between the viewer's packages
@@ -12,18 +13,10 @@ import (
 // it imports the JSON types, schema (the operations' names) and the
 // standard library, so no SQL, no scan connection, no Echo and no engine.
 func TestRooms_Imports(t *testing.T) {
-	gobin, err := exec.LookPath("go")
-	if err != nil {
-		t.Skip("go is not on PATH")
-	}
 	const mod = "github.com/lonelytrace/lonelytrace/"
 	list := func(t *testing.T, format, pkg string) []string {
 		t.Helper()
-		out, err := exec.Command(gobin, "list", "-f", format, pkg).CombinedOutput()
-		if err != nil {
-			t.Fatalf("go list %s: %v\n%s", pkg, err, out)
-		}
-		return strings.Fields(string(out))
+		return gotool.Fields(t, "list", "-f", format, pkg)
 	}
 	// std reports whether path is in the standard library: its first
 	// element has no dot.
@@ -54,11 +47,7 @@ func TestRooms_Imports(t *testing.T) {
 	})
 	t.Run("viewer API", func(t *testing.T) {
 		// The Go API takes typed queries: url.Values stays in the handlers.
-		out, err := exec.Command(gobin, "doc", "-all", mod+"viewer").CombinedOutput()
-		if err != nil {
-			t.Fatalf("go doc -all viewer: %v\n%s", err, out)
-		}
-		for _, line := range strings.Split(string(out), "\n") {
+		for _, line := range strings.Split(gotool.Output(t, "doc", "-all", mod+"viewer"), "\n") {
 			if strings.Contains(line, "url.Values") {
 				t.Errorf("go doc -all viewer shows %q; want no url.Values", strings.TrimSpace(line))
 			}

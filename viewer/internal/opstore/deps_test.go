@@ -1,9 +1,10 @@
 package opstore
 
 import (
-	"os/exec"
 	"strings"
 	"testing"
+
+	"github.com/lonelytrace/lonelytrace/internal/gotool"
 )
 
 // TestDeps_Rooms checks the walls between the viewer's rooms that the
@@ -11,26 +12,14 @@ import (
 // no Echo (only the viewer's root speaks HTTP), and the search reaches
 // no database, its SQL being the op store's.
 func TestDeps_Rooms(t *testing.T) {
-	gobin, err := exec.LookPath("go")
-	if err != nil {
-		t.Skip("go is not on PATH")
-	}
 	for _, pkg := range []string{".", "../search"} {
-		out, err := exec.Command(gobin, "list", "-deps", pkg).CombinedOutput()
-		if err != nil {
-			t.Fatalf("go list -deps %s: %v\n%s", pkg, err, out)
-		}
-		for _, dep := range strings.Fields(string(out)) {
+		for _, dep := range gotool.Fields(t, "list", "-deps", pkg) {
 			if strings.HasPrefix(dep, "github.com/labstack/echo") {
 				t.Errorf("go list -deps %s lists %s; want no Echo", pkg, dep)
 			}
 		}
 	}
-	out, err := exec.Command(gobin, "list", "-f", `{{join .Imports " "}}`, "../search").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go list ../search: %v\n%s", err, out)
-	}
-	for _, imp := range strings.Fields(string(out)) {
+	for _, imp := range gotool.Fields(t, "list", "-f", `{{join .Imports " "}}`, "../search") {
 		if imp == "database/sql" || strings.HasSuffix(imp, "/internal/sqlitec") || strings.HasPrefix(imp, "modernc.org/sqlite") {
 			t.Errorf("the search imports %s; want its reads through the op store", imp)
 		}
