@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/lonelytrace/lonelytrace/exporter"
+	"github.com/lonelytrace/lonelytrace/internal/otlp/otlptest"
 )
 
 func walSize(path string) int64 {
@@ -86,7 +87,7 @@ func TestCheckpointer_WALStartsOver(t *testing.T) {
 	if n := walSize(path); n != 0 {
 		t.Errorf("WAL after Shutdown = %d bytes; want 0", n)
 	}
-	if n := countRows(t, path); n != 10+rounds*size {
+	if n := otlptest.StoredSpans(t, path); n != 10+rounds*size {
 		t.Errorf("rows = %d; want %d", n, 10+rounds*size)
 	}
 	checkConsistent(t, path)

@@ -17,6 +17,7 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
 	"github.com/lonelytrace/lonelytrace/exporter"
+	"github.com/lonelytrace/lonelytrace/internal/otlp/otlptest"
 	"github.com/lonelytrace/lonelytrace/schema"
 )
 
@@ -204,7 +205,7 @@ func TestCrash_Kill9(t *testing.T) {
 		total += all
 		t.Logf("kill %d after %d commits: %d spans reported committed, %d in the file (%v)", kills, wait, committed, all, time.Since(began).Round(time.Millisecond))
 	}
-	if n := int64(countRows(t, path)); n != total {
+	if n := int64(otlptest.StoredSpans(t, path)); n != total {
 		t.Errorf("file holds %d spans; the generations left %d", n, total)
 	}
 	// The file still takes spans after the last kill.

@@ -17,6 +17,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/lonelytrace/lonelytrace/exporter"
+	"github.com/lonelytrace/lonelytrace/internal/otlp/otlptest"
 	"github.com/lonelytrace/lonelytrace/internal/sqlitec"
 	"github.com/lonelytrace/lonelytrace/internal/tmpfs"
 )
@@ -210,7 +211,7 @@ func diskFullTmpfs(t *testing.T, dir string) {
 		stillFull = true
 	}
 	s := e.Stats()
-	n := int64(countRows(t, path))
+	n := int64(otlptest.StoredSpans(t, path))
 	t.Logf("tmpfs 24 MiB: %d spans offered, %d written, %d failed, %d dropped; %d kept after reopen (%d reported committed by ForceFlush); writing resumed %v after space came back; slowest ExportSpans %v",
 		f.x.offered.Load(), s.Written, s.Failed, s.Dropped, n, committed, recovery.Round(time.Millisecond), time.Duration(f.x.slowest.Load()).Round(time.Millisecond))
 	if n != s.Written || n < committed {
@@ -330,7 +331,7 @@ func TestDisk_Cap(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := e.Stats()
-	kept := int64(countRows(t, path))
+	kept := int64(otlptest.StoredSpans(t, path))
 	deleted := metaValue(t, path, "retention_deleted_spans")
 	t.Logf("cap 16 MiB: %d spans written (about %d MiB), %d dropped, %d failed; %d kept, %d deleted; footprint peak %.2f MiB = %.2f × the cap (file %.2f, WAL %.2f, index %.2f MiB at that sample; %d samples); slowest ExportSpans %v",
 		s.Written, s.Written>>10, s.Dropped, s.Failed, kept, deleted, float64(peak.Load())/(1<<20), float64(peak.Load())/limit,
@@ -408,7 +409,7 @@ func TestFault_LittleRoomBack(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := e.Stats()
-	if n := int64(countRows(t, path)); n != s.Written {
+	if n := int64(otlptest.StoredSpans(t, path)); n != s.Written {
 		t.Errorf("spans in the file = %d; want Written = %d", n, s.Written)
 	}
 	if s.Written+s.Failed+s.Dropped != f.x.offered.Load() {

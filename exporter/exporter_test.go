@@ -26,6 +26,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/lonelytrace/lonelytrace/exporter"
+	"github.com/lonelytrace/lonelytrace/internal/otlp/otlptest"
 	"github.com/lonelytrace/lonelytrace/internal/sqlitec"
 	"github.com/lonelytrace/lonelytrace/schema"
 )
@@ -246,20 +247,6 @@ func spans(n int) []sdktrace.ReadOnlySpan {
 	return mem.GetSpans().Snapshots()
 }
 
-func countRows(tb testing.TB, path string) int {
-	tb.Helper()
-	db, err := schema.OpenRead(context.Background(), path)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer db.Close()
-	var n int
-	if err := db.QueryRow("SELECT count(*) FROM spans").Scan(&n); err != nil {
-		tb.Fatal(err)
-	}
-	return n
-}
-
 func metaValue(tb testing.TB, path, key string) int64 {
 	tb.Helper()
 	db, err := schema.OpenRead(context.Background(), path)
@@ -289,7 +276,7 @@ func TestExporter_ForceFlush(t *testing.T) {
 			t.Fatalf("ForceFlush: %v", err)
 		}
 		// Readable from another connection right away: committed, not queued.
-		if n := countRows(t, path); n != total {
+		if n := otlptest.StoredSpans(t, path); n != total {
 			t.Fatalf("round %d: rows = %d; want %d", round, n, total)
 		}
 	}
@@ -330,7 +317,7 @@ func TestExporter_Shutdown(t *testing.T) {
 	if err := e.ForceFlush(ctx); !errors.Is(err, exporter.ErrShutdown) {
 		t.Errorf("ForceFlush after Shutdown = %v; want ErrShutdown", err)
 	}
-	if n := countRows(t, path); n != 500 {
+	if n := otlptest.StoredSpans(t, path); n != 500 {
 		t.Errorf("rows = %d; want 500", n)
 	}
 	// Checkpointed: the WAL is empty, the main file holds everything.
@@ -345,7 +332,7 @@ func TestExporter_Shutdown(t *testing.T) {
 	if err := e2.Shutdown(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if n := countRows(t, path); n != 505 {
+	if n := otlptest.StoredSpans(t, path); n != 505 {
 		t.Errorf("rows after reopen = %d; want 505", n)
 	}
 }
@@ -463,7 +450,7 @@ func TestExporter_ShutdownHonoursContext(t *testing.T) {
 	if s.Written+s.Dropped != accepted.Load() || s.Failed != 0 {
 		t.Errorf("Stats = %+v; want Written + Dropped = %d spans accepted, none failed", s, accepted.Load())
 	}
-	if n := countRows(t, path); int64(n) != s.Written {
+	if n := otlptest.StoredSpans(t, path); int64(n) != s.Written {
 		t.Errorf("rows = %d; want Written %d", n, s.Written)
 	}
 	if d := metaValue(t, path, "dropped_spans"); d != s.Dropped {
@@ -495,7 +482,7 @@ func TestExporter_ConcurrentProducers(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := producers * each * 2
-	if n := countRows(t, path); n != want {
+	if n := otlptest.StoredSpans(t, path); n != want {
 		t.Errorf("rows = %d; want %d", n, want)
 	}
 	// Every child found its trace: as many traces as roots.
@@ -571,7 +558,7 @@ func TestExporter_FullQueue(t *testing.T) {
 	if err := e.ForceFlush(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if n := countRows(t, path); n != 20 {
+	if n := otlptest.StoredSpans(t, path); n != 20 {
 		t.Errorf("rows = %d; want the 20 queued spans", n)
 	}
 	if d := metaValue(t, path, "dropped_spans"); d != 21 {
@@ -654,7 +641,7 @@ func TestExporter_QueueBytes(t *testing.T) {
 	if s := e.Stats(); s.Written != 280 || s.Dropped != 40 {
 		t.Errorf("Stats = %+v; want 280 written, 40 dropped", s)
 	}
-	if n := countRows(t, path); n != 280 {
+	if n := otlptest.StoredSpans(t, path); n != 280 {
 		t.Errorf("rows = %d; want 280", n)
 	}
 }
@@ -681,7 +668,7 @@ func TestExporter_TransactionTakesBatchesAsTheyCome(t *testing.T) {
 	if s := e.Stats(); s.Written != 0 || s.Transactions != before {
 		t.Errorf("Stats with the transaction open = %+v; want nothing written or committed yet", s)
 	}
-	if n := countRows(t, path); n != 0 {
+	if n := otlptest.StoredSpans(t, path); n != 0 {
 		t.Errorf("a reader sees %d rows of an open transaction; want 0", n)
 	}
 	if err := e.ForceFlush(ctx); err != nil {
@@ -751,7 +738,7 @@ func TestExporter_WriteErrorsResume(t *testing.T) {
 	if err := e.ForceFlush(ctx); err != nil {
 		t.Fatalf("ForceFlush after the disk has room = %v; want nil", err)
 	}
-	if n := countRows(t, path); n != 40 {
+	if n := otlptest.StoredSpans(t, path); n != 40 {
 		t.Errorf("rows = %d; want 40", n)
 	}
 	if f := metaValue(t, path, "failed_spans"); f != 10000 {

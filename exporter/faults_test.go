@@ -14,6 +14,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/lonelytrace/lonelytrace/exporter"
+	"github.com/lonelytrace/lonelytrace/internal/otlp/otlptest"
 	"github.com/lonelytrace/lonelytrace/internal/sqlitec"
 )
 
@@ -156,7 +157,7 @@ func TestFault_FileReplaced(t *testing.T) {
 		if err := p.flush(t); err != nil {
 			t.Fatal(err)
 		}
-		if n, m := countNamed(t, path, "second"), countRows(t, path); n != 100 || m != 107 {
+		if n, m := countNamed(t, path, "second"), otlptest.StoredSpans(t, path); n != 100 || m != 107 {
 			db := mustOpenRead(t, path)
 			rows, _ := db.Query("SELECT name, count(*) FROM spans GROUP BY name")
 			for rows.Next() {

@@ -17,6 +17,7 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
 	"github.com/lonelytrace/lonelytrace/exporter"
+	"github.com/lonelytrace/lonelytrace/internal/otlp/otlptest"
 	"github.com/lonelytrace/lonelytrace/schema"
 	"github.com/lonelytrace/lonelytrace/viewer"
 )
@@ -160,7 +161,7 @@ func TestOverload(t *testing.T) {
 	if d := metaValue(t, path, "dropped_spans"); d != s.Dropped {
 		t.Errorf("meta dropped_spans = %d; want %d", d, s.Dropped)
 	}
-	if kept, deleted := int64(countRows(t, path)), metaValue(t, path, "retention_deleted_spans"); kept+deleted != s.Written {
+	if kept, deleted := int64(otlptest.StoredSpans(t, path)), metaValue(t, path, "retention_deleted_spans"); kept+deleted != s.Written {
 		t.Errorf("kept %d + deleted by retention %d != %d written", kept, deleted, s.Written)
 	}
 

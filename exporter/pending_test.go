@@ -12,6 +12,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/lonelytrace/lonelytrace/exporter"
+	"github.com/lonelytrace/lonelytrace/internal/otlp/otlptest"
 	"github.com/lonelytrace/lonelytrace/schema"
 )
 
@@ -125,7 +126,7 @@ func TestExporter_QueueRecords(t *testing.T) {
 		if n, p := countNamed(t, path, "good"), countNamed(t, path, "poison"); n != 56 || p != 0 {
 			t.Errorf("good rows = %d, poison rows = %d; want 56 and 0", n, p)
 		}
-		if n := countRows(t, path); n != 50+30+56 {
+		if n := otlptest.StoredSpans(t, path); n != 50+30+56 {
 			t.Errorf("rows = %d; want %d (the SDK's 30 beside the records)", n, 50+30+56)
 		}
 		s := e.Stats()

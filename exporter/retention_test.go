@@ -19,6 +19,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/lonelytrace/lonelytrace/exporter"
+	"github.com/lonelytrace/lonelytrace/internal/otlp/otlptest"
 	"github.com/lonelytrace/lonelytrace/schema"
 )
 
@@ -275,7 +276,7 @@ func TestRetention_MaxSize(t *testing.T) {
 		t.Errorf("file size after shutdown = %d; want at most %d", fi.Size(), limit)
 	}
 	deleted := metaValue(t, path, "retention_deleted_spans")
-	if kept := int64(countRows(t, path)); kept+deleted != int64(id) {
+	if kept := int64(otlptest.StoredSpans(t, path)); kept+deleted != int64(id) {
 		t.Errorf("kept %d + deleted %d = %d; want %d", kept, deleted, kept+deleted, id)
 	}
 	checkConsistent(t, path)
@@ -386,7 +387,7 @@ func TestRetention_CapSmallCommits(t *testing.T) {
 	if s.Written != jobs*perJob {
 		t.Fatalf("written %d; want %d (failed %d, %v)", s.Written, jobs*perJob, s.Failed, s.LastError)
 	}
-	kept := int64(countRows(t, path))
+	kept := int64(otlptest.StoredSpans(t, path))
 	deleted := metaValue(t, path, "retention_deleted_spans")
 	t.Logf("%d spans written, %d kept, %d deleted; footprint peak after a commit %.2f MiB", s.Written, kept, deleted, float64(peak)/(1<<20))
 	if deleted == 0 {
