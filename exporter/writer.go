@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"strings"
 	"time"
 
 	"go.opentelemetry.io/otel"
@@ -283,31 +282,24 @@ func (w *writer) open(db *sql.DB) error {
 }
 
 // openConn opens the writer's connection to the file at path, which
-// schema.OpenWrite has checked and migrated, and sets it up as
-// schema.OpenWrite sets up its own: WAL mode, checked, the busy timeout,
-// schema.WritePragmas.
+// schema.OpenWrite has checked and migrated, with the busy timeout, and
+// sets it up as OpenWrite sets up its own (schema.SetWriteMode: WAL mode,
+// checked, and schema.WritePragmas).
 func openConn(path string, busyTimeout time.Duration) (*sqlitec.Conn, error) {
 	conn, err := sqlitec.OpenWrite(schema.WriteURI(path), busyTimeout)
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
-	var mode string
-	err = conn.Query("PRAGMA journal_mode = WAL", nil, func(s *sqlitec.Stmt) error {
-		mode = string(s.Bytes(0))
-		return nil
-	})
-	if err == nil && !strings.EqualFold(mode, "wal") {
-		err = fmt.Errorf("journal_mode is %q (is the file or its folder read-only?)", mode)
-	}
+	err = schema.SetWriteMode(path, func(q string) (mode string, err error) {
+		err = conn.Query(q, nil, func(s *sqlitec.Stmt) error {
+			mode = string(s.Bytes(0))
+			return nil
+		})
+		return mode, err
+	}, conn.Exec)
 	if err != nil {
 		conn.Close()
-		return nil, fmt.Errorf("set WAL mode on %s: %w", path, err)
-	}
-	for _, pragma := range schema.WritePragmas {
-		if err := conn.Exec(pragma); err != nil {
-			conn.Close()
-			return nil, fmt.Errorf("%s on %s: %w", pragma, path, err)
-		}
+		return nil, err
 	}
 	return conn, nil
 }

@@ -73,17 +73,15 @@ func prepareWrite(ctx context.Context, db *sql.DB, path string, isNew bool) erro
 			}
 		}
 	}
-	var mode string
-	if err := conn.QueryRowContext(ctx, "PRAGMA journal_mode = WAL").Scan(&mode); err != nil {
-		return fmt.Errorf("set WAL mode on %s: %w", path, err)
-	}
-	if !strings.EqualFold(mode, "wal") {
-		return fmt.Errorf("set WAL mode on %s: journal_mode is %q (is the file or its folder read-only?)", path, mode)
-	}
-	for _, pragma := range WritePragmas {
-		if _, err := conn.ExecContext(ctx, pragma); err != nil {
-			return fmt.Errorf("%s on %s: %w", pragma, path, err)
-		}
+	err = SetWriteMode(path, func(q string) (mode string, err error) {
+		err = conn.QueryRowContext(ctx, q).Scan(&mode)
+		return mode, err
+	}, func(q string) error {
+		_, err := conn.ExecContext(ctx, q)
+		return err
+	})
+	if err != nil {
+		return err
 	}
 	if err := migrate(ctx, conn); err != nil {
 		return fmt.Errorf("migrate %s: %w", path, err)
@@ -108,6 +106,26 @@ func prepareWrite(ctx context.Context, db *sql.DB, path string, isNew bool) erro
 // file after OpenWrite (the exporter's, through SQLite's C API) sets them
 // on it too.
 var WritePragmas = []string{"PRAGMA synchronous = NORMAL", "PRAGMA temp_store = MEMORY", "PRAGMA cache_size = -8192"}
+
+// SetWriteMode sets up a writing connection to the file at path, through
+// its own query (of one text) and exec functions: WAL mode, checked, then
+// WritePragmas. OpenWrite's connection and the exporter's own, through
+// SQLite's C API, are both set up by it.
+func SetWriteMode(path string, queryText func(sql string) (string, error), exec func(sql string) error) error {
+	mode, err := queryText("PRAGMA journal_mode = WAL")
+	if err != nil {
+		return fmt.Errorf("set WAL mode on %s: %w", path, err)
+	}
+	if !strings.EqualFold(mode, "wal") {
+		return fmt.Errorf("set WAL mode on %s: journal_mode is %q (is the file or its folder read-only?)", path, mode)
+	}
+	for _, pragma := range WritePragmas {
+		if err := exec(pragma); err != nil {
+			return fmt.Errorf("%s on %s: %w", pragma, path, err)
+		}
+	}
+	return nil
+}
 
 // WriteURI is the SQLite URI that opens path read-write, without the
 // driver's parameters: for the writer's connection through SQLite's C
