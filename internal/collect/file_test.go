@@ -6,6 +6,7 @@ import (
 	"errors"
 	"maps"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -116,7 +117,7 @@ func (s *testStore) count(tb testing.TB) int {
 func (s *testStore) stall(tb testing.TB) (resume func()) {
 	tb.Helper()
 	ctx := context.Background()
-	db, err := sql.Open("sqlite", "file:"+s.path+"?_pragma=busy_timeout(10000)")
+	db, err := sql.Open("sqlite", "file:"+s.path+"?_pragma=busy_timeout(0)")
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -124,8 +125,20 @@ func (s *testStore) stall(tb testing.TB) (resume func()) {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	if _, err := conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
-		tb.Fatal(err)
+	// A writer kept busy by clients that never pause begins its next
+	// transaction within microseconds of its commit, and SQLite's busy
+	// handler, which polls at up to 100 ms, may then never find the lock
+	// free (it failed so, after 10 s, under -race): the lock is asked for
+	// again every 100 µs instead, for at most a minute.
+	for deadline := time.Now().Add(time.Minute); ; {
+		_, err := conn.ExecContext(ctx, "BEGIN IMMEDIATE")
+		if err == nil {
+			break
+		}
+		if !strings.Contains(err.Error(), "SQLITE_BUSY") || time.Now().After(deadline) {
+			tb.Fatal(err)
+		}
+		time.Sleep(100 * time.Microsecond)
 	}
 	// The writer takes jobs off the queue while it gathers a transaction:
 	// the queue is full for good once it stays full for longer than the
